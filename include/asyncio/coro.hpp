@@ -1,0 +1,145 @@
+// asyncio::Coro<T>: what a coroutine function returns (Python's `async def`). Lazy: calling the
+// function runs nothing; `co_await` runs it inside the awaiting task and gives its value or
+// rethrows its exception; create_task runs it as a Task of its own.
+#pragma once
+
+#include <coroutine>
+#include <exception>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "asyncio/detail/task_base.hpp"
+#include "asyncio/exceptions.hpp"
+
+namespace asyncio {
+
+template <class T = void>
+class Coro;
+
+namespace detail {
+
+/// Hands control back to the awaiting frame (or ends the task) through TaskBase::step.
+struct FinalAwaiter {
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> frame) const noexcept {
+    PromiseBase& p = frame.promise();
+    if (p.continuation_) {
+      p.task_->continue_with(p.continuation_);
+    } else {
+      p.task_->root_finished();
+    }
+  }
+  void await_resume() const noexcept {}
+};
+
+template <class T>
+struct CoroPromiseStorage : PromiseBase {
+  template <class V>
+    requires std::is_convertible_v<V&&, T>
+  void return_value(V&& value) {
+    value_.emplace(std::forward<V>(value));
+  }
+  T take() {
+    if (exception_) std::rethrow_exception(std::move(exception_));
+    return std::move(*value_);
+  }
+  std::optional<T> value_;
+  std::exception_ptr exception_;
+};
+
+template <>
+struct CoroPromiseStorage<void> : PromiseBase {
+  void return_void() noexcept {}
+  void take() {
+    if (exception_) std::rethrow_exception(std::move(exception_));
+  }
+  std::exception_ptr exception_;
+};
+
+template <class T>
+struct CoroPromise final : CoroPromiseStorage<T> {
+  Coro<T> get_return_object() noexcept;
+  std::suspend_always initial_suspend() const noexcept { return {}; }
+  FinalAwaiter final_suspend() const noexcept { return {}; }
+  void unhandled_exception() noexcept { this->exception_ = std::current_exception(); }
+};
+
+}  // namespace detail
+
+/// The result of an asyncio coroutine function. Move-only; awaited at most once.
+template <class T>
+class [[nodiscard]] Coro {
+  static_assert(!std::is_reference_v<T>, "Coro<T&> is not supported; return a pointer or wrapper");
+
+ public:
+  using promise_type = detail::CoroPromise<T>;
+  using value_type = T;
+  using Handle = std::coroutine_handle<promise_type>;
+
+  Coro() noexcept = default;
+  Coro(Coro&& other) noexcept : frame_(std::exchange(other.frame_, {})) {}
+  Coro& operator=(Coro&& other) noexcept {
+    if (this != &other) {
+      if (frame_) frame_.destroy();
+      frame_ = std::exchange(other.frame_, {});
+    }
+    return *this;
+  }
+  ~Coro() {
+    if (frame_) frame_.destroy();
+  }
+
+  /// False for a moved-from Coro.
+  explicit operator bool() const noexcept { return static_cast<bool>(frame_); }
+
+  class Awaiter {
+   public:
+    explicit Awaiter(Handle child) noexcept : child_(child) {}
+    bool await_ready() const noexcept { return false; }
+    template <detail::AsyncioPromise P>
+    void await_suspend(std::coroutine_handle<P> parent) const noexcept {
+      promise_type& child = child_.promise();
+      child.task_ = parent.promise().task_;
+      child.continuation_ = parent;
+      child.task_->continue_with(child_);
+    }
+    T await_resume() const { return child_.promise().take(); }
+
+   private:
+    Handle child_;
+  };
+
+  /// Runs the coroutine inside the awaiting task. RuntimeError when it was already awaited,
+  /// handed to a task, or moved from (Python: "cannot reuse already awaited coroutine").
+  Awaiter operator co_await() & { return Awaiter(claim()); }
+  Awaiter operator co_await() && { return Awaiter(claim()); }
+
+  /// Gives up ownership of the frame (create_task takes it this way).
+  Handle release() {
+    Handle frame = claim();
+    frame_ = {};
+    return frame;
+  }
+
+ private:
+  friend promise_type;
+  explicit Coro(Handle frame) noexcept : frame_(frame) {}
+
+  Handle claim() const {
+    if (!frame_ || frame_.promise().continuation_ || frame_.promise().task_) {
+      throw RuntimeError("cannot reuse already awaited coroutine");
+    }
+    return frame_;
+  }
+
+  Handle frame_;
+};
+
+template <class T>
+Coro<T> detail::CoroPromise<T>::get_return_object() noexcept {
+  return Coro<T>(Coro<T>::Handle::from_promise(*this));
+}
+
+}  // namespace asyncio

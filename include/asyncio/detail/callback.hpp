@@ -1,0 +1,121 @@
+// The unit of work the event loop runs (Callback), the loop's FIFO ready queue, and the list a
+// Future keeps its done callbacks in. All are intrusive: queueing a callback allocates nothing.
+#pragma once
+
+#include <cstddef>
+
+namespace asyncio::detail {
+
+/// Something the loop can run once it is ready: a task step, a call_soon handle, a done callback.
+///
+/// Invariant: a Callback is linked into at most one list at a time (the loop's ready queue or
+/// one future's callback list), through `next_`; so a task can wait on a future, and then be
+/// scheduled, through the one link it owns.
+struct Callback {
+  /// run: the loop runs it. discard: its queue is being cleared, release it unrun.
+  /// scheduled: it just moved from a completed future's list to the ready queue.
+  enum class Action { run, discard, scheduled };
+  using Fn = void (*)(Callback*, Action);
+
+  explicit Callback(Fn fn) noexcept : fn_(fn) {}
+  Callback(const Callback&) = delete;
+  Callback& operator=(const Callback&) = delete;
+
+  void invoke(Action action) { fn_(this, action); }
+
+  Callback* next_ = nullptr;
+  Fn fn_;
+};
+
+/// FIFO of callbacks: the loop's ready queue.
+class ReadyQueue {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  Callback* back() const noexcept { return tail_; }
+
+  void push(Callback* cb) noexcept {
+    cb->next_ = nullptr;
+    if (tail_) tail_->next_ = cb; else head_ = cb;
+    tail_ = cb;
+  }
+
+  Callback* pop() noexcept {
+    Callback* cb = head_;
+    head_ = cb->next_;
+    if (!head_) tail_ = nullptr;
+    cb->next_ = nullptr;
+    return cb;
+  }
+
+ private:
+  Callback* head_ = nullptr;
+  Callback* tail_ = nullptr;
+};
+
+/// A future's done callbacks, in registration order: a circular singly linked list reached
+/// through its tail (tail->next_ is the head), so one pointer holds it.
+class CallbackList {
+ public:
+  bool empty() const noexcept { return tail_ == nullptr; }
+
+  void push(Callback* cb) noexcept {
+    if (tail_) {
+      cb->next_ = tail_->next_;
+      tail_->next_ = cb;
+    } else {
+      cb->next_ = cb;
+    }
+    tail_ = cb;
+  }
+
+  bool contains(const Callback* cb) const noexcept {
+    if (!tail_) return false;
+    const Callback* cur = tail_;
+    do {
+      cur = cur->next_;
+      if (cur == cb) return true;
+    } while (cur != tail_);
+    return false;
+  }
+
+  /// Unlinks `cb` if it is in the list; O(n). Returns whether it was there.
+  bool remove(Callback* cb) noexcept {
+    if (!tail_) return false;
+    Callback* prev = tail_;
+    do {
+      Callback* cur = prev->next_;
+      if (cur == cb) {
+        if (cur == prev) {
+          tail_ = nullptr;
+        } else {
+          prev->next_ = cur->next_;
+          if (tail_ == cur) tail_ = prev;
+        }
+        cb->next_ = nullptr;
+        return true;
+      }
+      prev = cur;
+    } while (prev != tail_);
+    return false;
+  }
+
+  /// Empties the list, calling `f(cb)` for each callback in order; `f` may free `cb`.
+  template <class F>
+  void drain(F&& f) {
+    if (!tail_) return;
+    Callback* head = tail_->next_;
+    tail_->next_ = nullptr;
+    tail_ = nullptr;
+    while (head) {
+      Callback* next = head->next_;
+      head->next_ = nullptr;
+      f(head);
+      head = next;
+    }
+  }
+
+ private:
+  Callback* tail_ = nullptr;
+};
+
+}  // namespace asyncio::detail

@@ -1,0 +1,168 @@
+// The shared state behind Future<T> and Task<T>: completion state, result or exception, done
+// callbacks, and a non-atomic reference count (a future belongs to one loop, one thread).
+//
+// Implementation notes. A future never runs its callbacks inline: completing it moves each of
+// its callbacks onto the loop's ready queue. A task waiting on the future is one of those
+// callbacks (the task itself is a Callback), so waking it allocates nothing. A user's done
+// callback is owned by the future while it waits in the list, and holds a reference to the
+// future from the moment it is scheduled until it has run. The value lives in the most derived class (FutureState<T> or TaskState<T>) and is
+// reached through value_ptr(), so Task can extend the non-template part.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "asyncio/detail/callback.hpp"
+#include "asyncio/event_loop.hpp"
+#include "asyncio/exceptions.hpp"
+
+namespace asyncio::detail {
+
+class TaskBase;
+
+/// The one thing a task can be suspended on (CPython's Task._fut_waiter): a future, or a timer.
+class WaitTarget {
+ public:
+  /// Called by Task::cancel. Returns true when the target was cancelled and will itself wake the
+  /// task with a CancelledError (a future); false when the task is now scheduled and must raise
+  /// CancelledError by itself when it runs.
+  /// `error` is the CancelledError to deliver.
+  virtual bool cancel_wait(const std::exception_ptr& error) = 0;
+
+ protected:
+  ~WaitTarget() = default;
+};
+
+/// Storage for a future's value; empty for void.
+template <class T>
+struct ValueSlot {
+  std::optional<T> value;
+};
+template <>
+struct ValueSlot<void> {};
+
+class FutureStateBase : public WaitTarget {
+ public:
+  enum class State : std::uint8_t { pending, finished, cancelled };
+
+  explicit FutureStateBase(EventLoop* loop) noexcept : loop_(loop) {}
+  FutureStateBase(const FutureStateBase&) = delete;
+  FutureStateBase& operator=(const FutureStateBase&) = delete;
+  /// Reports an exception nobody retrieved through the loop's exception handler.
+  virtual ~FutureStateBase();
+
+  void add_ref() noexcept { ++refs_; }
+  void release() noexcept {
+    if (--refs_ == 0) delete this;
+  }
+  bool sole_owner() const noexcept { return refs_ == 1; }
+
+  EventLoop* loop() const noexcept { return loop_; }
+  bool done() const noexcept { return state_ != State::pending; }
+  bool cancelled() const noexcept { return state_ == State::cancelled; }
+
+  /// The value storage of the most derived class: a ValueSlot<T>*, or null for void.
+  virtual void* value_ptr() noexcept = 0;
+  /// Python's Future.cancel(); `error` is the CancelledError to store. Task overrides it to
+  /// cancel the coroutine instead.
+  virtual bool cancel(const std::exception_ptr& error);
+  /// "Future" or "Task", and the task's name: for messages.
+  virtual std::string describe() const;
+  /// The task part of this state, or null for a plain future.
+  virtual TaskBase* as_task() noexcept { return nullptr; }
+
+  bool cancel_wait(const std::exception_ptr& error) override { return cancel(error); }
+
+  /// Python's Future.exception(): throws CancelledError when cancelled, InvalidStateError when
+  /// pending; marks the exception as retrieved.
+  std::exception_ptr exception();
+  /// The stored failure or CancelledError (null for a value or while pending); retrieves nothing.
+  const std::exception_ptr& stored_exception() const noexcept { return exception_; }
+  /// Throws what result() must throw (CancelledError, InvalidStateError, the exception);
+  /// returns normally when a value is there.
+  void check_result() {
+    if (state_ != State::finished || exception_) throw_for_result();
+    log_traceback_ = false;
+  }
+  void set_exception(std::exception_ptr exc);
+  /// Throws InvalidStateError unless pending.
+  void check_pending(const char* operation) const {
+    if (state_ != State::pending) throw_not_pending(operation);
+  }
+  /// Completes with the value already stored in the slot.
+  void finish() { mark_done(State::finished); }
+
+  /// Adds a done callback; schedules it at once when already done.
+  void add_callback(Callback* cb);
+  bool remove_callback(Callback* cb) noexcept { return callbacks_.remove(cb); }
+  bool has_callback(const Callback* cb) const noexcept { return callbacks_.contains(cb); }
+
+  /// Cancels this state (Python's Future.cancel body, without the Task override).
+  bool cancel_future(const std::exception_ptr& error);
+
+ protected:
+  /// Sets the final state and schedules the callbacks.
+  void mark_done(State state);
+
+  [[noreturn]] void throw_for_result();
+  [[noreturn]] void throw_not_pending(const char* operation) const;
+
+  EventLoop* loop_;
+  CallbackList callbacks_;
+  std::exception_ptr exception_;  // the failure, or the CancelledError of a cancelled future
+  std::uint32_t refs_ = 0;
+  State state_ = State::pending;
+  bool log_traceback_ = false;  // an exception is set that nobody has retrieved yet
+};
+
+/// A plain future: the state behind loop.create_future<T>().
+template <class T>
+class FutureState final : public FutureStateBase {
+ public:
+  using FutureStateBase::FutureStateBase;
+  void* value_ptr() noexcept override { return std::is_void_v<T> ? nullptr : &slot_; }
+
+ private:
+  ValueSlot<T> slot_;
+};
+
+/// The value of a finished state; call check_result() first.
+template <class T>
+T& stored_value(FutureStateBase* state) noexcept {
+  return *static_cast<ValueSlot<T>*>(state->value_ptr())->value;
+}
+
+/// Stores `value` and completes the state; InvalidStateError when it is not pending.
+template <class T, class... V>
+void set_value(FutureStateBase* state, V&&... value) {
+  state->check_pending("set_result");
+  if constexpr (!std::is_void_v<T>) {
+    static_cast<ValueSlot<T>*>(state->value_ptr())->value.emplace(std::forward<V>(value)...);
+  }
+  state->finish();
+}
+
+/// What awaiting (or run_until_complete on) a future produces when the awaiter owns it:
+/// the value is moved out when nobody else holds the state, copied otherwise.
+template <class T>
+T take_value(FutureStateBase* state) {
+  state->check_result();
+  if constexpr (!std::is_void_v<T>) {
+    T& v = stored_value<T>(state);
+    if constexpr (std::is_copy_constructible_v<T>) {
+      if (!state->sole_owner()) return v;
+    }
+    return std::move(v);
+  }
+}
+
+/// A CancelledError carrying `msg`, as an exception_ptr.
+std::exception_ptr make_cancelled_error(std::string msg);
+/// Whether `error` holds a CancelledError.
+bool is_cancelled_error(const std::exception_ptr& error) noexcept;
+
+}  // namespace asyncio::detail

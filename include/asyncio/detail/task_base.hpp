@@ -1,0 +1,112 @@
+// The non-template part of a Task: how it steps its coroutine frames, what it waits on, and how
+// it is cancelled. TaskState<T> (task.hpp) adds the value and the typed completion.
+//
+// Implementation notes. A task resumes its frames from one loop in step(), never from inside
+// another frame: when a coroutine awaits a Coro, the awaiter only records the child as the
+// task's current frame and suspends; step() then resumes the child, and the child's final
+// suspend hands control back the same way. Symmetric transfer would do this with a tail call,
+// but g++ 12 does not emit one at -O0 or under ASan, and deep or long chains of awaits then
+// overflow the stack. With this trampoline the C++ stack depth is constant however deep the
+// chain of awaits, at the cost of one return to step() per await of a Coro.
+#pragma once
+
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+
+#include "asyncio/detail/callback.hpp"
+#include "asyncio/detail/future_state.hpp"
+
+namespace asyncio::detail {
+
+/// What every frame a task drives knows: who awaits it, and which task drives it.
+struct PromiseBase {
+  std::coroutine_handle<> continuation_;  // the frame awaiting this one; null for a task's root
+  TaskBase* task_ = nullptr;              // set when the frame is first resumed
+};
+
+template <class P>
+concept AsyncioPromise = std::derived_from<P, PromiseBase>;
+
+class TaskBase : public FutureStateBase, public Callback {
+ public:
+  TaskBase(EventLoop* loop, Callback::Fn step, std::coroutine_handle<> root, std::string name);
+  ~TaskBase() override;
+
+  TaskBase* as_task() noexcept override { return this; }
+  std::string describe() const override;
+  /// Python's Task.cancel: cancels what the task waits on, or arranges for CancelledError to be
+  /// thrown into the coroutine when it next resumes.
+  bool cancel(const std::exception_ptr& error) override;
+
+  std::string get_name() const;
+  void set_name(std::string name);
+  std::uint32_t cancelling() const noexcept { return num_cancels_requested_; }
+  std::uint32_t uncancel() noexcept {
+    if (num_cancels_requested_ > 0) --num_cancels_requested_;
+    return num_cancels_requested_;
+  }
+
+  // --- Called by awaiters from inside the task's frames ----------------------------------------
+
+  /// Makes `frame` the one step() resumes next, without waiting for the loop.
+  void continue_with(std::coroutine_handle<> frame) noexcept {
+    current_ = frame;
+    bounce_ = true;
+  }
+  /// The root frame reached its final suspend point.
+  void root_finished() noexcept { root_done_ = true; }
+  /// Puts the task on the ready queue (sleep(0), or a wake-up).
+  void schedule_step() noexcept { LoopAccess::ready(*loop_).push(this); }
+  /// Suspends the task on `future`, which must be pending.
+  void wait_on(FutureStateBase* future);
+  /// Suspends the task on `target`; if a cancellation is pending, hands it to the target.
+  void begin_wait(WaitTarget* target) {
+    waiting_on_ = target;
+    if (cancel_request_) [[unlikely]] {
+      if (target->cancel_wait(cancel_request_)) cancel_request_ = nullptr;
+    }
+  }
+  /// The task resumed after a wait: throws the pending cancellation, if any.
+  void end_wait() {
+    waiting_on_ = nullptr;
+    if (cancel_request_) [[unlikely]] throw_cancel_request();
+  }
+  /// True while the task is suspended on `target`.
+  bool waiting_on(const WaitTarget* target) const noexcept { return waiting_on_ == target; }
+
+ protected:
+  /// Runs the frames until the task suspends on something or its root frame finishes.
+  void resume_frames() {
+    do {
+      bounce_ = false;
+      current_.resume();
+    } while (bounce_);
+  }
+  /// Completes the task from its root frame's outcome: a value was stored, `error` is null;
+  /// a CancelledError ends it cancelled; anything else fails it.
+  void complete(std::exception_ptr error);
+  [[noreturn]] void throw_cancel_request();
+
+  // Invariant (CPython's): a task is either on the ready queue, or waiting on exactly one
+  // target (waiting_on_), or running, or done; never two of these at once.
+  std::coroutine_handle<> current_;      // innermost frame: resumed when the task next steps
+  std::coroutine_handle<> root_;         // outermost frame; the task owns it until it finishes
+  WaitTarget* waiting_on_ = nullptr;     // CPython's _fut_waiter
+  std::exception_ptr cancel_request_;    // CPython's _must_cancel: throw it at the next resume
+  TaskBase* prev_task_ = nullptr;        // the loop's list of unfinished tasks
+  TaskBase* next_task_ = nullptr;
+  std::unique_ptr<std::string> name_;    // set_name / a name given at creation
+  std::uint64_t number_ = 0;             // for the default name, "Task-<number>"
+  std::uint32_t num_cancels_requested_ = 0;
+  bool bounce_ = false;     // resume_frames must resume current_ again
+  bool root_done_ = false;  // the root frame reached final_suspend
+  bool started_ = false;    // the first step ran
+
+  friend class asyncio::EventLoop;
+  friend struct LoopAccess;
+};
+
+}  // namespace asyncio::detail

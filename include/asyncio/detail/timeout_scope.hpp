@@ -1,0 +1,38 @@
+// The deadline mechanism under wait_for (Python 3.12's asyncio.Timeout): on expiry it cancels
+// the current task, and at the end of the scope it turns that cancellation, and only that one,
+// into TimeoutError, using the task's cancel-request count to tell it from an outside cancel.
+#pragma once
+
+#include <exception>
+
+#include "asyncio/event_loop.hpp"
+#include "asyncio/handle.hpp"
+#include "asyncio/task.hpp"
+
+namespace asyncio::detail {
+
+class TimeoutScope {
+ public:
+  enum class State { entered, expiring, expired, exited };
+
+  /// Enters the scope in the current task, with a deadline of `when` on the running loop.
+  explicit TimeoutScope(TimePoint when);
+  TimeoutScope(const TimeoutScope&) = delete;
+  TimeoutScope& operator=(const TimeoutScope&) = delete;
+  ~TimeoutScope() { handle_.cancel(); }
+
+  /// Leaves the scope. `error` is what the block exited with (null: normally). Returns true
+  /// when that error is this scope's own cancellation and must become TimeoutError.
+  bool exit(const std::exception_ptr& error) noexcept;
+  State state() const noexcept { return state_; }
+
+ private:
+  void on_timeout();
+
+  TaskRef task_;
+  std::uint32_t cancelling_ = 0;  // the task's cancel requests when the scope was entered
+  TimerHandle handle_;
+  State state_ = State::entered;
+};
+
+}  // namespace asyncio::detail

@@ -1,0 +1,236 @@
+// asyncio::EventLoop: runs callbacks, timers, I/O readiness and tasks on one thread, as
+// Python's BaseEventLoop does. One loop per thread; a loop is only touched from its own thread.
+//
+// Implementation notes. One iteration (run_once) is CPython's _run_once: poll the selector,
+// move due timers to the ready queue, then run exactly the callbacks that were ready when the
+// run phase began. Polling costs a syscall, so when callbacks are already ready the poll (and
+// the clock read) is skipped unless `poll_interval` callbacks ran since the last one: a busy
+// loop still sees I/O and timers at least every 61 callbacks (Tokio's event_interval).
+// call_soon/call_later nodes come from a pool owned by the loop, so scheduling allocates nothing
+// once the pool is warm.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "asyncio/detail/callback.hpp"
+#include "asyncio/detail/timer_heap.hpp"
+#include "asyncio/handle.hpp"
+#include "asyncio/selectors.hpp"
+
+namespace asyncio {
+
+template <class T>
+class Coro;
+template <class T>
+class Future;
+template <class T>
+class Task;
+
+namespace detail {
+class TaskBase;
+struct LoopAccess;
+}  // namespace detail
+
+/// What call_exception_handler receives (Python's context dict).
+struct ExceptionContext {
+  std::string message;           // what happened
+  std::exception_ptr exception;  // the exception, if any
+  std::string source;            // the future, task or callback concerned, if any
+};
+
+using ExceptionHandler = std::function<void(class EventLoop&, const ExceptionContext&)>;
+
+class EventLoop {
+ public:
+  /// A loop waiting on `selector` (the DefaultSelector when null).
+  explicit EventLoop(std::unique_ptr<selectors::Selector> selector = nullptr);
+  /// Closes the loop if it is not closed yet. Must not be called while it runs.
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // --- Running and stopping -----------------------------------------------------------------
+
+  /// Runs until `coro` (wrapped in a Task) or `future` is done; returns its value or throws its
+  /// exception. RuntimeError when the loop is already running or closed.
+  template <class T>
+  T run_until_complete(Coro<T> coro);
+  template <class T>
+  T run_until_complete(Future<T> future);
+  /// Runs until stop() is called.
+  void run_forever();
+  /// Stops after the current iteration (before the next poll when called while not running).
+  void stop() noexcept { stopping_ = true; }
+  bool is_running() const noexcept { return running_; }
+  bool is_closed() const noexcept { return closed_; }
+  /// Drops pending callbacks and timers unrun, destroys tasks that are still pending (each is
+  /// reported: "Task was destroyed but it is pending!"), closes the selector. RuntimeError when
+  /// the loop is running; a no-op when already closed.
+  void close();
+
+  // --- Time and callbacks --------------------------------------------------------------------
+
+  /// The loop's monotonic clock.
+  TimePoint time() const noexcept { return Clock::now(); }
+
+  /// Schedules fn(args...) to run on a later iteration, after the callbacks already scheduled.
+  template <class F, class... Args>
+  Handle call_soon(F&& fn, Args&&... args) {
+    detail::HandleNode* node = new_handle(std::forward<F>(fn), std::forward<Args>(args)...);
+    node->state_ = detail::HandleNode::State::ready;
+    ready_.push(node);
+    return Handle(node);
+  }
+  /// Schedules fn(args...) to run `delay` from now (delays <= 0 run on the next iteration).
+  template <class Rep, class Period, class F, class... Args>
+  TimerHandle call_later(std::chrono::duration<Rep, Period> delay, F&& fn, Args&&... args) {
+    return call_at(time() + std::chrono::duration_cast<Clock::duration>(delay), std::forward<F>(fn),
+                   std::forward<Args>(args)...);
+  }
+  /// Schedules fn(args...) to run at loop time `when`; equal deadlines run in call order.
+  template <class F, class... Args>
+  TimerHandle call_at(TimePoint when, F&& fn, Args&&... args) {
+    detail::HandleNode* node = new_handle(std::forward<F>(fn), std::forward<Args>(args)...);
+    schedule_timer(node, when);
+    return TimerHandle(node, when);
+  }
+
+  // --- Futures and tasks ---------------------------------------------------------------------
+
+  /// A new pending Future attached to this loop.
+  template <class T = void>
+  Future<T> create_future();
+  /// Wraps `coro` in a Task whose first step runs on a later iteration.
+  template <class T>
+  Task<T> create_task(Coro<T> coro, std::string name = {});
+
+  // --- Errors and debugging ------------------------------------------------------------------
+
+  /// Replaces the handler that receives errors nobody else can (null restores the default).
+  void set_exception_handler(ExceptionHandler handler) { exception_handler_ = std::move(handler); }
+  const ExceptionHandler& get_exception_handler() const noexcept { return exception_handler_; }
+  /// Passes `context` to the handler; a handler that throws falls back to the default one.
+  void call_exception_handler(const ExceptionContext& context) noexcept;
+  /// Writes `context` to stderr.
+  void default_exception_handler(const ExceptionContext& context) noexcept;
+  /// Debug mode: callbacks slower than slow_callback_duration are reported through the
+  /// exception handler (message "Executing ... took N seconds", no exception).
+  void set_debug(bool enabled) noexcept { debug_ = enabled; }
+  bool get_debug() const noexcept { return debug_; }
+  void set_slow_callback_duration(Clock::duration d) noexcept { slow_callback_duration_ = d; }
+  Clock::duration slow_callback_duration() const noexcept { return slow_callback_duration_; }
+
+  /// The selector the loop waits on.
+  selectors::Selector& selector() noexcept { return *selector_; }
+
+  /// How many callbacks may run between two polls of the selector while callbacks keep
+  /// being ready.
+  static constexpr unsigned poll_interval = 61;
+
+ private:
+  friend struct detail::LoopAccess;
+  friend class Handle;
+  friend struct detail::HandleNode;
+
+  template <class F, class... Args>
+  detail::HandleNode* new_handle(F&& fn, Args&&... args) {
+    check_open();
+    detail::HandleNode* node = acquire_node();
+    try {
+      if constexpr (sizeof...(Args) == 0) {
+        node->emplace(std::forward<F>(fn));
+      } else {
+        node->emplace([f = std::forward<F>(fn), ... a = std::forward<Args>(args)]() mutable {
+          std::invoke(f, a...);
+        });
+      }
+    } catch (...) {
+      release_node(node);
+      throw;
+    }
+    return node;
+  }
+
+  void check_open() const {
+    if (closed_) throw_closed();
+  }
+  [[noreturn]] static void throw_closed();
+
+  detail::HandleNode* acquire_node() {
+    if (!free_nodes_) grow_pool();
+    auto* node = static_cast<detail::HandleNode*>(free_nodes_);
+    free_nodes_ = node->next_;
+    node->next_ = nullptr;
+    return node;
+  }
+  void release_node(detail::HandleNode* node) noexcept {
+    ++node->generation_;
+    node->state_ = detail::HandleNode::State::free;
+    node->cancelled_ = false;
+    node->call_ = nullptr;
+    node->destroy_ = nullptr;
+    node->next_ = free_nodes_;
+    free_nodes_ = node;
+  }
+  void grow_pool();
+  void schedule_timer(detail::HandleNode* node, TimePoint when);
+  void cancel_handle(detail::HandleNode* node) noexcept;
+
+  void run_once();
+  void poll_io_and_timers();
+  void run_ready();
+  void run_ready_debug();
+  void destroy_pending_tasks() noexcept;
+
+  // Ready callbacks, FIFO. Invariant: every node in it runs (or is discarded) exactly once.
+  detail::ReadyQueue ready_;
+  unsigned ticks_since_poll_ = 0;  // callbacks run since the selector was last polled
+
+  // Timers. Invariant: cancelled_timers_ counts the cancelled nodes still in timers_.
+  detail::TimerHeap timers_;
+  std::size_t cancelled_timers_ = 0;
+  std::uint64_t timer_seq_ = 0;
+
+  // call_soon/call_later nodes: allocated in chunks, recycled through free_nodes_, freed with
+  // the loop (so a node's address is stable while a Handle may refer to it).
+  detail::Callback* free_nodes_ = nullptr;
+  std::vector<std::unique_ptr<detail::HandleNode[]>> pool_chunks_;
+
+  // Unfinished tasks, for all_tasks() and close(); a task links itself in at creation and
+  // out when it finishes.
+  detail::TaskBase* tasks_ = nullptr;
+  std::uint64_t task_counter_ = 0;  // for default task names "Task-N"
+  detail::TaskBase* current_task_ = nullptr;
+
+  std::unique_ptr<selectors::Selector> selector_;
+  ExceptionHandler exception_handler_;
+  Clock::duration slow_callback_duration_ = std::chrono::milliseconds(100);
+  bool running_ = false;
+  bool stopping_ = false;
+  bool closed_ = false;
+  bool debug_ = false;
+};
+
+namespace detail {
+
+/// The parts of the loop that futures and tasks reach into; not for users.
+struct LoopAccess {
+  static ReadyQueue& ready(EventLoop& loop) noexcept { return loop.ready_; }
+  static TaskBase*& tasks(EventLoop& loop) noexcept { return loop.tasks_; }
+  static std::uint64_t next_task_number(EventLoop& loop) noexcept { return ++loop.task_counter_; }
+  static TaskBase*& current_task(EventLoop& loop) noexcept { return loop.current_task_; }
+  static TaskBase* next(TaskBase* task) noexcept;
+  static void check_open(const EventLoop& loop) { loop.check_open(); }
+  static void check_can_run(const EventLoop& loop);
+};
+
+}  // namespace detail
+
+}  // namespace asyncio

@@ -1,0 +1,208 @@
+// asyncio::Future<T>: a shared handle to one eventual result (Python's asyncio.Future), and
+// FutureBase, the operations every future has whatever its value type.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "asyncio/detail/future_state.hpp"
+#include "asyncio/detail/task_base.hpp"
+#include "asyncio/event_loop.hpp"
+#include "asyncio/exceptions.hpp"
+
+namespace asyncio {
+
+/// Identifies a done callback for remove_done_callback.
+struct CallbackId {
+  const void* node = nullptr;
+  std::uint64_t serial = 0;
+};
+
+/// A counted reference to a future's state, with the operations that do not depend on T.
+/// Copies share the state. Must not outlive the future's loop.
+class FutureBase {
+ public:
+  FutureBase() noexcept = default;
+  FutureBase(const FutureBase& other) noexcept : state_(other.state_) {
+    if (state_) state_->add_ref();
+  }
+  FutureBase(FutureBase&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
+  FutureBase& operator=(FutureBase other) noexcept {
+    std::swap(state_, other.state_);
+    return *this;
+  }
+  ~FutureBase() {
+    if (state_) state_->release();
+  }
+
+  /// False for a default-constructed or moved-from handle.
+  bool valid() const noexcept { return state_ != nullptr; }
+  bool done() const noexcept { return state_->done(); }
+  bool cancelled() const noexcept { return state_->cancelled(); }
+  /// Cancels a pending future (its awaiters get CancelledError(msg)); false when already done.
+  bool cancel(std::string msg = {}) { return state_->cancel(detail::make_cancelled_error(std::move(msg))); }
+  /// The exception it finished with (null for a value). Throws CancelledError when cancelled,
+  /// InvalidStateError when pending.
+  std::exception_ptr exception() { return state_->exception(); }
+  /// Finishes the future with an exception; InvalidStateError when already done.
+  void set_exception(std::exception_ptr error) { state_->set_exception(std::move(error)); }
+  template <class E>
+    requires(!std::is_same_v<std::decay_t<E>, std::exception_ptr>)
+  void set_exception(E&& error) {
+    set_exception(std::make_exception_ptr(std::forward<E>(error)));
+  }
+  EventLoop& get_loop() const noexcept { return *state_->loop(); }
+  /// Removes a callback added by add_done_callback before it was scheduled; returns how many
+  /// were removed (0 or 1).
+  std::size_t remove_done_callback(CallbackId id);
+
+  friend bool operator==(const FutureBase& a, const FutureBase& b) noexcept { return a.state_ == b.state_; }
+
+  /// The state; for the library's own use.
+  detail::FutureStateBase* state() const noexcept { return state_; }
+
+ protected:
+  /// Adopts a state (adds a reference).
+  explicit FutureBase(detail::FutureStateBase* state) noexcept : state_(state) {
+    if (state_) state_->add_ref();
+  }
+
+  template <class Handle, class F>
+  CallbackId add_callback(F&& fn);
+
+  detail::FutureStateBase* state_ = nullptr;
+};
+
+namespace detail {
+
+/// A user's done callback: owned by the future's list until scheduled, then holds a reference
+/// to the future until it has run.
+class DoneCallbackBase : public Callback {
+ public:
+  explicit DoneCallbackBase(FutureStateBase* state);
+  virtual ~DoneCallbackBase() = default;
+
+  std::uint64_t serial() const noexcept { return serial_; }
+  static bool is_done_callback(const Callback* cb) noexcept { return cb->fn_ == &dispatch; }
+
+ protected:
+  virtual void call() = 0;
+  FutureStateBase* state_;
+
+ private:
+  static void dispatch(Callback* cb, Action action);
+  std::uint64_t serial_;
+};
+
+template <class Handle, class F>
+class DoneCallback final : public DoneCallbackBase {
+ public:
+  DoneCallback(FutureStateBase* state, F fn) : DoneCallbackBase(state), fn_(std::move(fn)) {}
+
+ private:
+  void call() override { fn_(Handle::from_state(state_)); }
+  F fn_;
+};
+
+
+
+}  // namespace detail
+
+template <class Handle, class F>
+CallbackId FutureBase::add_callback(F&& fn) {
+  using Node = detail::DoneCallback<Handle, std::decay_t<F>>;
+  detail::LoopAccess::check_open(*state_->loop());
+  auto* node = new Node(state_, std::forward<F>(fn));
+  state_->add_callback(node);
+  return {static_cast<const detail::Callback*>(node), node->serial()};
+}
+
+/// A shared handle to one eventual result of type T (void: just completion).
+///
+/// Completing it schedules its done callbacks and wakes every coroutine awaiting it on a later
+/// loop iteration, never inline. Many coroutines may `co_await` one future: awaiting an lvalue
+/// gives a reference to the shared value; awaiting an rvalue (`co_await std::move(f)`, or a
+/// temporary) gives the value itself, moved out when no other handle shares the future.
+template <class T = void>
+class Future : public FutureBase {
+ public:
+  using value_type = T;
+
+  Future() noexcept = default;
+
+  /// The value (a reference to the shared one). Throws CancelledError when cancelled,
+  /// InvalidStateError when pending, and the exception it finished with.
+  std::add_lvalue_reference_t<T> result() const {
+    state_->check_result();
+    if constexpr (!std::is_void_v<T>) return detail::stored_value<T>(state_);
+  }
+
+  /// Finishes the future with a value; InvalidStateError when already done.
+  template <class... V>
+    requires(std::is_void_v<T> ? sizeof...(V) == 0 : std::is_constructible_v<T, V&&...>)
+  void set_result(V&&... value) {
+    detail::set_value<T>(state_, std::forward<V>(value)...);
+  }
+
+  /// Schedules fn(future) once the future is done (at once when it already is), in the order
+  /// callbacks were added.
+  template <class F>
+    requires std::is_invocable_v<F&, Future<T>>
+  CallbackId add_done_callback(F&& fn) {
+    return add_callback<Future<T>>(std::forward<F>(fn));
+  }
+
+  /// Awaits the future from an asyncio coroutine. `Owned`: the awaiter takes the value.
+  template <bool Owned>
+  class Awaiter {
+   public:
+    explicit Awaiter(detail::FutureStateBase* state) noexcept : state_(state) {}
+    Awaiter(const Awaiter&) = delete;
+    Awaiter& operator=(const Awaiter&) = delete;
+    ~Awaiter() {
+      // A frame destroyed while suspended here (its task destroyed by EventLoop::close) must
+      // not leave the task linked into the future's callbacks.
+      if (task_ && task_->waiting_on(state_)) state_->remove_callback(task_);
+    }
+
+    bool await_ready() const noexcept { return state_->done(); }
+    template <detail::AsyncioPromise P>
+    void await_suspend(std::coroutine_handle<P> frame) {
+      task_ = frame.promise().task_;
+      task_->wait_on(state_);
+    }
+    decltype(auto) await_resume() {
+      if (task_) task_->end_wait();
+      if constexpr (Owned) {
+        return detail::take_value<T>(state_);
+      } else {
+        state_->check_result();
+        if constexpr (!std::is_void_v<T>) return detail::stored_value<T>(state_);
+      }
+    }
+
+   private:
+    detail::FutureStateBase* state_;
+    detail::TaskBase* task_ = nullptr;
+  };
+
+  Awaiter<false> operator co_await() const& noexcept { return Awaiter<false>(state_); }
+  Awaiter<true> operator co_await() && noexcept { return Awaiter<true>(state_); }
+
+  /// A handle to `state` (adds a reference); for the library's own use.
+  static Future from_state(detail::FutureStateBase* state) noexcept { return Future(state); }
+
+ protected:
+  using FutureBase::FutureBase;
+};
+
+template <class T>
+Future<T> EventLoop::create_future() {
+  check_open();
+  return Future<T>::from_state(new detail::FutureState<T>(this));
+}
+
+}  // namespace asyncio

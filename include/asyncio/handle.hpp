@@ -1,0 +1,108 @@
+// Handle and TimerHandle: what call_soon / call_later / call_at return, to cancel a callback
+// before it runs. Also the loop-owned node that stores such a callback (detail::HandleNode).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "asyncio/detail/callback.hpp"
+
+namespace asyncio {
+
+class EventLoop;
+
+/// The loop's clock: monotonic, nanosecond resolution.
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+
+namespace detail {
+
+/// A callback scheduled with call_soon / call_later / call_at, with its callable stored inline
+/// when it fits (no allocation), boxed on the heap otherwise. Nodes come from the loop's pool
+/// and stay at one address until the loop is destroyed.
+struct HandleNode : Callback {
+  static constexpr std::size_t inline_size = 48;
+  enum class State : std::uint8_t { free, ready, scheduled, running };
+
+  HandleNode() noexcept : Callback(&dispatch) {}
+
+  template <class C>
+  void emplace(C&& callable) {
+    using Stored = std::decay_t<C>;
+    if constexpr (sizeof(Stored) <= inline_size && alignof(Stored) <= alignof(std::max_align_t)) {
+      ::new (static_cast<void*>(storage_)) Stored(std::forward<C>(callable));
+      call_ = [](HandleNode* n) { (*std::launder(reinterpret_cast<Stored*>(n->storage_)))(); };
+      destroy_ = [](HandleNode* n) { std::launder(reinterpret_cast<Stored*>(n->storage_))->~Stored(); };
+    } else {
+      ::new (static_cast<void*>(storage_)) Stored*(new Stored(std::forward<C>(callable)));
+      call_ = [](HandleNode* n) { (**std::launder(reinterpret_cast<Stored**>(n->storage_)))(); };
+      destroy_ = [](HandleNode* n) { delete *std::launder(reinterpret_cast<Stored**>(n->storage_)); };
+    }
+  }
+
+  /// Destroys the stored callable now (a cancelled handle releases what it captured at once).
+  void release_callable() noexcept {
+    if (destroy_) {
+      auto destroy = destroy_;
+      destroy_ = nullptr;
+      destroy(this);
+    }
+  }
+
+  static void dispatch(Callback* cb, Action action);  // runs or discards, then recycles
+
+  // Invariant: generation_ changes each time the node is recycled, so a Handle whose
+  // generation no longer matches refers to a callback that has run or been released.
+  std::uint32_t generation_ = 0;
+  State state_ = State::free;
+  bool cancelled_ = false;
+  std::int64_t when_ = 0;   // timers: deadline in loop-clock nanoseconds
+  std::uint64_t seq_ = 0;   // timers: tie-break, earlier call_at first
+  EventLoop* loop_ = nullptr;
+  void (*call_)(HandleNode*) = nullptr;
+  void (*destroy_)(HandleNode*) = nullptr;
+  alignas(std::max_align_t) unsigned char storage_[inline_size];
+};
+
+}  // namespace detail
+
+/// A callback scheduled on the loop. Copyable; `cancel()` on any copy cancels it.
+/// A Handle must not be used after its loop is destroyed.
+class Handle {
+ public:
+  Handle() = default;
+
+  /// Cancels the callback if it has not run yet; a no-op otherwise.
+  void cancel();
+  /// True once cancel() was called on this handle while the callback was still pending.
+  bool cancelled() const noexcept { return cancelled_; }
+
+ protected:
+  friend class EventLoop;
+  explicit Handle(detail::HandleNode* node) noexcept : node_(node), generation_(node->generation_) {}
+  bool live() const noexcept { return node_ && node_->generation_ == generation_; }
+
+  detail::HandleNode* node_ = nullptr;
+  std::uint32_t generation_ = 0;
+  bool cancelled_ = false;
+};
+
+/// A callback scheduled for a point in time (call_later / call_at).
+class TimerHandle : public Handle {
+ public:
+  TimerHandle() = default;
+  /// The loop time the callback is scheduled for.
+  TimePoint when() const noexcept { return when_; }
+
+ private:
+  friend class EventLoop;
+  TimerHandle(detail::HandleNode* node, TimePoint when) noexcept : Handle(node), when_(when) {}
+  TimePoint when_{};
+};
+
+}  // namespace asyncio

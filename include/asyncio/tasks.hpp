@@ -1,0 +1,582 @@
+// The task functions of Python's asyncio.tasks: sleep, gather, wait, wait_for, shield and
+// as_completed. They accept Coro<T> (wrapped in a Task, as ensure_future does), Task<T> and
+// Future<T>.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <algorithm>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "asyncio/coro.hpp"
+#include "asyncio/detail/timeout_scope.hpp"
+#include "asyncio/future.hpp"
+#include "asyncio/outcome.hpp"
+#include "asyncio/task.hpp"
+
+namespace asyncio {
+
+// --- sleep ------------------------------------------------------------------------------------
+
+namespace detail {
+
+/// `co_await sleep(d)`: suspends the task on a timer; a zero delay just yields once. It lives in
+/// the awaiting frame, so sleeping allocates nothing beyond the loop's pooled timer node.
+class SleepAwaiter final : public WaitTarget {
+ public:
+  explicit SleepAwaiter(Clock::duration delay) noexcept : delay_(delay) {}
+  SleepAwaiter(const SleepAwaiter&) = delete;
+  SleepAwaiter& operator=(const SleepAwaiter&) = delete;
+  ~SleepAwaiter() { timer_.cancel(); }  // a frame destroyed while asleep
+
+  bool await_ready() const noexcept { return false; }
+  template <AsyncioPromise P>
+  void await_suspend(std::coroutine_handle<P> frame) {
+    task_ = frame.promise().task_;
+    if (delay_ <= Clock::duration::zero()) {
+      task_->schedule_step();
+      return;
+    }
+    timer_ = task_->loop()->call_later(delay_, [task = task_] { task->invoke(Callback::Action::run); });
+    task_->begin_wait(this);
+  }
+  void await_resume() { task_->end_wait(); }
+
+  bool cancel_wait(const std::exception_ptr&) override {
+    timer_.cancel();
+    task_->schedule_step();
+    return false;  // the task raises CancelledError itself when it runs
+  }
+
+ private:
+  Clock::duration delay_;
+  TaskBase* task_ = nullptr;
+  TimerHandle timer_;
+};
+
+}  // namespace detail
+
+/// Suspends the awaiting task for `delay`; `sleep(0s)` yields to the loop exactly once.
+template <class Rep, class Period>
+detail::SleepAwaiter sleep(std::chrono::duration<Rep, Period> delay) noexcept {
+  return detail::SleepAwaiter(std::chrono::duration_cast<Clock::duration>(delay));
+}
+
+// --- Awaitable traits -------------------------------------------------------------------------
+
+namespace detail {
+
+template <class A>
+struct AwaitableTraits;
+template <class T>
+struct AwaitableTraits<Coro<T>> {
+  using value_type = T;
+};
+template <class T>
+struct AwaitableTraits<Future<T>> {
+  using value_type = T;
+};
+template <class T>
+struct AwaitableTraits<Task<T>> {
+  using value_type = T;
+};
+
+/// What gather puts in its result for a T: T itself, or std::monostate for void.
+template <class T>
+using GatherValue = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+/// ensure_future, giving a Future<T> whatever the awaitable.
+template <class T>
+Future<T> to_future(Coro<T>&& coro) {
+  return create_task(std::move(coro));
+}
+template <class T>
+Future<T> to_future(const Future<T>& future) noexcept {
+  return future;
+}
+
+template <class T>
+GatherValue<T> take_gather_value(FutureStateBase* state) {
+  if constexpr (std::is_void_v<T>) {
+    state->check_result();
+    return {};
+  } else {
+    return take_value<T>(state);
+  }
+}
+
+template <class T>
+Outcome<T> take_outcome(FutureStateBase* state) {
+  if (state->cancelled()) return Outcome<T>::from_exception(state->stored_exception());
+  if (std::exception_ptr error = state->exception()) return Outcome<T>::from_exception(error);
+  if constexpr (std::is_void_v<T>) {
+    return Outcome<T>::from_value();
+  } else {
+    return Outcome<T>::from_value(take_value<T>(state));
+  }
+}
+
+}  // namespace detail
+
+template <class A>
+using awaitable_value_t = typename detail::AwaitableTraits<std::remove_cvref_t<A>>::value_type;
+
+// --- gather -----------------------------------------------------------------------------------
+
+/// Tag for gather's return_exceptions form.
+struct ReturnExceptions {};
+inline constexpr ReturnExceptions return_exceptions{};
+
+namespace detail {
+
+/// Python's _GatheringFuture: completes when every child is done (or at the first failure),
+/// and cancelling it cancels every child. `Collect` builds the result from the children.
+template <class R, class Collect>
+class GatherState final : public FutureStateBase {
+ public:
+  GatherState(EventLoop* loop, std::vector<FutureBase> children, bool return_exceptions)
+      : FutureStateBase(loop),
+        children_(std::move(children)),
+        nodes_(std::make_unique<ChildNode[]>(children_.size())),
+        return_exceptions_(return_exceptions) {
+    if (children_.empty()) {
+      slot_.value.emplace(Collect{}(children_));
+      finish();
+      return;
+    }
+    for (std::size_t i = 0; i < children_.size(); ++i) {
+      nodes_[i].owner = this;
+      nodes_[i].index = i;
+      children_[i].state()->add_callback(&nodes_[i]);
+    }
+  }
+
+  ~GatherState() override {
+    for (std::size_t i = 0; i < children_.size(); ++i) {
+      if (!children_[i].done()) children_[i].state()->remove_callback(&nodes_[i]);
+    }
+  }
+
+  void* value_ptr() noexcept override { return &slot_; }
+
+  bool cancel(const std::exception_ptr& error) override {
+    if (done()) return false;
+    bool any = false;
+    for (FutureBase& child : children_) any = child.state()->cancel(error) || any;
+    if (any) cancel_requested_ = true;
+    return any;
+  }
+
+ private:
+  struct ChildNode : Callback {
+    ChildNode() noexcept : Callback(&dispatch) {}
+    GatherState* owner = nullptr;
+    std::size_t index = 0;
+
+    static void dispatch(Callback* cb, Action action) {
+      auto* node = static_cast<ChildNode*>(cb);
+      switch (action) {
+        case Action::scheduled: node->owner->add_ref(); return;
+        case Action::run: node->owner->child_done(node->index); [[fallthrough]];
+        case Action::discard: node->owner->release(); return;
+      }
+    }
+  };
+
+  // CPython's gather._done_callback.
+  void child_done(std::size_t index) {
+    ++finished_;
+    FutureStateBase* child = children_[index].state();
+    if (done()) {
+      if (!child->cancelled()) child->exception();  // mark it retrieved
+      return;
+    }
+    if (!return_exceptions_) {
+      if (child->cancelled()) {
+        set_exception(child->stored_exception());
+        return;
+      }
+      if (std::exception_ptr error = child->exception()) {
+        set_exception(error);
+        return;
+      }
+    }
+    if (finished_ < children_.size()) return;
+    if (cancel_requested_) {
+      set_exception(child->cancelled() ? child->stored_exception() : make_cancelled_error({}));
+      return;
+    }
+    try {
+      slot_.value.emplace(Collect{}(children_));
+    } catch (...) {
+      set_exception(std::current_exception());
+      return;
+    }
+    finish();
+  }
+
+  std::vector<FutureBase> children_;
+  std::unique_ptr<ChildNode[]> nodes_;  // one done callback per child
+  std::size_t finished_ = 0;
+  bool return_exceptions_;
+  bool cancel_requested_ = false;
+  ValueSlot<R> slot_;
+};
+
+template <bool Outcomes, class... T>
+struct CollectTuple {
+  using Result = std::conditional_t<Outcomes, std::tuple<Outcome<T>...>, std::tuple<GatherValue<T>...>>;
+  Result operator()(std::vector<FutureBase>& children) const {
+    return collect(children, std::index_sequence_for<T...>{});
+  }
+  template <std::size_t... I>
+  static Result collect(std::vector<FutureBase>& children, std::index_sequence<I...>) {
+    if constexpr (Outcomes) {
+      return Result{take_outcome<T>(children[I].state())...};
+    } else {
+      return Result{take_gather_value<T>(children[I].state())...};
+    }
+  }
+};
+
+template <bool Outcomes, class T>
+struct CollectVector {
+  using Result = std::vector<std::conditional_t<Outcomes, Outcome<T>, GatherValue<T>>>;
+  Result operator()(std::vector<FutureBase>& children) const {
+    Result results;
+    results.reserve(children.size());
+    for (FutureBase& child : children) {
+      if constexpr (Outcomes) {
+        results.push_back(take_outcome<T>(child.state()));
+      } else {
+        results.push_back(take_gather_value<T>(child.state()));
+      }
+    }
+    return results;
+  }
+};
+
+template <class Collect>
+Future<typename Collect::Result> make_gather(std::vector<FutureBase> children, bool return_exceptions) {
+  using R = typename Collect::Result;
+  EventLoop& loop = get_running_loop();
+  return Future<R>::from_state(new GatherState<R, Collect>(&loop, std::move(children), return_exceptions));
+}
+
+template <class Range>
+using RangeAwaitable = std::remove_cvref_t<decltype(*std::begin(std::declval<Range&>()))>;
+
+template <class Range>
+std::vector<FutureBase> range_to_futures(Range&& range) {
+  std::vector<FutureBase> children;
+  for (auto&& aw : range) {
+    if constexpr (std::is_same_v<RangeAwaitable<Range>, Coro<awaitable_value_t<RangeAwaitable<Range>>>>) {
+      children.push_back(to_future(std::move(aw)));
+    } else {
+      children.push_back(aw);
+    }
+  }
+  return children;
+}
+
+}  // namespace detail
+
+/// Runs the awaitables concurrently and gives their values as a tuple, in argument order (void
+/// gives std::monostate). Coroutines are wrapped in Tasks at once. The first exception (or
+/// cancellation) of a child finishes the gather with it while the others keep running;
+/// cancelling the gather cancels every child.
+template <class... A>
+  requires(sizeof...(A) > 0)
+Future<std::tuple<detail::GatherValue<awaitable_value_t<A>>...>> gather(A&&... aws) {
+  std::vector<FutureBase> children{detail::to_future(std::forward<A>(aws))...};
+  return detail::make_gather<detail::CollectTuple<false, awaitable_value_t<A>...>>(std::move(children), false);
+}
+
+/// gather with return_exceptions=True: every child's Outcome, failures included.
+template <class... A>
+  requires(sizeof...(A) > 0)
+Future<std::tuple<Outcome<awaitable_value_t<A>>...>> gather(ReturnExceptions, A&&... aws) {
+  std::vector<FutureBase> children{detail::to_future(std::forward<A>(aws))...};
+  return detail::make_gather<detail::CollectTuple<true, awaitable_value_t<A>...>>(std::move(children), true);
+}
+
+/// gather over a range (e.g. std::vector<Task<T>>, or of Coro<T>, moved from): a vector of
+/// values in range order.
+template <std::ranges::input_range Range>
+auto gather(Range&& range) {
+  using T = awaitable_value_t<detail::RangeAwaitable<Range>>;
+  return detail::make_gather<detail::CollectVector<false, T>>(detail::range_to_futures(std::forward<Range>(range)),
+                                                              false);
+}
+
+template <std::ranges::input_range Range>
+auto gather(ReturnExceptions, Range&& range) {
+  using T = awaitable_value_t<detail::RangeAwaitable<Range>>;
+  return detail::make_gather<detail::CollectVector<true, T>>(detail::range_to_futures(std::forward<Range>(range)),
+                                                             true);
+}
+
+// --- wait -------------------------------------------------------------------------------------
+
+enum class ReturnWhen { FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED };
+inline constexpr ReturnWhen FIRST_COMPLETED = ReturnWhen::FIRST_COMPLETED;
+inline constexpr ReturnWhen FIRST_EXCEPTION = ReturnWhen::FIRST_EXCEPTION;
+inline constexpr ReturnWhen ALL_COMPLETED = ReturnWhen::ALL_COMPLETED;
+
+/// Waits until `return_when` holds for the futures or tasks in `fs`, or `timeout` passes, and
+/// gives (done, pending), each in the order of `fs`. Nothing is cancelled. std::invalid_argument
+/// when `fs` is empty.
+template <class F>
+Coro<std::pair<std::vector<F>, std::vector<F>>> wait(std::vector<F> fs,
+                                                     std::optional<Clock::duration> timeout = std::nullopt,
+                                                     ReturnWhen return_when = ALL_COMPLETED) {
+  if (fs.empty()) throw std::invalid_argument("Set of Tasks/Futures is empty.");
+  EventLoop& loop = get_running_loop();
+  struct Shared {
+    Future<void> waiter;
+    std::size_t remaining;
+    ReturnWhen return_when;
+    TimerHandle timeout;
+  };
+  auto shared = std::make_shared<Shared>(Shared{loop.create_future<void>(), fs.size(), return_when, {}});
+  if (timeout) {
+    shared->timeout = loop.call_later(*timeout, [shared] {
+      if (!shared->waiter.done()) shared->waiter.set_result();
+    });
+  }
+  std::vector<CallbackId> ids;
+  ids.reserve(fs.size());
+  for (F& f : fs) {
+    ids.push_back(f.add_done_callback([shared](F done) {
+      --shared->remaining;
+      if (shared->remaining == 0 || shared->return_when == FIRST_COMPLETED ||
+          (shared->return_when == FIRST_EXCEPTION && !done.cancelled() && done.exception())) {
+        shared->timeout.cancel();
+        if (!shared->waiter.done()) shared->waiter.set_result();
+      }
+    }));
+  }
+  std::exception_ptr error;
+  try {
+    co_await shared->waiter;
+  } catch (...) {
+    error = std::current_exception();
+  }
+  shared->timeout.cancel();
+  for (std::size_t i = 0; i < fs.size(); ++i) fs[i].remove_done_callback(ids[i]);
+  if (error) std::rethrow_exception(error);
+
+  std::pair<std::vector<F>, std::vector<F>> result;
+  for (F& f : fs) (f.done() ? result.first : result.second).push_back(std::move(f));
+  co_return result;
+}
+
+// --- shield -----------------------------------------------------------------------------------
+
+/// Protects `aw` from cancellation: cancelling the returned future (or the task awaiting it)
+/// leaves `aw` running. Coroutines are wrapped in a Task.
+template <class A>
+Future<awaitable_value_t<A>> shield(A&& aw) {
+  using T = awaitable_value_t<A>;
+  Future<T> inner = detail::to_future(std::forward<A>(aw));
+  if (inner.done()) return inner;
+  Future<T> outer = inner.get_loop().template create_future<T>();
+  CallbackId inner_id = inner.add_done_callback([outer](Future<T> done) mutable {
+    if (outer.cancelled()) {
+      if (!done.cancelled()) done.exception();  // mark it retrieved
+      return;
+    }
+    if (done.cancelled()) {
+      outer.cancel();
+    } else if (std::exception_ptr error = done.exception()) {
+      outer.set_exception(error);
+    } else if constexpr (std::is_void_v<T>) {
+      outer.set_result();
+    } else {
+      outer.set_result(detail::take_value<T>(done.state()));
+    }
+  });
+  outer.add_done_callback([inner, inner_id](Future<T>) mutable {
+    if (!inner.done()) inner.remove_done_callback(inner_id);
+  });
+  return outer;
+}
+
+// --- wait_for ---------------------------------------------------------------------------------
+
+/// Awaits `aw` with a deadline. When `timeout` passes first, cancels it, waits until it has
+/// finished, then throws TimeoutError. A cancellation from outside always propagates as
+/// CancelledError. A Coro runs inside the awaiting task (as Python awaits a coroutine
+/// directly); Tasks and Futures are cancelled through the await.
+template <class A, class Rep, class Period>
+Coro<awaitable_value_t<A>> wait_for(A aw, std::chrono::duration<Rep, Period> timeout) {
+  using T = awaitable_value_t<A>;
+  if (timeout <= timeout.zero()) {
+    // Python 3.12: no deadline scope; cancel it at once unless it is already done, and wait
+    // until it has finished (through a separate future, so our own cancellation propagates).
+    Future<T> future = detail::to_future(std::move(aw));
+    if (!future.done()) {
+      Future<void> finished = future.get_loop().template create_future<void>();
+      CallbackId id = future.add_done_callback([finished](Future<T>) mutable {
+        if (!finished.done()) finished.set_result();
+      });
+      future.cancel();
+      std::exception_ptr error;
+      try {
+        co_await finished;
+      } catch (...) {
+        error = std::current_exception();
+      }
+      future.remove_done_callback(id);
+      if (error) std::rethrow_exception(error);
+    }
+    if (future.cancelled()) throw TimeoutError();
+    co_return co_await std::move(future);
+  }
+  detail::TimeoutScope scope(get_running_loop().time() + std::chrono::duration_cast<Clock::duration>(timeout));
+  std::exception_ptr error;
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await std::move(aw);
+      scope.exit(nullptr);
+      co_return;
+    } else {
+      T value = co_await std::move(aw);
+      scope.exit(nullptr);
+      co_return value;
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  if (scope.exit(error)) throw TimeoutError();
+  std::rethrow_exception(error);
+}
+
+// --- as_completed -----------------------------------------------------------------------------
+
+/// Python's as_completed: `next()` gives a coroutine that waits for the next of the futures to
+/// finish and returns its value (or throws its exception); TimeoutError once `timeout` passed.
+/// Iterating gives size() such coroutines:
+///     for (auto next : as_completed(tasks)) { auto value = co_await std::move(next); }
+template <class F>
+class AsCompleted {
+ public:
+  using T = awaitable_value_t<F>;
+
+  AsCompleted(std::vector<F> fs, std::optional<Clock::duration> timeout) : shared_(std::make_shared<Shared>()) {
+    EventLoop& loop = get_running_loop();
+    shared_->loop = &loop;
+    shared_->todo = std::move(fs);
+    size_ = shared_->todo.size();
+    for (std::size_t i = 0; i < shared_->todo.size(); ++i) {
+      shared_->ids.push_back(shared_->todo[i].add_done_callback(
+          [weak = std::weak_ptr<Shared>(shared_)](F done) {
+            if (auto s = weak.lock()) s->on_completion(std::move(done));
+          }));
+    }
+    if (timeout && size_ > 0) {
+      shared_->timeout = loop.call_later(*timeout, [weak = std::weak_ptr<Shared>(shared_)] {
+        if (auto s = weak.lock()) s->on_timeout();
+      });
+    }
+  }
+  AsCompleted(AsCompleted&&) noexcept = default;
+  ~AsCompleted() {
+    if (shared_) shared_->detach();
+  }
+
+  std::size_t size() const noexcept { return size_; }
+  /// A coroutine giving the value of the next future to finish.
+  Coro<T> next() { return wait_for_one(shared_); }
+
+  class iterator {
+   public:
+    using value_type = Coro<T>;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    iterator(AsCompleted* owner, std::size_t i) : owner_(owner), i_(i) {}
+    Coro<T> operator*() const { return owner_->next(); }
+    iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    void operator++(int) { ++i_; }
+    bool operator==(const iterator& other) const { return i_ == other.i_; }
+
+   private:
+    AsCompleted* owner_ = nullptr;
+    std::size_t i_ = 0;
+  };
+  iterator begin() { return iterator(this, 0); }
+  iterator end() { return iterator(this, size_); }
+
+ private:
+  struct Shared {
+    EventLoop* loop = nullptr;
+    std::vector<F> todo;
+    std::vector<CallbackId> ids;
+    std::deque<std::optional<F>> done;  // nullopt: the timeout passed
+    std::deque<Future<void>> getters;   // next() calls waiting for `done` to fill
+    TimerHandle timeout;
+
+    void push(std::optional<F> f) {
+      done.push_back(std::move(f));
+      while (!getters.empty()) {
+        Future<void> getter = std::move(getters.front());
+        getters.pop_front();
+        if (!getter.done()) {
+          getter.set_result();
+          break;
+        }
+      }
+    }
+    void on_completion(F f) {
+      auto it = std::find(todo.begin(), todo.end(), f);
+      if (it == todo.end()) return;  // the timeout was here first
+      ids.erase(ids.begin() + (it - todo.begin()));
+      todo.erase(it);
+      push(std::move(f));
+      if (todo.empty()) timeout.cancel();
+    }
+    void on_timeout() {
+      detach();
+      for (std::size_t i = 0, n = todo.size(); i < n; ++i) push(std::nullopt);
+      todo.clear();
+    }
+    void detach() {
+      for (std::size_t i = 0; i < todo.size(); ++i) todo[i].remove_done_callback(ids[i]);
+      ids.clear();
+      timeout.cancel();
+    }
+  };
+
+  static Coro<T> wait_for_one(std::shared_ptr<Shared> shared) {
+    while (shared->done.empty()) {
+      Future<void> getter = shared->loop->template create_future<void>();
+      shared->getters.push_back(getter);
+      co_await getter;
+    }
+    std::optional<F> f = std::move(shared->done.front());
+    shared->done.pop_front();
+    if (!f) throw TimeoutError();
+    co_return co_await std::move(*f);
+  }
+
+  std::shared_ptr<Shared> shared_;
+  std::size_t size_ = 0;
+};
+
+template <class F>
+AsCompleted<F> as_completed(std::vector<F> fs, std::optional<Clock::duration> timeout = std::nullopt) {
+  return AsCompleted<F>(std::move(fs), timeout);
+}
+
+}  // namespace asyncio

@@ -1,0 +1,280 @@
+// EventLoop: the iteration (poll, timers, ready callbacks), run/stop/close, the handle pool and
+// timers, exception reporting, and the thread's running loop.
+#include "asyncio/event_loop.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+#include "asyncio/exceptions.hpp"
+#include "asyncio/task.hpp"
+
+namespace asyncio {
+
+namespace {
+
+thread_local EventLoop* running_loop = nullptr;
+
+std::int64_t to_ns(TimePoint t) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+std::string describe_exception(const std::exception_ptr& error) {
+  if (!error) return {};
+  try {
+    std::rethrow_exception(error);
+  } catch (const CancelledError& e) {
+    return std::string("CancelledError: ") + e.what();
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+}  // namespace
+
+EventLoop& get_running_loop() {
+  if (!running_loop) throw RuntimeError("no running event loop");
+  return *running_loop;
+}
+
+namespace detail {
+
+EventLoop* running_loop_or_null() noexcept { return running_loop; }
+
+void LoopAccess::check_can_run(const EventLoop& loop) {
+  loop.check_open();
+  if (loop.running_) throw RuntimeError("This event loop is already running");
+  if (running_loop) throw RuntimeError("Cannot run the event loop while another loop is running");
+}
+
+void HandleNode::dispatch(Callback* cb, Action action) {
+  auto* node = static_cast<HandleNode*>(cb);
+  EventLoop* loop = node->loop_;
+  if (action == Action::run && !node->cancelled_) {
+    node->state_ = State::running;
+    try {
+      node->call_(node);
+    } catch (...) {
+      loop->call_exception_handler({"Exception in callback", std::current_exception(), "<Handle>"});
+    }
+  }
+  node->release_callable();
+  loop->release_node(node);
+}
+
+}  // namespace detail
+
+void Handle::cancel() {
+  if (!live() || node_->cancelled_) return;
+  cancelled_ = true;
+  node_->loop_->cancel_handle(node_);
+}
+
+EventLoop::EventLoop(std::unique_ptr<selectors::Selector> selector)
+    : selector_(selector ? std::move(selector) : selectors::make_default_selector()) {}
+
+EventLoop::~EventLoop() { close(); }
+
+void EventLoop::throw_closed() { throw RuntimeError("Event loop is closed"); }
+
+void EventLoop::grow_pool() {
+  const std::size_t count = std::min<std::size_t>(std::size_t{64} << pool_chunks_.size(), 4096);
+  auto chunk = std::make_unique<detail::HandleNode[]>(count);
+  for (std::size_t i = count; i-- > 0;) {
+    chunk[i].loop_ = this;
+    chunk[i].next_ = free_nodes_;
+    free_nodes_ = &chunk[i];
+  }
+  pool_chunks_.push_back(std::move(chunk));
+}
+
+void EventLoop::schedule_timer(detail::HandleNode* node, TimePoint when) {
+  node->when_ = to_ns(when);
+  node->seq_ = ++timer_seq_;
+  node->state_ = detail::HandleNode::State::scheduled;
+  try {
+    timers_.push(node);
+  } catch (...) {
+    node->release_callable();
+    release_node(node);
+    throw;
+  }
+}
+
+void EventLoop::cancel_handle(detail::HandleNode* node) noexcept {
+  using State = detail::HandleNode::State;
+  node->cancelled_ = true;
+  switch (node->state_) {
+    case State::ready:
+      node->release_callable();  // the node itself is skipped when the loop reaches it
+      break;
+    case State::scheduled:
+      node->release_callable();
+      // Like CPython: leave it in the heap, but rebuild the heap once most of it is dead.
+      if (++cancelled_timers_ > 100 && cancelled_timers_ * 2 > timers_.size()) {
+        timers_.remove_if([this](detail::HandleNode* n) {
+          if (!n->cancelled_) return false;
+          release_node(n);
+          return true;
+        });
+        cancelled_timers_ = 0;
+      }
+      break;
+    case State::running:  // cancelling itself: it is released when it returns
+    case State::free:
+      break;
+  }
+}
+
+void EventLoop::run_forever() {
+  detail::LoopAccess::check_can_run(*this);
+  running_ = true;
+  running_loop = this;
+  struct Reset {
+    EventLoop* loop;
+    ~Reset() {
+      loop->running_ = false;
+      loop->stopping_ = false;
+      running_loop = nullptr;
+    }
+  } reset{this};
+  do {
+    run_once();
+  } while (!stopping_);
+}
+
+void EventLoop::run_once() {
+  if (ready_.empty() || ticks_since_poll_ >= poll_interval || stopping_) poll_io_and_timers();
+  if (ready_.empty()) return;
+  if (debug_) {
+    run_ready_debug();
+  } else {
+    run_ready();
+  }
+}
+
+void EventLoop::poll_io_and_timers() {
+  ticks_since_poll_ = 0;
+  while (!timers_.empty() && timers_.top().node->cancelled_) {
+    --cancelled_timers_;
+    release_node(timers_.pop());
+  }
+
+  std::optional<std::chrono::nanoseconds> timeout;  // none: wait until some fd is ready
+  if (!ready_.empty() || stopping_) {
+    timeout = std::chrono::nanoseconds(0);
+  } else if (!timers_.empty()) {
+    timeout = std::chrono::nanoseconds(std::max<std::int64_t>(0, timers_.top().when - to_ns(time())));
+  }
+  // Nothing is registered yet that could become ready, so a zero-timeout poll can be skipped.
+  if (!(timeout && timeout->count() == 0 && selector_->size() == 0)) {
+    selector_->select(timeout);
+  }
+
+  if (timers_.empty()) return;
+  const std::int64_t now = to_ns(time());
+  while (!timers_.empty() && timers_.top().when <= now) {
+    detail::HandleNode* node = timers_.pop();
+    if (node->cancelled_) {
+      --cancelled_timers_;
+      release_node(node);
+      continue;
+    }
+    node->state_ = detail::HandleNode::State::ready;
+    ready_.push(node);
+  }
+}
+
+// Runs exactly the callbacks that were ready when it began; those they schedule wait for the
+// next iteration.
+void EventLoop::run_ready() {
+  detail::Callback* last = ready_.back();
+  for (;;) {
+    detail::Callback* cb = ready_.pop();
+    const bool end = cb == last;
+    cb->invoke(detail::Callback::Action::run);
+    ++ticks_since_poll_;
+    if (end) return;
+  }
+}
+
+void EventLoop::run_ready_debug() {
+  detail::Callback* last = ready_.back();
+  for (;;) {
+    detail::Callback* cb = ready_.pop();
+    const bool end = cb == last;
+    const TimePoint start = time();
+    cb->invoke(detail::Callback::Action::run);
+    const Clock::duration took = time() - start;
+    ++ticks_since_poll_;
+    if (took >= slow_callback_duration_) {
+      char message[96];
+      std::snprintf(message, sizeof message, "Executing <callback> took %.3f seconds",
+                    std::chrono::duration<double>(took).count());
+      call_exception_handler({message, nullptr, {}});
+    }
+    if (end) return;
+  }
+}
+
+void EventLoop::close() {
+  if (running_) throw RuntimeError("Cannot close a running event loop");
+  if (closed_) return;
+
+  // 1. Destroy the frames of tasks that never finished (CPython reports them when they are
+  //    collected). Their references stay until the queues are cleared: the ready queue may
+  //    still hold them.
+  std::vector<detail::TaskBase*> pending;
+  while (detail::TaskBase* task = tasks_) {
+    tasks_ = task->next_task_;
+    if (tasks_) tasks_->prev_task_ = nullptr;
+    task->next_task_ = nullptr;
+    call_exception_handler({"Task was destroyed but it is pending!", nullptr, task->describe()});
+    // Awaiters in the frames unlink the task from what it waits on as they are destroyed.
+    std::coroutine_handle<> root = std::exchange(task->root_, nullptr);
+    root.destroy();
+    task->current_ = nullptr;
+    task->waiting_on_ = nullptr;
+    pending.push_back(task);
+  }
+
+  // 2. Drop the callbacks and timers that will never run.
+  while (!ready_.empty()) ready_.pop()->invoke(detail::Callback::Action::discard);
+  for (const auto& entry : timers_.entries()) {
+    entry.node->release_callable();
+    release_node(entry.node);
+  }
+  timers_ = {};
+  cancelled_timers_ = 0;
+
+  // 3. Release the loop's references to the destroyed tasks.
+  for (detail::TaskBase* task : pending) task->release();
+
+  closed_ = true;
+  selector_->close();
+}
+
+void EventLoop::call_exception_handler(const ExceptionContext& context) noexcept {
+  if (!exception_handler_) {
+    default_exception_handler(context);
+    return;
+  }
+  try {
+    exception_handler_(*this, context);
+  } catch (...) {
+    default_exception_handler({"Unhandled error in exception handler", std::current_exception(), {}});
+    default_exception_handler(context);
+  }
+}
+
+void EventLoop::default_exception_handler(const ExceptionContext& context) noexcept {
+  std::string text = "asyncio: " + context.message;
+  if (!context.source.empty()) text += "\n  source: " + context.source;
+  if (context.exception) text += "\n  exception: " + describe_exception(context.exception);
+  text += '\n';
+  std::fputs(text.c_str(), stderr);
+}
+
+}  // namespace asyncio

@@ -1,0 +1,150 @@
+// Non-template parts of Future: completion, cancellation, callbacks, and the report of an
+// exception nobody retrieved.
+#include <atomic>
+
+#include "asyncio/future.hpp"
+
+namespace asyncio::detail {
+
+FutureStateBase::~FutureStateBase() {
+  if (log_traceback_) {
+    loop_->call_exception_handler({"Future exception was never retrieved", exception_, describe()});
+  }
+  callbacks_.drain([](Callback* cb) { cb->invoke(Callback::Action::discard); });
+}
+
+std::string FutureStateBase::describe() const {
+  switch (state_) {
+    case State::pending: return "<Future pending>";
+    case State::finished: return exception_ ? "<Future finished exception>" : "<Future finished>";
+    case State::cancelled: return "<Future cancelled>";
+  }
+  return "<Future>";
+}
+
+bool FutureStateBase::cancel(const std::exception_ptr& error) { return cancel_future(error); }
+
+bool FutureStateBase::cancel_future(const std::exception_ptr& error) {
+  log_traceback_ = false;
+  if (state_ != State::pending) return false;
+  exception_ = error;
+  mark_done(State::cancelled);
+  return true;
+}
+
+std::exception_ptr FutureStateBase::exception() {
+  if (state_ == State::cancelled) std::rethrow_exception(exception_);
+  if (state_ != State::finished) throw InvalidStateError("Exception is not set.");
+  log_traceback_ = false;
+  return exception_;
+}
+
+void FutureStateBase::throw_for_result() {
+  if (state_ == State::cancelled) std::rethrow_exception(exception_);
+  if (state_ != State::finished) throw InvalidStateError("Result is not set.");
+  log_traceback_ = false;
+  std::rethrow_exception(exception_);
+}
+
+void FutureStateBase::throw_not_pending(const char* operation) const {
+  throw InvalidStateError(std::string("invalid state for ") + operation + ": " + describe());
+}
+
+void FutureStateBase::set_exception(std::exception_ptr error) {
+  if (as_task()) throw RuntimeError("Task does not support set_exception operation");
+  if (!error) throw std::invalid_argument("set_exception: null exception_ptr");
+  check_pending("set_exception");
+  exception_ = std::move(error);
+  log_traceback_ = true;
+  mark_done(State::finished);
+}
+
+void FutureStateBase::add_callback(Callback* cb) {
+  if (state_ == State::pending) {
+    callbacks_.push(cb);
+    return;
+  }
+  cb->invoke(Callback::Action::scheduled);
+  LoopAccess::ready(*loop_).push(cb);
+}
+
+void FutureStateBase::mark_done(State state) {
+  state_ = state;
+  if (callbacks_.empty()) return;
+  if (loop_->is_closed()) {
+    callbacks_.drain([](Callback* cb) {
+      cb->invoke(Callback::Action::scheduled);
+      cb->invoke(Callback::Action::discard);
+    });
+    throw RuntimeError("Event loop is closed");
+  }
+  ReadyQueue& ready = LoopAccess::ready(*loop_);
+  callbacks_.drain([&ready](Callback* cb) {
+    cb->invoke(Callback::Action::scheduled);
+    ready.push(cb);
+  });
+}
+
+std::exception_ptr make_cancelled_error(std::string msg) {
+  return std::make_exception_ptr(CancelledError(std::move(msg)));
+}
+
+bool is_cancelled_error(const std::exception_ptr& error) noexcept {
+  if (!error) return false;
+  try {
+    std::rethrow_exception(error);
+  } catch (const CancelledError&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+DoneCallbackBase::DoneCallbackBase(FutureStateBase* state) : Callback(&dispatch), state_(state) {
+  static std::atomic<std::uint64_t> counter{0};
+  serial_ = counter.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+void DoneCallbackBase::dispatch(Callback* cb, Action action) {
+  auto* self = static_cast<DoneCallbackBase*>(cb);
+  FutureStateBase* state = self->state_;
+  switch (action) {
+    case Action::scheduled:
+      state->add_ref();
+      return;
+    case Action::run:
+      try {
+        self->call();
+      } catch (...) {
+        state->loop()->call_exception_handler(
+            {"Exception in done callback", std::current_exception(), state->describe()});
+      }
+      delete self;
+      state->release();
+      return;
+    case Action::discard:
+      // From the ready queue (the loop is closing) it holds a reference; from the list of a
+      // pending future (removed, or the future is dying) it holds none.
+      delete self;
+      if (state->done()) state->release();
+      return;
+  }
+}
+
+}  // namespace asyncio::detail
+
+namespace asyncio {
+
+std::size_t FutureBase::remove_done_callback(CallbackId id) {
+  // The id's node may be long gone: only compare its address until it is found in the list.
+  auto* node = const_cast<detail::Callback*>(static_cast<const detail::Callback*>(id.node));
+  if (!node || !state_->has_callback(node) || !detail::DoneCallbackBase::is_done_callback(node) ||
+      static_cast<detail::DoneCallbackBase*>(node)->serial() != id.serial) {
+    return 0;
+  }
+  state_->remove_callback(node);
+  node->invoke(detail::Callback::Action::discard);
+  return 1;
+}
+
+}  // namespace asyncio

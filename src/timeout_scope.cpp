@@ -1,0 +1,28 @@
+// TimeoutScope: the deadline mechanism under wait_for (see the header).
+#include "asyncio/detail/timeout_scope.hpp"
+
+namespace asyncio::detail {
+
+TimeoutScope::TimeoutScope(TimePoint when) : task_(current_task()) {
+  if (!task_.valid()) throw RuntimeError("Timeout should be used inside a task");
+  cancelling_ = task_.cancelling();
+  // A deadline already past still lets the block start: it is cancelled at its first suspension.
+  handle_ = task_.get_loop().call_at(when, [this] { on_timeout(); });
+}
+
+void TimeoutScope::on_timeout() {
+  task_.cancel();
+  state_ = State::expiring;
+}
+
+bool TimeoutScope::exit(const std::exception_ptr& error) noexcept {
+  handle_.cancel();
+  if (state_ == State::expiring) {
+    state_ = State::expired;
+    return task_.uncancel() <= cancelling_ && is_cancelled_error(error);
+  }
+  if (state_ == State::entered) state_ = State::exited;
+  return false;
+}
+
+}  // namespace asyncio::detail
