@@ -237,6 +237,9 @@ void EventLoop::close() {
     root.destroy();
     task->current_ = nullptr;
     task->waiting_on_ = nullptr;
+    // Its done callbacks will never run: drop them, and the references they hold (a gather
+    // holds its children and is held by their callbacks).
+    task->discard_callbacks();
     pending.push_back(task);
   }
 

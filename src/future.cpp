@@ -10,7 +10,7 @@ FutureStateBase::~FutureStateBase() {
   if (log_traceback_) {
     loop_->call_exception_handler({"Future exception was never retrieved", exception_, describe()});
   }
-  callbacks_.drain([](Callback* cb) { cb->invoke(Callback::Action::discard); });
+  discard_callbacks();
 }
 
 std::string FutureStateBase::describe() const {

@@ -51,8 +51,11 @@ class SleepAwaiter final : public WaitTarget {
   void await_resume() { task_->end_wait(); }
 
   bool cancel_wait(const std::exception_ptr&) override {
-    timer_.cancel();
-    task_->schedule_step();
+    if (!woken_) {  // a second cancel must not schedule the task twice
+      woken_ = true;
+      timer_.cancel();
+      task_->schedule_step();
+    }
     return false;  // the task raises CancelledError itself when it runs
   }
 
@@ -60,6 +63,7 @@ class SleepAwaiter final : public WaitTarget {
   Clock::duration delay_;
   TaskBase* task_ = nullptr;
   TimerHandle timer_;
+  bool woken_ = false;
 };
 
 }  // namespace detail
@@ -155,13 +159,9 @@ class GatherState final : public FutureStateBase {
     for (std::size_t i = 0; i < children_.size(); ++i) {
       nodes_[i].owner = this;
       nodes_[i].index = i;
+      add_ref();  // released when the child's callback has run: a gather that finished early
+                  // stays alive to retrieve the other children's exceptions, as in CPython
       children_[i].state()->add_callback(&nodes_[i]);
-    }
-  }
-
-  ~GatherState() override {
-    for (std::size_t i = 0; i < children_.size(); ++i) {
-      if (!children_[i].done()) children_[i].state()->remove_callback(&nodes_[i]);
     }
   }
 
@@ -184,7 +184,7 @@ class GatherState final : public FutureStateBase {
     static void dispatch(Callback* cb, Action action) {
       auto* node = static_cast<ChildNode*>(cb);
       switch (action) {
-        case Action::scheduled: node->owner->add_ref(); return;
+        case Action::scheduled: return;
         case Action::run: node->owner->child_done(node->index); [[fallthrough]];
         case Action::discard: node->owner->release(); return;
       }

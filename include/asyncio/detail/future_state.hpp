@@ -100,6 +100,10 @@ class FutureStateBase : public WaitTarget {
   void add_callback(Callback* cb);
   bool remove_callback(Callback* cb) noexcept { return callbacks_.remove(cb); }
   bool has_callback(const Callback* cb) const noexcept { return callbacks_.contains(cb); }
+  /// Drops the callbacks unrun (a pending future that will never complete).
+  void discard_callbacks() noexcept {
+    callbacks_.drain([](Callback* cb) { cb->invoke(Callback::Action::discard); });
+  }
 
   /// Cancels this state (Python's Future.cancel body, without the Task override).
   bool cancel_future(const std::exception_ptr& error);
@@ -139,6 +143,7 @@ T& stored_value(FutureStateBase* state) noexcept {
 /// Stores `value` and completes the state; InvalidStateError when it is not pending.
 template <class T, class... V>
 void set_value(FutureStateBase* state, V&&... value) {
+  if (state->as_task()) throw RuntimeError("Task does not support set_result operation");
   state->check_pending("set_result");
   if constexpr (!std::is_void_v<T>) {
     static_cast<ValueSlot<T>*>(state->value_ptr())->value.emplace(std::forward<V>(value)...);

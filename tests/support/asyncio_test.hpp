@@ -1,0 +1,53 @@
+// Test helpers: a loop whose exception-handler reports are recorded, and counters for
+// checking what ran and in which order.
+#pragma once
+
+#include <asyncio/asyncio.hpp>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace asyncio_test {
+
+/// A fresh loop that records what reaches its exception handler.
+struct LoopFixture : ::testing::Test {
+  std::unique_ptr<asyncio::EventLoop> loop = asyncio::new_event_loop();
+  std::vector<asyncio::ExceptionContext> reports;
+
+  LoopFixture() {
+    loop->set_exception_handler(
+        [this](asyncio::EventLoop&, const asyncio::ExceptionContext& context) { reports.push_back(context); });
+  }
+
+  /// How many reports carry `message`.
+  std::size_t reported(const std::string& message) const {
+    std::size_t n = 0;
+    for (const auto& r : reports) n += r.message == message;
+    return n;
+  }
+
+  /// Runs the loop for `n` iterations: call_soon(stop) n times in a row.
+  void run_iterations(int n) {
+    for (int i = 0; i < n; ++i) {
+      loop->call_soon([this] { loop->stop(); });
+      loop->run_forever();
+    }
+  }
+};
+
+/// What an exception_ptr holds, as text.
+inline std::string what(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const asyncio::CancelledError& e) {
+    return std::string("CancelledError:") + e.message();
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "?";
+  }
+}
+
+}  // namespace asyncio_test

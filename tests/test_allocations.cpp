@@ -1,0 +1,85 @@
+// The hot paths allocate nothing once warm: call_soon, a task's resume, sleep(0s), awaiting a
+// done future, and awaiting a Coro beyond its own frame. Counted with a replaced operator new.
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "support/asyncio_test.hpp"
+
+namespace {
+std::atomic<long> allocations{0};
+}
+
+void* operator new(std::size_t size) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size ? size : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+using namespace std::chrono_literals;
+using asyncio::Coro;
+
+namespace {
+
+long allocated_during(const std::function<void()>& f) {
+  long before = allocations.load();
+  f();
+  return allocations.load() - before;
+}
+
+TEST(Allocations, NoneForSleepZeroRoundTrips) {
+  auto body = []() -> Coro<long> {
+    for (int i = 0; i < 1000; ++i) co_await asyncio::sleep(0s);  // warm up
+    long before = allocations.load();
+    for (int i = 0; i < 100'000; ++i) co_await asyncio::sleep(0s);
+    co_return allocations.load() - before;
+  };
+  EXPECT_EQ(asyncio::run(body()), 0);
+}
+
+TEST(Allocations, NoneForCallSoonOnceThePoolIsWarm) {
+  auto loop = asyncio::new_event_loop();
+  int ran = 0;
+  for (int i = 0; i < 1000; ++i) loop->call_soon([&ran, i] { ran += i & 1; });
+  loop->call_soon([&] { loop->stop(); });
+  loop->run_forever();
+  long n = allocated_during([&] {
+    for (int round = 0; round < 100; ++round) {
+      for (int i = 0; i < 1000; ++i) loop->call_soon([&ran, i] { ran += i & 1; });
+      loop->call_soon([&] { loop->stop(); });
+      loop->run_forever();
+    }
+  });
+  EXPECT_EQ(n, 0);
+  EXPECT_EQ(ran, 101 * 500);
+}
+
+TEST(Allocations, NoneForAwaitingADoneFutureOrSleepingWithATimer) {
+  auto body = []() -> Coro<long> {
+    auto f = asyncio::get_running_loop().create_future<int>();
+    f.set_result(1);
+    for (int i = 0; i < 10; ++i) co_await asyncio::sleep(std::chrono::microseconds(1));
+    long before = allocations.load();
+    int sum = 0;
+    for (int i = 0; i < 10'000; ++i) sum += co_await f;
+    for (int i = 0; i < 100; ++i) co_await asyncio::sleep(std::chrono::microseconds(1));
+    co_return allocations.load() - before + (sum == 10'000 ? 0 : 1'000'000);
+  };
+  EXPECT_EQ(asyncio::run(body()), 0);
+}
+
+Coro<int> leaf(int i) { co_return i; }
+
+TEST(Allocations, AwaitingACoroAllocatesOnlyItsFrame) {
+  auto body = []() -> Coro<long> {
+    long before = allocations.load();
+    int sum = 0;
+    for (int i = 0; i < 1000; ++i) sum += co_await leaf(1);
+    co_return allocations.load() - before - sum;  // one frame each
+  };
+  EXPECT_EQ(asyncio::run(body()), 0);
+}
+
+}  // namespace

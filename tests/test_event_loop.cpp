@@ -1,0 +1,300 @@
+// EventLoop: callback and timer ordering, handles, iteration boundaries, stop/run/close rules,
+// exception handling, debug reports of slow callbacks, and fairness of a busy loop to timers.
+#include <time.h>
+
+#include <array>
+#include <functional>
+#include <stdexcept>
+
+#include "support/asyncio_test.hpp"
+
+using namespace std::chrono_literals;
+using asyncio::Coro;
+
+namespace {
+
+struct EventLoopTest : asyncio_test::LoopFixture {};
+
+TEST_F(EventLoopTest, CallSoonRunsFifoWithBoundArguments) {
+  std::vector<int> order;
+  auto push = [&order](int a, int b) { order.push_back(a * 10 + b); };
+  loop->call_soon(push, 1, 2);
+  loop->call_soon(push, 3, 4);
+  loop->call_soon([&] { order.push_back(0); });
+  run_iterations(1);
+  EXPECT_EQ(order, (std::vector<int>{12, 34, 0}));
+}
+
+TEST_F(EventLoopTest, CallSoonStoresLargeCallablesToo) {
+  std::array<long, 32> big{};
+  big[31] = 5;
+  long got = 0;
+  loop->call_soon([big, &got] { got = big[31]; });
+  run_iterations(1);
+  EXPECT_EQ(got, 5);
+}
+
+TEST_F(EventLoopTest, CancelledHandleNeverRunsAndReleasesItsCaptures) {
+  auto token = std::make_shared<int>(1);
+  int ran = 0;
+  auto h = loop->call_soon([token, &ran] { ++ran; });
+  EXPECT_EQ(token.use_count(), 2);
+  h.cancel();
+  EXPECT_TRUE(h.cancelled());
+  EXPECT_EQ(token.use_count(), 1);  // released at cancel, as Python drops the callback
+  run_iterations(1);
+  EXPECT_EQ(ran, 0);
+  h.cancel();  // cancelling twice, or after the node was reused, is harmless
+}
+
+TEST_F(EventLoopTest, HandleCancelledAfterItRanIsANoOp) {
+  int ran = 0;
+  auto h = loop->call_soon([&] { ++ran; });
+  run_iterations(1);
+  auto other = loop->call_soon([&] { ran += 10; });  // may reuse h's node
+  h.cancel();
+  EXPECT_FALSE(h.cancelled());
+  run_iterations(1);
+  EXPECT_EQ(ran, 11);
+  (void)other;
+}
+
+TEST_F(EventLoopTest, CallbackScheduledDuringAnIterationRunsInTheNext) {
+  std::vector<std::string> order;
+  loop->call_soon([&] {
+    order.push_back("a");
+    loop->call_soon([&] { order.push_back("b"); });
+  });
+  loop->call_soon([&] { loop->stop(); });
+  loop->run_forever();
+  EXPECT_EQ(order, std::vector<std::string>{"a"});
+  run_iterations(1);
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST_F(EventLoopTest, TimersRunByDeadlineTiesInCallOrder) {
+  std::vector<int> order;
+  auto now = loop->time();
+  loop->call_at(now + 3ms, [&] { order.push_back(3); });
+  loop->call_at(now + 1ms, [&] { order.push_back(1); });
+  loop->call_at(now + 2ms, [&] { order.push_back(20); });
+  loop->call_at(now + 2ms, [&] { order.push_back(21); });
+  loop->call_later(5ms, [&] { loop->stop(); });
+  loop->run_forever();
+  EXPECT_EQ(order, (std::vector<int>{1, 20, 21, 3}));
+}
+
+TEST_F(EventLoopTest, TimerFiresNoEarlierThanItsDeadline) {
+  auto start = loop->time();
+  asyncio::TimePoint fired{};
+  auto h = loop->call_later(15ms, [&] {
+    fired = loop->time();
+    loop->stop();
+  });
+  EXPECT_EQ(h.when() - start >= 15ms, true);
+  loop->run_forever();
+  EXPECT_GE(fired - start, 15ms);
+}
+
+TEST_F(EventLoopTest, CancelledTimerNeverRuns) {
+  int ran = 0;
+  auto h = loop->call_later(1ms, [&] { ++ran; });
+  h.cancel();
+  loop->call_later(5ms, [&] { loop->stop(); });
+  loop->run_forever();
+  EXPECT_EQ(ran, 0);
+}
+
+TEST_F(EventLoopTest, ManyCancelledTimersAreDroppedAndTheRestStillRun) {
+  std::vector<asyncio::TimerHandle> handles;
+  int ran = 0;
+  for (int i = 0; i < 1000; ++i) handles.push_back(loop->call_later(1h, [&] { ++ran; }));
+  for (int i = 0; i < 1000; i += 2) handles[i].cancel();
+  for (int i = 0; i < 10; ++i) loop->call_later(std::chrono::microseconds(i), [&] { ++ran; });
+  loop->call_later(2ms, [&] { loop->stop(); });
+  loop->run_forever();
+  EXPECT_EQ(ran, 10);
+}
+
+TEST_F(EventLoopTest, ExceptionInACallbackGoesToTheHandlerAndTheLoopGoesOn) {
+  int after = 0;
+  loop->call_soon([] { throw std::runtime_error("oops"); });
+  loop->call_soon([&] { ++after; });
+  run_iterations(1);
+  EXPECT_EQ(after, 1);
+  ASSERT_EQ(reported("Exception in callback"), 1u);
+  EXPECT_EQ(asyncio_test::what(reports[0].exception), "oops");
+}
+
+TEST_F(EventLoopTest, DefaultExceptionHandlerWritesToStderr) {
+  loop->set_exception_handler(nullptr);
+  loop->call_soon([] { throw std::runtime_error("to stderr"); });
+  testing::internal::CaptureStderr();
+  run_iterations(1);
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("Exception in callback"), std::string::npos);
+  EXPECT_NE(err.find("to stderr"), std::string::npos);
+}
+
+TEST_F(EventLoopTest, HandlerThatThrowsFallsBackToTheDefault) {
+  loop->set_exception_handler([](asyncio::EventLoop&, const asyncio::ExceptionContext&) {
+    throw std::runtime_error("handler broke");
+  });
+  testing::internal::CaptureStderr();
+  loop->call_exception_handler({"original", nullptr, {}});
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("Unhandled error in exception handler"), std::string::npos);
+  EXPECT_NE(err.find("original"), std::string::npos);
+}
+
+TEST_F(EventLoopTest, RunUntilCompleteOnARunningLoopIsAnError) {
+  auto inner = []() -> Coro<int> { co_return 1; };
+  auto body = [&]() -> Coro<bool> {
+    try {
+      loop->run_until_complete(inner());
+    } catch (const asyncio::RuntimeError& e) {
+      co_return std::string(e.what()) == "This event loop is already running";
+    }
+    co_return false;
+  };
+  EXPECT_TRUE(loop->run_until_complete(body()));
+  EXPECT_FALSE(loop->is_running());
+}
+
+TEST_F(EventLoopTest, RunningAnotherLoopInsideARunningOneIsAnError) {
+  auto other = asyncio::new_event_loop();
+  bool refused = false;
+  loop->call_soon([&] {
+    try {
+      other->run_forever();
+    } catch (const asyncio::RuntimeError&) {
+      refused = true;
+    }
+    loop->stop();
+  });
+  loop->run_forever();
+  EXPECT_TRUE(refused);
+}
+
+TEST_F(EventLoopTest, IsRunningInsideOnly) {
+  bool inside = false;
+  loop->call_soon([&] {
+    inside = loop->is_running();
+    loop->stop();
+  });
+  EXPECT_FALSE(loop->is_running());
+  loop->run_forever();
+  EXPECT_TRUE(inside);
+  EXPECT_FALSE(loop->is_running());
+}
+
+TEST_F(EventLoopTest, StopBeforeRunForeverRunsOneIterationThenReturns) {
+  int ran = 0;
+  loop->call_soon([&] { ++ran; });
+  loop->stop();
+  loop->run_forever();
+  EXPECT_EQ(ran, 1);
+}
+
+TEST_F(EventLoopTest, RunUntilCompleteReturnsAfterTheFutureEvenWithWorkLeft) {
+  auto f = loop->create_future<int>();
+  loop->call_later(1ms, [f]() mutable { f.set_result(8); });
+  auto forever = []() -> Coro<void> {
+    for (;;) co_await asyncio::sleep(0s);
+  };
+  auto busy = loop->create_task(forever());
+  EXPECT_EQ(loop->run_until_complete(f), 8);
+  busy.cancel();
+  EXPECT_THROW(loop->run_until_complete(busy), asyncio::CancelledError);
+}
+
+TEST_F(EventLoopTest, CloseDropsPendingCallbacksUnrun) {
+  auto token = std::make_shared<int>(0);
+  int ran = 0;
+  loop->call_soon([token, &ran] { ++ran; });
+  loop->call_later(1h, [token, &ran] { ++ran; });
+  loop->close();
+  EXPECT_TRUE(loop->is_closed());
+  EXPECT_EQ(ran, 0);
+  EXPECT_EQ(token.use_count(), 1);
+  loop->close();  // twice is fine
+  EXPECT_THROW(loop->call_soon([] {}), asyncio::RuntimeError);
+  EXPECT_THROW(loop->run_forever(), asyncio::RuntimeError);
+}
+
+TEST_F(EventLoopTest, ClosingARunningLoopIsAnError) {
+  bool refused = false;
+  loop->call_soon([&] {
+    try {
+      loop->close();
+    } catch (const asyncio::RuntimeError&) {
+      refused = true;
+    }
+    loop->stop();
+  });
+  loop->run_forever();
+  EXPECT_TRUE(refused);
+  EXPECT_FALSE(loop->is_closed());
+}
+
+TEST_F(EventLoopTest, TimeIsMonotonic) {
+  auto a = loop->time();
+  auto b = loop->time();
+  EXPECT_LE(a, b);
+}
+
+TEST_F(EventLoopTest, DebugModeReportsSlowCallbacks) {
+  loop->set_debug(true);
+  EXPECT_TRUE(loop->get_debug());
+  loop->set_slow_callback_duration(2ms);
+  loop->call_soon([&] {
+    auto until = loop->time() + 5ms;
+    while (loop->time() < until) {
+    }
+  });
+  loop->call_soon([] {});  // fast: not reported
+  run_iterations(1);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].message.rfind("Executing <callback> took 0.0", 0), 0u) << reports[0].message;
+  EXPECT_EQ(reports[0].exception, nullptr);
+}
+
+TEST_F(EventLoopTest, DefaultSlowCallbackDurationIs100ms) {
+  EXPECT_EQ(loop->slow_callback_duration(), 100ms);
+}
+
+// A task that never stops yielding must not starve timers: they still fire, within the
+// bounded number of callbacks the loop runs between two polls.
+TEST_F(EventLoopTest, BusyTaskDoesNotStarveTimers) {
+  bool fired = false;
+  long yields_after_due = -1;
+  asyncio::TimePoint due{};
+  auto busy = [&]() -> Coro<void> {
+    long yields = 0;
+    while (!fired) {
+      if (due != asyncio::TimePoint{} && loop->time() >= due) ++yields;
+      co_await asyncio::sleep(0s);
+    }
+    yields_after_due = yields;
+  };
+  due = loop->call_later(2ms, [&] { fired = true; }).when();
+  loop->run_until_complete(busy());
+  EXPECT_TRUE(fired);
+  EXPECT_LE(yields_after_due, static_cast<long>(asyncio::EventLoop::poll_interval) + 1);
+}
+
+TEST_F(EventLoopTest, IdleLoopSleepsUntilTheNextTimerInsteadOfSpinning) {
+  auto thread_cpu = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+  };
+  loop->call_later(40ms, [&] { loop->stop(); });
+  auto wall = loop->time();
+  auto cpu = thread_cpu();
+  loop->run_forever();
+  EXPECT_GE(loop->time() - wall, 40ms);
+  EXPECT_LT(thread_cpu() - cpu, 10ms);  // a spinning loop would burn the whole 40 ms
+}
+
+}  // namespace

@@ -1,0 +1,337 @@
+// Task<T>: scheduling of the first step, names, results, cancellation at every kind of await
+// point and its propagation, uncancel counting, and the reports of failed or pending tasks.
+#include <stdexcept>
+
+#include "support/asyncio_test.hpp"
+
+using namespace std::chrono_literals;
+using asyncio::Coro;
+using asyncio::Task;
+
+namespace {
+
+struct TaskTest : asyncio_test::LoopFixture {};
+
+TEST_F(TaskTest, FirstStepRunsOnALaterIterationTheCreatorKeepsRunning) {
+  std::vector<std::string> order;
+  auto child = [&]() -> Coro<void> {
+    order.push_back("child");
+    co_return;
+  };
+  auto body = [&]() -> Coro<void> {
+    auto t = asyncio::create_task(child());
+    order.push_back("creator before suspending");
+    co_await asyncio::sleep(0s);
+    order.push_back("creator after");
+    co_await t;
+  };
+  loop->run_until_complete(body());
+  EXPECT_EQ(order, (std::vector<std::string>{"creator before suspending", "child", "creator after"}));
+}
+
+TEST_F(TaskTest, NamesDefaultToTaskNAndCanBeSet) {
+  auto nothing = []() -> Coro<void> { co_return; };
+  auto a = loop->create_task(nothing());
+  auto b = loop->create_task(nothing(), "worker");
+  EXPECT_EQ(a.get_name(), "Task-1");
+  EXPECT_EQ(b.get_name(), "worker");
+  a.set_name("renamed");
+  EXPECT_EQ(a.get_name(), "renamed");
+  loop->run_until_complete(a);
+  loop->run_until_complete(b);
+}
+
+TEST_F(TaskTest, ResultExceptionAndCancelledState) {
+  auto ok = []() -> Coro<int> { co_return 3; };
+  auto bad = []() -> Coro<int> {
+    co_await asyncio::sleep(0s);
+    throw std::logic_error("bad");
+  };
+  auto t1 = loop->create_task(ok());
+  auto t2 = loop->create_task(bad());
+  EXPECT_EQ(loop->run_until_complete(t1), 3);
+  EXPECT_THROW(loop->run_until_complete(t2), std::logic_error);
+  EXPECT_FALSE(t2.cancelled());
+  EXPECT_EQ(asyncio_test::what(t2.exception()), "bad");
+}
+
+TEST_F(TaskTest, SettingATasksResultFromOutsideIsAnError) {
+  auto slow = []() -> Coro<int> {
+    co_await asyncio::sleep(1h);
+    co_return 1;
+  };
+  auto t = loop->create_task(slow());
+  asyncio::Future<int> as_future = t;
+  EXPECT_THROW(as_future.set_result(2), asyncio::RuntimeError);
+  EXPECT_THROW(as_future.set_exception(std::runtime_error("x")), asyncio::RuntimeError);
+  t.cancel();
+  EXPECT_THROW(loop->run_until_complete(t), asyncio::CancelledError);
+}
+
+// Cancellation at each kind of await point: the CancelledError surfaces at the await.
+template <class Awaiting>
+void expect_cancel_surfaces_at_await(asyncio::EventLoop& loop, Awaiting awaiting) {
+  bool reached_catch = false;
+  auto victim = [&]() -> Coro<void> {
+    try {
+      co_await awaiting();
+    } catch (const asyncio::CancelledError& e) {
+      reached_catch = true;
+      EXPECT_EQ(e.message(), "why");
+      throw;
+    }
+  };
+  auto body = [&]() -> Coro<void> {
+    auto t = asyncio::create_task(victim());
+    co_await asyncio::sleep(0s);  // let it reach its await
+    EXPECT_TRUE(t.cancel("why"));
+    try {
+      co_await t;
+      ADD_FAILURE() << "awaiting a cancelled task must throw";
+    } catch (const asyncio::CancelledError&) {
+    }
+    EXPECT_TRUE(t.cancelled());
+  };
+  loop.run_until_complete(body());
+  EXPECT_TRUE(reached_catch);
+}
+
+TEST_F(TaskTest, CancelAtSleep) {
+  expect_cancel_surfaces_at_await(*loop, [] { return asyncio::sleep(1h); });
+}
+
+TEST_F(TaskTest, CancelAtSleepZero) {
+  expect_cancel_surfaces_at_await(*loop, []() -> Coro<void> {
+    for (;;) co_await asyncio::sleep(0s);
+  });
+}
+
+TEST_F(TaskTest, CancelAtAFuture) {
+  auto f = loop->create_future<int>();
+  expect_cancel_surfaces_at_await(*loop, [f]() -> Coro<void> { co_await f; });
+  EXPECT_TRUE(f.cancelled());  // as in Python, the awaited future is cancelled too
+}
+
+TEST_F(TaskTest, CancelAtANestedCoroutineAwaitingAFuture) {
+  auto f = loop->create_future<int>();
+  auto inner = [f]() -> Coro<int> { co_return co_await f; };
+  expect_cancel_surfaces_at_await(*loop, [inner]() -> Coro<void> { co_await inner(); });
+}
+
+TEST_F(TaskTest, CancellingATaskCancelsTheTaskItAwaits) {
+  bool inner_cancelled = false;
+  auto inner = [&]() -> Coro<int> {
+    try {
+      co_await asyncio::sleep(1h);
+    } catch (const asyncio::CancelledError&) {
+      inner_cancelled = true;
+      throw;
+    }
+    co_return 0;
+  };
+  Task<int> inner_task;
+  auto outer = [&]() -> Coro<int> {
+    inner_task = asyncio::create_task(inner());
+    co_return co_await inner_task;
+  };
+  auto body = [&]() -> Coro<void> {
+    auto t = asyncio::create_task(outer());
+    co_await asyncio::sleep(0s);
+    co_await asyncio::sleep(0s);
+    t.cancel();
+    EXPECT_THROW(co_await t, asyncio::CancelledError);
+  };
+  loop->run_until_complete(body());
+  EXPECT_TRUE(inner_cancelled);
+  EXPECT_TRUE(inner_task.cancelled());
+}
+
+TEST_F(TaskTest, CoroutineMayCatchCancellationCleanUpAndContinue) {
+  auto stubborn = []() -> Coro<int> {
+    try {
+      co_await asyncio::sleep(1h);
+    } catch (const asyncio::CancelledError&) {
+    }
+    co_await asyncio::sleep(0s);  // keeps working after the cancellation
+    co_return 7;
+  };
+  auto body = [&]() -> Coro<void> {
+    auto t = asyncio::create_task(stubborn());
+    co_await asyncio::sleep(0s);
+    t.cancel();
+    EXPECT_EQ(co_await t, 7);
+    EXPECT_FALSE(t.cancelled());
+  };
+  loop->run_until_complete(body());
+}
+
+TEST_F(TaskTest, CancelBeforeTheFirstStepMeansTheBodyNeverRuns) {
+  bool ran = false;
+  auto body_never = [&]() -> Coro<void> {
+    ran = true;
+    co_return;
+  };
+  auto t = loop->create_task(body_never());
+  EXPECT_TRUE(t.cancel());
+  EXPECT_THROW(loop->run_until_complete(t), asyncio::CancelledError);
+  EXPECT_FALSE(ran);
+  EXPECT_TRUE(t.cancelled());
+  EXPECT_FALSE(t.cancel());  // done
+}
+
+TEST_F(TaskTest, SelfCancelThrowsAtTheNextSuspension) {
+  std::vector<std::string> steps;
+  auto body = [&]() -> Coro<void> {
+    asyncio::current_task().cancel();
+    steps.push_back("still running");
+    co_await asyncio::sleep(1h);
+    steps.push_back("never");
+  };
+  auto t = loop->create_task(body());
+  EXPECT_THROW(loop->run_until_complete(t), asyncio::CancelledError);
+  EXPECT_EQ(steps, std::vector<std::string>{"still running"});
+}
+
+TEST_F(TaskTest, CancelRequestedRightBeforeReturningEndsTheTaskCancelled) {
+  auto body = []() -> Coro<int> {
+    asyncio::current_task().cancel();
+    co_return 1;
+  };
+  auto t = loop->create_task(body());
+  EXPECT_THROW(loop->run_until_complete(t), asyncio::CancelledError);
+  EXPECT_TRUE(t.cancelled());
+}
+
+TEST_F(TaskTest, CancellingAndUncancelCount) {
+  std::uint32_t seen_cancelling = 0, after_uncancel = 0;
+  auto sleeper = [&]() -> Coro<void> {
+    try {
+      co_await asyncio::sleep(1h);
+    } catch (const asyncio::CancelledError&) {
+      seen_cancelling = asyncio::current_task().cancelling();
+      after_uncancel = asyncio::current_task().uncancel();
+    }
+  };
+  auto body = [&]() -> Coro<void> {
+    auto t = asyncio::create_task(sleeper());
+    co_await asyncio::sleep(0s);
+    t.cancel();
+    t.cancel();  // two requests before it runs: one CancelledError, a count of two
+    EXPECT_EQ(t.cancelling(), 2u);
+    co_await t;
+    EXPECT_FALSE(t.cancelled());  // it swallowed the cancellation
+    EXPECT_EQ(t.cancelling(), 1u);
+  };
+  loop->run_until_complete(body());
+  EXPECT_EQ(seen_cancelling, 2u);
+  EXPECT_EQ(after_uncancel, 1u);
+}
+
+TEST_F(TaskTest, TaskAwaitingItselfIsARuntimeError) {
+  Task<void> self;
+  auto body = [&]() -> Coro<void> {
+    co_await asyncio::sleep(0s);
+    co_await self;
+  };
+  self = loop->create_task(body());
+  EXPECT_THROW(loop->run_until_complete(self), asyncio::RuntimeError);
+}
+
+TEST_F(TaskTest, DoneCallbackReceivesTheTask) {
+  auto work = []() -> Coro<int> { co_return 11; };
+  auto t = loop->create_task(work());
+  int got = 0;
+  t.add_done_callback([&](Task<int> done) { got = done.result(); });
+  loop->run_until_complete(t);
+  run_iterations(1);
+  EXPECT_EQ(got, 11);
+}
+
+TEST_F(TaskTest, EnsureFutureWrapsCoroutinesAndPassesTasksThrough) {
+  auto work = []() -> Coro<int> { co_return 5; };
+  auto body = [&]() -> Coro<void> {
+    auto t = asyncio::ensure_future(work());
+    auto same = asyncio::ensure_future(t);
+    EXPECT_TRUE(same == t);
+    EXPECT_EQ(co_await same, 5);
+  };
+  loop->run_until_complete(body());
+}
+
+TEST_F(TaskTest, CurrentTaskAndAllTasks) {
+  auto sleeper = []() -> Coro<void> { co_await asyncio::sleep(1h); };
+  auto body = [&]() -> Coro<void> {
+    auto me = asyncio::current_task();
+    EXPECT_TRUE(me.valid());
+    EXPECT_EQ(me.get_name(), "main");
+    auto other = asyncio::create_task(sleeper(), "sleeper");
+    auto tasks = asyncio::all_tasks();
+    EXPECT_EQ(tasks.size(), 2u);
+    other.cancel();
+    try {
+      co_await other;
+    } catch (const asyncio::CancelledError&) {
+    }
+    EXPECT_EQ(asyncio::all_tasks().size(), 1u);
+  };
+  loop->run_until_complete(loop->create_task(body(), "main"));
+  EXPECT_THROW(asyncio::current_task(), asyncio::RuntimeError);  // no running loop
+}
+
+TEST_F(TaskTest, FailedTaskNobodyAskedIsReportedExactlyOnce) {
+  auto fail = []() -> Coro<void> {
+    throw std::runtime_error("nobody listens");
+    co_return;
+  };
+  {
+    auto t = loop->create_task(fail());
+    run_iterations(2);
+    EXPECT_TRUE(t.done());
+  }
+  ASSERT_EQ(reported("Task exception was never retrieved"), 1u);
+  EXPECT_EQ(asyncio_test::what(reports[0].exception), "nobody listens");
+}
+
+TEST_F(TaskTest, FailedTaskWhoseExceptionWasRetrievedIsNotReported) {
+  auto fail = []() -> Coro<void> {
+    throw std::runtime_error("seen");
+    co_return;
+  };
+  {
+    auto t = loop->create_task(fail());
+    EXPECT_THROW(loop->run_until_complete(t), std::runtime_error);
+  }
+  EXPECT_EQ(reports.size(), 0u);
+}
+
+TEST_F(TaskTest, PendingTaskDestroyedWithItsLoopIsReported) {
+  bool cleaned_up = false;
+  struct Cleanup {
+    bool* flag;
+    ~Cleanup() { *flag = true; }
+  };
+  auto forever = [](bool* flag) -> Coro<void> {
+    Cleanup guard{flag};
+    co_await asyncio::sleep(1h);
+  };
+  auto t = loop->create_task(forever(&cleaned_up));
+  run_iterations(1);
+  loop->close();
+  EXPECT_EQ(reported("Task was destroyed but it is pending!"), 1u);
+  EXPECT_TRUE(cleaned_up);  // the frame was destroyed
+  EXPECT_FALSE(t.done());
+}
+
+TEST_F(TaskTest, PendingTaskWaitingOnAFutureIsUnlinkedWhenItsLoopCloses) {
+  auto f = loop->create_future<int>();
+  auto waiter = [f]() -> Coro<int> { co_return co_await f; };
+  auto t = loop->create_task(waiter());
+  run_iterations(1);
+  loop->close();
+  EXPECT_EQ(reported("Task was destroyed but it is pending!"), 1u);
+  // The future outlives the task: completing it must not schedule the destroyed task.
+  EXPECT_NO_THROW(f.set_result(1));
+  EXPECT_EQ(f.result(), 1);
+}
+
+}  // namespace

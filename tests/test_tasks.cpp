@@ -1,0 +1,399 @@
+// The task functions: sleep, gather (tuple, range, return_exceptions, cancellation), wait,
+// wait_for, shield and as_completed.
+#include <stdexcept>
+
+#include "support/asyncio_test.hpp"
+
+using namespace std::chrono_literals;
+using asyncio::Coro;
+using asyncio::Task;
+
+namespace {
+
+struct TasksTest : asyncio_test::LoopFixture {};
+
+Coro<int> after(std::chrono::milliseconds delay, int value, std::vector<int>* finished = nullptr) {
+  co_await asyncio::sleep(delay);
+  if (finished) finished->push_back(value);
+  co_return value;
+}
+
+Coro<int> fail_after(std::chrono::milliseconds delay, const char* what) {
+  co_await asyncio::sleep(delay);
+  throw std::runtime_error(what);
+}
+
+// --- sleep ---
+
+TEST_F(TasksTest, SleepZeroYieldsExactlyOnce) {
+  std::vector<std::string> trace;
+  auto worker = [&](std::string name) -> Coro<void> {
+    for (int i = 0; i < 3; ++i) {
+      trace.push_back(name + std::to_string(i));
+      co_await asyncio::sleep(0s);
+    }
+  };
+  auto body = [&]() -> Coro<void> {
+    co_await asyncio::gather(worker(std::string("a")), worker(std::string("b")));
+  };
+  loop->run_until_complete(body());
+  EXPECT_EQ(trace, (std::vector<std::string>{"a0", "b0", "a1", "b1", "a2", "b2"}));
+}
+
+TEST_F(TasksTest, SleepWaitsAtLeastItsDelay) {
+  auto body = [&]() -> Coro<void> {
+    auto start = loop->time();
+    co_await asyncio::sleep(20ms);
+    EXPECT_GE(loop->time() - start, 20ms);
+  };
+  loop->run_until_complete(body());
+}
+
+// --- gather ---
+
+TEST_F(TasksTest, GatherGivesResultsInArgumentOrder) {
+  std::vector<int> finished;
+  auto body = [&]() -> Coro<std::tuple<int, int, int>> {
+    co_return co_await asyncio::gather(after(30ms, 1, &finished), after(10ms, 2, &finished),
+                                       after(20ms, 3, &finished));
+  };
+  auto [a, b, c] = loop->run_until_complete(body());
+  EXPECT_EQ(std::tie(a, b, c), std::make_tuple(1, 2, 3));
+  EXPECT_EQ(finished, (std::vector<int>{2, 3, 1}));
+}
+
+TEST_F(TasksTest, GatherMixesCoroutinesTasksFuturesAndVoid) {
+  auto body = [&]() -> Coro<void> {
+    auto task = asyncio::create_task(after(1ms, 5));
+    auto fut = loop->create_future<std::string>();
+    loop->call_soon([fut]() mutable { fut.set_result("s"); });
+    auto nothing = []() -> Coro<void> { co_return; };
+    auto [x, y, z, v] = co_await asyncio::gather(after(2ms, 4), task, fut, nothing());
+    EXPECT_EQ(x, 4);
+    EXPECT_EQ(y, 5);
+    EXPECT_EQ(z, "s");
+    static_assert(std::is_same_v<decltype(v), std::monostate>);
+  };
+  loop->run_until_complete(body());
+}
+
+TEST_F(TasksTest, GatherOverARange) {
+  auto body = [&]() -> Coro<void> {
+    std::vector<Task<int>> tasks;
+    for (int i = 0; i < 5; ++i) tasks.push_back(asyncio::create_task(after(std::chrono::milliseconds(5 - i), i)));
+    std::vector<int> results = co_await asyncio::gather(tasks);
+    EXPECT_EQ(results, (std::vector<int>{0, 1, 2, 3, 4}));
+
+    std::vector<Coro<int>> coros;
+    coros.push_back(after(1ms, 7));
+    coros.push_back(after(0ms, 8));
+    std::vector<int> from_coros = co_await asyncio::gather(coros);
+    EXPECT_EQ(from_coros, (std::vector<int>{7, 8}));
+
+    std::vector<Task<int>> none;
+    std::vector<int> empty = co_await asyncio::gather(none);
+    EXPECT_TRUE(empty.empty());
+  };
+  loop->run_until_complete(body());
+}
+
+TEST_F(TasksTest, GatherFirstExceptionPropagatesWhileOthersKeepRunning) {
+  std::vector<int> finished;
+  Task<int> slow;
+  auto body = [&]() -> Coro<void> {
+    slow = asyncio::create_task(after(20ms, 1, &finished));
+    try {
+      co_await asyncio::gather(slow, fail_after(1ms, "first"), fail_after(5ms, "second"));
+      ADD_FAILURE() << "gather must throw";
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "first");
+    }
+    EXPECT_FALSE(slow.done());  // not cancelled: still running
+    EXPECT_EQ(co_await slow, 1);
+  };
+  loop->run_until_complete(body());
+  EXPECT_EQ(finished, std::vector<int>{1});
+  EXPECT_EQ(reported("Task exception was never retrieved"), 0u);  // gather retrieved "second"
+}
+
+TEST_F(TasksTest, GatherReturnExceptionsGivesEveryOutcome) {
+  auto body = [&]() -> Coro<void> {
+    auto cancelled = asyncio::create_task(after(1h, 0));
+    loop->call_soon([cancelled]() mutable { cancelled.cancel(); });
+    auto [a, b, c] = co_await asyncio::gather(asyncio::return_exceptions, after(1ms, 1), fail_after(2ms, "bad"),
+                                              cancelled);
+    EXPECT_TRUE(a.has_value());
+    EXPECT_EQ(a.value(), 1);
+    EXPECT_FALSE(b.has_value());
+    EXPECT_EQ(asyncio_test::what(b.exception()), "bad");
+    EXPECT_TRUE(c.cancelled());
+    EXPECT_THROW(c.value(), asyncio::CancelledError);
+
+    std::vector<Coro<int>> coros;
+    coros.push_back(fail_after(1ms, "x"));
+    coros.push_back(after(1ms, 2));
+    auto outcomes = co_await asyncio::gather(asyncio::return_exceptions, coros);
+    EXPECT_EQ(outcomes.size(), 2u);
+    EXPECT_FALSE(outcomes[0].has_value());
+    EXPECT_EQ(outcomes[1].value(), 2);
+  };
+  loop->run_until_complete(body());
+}
+
+TEST_F(TasksTest, CancellingTheGatherCancelsEveryChild) {
+  auto body = [&]() -> Coro<void> {
+    auto a = asyncio::create_task(after(1h, 1));
+    auto b = asyncio::create_task(after(1h, 2));
+    auto g = asyncio::gather(a, b);
+    co_await asyncio::sleep(0s);
+    EXPECT_TRUE(g.cancel());
+    EXPECT_THROW(co_await g, asyncio::CancelledError);
+    EXPECT_TRUE(a.cancelled());
+    EXPECT_TRUE(b.cancelled());
+  };
+  loop->run_until_complete(body());
+}
+
+TEST_F(TasksTest, CancellingTheTaskAwaitingGatherCancelsEveryChild) {
+  Task<int> a, b;
+  auto waiter = [&]() -> Coro<void> {
+    a = asyncio::create_task(after(1h, 1));
+    b = asyncio::create_task(after(1h, 2));
+    co_await asyncio::gather(a, b);
+  };
+  auto body = [&]() -> Coro<void> {
+    auto t = asyncio::create_task(waiter());
+    co_await asyncio::sleep(0s);
+    t.cancel();
+    EXPECT_THROW(co_await t, asyncio::CancelledError);
+    EXPECT_TRUE(a.cancelled());
+    EXPECT_TRUE(b.cancelled());
+  };
+  loop->run_until_complete(body());
+}
+
+TEST_F(TasksTest, GatherWithACancelledChildRaisesCancelledError) {
+  auto body = [&]() -> Coro<void> {
+    auto a = asyncio::create_task(after(1h, 1));
+    loop->call_soon([a]() mutable { a.cancel(); });
+    EXPECT_THROW(co_await asyncio::gather(a, after(1ms, 2)), asyncio::CancelledError);
+  };
+  loop->run_until_complete(body());
+}
+
+// --- wait ---
+
+TEST_F(TasksTest, WaitFirstCompleted) {
+  auto body = [&]() -> Coro<void> {
+    std::vector<Task<int>> fs{asyncio::create_task(after(1ms, 1)), asyncio::create_task(after(1h, 2))};
+    auto [done, pending] = co_await asyncio::wait(fs, std::nullopt, asyncio::FIRST_COMPLETED);
+    EXPECT_EQ(done.size(), 1u);
+    EXPECT_EQ(pending.size(), 1u);
+    EXPECT_EQ(done[0].result(), 1);
+    EXPECT_FALSE(pending[0].done());  // wait cancels nothing
+    pending[0].cancel();
+  };
+  loop->run_until_complete(body());
+}
+
+TEST_F(TasksTest, WaitFirstException) {
+  auto body = [&]() -> Coro<void> {
+    std::vector<Task<int>> fs{asyncio::create_task(after(1ms, 1)), asyncio::create_task(fail_after(5ms, "x")),
+                              asyncio::create_task(after(1h, 3))};
+    auto [done, pending] = co_await asyncio::wait(fs, std::nullopt, asyncio::FIRST_EXCEPTION);
+    EXPECT_EQ(done.size(), 2u);
+    EXPECT_EQ(pending.size(), 1u);
+    EXPECT_NE(done[1].exception(), nullptr);
+    pending[0].cancel();
+  };
+  loop->run_until_complete(body());
+}
+
+TEST_F(TasksTest, WaitAllCompletedAndTimeout) {
+  auto body = [&]() -> Coro<void> {
+    std::vector<Task<int>> fs{asyncio::create_task(after(1ms, 1)), asyncio::create_task(after(2ms, 2))};
+    auto [done, pending] = co_await asyncio::wait(fs);
+    EXPECT_EQ(done.size(), 2u);
+    EXPECT_TRUE(pending.empty());
+
+    std::vector<Task<int>> gs{asyncio::create_task(after(1ms, 1)), asyncio::create_task(after(1h, 2))};
+    auto [done2, pending2] = co_await asyncio::wait(gs, 20ms);
+    EXPECT_EQ(done2.size(), 1u);
+    EXPECT_EQ(pending2.size(), 1u);
+    pending2[0].cancel();
+
+    EXPECT_THROW(co_await asyncio::wait(std::vector<Task<int>>{}), std::invalid_argument);
+  };
+  loop->run_until_complete(body());
+}
+
+// --- wait_for ---
+
+TEST_F(TasksTest, WaitForReturnsTheValueInTime) {
+  auto body = [&]() -> Coro<int> { co_return co_await asyncio::wait_for(after(1ms, 9), 1h); };
+  EXPECT_EQ(loop->run_until_complete(body()), 9);
+}
+
+TEST_F(TasksTest, WaitForTimeoutCancelsAndWaitsForTheInnerThenThrowsTimeoutError) {
+  bool inner_finished_cleanup = false;
+  auto inner = [&]() -> Coro<int> {
+    bool cancelled = false;
+    try {
+      co_await asyncio::sleep(1h);
+    } catch (const asyncio::CancelledError&) {
+      cancelled = true;  // C++ allows no co_await inside a handler: clean up after it
+    }
+    if (cancelled) {
+      co_await asyncio::sleep(5ms);  // slow cleanup: wait_for must wait for it
+      inner_finished_cleanup = true;
+      throw asyncio::CancelledError();
+    }
+    co_return 0;
+  };
+  auto body = [&]() -> Coro<void> {
+    auto t = asyncio::create_task(inner());
+    EXPECT_THROW(co_await asyncio::wait_for(t, 5ms), asyncio::TimeoutError);
+    EXPECT_TRUE(inner_finished_cleanup);
+    EXPECT_TRUE(t.cancelled());
+    EXPECT_EQ(asyncio::current_task().cancelling(), 0u);
+  };
+  loop->run_until_complete(body());
+}
+
+TEST_F(TasksTest, WaitForOnACoroutineTimesOut) {
+  auto body = [&]() -> Coro<void> { EXPECT_THROW(co_await asyncio::wait_for(after(1h, 1), 2ms), asyncio::TimeoutError); };
+  loop->run_until_complete(body());
+}
+
+TEST_F(TasksTest, WaitForNeverSwallowsAnOutsideCancellation) {
+  auto body = [&]() -> Coro<void> { co_await asyncio::wait_for(after(1h, 1), 1h); };
+  auto outer = [&]() -> Coro<void> {
+    auto t = asyncio::create_task(body());
+    co_await asyncio::sleep(1ms);
+    t.cancel();
+    EXPECT_THROW(co_await t, asyncio::CancelledError);
+    EXPECT_TRUE(t.cancelled());
+  };
+  loop->run_until_complete(outer());
+}
+
+TEST_F(TasksTest, WaitForOutsideCancelWinsWhenTheInnerResultArrivesAtTheSameMoment) {
+  auto inner = loop->create_future<int>();
+  auto body = [&]() -> Coro<int> { co_return co_await asyncio::wait_for(inner, 1h); };
+  auto outer = [&]() -> Coro<void> {
+    auto t = asyncio::create_task(body());
+    co_await asyncio::sleep(0s);
+    inner.set_result(1);  // wakes t on the next iteration ...
+    t.cancel();           // ... but a cancel arrives first
+    EXPECT_THROW(co_await t, asyncio::CancelledError);
+  };
+  loop->run_until_complete(outer());
+}
+
+TEST_F(TasksTest, WaitForTimeoutAndOutsideCancelInTheSameIterationStaysCancelled) {
+  Task<void> t;
+  auto body = [&]() -> Coro<void> { co_await asyncio::wait_for(after(1h, 1), 1ms); };
+  auto outer = [&]() -> Coro<void> {
+    loop->call_later(1ms, [&t] { t.cancel(); });  // due just before wait_for's deadline
+    t = asyncio::create_task(body());
+    co_await asyncio::sleep(0s);  // t enters wait_for
+    auto spin_until = loop->time() + 3ms;
+    while (loop->time() < spin_until) {
+    }
+    // Both the outside cancel and the timeout are due now and run in one iteration, before t.
+    EXPECT_THROW(co_await t, asyncio::CancelledError);
+    EXPECT_TRUE(t.cancelled());
+  };
+  loop->run_until_complete(outer());
+}
+
+TEST_F(TasksTest, SecondCancelOfASleepingTaskDoesNotScheduleItTwice) {
+  int steps_after_cancel = 0;
+  auto sleeper = [&]() -> Coro<void> {
+    try {
+      co_await asyncio::sleep(1h);
+    } catch (const asyncio::CancelledError&) {
+      ++steps_after_cancel;
+    }
+    co_await asyncio::sleep(0s);
+    ++steps_after_cancel;
+  };
+  auto body = [&]() -> Coro<void> {
+    auto t = asyncio::create_task(sleeper());
+    co_await asyncio::sleep(0s);
+    t.cancel();
+    t.cancel();
+    co_await t;
+  };
+  loop->run_until_complete(body());
+  EXPECT_EQ(steps_after_cancel, 2);
+}
+
+TEST_F(TasksTest, WaitForInnerThatSwallowsTheCancelGivesItsValue) {
+  auto stubborn = []() -> Coro<int> {
+    try {
+      co_await asyncio::sleep(1h);
+    } catch (const asyncio::CancelledError&) {
+    }
+    co_return 3;
+  };
+  auto body = [&]() -> Coro<int> { co_return co_await asyncio::wait_for(asyncio::create_task(stubborn()), 1ms); };
+  EXPECT_EQ(loop->run_until_complete(body()), 3);
+}
+
+TEST_F(TasksTest, WaitForZeroTimeout) {
+  auto body = [&]() -> Coro<void> {
+    auto done = loop->create_future<int>();
+    done.set_result(4);
+    EXPECT_EQ(co_await asyncio::wait_for(done, 0s), 4);
+    auto t = asyncio::create_task(after(1h, 1));
+    EXPECT_THROW(co_await asyncio::wait_for(t, 0s), asyncio::TimeoutError);
+    EXPECT_TRUE(t.cancelled());
+  };
+  loop->run_until_complete(body());
+}
+
+// --- shield ---
+
+TEST_F(TasksTest, ShieldProtectsTheInnerFromCancellation) {
+  auto body = [&]() -> Coro<void> {
+    auto inner = asyncio::create_task(after(5ms, 6));
+    auto waiter = [&]() -> Coro<int> { co_return co_await asyncio::shield(inner); };
+    auto t = asyncio::create_task(waiter());
+    co_await asyncio::sleep(0s);
+    t.cancel();
+    EXPECT_THROW(co_await t, asyncio::CancelledError);
+    EXPECT_FALSE(inner.cancelled());
+    EXPECT_EQ(co_await inner, 6);
+
+    auto outer = asyncio::shield(after(1ms, 2));
+    EXPECT_EQ(co_await outer, 2);
+  };
+  loop->run_until_complete(body());
+}
+
+// --- as_completed ---
+
+TEST_F(TasksTest, AsCompletedYieldsInCompletionOrder) {
+  auto body = [&]() -> Coro<void> {
+    std::vector<Task<int>> fs{asyncio::create_task(after(15ms, 1)), asyncio::create_task(after(1ms, 2)),
+                              asyncio::create_task(after(8ms, 3))};
+    std::vector<int> order;
+    for (auto next : asyncio::as_completed(fs)) order.push_back(co_await std::move(next));
+    EXPECT_EQ(order, (std::vector<int>{2, 3, 1}));
+  };
+  loop->run_until_complete(body());
+}
+
+TEST_F(TasksTest, AsCompletedTimeout) {
+  auto body = [&]() -> Coro<void> {
+    std::vector<Task<int>> fs{asyncio::create_task(after(1ms, 1)), asyncio::create_task(after(1h, 2))};
+    auto it = asyncio::as_completed(fs, 20ms);
+    EXPECT_EQ(co_await it.next(), 1);
+    EXPECT_THROW(co_await it.next(), asyncio::TimeoutError);
+    fs[1].cancel();
+  };
+  loop->run_until_complete(body());
+}
+
+}  // namespace
