@@ -13,8 +13,8 @@ namespace asyncio_test {
 
 /// A fresh loop that records what reaches its exception handler.
 struct LoopFixture : ::testing::Test {
+  std::vector<asyncio::ExceptionContext> reports;  // declared first: the loop reports into it
   std::unique_ptr<asyncio::EventLoop> loop = asyncio::new_event_loop();
-  std::vector<asyncio::ExceptionContext> reports;
 
   LoopFixture() {
     loop->set_exception_handler(

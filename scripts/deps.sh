@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what building and testing need, when it is missing (Debian 12): cmake, ninja, g++,
+# clang-16, GoogleTest, Google Benchmark, pkg-config. Extra package names may be passed.
+set -euo pipefail
+need=(cmake ninja-build g++ clang-16 libgtest-dev libgmock-dev libbenchmark-dev pkg-config "$@")
+missing=()
+for pkg in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}"
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" > /dev/null

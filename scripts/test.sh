@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds and runs the whole test suite in each configuration CI checks:
+#   gcc-release   g++ 12, optimised
+#   clang-asan    clang++-16, AddressSanitizer + UndefinedBehaviorSanitizer
+#   gcc-asan-O0   g++ 12 at -O0 with AddressSanitizer + UBSan (where g++ emits no tail calls)
+# Pass configuration names to run only those. Warnings are errors in every one.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/deps.sh"
+configs=("$@")
+[ ${#configs[@]} -eq 0 ] && configs=(gcc-release clang-asan gcc-asan-O0)
+jobs=$(nproc)
+for config in "${configs[@]}"; do
+  case $config in
+    gcc-release) args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release) ;;
+    clang-asan) args=(-DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=RelWithDebInfo
+                      -DASYNCIO_SANITIZE=address,undefined) ;;
+    gcc-asan-O0) args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DASYNCIO_SANITIZE=address,undefined) ;;
+    *) echo "unknown configuration: $config" >&2; exit 2 ;;
+  esac
+  build="$root/build/$config"
+  echo "=== $config ==="
+  cmake -S "$root" -B "$build" -G Ninja -DASYNCIO_WERROR=ON -DASYNCIO_BUILD_TESTS=ON "${args[@]}" > /dev/null
+  cmake --build "$build" -j "$jobs"
+  (cd "$build" && ctest -j "$jobs" --output-on-failure --timeout 300)
+done
