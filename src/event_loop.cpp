@@ -80,7 +80,8 @@ EventLoop::~EventLoop() { close(); }
 void EventLoop::throw_closed() { throw RuntimeError("Event loop is closed"); }
 
 void EventLoop::grow_pool() {
-  const std::size_t count = std::min<std::size_t>(std::size_t{64} << pool_chunks_.size(), 4096);
+  // 64, 128, ... doubling up to 4096 nodes a chunk.
+  const std::size_t count = std::size_t{64} << std::min<std::size_t>(pool_chunks_.size(), 6);
   auto chunk = std::make_unique<detail::HandleNode[]>(count);
   for (std::size_t i = count; i-- > 0;) {
     chunk[i].loop_ = this;

@@ -34,6 +34,14 @@ TEST_F(EventLoopTest, CallSoonStoresLargeCallablesToo) {
   EXPECT_EQ(got, 5);
 }
 
+TEST_F(EventLoopTest, HundredsOfThousandsOfPendingCallbacks) {
+  constexpr int n = 300'000;  // far more nodes than the pool's first chunks hold
+  long sum = 0;
+  for (int i = 0; i < n; ++i) loop->call_soon([&sum, i] { sum += i; });
+  run_iterations(1);
+  EXPECT_EQ(sum, static_cast<long>(n) * (n - 1) / 2);
+}
+
 TEST_F(EventLoopTest, CancelledHandleNeverRunsAndReleasesItsCaptures) {
   auto token = std::make_shared<int>(1);
   int ran = 0;

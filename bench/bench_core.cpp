@@ -1,0 +1,100 @@
+// The core runtime workloads of the comparison with CPython asyncio and Boost.Asio (see
+// compare_core.py): task spawn, sleep(0) round trip, timer overhead, memory per pending task.
+// Prints one "<name> <value>" line per workload; --quick shrinks the counts.
+#include <asyncio/asyncio.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using asyncio::Coro;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double ns_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::nano>(Clock::now() - start).count();
+}
+
+long rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  long value = 0;
+  while (status >> key) {
+    if (key == "VmRSS:") {
+      status >> value;
+      return value * 1024;
+    }
+    status.ignore(1 << 20, '\n');
+  }
+  return 0;
+}
+
+// --- pending_task_bytes: tasks suspended on one shared future, frame included ---
+Coro<void> wait_on(asyncio::Future<void> future) { co_await future; }
+
+Coro<double> pending_task_bytes(int n) {
+  auto& loop = asyncio::get_running_loop();
+  auto future = loop.create_future<void>();
+  std::vector<asyncio::Task<void>> tasks;
+  tasks.reserve(n);  // the handles are the benchmark's, not the tasks' cost
+  long before = rss_bytes();
+  for (int i = 0; i < n; ++i) tasks.push_back(asyncio::create_task(wait_on(future)));
+  co_await asyncio::sleep(0s);  // every task runs to its await
+  long after = rss_bytes();
+  future.set_result();
+  co_await asyncio::gather(tasks);
+  co_return static_cast<double>(after - before) / n;
+}
+
+// --- spawn_ns: create_task + sleep(0) + gather, per task ---
+Coro<void> yield_once() { co_await asyncio::sleep(0s); }
+
+Coro<double> spawn(int n) {
+  auto start = Clock::now();
+  std::vector<asyncio::Task<void>> tasks;
+  tasks.reserve(n);
+  for (int i = 0; i < n; ++i) tasks.push_back(asyncio::create_task(yield_once()));
+  co_await asyncio::gather(tasks);
+  co_return ns_since(start) / n;
+}
+
+// --- sleep0_ns: one task yielding to the loop ---
+Coro<double> sleep0(int n) {
+  auto start = Clock::now();
+  for (int i = 0; i < n; ++i) co_await asyncio::sleep(0s);
+  co_return ns_since(start) / n;
+}
+
+// --- timer_overhead_ns: n timers of random 0-50 ms delay, time beyond the longest ---
+double timer_overhead(int n) {
+  asyncio::EventLoop loop;
+  std::mt19937 rng(42);
+  std::uniform_int_distribution<int> delay_us(0, 50'000);
+  int fired = 0;
+  auto start = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    loop.call_later(std::chrono::microseconds(delay_us(rng)), [&] {
+      if (++fired == n) loop.stop();
+    });
+  }
+  loop.run_forever();
+  return (ns_since(start) - 50e6) / n;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const int scale = quick ? 10 : 1;
+  // Memory first, while the process has freed nothing the tasks could reuse.
+  std::printf("pending_task_bytes %.1f\n", asyncio::run(pending_task_bytes(quick ? 10'000 : 100'000)));
+  std::printf("spawn_ns %.1f\n", asyncio::run(spawn(200'000 / scale)));
+  std::printf("sleep0_ns %.2f\n", asyncio::run(sleep0(10'000'000 / scale)));
+  std::printf("timer_overhead_ns %.1f\n", timer_overhead(quick ? 100'000 : 1'000'000));
+}
