@@ -6,10 +6,10 @@
 
 namespace asyncio::detail {
 
-TaskBase::TaskBase(EventLoop* loop, Callback::Fn step, std::coroutine_handle<> root, std::string name)
+TaskBase::TaskBase(EventLoop* loop, Callback::Fn step, std::coroutine_handle<> root, std::string_view name)
     : FutureStateBase(loop), Callback(step), current_(root), root_(root) {
-  number_ = LoopAccess::next_task_number(*loop);
-  if (!name.empty()) name_ = std::make_unique<std::string>(std::move(name));
+  number_ = static_cast<std::uint32_t>(LoopAccess::next_task_number(*loop));
+  if (!name.empty()) set_name(std::string(name));
   add_ref();  // the loop's reference, held until the task finishes
   TaskBase*& head = LoopAccess::tasks(*loop);
   next_task_ = head;
@@ -24,14 +24,16 @@ TaskBase::~TaskBase() {
     loop_->call_exception_handler({"Task exception was never retrieved", exception_, describe()});
   }
   if (root_) root_.destroy();
+  if (named_) LoopAccess::task_names(*loop_).erase(this);
 }
 
 std::string TaskBase::get_name() const {
-  return name_ ? *name_ : "Task-" + std::to_string(number_);
+  return named_ ? LoopAccess::task_names(*loop_).at(this) : "Task-" + std::to_string(number_);
 }
 
 void TaskBase::set_name(std::string name) {
-  name_ = std::make_unique<std::string>(std::move(name));
+  LoopAccess::task_names(*loop_)[this] = std::move(name);
+  named_ = true;
 }
 
 std::string TaskBase::describe() const {
@@ -49,7 +51,8 @@ bool TaskBase::cancel(const std::exception_ptr& error) {
   // Leave waiting_on_ set: a task that swallows the cancellation may need cancelling again.
   if (waiting_on_ && waiting_on_->cancel_wait(error)) return true;
   // The task is running, or already on the ready queue: it throws when it next resumes.
-  cancel_request_ = error;
+  exception_ = error;
+  must_cancel_ = true;
   return true;
 }
 
@@ -60,15 +63,13 @@ void TaskBase::wait_on(FutureStateBase* future) {
   begin_wait(future);
 }
 
-void TaskBase::throw_cancel_request() {
-  std::rethrow_exception(std::exchange(cancel_request_, nullptr));
-}
+void TaskBase::throw_cancel_request() { std::rethrow_exception(take_cancel_request()); }
 
 void TaskBase::complete(std::exception_ptr error) {
   State final_state = State::finished;
   if (!error) {
-    if (cancel_request_) {  // cancelled right before the coroutine returned
-      exception_ = std::exchange(cancel_request_, nullptr);
+    if (must_cancel_) {  // cancelled right before the coroutine returned
+      exception_ = take_cancel_request();
       final_state = State::cancelled;
     }
   } else if (is_cancelled_error(error)) {
@@ -78,7 +79,7 @@ void TaskBase::complete(std::exception_ptr error) {
     exception_ = std::move(error);
     log_traceback_ = true;
   }
-  cancel_request_ = nullptr;
+  must_cancel_ = false;
   waiting_on_ = nullptr;
   root_.destroy();
   root_ = current_ = nullptr;

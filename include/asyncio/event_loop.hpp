@@ -16,6 +16,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -109,7 +111,7 @@ class EventLoop {
   Future<T> create_future();
   /// Wraps `coro` in a Task whose first step runs on a later iteration.
   template <class T>
-  Task<T> create_task(Coro<T> coro, std::string name = {});
+  Task<T> create_task(Coro<T> coro, std::string_view name = {});
 
   // --- Errors and debugging ------------------------------------------------------------------
 
@@ -207,6 +209,7 @@ class EventLoop {
   // out when it finishes.
   detail::TaskBase* tasks_ = nullptr;
   std::uint64_t task_counter_ = 0;  // for default task names "Task-N"
+  std::unordered_map<const detail::TaskBase*, std::string> task_names_;  // names given by users
   detail::TaskBase* current_task_ = nullptr;
 
   std::unique_ptr<selectors::Selector> selector_;
@@ -227,6 +230,9 @@ struct LoopAccess {
   static std::uint64_t next_task_number(EventLoop& loop) noexcept { return ++loop.task_counter_; }
   static TaskBase*& current_task(EventLoop& loop) noexcept { return loop.current_task_; }
   static TaskBase* next(TaskBase* task) noexcept;
+  static std::unordered_map<const TaskBase*, std::string>& task_names(EventLoop& loop) noexcept {
+    return loop.task_names_;
+  }
   static void check_open(const EventLoop& loop) { loop.check_open(); }
   static void check_can_run(const EventLoop& loop);
 };

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -19,8 +20,8 @@ namespace detail {
 template <class T>
 class TaskState final : public TaskBase {
  public:
-  TaskState(EventLoop* loop, typename Coro<T>::Handle root, std::string name)
-      : TaskBase(loop, &dispatch, root, std::move(name)) {
+  TaskState(EventLoop* loop, typename Coro<T>::Handle root, std::string_view name)
+      : TaskBase(loop, &dispatch, root, name) {
     root.promise().task_ = this;
   }
 
@@ -39,15 +40,15 @@ class TaskState final : public TaskBase {
     running = this;
     if (!started_) [[unlikely]] {
       started_ = true;
-      if (cancel_request_) {  // cancelled before it ever ran: the body never starts
+      if (must_cancel_) {  // cancelled before it ever ran: the body never starts
         running = nullptr;
-        complete(std::exchange(cancel_request_, nullptr));
+        complete(take_cancel_request());
         return;
       }
     }
     resume_frames();
     running = nullptr;
-    if (root_done_) {
+    if (root_finished_running()) {
       Frame frame = Frame::from_address(root_.address());
       std::exception_ptr error = std::move(frame.promise().exception_);
       if constexpr (!std::is_void_v<T>) {
@@ -126,12 +127,12 @@ class Task : public Future<T> {
 };
 
 template <class T>
-Task<T> EventLoop::create_task(Coro<T> coro, std::string name) {
+Task<T> EventLoop::create_task(Coro<T> coro, std::string_view name) {
   check_open();
   auto frame = coro.release();
   detail::TaskBase* task;
   try {
-    task = new detail::TaskState<T>(this, frame, std::move(name));
+    task = new detail::TaskState<T>(this, frame, name);
   } catch (...) {
     frame.destroy();
     throw;
@@ -167,8 +168,8 @@ EventLoop& get_running_loop();
 
 /// Wraps `coro` in a Task on the running loop.
 template <class T>
-Task<T> create_task(Coro<T> coro, std::string name = {}) {
-  return get_running_loop().create_task(std::move(coro), std::move(name));
+Task<T> create_task(Coro<T> coro, std::string_view name = {}) {
+  return get_running_loop().create_task(std::move(coro), name);
 }
 
 /// Python's ensure_future: a coroutine becomes a Task; a Future or Task is returned as is.

@@ -9,6 +9,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <stdexcept>
 #include <tuple>
 #include <type_traits>
@@ -277,6 +278,7 @@ using RangeAwaitable = std::remove_cvref_t<decltype(*std::begin(std::declval<Ran
 template <class Range>
 std::vector<FutureBase> range_to_futures(Range&& range) {
   std::vector<FutureBase> children;
+  if constexpr (std::ranges::sized_range<Range>) children.reserve(std::ranges::size(range));
   for (auto&& aw : range) {
     if constexpr (std::is_same_v<RangeAwaitable<Range>, Coro<awaitable_value_t<RangeAwaitable<Range>>>>) {
       children.push_back(to_future(std::move(aw)));

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "asyncio/detail/callback.hpp"
+#include "asyncio/detail/frame_allocator.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"
 
@@ -54,6 +55,9 @@ class FutureStateBase : public WaitTarget {
   FutureStateBase& operator=(const FutureStateBase&) = delete;
   /// Reports an exception nobody retrieved through the loop's exception handler.
   virtual ~FutureStateBase();
+
+  static void* operator new(std::size_t size) { return allocate_small(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { deallocate_small(p, size); }
 
   void add_ref() noexcept { ++refs_; }
   void release() noexcept {
@@ -117,7 +121,9 @@ class FutureStateBase : public WaitTarget {
 
   EventLoop* loop_;
   CallbackList callbacks_;
-  std::exception_ptr exception_;  // the failure, or the CancelledError of a cancelled future
+  // The failure, or the CancelledError of a cancelled future. While a task is pending it holds
+  // the CancelledError to throw at the task's next resumption, if any (see TaskBase).
+  std::exception_ptr exception_;
   std::uint32_t refs_ = 0;
   State state_ = State::pending;
   bool log_traceback_ = false;  // an exception is set that nobody has retrieved yet

@@ -13,16 +13,20 @@
 #include <coroutine>
 #include <cstdint>
 #include <exception>
-#include <memory>
 #include <string>
+#include <string_view>
 
 #include "asyncio/detail/callback.hpp"
+#include "asyncio/detail/frame_allocator.hpp"
 #include "asyncio/detail/future_state.hpp"
 
 namespace asyncio::detail {
 
 /// What every frame a task drives knows: who awaits it, and which task drives it.
 struct PromiseBase {
+  static void* operator new(std::size_t size) { return allocate_small(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { deallocate_small(p, size); }
+
   std::coroutine_handle<> continuation_;  // the frame awaiting this one; null for a task's root
   TaskBase* task_ = nullptr;              // set when the frame is first resumed
 };
@@ -32,7 +36,7 @@ concept AsyncioPromise = std::derived_from<P, PromiseBase>;
 
 class TaskBase : public FutureStateBase, public Callback {
  public:
-  TaskBase(EventLoop* loop, Callback::Fn step, std::coroutine_handle<> root, std::string name);
+  TaskBase(EventLoop* loop, Callback::Fn step, std::coroutine_handle<> root, std::string_view name);
   ~TaskBase() override;
 
   TaskBase* as_task() noexcept override { return this; }
@@ -51,13 +55,10 @@ class TaskBase : public FutureStateBase, public Callback {
 
   // --- Called by awaiters from inside the task's frames ----------------------------------------
 
-  /// Makes `frame` the one step() resumes next, without waiting for the loop.
-  void continue_with(std::coroutine_handle<> frame) noexcept {
-    current_ = frame;
-    bounce_ = true;
-  }
+  /// Makes `frame` the one resume_frames() resumes next, without waiting for the loop.
+  void continue_with(std::coroutine_handle<> frame) noexcept { current_ = frame; }
   /// The root frame reached its final suspend point.
-  void root_finished() noexcept { root_done_ = true; }
+  void root_finished() noexcept { current_ = nullptr; }
   /// Puts the task on the ready queue (sleep(0), or a wake-up).
   void schedule_step() noexcept { LoopAccess::ready(*loop_).push(this); }
   /// Suspends the task on `future`, which must be pending.
@@ -65,45 +66,52 @@ class TaskBase : public FutureStateBase, public Callback {
   /// Suspends the task on `target`; if a cancellation is pending, hands it to the target.
   void begin_wait(WaitTarget* target) {
     waiting_on_ = target;
-    if (cancel_request_) [[unlikely]] {
-      if (target->cancel_wait(cancel_request_)) cancel_request_ = nullptr;
+    if (must_cancel_) [[unlikely]] {
+      if (target->cancel_wait(exception_)) must_cancel_ = false;
     }
   }
   /// The task resumed after a wait: throws the pending cancellation, if any.
   void end_wait() {
     waiting_on_ = nullptr;
-    if (cancel_request_) [[unlikely]] throw_cancel_request();
+    if (must_cancel_) [[unlikely]] throw_cancel_request();
   }
   /// True while the task is suspended on `target`.
   bool waiting_on(const WaitTarget* target) const noexcept { return waiting_on_ == target; }
 
  protected:
-  /// Runs the frames until the task suspends on something or its root frame finishes.
+  /// Runs the frames until the task suspends on something (current_ stays the same frame) or
+  /// its root frame finishes (current_ becomes null). A frame that awaits a Coro, or finishes
+  /// with an awaiter waiting, changes current_ and returns here, which resumes the next one.
   void resume_frames() {
-    do {
-      bounce_ = false;
-      current_.resume();
-    } while (bounce_);
+    for (;;) {
+      std::coroutine_handle<> frame = current_;
+      frame.resume();
+      if (current_ == frame || !current_) return;
+    }
   }
+  bool root_finished_running() const noexcept { return !current_; }
   /// Completes the task from its root frame's outcome: a value was stored, `error` is null;
   /// a CancelledError ends it cancelled; anything else fails it.
   void complete(std::exception_ptr error);
+  /// Takes the pending cancellation request (must_cancel_ must be set).
+  std::exception_ptr take_cancel_request() noexcept {
+    must_cancel_ = false;
+    return std::exchange(exception_, nullptr);
+  }
   [[noreturn]] void throw_cancel_request();
 
   // Invariant (CPython's): a task is either on the ready queue, or waiting on exactly one
   // target (waiting_on_), or running, or done; never two of these at once.
-  std::coroutine_handle<> current_;      // innermost frame: resumed when the task next steps
-  std::coroutine_handle<> root_;         // outermost frame; the task owns it until it finishes
-  WaitTarget* waiting_on_ = nullptr;     // CPython's _fut_waiter
-  std::exception_ptr cancel_request_;    // CPython's _must_cancel: throw it at the next resume
-  TaskBase* prev_task_ = nullptr;        // the loop's list of unfinished tasks
+  std::coroutine_handle<> current_;   // innermost frame: resumed when the task next steps
+  std::coroutine_handle<> root_;      // outermost frame; the task owns it until it finishes
+  WaitTarget* waiting_on_ = nullptr;  // CPython's _fut_waiter
+  TaskBase* prev_task_ = nullptr;     // the loop's list of unfinished tasks
   TaskBase* next_task_ = nullptr;
-  std::unique_ptr<std::string> name_;    // set_name / a name given at creation
-  std::uint64_t number_ = 0;             // for the default name, "Task-<number>"
-  std::uint32_t num_cancels_requested_ = 0;
-  bool bounce_ = false;     // resume_frames must resume current_ again
-  bool root_done_ = false;  // the root frame reached final_suspend
-  bool started_ = false;    // the first step ran
+  std::uint32_t number_ = 0;          // for the default name, "Task-<number>"
+  std::uint16_t num_cancels_requested_ = 0;
+  bool started_ : 1 = false;      // the first step ran
+  bool must_cancel_ : 1 = false;  // CPython's _must_cancel; exception_ holds the CancelledError
+  bool named_ : 1 = false;        // the loop holds a name for it (set_name)
 
   friend class asyncio::EventLoop;
   friend struct LoopAccess;
