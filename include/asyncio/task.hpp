@@ -18,8 +18,11 @@ namespace asyncio {
 namespace detail {
 
 template <class T>
-class TaskState final : public TaskBase {
+class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
  public:
+  using PooledState<TaskState<T>>::operator new;
+  using PooledState<TaskState<T>>::operator delete;
+
   TaskState(EventLoop* loop, typename Coro<T>::Handle root, std::string_view name)
       : TaskBase(loop, &dispatch, root, name) {
     root.promise().task_ = this;

@@ -1,4 +1,4 @@
-// Where coroutine frames and future/task states come from: per-thread free lists of 16-byte
+// Where coroutine frames and future/task states come from: per-thread free lists of 8-byte
 // size classes up to 512 bytes, refilled from 64 KiB slabs. Spawning and finishing tasks in
 // bulk then costs a few instructions per object and no allocator header.
 //
@@ -27,7 +27,7 @@ inline constexpr bool pooled_frames = true;
 #endif
 
 struct FreeLists {
-  static constexpr std::size_t granularity = 16;
+  static constexpr std::size_t granularity = 8;
   static constexpr std::size_t max_size = 512;
   static constexpr std::size_t classes = max_size / granularity;
   void* head[classes];
@@ -38,6 +38,14 @@ extern thread_local constinit FreeLists free_lists;
 /// Refills size class `c` of this thread's lists and returns one object of it.
 void* refill_free_list(std::size_t c);
 
+/// The size to allocate for an object of `size` bytes and alignment `align` (at most 16): in a
+/// class whose stride keeps every object of a 16-byte aligned slab suitably aligned.
+constexpr std::size_t pooled_size(std::size_t size, std::size_t align) noexcept {
+  const std::size_t a = align <= 8 ? 8 : 16;
+  return (size + a - 1) / a * a;
+}
+
+/// Objects of at most 512 bytes whose size already went through pooled_size.
 inline void* allocate_small(std::size_t size) {
   if (!pooled_frames || size > FreeLists::max_size) return ::operator new(size);
   const std::size_t c = (size - 1) / FreeLists::granularity;

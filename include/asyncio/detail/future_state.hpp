@@ -56,8 +56,9 @@ class FutureStateBase : public WaitTarget {
   /// Reports an exception nobody retrieved through the loop's exception handler.
   virtual ~FutureStateBase();
 
-  static void* operator new(std::size_t size) { return allocate_small(size); }
-  static void operator delete(void* p, std::size_t size) noexcept { deallocate_small(p, size); }
+  // Derived classes may hold anything up to alignof(std::max_align_t); PooledState narrows it.
+  static void* operator new(std::size_t size) { return allocate_small(pooled_size(size, 16)); }
+  static void operator delete(void* p, std::size_t size) noexcept { deallocate_small(p, pooled_size(size, 16)); }
 
   void add_ref() noexcept { ++refs_; }
   void release() noexcept {
@@ -129,11 +130,22 @@ class FutureStateBase : public WaitTarget {
   bool log_traceback_ = false;  // an exception is set that nobody has retrieved yet
 };
 
+/// Allocates the most derived state `Self` in the pool class its own alignment needs.
+template <class Self>
+struct PooledState {
+  static void* operator new(std::size_t size) { return allocate_small(pooled_size(size, alignof(Self))); }
+  static void operator delete(void* p, std::size_t size) noexcept {
+    deallocate_small(p, pooled_size(size, alignof(Self)));
+  }
+};
+
 /// A plain future: the state behind loop.create_future<T>().
 template <class T>
-class FutureState final : public FutureStateBase {
+class FutureState final : public FutureStateBase, public PooledState<FutureState<T>> {
  public:
   using FutureStateBase::FutureStateBase;
+  using PooledState<FutureState<T>>::operator new;
+  using PooledState<FutureState<T>>::operator delete;
   void* value_ptr() noexcept override { return std::is_void_v<T> ? nullptr : &slot_; }
 
  private:
