@@ -1,92 +1,178 @@
 #!/usr/bin/env python3
-# Runs the core runtime workloads for us (bench_core), Boost.Asio (bench_core_asio) and CPython
-# asyncio (peers/core_asyncio.py) in one session, alternating rounds so drift hits all alike,
-# and prints the medians, min-max, the ratios peer/ours and the issue's targets.
+# Compares the core runtime workloads of ours (bench_core), Boost.Asio (peers/core_asio.cpp) and
+# CPython asyncio (peers/core_asyncio.py): alternating rounds, then a table of medians and ratios.
+"""Run bench_core, bench_core_asio and core_asyncio.py in alternating rounds and compare them.
+
+Each program prints "<workload> <value>" lines. For every workload lower is better, so a ratio
+peer/ours above 1 means ours is faster (or smaller).
+"""
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-METRICS = [  # name, unit, target for ours (all lower is better)
+DEFAULT_BUILD = os.path.join(HERE, "..", "build", "bench", "bench")
+
+# workload, unit, the issue's target for ours
+METRICS = [
     ("spawn_ns", "ns/task", 60),
-    ("sleep0_ns", "ns", 15),
+    ("sleep0_ns", "ns/yield", 15),
     ("timer_overhead_ns", "ns/timer", 150),
     ("pending_task_bytes", "B/task", 200),
 ]
+METRIC_NAMES = [name for name, _, _ in METRICS]
+IMPLS = ["ours", "asio", "python"]
 
 
-def run_once(command):
+def run_once(impl, command, timeout):
+    """Runs one program; returns ({metric: value}, error message or None)."""
+    started = time.monotonic()
     try:
-        out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=600).stdout
-    except (subprocess.SubprocessError, OSError) as error:
-        print(f"  {' '.join(command)} failed: {error}", file=sys.stderr)
-        return None
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as error:
+        return parse_output(error.stdout), f"timed out after {timeout} s"
+    except OSError as error:
+        return {}, f"could not start: {error}"
+    values = parse_output(proc.stdout)
+    problems = []
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-3:]
+        problems.append(f"exit status {proc.returncode}" + (f" ({' | '.join(tail)})" if tail else ""))
+    missing = [m for m in METRIC_NAMES if m not in values]
+    if missing:
+        problems.append("no value for " + ", ".join(missing))
+    print(f"  {impl}: {time.monotonic() - started:.1f} s", file=sys.stderr)
+    return values, "; ".join(problems) or None
+
+
+def parse_output(stdout):
+    if isinstance(stdout, bytes):
+        stdout = stdout.decode(errors="replace")
     values = {}
-    for line in out.splitlines():
+    for line in (stdout or "").splitlines():
         parts = line.split()
-        if len(parts) == 2:
-            values[parts[0]] = float(parts[1])
+        if len(parts) != 2 or parts[0] not in METRIC_NAMES:
+            continue
+        try:
+            value = float(parts[1])
+        except ValueError:
+            continue
+        if math.isfinite(value):
+            values[parts[0]] = value
     return values
 
 
+def fmt(value):
+    if value is None:
+        return "-"
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def summarize(values):
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
 def main():
-    build = os.path.join(HERE, "..", "build", "bench", "bench")
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--ours", default=os.path.join(build, "bench_core"))
-    parser.add_argument("--asio", default=os.path.join(build, "peers", "bench_core_asio"))
-    parser.add_argument("--python", default="/usr/bin/python3")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--json", help="write the raw figures here")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ours", default=os.path.join(DEFAULT_BUILD, "bench_core"),
+                        help="our program (default: %(default)s)")
+    parser.add_argument("--asio", default=os.path.join(DEFAULT_BUILD, "peers", "bench_core_asio"),
+                        help="the Boost.Asio program, skipped if missing (default: %(default)s)")
+    parser.add_argument("--python", default="/usr/bin/python3", help="the interpreter for core_asyncio.py")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of all programs (default: 5)")
+    parser.add_argument("--quick", action="store_true", help="pass --quick on: smaller counts")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds allowed per program run")
+    parser.add_argument("--json", metavar="FILE", help="also write the raw figures to FILE")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
 
     extra = ["--quick"] if args.quick else []
-    impls = {"ours": [args.ours] + extra}
-    if os.path.exists(args.asio):
-        impls["asio"] = [args.asio] + extra
+    commands = {}
+    notes = []
+    if os.path.exists(args.ours):
+        commands["ours"] = [args.ours] + extra
     else:
-        print(f"no Asio peer at {args.asio}: skipped", file=sys.stderr)
-    impls["python"] = [args.python, os.path.join(HERE, "peers", "core_asyncio.py")] + extra
+        notes.append(f"ours: no program at {args.ours}")
+    if os.path.exists(args.asio):
+        commands["asio"] = [args.asio] + extra
+    else:
+        notes.append(f"asio: no program at {args.asio} (skipped)")
+    commands["python"] = [args.python, os.path.join(HERE, "peers", "core_asyncio.py")] + extra
+    for note in notes:
+        print(note, file=sys.stderr)
 
-    samples = {impl: {m: [] for m, _, _ in METRICS} for impl in impls}
-    for round_no in range(args.rounds):
-        for impl, command in impls.items():
-            print(f"round {round_no + 1}/{args.rounds}: {impl}", file=sys.stderr)
-            values = run_once(command)
-            for metric, _, _ in METRICS:
-                if values and metric in values:
-                    samples[impl][metric].append(values[metric])
+    samples = {impl: {m: [] for m in METRIC_NAMES} for impl in commands}
+    failures = []
+    for round_no in range(1, args.rounds + 1):
+        print(f"round {round_no}/{args.rounds}", file=sys.stderr)
+        for impl, command in commands.items():  # one program at a time: the machine is shared
+            values, error = run_once(impl, command, args.timeout)
+            for metric, value in values.items():
+                samples[impl][metric].append(value)
+            if error:
+                failures.append({"round": round_no, "impl": impl, "error": error})
+                print(f"  {impl} FAILED: {error}", file=sys.stderr)
+
+    summary = {impl: {m: summarize(samples[impl][m]) for m in METRIC_NAMES} for impl in commands}
 
     def median(impl, metric):
-        values = samples[impl][metric]
-        return statistics.median(values) if values else None
+        stats = summary.get(impl, {}).get(metric)
+        return stats["median"] if stats else None
 
-    header = f"{'workload':<20}{'ours':>12}{'min-max':>18}"
-    for impl in impls:
-        if impl != "ours":
-            header += f"{impl:>12}{impl + '/ours':>13}"
-    header += f"{'target':>9}  met"
-    print(header)
+    def cell(impl, metric):
+        stats = summary.get(impl, {}).get(metric)
+        if not stats:
+            return "-"
+        return f"{fmt(stats['median'])} ({fmt(stats['min'])}-{fmt(stats['max'])})"
+
+    def ratio(impl, metric):
+        ours, peer = median("ours", metric), median(impl, metric)
+        if ours is None or peer is None or ours <= 0:
+            return "-"
+        return f"{peer / ours:.2f}x"
+
+    mode = "quick" if args.quick else "full"
+    print(f"core workloads, {args.rounds} rounds ({mode}); median (min-max); lower is better, "
+          f"ratio peer/ours > 1 means ours is faster/smaller")
+    header = ["workload", "unit", "ours", "asio", "python", "asio/ours", "python/ours", "target", "met"]
+    rows = []
     for metric, unit, target in METRICS:
         ours = median("ours", metric)
-        values = samples["ours"][metric]
-        row = f"{metric:<20}{ours if ours is not None else float('nan'):>12.1f}"
-        row += f"{(f'{min(values):.1f}-{max(values):.1f}' if values else '-'):>18}"
-        for impl in impls:
-            if impl == "ours":
-                continue
-            peer = median(impl, metric)
-            ratio = peer / ours if peer is not None and ours else float("nan")
-            row += f"{peer if peer is not None else float('nan'):>12.1f}{ratio:>12.1f}x"
-        row += f"{target:>9}  {'yes' if ours is not None and ours <= target else 'no'}"
-        print(row + f"   ({unit})")
+        met = "-" if ours is None else ("yes" if ours <= target else "NO")
+        rows.append([metric, unit, cell("ours", metric), cell("asio", metric), cell("python", metric),
+                     ratio("asio", metric), ratio("python", metric), f"<= {target}", met])
+    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
+    for row in [header] + rows:
+        print("  ".join(str(v).ljust(w) if i < 2 else str(v).rjust(w)
+                        for i, (v, w) in enumerate(zip(row, widths))).rstrip())
+
+    for note in notes:
+        print(f"note: {note}")
+    if failures:
+        print(f"{len(failures)} failed run(s):")
+        for failure in failures:
+            print(f"  round {failure['round']} {failure['impl']}: {failure['error']}")
+
     if args.json:
         with open(args.json, "w") as out:
-            json.dump(samples, out, indent=1)
+            json.dump({"rounds": args.rounds, "quick": args.quick, "commands": commands,
+                       "targets": {m: t for m, _, t in METRICS}, "samples": samples,
+                       "summary": summary, "failures": failures, "notes": notes}, out, indent=1)
+    return 1 if failures or "ours" not in commands else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,9 +1,16 @@
-# CPython asyncio versions of bench_core's workloads: spawn, sleep(0) round trip, timer overhead,
-# memory per task pending on a future. Prints "<name> <value>" lines; --quick shrinks the counts.
+# CPython asyncio peer of bench_core (default event loop): spawn, sleep(0), timer overhead and memory
+# per pending task. Prints "<name> <value>" lines; --quick shrinks the counts.
 import asyncio
+import math
 import random
 import sys
 import time
+
+# Counts (--quick: spawn and sleep(0) a tenth, 100,000 timers, 10,000 pending tasks).
+SPAWN_N = 200_000  # as for the C++ programs
+SLEEP0_N = 1_000_000  # a tenth of the C++ programs' 10,000,000: Python is ~20-50x slower per step
+TIMER_N = 1_000_000
+PENDING_N = 100_000
 
 
 def rss_bytes():
@@ -14,66 +21,95 @@ def rss_bytes():
     return 0
 
 
+async def wait_on(future):
+    await future
+
+
 async def pending_task_bytes(n):
+    """Memory per task suspended on one shared, never-completed future (coroutine included)."""
     loop = asyncio.get_running_loop()
     future = loop.create_future()
-
-    async def wait_on(f):
-        await f
-
+    tasks = [None] * n  # the list is the benchmark's, not the tasks' cost: allocated beforehand
     before = rss_bytes()
-    tasks = [asyncio.create_task(wait_on(future)) for _ in range(n)]
+    for i in range(n):
+        tasks[i] = asyncio.create_task(wait_on(future))
+    # The tasks' first steps were queued ahead of this task's wake-up, so all are suspended on
+    # the future by the time sleep(0) returns.
     await asyncio.sleep(0)
     after = rss_bytes()
+    if future.done() or any(task.done() for task in tasks):
+        raise RuntimeError("pending_task_bytes: tasks not suspended on the future")
     future.set_result(None)
     await asyncio.gather(*tasks)
     return (after - before) / n
 
 
-async def spawn(n):
-    async def yield_once():
-        await asyncio.sleep(0)
+async def yield_once():
+    await asyncio.sleep(0)
 
+
+async def spawn(n):
+    """create_task + one sleep(0) + gather, per task."""
     start = time.perf_counter_ns()
     await asyncio.gather(*[asyncio.create_task(yield_once()) for _ in range(n)])
     return (time.perf_counter_ns() - start) / n
 
 
 async def sleep0(n):
+    """One task yielding to the loop n times."""
     start = time.perf_counter_ns()
     for _ in range(n):
         await asyncio.sleep(0)
     return (time.perf_counter_ns() - start) / n
 
 
-def timer_overhead(n):
-    loop = asyncio.new_event_loop()
+async def timer_overhead(n):
+    """n call_later timers of uniform random 0-50 ms delay: wall time beyond 50 ms, per timer."""
+    loop = asyncio.get_running_loop()
     rng = random.Random(42)
+    # Drawn before the clock starts: Python's RNG costs about as much as call_later itself, which
+    # would charge the loop for it (the C++ programs' mt19937 draws cost a few ns and are timed).
+    delays = [rng.uniform(0.0, 0.050) for _ in range(n)]
+    all_fired = loop.create_future()
     fired = 0
 
     def on_timer():
         nonlocal fired
         fired += 1
         if fired == n:
-            loop.stop()
+            all_fired.set_result(None)
 
+    call_later = loop.call_later
     start = time.perf_counter_ns()
-    for _ in range(n):
-        loop.call_later(rng.randint(0, 50_000) / 1e6, on_timer)
-    loop.run_forever()
+    for delay in delays:
+        call_later(delay, on_timer)
+    await all_fired
     elapsed = time.perf_counter_ns() - start
-    loop.close()
     return (elapsed - 50e6) / n
 
 
 def main():
-    quick = "--quick" in sys.argv
-    # Python is ~100x slower than the C++ runs: a tenth of their counts keeps the run short.
-    print(f"pending_task_bytes {asyncio.run(pending_task_bytes(10_000 if quick else 100_000)):.1f}")
-    print(f"spawn_ns {asyncio.run(spawn(20_000 if quick else 100_000)):.1f}")
-    print(f"sleep0_ns {asyncio.run(sleep0(100_000 if quick else 1_000_000)):.1f}")
-    print(f"timer_overhead_ns {timer_overhead(100_000 if quick else 1_000_000):.1f}")
+    args = sys.argv[1:]
+    if any(arg != "--quick" for arg in args):
+        print("usage: core_asyncio.py [--quick]", file=sys.stderr)
+        return 2
+    quick = "--quick" in args
+    workloads = [  # memory first, as bench_core does, before any freed memory can be reused
+        ("pending_task_bytes", pending_task_bytes, 10_000 if quick else PENDING_N, "{:.1f}"),
+        ("spawn_ns", spawn, SPAWN_N // 10 if quick else SPAWN_N, "{:.1f}"),
+        ("sleep0_ns", sleep0, SLEEP0_N // 10 if quick else SLEEP0_N, "{:.1f}"),
+        ("timer_overhead_ns", timer_overhead, 100_000 if quick else TIMER_N, "{:.1f}"),
+    ]
+    status = 0
+    for name, workload, n, fmt in workloads:
+        try:
+            value = asyncio.run(workload(n))
+        except Exception as error:  # report, print nan, and go on with the other workloads
+            print(f"{name}: {type(error).__name__}: {error}", file=sys.stderr)
+            value, status = math.nan, 1
+        print(f"{name} {fmt.format(value)}", flush=True)
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

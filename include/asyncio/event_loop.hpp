@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "asyncio/detail/callback.hpp"
-#include "asyncio/detail/timer_heap.hpp"
+#include "asyncio/detail/timer_queue.hpp"
 #include "asyncio/handle.hpp"
 #include "asyncio/selectors.hpp"
 
@@ -188,17 +188,20 @@ class EventLoop {
   void run_once();
   void poll_io_and_timers();
   void run_ready();
-  void run_ready_debug();
+  void run_due_timers();
+  void run_debug(detail::Callback* cb);
   void destroy_pending_tasks() noexcept;
 
   // Ready callbacks, FIFO. Invariant: every node in it runs (or is discarded) exactly once.
   detail::ReadyQueue ready_;
   unsigned ticks_since_poll_ = 0;  // callbacks run since the selector was last polled
 
-  // Timers. Invariant: cancelled_timers_ counts the cancelled nodes still in timers_.
-  detail::TimerHeap timers_;
+  // Timers. cancelled_timers_ counts timers cancelled since the queue was last purged of them
+  // (an estimate: it only decides when to purge). due_timers_: taken out of the queue by the
+  // last poll, run after the ready callbacks of the same iteration, in deadline order.
+  detail::TimerQueue timers_;
   std::size_t cancelled_timers_ = 0;
-  std::uint64_t timer_seq_ = 0;
+  std::vector<detail::HandleNode*> due_timers_;
 
   // call_soon/call_later nodes: allocated in chunks, recycled through free_nodes_, freed with
   // the loop (so a node's address is stable while a Handle may refer to it).

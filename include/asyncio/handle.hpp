@@ -61,8 +61,7 @@ struct HandleNode : Callback {
   std::uint32_t generation_ = 0;
   State state_ = State::free;
   bool cancelled_ = false;
-  std::int64_t when_ = 0;   // timers: deadline in loop-clock nanoseconds
-  std::uint64_t seq_ = 0;   // timers: tie-break, earlier call_at first
+  std::uint64_t when_ = 0;  // timers: deadline in loop-clock nanoseconds
   EventLoop* loop_ = nullptr;
   void (*call_)(HandleNode*) = nullptr;
   void (*destroy_)(HandleNode*) = nullptr;
