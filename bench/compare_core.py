@@ -26,7 +26,6 @@ METRICS = [
     ("pending_task_bytes", "B/task", 200),
 ]
 METRIC_NAMES = [name for name, _, _ in METRICS]
-IMPLS = ["ours", "asio", "python"]
 
 
 def run_once(impl, command, timeout):
@@ -145,7 +144,7 @@ def main():
         return f"{peer / ours:.2f}x"
 
     mode = "quick" if args.quick else "full"
-    print(f"core workloads, {args.rounds} rounds ({mode}); median (min-max); lower is better, "
+    print(f"core workloads, {args.rounds} round(s) ({mode}); median (min-max); lower is better, "
           f"ratio peer/ours > 1 means ours is faster/smaller")
     header = ["workload", "unit", "ours", "asio", "python", "asio/ours", "python/ours", "target", "met"]
     rows = []

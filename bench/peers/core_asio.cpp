@@ -18,7 +18,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 // Coroutines and timers bound to io_context's own executor rather than the type-erased
-// any_io_executor: a measured ~25-40% faster post/resume round trip.
+// any_io_executor: measured (g++ 12, Boost 1.81) a third less time per sleep(0), and co_spawn
+// costing half or less.
 using Executor = asio::io_context::executor_type;
 template <typename T>
 using Awaitable = asio::awaitable<T, Executor>;
