@@ -2,8 +2,8 @@
 // Python's BaseEventLoop does. One loop per thread; a loop is only touched from its own thread.
 //
 // Implementation notes. One iteration (run_once) is CPython's _run_once: poll the selector,
-// move due timers to the ready queue, then run exactly the callbacks that were ready when the
-// run phase began. Polling costs a syscall, so when callbacks are already ready the poll (and
+// take the due timers out of the timer queue, then run exactly the callbacks that were ready
+// when the run phase began, followed by those timers. Polling costs a syscall, so when callbacks are already ready the poll (and
 // the clock read) is skipped unless `poll_interval` callbacks ran since the last one: a busy
 // loop still sees I/O and timers at least every 61 callbacks (Tokio's event_interval).
 // call_soon/call_later nodes come from a pool owned by the loop, so scheduling allocates nothing
