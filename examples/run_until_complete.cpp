@@ -1,25 +1,30 @@
-// loop.run_until_complete on a task, and directly on a coroutine (wrapped in a task for you).
+// loop.run_until_complete(x) runs the loop until x is done and returns its value: x may be a task,
+// or a coroutine (which it wraps in a task).
 #include <asyncio/asyncio.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <string>
 
-#include "common.hpp"
+#include "time_scale.hpp"
 
-using asyncio::Coro;
+using namespace std::chrono_literals;
 
-std::chrono::milliseconds step;
-
-Coro<std::string> greet(std::string who) {
-  co_await asyncio::sleep(step / 10);
+// async def greet(who):
+asyncio::Coro<std::string> greet(std::string who) {
+  co_await asyncio::sleep(scaled(100ms));  // await asyncio.sleep(0.1)
   co_return "hello, " + who;
 }
 
 int main(int argc, char** argv) {
-  step = step_duration(argc, argv);
-  auto loop = asyncio::new_event_loop();
-  auto task = loop->create_task(greet("task"));
-  std::printf("%s\n", loop->run_until_complete(task).c_str());
+  parse_fast_flag(argc, argv);
+  auto loop = asyncio::new_event_loop();  // loop = asyncio.new_event_loop()
+
+  auto task = loop->create_task(greet("task"));                   // task = loop.create_task(greet("task"))
+  std::printf("%s\n", loop->run_until_complete(task).c_str());  // print(loop.run_until_complete(task))
+  std::printf("the task is done: %s\n", task.done() ? "yes" : "no");
+
+  // print(loop.run_until_complete(greet("coroutine")))
   std::printf("%s\n", loop->run_until_complete(greet("coroutine")).c_str());
-  loop->close();
+  loop->close();  // loop.close()
 }

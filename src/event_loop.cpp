@@ -69,8 +69,8 @@ void HandleNode::dispatch(Callback* cb, Action action) {
 }  // namespace detail
 
 void Handle::cancel() {
-  if (!live() || node_->cancelled_) return;
   cancelled_ = true;
+  if (!live() || node_->cancelled_) return;  // already ran, or already cancelled
   node_->loop_->cancel_handle(node_);
 }
 

@@ -1,5 +1,5 @@
-// asyncio::EventLoop: runs callbacks, timers, I/O readiness and tasks on one thread, as
-// Python's BaseEventLoop does. One loop per thread; a loop is only touched from its own thread.
+// asyncio::EventLoop: runs callbacks, timers and tasks on one thread and waits on a selector,
+// as Python's BaseEventLoop does (acting on fd readiness comes with add_reader/add_writer). One loop per thread; a loop is only touched from its own thread.
 //
 // Implementation notes. One iteration (run_once) is CPython's _run_once: poll the selector,
 // take the due timers out of the timer queue, then run exactly the callbacks that were ready
@@ -90,7 +90,8 @@ class EventLoop {
     ready_.push(node);
     return Handle(node);
   }
-  /// Schedules fn(args...) to run `delay` from now (delays <= 0 run on the next iteration).
+  /// Schedules fn(args...) to run `delay` from now. A delay <= 0 is due at once: it runs at the
+  /// next timer phase (at the latest `poll_interval` callbacks later while others keep running).
   template <class Rep, class Period, class F, class... Args>
   TimerHandle call_later(std::chrono::duration<Rep, Period> delay, F&& fn, Args&&... args) {
     return call_at(time() + std::chrono::duration_cast<Clock::duration>(delay), std::forward<F>(fn),

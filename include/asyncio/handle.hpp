@@ -76,9 +76,10 @@ class Handle {
  public:
   Handle() = default;
 
-  /// Cancels the callback if it has not run yet; a no-op otherwise.
+  /// Cancels the callback if it has not run yet (then it never runs).
   void cancel();
-  /// True once cancel() was called on this handle while the callback was still pending.
+  /// True once cancel() was called on this handle (or the copy it was copied from), as in
+  /// Python, whether or not the callback had already run.
   bool cancelled() const noexcept { return cancelled_; }
 
  protected:

@@ -10,8 +10,8 @@
 // deadlines keep their scheduling order. Each entry moves down at most 64 times and every move
 // is a sequential copy, which is what makes a million random timers cheap where a binary heap
 // pays a cache miss per level. A deadline already earlier than `last_` (a timer scheduled in
-// the past) counts as `last_`: it is overdue either way and runs after the overdue timers
-// scheduled before it. Cancelled timers stay in place until they are taken out or make up most
+// the past) counts as `last_`: it is overdue either way, and it runs after the timers already
+// at deadline `last_` and before every later deadline (CPython would order it by its own). Cancelled timers stay in place until they are taken out or make up most
 // of the queue, as in CPython's base_events.
 #pragma once
 
