@@ -9,10 +9,6 @@ namespace {
 thread_local EventLoop* current_loop = nullptr;
 }
 
-namespace detail {
-EventLoop* running_loop_or_null() noexcept;
-}
-
 std::unique_ptr<EventLoop> new_event_loop(std::unique_ptr<selectors::Selector> selector) {
   return std::make_unique<EventLoop>(std::move(selector));
 }

@@ -169,6 +169,30 @@ TEST_F(EventLoopTest, RunUntilCompleteOnARunningLoopIsAnError) {
   EXPECT_FALSE(loop->is_running());
 }
 
+TEST_F(EventLoopTest, RunUntilCompleteOnAFutureRefusesARunningOrClosedLoopAndLeavesNoCallback) {
+  auto f = loop->create_future<int>();
+  bool refused = false;
+  loop->call_soon([&] {
+    try {
+      loop->run_until_complete(f);
+    } catch (const asyncio::RuntimeError&) {
+      refused = true;
+    }
+    loop->stop();
+  });
+  loop->run_forever();
+  EXPECT_TRUE(refused);
+  f.set_result(1);  // a stop callback left on f would now stop the next run after one iteration
+  auto two_iterations = []() -> Coro<int> {
+    co_await asyncio::sleep(0s);
+    co_await asyncio::sleep(0s);
+    co_return 2;
+  };
+  EXPECT_EQ(loop->run_until_complete(two_iterations()), 2);
+  loop->close();
+  EXPECT_THROW(loop->run_until_complete(f), asyncio::RuntimeError);
+}
+
 TEST_F(EventLoopTest, RunningAnotherLoopInsideARunningOneIsAnError) {
   auto other = asyncio::new_event_loop();
   bool refused = false;

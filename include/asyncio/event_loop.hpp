@@ -241,6 +241,9 @@ struct LoopAccess {
   static void check_can_run(const EventLoop& loop);
 };
 
+/// The loop running on this thread, or null.
+EventLoop* running_loop_or_null() noexcept;
+
 }  // namespace detail
 
 }  // namespace asyncio

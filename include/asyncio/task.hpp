@@ -145,7 +145,6 @@ Task<T> EventLoop::create_task(Coro<T> coro, std::string_view name) {
 
 template <class T>
 T EventLoop::run_until_complete(Future<T> future) {
-  detail::LoopAccess::check_can_run(*this);
   // Python's _run_until_complete_cb: stop the loop once the future is done.
   CallbackId stopper = future.add_done_callback([](Future<T> done) { done.get_loop().stop(); });
   try {
@@ -161,7 +160,7 @@ T EventLoop::run_until_complete(Future<T> future) {
 
 template <class T>
 T EventLoop::run_until_complete(Coro<T> coro) {
-  detail::LoopAccess::check_can_run(*this);
+  detail::LoopAccess::check_can_run(*this);  // before a task exists that a running loop would run
   Future<T> task = create_task(std::move(coro));
   return run_until_complete(std::move(task));
 }
