@@ -232,10 +232,9 @@ void EventLoop::close() {
   //    collected). Their references stay until the queues are cleared: the ready queue may
   //    still hold them.
   std::vector<detail::TaskBase*> pending;
-  while (detail::TaskBase* task = tasks_) {
-    tasks_ = task->next_task_;
-    if (tasks_) tasks_->prev_task_ = nullptr;
-    task->next_task_ = nullptr;
+  while (!tasks_.empty()) {
+    detail::TaskBase* task = tasks_.back();
+    tasks_.pop_back();
     call_exception_handler({"Task was destroyed but it is pending!", nullptr, task->describe()});
     // Awaiters in the frames unlink the task from what it waits on as they are destroyed.
     std::coroutine_handle<> root = std::exchange(task->root_, nullptr);

@@ -6,15 +6,18 @@
 
 namespace asyncio::detail {
 
+// Memory per pending task is one of the runtime's measured costs (bench/bench_core.cpp): keep
+// the state of a Task<void> within 88 bytes on 64-bit targets.
+static_assert(sizeof(void*) != 8 || sizeof(TaskState<void>) <= 88);
+
 TaskBase::TaskBase(EventLoop* loop, Callback::Fn step, std::coroutine_handle<> root, std::string_view name)
     : FutureStateBase(loop), Callback(step), current_(root), root_(root) {
-  number_ = static_cast<std::uint32_t>(LoopAccess::next_task_number(*loop));
+  number_ = static_cast<std::uint32_t>(LoopAccess::next_task_number(*loop) & ((1u << 30) - 1));
   if (!name.empty()) set_name(std::string(name));
+  std::vector<TaskBase*>& tasks = LoopAccess::tasks(*loop);
+  index_ = static_cast<std::uint32_t>(tasks.size());
+  tasks.push_back(this);
   add_ref();  // the loop's reference, held until the task finishes
-  TaskBase*& head = LoopAccess::tasks(*loop);
-  next_task_ = head;
-  if (head) head->prev_task_ = this;
-  head = this;
   schedule_step();
 }
 
@@ -52,7 +55,6 @@ bool TaskBase::cancel(const std::exception_ptr& error) {
   if (waiting_on_ && waiting_on_->cancel_wait(error)) return true;
   // The task is running, or already on the ready queue: it throws when it next resumes.
   exception_ = error;
-  must_cancel_ = true;
   return true;
 }
 
@@ -68,10 +70,7 @@ void TaskBase::throw_cancel_request() { std::rethrow_exception(take_cancel_reque
 void TaskBase::complete(std::exception_ptr error) {
   State final_state = State::finished;
   if (!error) {
-    if (must_cancel_) {  // cancelled right before the coroutine returned
-      exception_ = take_cancel_request();
-      final_state = State::cancelled;
-    }
+    if (exception_) final_state = State::cancelled;  // cancelled right before it returned
   } else if (is_cancelled_error(error)) {
     exception_ = std::move(error);
     final_state = State::cancelled;
@@ -79,15 +78,15 @@ void TaskBase::complete(std::exception_ptr error) {
     exception_ = std::move(error);
     log_traceback_ = true;
   }
-  must_cancel_ = false;
   waiting_on_ = nullptr;
   root_.destroy();
   root_ = current_ = nullptr;
 
-  if (prev_task_) prev_task_->next_task_ = next_task_;
-  else LoopAccess::tasks(*loop_) = next_task_;
-  if (next_task_) next_task_->prev_task_ = prev_task_;
-  prev_task_ = next_task_ = nullptr;
+  std::vector<TaskBase*>& tasks = LoopAccess::tasks(*loop_);
+  TaskBase* last = tasks.back();
+  tasks[index_] = last;
+  last->index_ = index_;
+  tasks.pop_back();
 
   mark_done(final_state);
   release();  // the loop's reference; may destroy this
@@ -103,19 +102,10 @@ TaskRef current_task() {
 }
 
 std::vector<TaskRef> all_tasks(EventLoop& loop) {
-  std::vector<TaskRef> tasks;
-  for (detail::TaskBase* t = detail::LoopAccess::tasks(loop); t; t = detail::LoopAccess::next(t)) {
-    tasks.emplace_back(t);
-  }
-  return tasks;
+  const std::vector<detail::TaskBase*>& unfinished = detail::LoopAccess::tasks(loop);
+  return std::vector<TaskRef>(unfinished.begin(), unfinished.end());
 }
 
 std::vector<TaskRef> all_tasks() { return all_tasks(get_running_loop()); }
 
 }  // namespace asyncio
-
-namespace asyncio::detail {
-
-TaskBase* LoopAccess::next(TaskBase* task) noexcept { return task->next_task_; }
-
-}  // namespace asyncio::detail

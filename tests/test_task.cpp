@@ -192,6 +192,25 @@ TEST_F(TaskTest, SelfCancelThrowsAtTheNextSuspension) {
   EXPECT_EQ(steps, std::vector<std::string>{"still running"});
 }
 
+TEST_F(TaskTest, CancellationHandedToAnAwaitAndCaughtLeavesNoTraceInTheResult) {
+  // The request is made while the task runs, handed to the future it awaits next (which it
+  // cancels), and caught: the task then finishes with its own value, as in Python.
+  auto body = [&]() -> Coro<int> {
+    auto never = loop->create_future<void>();
+    asyncio::current_task().cancel();
+    try {
+      co_await never;
+    } catch (const asyncio::CancelledError&) {
+    }
+    co_await asyncio::sleep(0s);
+    co_return 3;
+  };
+  auto t = loop->create_task(body());
+  EXPECT_EQ(loop->run_until_complete(t), 3);
+  EXPECT_FALSE(t.cancelled());
+  EXPECT_EQ(t.exception(), nullptr);
+}
+
 TEST_F(TaskTest, CancelRequestedRightBeforeReturningEndsTheTaskCancelled) {
   auto body = []() -> Coro<int> {
     asyncio::current_task().cancel();

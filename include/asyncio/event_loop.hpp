@@ -209,9 +209,10 @@ class EventLoop {
   detail::Callback* free_nodes_ = nullptr;
   std::vector<std::unique_ptr<detail::HandleNode[]>> pool_chunks_;
 
-  // Unfinished tasks, for all_tasks() and close(); a task links itself in at creation and
-  // out when it finishes.
-  detail::TaskBase* tasks_ = nullptr;
+  // Unfinished tasks, for all_tasks() and close(). Invariant: tasks_[t->index_] == t for every
+  // unfinished task t; a task appends itself at creation and, when it finishes, moves the last
+  // one into its slot.
+  std::vector<detail::TaskBase*> tasks_;
   std::uint64_t task_counter_ = 0;  // for default task names "Task-N"
   std::unordered_map<const detail::TaskBase*, std::string> task_names_;  // names given by users
   detail::TaskBase* current_task_ = nullptr;
@@ -230,10 +231,9 @@ namespace detail {
 /// The parts of the loop that futures and tasks reach into; not for users.
 struct LoopAccess {
   static ReadyQueue& ready(EventLoop& loop) noexcept { return loop.ready_; }
-  static TaskBase*& tasks(EventLoop& loop) noexcept { return loop.tasks_; }
+  static std::vector<TaskBase*>& tasks(EventLoop& loop) noexcept { return loop.tasks_; }
   static std::uint64_t next_task_number(EventLoop& loop) noexcept { return ++loop.task_counter_; }
   static TaskBase*& current_task(EventLoop& loop) noexcept { return loop.current_task_; }
-  static TaskBase* next(TaskBase* task) noexcept;
   static std::unordered_map<const TaskBase*, std::string>& task_names(EventLoop& loop) noexcept {
     return loop.task_names_;
   }

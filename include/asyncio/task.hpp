@@ -43,7 +43,7 @@ class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
     running = this;
     if (!started_) [[unlikely]] {
       started_ = true;
-      if (must_cancel_) {  // cancelled before it ever ran: the body never starts
+      if (exception_) {  // cancelled before it ever ran: the body never starts
         running = nullptr;
         complete(take_cancel_request());
         return;
@@ -61,7 +61,7 @@ class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
     }
   }
 
-  ValueSlot<T> slot_;
+  [[no_unique_address]] ValueSlot<T> slot_;  // takes no room for void
 };
 
 }  // namespace detail

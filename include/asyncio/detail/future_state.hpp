@@ -128,6 +128,9 @@ class FutureStateBase : public WaitTarget {
   std::uint32_t refs_ = 0;
   State state_ = State::pending;
   bool log_traceback_ = false;  // an exception is set that nobody has retrieved yet
+  // Task.cancelling(): cancel requests not yet uncancelled. Only tasks count them; the field
+  // is here because it fits in what would otherwise be padding, keeping a Task small.
+  std::uint16_t num_cancels_requested_ = 0;
 };
 
 /// Allocates the most derived state `Self` in the pool class its own alignment needs.
@@ -149,7 +152,7 @@ class FutureState final : public FutureStateBase, public PooledState<FutureState
   void* value_ptr() noexcept override { return std::is_void_v<T> ? nullptr : &slot_; }
 
  private:
-  ValueSlot<T> slot_;
+  [[no_unique_address]] ValueSlot<T> slot_;  // takes no room for void
 };
 
 /// The value of a finished state; call check_result() first.

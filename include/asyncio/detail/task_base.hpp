@@ -67,14 +67,14 @@ class TaskBase : public FutureStateBase, public Callback {
   /// Suspends the task on `target`; if a cancellation is pending, hands it to the target.
   void begin_wait(WaitTarget* target) {
     waiting_on_ = target;
-    if (must_cancel_) [[unlikely]] {
-      if (target->cancel_wait(exception_)) must_cancel_ = false;
+    if (exception_) [[unlikely]] {
+      if (target->cancel_wait(exception_)) exception_ = nullptr;
     }
   }
   /// The task resumed after a wait: throws the pending cancellation, if any.
   void end_wait() {
     waiting_on_ = nullptr;
-    if (must_cancel_) [[unlikely]] throw_cancel_request();
+    if (exception_) [[unlikely]] throw_cancel_request();
   }
   /// True while the task is suspended on `target`.
   bool waiting_on(const WaitTarget* target) const noexcept { return waiting_on_ == target; }
@@ -94,11 +94,8 @@ class TaskBase : public FutureStateBase, public Callback {
   /// Completes the task from its root frame's outcome: a value was stored, `error` is null;
   /// a CancelledError ends it cancelled; anything else fails it.
   void complete(std::exception_ptr error);
-  /// Takes the pending cancellation request (must_cancel_ must be set).
-  std::exception_ptr take_cancel_request() noexcept {
-    must_cancel_ = false;
-    return std::exchange(exception_, nullptr);
-  }
+  /// Takes the pending cancellation request (there must be one).
+  std::exception_ptr take_cancel_request() noexcept { return std::exchange(exception_, nullptr); }
   [[noreturn]] void throw_cancel_request();
 
   // Invariant (CPython's): a task is either on the ready queue, or waiting on exactly one
@@ -106,13 +103,13 @@ class TaskBase : public FutureStateBase, public Callback {
   std::coroutine_handle<> current_;   // innermost frame: resumed when the task next steps
   std::coroutine_handle<> root_;      // outermost frame; the task owns it until it finishes
   WaitTarget* waiting_on_ = nullptr;  // CPython's _fut_waiter
-  TaskBase* prev_task_ = nullptr;     // the loop's list of unfinished tasks
-  TaskBase* next_task_ = nullptr;
-  std::uint32_t number_ = 0;          // for the default name, "Task-<number>"
-  std::uint16_t num_cancels_requested_ = 0;
-  bool started_ : 1 = false;      // the first step ran
-  bool must_cancel_ : 1 = false;  // CPython's _must_cancel; exception_ holds the CancelledError
-  bool named_ : 1 = false;        // the loop holds a name for it (set_name)
+  std::uint32_t index_ = 0;           // where the loop's list of unfinished tasks holds it
+  std::uint32_t number_ : 30 = 0;     // for the default name "Task-<number>" (modulo 2^30)
+  bool started_ : 1 = false;          // the first step ran
+  bool named_ : 1 = false;            // the loop holds a name for it (set_name)
+  // CPython's _must_cancel is not a field: while the task is pending, a non-null exception_
+  // (FutureStateBase) is the CancelledError to throw at its next resumption. The cancel
+  // request count, Task.cancelling(), lives in FutureStateBase too, where it fills padding.
 
   friend class asyncio::EventLoop;
   friend struct LoopAccess;
