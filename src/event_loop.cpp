@@ -2,8 +2,14 @@
 // timers, exception reporting, and the thread's running loop.
 #include "asyncio/event_loop.hpp"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <stdexcept>
+#include <system_error>
 #include <vector>
 
 #include "asyncio/exceptions.hpp"
@@ -66,6 +72,10 @@ void HandleNode::dispatch(Callback* cb, Action action) {
   loop->release_node(node);
 }
 
+void report_callback_error(std::exception_ptr error) noexcept {
+  if (EventLoop* loop = running_loop) loop->call_exception_handler({"Exception in callback", error, {}});
+}
+
 }  // namespace detail
 
 void Handle::cancel() {
@@ -75,7 +85,16 @@ void Handle::cancel() {
 }
 
 EventLoop::EventLoop(std::unique_ptr<selectors::Selector> selector)
-    : selector_(selector ? std::move(selector) : selectors::make_default_selector()) {}
+    : selector_(selector ? std::move(selector) : selectors::make_default_selector()) {
+  wakeup_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wakeup_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  try {
+    add_reader(wakeup_fd_, [this] { drain_threadsafe_calls(); });
+  } catch (...) {
+    ::close(wakeup_fd_);
+    throw;
+  }
+}
 
 EventLoop::~EventLoop() { close(); }
 
@@ -155,6 +174,7 @@ void EventLoop::run_once() {
 
 void EventLoop::poll_io_and_timers() {
   ticks_since_poll_ = 0;
+  if (!dirty_fds_.empty()) apply_fd_changes();
   std::optional<std::chrono::nanoseconds> timeout;  // none: wait until some fd is ready
   if (!ready_.empty() || stopping_) {
     timeout = std::chrono::nanoseconds(0);
@@ -163,10 +183,9 @@ void EventLoop::poll_io_and_timers() {
     const std::uint64_t when = timers_.top_when(), now = to_ns(time());
     timeout = std::chrono::nanoseconds(when > now ? when - now : 0);
   }
-  // Nothing is registered yet that could become ready, so a zero-timeout poll can be skipped.
-  if (!(timeout && timeout->count() == 0 && selector_->size() == 0)) {
-    selector_->select(timeout);
-  }
+  const std::vector<selectors::ReadyKey>& ready = selector_->select(timeout);
+  ++polls_;
+  if (!ready.empty()) dispatch_io(ready);
 
   // Collect the due timers without touching their nodes: with many timers each node is a
   // cache miss, paid once when it runs (a cancelled one is skipped then).
@@ -215,6 +234,10 @@ void EventLoop::run_due_timers() {
 void EventLoop::run_debug(detail::Callback* cb) {
   const TimePoint start = time();
   cb->invoke(detail::Callback::Action::run);
+  report_if_slow(start);
+}
+
+void EventLoop::report_if_slow(TimePoint start) {
   const Clock::duration took = time() - start;
   if (took >= slow_callback_duration_) {
     char message[96];
@@ -247,7 +270,23 @@ void EventLoop::close() {
     pending.push_back(task);
   }
 
-  // 2. Drop the callbacks and timers that will never run.
+  // 2. Drop the callbacks and timers that will never run, and the fd watchers; from now on
+  //    call_soon_threadsafe throws.
+  detail::Callback* remote;
+  {
+    std::lock_guard lock(remote_mutex_);
+    remote_closed_ = true;
+    remote = std::exchange(remote_head_, nullptr);
+    remote_tail_ = nullptr;
+  }
+  while (remote) std::exchange(remote, remote->next_)->invoke(detail::Callback::Action::discard);
+  for (FdWatch& watch : fds_) {
+    for (detail::IoWatcher*& w : watch.watchers) {
+      if (w) std::exchange(w, nullptr)->notify(detail::IoWatcher::Event::removed);
+    }
+  }
+  fds_.clear();
+  dirty_fds_.clear();
   while (!ready_.empty()) ready_.pop()->invoke(detail::Callback::Action::discard);
   for (detail::HandleNode* node : due_timers_) node->invoke(detail::Callback::Action::discard);
   due_timers_.clear();
@@ -262,6 +301,8 @@ void EventLoop::close() {
 
   closed_ = true;
   selector_->close();
+  ::close(wakeup_fd_);
+  wakeup_fd_ = -1;
 }
 
 void EventLoop::call_exception_handler(const ExceptionContext& context) noexcept {
@@ -283,6 +324,160 @@ void EventLoop::default_exception_handler(const ExceptionContext& context) noexc
   if (context.exception) text += "\n  exception: " + describe_exception(context.exception);
   text += '\n';
   std::fputs(text.c_str(), stderr);
+}
+
+}  // namespace asyncio
+
+// --- Watching file descriptors ------------------------------------------------------------------
+
+namespace asyncio {
+
+void EventLoop::add_watcher(int fd, int direction, detail::IoWatcher* watcher, bool replace) {
+  check_open();
+  if (fd < 0) throw std::invalid_argument("Invalid file descriptor: " + std::to_string(fd));
+  if (static_cast<std::size_t>(fd) >= fds_.size()) {
+    fds_.resize(static_cast<std::size_t>(fd) + 1);
+    dirty_fds_.reserve(fds_.size());  // each fd is listed at most once: pushing never allocates
+  }
+  FdWatch& watch = fds_[fd];
+  if (watch.watchers[direction] && !replace) {
+    throw RuntimeError("fd " + std::to_string(fd) + " already has a " + (direction == reader ? "reader" : "writer"));
+  }
+  const unsigned event = direction == reader ? selectors::EVENT_READ : selectors::EVENT_WRITE;
+  if (watch.registered == 0) {
+    // A new fd: register it now, so that an fd the selector refuses is an error here.
+    selector_->register_fd(fd, event);
+    watch.registered = event;
+  } else if (!watch.dirty) {
+    watch.dirty = true;
+    dirty_fds_.push_back(fd);
+  }
+  detail::IoWatcher* old = std::exchange(watch.watchers[direction], watcher);
+  watch.armed_at[direction] = polls_;
+  if (old) old->notify(detail::IoWatcher::Event::removed);
+}
+
+detail::IoWatcher* EventLoop::detach_watcher(int fd, int direction) noexcept {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return nullptr;
+  FdWatch& watch = fds_[fd];
+  detail::IoWatcher* old = std::exchange(watch.watchers[direction], nullptr);
+  if (old) {
+    watch.suspect = true;
+    if (!watch.dirty) {
+      watch.dirty = true;
+      dirty_fds_.push_back(fd);  // room reserved by add_watcher
+    }
+  }
+  return old;
+}
+
+bool EventLoop::remove_watcher(int fd, int direction) {
+  detail::IoWatcher* old = detach_watcher(fd, direction);
+  if (old) old->notify(detail::IoWatcher::Event::removed);
+  return old != nullptr;
+}
+
+// Brings the selector in line with the fd table, before a poll.
+void EventLoop::apply_fd_changes() {
+  // By index: the exception handler may add watchers, which appends to the list.
+  for (std::size_t i = 0; i < dirty_fds_.size(); ++i) {
+    const int fd = dirty_fds_[i];
+    FdWatch& watch = fds_[fd];
+    const unsigned wanted = (watch.watchers[reader] ? selectors::EVENT_READ : 0u) |
+                            (watch.watchers[writer] ? selectors::EVENT_WRITE : 0u);
+    const bool suspect = watch.suspect;
+    watch.dirty = watch.suspect = false;
+    try {
+      if (wanted == 0) {
+        if (watch.registered) selector_->unregister(fd);
+      } else if (watch.registered == 0) {
+        selector_->register_fd(fd, wanted);
+      } else if (wanted != watch.registered) {
+        selector_->modify(fd, wanted);  // (epoll re-adds an fd the kernel forgot)
+      } else if (suspect) {
+        selector_->refresh(fd);
+      }
+      watch.registered = wanted;
+    } catch (...) {
+      // The fd was closed behind the loop's back, most likely. Its watchers cannot be woken by
+      // the selector any more: wake them now so they meet the error themselves.
+      call_exception_handler({"Cannot watch fd " + std::to_string(fd), std::current_exception(), {}});
+      if (watch.registered) {
+        try {
+          selector_->unregister(fd);
+        } catch (...) {
+        }
+      }
+      watch.registered = 0;
+      for (detail::IoWatcher*& w : watch.watchers) {
+        if (w) std::exchange(w, nullptr)->notify(detail::IoWatcher::Event::removed);
+      }
+    }
+  }
+  dirty_fds_.clear();
+}
+
+void EventLoop::dispatch_io(const std::vector<selectors::ReadyKey>& ready) {
+  for (const selectors::ReadyKey& key : ready) {
+    const int fd = key.key.fd;
+    for (int direction : {reader, writer}) {
+      const unsigned event = direction == reader ? selectors::EVENT_READ : selectors::EVENT_WRITE;
+      if (!(key.events & event)) continue;
+      // Looked up afresh each time: a callback may have changed the table.
+      FdWatch& watch = fds_[fd];
+      detail::IoWatcher* watcher = watch.watchers[direction];
+      if (!watcher || watch.armed_at[direction] == polls_) continue;  // added after this poll
+      notify_watcher(watcher, fd);
+    }
+  }
+}
+
+void EventLoop::notify_watcher(detail::IoWatcher* watcher, int fd) {
+  const TimePoint start = debug_ ? time() : TimePoint{};
+  try {
+    watcher->notify(detail::IoWatcher::Event::ready);
+  } catch (...) {
+    call_exception_handler({"Exception in callback", std::current_exception(), "<fd " + std::to_string(fd) + " watcher>"});
+  }
+  if (debug_) [[unlikely]] report_if_slow(start);
+}
+
+// --- call_soon_threadsafe ----------------------------------------------------------------------
+
+void EventLoop::post_threadsafe(detail::Callback* call) {
+  {
+    std::lock_guard lock(remote_mutex_);
+    if (remote_closed_) {
+      call->invoke(detail::Callback::Action::discard);
+      throw_closed();
+    }
+    call->next_ = nullptr;
+    if (remote_tail_) remote_tail_->next_ = call; else remote_head_ = call;
+    remote_tail_ = call;
+  }
+  if (!wakeup_pending_.exchange(true, std::memory_order_acq_rel)) {
+    const std::uint64_t one = 1;
+    // EAGAIN (the counter is full) still leaves the loop woken; nothing else can fail here.
+    [[maybe_unused]] ssize_t n = ::write(wakeup_fd_, &one, sizeof one);
+  }
+}
+
+void EventLoop::drain_threadsafe_calls() {
+  std::uint64_t count;
+  [[maybe_unused]] ssize_t n = ::read(wakeup_fd_, &count, sizeof count);
+  // Cleared before taking the queue: a call queued after this point writes the eventfd again.
+  wakeup_pending_.store(false, std::memory_order_release);
+  detail::Callback* call;
+  {
+    std::lock_guard lock(remote_mutex_);
+    call = std::exchange(remote_head_, nullptr);
+    remote_tail_ = nullptr;
+  }
+  while (call) {
+    detail::Callback* next = call->next_;
+    ready_.push(call);
+    call = next;
+  }
 }
 
 }  // namespace asyncio

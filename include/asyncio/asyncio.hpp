@@ -2,6 +2,7 @@
 #pragma once
 
 #include "asyncio/coro.hpp"
+#include "asyncio/detail/fd_waiter.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"
 #include "asyncio/future.hpp"
@@ -9,5 +10,6 @@
 #include "asyncio/outcome.hpp"
 #include "asyncio/runners.hpp"
 #include "asyncio/selectors.hpp"
+#include "asyncio/socket_address.hpp"
 #include "asyncio/task.hpp"
 #include "asyncio/tasks.hpp"

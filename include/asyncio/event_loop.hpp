@@ -1,5 +1,7 @@
-// asyncio::EventLoop: runs callbacks, timers and tasks on one thread and waits on a selector,
-// as Python's BaseEventLoop does (acting on fd readiness comes with add_reader/add_writer). One loop per thread; a loop is only touched from its own thread.
+// asyncio::EventLoop: runs callbacks, timers and tasks on one thread and waits on a selector for
+// file descriptors to become ready, as Python's BaseEventLoop and BaseSelectorEventLoop do. One
+// loop per thread; a loop is only touched from its own thread, except through
+// call_soon_threadsafe.
 //
 // Implementation notes. One iteration (run_once) is CPython's _run_once: poll the selector,
 // take the due timers out of the timer queue, then run exactly the callbacks that were ready
@@ -8,13 +10,24 @@
 // loop still sees I/O and timers at least every 61 callbacks (Tokio's event_interval).
 // call_soon/call_later nodes come from a pool owned by the loop, so scheduling allocates nothing
 // once the pool is warm.
+//
+// Watching fds. The callbacks of ready fds run as the poll returns them (libuv's way), not
+// through the ready queue. Changes to what an fd is watched for are applied to the selector
+// just before the next poll, so a task that stops and starts waiting on one fd between two
+// polls costs no system call for the stop; since the fd might have been closed and its number
+// reused meanwhile, the start then re-arms it with one (Selector::refresh). A watcher added
+// while a batch of events is dispatched is not woken by that batch: it cannot get an event
+// meant for the fd's previous owner.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -22,9 +35,12 @@
 #include <vector>
 
 #include "asyncio/detail/callback.hpp"
+#include "asyncio/detail/io_watcher.hpp"
+#include "asyncio/detail/remote_call.hpp"
 #include "asyncio/detail/timer_queue.hpp"
 #include "asyncio/handle.hpp"
 #include "asyncio/selectors.hpp"
+#include "asyncio/socket_address.hpp"
 
 namespace asyncio {
 
@@ -37,6 +53,7 @@ class Task;
 
 namespace detail {
 class TaskBase;
+class FdWaiter;
 struct LoopAccess;
 }  // namespace detail
 
@@ -90,6 +107,15 @@ class EventLoop {
     ready_.push(node);
     return Handle(node);
   }
+  /// call_soon from any thread: the callback runs on the loop's thread, on its next iteration,
+  /// in the order the calls were made (per calling thread); a loop waiting in its selector is
+  /// woken. Unlike Python's it returns no Handle (a Handle may only be used on the loop's
+  /// thread). RuntimeError once the loop is closed.
+  template <class F, class... Args>
+  void call_soon_threadsafe(F&& fn, Args&&... args) {
+    auto call = detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...);
+    post_threadsafe(new detail::RemoteCall<decltype(call)>(std::move(call)));
+  }
   /// Schedules fn(args...) to run `delay` from now. A delay <= 0 is due at once: it runs at the
   /// next timer phase (at the latest `poll_interval` callbacks later while others keep running).
   template <class Rep, class Period, class F, class... Args>
@@ -104,6 +130,52 @@ class EventLoop {
     schedule_timer(node, when);
     return TimerHandle(node, when);
   }
+
+  // --- Watching file descriptors (Python's add_reader family) ---------------------------------
+
+  /// Calls fn(args...) each time fd is readable (or hung up, or in error), until
+  /// remove_reader(fd); replaces the fd's reader if it has one. Errors registering fd with the
+  /// selector (std::system_error, std::invalid_argument) are thrown here.
+  template <class F, class... Args>
+  void add_reader(int fd, F&& fn, Args&&... args) {
+    add_io_callback(fd, reader, std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+  /// Stops calling fd's reader; returns whether there was one. A task waiting in
+  /// wait_readable(fd) is woken instead.
+  bool remove_reader(int fd) { return remove_watcher(fd, reader); }
+  /// Calls fn(args...) each time fd is writable (or hung up, or in error), until remove_writer.
+  template <class F, class... Args>
+  void add_writer(int fd, F&& fn, Args&&... args) {
+    add_io_callback(fd, writer, std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+  bool remove_writer(int fd) { return remove_watcher(fd, writer); }
+  /// `co_await loop.wait_readable(fd)`: suspends the task until fd is readable, hung up or in
+  /// error. RuntimeError when fd already has a reader. A task cancelled while waiting leaves
+  /// the fd unwatched.
+  detail::FdWaiter wait_readable(int fd);
+  /// `co_await loop.wait_writable(fd)`: the same for writability.
+  detail::FdWaiter wait_writable(int fd);
+
+  // --- Socket operations (Python's loop.sock_*) ----------------------------------------------
+  // On non-blocking sockets. Each tries the system call first and waits for readiness only
+  // when it would block. OS errors throw std::system_error carrying errno. Data is bytes in a
+  // std::string (Python's bytes). None of them ever raises SIGPIPE.
+
+  /// Accepts a connection: the new socket (non-blocking, close-on-exec) and the peer's address.
+  Coro<std::pair<int, SocketAddress>> sock_accept(int fd);
+  /// Connects fd to `address`, waiting for the connection to complete.
+  Coro<void> sock_connect(int fd, SocketAddress address);
+  /// Receives up to `max_bytes` bytes; an empty string means the peer closed the connection.
+  Coro<std::string> sock_recv(int fd, std::size_t max_bytes);
+  /// Receives into `buffer`; returns the number of bytes (0 at end of stream).
+  Coro<std::size_t> sock_recv_into(int fd, std::span<std::byte> buffer);
+  /// Sends all of `data` (it must outlive the call). Works on pipes too, with EPIPE instead of
+  /// SIGPIPE when the reader has gone.
+  Coro<void> sock_sendall(int fd, std::string_view data);
+  /// Receives one datagram of up to `max_bytes` bytes and its sender.
+  Coro<std::pair<std::string, SocketAddress>> sock_recvfrom(int fd, std::size_t max_bytes);
+  /// Sends one datagram to `address`; returns the number of bytes sent.
+  Coro<std::size_t> sock_sendto(int fd, std::string_view data, SocketAddress address);
 
   // --- Futures and tasks ---------------------------------------------------------------------
 
@@ -147,13 +219,7 @@ class EventLoop {
     check_open();
     detail::HandleNode* node = acquire_node();
     try {
-      if constexpr (sizeof...(Args) == 0) {
-        node->emplace(std::forward<F>(fn));
-      } else {
-        node->emplace([f = std::forward<F>(fn), ... a = std::forward<Args>(args)]() mutable {
-          std::invoke(f, a...);
-        });
-      }
+      node->emplace(detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...));
     } catch (...) {
       release_node(node);
       throw;
@@ -186,11 +252,36 @@ class EventLoop {
   void schedule_timer(detail::HandleNode* node, TimePoint when);
   void cancel_handle(detail::HandleNode* node) noexcept;
 
+  // fd watching. Direction: the index of a watcher in FdWatch::watchers.
+  static constexpr int reader = 0, writer = 1;
+  template <class F, class... Args>
+  void add_io_callback(int fd, int direction, F&& fn, Args&&... args) {
+    check_open();
+    auto call = detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...);
+    auto watcher = std::make_unique<detail::IoCallback<decltype(call)>>(std::move(call));
+    add_watcher(fd, direction, watcher.get(), true);
+    watcher.release();  // now owned by the loop
+  }
+  /// Installs `watcher` for fd's direction. A watcher already there is replaced when `replace`
+  /// (add_reader), else it is a RuntimeError (wait_readable).
+  void add_watcher(int fd, int direction, detail::IoWatcher* watcher, bool replace);
+  /// Takes fd's watcher for `direction` out of the table without notifying it; null if none.
+  detail::IoWatcher* detach_watcher(int fd, int direction) noexcept;
+  bool remove_watcher(int fd, int direction);
+  void apply_fd_changes();
+  void dispatch_io(const std::vector<selectors::ReadyKey>& ready);
+  void notify_watcher(detail::IoWatcher* watcher, int fd);
+
+  // call_soon_threadsafe: queues the call under the mutex and wakes the loop if needed.
+  void post_threadsafe(detail::Callback* call);
+  void drain_threadsafe_calls();
+
   void run_once();
   void poll_io_and_timers();
   void run_ready();
   void run_due_timers();
   void run_debug(detail::Callback* cb);
+  void report_if_slow(TimePoint start);
   void destroy_pending_tasks() noexcept;
 
   // Ready callbacks, FIFO. Invariant: every node in it runs (or is discarded) exactly once.
@@ -218,6 +309,32 @@ class EventLoop {
   detail::TaskBase* current_task_ = nullptr;
 
   std::unique_ptr<selectors::Selector> selector_;
+
+  // What each fd is watched for, indexed by fd. dirty_fds_ lists the fds whose watchers changed
+  // since the selector was last updated (apply_fd_changes, before each poll).
+  struct FdWatch {
+    detail::IoWatcher* watchers[2] = {};  // [reader], [writer]; null when none
+    std::uint64_t armed_at[2] = {};       // polls_ when the watcher was added; a watcher is only
+                                          // woken by a poll that began after it was added
+    unsigned registered = 0;              // the events the selector has for the fd
+    bool dirty = false;                   // listed in dirty_fds_
+    bool suspect = false;                 // a watcher was removed since the selector was last
+                                          // updated: the fd may have been closed and reused
+  };
+  std::vector<FdWatch> fds_;
+  std::vector<int> dirty_fds_;
+  std::uint64_t polls_ = 0;  // number of selector polls so far
+
+  // call_soon_threadsafe. Calls from other threads queue under the mutex (intrusive list of
+  // RemoteCall nodes, FIFO) until the loop's wake-up reader moves them to the ready queue.
+  // wakeup_pending_: the eventfd has been written and not yet drained; other threads skip the
+  // write meanwhile. Invariant: a call queued while !wakeup_pending_ is followed by a write.
+  std::mutex remote_mutex_;
+  detail::Callback* remote_head_ = nullptr;  // guarded by remote_mutex_
+  detail::Callback* remote_tail_ = nullptr;  // guarded by remote_mutex_
+  bool remote_closed_ = false;               // guarded by remote_mutex_: the loop is closed
+  std::atomic<bool> wakeup_pending_{false};
+  int wakeup_fd_ = -1;  // eventfd, watched by the loop's own reader
   ExceptionHandler exception_handler_;
   Clock::duration slow_callback_duration_ = std::chrono::milliseconds(100);
   bool running_ = false;
@@ -238,6 +355,10 @@ struct LoopAccess {
     return loop.task_names_;
   }
   static void check_open(const EventLoop& loop) { loop.check_open(); }
+  static void add_watcher(EventLoop& loop, int fd, int direction, IoWatcher* watcher) {
+    loop.add_watcher(fd, direction, watcher, false);
+  }
+  static void detach_watcher(EventLoop& loop, int fd, int direction) noexcept { loop.detach_watcher(fd, direction); }
   static void check_can_run(const EventLoop& loop);
 };
 

@@ -1,0 +1,76 @@
+// FdWaiter: what `co_await loop.wait_readable(fd)` / `wait_writable(fd)` suspend on. It lives
+// in the awaiting frame and is the fd's watcher while the task waits: waiting allocates nothing.
+#pragma once
+
+#include <coroutine>
+#include <exception>
+
+#include "asyncio/detail/io_watcher.hpp"
+#include "asyncio/detail/task_base.hpp"
+#include "asyncio/event_loop.hpp"
+
+namespace asyncio::detail {
+
+class FdWaiter final : public IoWatcher, public WaitTarget {
+ public:
+  FdWaiter(EventLoop& loop, int fd, int direction) noexcept
+      : IoWatcher(&handle), loop_(&loop), fd_(fd), direction_(direction) {}
+  FdWaiter(const FdWaiter&) = delete;
+  FdWaiter& operator=(const FdWaiter&) = delete;
+  ~FdWaiter() {  // a frame destroyed while waiting (its loop closing) unwatches the fd
+    if (watching_) LoopAccess::detach_watcher(*loop_, fd_, direction_);
+  }
+
+  bool await_ready() const noexcept { return false; }
+  template <AsyncioPromise P>
+  void await_suspend(std::coroutine_handle<P> frame) {
+    task_ = frame.promise().task_;
+    LoopAccess::add_watcher(*loop_, fd_, direction_, this);
+    watching_ = true;
+    task_->begin_wait(this);
+  }
+  void await_resume() { task_->end_wait(); }
+
+  bool cancel_wait(const std::exception_ptr&) override {
+    if (watching_) {  // a second cancel must not schedule the task twice
+      stop_watching();
+      task_->schedule_step();
+    }
+    return false;  // the task raises CancelledError itself when it runs
+  }
+
+ private:
+  static void handle(IoWatcher* watcher, Event event) {
+    auto* self = static_cast<FdWaiter*>(watcher);
+    TaskBase* task = self->task_;
+    if (event == Event::removed) {  // the loop already took it out of the fd table
+      self->watching_ = false;
+      task->schedule_step();  // removed from arbitrary code: wake through the ready queue
+      return;
+    }
+    // The loop is dispatching I/O, no task is running: step the task right away. This frame,
+    // and so *self, may be gone when it returns.
+    self->stop_watching();
+    task->invoke(Callback::Action::run);
+  }
+
+  void stop_watching() noexcept {
+    watching_ = false;
+    LoopAccess::detach_watcher(*loop_, fd_, direction_);
+  }
+
+  EventLoop* loop_;
+  TaskBase* task_ = nullptr;
+  int fd_;
+  int direction_;
+  bool watching_ = false;  // installed as the fd's watcher
+};
+
+}  // namespace asyncio::detail
+
+namespace asyncio {
+
+inline detail::FdWaiter EventLoop::wait_readable(int fd) { return detail::FdWaiter(*this, fd, reader); }
+inline detail::FdWaiter EventLoop::wait_writable(int fd) { return detail::FdWaiter(*this, fd, writer); }
+
+}  // namespace asyncio
