@@ -348,9 +348,15 @@ void EventLoop::add_watcher(int fd, int direction, detail::IoWatcher* watcher, b
     // A new fd: register it now, so that an fd the selector refuses is an error here.
     selector_->register_fd(fd, event);
     watch.registered = event;
-  } else if (!watch.dirty) {
-    watch.dirty = true;
-    dirty_fds_.push_back(fd);
+  } else {
+    // Known fd: the selector is brought up to date before the next poll. The fd may have been
+    // closed and its number reused since it was registered, so it is re-armed even when the
+    // events it is watched for stay the same.
+    watch.suspect = true;
+    if (!watch.dirty) {
+      watch.dirty = true;
+      dirty_fds_.push_back(fd);
+    }
   }
   detail::IoWatcher* old = std::exchange(watch.watchers[direction], watcher);
   watch.armed_at[direction] = polls_;
@@ -362,7 +368,6 @@ detail::IoWatcher* EventLoop::detach_watcher(int fd, int direction) noexcept {
   FdWatch& watch = fds_[fd];
   detail::IoWatcher* old = std::exchange(watch.watchers[direction], nullptr);
   if (old) {
-    watch.suspect = true;
     if (!watch.dirty) {
       watch.dirty = true;
       dirty_fds_.push_back(fd);  // room reserved by add_watcher

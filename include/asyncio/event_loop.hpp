@@ -318,8 +318,8 @@ class EventLoop {
                                           // woken by a poll that began after it was added
     unsigned registered = 0;              // the events the selector has for the fd
     bool dirty = false;                   // listed in dirty_fds_
-    bool suspect = false;                 // a watcher was removed since the selector was last
-                                          // updated: the fd may have been closed and reused
+    bool suspect = false;                 // a watcher was added to a registered fd since the
+                                          // selector was last updated: re-arm it (reused fd)
   };
   std::vector<FdWatch> fds_;
   std::vector<int> dirty_fds_;

@@ -1,0 +1,294 @@
+// The loop watching fds: add_reader / add_writer and their removal, wait_readable /
+// wait_writable and cancellation, hang-ups and errors without spinning, and no stale event
+// for an fd whose number was reused within one batch of events. Runs on the selector named
+// by ASYNCIO_SELECTOR (CI runs the suite once per backend).
+#include <sys/socket.h>
+
+#include "support/asyncio_test.hpp"
+#include "support/counting_selector.hpp"
+#include "support/fds.hpp"
+
+using namespace std::chrono_literals;
+using asyncio::Coro;
+using asyncio_test::Fd;
+using asyncio_test::Pipe;
+using asyncio_test::SocketPair;
+
+namespace {
+
+struct FdWatchTest : ::testing::Test {
+  std::vector<asyncio::ExceptionContext> reports;
+  std::size_t polls = 0;
+  std::unique_ptr<asyncio::EventLoop> loop =
+      std::make_unique<asyncio::EventLoop>(std::make_unique<asyncio_test::CountingSelector>(&polls));
+
+  FdWatchTest() {
+    loop->set_exception_handler([this](asyncio::EventLoop&, const asyncio::ExceptionContext& c) { reports.push_back(c); });
+  }
+  /// Runs `n` iterations that each poll the selector once. (A stop scheduled with call_soon
+  /// would end an iteration that skipped the poll, as the loop does while callbacks are ready.)
+  void run_iterations(int n) {
+    for (int i = 0; i < n; ++i) {
+      loop->call_later(0s, [this] { loop->stop(); });
+      loop->run_forever();
+    }
+  }
+  bool watched(int fd) { return loop->selector().get_key(fd) != nullptr; }
+  static Coro<void> nap() { co_await asyncio::sleep(50ms); }
+};
+
+TEST_F(FdWatchTest, ReaderRunsEachIterationTheFdIsReadableUntilRemoved) {
+  Pipe p;
+  int calls = 0;
+  std::string seen;
+  loop->add_reader(p.r, [&](const std::string& tag) {
+    ++calls;
+    seen = tag;
+  }, std::string("bound"));
+  run_iterations(3);
+  EXPECT_EQ(calls, 0);
+  ASSERT_EQ(::write(p.w, "x", 1), 1);
+  run_iterations(3);  // level-triggered: still readable, called every time
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(seen, "bound");
+  EXPECT_TRUE(loop->remove_reader(p.r));
+  EXPECT_FALSE(loop->remove_reader(p.r));
+  run_iterations(2);
+  EXPECT_EQ(calls, 3);
+  EXPECT_FALSE(watched(p.r));
+}
+
+TEST_F(FdWatchTest, WriterAndReaderOnOneFd) {
+  SocketPair s;
+  int reads = 0, writes = 0;
+  loop->add_writer(s.a, [&] {
+    ++writes;
+    loop->remove_writer(s.a);  // removing itself from inside its call
+  });
+  loop->add_reader(s.a, [&] { ++reads; });
+  run_iterations(2);
+  EXPECT_EQ(writes, 1);
+  EXPECT_EQ(reads, 0);
+  ASSERT_EQ(::write(s.b, "x", 1), 1);
+  run_iterations(1);
+  EXPECT_EQ(reads, 1);
+  EXPECT_EQ(loop->selector().get_key(s.a)->events, asyncio::selectors::EVENT_READ);
+  loop->remove_reader(s.a);
+}
+
+TEST_F(FdWatchTest, AddReaderReplacesTheReader) {
+  Pipe p;
+  std::vector<int> calls;
+  loop->add_reader(p.r, [&] { calls.push_back(1); });
+  loop->add_reader(p.r, [&] { calls.push_back(2); });
+  ASSERT_EQ(::write(p.w, "x", 1), 1);
+  run_iterations(1);
+  EXPECT_EQ(calls, std::vector<int>{2});
+  loop->remove_reader(p.r);
+}
+
+TEST_F(FdWatchTest, ExceptionFromAReaderIsReportedAndTheReaderStays) {
+  Pipe p;
+  int calls = 0;
+  loop->add_reader(p.r, [&] {
+    ++calls;
+    throw std::runtime_error("boom");
+  });
+  ASSERT_EQ(::write(p.w, "x", 1), 1);
+  run_iterations(2);
+  EXPECT_EQ(calls, 2);
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_EQ(reports[0].message, "Exception in callback");
+  EXPECT_EQ(asyncio_test::what(reports[0].exception), "boom");
+  loop->remove_reader(p.r);
+}
+
+TEST_F(FdWatchTest, WaitReadableWakesTheTask) {
+  Pipe p;
+  auto body = [&]() -> Coro<int> {
+    co_await loop->wait_readable(p.r);
+    char c = 0;
+    co_return static_cast<int>(::read(p.r, &c, 1));
+  };
+  auto task = loop->create_task(body());
+  run_iterations(3);
+  EXPECT_FALSE(task.done());
+  EXPECT_TRUE(watched(p.r));
+  ASSERT_EQ(::write(p.w, "x", 1), 1);
+  EXPECT_EQ(loop->run_until_complete(task), 1);
+  run_iterations(1);
+  EXPECT_FALSE(watched(p.r));
+}
+
+TEST_F(FdWatchTest, CancelledWaitLeavesTheFdUnwatched) {
+  Pipe p;
+  auto body = [&]() -> Coro<void> { co_await loop->wait_writable(p.r); };  // never writable
+  auto task = loop->create_task(body());
+  run_iterations(2);
+  EXPECT_TRUE(watched(p.r));
+  task.cancel();
+  EXPECT_THROW(loop->run_until_complete(task), asyncio::CancelledError);
+  run_iterations(1);
+  EXPECT_FALSE(watched(p.r));
+  // The fd can be waited on again.
+  loop->add_writer(p.w, [&] { loop->remove_writer(p.w); });
+  run_iterations(1);
+}
+
+TEST_F(FdWatchTest, TwoWaitersOnOneDirectionIsAnError) {
+  Pipe p;
+  auto waiter = [&]() -> Coro<void> { co_await loop->wait_readable(p.r); };
+  auto first = loop->create_task(waiter());
+  auto second = loop->create_task(waiter());
+  run_iterations(2);
+  ASSERT_TRUE(second.done());
+  EXPECT_THROW(second.result(), asyncio::RuntimeError);
+  EXPECT_FALSE(first.done());
+  first.cancel();
+  EXPECT_THROW(loop->run_until_complete(first), asyncio::CancelledError);
+}
+
+TEST_F(FdWatchTest, RemoveReaderWakesATaskWaitingOnTheFd) {
+  Pipe p;
+  auto body = [&]() -> Coro<void> { co_await loop->wait_readable(p.r); };
+  auto task = loop->create_task(body());
+  run_iterations(1);
+  EXPECT_TRUE(loop->remove_reader(p.r));
+  loop->run_until_complete(task);  // woken, not left hanging
+}
+
+TEST_F(FdWatchTest, LoopClosedWithWatchersFreesThemAndDestroysWaitingTasks) {
+  Pipe p;
+  auto body = [&]() -> Coro<void> { co_await loop->wait_readable(p.r); };
+  auto task = loop->create_task(body());
+  loop->add_reader(p.w, [] {});
+  loop->add_writer(p.w, [] {});
+  run_iterations(1);
+  loop->close();  // LeakSanitizer: no watcher left behind
+  EXPECT_EQ(reports.size(), 1u);  // "Task was destroyed but it is pending!"
+}
+
+TEST_F(FdWatchTest, HangUpWakesTheReaderOnceAndTheLoopThenSleeps) {
+  SocketPair s;
+  int wakeups = 0;
+  auto reader = [&]() -> Coro<std::string> {
+    std::string all;
+    for (;;) {
+      ++wakeups;
+      std::string chunk = co_await loop->sock_recv(s.a, 100);
+      if (chunk.empty()) co_return all;  // EOF
+      all += chunk;
+    }
+  };
+  auto task = loop->create_task(reader());
+  run_iterations(2);
+  ASSERT_EQ(::write(s.b, "bye", 3), 3);
+  s.b.close();
+  EXPECT_EQ(loop->run_until_complete(task), "bye");
+  EXPECT_LE(wakeups, 3);
+  // The fd is still open and hung up, but nobody watches it: the loop must sleep, not spin.
+  const std::size_t before = polls;
+  loop->run_until_complete(nap());
+  EXPECT_LE(polls - before, 5u);
+}
+
+TEST_F(FdWatchTest, ErrorOnTheSocketWakesTheWriterWithTheErrorAndTheLoopThenSleeps) {
+  // The peer closes with data unread: the kernel resets the connection.
+  SocketPair s;
+  ASSERT_EQ(::write(s.b, "unread", 6), 6);
+  auto writer = [&]() -> Coro<int> {
+    const std::string block(1 << 20, 'x');
+    try {
+      for (int i = 0; i < 100; ++i) co_await loop->sock_sendall(s.a, block);
+    } catch (const std::system_error& e) {
+      co_return e.code().value();
+    }
+    co_return 0;
+  };
+  auto task = loop->create_task(writer());
+  run_iterations(2);  // the writer fills the buffer and waits
+  s.b.close();
+  const int error = loop->run_until_complete(task);
+  EXPECT_TRUE(error == EPIPE || error == ECONNRESET) << error;
+  const std::size_t before = polls;
+  loop->run_until_complete(nap());
+  EXPECT_LE(polls - before, 5u);
+}
+
+// Two fds become ready in one batch. Whichever callback runs first closes the other fd and
+// gives its number to a new socket, which it watches; the event already collected for the old
+// fd must not reach the new watcher (the new socket is never readable).
+void reused_fd_gets_no_stale_event(FdWatchTest& t, bool remove_before_close) {
+  SocketPair x, y;
+  ASSERT_EQ(::write(x.b, "x", 1), 1);
+  ASSERT_EQ(::write(y.b, "y", 1), 1);
+  int stale_calls = 0, first_calls = 0;
+  Fd replacement;
+  auto take_over = [&](Fd& victim) {
+    ++first_calls;
+    const int number = victim;
+    if (remove_before_close) t.loop->remove_reader(number);
+    victim.close();
+    replacement = asyncio_test::make_socket(AF_UNIX, SOCK_DGRAM);
+    ASSERT_EQ(static_cast<int>(replacement), number);
+    t.loop->add_reader(number, [&] { ++stale_calls; });
+    t.loop->remove_reader(x.a == -1 ? y.a : x.a);  // the first reader is done
+  };
+  t.loop->add_reader(x.a, [&] { take_over(y.a); });
+  t.loop->add_reader(y.a, [&] { take_over(x.a); });
+  t.run_iterations(3);
+  EXPECT_EQ(first_calls, 1);
+  EXPECT_EQ(stale_calls, 0);
+  t.loop->remove_reader(replacement);
+}
+
+TEST_F(FdWatchTest, FdClosedAfterRemoveAndReusedInOneBatchGetsNoStaleEvent) {
+  reused_fd_gets_no_stale_event(*this, true);
+}
+
+TEST_F(FdWatchTest, FdClosedWhileWatchedAndReusedInOneBatchGetsNoStaleEvent) {
+  reused_fd_gets_no_stale_event(*this, false);
+}
+
+TEST_F(FdWatchTest, ReusedFdNumberIsWatchedForItsNewOwner) {
+  // Closed while watched, reused, watched again in the same iteration: the new fd's events
+  // arrive (epoll forgot the old registration when the fd was closed).
+  Pipe p;
+  int old_calls = 0, new_calls = 0;
+  loop->add_reader(p.r, [&] { ++old_calls; });
+  run_iterations(1);
+  const int number = p.r;
+  p.r.close();
+  Pipe q;
+  ASSERT_EQ(static_cast<int>(q.r), number);
+  loop->add_reader(q.r, [&] { ++new_calls; });
+  ASSERT_EQ(::write(q.w, "x", 1), 1);
+  run_iterations(2);
+  EXPECT_EQ(old_calls, 0);
+  EXPECT_EQ(new_calls, 2);
+  loop->remove_reader(q.r);
+}
+
+TEST_F(FdWatchTest, WatchingAnFdThatIsNotOpenIsAnErrorOrWakesTheWatcher) {
+  // epoll refuses it at once; select and poll report it ready, so its owner meets EBADF.
+  int calls = 0;
+  try {
+    loop->add_reader(1000, [&] {
+      ++calls;
+      loop->remove_reader(1000);
+    });
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), EBADF);
+    return;
+  }
+  run_iterations(2);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(FdWatchTest, AddReaderOnAClosedLoopIsAnError) {
+  Pipe p;
+  loop->close();
+  EXPECT_THROW(loop->add_reader(p.r, [] {}), asyncio::RuntimeError);
+}
+
+}  // namespace
