@@ -3,6 +3,7 @@
 #   gcc-release   g++ 12, optimised (benchmarks are built here too)
 #   clang-asan    clang++-16, AddressSanitizer + UndefinedBehaviorSanitizer
 #   gcc-asan-O0   g++ 12 at -O0 with AddressSanitizer + UBSan (where g++ emits no tail calls)
+# Each runs the whole suite once per selector backend (ASYNCIO_SELECTOR=epoll, poll, select).
 # Pass configuration names to run only those. Warnings are errors in every one.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,5 +24,9 @@ for config in "${configs[@]}"; do
   echo "=== $config ==="
   cmake -S "$root" -B "$build" -G Ninja -DASYNCIO_WERROR=ON -DASYNCIO_BUILD_TESTS=ON "${args[@]}" > /dev/null
   cmake --build "$build" -j "$jobs"
-  (cd "$build" && ctest -j "$jobs" --output-on-failure --timeout 300)
+  # The whole suite once per selector backend.
+  for selector in epoll poll select; do
+    echo "--- $config, ASYNCIO_SELECTOR=$selector"
+    (cd "$build" && ASYNCIO_SELECTOR=$selector ctest -j "$jobs" --output-on-failure --timeout 300)
+  done
 done
