@@ -175,8 +175,9 @@ void EventLoop::run_once() {
 void EventLoop::poll_io_and_timers() {
   ticks_since_poll_ = 0;
   if (!dirty_fds_.empty()) apply_fd_changes();
+  const bool must_not_block = !unverified_fds_.empty() && check_unverified_fds();
   std::optional<std::chrono::nanoseconds> timeout;  // none: wait until some fd is ready
-  if (!ready_.empty() || stopping_) {
+  if (!ready_.empty() || stopping_ || must_not_block) {
     timeout = std::chrono::nanoseconds(0);
   } else if (!timers_.empty()) {
     // The earliest deadline may be a cancelled timer's: then the loop just wakes early.
@@ -287,6 +288,7 @@ void EventLoop::close() {
   }
   fds_.clear();
   dirty_fds_.clear();
+  unverified_fds_.clear();
   while (!ready_.empty()) ready_.pop()->invoke(detail::Callback::Action::discard);
   for (detail::HandleNode* node : due_timers_) node->invoke(detail::Callback::Action::discard);
   due_timers_.clear();
@@ -350,9 +352,8 @@ void EventLoop::add_watcher(int fd, int direction, detail::IoWatcher* watcher, b
     watch.registered = event;
   } else {
     // Known fd: the selector is brought up to date before the next poll. The fd may have been
-    // closed and its number reused since it was registered, so it is re-armed even when the
-    // events it is watched for stay the same.
-    watch.suspect = true;
+    // closed and its number reused since it was registered: see check_unverified_fds.
+    watch.rewatched = true;
     if (!watch.dirty) {
       watch.dirty = true;
       dirty_fds_.push_back(fd);
@@ -390,41 +391,83 @@ void EventLoop::apply_fd_changes() {
     FdWatch& watch = fds_[fd];
     const unsigned wanted = (watch.watchers[reader] ? selectors::EVENT_READ : 0u) |
                             (watch.watchers[writer] ? selectors::EVENT_WRITE : 0u);
-    const bool suspect = watch.suspect;
-    watch.dirty = watch.suspect = false;
+    const bool rewatched = watch.rewatched;
+    watch.dirty = watch.rewatched = false;
     try {
       if (wanted == 0) {
         if (watch.registered) selector_->unregister(fd);
+        watch.unverified = false;
       } else if (watch.registered == 0) {
         selector_->register_fd(fd, wanted);
       } else if (wanted != watch.registered) {
         selector_->modify(fd, wanted);  // (epoll re-adds an fd the kernel forgot)
-      } else if (suspect) {
-        selector_->refresh(fd);
+        watch.unverified = false;
+      } else if (rewatched && selector_->forgets_closed_fds()) {
+        watch.unverified = true;
+        watch.polls_unverified = 0;
+        if (!watch.listed_unverified) {
+          watch.listed_unverified = true;
+          unverified_fds_.push_back(fd);
+        }
       }
       watch.registered = wanted;
     } catch (...) {
-      // The fd was closed behind the loop's back, most likely. Its watchers cannot be woken by
-      // the selector any more: wake them now so they meet the error themselves.
-      call_exception_handler({"Cannot watch fd " + std::to_string(fd), std::current_exception(), {}});
-      if (watch.registered) {
-        try {
-          selector_->unregister(fd);
-        } catch (...) {
-        }
-      }
-      watch.registered = 0;
-      for (detail::IoWatcher*& w : watch.watchers) {
-        if (w) std::exchange(w, nullptr)->notify(detail::IoWatcher::Event::removed);
-      }
+      fail_fd(fd);
     }
   }
   dirty_fds_.clear();
 }
 
+// An fd re-watched with unchanged events may be a new file under a reused number, unknown to
+// epoll. An event for it proves otherwise (dispatch_io clears `unverified`). Until then the
+// loop polls without blocking; after two polls without an event it re-arms the fd with the
+// kernel (one system call) and may block again. A busy fd so costs no system call to re-watch.
+// Returns whether some fd is still unverified.
+bool EventLoop::check_unverified_fds() {
+  std::size_t kept = 0;
+  for (int fd : unverified_fds_) {
+    FdWatch& watch = fds_[fd];
+    if (watch.unverified && ++watch.polls_unverified > 2) {
+      watch.unverified = false;
+      try {
+        selector_->refresh(fd);
+      } catch (...) {
+        fail_fd(fd);
+      }
+    }
+    if (watch.unverified) {
+      unverified_fds_[kept++] = fd;
+    } else {
+      watch.listed_unverified = false;
+    }
+  }
+  unverified_fds_.resize(kept);
+  return kept != 0;
+}
+
+// The selector refused fd, which was most likely closed behind the loop's back. Its watchers
+// cannot be woken by the selector any more: wake them now so they meet the error themselves.
+void EventLoop::fail_fd(int fd) noexcept {
+  call_exception_handler({"Cannot watch fd " + std::to_string(fd), std::current_exception(), {}});
+  FdWatch& watch = fds_[fd];
+  if (watch.registered) {
+    try {
+      selector_->unregister(fd);
+    } catch (...) {
+    }
+  }
+  watch.registered = 0;
+  watch.unverified = false;
+  for (detail::IoWatcher*& w : watch.watchers) {
+    if (w) std::exchange(w, nullptr)->notify(detail::IoWatcher::Event::removed);
+  }
+}
+
 void EventLoop::dispatch_io(const std::vector<selectors::ReadyKey>& ready) {
   for (const selectors::ReadyKey& key : ready) {
     const int fd = key.key.fd;
+    if (static_cast<std::size_t>(fd) >= fds_.size()) continue;  // registered by someone else
+    fds_[fd].unverified = false;  // the selector knows it: not a forgotten reused number
     for (int direction : {reader, writer}) {
       const unsigned event = direction == reader ? selectors::EVENT_READ : selectors::EVENT_WRITE;
       if (!(key.events & event)) continue;

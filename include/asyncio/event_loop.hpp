@@ -14,10 +14,11 @@
 // Watching fds. The callbacks of ready fds run as the poll returns them (libuv's way), not
 // through the ready queue. Changes to what an fd is watched for are applied to the selector
 // just before the next poll, so a task that stops and starts waiting on one fd between two
-// polls costs no system call for the stop; since the fd might have been closed and its number
-// reused meanwhile, the start then re-arms it with one (Selector::refresh). A watcher added
-// while a batch of events is dispatched is not woken by that batch: it cannot get an event
-// meant for the fd's previous owner.
+// polls costs no system call. Since the fd might have been closed and its number reused
+// meanwhile (epoll then no longer knows it), such an fd is re-armed with the kernel unless an
+// event for it arrives within two polls (check_unverified_fds). A watcher added while a batch
+// of events is dispatched is not woken by that batch: it cannot get an event meant for the
+// fd's previous owner.
 #pragma once
 
 #include <atomic>
@@ -269,6 +270,8 @@ class EventLoop {
   detail::IoWatcher* detach_watcher(int fd, int direction) noexcept;
   bool remove_watcher(int fd, int direction);
   void apply_fd_changes();
+  bool check_unverified_fds();
+  void fail_fd(int fd) noexcept;
   void dispatch_io(const std::vector<selectors::ReadyKey>& ready);
   void notify_watcher(detail::IoWatcher* watcher, int fd);
 
@@ -318,11 +321,16 @@ class EventLoop {
                                           // woken by a poll that began after it was added
     unsigned registered = 0;              // the events the selector has for the fd
     bool dirty = false;                   // listed in dirty_fds_
-    bool suspect = false;                 // a watcher was added to a registered fd since the
-                                          // selector was last updated: re-arm it (reused fd)
+    bool rewatched = false;               // a watcher was added to a registered fd since the
+                                          // selector was last updated
+    bool unverified = false;              // re-watched, and no event since (check_unverified_fds)
+    bool listed_unverified = false;       // listed in unverified_fds_ (until the next check
+                                          // finds it verified)
+    std::uint8_t polls_unverified = 0;    // polls without an event while unverified
   };
   std::vector<FdWatch> fds_;
   std::vector<int> dirty_fds_;
+  std::vector<int> unverified_fds_;
   std::uint64_t polls_ = 0;  // number of selector polls so far
 
   // call_soon_threadsafe. Calls from other threads queue under the mutex (intrusive list of

@@ -62,6 +62,9 @@ class Selector {
   /// a closed fd, and would never report the new one. A no-op for select and poll, which keep
   /// no state in the kernel.
   virtual void refresh(int /*fd*/) {}
+  /// Not in Python: whether closing a registered fd makes the OS forget it, so that refresh()
+  /// is needed after a reuse of its number (epoll: yes; select and poll: no).
+  virtual bool forgets_closed_fds() const noexcept { return false; }
 
   /// The key of fd, or null when fd is not registered.
   const SelectorKey* get_key(int fd) const noexcept {
@@ -146,6 +149,7 @@ class EpollSelector final : public Selector {
   const std::vector<ReadyKey>& select(std::optional<std::chrono::nanoseconds> timeout) override;
   void close() override;
   void refresh(int fd) override;
+  bool forgets_closed_fds() const noexcept override { return true; }
 
   /// The epoll file descriptor (-1 once closed).
   int fileno() const noexcept { return epfd_; }

@@ -1,5 +1,5 @@
 // Test helper: a selector that forwards to the default backend (ASYNCIO_SELECTOR) and counts
-// its polls, so a test can tell a loop that sleeps from one that spins.
+// its polls, so a test can tell a loop that sleeps from one that spins, and its re-arms.
 #pragma once
 
 #include <asyncio/selectors.hpp>
@@ -13,7 +13,7 @@ class CountingSelector final : public asyncio::selectors::Selector {
   using SelectorKey = asyncio::selectors::SelectorKey;
   using ReadyKey = asyncio::selectors::ReadyKey;
 
-  explicit CountingSelector(std::size_t* polls) : polls_(polls) {}
+  CountingSelector(std::size_t* polls, std::size_t* refreshes) : polls_(polls), refreshes_(refreshes) {}
 
   const SelectorKey& register_fd(int fd, unsigned events, void* data) override {
     inner_->register_fd(fd, events, data);
@@ -37,7 +37,11 @@ class CountingSelector final : public asyncio::selectors::Selector {
     inner_->close();
     clear_keys();
   }
-  void refresh(int fd) override { inner_->refresh(fd); }
+  void refresh(int fd) override {
+    ++*refreshes_;
+    inner_->refresh(fd);
+  }
+  bool forgets_closed_fds() const noexcept override { return inner_->forgets_closed_fds(); }
 
  private:
   const SelectorKey& mirror(int fd) {
@@ -47,6 +51,7 @@ class CountingSelector final : public asyncio::selectors::Selector {
 
   std::unique_ptr<Selector> inner_ = asyncio::selectors::make_default_selector();
   std::size_t* polls_;
+  std::size_t* refreshes_;
 };
 
 }  // namespace asyncio_test
