@@ -28,34 +28,34 @@ METRICS = [
 METRIC_NAMES = [name for name, _, _ in METRICS]
 
 
-def run_once(impl, command, timeout):
+def run_once(impl, command, timeout, names=METRIC_NAMES):
     """Runs one program; returns ({metric: value}, error message or None)."""
     started = time.monotonic()
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as error:
-        return parse_output(error.stdout), f"timed out after {timeout} s"
+        return parse_output(error.stdout, names), f"timed out after {timeout} s"
     except OSError as error:
         return {}, f"could not start: {error}"
-    values = parse_output(proc.stdout)
+    values = parse_output(proc.stdout, names)
     problems = []
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-3:]
         problems.append(f"exit status {proc.returncode}" + (f" ({' | '.join(tail)})" if tail else ""))
-    missing = [m for m in METRIC_NAMES if m not in values]
+    missing = [m for m in names if m not in values]
     if missing:
         problems.append("no value for " + ", ".join(missing))
     print(f"  {impl}: {time.monotonic() - started:.1f} s", file=sys.stderr)
     return values, "; ".join(problems) or None
 
 
-def parse_output(stdout):
+def parse_output(stdout, names=METRIC_NAMES):
     if isinstance(stdout, bytes):
         stdout = stdout.decode(errors="replace")
     values = {}
     for line in (stdout or "").splitlines():
         parts = line.split()
-        if len(parts) != 2 or parts[0] not in METRIC_NAMES:
+        if len(parts) != 2 or parts[0] not in names:
             continue
         try:
             value = float(parts[1])
@@ -81,6 +81,14 @@ def summarize(values):
     if not values:
         return None
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def print_table(header, rows):
+    """Prints rows under header: the first two columns left-aligned, the others right-aligned."""
+    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
+    for row in [header] + rows:
+        print("  ".join(str(v).ljust(w) if i < 2 else str(v).rjust(w)
+                        for i, (v, w) in enumerate(zip(row, widths))).rstrip())
 
 
 def main():
@@ -153,10 +161,7 @@ def main():
         met = "-" if ours is None else ("yes" if ours <= target else "NO")
         rows.append([metric, unit, cell("ours", metric), cell("asio", metric), cell("python", metric),
                      ratio("asio", metric), ratio("python", metric), f"<= {target}", met])
-    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
-    for row in [header] + rows:
-        print("  ".join(str(v).ljust(w) if i < 2 else str(v).rjust(w)
-                        for i, (v, w) in enumerate(zip(row, widths))).rstrip())
+    print_table(header, rows)
 
     for note in notes:
         print(f"note: {note}")
