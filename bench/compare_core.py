@@ -83,6 +83,50 @@ def summarize(values):
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
+def median_range(stats):
+    """"median (min-max)" of a summarize() result, or "-"."""
+    if not stats:
+        return "-"
+    return f"{fmt(stats['median'])} ({fmt(stats['min'])}-{fmt(stats['max'])})"
+
+
+def parse_common_arguments(parser):
+    """Adds --rounds, --quick, --timeout and --json to parser, and parses the command line."""
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of all programs (default: 5)")
+    parser.add_argument("--quick", action="store_true", help="pass --quick on: smaller counts")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds allowed per program run")
+    parser.add_argument("--json", metavar="FILE", help="also write the raw figures to FILE")
+    args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    return args
+
+
+def run_rounds(commands, rounds, timeout, names=METRIC_NAMES):
+    """Runs every program once per round, one at a time (the machine is shared), alternating.
+    Returns ({impl: {metric: [values]}}, [failures])."""
+    samples = {impl: {m: [] for m in names} for impl in commands}
+    failures = []
+    for round_no in range(1, rounds + 1):
+        print(f"round {round_no}/{rounds}", file=sys.stderr)
+        for impl, command in commands.items():
+            values, error = run_once(impl, command, timeout, names)
+            for metric, value in values.items():
+                samples[impl][metric].append(value)
+            if error:
+                failures.append({"round": round_no, "impl": impl, "error": error})
+                print(f"  {impl} FAILED: {error}", file=sys.stderr)
+    return samples, failures
+
+
+def print_failures(failures):
+    """Lists the runs run_rounds() saw fail, if any."""
+    if failures:
+        print(f"{len(failures)} failed run(s):")
+        for failure in failures:
+            print(f"  round {failure['round']} {failure['impl']}: {failure['error']}")
+
+
 def print_table(header, rows):
     """Prints rows under header: the first two columns left-aligned, the others right-aligned."""
     widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
@@ -98,13 +142,7 @@ def main():
     parser.add_argument("--asio", default=os.path.join(DEFAULT_BUILD, "peers", "bench_core_asio"),
                         help="the Boost.Asio program, skipped if missing (default: %(default)s)")
     parser.add_argument("--python", default="/usr/bin/python3", help="the interpreter for core_asyncio.py")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of all programs (default: 5)")
-    parser.add_argument("--quick", action="store_true", help="pass --quick on: smaller counts")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds allowed per program run")
-    parser.add_argument("--json", metavar="FILE", help="also write the raw figures to FILE")
-    args = parser.parse_args()
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
+    args = parse_common_arguments(parser)
 
     extra = ["--quick"] if args.quick else []
     commands = {}
@@ -121,18 +159,7 @@ def main():
     for note in notes:
         print(note, file=sys.stderr)
 
-    samples = {impl: {m: [] for m in METRIC_NAMES} for impl in commands}
-    failures = []
-    for round_no in range(1, args.rounds + 1):
-        print(f"round {round_no}/{args.rounds}", file=sys.stderr)
-        for impl, command in commands.items():  # one program at a time: the machine is shared
-            values, error = run_once(impl, command, args.timeout)
-            for metric, value in values.items():
-                samples[impl][metric].append(value)
-            if error:
-                failures.append({"round": round_no, "impl": impl, "error": error})
-                print(f"  {impl} FAILED: {error}", file=sys.stderr)
-
+    samples, failures = run_rounds(commands, args.rounds, args.timeout)
     summary = {impl: {m: summarize(samples[impl][m]) for m in METRIC_NAMES} for impl in commands}
 
     def median(impl, metric):
@@ -140,10 +167,7 @@ def main():
         return stats["median"] if stats else None
 
     def cell(impl, metric):
-        stats = summary.get(impl, {}).get(metric)
-        if not stats:
-            return "-"
-        return f"{fmt(stats['median'])} ({fmt(stats['min'])}-{fmt(stats['max'])})"
+        return median_range(summary.get(impl, {}).get(metric))
 
     def ratio(impl, metric):
         ours, peer = median("ours", metric), median(impl, metric)
@@ -165,10 +189,7 @@ def main():
 
     for note in notes:
         print(f"note: {note}")
-    if failures:
-        print(f"{len(failures)} failed run(s):")
-        for failure in failures:
-            print(f"  round {failure['round']} {failure['impl']}: {failure['error']}")
+    print_failures(failures)
 
     if args.json:
         with open(args.json, "w") as out:

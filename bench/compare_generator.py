@@ -10,10 +10,9 @@ each implementation its generator against its hand loop and depth 1,000 against 
 import argparse
 import json
 import os
-import statistics
 import sys
 
-from compare_core import fmt, print_table, run_once, summarize
+from compare_core import median_range, parse_common_arguments, print_failures, print_table, run_rounds, summarize
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_BUILD = os.path.join(HERE, "..", "build", "bench", "bench")
@@ -41,13 +40,7 @@ def main():
     parser.add_argument("--ours", default=os.path.join(DEFAULT_BUILD, "bench_generator"),
                         help="our program (default: %(default)s)")
     parser.add_argument("--python", default="/usr/bin/python3", help="the interpreter for generator_python.py")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of both programs (default: 5)")
-    parser.add_argument("--quick", action="store_true", help="pass --quick on: smaller counts")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds allowed per program run")
-    parser.add_argument("--json", metavar="FILE", help="also write the raw figures to FILE")
-    args = parser.parse_args()
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
+    args = parse_common_arguments(parser)
     if not os.path.exists(args.ours):
         print(f"ours: no program at {args.ours}", file=sys.stderr)
         return 1
@@ -58,29 +51,12 @@ def main():
         "python": [args.python, os.path.join(HERE, "peers", "generator_python.py")] + extra,
     }
 
-    samples = {impl: {m: [] for m in METRIC_NAMES} for impl in commands}
-    failures = []
-    for round_no in range(1, args.rounds + 1):
-        print(f"round {round_no}/{args.rounds}", file=sys.stderr)
-        for impl, command in commands.items():  # one program at a time: the machine is shared
-            values, error = run_once(impl, command, args.timeout, METRIC_NAMES)
-            for metric, value in values.items():
-                samples[impl][metric].append(value)
-            if error:
-                failures.append({"round": round_no, "impl": impl, "error": error})
-                print(f"  {impl} FAILED: {error}", file=sys.stderr)
-
+    samples, failures = run_rounds(commands, args.rounds, args.timeout, METRIC_NAMES)
     summary = {impl: {m: summarize(samples[impl][m]) for m in METRIC_NAMES} for impl in commands}
 
     def median(impl, metric):
         stats = summary[impl][metric]
         return stats["median"] if stats else None
-
-    def cell(impl, metric):
-        stats = summary[impl][metric]
-        if not stats:
-            return "-"
-        return f"{fmt(stats['median'])} ({fmt(stats['min'])}-{fmt(stats['max'])})"
 
     def quotient(a, b):
         return None if a is None or b is None or b <= 0 else a / b
@@ -91,7 +67,7 @@ def main():
     mode = "quick" if args.quick else "full"
     print(f"generator workloads, {args.rounds} round(s) ({mode}); ns per value, median (min-max); "
           f"ratio python/ours > 1 means ours is faster")
-    rows = [[metric, what, cell("ours", metric), cell("python", metric),
+    rows = [[metric, what, median_range(summary["ours"][metric]), median_range(summary["python"][metric]),
              ratio_text(quotient(median("python", metric), median("ours", metric)))]
             for metric, what in METRICS]
     print_table(["workload", "what", "ours", "python", "python/ours"], rows)
@@ -105,10 +81,7 @@ def main():
                      "-" if bound is None else f"<= {bound}", met])
     print_table(["ratio of medians", "", "ours", "python", "target", "met"], rows)
 
-    if failures:
-        print(f"{len(failures)} failed run(s):")
-        for failure in failures:
-            print(f"  round {failure['round']} {failure['impl']}: {failure['error']}")
+    print_failures(failures)
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"rounds": args.rounds, "quick": args.quick, "commands": commands, "samples": samples,

@@ -14,7 +14,10 @@ using asyncio::Generator;
 // def numbered(words):
 Generator<std::tuple<int, std::string>> numbered(std::vector<std::string> words) {
   int i = 0;
-  for (const std::string& word : words) co_yield {i++, word};  // yield i, word
+  for (const std::string& word : words) {  // for i, word in enumerate(words):
+    co_yield {i, word};                     //     yield i, word
+    ++i;
+  }
 }
 
 struct Node {  // a binary tree: class Node: value, left, right

@@ -18,6 +18,19 @@ namespace {
 
 struct AsyncGeneratorTest : asyncio_test::LoopFixture {
   AsyncGeneratorTest() { Instances::reset(); }
+
+  /// A task that awaits one value of the generator make() returns, run until it is suspended
+  /// inside the generator.
+  template <class Make>
+  asyncio::Task<void> step_once_in_a_task(Make make) {
+    auto consumer = [](Make make) -> Coro<void> {
+      AsyncGenerator<int> gen = make();
+      co_await gen.next();
+    };
+    auto task = loop->create_task(consumer(std::move(make)));
+    run_iterations(2);
+    return task;
+  }
 };
 
 Coro<int> twice(int x) {
@@ -219,12 +232,7 @@ TEST_F(AsyncGeneratorTest, CancellingTheConsumerCancelsTheFutureTheGeneratorAwai
     Instances local;
     co_yield co_await future;
   };
-  auto consumer = [&]() -> Coro<void> {
-    AsyncGenerator<int> gen = waiting();
-    co_await gen.next();
-  };
-  auto task = loop->create_task(consumer());
-  run_iterations(2);
+  auto task = step_once_in_a_task(waiting);
   EXPECT_EQ(Instances::alive, 1);
   task.cancel();
   EXPECT_THROW(loop->run_until_complete(task), asyncio::CancelledError);
@@ -299,12 +307,7 @@ TEST_F(AsyncGeneratorTest, LoopCloseDestroysAGeneratorSuspendedInsideAnAwait) {
     co_await asyncio::sleep(1h);
     co_yield 1;
   };
-  auto consumer = [&]() -> Coro<void> {
-    AsyncGenerator<int> gen = make();
-    co_await gen.next();
-  };
-  auto task = loop->create_task(consumer());
-  run_iterations(2);
+  auto task = step_once_in_a_task(make);
   EXPECT_EQ(Instances::alive, 1);
   loop->close();
   EXPECT_EQ(reported("Task was destroyed but it is pending!"), 1u);

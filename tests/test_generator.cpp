@@ -64,7 +64,10 @@ TEST(Generator, EmptyGenerator) {
 TEST(Generator, YieldsTuples) {
   auto pairs = [](std::vector<std::string> words) -> Generator<std::tuple<int, std::string>> {
     int i = 0;
-    for (auto& w : words) co_yield {i++, w};
+    for (auto& w : words) {
+      co_yield {i, w};
+      ++i;
+    }
   };
   std::vector<std::string> seen;
   for (auto [i, w] : pairs({"a", "b"})) seen.push_back(std::to_string(i) + w);

@@ -235,7 +235,7 @@ class [[nodiscard]] Generator {
   explicit operator bool() const noexcept { return static_cast<bool>(frame_); }
 
   /// Starts the iteration: runs the body to its first value. RuntimeError when the generator
-  /// was iterated before, has finished, or was moved from (Python would silently give nothing).
+  /// was iterated before, has finished, or was moved from (after next() calls, it goes on).
   iterator begin() {
     Handle frame = check_fresh();
     frame.promise().iterated_ = true;
