@@ -1,5 +1,5 @@
 // The core runtime workloads of the comparison with CPython asyncio and Boost.Asio (see
-// compare_core.py): task spawn, sleep(0) round trip, timer overhead, memory per pending task.
+// compare.py): task spawn, sleep(0) round trip, timer overhead, memory per pending task.
 // Prints one "<name> <value>" line per workload; --quick shrinks the counts.
 #include <asyncio/asyncio.hpp>
 

@@ -3,8 +3,8 @@
 # and CPython asyncio (peers/*_asyncio.py): alternating rounds, then a table of medians and ratios.
 """Run our program and its peers in alternating rounds and compare them.
 
-Suites: core (spawn, sleep(0), timers, memory per task) and io (socket-pair ping-pong per
-selector backend). Each program prints "<workload> <value>" lines. The ratio column is always
+Suites: core (spawn, sleep(0), timers, memory per task), io (socket-pair ping-pong per
+selector backend) and generator (Generator<T> against a hand-written loop, and delegation depth). Each program prints "<workload> <value>" lines. The ratio column is always
 "how many times better ours is": peer/ours where lower is better, ours/peer where higher is.
 """
 import argparse
@@ -21,7 +21,8 @@ DEFAULT_BUILD = os.path.join(HERE, "..", "build", "bench", "bench")
 
 # Per suite: our program, the Asio peer, the Python peer (relative to the build's bench/ and to
 # bench/peers/), and the workloads: name, unit, whether lower is better, the issue's target.
-# A target is ("at most", value) or ("ratio to", peer, minimum ratio of ours over the peer).
+# A target is ("at most", value), ("ratio to", peer, minimum ratio of ours over the peer), or
+# ("within", another workload, maximum of ours / ours on that workload, or None to just show it).
 SUITES = {
     "core": {
         "ours": "bench_core", "asio": "peers/bench_core_asio", "python": "core_asyncio.py",
@@ -38,6 +39,17 @@ SUITES = {
             ("pingpong_epoll", "round trips/s", False, ("ratio to", "asio", 1.0)),
             ("pingpong_poll", "round trips/s", False, None),
             ("pingpong_select", "round trips/s", False, None),
+        ],
+    },
+    "generator": {
+        "ours": "bench_generator", "asio": None, "python": "generator_python.py",
+        "metrics": [
+            ("gen_sum_ns", "ns/value, xorshift source", True, ("within", "hand_sum_ns", 1.5)),
+            ("hand_sum_ns", "ns/value, hand loop", True, None),
+            ("gen_count_ns", "ns/value, bare counter", True, ("within", "hand_count_ns", None)),
+            ("hand_count_ns", "ns/value, hand loop", True, None),
+            ("delegate_depth1_ns", "ns/value, yield_from depth 1", True, None),
+            ("delegate_depth1000_ns", "ns/value, depth 1,000", True, ("within", "delegate_depth1_ns", None)),
         ],
     },
 }
@@ -105,8 +117,10 @@ def compare(suite_name, args):
     extra = ["--quick"] if args.quick else []
     commands = {}
     notes = []
-    for impl, path in (("ours", os.path.join(args.build, suite["ours"])),
-                       ("asio", os.path.join(args.build, suite["asio"]))):
+    for impl, name in (("ours", suite["ours"]), ("asio", suite["asio"])):
+        if name is None:  # no such peer for this suite
+            continue
+        path = os.path.join(args.build, name)
         if os.path.exists(path):
             commands[impl] = [path] + extra
         else:
@@ -153,6 +167,12 @@ def compare(suite_name, args):
         if target[0] == "at most":
             met = None if ours is None else ours <= target[1]
             text = f"<= {target[1]}"
+        elif target[0] == "within":
+            _, other, maximum = target
+            base = median("ours", other)
+            ratio = ours / base if ours and base else None
+            text = ("-" if ratio is None else f"{ratio:.2f}x {other}") + ("" if maximum is None else f" (<= {maximum}x)")
+            met = None if ratio is None or maximum is None else ratio <= maximum
         else:
             _, peer, minimum = target
             ratio = advantage(peer, metric, lower_is_better)

@@ -1,11 +1,13 @@
 // The umbrella header: everything asyncio for C++ offers.
 #pragma once
 
+#include "asyncio/async_generator.hpp"
 #include "asyncio/coro.hpp"
 #include "asyncio/detail/fd_waiter.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"
 #include "asyncio/future.hpp"
+#include "asyncio/generator.hpp"
 #include "asyncio/handle.hpp"
 #include "asyncio/outcome.hpp"
 #include "asyncio/runners.hpp"

@@ -65,4 +65,11 @@ inline void deallocate_small(void* p, std::size_t size) noexcept {
   free_lists.head[c] = p;
 }
 
+/// Base of promise types whose coroutine frames come from the pool. Frames may hold anything up
+/// to alignof(std::max_align_t).
+struct PooledFrame {
+  static void* operator new(std::size_t size) { return allocate_small(pooled_size(size, 16)); }
+  static void operator delete(void* p, std::size_t size) noexcept { deallocate_small(p, pooled_size(size, 16)); }
+};
+
 }  // namespace asyncio::detail

@@ -23,11 +23,7 @@
 namespace asyncio::detail {
 
 /// What every frame a task drives knows: who awaits it, and which task drives it.
-struct PromiseBase {
-  // Frames may hold anything up to alignof(std::max_align_t).
-  static void* operator new(std::size_t size) { return allocate_small(pooled_size(size, 16)); }
-  static void operator delete(void* p, std::size_t size) noexcept { deallocate_small(p, pooled_size(size, 16)); }
-
+struct PromiseBase : PooledFrame {
   std::coroutine_handle<> continuation_;  // the frame awaiting this one; null for a task's root
   TaskBase* task_ = nullptr;              // set when the frame is first resumed
 };
