@@ -88,24 +88,23 @@ bool operator==(const SocketAddress& a, const SocketAddress& b) noexcept {
   return a.size_ == b.size_ && std::memcmp(&a.storage_, &b.storage_, a.size_) == 0;
 }
 
-SocketAddress SocketAddress::local_of(int fd) {
-  SocketAddress result;
-  socklen_t size = sizeof result.storage_;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&result.storage_), &size) < 0) {
-    throw std::system_error(errno, std::generic_category(), "getsockname");
+namespace {
+
+using AddressQuery = int (*)(int, sockaddr*, socklen_t*);
+
+SocketAddress query_address(int fd, AddressQuery query, const char* what) {
+  sockaddr_storage storage;
+  socklen_t size = sizeof storage;
+  if (query(fd, reinterpret_cast<sockaddr*>(&storage), &size) < 0) {
+    throw std::system_error(errno, std::generic_category(), what);
   }
-  result.size_ = size;
-  return result;
+  return SocketAddress(reinterpret_cast<sockaddr*>(&storage), size);
 }
 
-SocketAddress SocketAddress::peer_of(int fd) {
-  SocketAddress result;
-  socklen_t size = sizeof result.storage_;
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&result.storage_), &size) < 0) {
-    throw std::system_error(errno, std::generic_category(), "getpeername");
-  }
-  result.size_ = size;
-  return result;
-}
+}  // namespace
+
+SocketAddress SocketAddress::local_of(int fd) { return query_address(fd, ::getsockname, "getsockname"); }
+
+SocketAddress SocketAddress::peer_of(int fd) { return query_address(fd, ::getpeername, "getpeername"); }
 
 }  // namespace asyncio

@@ -1,6 +1,6 @@
 // Boost.Asio (C++20 coroutines) peer of bench_core: spawn, sleep(0), timer overhead and memory per
 // pending task on one io_context, written as fast as Asio allows. Prints "<name> <value>" lines.
-#include <boost/asio.hpp>
+#include "asio_setup.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -12,23 +12,11 @@
 #include <string>
 #include <vector>
 
-namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Coroutines and timers bound to io_context's own executor rather than the type-erased
-// any_io_executor: measured (g++ 12, Boost 1.81) a third less time per sleep(0), and co_spawn
-// costing half or less.
-using Executor = asio::io_context::executor_type;
-template <typename T>
-using Awaitable = asio::awaitable<T, Executor>;
 using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
-constexpr asio::use_awaitable_t<Executor> use_awaitable;
-
-// Single-threaded: concurrency hint 1 lets Asio skip some of its cross-thread bookkeeping
-// (BOOST_ASIO_CONCURRENCY_HINT_UNSAFE would drop its locks altogether; not used here).
-constexpr int kConcurrencyHint = 1;
 
 double ns_since(Clock::time_point start) {
   return std::chrono::duration<double, std::nano>(Clock::now() - start).count();

@@ -1,22 +1,16 @@
 // Boost.Asio (C++20 coroutines) peer of bench_io: two coroutines bounce one byte over a Unix
 // socket pair on one io_context (epoll). Prints "pingpong_epoll <round trips per second>".
-#include <boost/asio.hpp>
+#include "asio_setup.hpp"
 
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 
-namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Bound to io_context's own executor rather than any_io_executor, as in core_asio.cpp.
-using Executor = asio::io_context::executor_type;
-template <typename T>
-using Awaitable = asio::awaitable<T, Executor>;
 using Socket = asio::basic_stream_socket<asio::local::stream_protocol, Executor>;
-constexpr asio::use_awaitable_t<Executor> use_awaitable;
 
 Awaitable<void> pinger(Socket& socket, int round_trips) {
   char byte = 'x';
@@ -39,7 +33,7 @@ Awaitable<void> ponger(Socket& socket, int round_trips) {
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const int round_trips = quick ? 20'000 : 200'000;
-  asio::io_context io(1);  // single-threaded, as in core_asio.cpp
+  asio::io_context io(kConcurrencyHint);
   Socket a(io.get_executor()), b(io.get_executor());
   asio::local::connect_pair(a, b);
   asio::co_spawn(io, pinger(a, round_trips), asio::detached);
