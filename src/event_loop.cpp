@@ -12,6 +12,7 @@
 #include <system_error>
 #include <vector>
 
+#include "asyncio/detail/loop_threads.hpp"
 #include "asyncio/exceptions.hpp"
 #include "asyncio/task.hpp"
 
@@ -250,6 +251,7 @@ void EventLoop::report_if_slow(TimePoint start) {
 void EventLoop::close() {
   if (running_) throw RuntimeError("Cannot close a running event loop");
   if (closed_) return;
+  close_threads();  // 0. join the default executor's threads; other threads' refs let go
 
   // 1. Destroy the frames of tasks that never finished (CPython reports them when they are
   //    collected). Their references stay until the queues are cleared: the ready queue may

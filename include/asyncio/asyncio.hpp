@@ -1,10 +1,12 @@
 // The umbrella header: everything asyncio for C++ offers.
 #pragma once
 
+#include "asyncio/concurrent_future.hpp"
 #include "asyncio/coro.hpp"
 #include "asyncio/detail/fd_waiter.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"
+#include "asyncio/executor.hpp"
 #include "asyncio/future.hpp"
 #include "asyncio/handle.hpp"
 #include "asyncio/outcome.hpp"
@@ -13,3 +15,4 @@
 #include "asyncio/socket_address.hpp"
 #include "asyncio/task.hpp"
 #include "asyncio/tasks.hpp"
+#include "asyncio/threads.hpp"
