@@ -447,16 +447,16 @@ void EventLoop::notify_watcher(detail::IoWatcher* watcher, int fd) {
 // --- call_soon_threadsafe ----------------------------------------------------------------------
 
 void EventLoop::post_threadsafe(detail::Callback* call) {
-  {
-    std::lock_guard lock(remote_mutex_);
-    if (remote_closed_) {
-      call->invoke(detail::Callback::Action::discard);
-      throw_closed();
-    }
-    call->next_ = nullptr;
-    if (remote_tail_) remote_tail_->next_ = call; else remote_head_ = call;
-    remote_tail_ = call;
+  std::lock_guard lock(remote_mutex_);
+  if (remote_closed_) {
+    call->invoke(detail::Callback::Action::discard);
+    throw_closed();
   }
+  call->next_ = nullptr;
+  if (remote_tail_) remote_tail_->next_ = call; else remote_head_ = call;
+  remote_tail_ = call;
+  // Still under the lock: close() closes the eventfd once it has set remote_closed_, so the
+  // write cannot meet a closed (or reused) fd number.
   if (!wakeup_pending_.exchange(true, std::memory_order_acq_rel)) {
     const std::uint64_t one = 1;
     // EAGAIN (the counter is full) still leaves the loop woken; nothing else can fail here.

@@ -48,9 +48,12 @@ void ThreadPoolExecutor::work() noexcept {
     queue_.pop_front();
     lock.unlock();
     item->run();
-    item.reset();  // the call's captures are released before the worker is counted idle
     lock.lock();
     ++idle_;
+    lock.unlock();
+    item->finish();
+    item.reset();
+    lock.lock();
   }
 }
 

@@ -135,7 +135,8 @@ TEST_F(CallSoonThreadsafeTest, CallsRacingCloseRunOrThrow) {
     }
   });
   posting.wait();
-  run_iterations(3);
+  loop->call_soon_threadsafe([this] { loop->stop(); });
+  loop->run_forever();  // drains the wake-up: the other thread's next call writes the eventfd
   loop->close();
   other.join();
   EXPECT_TRUE(refused);

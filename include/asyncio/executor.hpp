@@ -4,7 +4,9 @@
 //
 // Implementation notes. As in CPython, threads start lazily: submit starts a new one only when
 // no thread is idle and fewer than max_workers run. `idle_` plays CPython's _idle_semaphore: a
-// worker adds one when it finishes a call, submit takes one instead of starting a thread.
+// worker adds one when its call has returned (before the future is completed, so that whoever
+// sees the result and submits again finds the worker idle), submit takes one instead of
+// starting a thread.
 // Workers take calls from one FIFO queue; after shutdown they finish the queue, then exit.
 #pragma once
 
@@ -15,9 +17,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "asyncio/concurrent_future.hpp"
@@ -38,12 +42,15 @@ auto bind_once(F&& fn, Args&&... args) {
   };
 }
 
-/// A submitted call: run, or cancelled, once by the pool; then destroyed.
+/// A submitted call: run (then finished) or cancelled, once, by the pool; then destroyed.
 class WorkItem {
  public:
   virtual ~WorkItem() = default;
-  /// Runs the call, unless its future was cancelled, and stores the outcome in the future.
+  /// Runs the call, unless its future was cancelled, and keeps the outcome; the callable and
+  /// its arguments are destroyed before it returns.
   virtual void run() noexcept = 0;
+  /// Stores the outcome in the future (whose callbacks run here).
+  virtual void finish() noexcept = 0;
   /// shutdown(cancel_futures = true): the call will not run.
   virtual void cancel() noexcept = 0;
 };
@@ -55,25 +62,40 @@ class CallItem final : public WorkItem {
 
   void run() noexcept override {
     if (!future_.set_running_or_notify_cancel()) return;
-    std::exception_ptr error;
     try {
       if constexpr (std::is_void_v<R>) {
-        fn_();
+        (*fn_)();
+      } else {
+        value_.emplace((*fn_)());
+      }
+    } catch (...) {
+      error_ = std::current_exception();  // anything: CancelledError is not a std::exception
+    }
+    ran_ = true;
+    fn_.reset();
+  }
+  void finish() noexcept override {
+    if (!ran_) return;
+    try {
+      if (error_) {
+        future_.set_exception(std::move(error_));
+      } else if constexpr (std::is_void_v<R>) {
         future_.set_result();
       } else {
-        future_.set_result(fn_());
+        future_.set_result(std::move(*value_));
       }
-      return;
     } catch (...) {
-      error = std::current_exception();  // anything: CancelledError is not a std::exception
+      // InvalidStateError: someone else completed the future meanwhile; the outcome is dropped.
     }
-    future_.set_exception(std::move(error));
   }
   void cancel() noexcept override { future_.cancel(); }
 
  private:
-  F fn_;
+  std::optional<F> fn_;
   ConcurrentFuture<R> future_;
+  std::optional<std::conditional_t<std::is_void_v<R>, std::monostate, R>> value_;
+  std::exception_ptr error_;
+  bool ran_ = false;
 };
 
 }  // namespace detail
