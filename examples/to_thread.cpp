@@ -32,14 +32,7 @@ int main(int argc, char** argv) {
   parse_fast_flag(argc, argv);
   auto start = std::chrono::steady_clock::now();
   asyncio::run(main_coro());  // asyncio.run(main())
-  std::chrono::duration<double> total = std::chrono::steady_clock::now() - start;
-  std::printf("total time: %.2f s\n", total.count());
 
   // One after the other the waits would take 2 steps; overlapping, about 1.
-  double steps = total / scaled(1s);
-  if (steps < 1 || steps >= 1.8) {
-    std::fprintf(stderr, "error: the run took %.2f steps of %.2f s, expected 1 to 1.8: %s\n", steps,
-                 scaled(1s).count(), steps < 1 ? "the waits were too short" : "the waits did not overlap");
-    return 1;
-  }
+  return check_total_time(start, 1, 1.8, "the waits were too short", "the waits did not overlap");
 }

@@ -4,6 +4,8 @@
 #include <asyncio/executor.hpp>
 #include <gtest/gtest.h>
 
+#include "support/busy_worker.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -125,38 +127,28 @@ TEST(ExecutorTest, ShutdownWaitRunsTheQueuedCalls) {
 
 TEST(ExecutorTest, ShutdownCancelFuturesCancelsTheQueuedCalls) {
   ThreadPoolExecutor pool(1);
-  std::latch started(1), release(1);
-  auto first = pool.submit([&] {
-    started.count_down();
-    release.wait();
-    return 1;
-  });
+  asyncio_test::BusyWorker busy(pool);
   std::atomic<int> ran{0};
   auto second = pool.submit([&ran] { ++ran; });
   auto third = pool.submit([&ran] { ++ran; });
-  started.wait();
   pool.shutdown(false, true);
   EXPECT_TRUE(second.cancelled());
   EXPECT_TRUE(third.cancelled());
-  release.count_down();
-  EXPECT_EQ(first.result(), 1);  // a running call is not cancelled
+  EXPECT_FALSE(busy.call().cancelled());  // a running call is not cancelled
+  busy.release();
+  busy.call().result();
   pool.shutdown(true);
   EXPECT_EQ(ran, 0);
 }
 
 TEST(ExecutorTest, CancelledBeforeItStartsNeverRuns) {
   ThreadPoolExecutor pool(1);
-  std::latch started(1), release(1);
-  auto blocker = pool.submit([&] {
-    started.count_down();
-    release.wait();
-  });
-  started.wait();
+  asyncio_test::BusyWorker busy(pool);
   bool ran = false;
   auto queued = pool.submit([&ran] { ran = true; });
   EXPECT_TRUE(queued.cancel());
-  EXPECT_FALSE(blocker.cancel());  // running
-  release.count_down();
+  EXPECT_FALSE(busy.call().cancel());  // running
+  busy.release();
   pool.shutdown(true);
   EXPECT_FALSE(ran);
   EXPECT_THROW(queued.result(), asyncio::CancelledError);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "support/asyncio_test.hpp"
+#include "support/busy_worker.hpp"
 
 using namespace std::chrono_literals;
 using asyncio::ConcurrentFuture;
@@ -182,17 +183,12 @@ TEST_F(ThreadsTest, SetDefaultExecutor) {
 
 TEST_F(ThreadsTest, CancellingTheFutureCancelsACallThatHasNotStarted) {
   ThreadPoolExecutor pool(1);
-  std::latch started(1), release(1);
-  auto blocker = pool.submit([&] {
-    started.count_down();
-    release.wait();
-  });
-  started.wait();
+  asyncio_test::BusyWorker busy(pool);
   bool ran = false;
   Future<void> f = loop->run_in_executor(&pool, [&ran] { ran = true; });
   EXPECT_TRUE(f.cancel());
   run_iterations(1);  // the done callback cancels the pool's future
-  release.count_down();
+  busy.release();
   pool.shutdown(true);
   EXPECT_FALSE(ran);
   run_iterations(2);
