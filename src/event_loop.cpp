@@ -251,7 +251,9 @@ void EventLoop::report_if_slow(TimePoint start) {
 void EventLoop::close() {
   if (running_) throw RuntimeError("Cannot close a running event loop");
   if (closed_) return;
-  close_threads();  // 0. join the default executor's threads; other threads' refs let go
+  // 0. Shut the default executor down and join its threads (Python's shutdown_default_executor);
+  //    the LoopRefs that other threads hold let go of this loop's futures and tasks.
+  close_threads();
 
   // 1. Destroy the frames of tasks that never finished (CPython reports them when they are
   //    collected). Their references stay until the queues are cleared: the ready queue may
