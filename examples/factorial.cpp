@@ -33,14 +33,7 @@ int main(int argc, char** argv) {
   parse_fast_flag(argc, argv);
   auto start = std::chrono::steady_clock::now();  // start = time.perf_counter()
   asyncio::run(main_coro());                      // asyncio.run(main())
-  std::chrono::duration<double> total = std::chrono::steady_clock::now() - start;
-  std::printf("total time: %.2f s\n", total.count());
 
   // Run one after the other, the tasks would take 2 + 3 = 5 steps; overlapping, about 3.
-  double steps = total / scaled(1s);
-  if (steps < 3 || steps >= 4.5) {
-    std::fprintf(stderr, "error: the run took %.2f steps of %.2f s, expected 3 to 4.5: %s\n", steps,
-                 scaled(1s).count(), steps < 3 ? "the sleeps were too short" : "the tasks did not overlap");
-    return 1;
-  }
+  return check_total_time(start, 3, 4.5, "the sleeps were too short", "the tasks did not overlap");
 }

@@ -12,6 +12,7 @@
 #include <system_error>
 #include <vector>
 
+#include "asyncio/detail/loop_threads.hpp"
 #include "asyncio/exceptions.hpp"
 #include "asyncio/task.hpp"
 
@@ -251,6 +252,9 @@ void EventLoop::report_if_slow(TimePoint start) {
 void EventLoop::close() {
   if (running_) throw RuntimeError("Cannot close a running event loop");
   if (closed_) return;
+  // 0. Shut the default executor down and join its threads (Python's shutdown_default_executor);
+  //    the LoopRefs that other threads hold let go of this loop's futures and tasks.
+  close_threads();
 
   // 1. Destroy the frames of tasks that never finished (CPython reports them when they are
   //    collected). Their references stay until the queues are cleared: the ready queue may
@@ -493,16 +497,16 @@ void EventLoop::notify_watcher(detail::IoWatcher* watcher, int fd) {
 // --- call_soon_threadsafe ----------------------------------------------------------------------
 
 void EventLoop::post_threadsafe(detail::Callback* call) {
-  {
-    std::lock_guard lock(remote_mutex_);
-    if (remote_closed_) {
-      call->invoke(detail::Callback::Action::discard);
-      throw_closed();
-    }
-    call->next_ = nullptr;
-    if (remote_tail_) remote_tail_->next_ = call; else remote_head_ = call;
-    remote_tail_ = call;
+  std::lock_guard lock(remote_mutex_);
+  if (remote_closed_) {
+    call->invoke(detail::Callback::Action::discard);
+    throw_closed();
   }
+  call->next_ = nullptr;
+  if (remote_tail_) remote_tail_->next_ = call; else remote_head_ = call;
+  remote_tail_ = call;
+  // Still under the lock: close() closes the eventfd once it has set remote_closed_, so the
+  // write cannot meet a closed (or reused) fd number.
   if (!wakeup_pending_.exchange(true, std::memory_order_acq_rel)) {
     const std::uint64_t one = 1;
     // EAGAIN (the counter is full) still leaves the loop woken; nothing else can fail here.

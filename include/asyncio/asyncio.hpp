@@ -2,10 +2,12 @@
 #pragma once
 
 #include "asyncio/async_generator.hpp"
+#include "asyncio/concurrent_future.hpp"
 #include "asyncio/coro.hpp"
 #include "asyncio/detail/fd_waiter.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"
+#include "asyncio/executor.hpp"
 #include "asyncio/future.hpp"
 #include "asyncio/generator.hpp"
 #include "asyncio/handle.hpp"
@@ -15,3 +17,4 @@
 #include "asyncio/socket_address.hpp"
 #include "asyncio/task.hpp"
 #include "asyncio/tasks.hpp"
+#include "asyncio/threads.hpp"

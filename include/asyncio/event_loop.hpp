@@ -31,6 +31,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -57,6 +58,11 @@ class TaskBase;
 class FdWaiter;
 struct LoopAccess;
 }  // namespace detail
+
+class ThreadPoolExecutor;
+namespace detail {
+struct LoopThreads;
+}
 
 /// What call_exception_handler receives (Python's context dict).
 struct ExceptionContext {
@@ -210,6 +216,19 @@ class EventLoop {
   /// being ready.
   static constexpr unsigned poll_interval = 61;
 
+  // --- Threads (Python's run_in_executor; threads.hpp, src/threads.cpp) ----------------------
+
+  /// Runs fn(args...) on `executor`, or on the loop's default executor when null (made on first
+  /// use; close() shuts it down and joins its threads), and returns a Future of its result on
+  /// this loop. Cancelling the Future cancels the call if it has not started. fn and the
+  /// arguments are moved or copied in, as std::thread does.
+  template <class F, class... Args>
+  Future<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>> run_in_executor(ThreadPoolExecutor* executor,
+                                                                                      F&& fn, Args&&... args);
+  /// Makes `executor` the default executor. The previous one stops accepting calls; close()
+  /// joins its threads.
+  void set_default_executor(std::unique_ptr<ThreadPoolExecutor> executor);
+
  private:
   friend struct detail::LoopAccess;
   friend class Handle;
@@ -349,6 +368,12 @@ class EventLoop {
   bool stopping_ = false;
   bool closed_ = false;
   bool debug_ = false;
+
+  // Threads (src/threads.cpp): the default executor, and the futures and tasks that other
+  // threads will finish or cancel. Made on first use; only the loop's thread touches it.
+  friend struct detail::LoopThreads;
+  void close_threads() noexcept;
+  std::unique_ptr<detail::LoopThreads> threads_;
 };
 
 namespace detail {

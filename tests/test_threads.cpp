@@ -1,0 +1,425 @@
+// Threads and the loop: call_soon_threadsafe (exactly once and in order from many threads,
+// waking a loop blocked in its selector, after close, move-only callables), run_in_executor and
+// to_thread, the default executor joined by close(), wrap_future of a ConcurrentFuture and of a
+// std::future, and run_coroutine_threadsafe from a foreign thread (result, exception, cancel).
+#include <atomic>
+#include <future>
+#include <latch>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/asyncio_test.hpp"
+#include "support/busy_worker.hpp"
+
+using namespace std::chrono_literals;
+using asyncio::ConcurrentFuture;
+using asyncio::Coro;
+using asyncio::Future;
+using asyncio::ThreadPoolExecutor;
+
+namespace {
+
+struct CallSoonThreadsafeTest : asyncio_test::LoopFixture {};
+struct ThreadsTest : asyncio_test::LoopFixture {
+  /// Runs the loop until the calls this thread posted with call_soon_threadsafe have run (the
+  /// stop call comes after them).
+  void run_posted_calls() {
+    loop->call_soon_threadsafe([this] { loop->stop(); });
+    loop->run_forever();
+  }
+};
+
+/// Runs the fixture's loop on its own thread until stop_loop().
+class LoopThread {
+ public:
+  explicit LoopThread(asyncio::EventLoop& loop) : loop_(loop), thread_([this] { loop_.run_forever(); }) {}
+  ~LoopThread() {
+    loop_.call_soon_threadsafe([loop = &loop_] { loop->stop(); });
+    thread_.join();
+  }
+
+ private:
+  asyncio::EventLoop& loop_;
+  std::thread thread_;
+};
+
+// --- call_soon_threadsafe ----------------------------------------------------------------------
+
+TEST_F(CallSoonThreadsafeTest, EightThreadsTimesHundredThousandCallsRunExactlyOnceInOrder) {
+  constexpr int threads = 8, calls = 100'000;
+  // Touched only on the loop's thread, by the callbacks.
+  std::vector<int> count(threads, 0), next(threads, 0);
+  int total = 0, out_of_order = 0;
+  std::vector<std::thread> posters;
+  for (int t = 0; t < threads; ++t) {
+    posters.emplace_back([&, t] {
+      for (int i = 0; i < calls; ++i) {
+        loop->call_soon_threadsafe([&, t, i] {
+          ++count[t];
+          if (next[t] != i) ++out_of_order;
+          next[t] = i + 1;
+          if (++total == threads * calls) loop->stop();
+        });
+      }
+    });
+  }
+  loop->run_forever();
+  for (std::thread& p : posters) p.join();
+  EXPECT_EQ(total, threads * calls);
+  for (int t = 0; t < threads; ++t) EXPECT_EQ(count[t], calls) << "thread " << t;
+  EXPECT_EQ(out_of_order, 0);
+  run_iterations(2);  // nothing more arrives
+  EXPECT_EQ(total, threads * calls);
+}
+
+TEST_F(CallSoonThreadsafeTest, WakesALoopBlockedInItsSelector) {
+  // No timers and nothing ready: the loop sleeps in the selector until the other thread's call.
+  Future<int> f = loop->create_future<int>();
+  Future<int>* target = &f;  // a Future handle must not be copied on another thread
+  std::latch loop_running(1);
+  loop->call_soon([&] { loop_running.count_down(); });
+  std::thread other([&] {
+    loop_running.wait();
+    loop->call_soon_threadsafe([target] { target->set_result(7); });
+  });
+  EXPECT_EQ(loop->run_until_complete(f), 7);
+  other.join();
+}
+
+TEST_F(CallSoonThreadsafeTest, ThrowsRuntimeErrorAfterClose) {
+  loop->close();
+  auto held = std::make_shared<int>(0);
+  EXPECT_THROW(loop->call_soon_threadsafe([held] {}), asyncio::RuntimeError);
+  std::thread other([&] { EXPECT_THROW(loop->call_soon_threadsafe([held] {}), asyncio::RuntimeError); });
+  other.join();
+  EXPECT_EQ(held.use_count(), 1);  // the refused callables were destroyed
+}
+
+TEST_F(CallSoonThreadsafeTest, PendingCallsAreDroppedUnrunByClose) {
+  auto held = std::make_shared<int>(0);
+  bool ran = false;
+  std::thread other([&] { loop->call_soon_threadsafe([held, &ran] { ran = true; }); });
+  other.join();
+  loop->close();
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(held.use_count(), 1);
+}
+
+TEST_F(CallSoonThreadsafeTest, MoveOnlyCallablesAndArguments) {
+  int got = 0, got_arg = 0;
+  std::thread other([&] {
+    loop->call_soon_threadsafe([p = std::make_unique<int>(5), &got] { got = *p; });
+    loop->call_soon_threadsafe([&got_arg](std::unique_ptr<int>& q) { got_arg = *q; }, std::make_unique<int>(6));
+    loop->call_soon_threadsafe([this] { loop->stop(); });
+  });
+  loop->run_forever();
+  other.join();
+  EXPECT_EQ(got, 5);
+  EXPECT_EQ(got_arg, 6);
+}
+
+TEST_F(CallSoonThreadsafeTest, CallsRacingCloseRunOrThrow) {
+  // Every call either runs, is dropped by close, or throws; none is lost half-way.
+  std::atomic<bool> refused{false};
+  std::latch posting(1);
+  std::thread other([&] {
+    for (int i = 0; !refused; ++i) {
+      try {
+        loop->call_soon_threadsafe([] {});
+      } catch (const asyncio::RuntimeError&) {
+        refused = true;
+      }
+      if (i == 10) posting.count_down();
+    }
+  });
+  posting.wait();
+  loop->call_soon_threadsafe([this] { loop->stop(); });
+  loop->run_forever();  // drains the wake-up: the other thread's next call writes the eventfd
+  loop->close();
+  other.join();
+  EXPECT_TRUE(refused);
+}
+
+// --- run_in_executor and to_thread -------------------------------------------------------------
+
+TEST_F(ThreadsTest, RunInExecutorGivesTheResult) {
+  Future<int> f = loop->run_in_executor(nullptr, [](int a, int b) { return a * b; }, 6, 7);
+  EXPECT_EQ(loop->run_until_complete(f), 42);
+  auto where = loop->run_in_executor(nullptr, [] { return std::this_thread::get_id(); });
+  EXPECT_NE(loop->run_until_complete(where), std::this_thread::get_id());
+}
+
+TEST_F(ThreadsTest, RunInExecutorGivesTheException) {
+  Future<void> f = loop->run_in_executor(nullptr, [] { throw std::runtime_error("in the pool"); });
+  EXPECT_THROW(loop->run_until_complete(f), std::runtime_error);
+}
+
+TEST_F(ThreadsTest, RunInExecutorOnAGivenExecutor) {
+  ThreadPoolExecutor pool(1);
+  const std::thread::id pool_thread = pool.submit([] { return std::this_thread::get_id(); }).result();
+  auto f = loop->run_in_executor(&pool, [] { return std::this_thread::get_id(); });
+  EXPECT_EQ(loop->run_until_complete(f), pool_thread);
+  loop->close();
+}
+
+TEST_F(ThreadsTest, RunInExecutorMovesMoveOnlyResults) {
+  auto f = loop->run_in_executor(nullptr, [](std::unique_ptr<int> p) { return p; }, std::make_unique<int>(3));
+  std::unique_ptr<int> p = loop->run_until_complete(std::move(f));
+  EXPECT_EQ(*p, 3);
+}
+
+TEST_F(ThreadsTest, SetDefaultExecutor) {
+  auto pool = std::make_unique<ThreadPoolExecutor>(1);
+  const std::thread::id pool_thread = pool->submit([] { return std::this_thread::get_id(); }).result();
+  loop->set_default_executor(std::move(pool));
+  auto f = loop->run_in_executor(nullptr, [] { return std::this_thread::get_id(); });
+  EXPECT_EQ(loop->run_until_complete(f), pool_thread);
+  loop->set_default_executor(std::make_unique<ThreadPoolExecutor>(2));  // the old one is joined at close
+  EXPECT_EQ(loop->run_until_complete(loop->run_in_executor(nullptr, [] { return 1; })), 1);
+}
+
+TEST_F(ThreadsTest, CancellingTheFutureCancelsACallThatHasNotStarted) {
+  ThreadPoolExecutor pool(1);
+  asyncio_test::BusyWorker busy(pool);
+  bool ran = false;
+  Future<void> f = loop->run_in_executor(&pool, [&ran] { ran = true; });
+  EXPECT_TRUE(f.cancel());
+  run_iterations(1);  // the done callback cancels the pool's future
+  busy.release();
+  pool.shutdown(true);
+  EXPECT_FALSE(ran);
+  run_iterations(2);
+  EXPECT_TRUE(f.cancelled());
+}
+
+TEST_F(ThreadsTest, ManyCallsCrossBack) {
+  auto body = [&]() -> Coro<long> {
+    std::vector<Future<long>> futures;
+    for (long i = 0; i < 200; ++i) futures.push_back(asyncio::to_thread([](long x) { return x * x; }, i));
+    std::vector<long> squares = co_await asyncio::gather(futures);
+    long sum = 0;
+    for (long s : squares) sum += s;
+    co_return sum;
+  };
+  EXPECT_EQ(loop->run_until_complete(body()), 199L * 200 * 399 / 6);
+}
+
+TEST_F(ThreadsTest, ToThreadRunsOnTheDefaultExecutor) {
+  auto body = []() -> Coro<std::string> {
+    std::thread::id loop_thread = std::this_thread::get_id();
+    std::thread::id worker = co_await asyncio::to_thread([] { return std::this_thread::get_id(); });
+    EXPECT_NE(worker, loop_thread);
+    std::string text = co_await asyncio::to_thread([](std::string s, int n) { return s + std::to_string(n); },
+                                                   std::string("n="), 3);
+    co_return text;
+  };
+  EXPECT_EQ(loop->run_until_complete(body()), "n=3");
+}
+
+TEST_F(ThreadsTest, ToThreadExceptionReachesTheAwaiter) {
+  auto body = []() -> Coro<std::string> {
+    std::string what;
+    try {
+      co_await asyncio::to_thread([] { throw std::runtime_error("worker failed"); });
+    } catch (const std::runtime_error& e) {
+      what = e.what();
+    }
+    co_return what;
+  };
+  EXPECT_EQ(loop->run_until_complete(body()), "worker failed");
+}
+
+TEST_F(ThreadsTest, ToThreadNeedsARunningLoop) {
+  EXPECT_THROW(asyncio::to_thread([] {}), asyncio::RuntimeError);
+}
+
+TEST_F(ThreadsTest, CloseJoinsTheDefaultExecutorsThreads) {
+  std::latch started(1), release(1);
+  std::atomic<bool> finished{false};
+  Future<int> f = loop->run_in_executor(nullptr, [&] {
+    started.count_down();
+    release.wait();
+    finished = true;
+    return 1;
+  });
+  started.wait();
+  std::thread releaser([&] { release.count_down(); });
+  loop->close();  // waits for the running call
+  EXPECT_TRUE(finished);
+  releaser.join();
+  EXPECT_FALSE(f.done());  // its outcome arrived after the loop stopped running: dropped
+  EXPECT_THROW(loop->run_in_executor(nullptr, [] {}), asyncio::RuntimeError);
+}
+
+TEST_F(ThreadsTest, WorkFinishingAfterTheLoopIsGoneIsDropped) {
+  ThreadPoolExecutor pool(1);
+  std::latch started(1), release(1);
+  {
+    auto other = asyncio::new_event_loop();
+    Future<int> f = other->run_in_executor(&pool, [&] {
+      started.count_down();
+      release.wait();
+      return 1;
+    });
+    started.wait();
+    other->close();
+  }  // the loop is destroyed while its call still runs
+  release.count_down();
+  pool.shutdown(true);
+}
+
+// --- wrap_future ---------------------------------------------------------------------------------
+
+TEST_F(ThreadsTest, WrapConcurrentFuture) {
+  ConcurrentFuture<std::string> source;
+  Future<std::string> f = asyncio::wrap_future(source, *loop);
+  std::thread producer([source]() mutable { source.set_result("from a thread"); });
+  EXPECT_EQ(loop->run_until_complete(f), "from a thread");
+  producer.join();
+  EXPECT_EQ(source.result(), "from a thread");  // copied, not moved out
+}
+
+TEST_F(ThreadsTest, WrapConcurrentFutureException) {
+  ConcurrentFuture<int> source;
+  Future<int> f = asyncio::wrap_future(source, *loop);
+  std::thread producer([source]() mutable { source.set_exception(std::runtime_error("bad")); });
+  EXPECT_THROW(loop->run_until_complete(f), std::runtime_error);
+  producer.join();
+}
+
+TEST_F(ThreadsTest, WrapConcurrentFutureCancelledElsewhere) {
+  ConcurrentFuture<int> source;
+  Future<int> f = asyncio::wrap_future(source, *loop);
+  std::thread canceller([source]() mutable { source.cancel(); });
+  EXPECT_THROW(loop->run_until_complete(f), asyncio::CancelledError);
+  canceller.join();
+  EXPECT_TRUE(f.cancelled());
+}
+
+TEST_F(ThreadsTest, CancellingTheWrapperCancelsTheConcurrentFuture) {
+  ConcurrentFuture<int> source;
+  Future<int> f = asyncio::wrap_future(source, *loop);
+  f.cancel();
+  run_iterations(1);
+  EXPECT_TRUE(source.cancelled());
+}
+
+TEST_F(ThreadsTest, WrapUsesTheRunningLoop) {
+  ConcurrentFuture<int> source;
+  source.set_result(9);
+  auto body = [source]() -> Coro<int> {
+    int v = co_await asyncio::wrap_future(source);
+    co_return v;
+  };
+  EXPECT_EQ(loop->run_until_complete(body()), 9);
+}
+
+TEST_F(ThreadsTest, WrapStdFuture) {
+  std::promise<std::string> promise;
+  Future<std::string> f = asyncio::wrap_future(promise.get_future(), *loop);
+  std::thread producer([&promise] { promise.set_value("promised"); });
+  EXPECT_EQ(loop->run_until_complete(f), "promised");
+  producer.join();
+
+  std::promise<void> done;
+  Future<void> g = asyncio::wrap_future(done.get_future(), *loop);
+  std::thread failer([&done] { done.set_exception(std::make_exception_ptr(std::runtime_error("broken"))); });
+  EXPECT_THROW(loop->run_until_complete(g), std::runtime_error);
+  failer.join();
+
+  auto h = asyncio::wrap_future(std::async(std::launch::async, [] { return 5; }), *loop);
+  EXPECT_EQ(loop->run_until_complete(h), 5);
+}
+
+// --- run_coroutine_threadsafe --------------------------------------------------------------------
+
+Coro<int> add_one_later(int x) {
+  co_await asyncio::sleep(1ms);
+  co_return x + 1;
+}
+
+Coro<int> fail_later() {
+  co_await asyncio::sleep(0s);
+  throw std::runtime_error("coroutine failed");
+}
+
+TEST_F(ThreadsTest, RunCoroutineThreadsafeFromAForeignThread) {
+  LoopThread running(*loop);
+  ConcurrentFuture<int> f = asyncio::run_coroutine_threadsafe(add_one_later(41), *loop);
+  EXPECT_EQ(f.result(), 42);
+  ConcurrentFuture<int> g = asyncio::run_coroutine_threadsafe(fail_later(), *loop);
+  EXPECT_THROW(g.result(), std::runtime_error);
+}
+
+TEST_F(ThreadsTest, RunCoroutineThreadsafeManyThreads) {
+  LoopThread running(*loop);
+  std::vector<std::thread> callers;
+  std::atomic<int> sum{0};
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) sum += asyncio::run_coroutine_threadsafe(add_one_later(t), *loop).result();
+    });
+  }
+  for (std::thread& c : callers) c.join();
+  EXPECT_EQ(sum, 50 * (1 + 2 + 3 + 4));
+}
+
+TEST_F(ThreadsTest, CancellingTheConcurrentFutureCancelsTheTask) {
+  std::latch started(1), task_cancelled(1);
+  auto sleeper = [&]() -> Coro<int> {
+    started.count_down();
+    try {
+      co_await asyncio::sleep(1h);
+    } catch (const asyncio::CancelledError&) {
+      task_cancelled.count_down();
+      throw;
+    }
+    co_return 0;
+  };
+  LoopThread running(*loop);
+  ConcurrentFuture<int> f = asyncio::run_coroutine_threadsafe(sleeper(), *loop);
+  started.wait();
+  EXPECT_TRUE(f.cancel());
+  task_cancelled.wait();  // the task saw CancelledError at its await
+  EXPECT_THROW(f.result(), asyncio::CancelledError);
+}
+
+TEST_F(ThreadsTest, CancelledBeforeTheLoopStartsItTheCoroutineNeverRuns) {
+  bool ran = false;
+  auto body = [&]() -> Coro<void> {
+    ran = true;
+    co_return;
+  };
+  ConcurrentFuture<void> f = asyncio::run_coroutine_threadsafe(body(), *loop);
+  EXPECT_TRUE(f.cancel());
+  run_posted_calls();
+  run_iterations(2);
+  EXPECT_FALSE(ran);
+  EXPECT_TRUE(asyncio::all_tasks(*loop).empty());
+}
+
+TEST_F(ThreadsTest, ClosingTheLoopCancelsTheFutureOfAnUnfinishedTask) {
+  ConcurrentFuture<int> f = asyncio::run_coroutine_threadsafe(add_one_later(0), *loop);
+  run_posted_calls();  // the task is created
+  run_iterations(1);   // and starts, and sleeps
+  loop->close();
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_EQ(reported("Task was destroyed but it is pending!"), 1u);
+}
+
+TEST_F(ThreadsTest, ClosingTheLoopBeforeItStartedTheTaskCancelsTheFuture) {
+  ConcurrentFuture<int> f = asyncio::run_coroutine_threadsafe(add_one_later(0), *loop);
+  loop->close();  // the call that would have created the task is dropped
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_EQ(reported("Task was destroyed but it is pending!"), 0u);
+}
+
+TEST_F(ThreadsTest, RunCoroutineThreadsafeOnAClosedLoop) {
+  loop->close();
+  EXPECT_THROW(asyncio::run_coroutine_threadsafe(add_one_later(0), *loop), asyncio::RuntimeError);
+}
+
+}  // namespace
