@@ -1,0 +1,1 @@
+#include "support/asyncio_test.hpp"
