@@ -12,6 +12,7 @@ using namespace std::chrono_literals;
 using asyncio::Coro;
 using asyncio::Queue;
 using asyncio::Task;
+using asyncio_test::outcome;
 
 namespace {
 
@@ -25,13 +26,6 @@ Coro<typename Q::value_type> get_one(Q& q) {
 template <class Q>
 Coro<void> put_one(Q& q, typename Q::value_type item) {
   co_await q.put(std::move(item));
-}
-
-// Catches what a task ended with, as text ("" for success).
-std::string outcome(const asyncio::FutureBase& task) {
-  if (task.cancelled()) return "cancelled";
-  std::exception_ptr error = const_cast<asyncio::FutureBase&>(task).exception();
-  return error ? asyncio_test::what(error) : "";
 }
 
 TEST_F(QueuesTest, NowaitOrderAndSizes) {

@@ -8,20 +8,12 @@ using namespace std::chrono_literals;
 using asyncio::Coro;
 using asyncio::Task;
 using asyncio::TaskGroup;
+using asyncio_test::after;
+using asyncio_test::fail_after;
 
 namespace {
 
 struct TaskGroupTest : asyncio_test::LoopFixture {};
-
-Coro<int> after(std::chrono::milliseconds delay, int value) {
-  co_await asyncio::sleep(delay);
-  co_return value;
-}
-
-Coro<int> fail_after(std::chrono::milliseconds delay, const char* what) {
-  co_await asyncio::sleep(delay);
-  throw std::runtime_error(what);
-}
 
 Coro<int> fail_now(const char* what) {
   throw std::runtime_error(what);

@@ -6,15 +6,11 @@
 using namespace std::chrono_literals;
 using asyncio::Coro;
 using asyncio::Timeout;
+using asyncio_test::after;
 
 namespace {
 
 struct TimeoutsTest : asyncio_test::LoopFixture {};
-
-Coro<int> after(std::chrono::milliseconds delay, int value) {
-  co_await asyncio::sleep(delay);
-  co_return value;
-}
 
 TEST_F(TimeoutsTest, BlockFinishingInTimeGivesItsValue) {
   auto body = [&]() -> Coro<void> {

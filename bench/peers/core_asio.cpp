@@ -1,7 +1,5 @@
 // Boost.Asio (C++20 coroutines) peer of bench_core: spawn, sleep(0), timer overhead and memory per
 // pending task on one io_context, written as fast as Asio allows. Prints "<name> <value>" lines.
-#include <boost/asio.hpp>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -12,27 +10,11 @@
 #include <string>
 #include <vector>
 
-namespace asio = boost::asio;
-using Clock = std::chrono::steady_clock;
+#include "asio_common.hpp"
 
 namespace {
 
-// Coroutines and timers bound to io_context's own executor rather than the type-erased
-// any_io_executor: measured (g++ 12, Boost 1.81) a third less time per sleep(0), and co_spawn
-// costing half or less.
-using Executor = asio::io_context::executor_type;
-template <typename T>
-using Awaitable = asio::awaitable<T, Executor>;
 using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
-constexpr asio::use_awaitable_t<Executor> use_awaitable;
-
-// Single-threaded: concurrency hint 1 lets Asio skip some of its cross-thread bookkeeping
-// (BOOST_ASIO_CONCURRENCY_HINT_UNSAFE would drop its locks altogether; not used here).
-constexpr int kConcurrencyHint = 1;
-
-double ns_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::nano>(Clock::now() - start).count();
-}
 
 long rss_bytes() {
   std::ifstream status("/proc/self/status");
@@ -140,15 +122,8 @@ double timer_overhead(int n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) {
-      quick = true;
-    } else {
-      std::fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
-      return 2;
-    }
-  }
+  bool quick;
+  if (!parse_args(argc, argv, quick)) return 2;
   const int scale = quick ? 10 : 1;
   double results[4];
   // Memory first, as bench_core does, while the heap holds nothing freed that tasks could reuse.

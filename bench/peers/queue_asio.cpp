@@ -1,7 +1,6 @@
 // Boost.Asio (C++20 coroutines) peer of bench_sync's queue workload: producer -> consumer
 // handoff through an experimental::channel of capacity 128, one io_context, one thread.
 // Prints "queue_handoff_ns <value>". Asio has no asynchronous mutex, so there is no lock_ns.
-#include <boost/asio.hpp>
 #include <boost/asio/experimental/channel.hpp>
 
 #include <chrono>
@@ -10,23 +9,11 @@
 #include <cstring>
 #include <exception>
 
-namespace asio = boost::asio;
-using Clock = std::chrono::steady_clock;
+#include "asio_common.hpp"
 
 namespace {
 
-// As in core_asio.cpp: coroutines bound to io_context's own executor, concurrency hint 1.
-using Executor = asio::io_context::executor_type;
-template <typename T>
-using Awaitable = asio::awaitable<T, Executor>;
-constexpr asio::use_awaitable_t<Executor> use_awaitable;
-constexpr int kConcurrencyHint = 1;
-
 using Channel = asio::experimental::channel<Executor, void(boost::system::error_code, int)>;
-
-double ns_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::nano>(Clock::now() - start).count();
-}
 
 Awaitable<void> produce(Channel& channel, int n) {
   for (int i = 0; i < n; ++i) co_await channel.async_send(boost::system::error_code{}, i, use_awaitable);
@@ -60,15 +47,8 @@ double queue_handoff(int n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) {
-      quick = true;
-    } else {
-      std::fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
-      return 2;
-    }
-  }
+  bool quick;
+  if (!parse_args(argc, argv, quick)) return 2;
   const double result = queue_handoff(quick ? 200'000 : 2'000'000);
   std::printf("queue_handoff_ns %.2f\n", result);
   return std::isnan(result) ? 1 : 0;
