@@ -195,7 +195,7 @@ TEST_F(TimeoutsTest, TasksAndFuturesAsBlocks) {
 
 TEST_F(TimeoutsTest, TimeoutWithoutARunningLoopIsARuntimeError) {
   // timeout() takes its deadline from the running loop's clock, as Python's does.
-  EXPECT_THROW(asyncio::timeout(1s, after(0ms, 0)), asyncio::RuntimeError);
+  EXPECT_THROW((void)asyncio::timeout(1s, after(0ms, 0)), asyncio::RuntimeError);
 }
 
 TEST_F(TimeoutsTest, UncancellingTheLastRequestDropsACancellationNotYetThrown) {
