@@ -4,7 +4,8 @@
 """Run our program and its peers in alternating rounds and compare them.
 
 Suites: core (spawn, sleep(0), timers, memory per task), io (socket-pair ping-pong per
-selector backend) and generator (Generator<T> against a hand-written loop, and delegation depth). Each program prints "<workload> <value>" lines. The ratio column is always
+selector backend), sync (queue handoff, uncontended lock) and generator (Generator<T> against a
+hand-written loop, and delegation depth). Each program prints "<workload> <value>" lines. The ratio column is always
 "how many times better ours is": peer/ours where lower is better, ours/peer where higher is.
 """
 import argparse
@@ -39,6 +40,13 @@ SUITES = {
             ("pingpong_epoll", "round trips/s", False, ("ratio to", "asio", 1.0)),
             ("pingpong_poll", "round trips/s", False, None),
             ("pingpong_select", "round trips/s", False, None),
+        ],
+    },
+    "sync": {
+        "ours": "bench_sync", "asio": "peers/bench_queue_asio", "python": "queue_asyncio.py",
+        "metrics": [
+            ("queue_handoff_ns", "ns/item", True, ("at most", 25)),
+            ("lock_ns", "ns/acquire+release", True, ("at most", 5)),
         ],
     },
     "generator": {

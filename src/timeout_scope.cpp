@@ -1,13 +1,24 @@
-// TimeoutScope: the deadline mechanism under wait_for (see the header).
+// TimeoutScope: the deadline mechanism under timeout() and wait_for (see the header).
 #include "asyncio/detail/timeout_scope.hpp"
 
 namespace asyncio::detail {
 
-TimeoutScope::TimeoutScope(TimePoint when) : task_(current_task()) {
+TimeoutScope::TimeoutScope(std::optional<TimePoint> when) : task_(current_task()) {
   if (!task_.valid()) throw RuntimeError("Timeout should be used inside a task");
   cancelling_ = task_.cancelling();
+  reschedule(when);
+}
+
+void TimeoutScope::reschedule(std::optional<TimePoint> when) {
+  if (state_ != State::entered) {
+    throw RuntimeError(state_ == State::exited ? "Cannot change state of exited Timeout"
+                                               : "Cannot change state of expired Timeout");
+  }
+  when_ = when;
+  handle_.cancel();
+  handle_ = {};
   // A deadline already past still lets the block start: it is cancelled at its first suspension.
-  handle_ = task_.get_loop().call_at(when, [this] { on_timeout(); });
+  if (when) handle_ = task_.get_loop().call_at(*when, [this] { on_timeout(); });
 }
 
 void TimeoutScope::on_timeout() {

@@ -1,5 +1,5 @@
 // The hot paths allocate nothing once warm: call_soon, a task's resume, sleep(0s), awaiting a
-// done future, and awaiting a Coro beyond its own frame. Counted with a replaced operator new.
+// done future, awaiting a Coro beyond its own frame, queue handoffs and lock round trips. Counted with a replaced operator new.
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -105,6 +105,29 @@ TEST(Allocations, SpawningTasksReusesPooledMemory) {
     co_return after_spawn - before;
   };
   EXPECT_EQ(asyncio::run(body()), asyncio::detail::pooled_frames ? 0 : 2000);
+}
+
+TEST(Allocations, NoneForQueueHandoffsWaitsIncludedOrLockRoundTrips) {
+  auto body = []() -> Coro<long> {
+    asyncio::Queue<int> q(16);
+    long sum = 0;
+    auto consume = [&](int n) -> Coro<void> {
+      for (int i = 0; i < n; ++i) sum += co_await q.get();
+    };
+    auto consumer = asyncio::create_task(consume(20'000));
+    for (int i = 0; i < 1000; ++i) co_await q.put(i);  // warm: the ring buffer has grown
+    asyncio::Lock lock;
+    long before = allocations.load();
+    for (int i = 1000; i < 20'000; ++i) co_await q.put(i);  // waits whenever the queue is full
+    for (int i = 0; i < 1000; ++i) {
+      co_await lock.acquire();
+      lock.release();
+    }
+    long allocated = allocations.load() - before;
+    co_await consumer;
+    co_return allocated + (sum == 19'999L * 20'000 / 2 ? 0 : 1'000'000);
+  };
+  EXPECT_EQ(asyncio::run(body()), 0);
 }
 
 }  // namespace

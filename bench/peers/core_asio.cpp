@@ -1,7 +1,5 @@
 // Boost.Asio (C++20 coroutines) peer of bench_core: spawn, sleep(0), timer overhead and memory per
 // pending task on one io_context, written as fast as Asio allows. Prints "<name> <value>" lines.
-#include "asio_setup.hpp"
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -12,15 +10,11 @@
 #include <string>
 #include <vector>
 
-using Clock = std::chrono::steady_clock;
+#include "asio_common.hpp"
 
 namespace {
 
 using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
-
-double ns_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::nano>(Clock::now() - start).count();
-}
 
 long rss_bytes() {
   std::ifstream status("/proc/self/status");
@@ -128,15 +122,8 @@ double timer_overhead(int n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) {
-      quick = true;
-    } else {
-      std::fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
-      return 2;
-    }
-  }
+  bool quick;
+  if (!parse_args(argc, argv, quick)) return 2;
   const int scale = quick ? 10 : 1;
   double results[4];
   // Memory first, as bench_core does, while the heap holds nothing freed that tasks could reuse.

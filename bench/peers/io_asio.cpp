@@ -1,12 +1,9 @@
 // Boost.Asio (C++20 coroutines) peer of bench_io: two coroutines bounce one byte over a Unix
 // socket pair on one io_context (epoll). Prints "pingpong_epoll <round trips per second>".
-#include "asio_setup.hpp"
-
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 
-using Clock = std::chrono::steady_clock;
+#include "asio_common.hpp"
 
 namespace {
 
@@ -31,7 +28,8 @@ Awaitable<void> ponger(Socket& socket, int round_trips) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bool quick = false;
+  if (!parse_args(argc, argv, quick)) return 2;
   const int round_trips = quick ? 20'000 : 200'000;
   asio::io_context io(kConcurrencyHint);
   Socket a(io.get_executor()), b(io.get_executor());

@@ -1,9 +1,14 @@
 // The exceptions of asyncio: CancelledError (deliberately not a std::exception, like Python's
-// BaseException subclass) and the std::exception-derived errors the rest of the library throws.
+// BaseException subclass) and the std::exception-derived errors the rest of the library throws,
+// among them ExceptionGroup, which carries every failure of a TaskGroup.
 #pragma once
 
+#include <cstddef>
+#include <exception>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace asyncio {
 
@@ -48,6 +53,54 @@ class TimeoutError : public Error {
 class RuntimeError : public Error {
  public:
   using Error::Error;
+};
+
+/// get_nowait() on a queue with no item to give.
+class QueueEmpty : public Error {
+ public:
+  QueueEmpty() : Error("QueueEmpty") {}
+  using Error::Error;
+};
+
+/// put_nowait() on a queue with no free slot.
+class QueueFull : public Error {
+ public:
+  QueueFull() : Error("QueueFull") {}
+  using Error::Error;
+};
+
+/// put or get on a queue that was shut down (Python 3.13's asyncio.QueueShutDown).
+class QueueShutDown : public Error {
+ public:
+  QueueShutDown() : Error("QueueShutDown") {}
+  using Error::Error;
+};
+
+/// A Barrier was aborted or reset while a task waited on it, or is broken.
+class BrokenBarrierError : public RuntimeError {
+ public:
+  BrokenBarrierError() : RuntimeError("Barrier aborted") {}
+  using RuntimeError::RuntimeError;
+};
+
+/// Several failures reported together (Python's ExceptionGroup): what a TaskGroup throws when
+/// its tasks, or its body, failed. exceptions() gives each one, in the order they happened.
+class ExceptionGroup : public Error {
+ public:
+  ExceptionGroup(const std::string& message, std::vector<std::exception_ptr> exceptions)
+      : Error(message + " (" + std::to_string(exceptions.size()) +
+              (exceptions.size() == 1 ? " sub-exception)" : " sub-exceptions)")),
+        message_(message),
+        exceptions_(std::move(exceptions)) {}
+
+  /// The message without the count, as Python's `eg.message`.
+  const std::string& message() const noexcept { return message_; }
+  const std::vector<std::exception_ptr>& exceptions() const noexcept { return exceptions_; }
+  std::size_t size() const noexcept { return exceptions_.size(); }
+
+ private:
+  std::string message_;
+  std::vector<std::exception_ptr> exceptions_;
 };
 
 }  // namespace asyncio

@@ -18,10 +18,10 @@
 #include <vector>
 
 #include "asyncio/coro.hpp"
-#include "asyncio/detail/timeout_scope.hpp"
 #include "asyncio/future.hpp"
 #include "asyncio/outcome.hpp"
 #include "asyncio/task.hpp"
+#include "asyncio/timeouts.hpp"
 
 namespace asyncio {
 
@@ -414,8 +414,9 @@ Future<awaitable_value_t<A>> shield(A&& aw) {
 
 // --- wait_for ---------------------------------------------------------------------------------
 
-/// Awaits `aw` with a deadline. When `timeout` passes first, cancels it, waits until it has
-/// finished, then throws TimeoutError. A cancellation from outside always propagates as
+/// Awaits `aw` with a deadline: asyncio::timeout(timeout, aw), plus Python's special case of a
+/// timeout <= 0. When `timeout` passes first, cancels it, waits until it has finished, then
+/// throws TimeoutError. A cancellation from outside always propagates as
 /// CancelledError. A Coro runs inside the awaiting task (as Python awaits a coroutine
 /// directly); Tasks and Futures are cancelled through the await.
 template <class A, class Rep, class Period>
@@ -443,23 +444,12 @@ Coro<awaitable_value_t<A>> wait_for(A aw, std::chrono::duration<Rep, Period> tim
     if (future.cancelled()) throw TimeoutError();
     co_return co_await std::move(future);
   }
-  detail::TimeoutScope scope(get_running_loop().time() + std::chrono::duration_cast<Clock::duration>(timeout));
-  std::exception_ptr error;
-  try {
-    if constexpr (std::is_void_v<T>) {
-      co_await std::move(aw);
-      scope.exit(nullptr);
-      co_return;
-    } else {
-      T value = co_await std::move(aw);
-      scope.exit(nullptr);
-      co_return value;
-    }
-  } catch (...) {
-    error = std::current_exception();
+  // Python 3.12: `async with timeouts.timeout(timeout): return await fut`.
+  if constexpr (std::is_void_v<T>) {
+    co_await asyncio::timeout(timeout, std::move(aw));
+  } else {
+    co_return co_await asyncio::timeout(timeout, std::move(aw));
   }
-  if (scope.exit(error)) throw TimeoutError();
-  std::rethrow_exception(error);
 }
 
 // --- as_completed -----------------------------------------------------------------------------

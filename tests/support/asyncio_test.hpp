@@ -1,11 +1,13 @@
-// Test helpers: a loop whose exception-handler reports are recorded, and counters for
-// checking what ran and in which order.
+// Test helpers: a loop whose exception-handler reports are recorded, counters for checking
+// what ran and in which order, and small coroutines and outcome checks the tests share.
 #pragma once
 
 #include <asyncio/asyncio.hpp>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -48,6 +50,26 @@ inline std::string what(const std::exception_ptr& error) {
   } catch (...) {
     return "?";
   }
+}
+
+/// How a finished task or future ended, as text: "" for a value, "cancelled", or what() of
+/// its exception.
+inline std::string outcome(asyncio::FutureBase done) {
+  if (done.cancelled()) return "cancelled";
+  std::exception_ptr error = done.exception();
+  return error ? what(error) : "";
+}
+
+/// Sleeps `delay`, then gives `value`.
+inline asyncio::Coro<int> after(std::chrono::milliseconds delay, int value) {
+  co_await asyncio::sleep(delay);
+  co_return value;
+}
+
+/// Sleeps `delay`, then throws std::runtime_error(what).
+inline asyncio::Coro<int> fail_after(std::chrono::milliseconds delay, const char* what) {
+  co_await asyncio::sleep(delay);
+  throw std::runtime_error(what);
 }
 
 }  // namespace asyncio_test

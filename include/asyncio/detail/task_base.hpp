@@ -45,8 +45,13 @@ class TaskBase : public FutureStateBase, public Callback {
   std::string get_name() const;
   void set_name(std::string name);
   std::uint32_t cancelling() const noexcept { return num_cancels_requested_; }
+  /// Withdraws one cancel request; when none is left, a cancellation not yet thrown into the
+  /// coroutine is dropped too (Python 3.13), so a timeout that fired just as its block finished
+  /// does not cancel the task's next await.
   std::uint32_t uncancel() noexcept {
-    if (num_cancels_requested_ > 0) --num_cancels_requested_;
+    if (num_cancels_requested_ > 0 && --num_cancels_requested_ == 0 && !done()) {
+      exception_ = nullptr;  // while pending: the cancellation not yet thrown, if any
+    }
     return num_cancels_requested_;
   }
 

@@ -1,9 +1,11 @@
-// The deadline mechanism under wait_for (Python 3.12's asyncio.Timeout): on expiry it cancels
-// the current task, and at the end of the scope it turns that cancellation, and only that one,
-// into TimeoutError, using the task's cancel-request count to tell it from an outside cancel.
+// The deadline mechanism under timeout() and wait_for (Python 3.12's asyncio.Timeout): on
+// expiry it cancels the current task, and at the end of the scope it turns that cancellation,
+// and only that one, into TimeoutError, using the task's cancel-request count to tell it from
+// an outside cancel.
 #pragma once
 
 #include <exception>
+#include <optional>
 
 #include "asyncio/event_loop.hpp"
 #include "asyncio/handle.hpp"
@@ -15,8 +17,9 @@ class TimeoutScope {
  public:
   enum class State { entered, expiring, expired, exited };
 
-  /// Enters the scope in the current task, with a deadline of `when` on the running loop.
-  explicit TimeoutScope(TimePoint when);
+  /// Enters the scope in the current task, with a deadline of `when` on the running loop
+  /// (none: no deadline until reschedule()). RuntimeError outside a task.
+  explicit TimeoutScope(std::optional<TimePoint> when);
   TimeoutScope(const TimeoutScope&) = delete;
   TimeoutScope& operator=(const TimeoutScope&) = delete;
   ~TimeoutScope() { handle_.cancel(); }
@@ -25,6 +28,9 @@ class TimeoutScope {
   /// when that error is this scope's own cancellation and must become TimeoutError.
   bool exit(const std::exception_ptr& error) noexcept;
   State state() const noexcept { return state_; }
+  std::optional<TimePoint> when() const noexcept { return when_; }
+  /// Moves the deadline (none: no deadline). RuntimeError once it expired or was left.
+  void reschedule(std::optional<TimePoint> when);
 
  private:
   void on_timeout();
@@ -32,6 +38,7 @@ class TimeoutScope {
   TaskRef task_;
   std::uint32_t cancelling_ = 0;  // the task's cancel requests when the scope was entered
   TimerHandle handle_;
+  std::optional<TimePoint> when_;
   State state_ = State::entered;
 };
 

@@ -1,0 +1,195 @@
+// Where tasks wait on a lock, an event, a semaphore or a queue: a FIFO of intrusive Waiters
+// (WaitQueue), each living in the awaiter inside the waiting coroutine's frame, so waiting
+// allocates nothing.
+//
+// Implementation notes. A waiter is in one of five states. `waiting`: linked into its queue's
+// waiting list, its task suspended on it (the task's one WaitTarget). `woken`: the primitive
+// woke it, usually handing it something (the lock, a permit, an item); it moved to the queue's
+// woken list and its task is on the ready queue, but has not run yet. `cancelled`: its task was
+// cancelled while it was still waiting; it was unlinked and its task scheduled. `detached`: the
+// primitive was destroyed under it. `idle`: none of these (not suspended, or resumed).
+//
+// Woken waiters stay linked (in the woken list) until their task runs, for two reasons: a
+// waiter that was woken and then cancelled before it ran must hand what it was given on to the
+// next one (CPython's race fixes bpo-23812, bpo-27585, gh-90155), which the queue's `hand_on`
+// hook does; and a primitive destroyed while tasks wait on it must reach every waiter that still
+// refers to it. Waking never resumes a task inline: it puts the task on the loop's ready queue,
+// as completing a future does.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+
+#include "asyncio/detail/future_state.hpp"
+#include "asyncio/detail/task_base.hpp"
+
+namespace asyncio::detail {
+
+class WaitQueue;
+
+/// One task waiting in a WaitQueue. Awaiters derive from it; it is the task's WaitTarget.
+class Waiter : public WaitTarget {
+ public:
+  enum class State : std::uint8_t { idle, waiting, woken, cancelled, detached };
+
+  Waiter() noexcept = default;
+  Waiter(const Waiter&) = delete;
+  Waiter& operator=(const Waiter&) = delete;
+
+  /// Task::cancel while suspended here. A waiting waiter leaves the queue and its task is
+  /// scheduled to raise CancelledError; a woken one is already scheduled and raises it when it
+  /// runs (then hands its wake-up on, in resume()).
+  bool cancel_wait(const std::exception_ptr& error) override;
+
+ protected:
+  /// A frame destroyed while suspended here leaves the queue, handing on a wake-up it got.
+  ~Waiter() {
+    if (state_ == State::waiting || state_ == State::woken) abandon();
+  }
+
+  /// Links this waiter at the back of `queue` and suspends the task of `frame` on it.
+  template <AsyncioPromise P>
+  void suspend(WaitQueue& queue, std::coroutine_handle<P> frame);
+  /// True when await_suspend ran (the slow path).
+  bool suspended() const noexcept { return task_ != nullptr; }
+  /// Called first by await_resume after a suspension. Returns the reason given to wake_first()
+  /// or wake_all(). Throws the task's CancelledError (after handing a wake-up it had been given
+  /// on), or RuntimeError when the primitive was destroyed while this task waited.
+  std::uint8_t resume();
+
+ private:
+  friend class WaitQueue;
+  void abandon() noexcept;
+
+  Waiter* prev_ = nullptr;  // links in the queue's waiting or woken list, as state_ says
+  Waiter* next_ = nullptr;
+  WaitQueue* queue_ = nullptr;            // null once detached
+  TaskBase* task_ = nullptr;              // set in suspend()
+  const char* destroyed_name_ = nullptr;  // detached: what was destroyed, for the message
+  State state_ = State::idle;
+  std::uint8_t reason_ = 0;
+};
+
+/// A FIFO of waiters: tasks wait at the back, wake_first() wakes the front.
+///
+/// Invariant: every waiter in `waiting_` is in state `waiting` and its task is suspended on it;
+/// every waiter in `woken_` is in state `woken` and its task is on the ready queue. A waiter is
+/// woken at most once.
+class WaitQueue {
+ public:
+  /// Called with the wake reason when a woken waiter gives its wake-up back (its task was
+  /// cancelled, or its frame destroyed, before it ran): the primitive passes it on.
+  using HandOn = void (*)(void* owner, std::uint8_t reason) noexcept;
+
+  /// `name` (a string literal) names the primitive in error messages.
+  explicit WaitQueue(const char* name, void* owner = nullptr, HandOn hand_on = nullptr) noexcept
+      : owner_(owner), hand_on_(hand_on), name_(name) {}
+  WaitQueue(const WaitQueue&) = delete;
+  WaitQueue& operator=(const WaitQueue&) = delete;
+  /// Destroying a queue that waiters still refer to is reported through the loop's exception
+  /// handler; each of them then raises RuntimeError instead of touching the dead primitive.
+  ~WaitQueue() {
+    if (waiting_.head || woken_.head) [[unlikely]] detach_all();
+  }
+
+  /// Whether a task waits that has not been woken yet.
+  bool has_waiting() const noexcept { return waiting_.head != nullptr; }
+  /// How many tasks wait and have not been woken yet.
+  std::size_t waiting_count() const noexcept { return waiting_count_; }
+
+  void push(Waiter* w) noexcept {
+    w->queue_ = this;
+    w->state_ = Waiter::State::waiting;
+    waiting_.push_back(w);
+    ++waiting_count_;
+  }
+
+  /// Wakes the longest-waiting task, if any, telling it `reason`; returns whether one woke.
+  bool wake_first(std::uint8_t reason = 0) noexcept {
+    Waiter* w = waiting_.head;
+    if (!w) return false;
+    wake(w, reason);
+    return true;
+  }
+
+  /// Wakes every waiting task, in FIFO order.
+  void wake_all(std::uint8_t reason = 0) noexcept {
+    while (Waiter* w = waiting_.head) wake(w, reason);
+  }
+
+ private:
+  friend class Waiter;
+
+  struct List {
+    Waiter* head = nullptr;
+    Waiter* tail = nullptr;
+
+    void push_back(Waiter* w) noexcept {
+      w->next_ = nullptr;
+      w->prev_ = tail;
+      if (tail) tail->next_ = w; else head = w;
+      tail = w;
+    }
+    void remove(Waiter* w) noexcept {
+      if (w->prev_) w->prev_->next_ = w->next_; else head = w->next_;
+      if (w->next_) w->next_->prev_ = w->prev_; else tail = w->prev_;
+      w->prev_ = w->next_ = nullptr;
+    }
+  };
+
+  void wake(Waiter* w, std::uint8_t reason) noexcept {
+    waiting_.remove(w);
+    --waiting_count_;
+    woken_.push_back(w);
+    w->state_ = Waiter::State::woken;
+    w->reason_ = reason;
+    w->task_->schedule_step();
+  }
+  void remove_waiting(Waiter* w) noexcept {
+    waiting_.remove(w);
+    --waiting_count_;
+  }
+  void hand_on(std::uint8_t reason) noexcept {
+    if (hand_on_) hand_on_(owner_, reason);
+  }
+  void detach_all() noexcept;
+
+  List waiting_;
+  List woken_;
+  std::size_t waiting_count_ = 0;
+  void* owner_;
+  HandOn hand_on_;
+  const char* name_;
+};
+
+template <AsyncioPromise P>
+void Waiter::suspend(WaitQueue& queue, std::coroutine_handle<P> frame) {
+  task_ = frame.promise().task_;
+  queue.push(this);
+  task_->begin_wait(this);  // a cancellation already requested unlinks it again at once
+}
+
+/// Waits until woken, unless `ready` already holds: Event.wait(), Queue.join(), a Barrier's
+/// wait for its next phase. Gives true, as Python's Event.wait() does.
+class WakeAwaiter final : public Waiter {
+ public:
+  WakeAwaiter(WaitQueue& queue, bool ready) noexcept : target_(queue), ready_(ready) {}
+
+  bool await_ready() const noexcept { return ready_; }
+  template <AsyncioPromise P>
+  void await_suspend(std::coroutine_handle<P> frame) {
+    suspend(target_, frame);
+  }
+  bool await_resume() {
+    if (suspended()) resume();
+    return true;
+  }
+
+ private:
+  WaitQueue& target_;
+  bool ready_;
+};
+
+}  // namespace asyncio::detail

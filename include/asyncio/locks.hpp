@@ -1,0 +1,312 @@
+// The synchronisation primitives of Python's asyncio.locks: Lock, Event, Condition, Semaphore,
+// BoundedSemaphore and Barrier, plus Held<P>, the RAII form of `async with` for the first four.
+//
+// Implementation notes. Each primitive keeps its waiting tasks in a detail::WaitQueue: FIFO,
+// intrusive (the waiter lives in the awaiter in the coroutine frame), woken through the ready
+// queue. Lock and Semaphore hand the lock or a permit directly to the task they wake, as
+// CPython's Semaphore does: nobody can take it in between, and a task woken that way but
+// cancelled before it ran passes it on to the next waiter. The fast paths (a free lock, a
+// permit available, an event already set) neither suspend nor allocate.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
+#include "asyncio/coro.hpp"
+#include "asyncio/detail/wait_queue.hpp"
+#include "asyncio/exceptions.hpp"
+
+namespace asyncio {
+
+/// What `co_await x.scoped()` gives: releases `x` when it goes out of scope, as leaving an
+/// `async with x:` block does. Move-only; release() releases early.
+template <class P>
+class [[nodiscard]] Held {
+ public:
+  explicit Held(P& primitive) noexcept : primitive_(&primitive) {}
+  Held(Held&& other) noexcept : primitive_(std::exchange(other.primitive_, nullptr)) {}
+  Held& operator=(Held&&) = delete;
+  ~Held() {
+    if (primitive_) primitive_->release();
+  }
+
+  /// Releases now instead of at the end of the scope.
+  void release() { std::exchange(primitive_, nullptr)->release(); }
+  /// False once released (or moved from).
+  bool owns() const noexcept { return primitive_ != nullptr; }
+
+ private:
+  P* primitive_;
+};
+
+namespace detail {
+
+/// `co_await x.scoped()`: x's acquire, giving a Held<P>.
+template <class P>
+class [[nodiscard]] ScopedAcquire {
+ public:
+  explicit ScopedAcquire(P& primitive) noexcept : primitive_(primitive), acquire_(primitive.acquire()) {}
+
+  bool await_ready() noexcept { return acquire_.await_ready(); }
+  template <AsyncioPromise Promise>
+  void await_suspend(std::coroutine_handle<Promise> frame) {
+    acquire_.await_suspend(frame);
+  }
+  Held<P> await_resume() {
+    acquire_.await_resume();
+    return Held<P>(primitive_);
+  }
+
+ private:
+  P& primitive_;
+  decltype(std::declval<P&>().acquire()) acquire_;
+};
+
+}  // namespace detail
+
+// --- Lock -------------------------------------------------------------------------------------
+
+/// Python's asyncio.Lock: a mutual exclusion lock for tasks, not threads. Not reentrant.
+///
+///     co_await lock.acquire();  ...  lock.release();
+///     { auto held = co_await lock.scoped(); ... }   // async with lock:
+///
+/// Fair: tasks get the lock in the order they asked for it. release() hands the lock straight
+/// to the first waiting task, so locked() stays true until that task has run and released it.
+class Lock {
+ public:
+  Lock() noexcept : waiters_("Lock", this, &hand_on) {}
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+
+  bool locked() const noexcept { return locked_; }
+
+  class [[nodiscard]] AcquireAwaiter final : public detail::Waiter {
+   public:
+    explicit AcquireAwaiter(Lock& lock) noexcept : lock_(lock) {}
+    bool await_ready() noexcept {
+      if (lock_.locked_) return false;
+      lock_.locked_ = true;
+      return true;
+    }
+    template <detail::AsyncioPromise P>
+    void await_suspend(std::coroutine_handle<P> frame) {
+      suspend(lock_.waiters_, frame);
+    }
+    bool await_resume() {
+      if (suspended()) resume();  // woken by release(): the lock was handed to this task
+      return true;
+    }
+
+   private:
+    Lock& lock_;
+  };
+
+  /// `co_await lock.acquire()` waits until the lock is this task's; gives true.
+  AcquireAwaiter acquire() noexcept { return AcquireAwaiter(*this); }
+  /// `auto held = co_await lock.scoped();` acquires, and releases when `held` is destroyed.
+  detail::ScopedAcquire<Lock> scoped() noexcept { return detail::ScopedAcquire<Lock>(*this); }
+  /// Releases the lock, handing it to the first waiting task if there is one. RuntimeError
+  /// when it is not locked.
+  void release() {
+    if (!locked_) [[unlikely]] throw RuntimeError("Lock is not acquired.");
+    if (waiters_.has_waiting()) [[unlikely]] {
+      waiters_.wake_first();
+      return;
+    }
+    locked_ = false;
+  }
+
+ private:
+  static void hand_on(void* self, std::uint8_t) noexcept { static_cast<Lock*>(self)->release(); }
+
+  // Invariant: while a task waits (not yet woken), the lock is locked; release() with a task
+  // waiting hands the lock to it instead of unlocking.
+  detail::WaitQueue waiters_;
+  bool locked_ = false;
+};
+
+// --- Event ------------------------------------------------------------------------------------
+
+/// Python's asyncio.Event: set() wakes every task waiting in wait(), and later waits return at
+/// once until clear().
+class Event {
+ public:
+  Event() noexcept = default;
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+
+  bool is_set() const noexcept { return value_; }
+  /// Sets the flag and wakes every waiting task (in the order they started waiting).
+  void set() noexcept {
+    if (value_) return;
+    value_ = true;
+    waiters_.wake_all();
+  }
+  /// Clears the flag; tasks already woken still return from wait().
+  void clear() noexcept { value_ = false; }
+  /// `co_await event.wait()` returns (true) once the flag is set.
+  detail::WakeAwaiter wait() noexcept { return detail::WakeAwaiter(waiters_, value_); }
+
+ private:
+  detail::WaitQueue waiters_{"Event"};
+  bool value_ = false;
+};
+
+// --- Condition --------------------------------------------------------------------------------
+
+/// Python's asyncio.Condition: tasks wait, with its lock held, until another task notifies
+/// them. It uses its own Lock, or one given to the constructor (which must outlive it).
+class Condition {
+ public:
+  Condition() noexcept : lock_(&own_lock_) {}
+  explicit Condition(Lock& lock) noexcept : lock_(&lock) {}
+  Condition(const Condition&) = delete;
+  Condition& operator=(const Condition&) = delete;
+
+  bool locked() const noexcept { return lock_->locked(); }
+  Lock::AcquireAwaiter acquire() noexcept { return lock_->acquire(); }
+  detail::ScopedAcquire<Condition> scoped() noexcept { return detail::ScopedAcquire<Condition>(*this); }
+  void release() { lock_->release(); }
+
+  /// Releases the lock, waits until notified, and acquires the lock again before returning
+  /// (true) or throwing, even when cancelled. RuntimeError when the lock is not held.
+  Coro<bool> wait();
+  /// Waits until `predicate()` is true (checked first, and after each wake-up, with the lock
+  /// held); returns its last value.
+  template <class Predicate>
+  Coro<std::invoke_result_t<Predicate&>> wait_for(Predicate predicate) {
+    auto result = predicate();
+    while (!result) {
+      co_await wait();
+      result = predicate();
+    }
+    co_return result;
+  }
+  /// Wakes up to `n` waiting tasks, longest waiting first. RuntimeError when the lock is not held.
+  void notify(std::size_t n = 1);
+  /// Wakes every waiting task.
+  void notify_all();
+
+ private:
+  void wake(std::size_t n) noexcept {
+    for (std::size_t i = 0; i < n && waiters_.wake_first(); ++i) {
+    }
+  }
+  static void hand_on(void* self, std::uint8_t) noexcept { static_cast<Condition*>(self)->wake(1); }
+
+  Lock own_lock_;
+  Lock* lock_;
+  detail::WaitQueue waiters_{"Condition", this, &hand_on};
+};
+
+// --- Semaphore --------------------------------------------------------------------------------
+
+/// Python's asyncio.Semaphore: a counter that acquire() decrements, waiting while it is zero,
+/// and release() increments. Fair: permits go to waiting tasks in FIFO order, handed over
+/// directly by release().
+class Semaphore {
+ public:
+  /// std::invalid_argument when `value` is negative.
+  explicit Semaphore(std::int64_t value = 1);
+  Semaphore(const Semaphore&) = delete;
+  Semaphore& operator=(const Semaphore&) = delete;
+
+  /// True when acquire() would wait.
+  bool locked() const noexcept { return value_ == 0; }
+
+  class [[nodiscard]] AcquireAwaiter final : public detail::Waiter {
+   public:
+    explicit AcquireAwaiter(Semaphore& sem) noexcept : sem_(sem) {}
+    bool await_ready() noexcept {
+      if (sem_.value_ == 0) return false;
+      --sem_.value_;
+      return true;
+    }
+    template <detail::AsyncioPromise P>
+    void await_suspend(std::coroutine_handle<P> frame) {
+      suspend(sem_.waiters_, frame);
+    }
+    bool await_resume() {
+      if (suspended()) resume();  // woken by release(): it handed this task a permit
+      return true;
+    }
+
+   private:
+    Semaphore& sem_;
+  };
+
+  AcquireAwaiter acquire() noexcept { return AcquireAwaiter(*this); }
+  detail::ScopedAcquire<Semaphore> scoped() noexcept { return detail::ScopedAcquire<Semaphore>(*this); }
+  /// Returns a permit: to the first waiting task, or to the counter.
+  void release() noexcept {
+    if (waiters_.has_waiting()) [[unlikely]] {
+      waiters_.wake_first();
+      return;
+    }
+    ++value_;
+  }
+
+ protected:
+  std::int64_t value() const noexcept { return value_; }
+
+ private:
+  static void hand_on(void* self, std::uint8_t) noexcept { static_cast<Semaphore*>(self)->release(); }
+
+  // Invariant: while a task waits (not yet woken), value_ is 0; permits handed to woken tasks
+  // are not counted in it.
+  std::int64_t value_;
+  detail::WaitQueue waiters_;
+};
+
+/// Python's asyncio.BoundedSemaphore: release() beyond the initial value is an error
+/// (std::invalid_argument, Python's ValueError).
+class BoundedSemaphore : public Semaphore {
+ public:
+  explicit BoundedSemaphore(std::int64_t value = 1) : Semaphore(value), bound_(value) {}
+
+  void release();
+  detail::ScopedAcquire<BoundedSemaphore> scoped() noexcept { return detail::ScopedAcquire<BoundedSemaphore>(*this); }
+
+ private:
+  std::int64_t bound_;
+};
+
+// --- Barrier ----------------------------------------------------------------------------------
+
+/// Python's asyncio.Barrier (3.11): `parties` tasks meet at wait(), and all go on once the last
+/// arrives. wait() gives each a distinct index from 0 to parties - 1. A barrier that is reset or
+/// aborted while tasks wait makes them raise BrokenBarrierError.
+class Barrier {
+ public:
+  /// std::invalid_argument when `parties` is 0.
+  explicit Barrier(std::size_t parties);
+  Barrier(const Barrier&) = delete;
+  Barrier& operator=(const Barrier&) = delete;
+
+  /// Waits until `parties` tasks are waiting; gives this task's arrival index.
+  Coro<std::size_t> wait();
+  /// Returns the barrier to its empty state; tasks waiting raise BrokenBarrierError.
+  void reset() noexcept;
+  /// Breaks the barrier: waiting tasks and later wait() calls raise BrokenBarrierError.
+  void abort() noexcept;
+
+  std::size_t parties() const noexcept { return parties_; }
+  /// How many tasks wait for the barrier to fill.
+  std::size_t n_waiting() const noexcept { return state_ == State::filling ? count_ : 0; }
+  bool broken() const noexcept { return state_ == State::broken; }
+
+ private:
+  enum class State : std::uint8_t { filling, draining, resetting, broken };
+  void leave() noexcept;
+
+  std::size_t parties_;
+  std::size_t count_ = 0;  // tasks inside wait() past the entry check
+  State state_ = State::filling;
+  detail::WaitQueue changed_{"Barrier"};  // woken at every change of state
+};
+
+}  // namespace asyncio

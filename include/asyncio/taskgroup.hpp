@@ -1,0 +1,140 @@
+// asyncio::TaskGroup and task_group(): structured concurrency with Python 3.11's TaskGroup
+// semantics. C++ has no `async with`, so the group's block is a coroutine given to task_group:
+//
+//     co_await asyncio::task_group([&](asyncio::TaskGroup& tg) -> asyncio::Coro<void> {
+//       tg.create_task(fetch("a"));
+//       tg.create_task(fetch("b"));
+//       co_return;
+//     });  // both tasks are done here
+//
+// The TaskGroup lives in task_group's frame and cannot be made elsewhere, and task_group does
+// not return before every task created in the group has finished: no task outlives its group.
+#pragma once
+
+#include <cstddef>
+#include <exception>
+#include <optional>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "asyncio/coro.hpp"
+#include "asyncio/detail/callback.hpp"
+#include "asyncio/event_loop.hpp"
+#include "asyncio/exceptions.hpp"
+#include "asyncio/future.hpp"
+#include "asyncio/task.hpp"
+
+namespace asyncio {
+
+class TaskGroup;
+
+namespace detail {
+template <class R, class F>
+Coro<R> run_task_group(F body);
+}  // namespace detail
+
+/// The group of tasks of one task_group() block (Python's asyncio.TaskGroup).
+///
+/// - The tasks are awaited when the block ends, whether it ended normally or by an exception.
+/// - The first task to fail (with anything but CancelledError) cancels the other tasks and the
+///   block itself; the block's CancelledError then stays inside the group.
+/// - task_group() then throws one ExceptionGroup holding every failure: the tasks', and the
+///   block's own if it failed with something else than CancelledError.
+/// - Cancelling the task running task_group() cancels every task of the group; once they are
+///   done, the CancelledError propagates (unless there were failures: an ExceptionGroup wins).
+class TaskGroup {
+ public:
+  TaskGroup(const TaskGroup&) = delete;
+  TaskGroup& operator=(const TaskGroup&) = delete;
+
+  /// Starts `coro` as a task of the group. RuntimeError once the group is shutting down after
+  /// a failure or a cancellation, or after it finished.
+  template <class T>
+  Task<T> create_task(Coro<T> coro, std::string_view name = {}) {
+    check_can_create();
+    Task<T> task = loop_->create_task(std::move(coro), name);
+    add(task);
+    return task;
+  }
+
+  /// How many tasks of the group have not finished yet.
+  std::size_t size() const noexcept { return count_; }
+
+ private:
+  template <class R, class F>
+  friend Coro<R> detail::run_task_group(F body);
+
+  // The done callback the group puts on each of its tasks; owned by the group until it runs.
+  struct Child : detail::Callback {
+    explicit Child(TaskGroup* owner, FutureBase t) noexcept
+        : Callback(&dispatch), group(owner), task(std::move(t)) {}
+    static void dispatch(Callback* cb, Action action);
+    TaskGroup* group;  // null once the group is gone (only when its frame is destroyed early)
+    FutureBase task;
+    Child* prev = nullptr;
+    Child* next = nullptr;
+  };
+
+  TaskGroup();  // enters the group in the current task
+  ~TaskGroup();
+
+  /// Python's __aexit__: `error` is what the block ended with (null: normally). Waits for
+  /// every task, then throws what the group must throw, if anything.
+  Coro<void> exit(std::exception_ptr error);
+
+  void check_can_create() const;
+  void add(const FutureBase& task);
+  void on_task_done(Child* child);
+  void abort() noexcept;
+  void unlink(Child* child) noexcept;
+
+  EventLoop* loop_;
+  TaskRef parent_;                          // the task running the block
+  Child* children_ = nullptr;               // unfinished tasks, newest first
+  std::size_t count_ = 0;                   // how many are in children_
+  std::vector<std::exception_ptr> errors_;  // failures, in the order they happened
+  Future<void> on_completed_;               // set when the last task finishes, while exit() waits
+  bool exiting_ = false;
+  bool aborting_ = false;
+  bool parent_cancel_requested_ = false;    // the group cancelled its parent: exit() uncancels
+};
+
+namespace detail {
+
+template <class F>
+using TaskGroupBlockValue = typename std::invoke_result_t<F&, TaskGroup&>::value_type;
+
+template <class R, class F>
+Coro<R> run_task_group(F body) {
+  TaskGroup group;
+  std::exception_ptr error;
+  std::optional<std::conditional_t<std::is_void_v<R>, bool, R>> value;
+  try {
+    if constexpr (std::is_void_v<R>) {
+      co_await body(group);
+      value.emplace(true);
+    } else {
+      value.emplace(co_await body(group));
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  co_await group.exit(error);
+  if (!value) std::rethrow_exception(error);  // not reached: exit() throws when the block failed
+  if constexpr (!std::is_void_v<R>) co_return std::move(*value);
+}
+
+}  // namespace detail
+
+/// Runs `body(group)` (a callable returning a Coro), then waits for every task created in the
+/// group; gives the body's value. The callable lives in this coroutine's frame, so a lambda's
+/// captures stay valid while the group runs.
+template <class F>
+  requires std::is_invocable_v<F&, TaskGroup&>
+Coro<detail::TaskGroupBlockValue<F>> task_group(F body) {
+  return detail::run_task_group<detail::TaskGroupBlockValue<F>>(std::move(body));
+}
+
+}  // namespace asyncio

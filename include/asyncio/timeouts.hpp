@@ -1,0 +1,128 @@
+// Python's asyncio.timeout / timeout_at (3.11): a deadline over a block of awaits. C++ has no
+// `async with`, so the block is a coroutine the deadline wraps:
+//
+//     int n = co_await asyncio::timeout(1s, fetch());                    // a Coro, Task or Future
+//     co_await asyncio::timeout(1s, [&](asyncio::Timeout& t) -> asyncio::Coro<void> {
+//       co_await step_one();
+//       t.reschedule(t.when().value() + 1s);                             // more time for step two
+//       co_await step_two();
+//     });
+//
+// When the deadline passes, the task running the block is cancelled; the CancelledError
+// unwinds the block, and at its boundary becomes TimeoutError. A cancellation that came from
+// outside (counted by the task's cancelling()/uncancel()) stays a CancelledError.
+#pragma once
+
+#include <chrono>
+#include <exception>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "asyncio/coro.hpp"
+#include "asyncio/detail/timeout_scope.hpp"
+#include "asyncio/future.hpp"
+#include "asyncio/task.hpp"
+
+namespace asyncio {
+
+class Timeout;
+
+namespace detail {
+template <class T, class Body>
+Coro<T> run_in_timeout(std::optional<TimePoint> when, Body body);
+}  // namespace detail
+
+/// The deadline of a timeout() block, as the block sees it (Python's asyncio.Timeout).
+class Timeout {
+ public:
+  /// The deadline, or none.
+  std::optional<TimePoint> when() const noexcept { return scope_.when(); }
+  /// Moves the deadline; none removes it. RuntimeError once it expired.
+  void reschedule(std::optional<TimePoint> when) { scope_.reschedule(when); }
+  /// True once the deadline passed and the block was cancelled for it.
+  bool expired() const noexcept {
+    return scope_.state() == detail::TimeoutScope::State::expiring ||
+           scope_.state() == detail::TimeoutScope::State::expired;
+  }
+
+  Timeout(const Timeout&) = delete;
+  Timeout& operator=(const Timeout&) = delete;
+
+ private:
+  template <class T, class Body>
+  friend Coro<T> detail::run_in_timeout(std::optional<TimePoint> when, Body body);
+  explicit Timeout(std::optional<TimePoint> when) : scope_(when) {}
+  detail::TimeoutScope scope_;
+};
+
+namespace detail {
+
+/// What a block of type B gives when awaited: Coro<T> / Future<T> / Task<T> give T.
+template <class B>
+using BlockValue = typename std::remove_cvref_t<B>::value_type;
+
+template <class B>
+concept TimeoutBlockFn = std::is_invocable_v<B&, Timeout&>;
+
+/// The block as a callable taking the Timeout: a Coro, Future or Task is wrapped.
+template <class B>
+auto as_block(B&& block) {
+  if constexpr (TimeoutBlockFn<B>) {
+    return std::forward<B>(block);
+  } else {
+    return [aw = std::forward<B>(block)](Timeout&) mutable { return std::move(aw); };
+  }
+}
+
+template <class B>
+using BlockResult = BlockValue<std::invoke_result_t<decltype(as_block(std::declval<B>()))&, Timeout&>>;
+
+/// Runs `body(timeout)` under the deadline: the body lives in this coroutine's frame, so a
+/// lambda's captures stay valid while it runs.
+template <class T, class Body>
+Coro<T> run_in_timeout(std::optional<TimePoint> when, Body body) {
+  Timeout scope(when);
+  std::exception_ptr error;
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await body(scope);
+      scope.scope_.exit(nullptr);
+      co_return;
+    } else {
+      T value = co_await body(scope);
+      scope.scope_.exit(nullptr);
+      co_return value;
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  if (scope.scope_.exit(error)) throw TimeoutError();
+  std::rethrow_exception(error);
+}
+
+}  // namespace detail
+
+/// Awaits `block` (a Coro, Task or Future, or a callable `(Timeout&) -> Coro<T>`) with the
+/// deadline `when` on the loop clock (none: no deadline unless the block reschedules one).
+/// Gives the block's value; TimeoutError when the deadline cut it short.
+template <class Block>
+Coro<detail::BlockResult<Block>> timeout_at(std::optional<TimePoint> when, Block&& block) {
+  return detail::run_in_timeout<detail::BlockResult<Block>>(when, detail::as_block(std::forward<Block>(block)));
+}
+
+/// timeout_at with a deadline `delay` from now (taken when timeout() is called, as Python's
+/// asyncio.timeout computes it).
+template <class Rep, class Period, class Block>
+Coro<detail::BlockResult<Block>> timeout(std::chrono::duration<Rep, Period> delay, Block&& block) {
+  return timeout_at(get_running_loop().time() + std::chrono::duration_cast<Clock::duration>(delay),
+                    std::forward<Block>(block));
+}
+
+/// timeout(None): no deadline, until the block reschedules one.
+template <class Block>
+Coro<detail::BlockResult<Block>> timeout(std::nullopt_t, Block&& block) {
+  return timeout_at(std::nullopt, std::forward<Block>(block));
+}
+
+}  // namespace asyncio
