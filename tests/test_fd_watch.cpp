@@ -2,7 +2,12 @@
 // wait_writable and cancellation, hang-ups and errors without spinning, and no stale event
 // for an fd whose number was reused within one batch of events. Runs on the selector named
 // by ASYNCIO_SELECTOR (CI runs the suite once per backend).
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
+
+#include <atomic>
+#include <thread>
 
 #include "support/asyncio_test.hpp"
 #include "support/counting_selector.hpp"
@@ -308,6 +313,33 @@ TEST_F(FdWatchTest, WatchingAnFdThatIsNotOpenIsAnErrorOrWakesTheWatcher) {
   }
   run_iterations(2);
   EXPECT_EQ(calls, 1);
+}
+
+void ignore_signal(int) {}
+
+TEST_F(FdWatchTest, SignalStormDuringAWaitChangesNothing) {
+  // A handler without SA_RESTART: every blocking call the loop makes may fail with EINTR.
+  struct sigaction action {}, old {};
+  action.sa_handler = ignore_signal;
+  sigemptyset(&action.sa_mask);
+  ASSERT_EQ(::sigaction(SIGUSR2, &action, &old), 0);
+  SocketPair s;
+  const pthread_t loop_thread = ::pthread_self();
+  std::atomic<bool> stop{false};
+  std::thread storm([&] {
+    for (int i = 0; i < 5000 && !stop; ++i) ::pthread_kill(loop_thread, SIGUSR2);
+    ASSERT_EQ(::write(s.b, "after the storm", 15), 15);
+  });
+  auto body = [&]() -> Coro<std::string> {
+    co_await asyncio::sleep(5ms);  // a timed wait in the storm
+    co_return co_await loop->sock_recv(s.a, 100);  // an fd wait until the storm is over
+  };
+  const std::string got = loop->run_until_complete(body());
+  stop = true;
+  storm.join();
+  ::sigaction(SIGUSR2, &old, nullptr);
+  EXPECT_EQ(got, "after the storm");
+  EXPECT_TRUE(reports.empty());
 }
 
 TEST_F(FdWatchTest, AddReaderOnAClosedLoopIsAnError) {

@@ -159,9 +159,13 @@ TEST_P(SelectorTest, SignalStormDuringAWaitIsNeverAnError) {
   sel->register_fd(p.r, EVENT_READ);
   const pthread_t waiter = ::pthread_self();
   std::atomic<bool> done{false};
+  std::atomic<int> sent{0};
   signals_seen = 0;
   std::thread storm([&] {
-    for (int i = 0; i < 2000 && !done; ++i) ::pthread_kill(waiter, SIGUSR1);
+    for (int i = 0; i < 2000 && !done; ++i) {
+      ::pthread_kill(waiter, SIGUSR1);
+      ++sent;
+    }
     ASSERT_EQ(::write(p.w, "x", 1), 1);  // then the fd becomes ready
   });
   // Waits until the fd is ready: interrupted waits come back empty, none throws.
@@ -178,7 +182,9 @@ TEST_P(SelectorTest, SignalStormDuringAWaitIsNeverAnError) {
   storm.join();
   ::sigaction(SIGUSR1, &old, nullptr);
   EXPECT_GT(signals_seen.load(), 0);
-  EXPECT_LE(empty_results, static_cast<std::size_t>(signals_seen.load()));
+  // Every empty result was an interrupted wait. (Not compared with signals_seen: pending
+  // signals coalesce, and ThreadSanitizer defers handlers.)
+  EXPECT_LE(empty_results, static_cast<std::size_t>(sent.load()));
 }
 
 TEST_P(SelectorTest, UnregisterAfterTheFdWasClosedIsNotAnError) {
