@@ -185,9 +185,15 @@ void EventLoop::poll_io_and_timers() {
     const std::uint64_t when = timers_.top_when(), now = to_ns(time());
     timeout = std::chrono::nanoseconds(when > now ? when - now : 0);
   }
-  const std::vector<selectors::ReadyKey>& ready = selector_->select(timeout);
   ++polls_;
-  if (!ready.empty()) dispatch_io(ready);
+  if (timeout && timeout->count() == 0 && selector_->size() == 1) {
+    // Only the loop's own eventfd is watched and the poll would not wait: wakeup_pending_
+    // mirrors the eventfd, so read that instead of making a system call.
+    if (wakeup_pending_.load(std::memory_order_acquire)) drain_threadsafe_calls();
+  } else {
+    const std::vector<selectors::ReadyKey>& ready = selector_->select(timeout);
+    if (!ready.empty()) dispatch_io(ready);
+  }
 
   // Collect the due timers without touching their nodes: with many timers each node is a
   // cache miss, paid once when it runs (a cancelled one is skipped then).
