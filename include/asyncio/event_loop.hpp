@@ -5,9 +5,10 @@
 //
 // Implementation notes. One iteration (run_once) is CPython's _run_once: poll the selector,
 // take the due timers out of the timer queue, then run exactly the callbacks that were ready
-// when the run phase began, followed by those timers. Polling costs a syscall, so when callbacks are already ready the poll (and
-// the clock read) is skipped unless `poll_interval` callbacks ran since the last one: a busy
-// loop still sees I/O and timers at least every 61 callbacks (Tokio's event_interval).
+// when the run phase began, followed by those timers. Polling costs a syscall, so when
+// callbacks are already ready the poll (and the clock read) is skipped unless `poll_interval`
+// callbacks ran since the last one: a busy loop still sees I/O and timers at least every 61
+// callbacks (Tokio's event_interval).
 // call_soon/call_later nodes come from a pool owned by the loop, so scheduling allocates nothing
 // once the pool is warm.
 //
@@ -15,8 +16,9 @@
 // through the ready queue. Changes to what an fd is watched for are applied to the selector
 // just before the next poll, so a task that stops and starts waiting on one fd between two
 // polls costs no system call. Since the fd might have been closed and its number reused
-// meanwhile (epoll then no longer knows it), such an fd is re-armed with the kernel unless an
-// event for it arrives within two polls (check_unverified_fds). A watcher added while a batch
+// meanwhile (epoll then no longer knows it), the loop does not block while such an fd is
+// unverified, and re-arms it with the kernel unless an event for it arrives within two polls
+// (check_unverified_fds). A watcher added while a batch
 // of events is dispatched is not woken by that batch: it cannot get an event meant for the
 // fd's previous owner.
 #pragma once
