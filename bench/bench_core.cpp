@@ -6,10 +6,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <random>
-#include <string>
 #include <vector>
+
+#include "resident_memory.hpp"
 
 using namespace std::chrono_literals;
 using asyncio::Coro;
@@ -19,20 +19,6 @@ namespace {
 
 double ns_since(Clock::time_point start) {
   return std::chrono::duration<double, std::nano>(Clock::now() - start).count();
-}
-
-long rss_bytes() {
-  std::ifstream status("/proc/self/status");
-  std::string key;
-  long value = 0;
-  while (status >> key) {
-    if (key == "VmRSS:") {
-      status >> value;
-      return value * 1024;
-    }
-    status.ignore(1 << 20, '\n');
-  }
-  return 0;
 }
 
 // --- pending_task_bytes: tasks suspended on one shared future, frame included ---

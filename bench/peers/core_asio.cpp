@@ -5,30 +5,15 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
-#include <fstream>
 #include <random>
-#include <string>
 #include <vector>
 
+#include "../resident_memory.hpp"
 #include "asio_common.hpp"
 
 namespace {
 
 using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
-
-long rss_bytes() {
-  std::ifstream status("/proc/self/status");
-  std::string key;
-  long value = 0;
-  while (status >> key) {
-    if (key == "VmRSS:") {
-      status >> value;
-      return value * 1024;
-    }
-    status.ignore(1 << 20, '\n');
-  }
-  return 0;
-}
 
 // sleep(0): post the coroutine's continuation to the back of the ready queue. post(deferred)
 // measured fastest of post(executor, use_awaitable), post(use_awaitable) and post(deferred).
