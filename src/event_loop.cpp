@@ -291,11 +291,7 @@ void EventLoop::close() {
     remote_tail_ = nullptr;
   }
   while (remote) std::exchange(remote, remote->next_)->invoke(detail::Callback::Action::discard);
-  for (FdWatch& watch : fds_) {
-    for (detail::IoWatcher*& w : watch.watchers) {
-      if (w) std::exchange(w, nullptr)->notify(detail::IoWatcher::Event::removed);
-    }
-  }
+  for (FdWatch& watch : fds_) drop_watchers(watch);
   fds_.clear();
   dirty_fds_.clear();
   unverified_fds_.clear();
@@ -468,6 +464,12 @@ void EventLoop::fail_fd(int fd) noexcept {
   }
   watch.registered = 0;
   watch.unverified = false;
+  drop_watchers(watch);
+}
+
+// Takes both watchers out of the table, then tells each it was removed. No selector update:
+// the caller deals with the fd's registration.
+void EventLoop::drop_watchers(FdWatch& watch) noexcept {
   for (detail::IoWatcher*& w : watch.watchers) {
     if (w) std::exchange(w, nullptr)->notify(detail::IoWatcher::Event::removed);
   }

@@ -293,6 +293,8 @@ class EventLoop {
   void apply_fd_changes();
   bool check_unverified_fds();
   void fail_fd(int fd) noexcept;
+  struct FdWatch;
+  static void drop_watchers(FdWatch& watch) noexcept;
   void dispatch_io(const std::vector<selectors::ReadyKey>& ready);
   void notify_watcher(detail::IoWatcher* watcher, int fd);
 
