@@ -59,6 +59,20 @@ ssize_t recv_some(int fd, void* data, std::size_t size) {
   return n;
 }
 
+/// Makes `call`, a system call that returns -1 and sets errno on failure, again after EINTR.
+/// Returns its result, or -1 when it would block; throws std::system_error for other errors.
+template <class Call>
+ssize_t attempt(const char* what, Call call) {
+  for (;;) {
+    const ssize_t n = call();
+    if (n >= 0) return n;
+    const int error = errno;
+    if (error == EINTR) continue;
+    if (!would_block(error)) throw_errno(error, what);
+    return -1;
+  }
+}
+
 /// Python raises ValueError for a blocking socket in debug mode; so do we.
 void check_nonblocking(bool debug, int fd) {
   if (debug && !(::fcntl(fd, F_GETFL) & O_NONBLOCK)) throw std::invalid_argument("the socket must be non-blocking");
@@ -68,14 +82,18 @@ void check_nonblocking(bool debug, int fd) {
 
 Coro<std::pair<int, SocketAddress>> EventLoop::sock_accept(int fd) {
   check_nonblocking(debug_, fd);
+  sockaddr_storage address;
+  socklen_t size;
   for (;;) {
-    sockaddr_storage address;
-    socklen_t size = sizeof address;
-    const int conn = ::accept4(fd, reinterpret_cast<sockaddr*>(&address), &size, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (conn >= 0) co_return std::pair{conn, SocketAddress(reinterpret_cast<sockaddr*>(&address), size)};
-    const int error = errno;
-    if (error == EINTR || error == ECONNABORTED) continue;  // the next connection, if any
-    if (!would_block(error)) throw_errno(error, "accept");
+    const auto conn = attempt("accept", [&] {
+      int result;
+      do {  // ECONNABORTED: that connection is gone; take the next one, if any
+        size = sizeof address;
+        result = ::accept4(fd, reinterpret_cast<sockaddr*>(&address), &size, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      } while (result < 0 && errno == ECONNABORTED);
+      return result;
+    });
+    if (conn >= 0) co_return std::pair{static_cast<int>(conn), SocketAddress(reinterpret_cast<sockaddr*>(&address), size)};
     co_await wait_readable(fd);
   }
 }
@@ -96,11 +114,8 @@ Coro<void> EventLoop::sock_connect(int fd, SocketAddress address) {
 Coro<std::size_t> EventLoop::sock_recv_into(int fd, std::span<std::byte> buffer) {
   check_nonblocking(debug_, fd);
   for (;;) {
-    const ssize_t n = recv_some(fd, buffer.data(), buffer.size());
+    const ssize_t n = attempt("recv", [&] { return recv_some(fd, buffer.data(), buffer.size()); });
     if (n >= 0) co_return static_cast<std::size_t>(n);
-    const int error = errno;
-    if (error == EINTR) continue;
-    if (!would_block(error)) throw_errno(error, "recv");
     co_await wait_readable(fd);
   }
 }
@@ -115,32 +130,29 @@ Coro<std::string> EventLoop::sock_recv(int fd, std::size_t max_bytes) {
 Coro<void> EventLoop::sock_sendall(int fd, std::string_view data) {
   check_nonblocking(debug_, fd);
   while (!data.empty()) {
-    const ssize_t n = send_some(fd, data.data(), data.size());
+    const ssize_t n = attempt("send", [&] { return send_some(fd, data.data(), data.size()); });
     if (n >= 0) {
       data.remove_prefix(static_cast<std::size_t>(n));
-      continue;
+    } else {
+      co_await wait_writable(fd);
     }
-    const int error = errno;
-    if (error == EINTR) continue;
-    if (!would_block(error)) throw_errno(error, "send");
-    co_await wait_writable(fd);
   }
 }
 
 Coro<std::pair<std::string, SocketAddress>> EventLoop::sock_recvfrom(int fd, std::size_t max_bytes) {
   check_nonblocking(debug_, fd);
   std::string data(max_bytes, '\0');
+  sockaddr_storage address;
+  socklen_t size;
   for (;;) {
-    sockaddr_storage address;
-    socklen_t size = sizeof address;
-    const ssize_t n = ::recvfrom(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&address), &size);
+    const ssize_t n = attempt("recvfrom", [&] {
+      size = sizeof address;
+      return ::recvfrom(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&address), &size);
+    });
     if (n >= 0) {
       data.resize(static_cast<std::size_t>(n));
       co_return std::pair{std::move(data), SocketAddress(reinterpret_cast<sockaddr*>(&address), size)};
     }
-    const int error = errno;
-    if (error == EINTR) continue;
-    if (!would_block(error)) throw_errno(error, "recvfrom");
     co_await wait_readable(fd);
   }
 }
@@ -148,11 +160,10 @@ Coro<std::pair<std::string, SocketAddress>> EventLoop::sock_recvfrom(int fd, std
 Coro<std::size_t> EventLoop::sock_sendto(int fd, std::string_view data, SocketAddress address) {
   check_nonblocking(debug_, fd);
   for (;;) {
-    const ssize_t n = ::sendto(fd, data.data(), data.size(), MSG_NOSIGNAL, address.data(), address.size());
+    const ssize_t n = attempt("sendto", [&] {
+      return ::sendto(fd, data.data(), data.size(), MSG_NOSIGNAL, address.data(), address.size());
+    });
     if (n >= 0) co_return static_cast<std::size_t>(n);
-    const int error = errno;
-    if (error == EINTR) continue;
-    if (!would_block(error)) throw_errno(error, "sendto");
     co_await wait_writable(fd);
   }
 }
