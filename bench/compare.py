@@ -210,6 +210,7 @@ def compare(suite_name, args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # ([] among the choices: argparse checks the empty default against them too.)
     parser.add_argument("suites", nargs="*", choices=[[]] + list(SUITES), default=[],
                         help="suites to run (default: all)")
     parser.add_argument("--build", default=DEFAULT_BUILD,

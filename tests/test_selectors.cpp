@@ -3,6 +3,7 @@
 // many hours, signals during a wait, closed fds, errors), and what only one backend does.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <system_error>
@@ -223,6 +224,18 @@ TEST_P(SelectorTest, CloseForgetsEverything) {
 TEST(SelectSelector, RefusesAnFdAtOrAboveFdSetsize) {
   SelectSelector sel;
   Pipe p;
+  // A soft limit of 1024 descriptors (a common default) would forbid the fd this test needs.
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  if (saved.rlim_cur <= FD_SETSIZE && saved.rlim_max > FD_SETSIZE) {
+    rlimit raised = saved;
+    raised.rlim_cur = FD_SETSIZE + 1;
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &raised), 0);
+  }
+  struct Restore {
+    rlimit limit;
+    ~Restore() { ::setrlimit(RLIMIT_NOFILE, &limit); }
+  } restore{saved};
   const int high = ::fcntl(p.r, F_DUPFD_CLOEXEC, FD_SETSIZE);
   if (high < 0) GTEST_SKIP() << "cannot open an fd >= FD_SETSIZE here (RLIMIT_NOFILE)";
   asyncio_test::Fd guard(high);
