@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""CPython asyncio peer of the echo benchmarks (compare.py echo): an echo server on asyncio
+streams. Each connection's handler reads up to 64 KiB with reader.read, writes it back with
+writer.write and waits in writer.drain, until end of file. --uvloop runs the same code on
+uvloop's event loop. Listens on 127.0.0.1:PORT (backlog 1024); exits with status 0 on SIGINT or
+SIGTERM. Usage: echo_asyncio.py PORT [--uvloop]"""
+import asyncio
+import signal
+import sys
+
+
+async def echo(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+    except ConnectionError:  # reset by the peer
+        writer.close()
+
+
+async def serve(port):
+    server = await asyncio.start_server(echo, "127.0.0.1", port, backlog=1024)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with server:
+        await stop.wait()
+
+
+def main():
+    args = [arg for arg in sys.argv[1:] if arg != "--uvloop"]
+    if len(args) != 1 or not args[0].isdigit():
+        sys.exit(f"usage: {sys.argv[0]} PORT [--uvloop]")
+    loop_factory = None
+    if "--uvloop" in sys.argv[1:]:
+        import uvloop
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(serve(int(args[0])))
+
+
+if __name__ == "__main__":
+    main()
