@@ -2,17 +2,14 @@
 // connection's handler reads up to 64 KiB with reader.read, writes it back with writer.write and
 // waits in writer.drain, until end of file. Listens on 127.0.0.1:PORT (backlog 1024); exits with
 // status 0 on SIGINT or SIGTERM. Usage: echo_server PORT
-#include <signal.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
-
 #include <asyncio/asyncio.hpp>
 
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <system_error>
+
+#include "stop_signals.hpp"  // examples/stop_signals.hpp: close_on_stop_signal(server)
 
 namespace {
 
@@ -28,28 +25,6 @@ asyncio::Coro<> echo(asyncio::StreamReader reader, asyncio::StreamWriter writer)
   }
   writer.close();
   co_await writer.wait_closed();
-}
-
-/// Blocks SIGINT and SIGTERM and returns a signalfd that becomes readable when one arrives.
-int stop_signal_fd() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  if (sigprocmask(SIG_BLOCK, &signals, nullptr) != 0) {
-    throw std::system_error(errno, std::generic_category(), "sigprocmask");
-  }
-  const int fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "signalfd");
-  return fd;
-}
-
-/// Closes `server` (which ends its serve_forever) when SIGINT or SIGTERM arrives.
-asyncio::Coro<> close_on_stop_signal(asyncio::Server& server) {
-  const int fd = stop_signal_fd();
-  co_await asyncio::get_running_loop().wait_readable(fd);
-  ::close(fd);
-  server.close();
 }
 
 asyncio::Coro<> serve(int port) {
