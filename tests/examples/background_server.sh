@@ -1,4 +1,4 @@
-# Sourced by the network examples' tests: start_server runs a server example in the background
+# Sourced by the network examples' tests and by scripts/demo.sh: start_server runs a server example in the background
 # on a free port (it is given port 0 and prints "Serving on ...:PORT"), stop_server and
 # wait_server_exit end it, and an EXIT trap kills it if a test fails half-way. Only the process
 # started here is ever signalled, by its PID.
