@@ -384,6 +384,7 @@ namespace detail {
 
 /// The parts of the loop that futures and tasks reach into; not for users.
 struct LoopAccess {
+  static constexpr int reader = EventLoop::reader, writer = EventLoop::writer;  // watch directions
   static ReadyQueue& ready(EventLoop& loop) noexcept { return loop.ready_; }
   static std::vector<TaskBase*>& tasks(EventLoop& loop) noexcept { return loop.tasks_; }
   static std::uint64_t next_task_number(EventLoop& loop) noexcept { return ++loop.task_counter_; }

@@ -83,6 +83,36 @@ class BrokenBarrierError : public RuntimeError {
   using RuntimeError::RuntimeError;
 };
 
+/// A stream reached end of file before a read was satisfied (readexactly, readuntil).
+/// partial() holds what was read; expected() is the size asked for, or -1 for readuntil.
+class IncompleteReadError : public Error {
+ public:
+  IncompleteReadError(std::string partial, long long expected)
+      : Error(std::to_string(partial.size()) + " bytes read on a total of " +
+              (expected < 0 ? std::string("undefined") : std::to_string(expected)) + " expected bytes"),
+        partial_(std::move(partial)),
+        expected_(expected) {}
+
+  const std::string& partial() const noexcept { return partial_; }
+  long long expected() const noexcept { return expected_; }
+
+ private:
+  std::string partial_;
+  long long expected_;
+};
+
+/// A stream's buffer reached its limit while looking for a separator (readuntil, readline).
+/// consumed() is how many bytes may be consumed before the separator, as in Python.
+class LimitOverrunError : public Error {
+ public:
+  LimitOverrunError(const std::string& message, std::size_t consumed) : Error(message), consumed_(consumed) {}
+
+  std::size_t consumed() const noexcept { return consumed_; }
+
+ private:
+  std::size_t consumed_;
+};
+
 /// Several failures reported together (Python's ExceptionGroup): what a TaskGroup throws when
 /// its tasks, or its body, failed. exceptions() gives each one, in the order they happened.
 class ExceptionGroup : public Error {

@@ -72,4 +72,15 @@ inline asyncio::Coro<int> fail_after(std::chrono::milliseconds delay, const char
   throw std::runtime_error(what);
 }
 
+/// Awaits `coro`; true when it throws an E. (GoogleTest's macros must not contain co_await.)
+template <class E, class T>
+asyncio::Coro<bool> throws(asyncio::Coro<T> coro) {
+  try {
+    co_await std::move(coro);
+  } catch (const E&) {
+    co_return true;
+  }
+  co_return false;
+}
+
 }  // namespace asyncio_test

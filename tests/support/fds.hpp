@@ -35,6 +35,8 @@ struct Fd {
     if (fd >= 0) ::close(fd);
     fd = -1;
   }
+  /// Gives the fd up, to a stream that will close it.
+  int release() { return std::exchange(fd, -1); }
   operator int() const { return fd; }
 };
 

@@ -1,0 +1,89 @@
+// ServerCore: what a Server handle refers to. It owns the listening sockets, accepts
+// connections while serving, starts a handler task for each, and keeps the list of live
+// connections so that closing the server can close them.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "asyncio/detail/io_watcher.hpp"
+#include "asyncio/detail/stream_transport.hpp"
+#include "asyncio/detail/wait_queue.hpp"
+#include "asyncio/handle.hpp"
+#include "asyncio/server.hpp"
+
+namespace asyncio::detail {
+
+class ServerCore {
+ public:
+  /// A Unix-domain server's socket file, removed on close if it is still the one bound.
+  struct SocketFile {
+    std::string path;
+    dev_t device = 0;
+    ino_t inode = 0;
+  };
+
+  /// Takes ownership of `listeners`, bound and listening non-blocking sockets.
+  ServerCore(EventLoop& loop, std::vector<int> listeners, ClientConnected handler, ServerOptions options,
+             SocketFile file);
+  ~ServerCore();
+  ServerCore(const ServerCore&) = delete;
+  ServerCore& operator=(const ServerCore&) = delete;
+
+  EventLoop& loop() const noexcept { return *loop_; }
+  void start_serving();
+  bool is_serving() const noexcept { return serving_; }
+  bool is_closed() const noexcept { return closed_; }
+  void close();
+  void close_clients();
+  void abort_clients();
+  std::vector<int> sockets() const;
+  std::size_t active_connections() const noexcept { return active_; }
+
+  /// Ready once closed with no live connection.
+  WakeAwaiter wait_for_closed() noexcept { return WakeAwaiter(closed_waiters_, closed_ && active_ == 0); }
+  /// serve_forever's wait: ready once closed.
+  WakeAwaiter wait_for_close_call() noexcept { return WakeAwaiter(close_waiters_, closed_); }
+  bool serving_forever_ = false;  // a task is in serve_forever
+
+  /// A connection this server accepted was lost (called by the transport).
+  void connection_lost(StreamTransport* connection) noexcept;
+
+ private:
+  struct Listener : IoWatcher {
+    Listener(ServerCore* owner, int fd) noexcept : IoWatcher(&on_event), owner(owner), fd(fd) {}
+    ServerCore* owner;
+    int fd;
+    bool watching = false;
+    TimerHandle retry;  // set while accepting is paused after EMFILE and the like
+  };
+  static void on_event(IoWatcher* watcher, IoWatcher::Event event);
+
+  void watch(Listener& listener);
+  void unwatch(Listener& listener) noexcept;
+  void accept_ready(Listener& listener);
+  void pause_accepting(Listener& listener, int error);
+  void serve(int fd);
+  template <class F>
+  void for_each_connection(F f);
+
+  EventLoop* loop_;
+  std::vector<std::unique_ptr<Listener>> listeners_;  // empty once closed
+  ClientConnected handler_;
+  ServerOptions options_;
+  SocketFile file_;
+  // The live connections this server accepted, linked through their server_prev_/server_next_;
+  // active_ counts them.
+  StreamTransport* connections_ = nullptr;
+  std::size_t active_ = 0;
+  WaitQueue closed_waiters_{"Server"};
+  WaitQueue close_waiters_{"Server"};
+  bool serving_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace asyncio::detail

@@ -1,0 +1,79 @@
+// Python's stream servers: start_server / start_unix_server, which call a handler with a
+// StreamReader and StreamWriter for each accepted connection, and the Server they return.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "asyncio/coro.hpp"
+#include "asyncio/socket_address.hpp"
+#include "asyncio/streams.hpp"
+
+namespace asyncio {
+
+namespace detail {
+class ServerCore;
+}
+
+/// What each accepted connection runs, in a task of its own. An exception escaping it goes to
+/// the loop's exception handler and closes the connection.
+using ClientConnected = std::function<Coro<void>(StreamReader, StreamWriter)>;
+
+struct ServerOptions {
+  std::size_t limit = DEFAULT_LIMIT;  // each StreamReader's limit
+  int backlog = 100;                  // listen(2)'s backlog; also the most connections taken per wake-up
+  bool reuse_address = true;          // SO_REUSEADDR (TCP)
+  bool reuse_port = false;            // SO_REUSEPORT (TCP)
+  bool start_serving = true;          // accept from the start, or wait for start_serving()
+  /// How long accepting pauses after running out of descriptors or memory (EMFILE, ENFILE,
+  /// ENOBUFS, ENOMEM), instead of spinning on the pending connection (CPython: 1 s).
+  std::chrono::milliseconds accept_retry_delay{1000};
+};
+
+/// A listening server. A cheap handle: copies refer to the same server, which closes (as by
+/// close()) when the last handle goes.
+class Server {
+ public:
+  explicit Server(std::shared_ptr<detail::ServerCore> core) noexcept : core_(std::move(core)) {}
+
+  /// Stops listening (closing the listening sockets) and closes every live connection once
+  /// its buffered bytes are sent (Python 3.13's close() followed by close_clients()).
+  void close();
+  /// Closes every live connection, after its buffered bytes are sent.
+  void close_clients();
+  /// Closes every live connection now, dropping buffered bytes.
+  void abort_clients();
+  /// Waits until the server is closed and every connection it accepted is closed.
+  Coro<void> wait_closed();
+  /// Starts accepting, if not already.
+  void start_serving();
+  bool is_serving() const noexcept;
+  /// Accepts until close() is called (then returns). If the awaiting task is cancelled, closes
+  /// the server, waits until it is closed, and raises CancelledError. RuntimeError when another
+  /// task is already in serve_forever, or the server is closed.
+  Coro<void> serve_forever();
+
+  /// The listening sockets' fds (empty once closed), and their addresses.
+  std::vector<int> sockets() const;
+  std::vector<SocketAddress> addresses() const;
+  /// How many accepted connections are still open.
+  std::size_t active_connections() const noexcept;
+  EventLoop& get_loop() const noexcept;
+
+ private:
+  std::shared_ptr<detail::ServerCore> core_;
+};
+
+/// Listens on host:port (host "" means every interface, IPv4 and IPv6; a name is resolved off
+/// the loop's thread; port 0 picks a free port) and serves each connection with `handler`.
+/// std::system_error when an address cannot be bound.
+Coro<Server> start_server(ClientConnected handler, std::string host, std::uint16_t port, ServerOptions options = {});
+/// Listens on the Unix-domain socket `path`. A stale socket file there is removed first, and
+/// the file is removed again when the server closes.
+Coro<Server> start_unix_server(ClientConnected handler, std::string path, ServerOptions options = {});
+
+}  // namespace asyncio

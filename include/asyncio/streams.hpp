@@ -1,0 +1,119 @@
+// Python's high-level streams: StreamReader and StreamWriter over a connected socket, and
+// open_connection / open_unix_connection. Servers are in server.hpp.
+#pragma once
+
+#include <any>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "asyncio/coro.hpp"
+#include "asyncio/detail/stream_transport.hpp"
+#include "asyncio/socket_address.hpp"
+
+namespace asyncio {
+
+/// The default buffer limit of a StreamReader (CPython's _DEFAULT_LIMIT): the longest line
+/// readline() accepts, and half the size at which reading from the socket pauses.
+inline constexpr std::size_t DEFAULT_LIMIT = 64 * 1024;
+
+/// The reading half of a connection. A cheap handle: copies read from the same buffer. Only
+/// one task may wait for data at a time (RuntimeError otherwise, as in Python). Each coroutine
+/// holds the connection, so it may outlive the handle it was called on.
+class StreamReader {
+ public:
+  explicit StreamReader(std::shared_ptr<detail::StreamTransport> transport) noexcept
+      : transport_(std::move(transport)) {}
+
+  /// Up to n bytes, waiting only when none are buffered; "" at EOF. n < 0 reads until EOF.
+  Coro<std::string> read(std::ptrdiff_t n = -1);
+  /// One line, '\n' included; at EOF the partial last line, then "". LimitOverrunError when
+  /// the line is longer than the limit (the buffered bytes are dropped, as Python does).
+  Coro<std::string> readline();
+  /// Bytes up to and including `separator`. IncompleteReadError (with what was read) at EOF;
+  /// LimitOverrunError when no separator is found within the limit (the data stays buffered).
+  Coro<std::string> readuntil(std::string separator = "\n");
+  /// Exactly n bytes; IncompleteReadError (with what was read) when EOF comes first.
+  Coro<std::string> readexactly(std::size_t n);
+
+  /// True when the buffer is empty and EOF was received.
+  bool at_eof() const noexcept { return transport_->eof() && transport_->read_buffer().empty(); }
+  /// The error the connection was lost with, or null.
+  std::exception_ptr exception() const noexcept { return transport_->error(); }
+  std::size_t limit() const noexcept { return transport_->limit(); }
+  /// How many bytes are buffered, not read yet (an extension: Python keeps this private). At
+  /// most twice the limit plus 64 KiB (one read), unless readexactly() asked for more.
+  std::size_t buffered() const noexcept { return transport_->read_buffer().size(); }
+
+ private:
+  std::shared_ptr<detail::StreamTransport> transport_;
+};
+
+/// The writing half of a connection. A cheap handle: copies write to the same connection.
+class StreamWriter {
+ public:
+  explicit StreamWriter(std::shared_ptr<detail::StreamTransport> transport) noexcept
+      : transport_(std::move(transport)) {}
+
+  /// Sends what the socket takes now and buffers the rest; never blocks. Follow with
+  /// `co_await drain()` to keep the buffer bounded. Ignored once the connection is lost
+  /// (drain() then raises); RuntimeError after write_eof().
+  void write(std::string_view data) { transport_->write(data); }
+  /// write() for each piece of a range of string-likes, as one send when nothing is buffered.
+  template <class Range>
+  void writelines(const Range& pieces) {
+    transport_->write_all(pieces);
+  }
+  void writelines(std::initializer_list<std::string_view> pieces) { transport_->write_all(pieces); }
+  /// Waits while the write buffer is above the high-water mark, until it falls to the low-water
+  /// mark. Raises the connection's error, or std::system_error(ECONNRESET) "Connection lost",
+  /// once the connection is lost.
+  Coro<void> drain();
+
+  bool can_write_eof() const noexcept { return true; }
+  /// Shuts down the sending side (after the buffered bytes); the reading side stays open.
+  void write_eof() { transport_->write_eof(); }
+  /// Closes the connection once the buffered bytes are sent; stops reading now.
+  void close() { transport_->close(); }
+  /// Closes the connection now, dropping the buffered bytes (Python's transport.abort()).
+  void abort() { transport_->abort(); }
+  bool is_closing() const noexcept { return transport_->is_closing(); }
+  /// Waits until the connection is closed; raises the error it was lost with, if any.
+  Coro<void> wait_closed();
+
+  /// Python's get_extra_info: "peername" and "sockname" give a SocketAddress, "socket" the fd
+  /// (an int, -1 once closed); anything else an empty std::any.
+  std::any get_extra_info(std::string_view name) const;
+  /// The peer's and our own address (empty if the connection was lost before first asked).
+  SocketAddress peername() const;
+  SocketAddress sockname() const;
+  /// The socket's fd, -1 once the connection is lost.
+  int socket() const noexcept { return transport_->fd(); }
+
+  /// Python's transport.get_write_buffer_size() and set_write_buffer_limits(high, low):
+  /// flow-control marks, 64 KiB and 16 KiB by default.
+  std::size_t get_write_buffer_size() const noexcept { return transport_->write_buffer_size(); }
+  void set_write_buffer_limits(std::size_t high, std::size_t low) { transport_->set_write_buffer_limits(high, low); }
+
+ private:
+  std::shared_ptr<detail::StreamTransport> transport_;
+};
+
+/// A connection's reader and writer (use with structured bindings).
+using StreamPair = std::pair<StreamReader, StreamWriter>;
+
+/// Wraps a connected, non-blocking stream socket (TCP or Unix), taking ownership of `fd`.
+StreamPair open_stream(int fd, std::size_t limit = DEFAULT_LIMIT);
+
+/// Connects to host:port: the name is resolved off the loop's thread (getaddrinfo.hpp), and
+/// each address is tried in turn, IPv4 and IPv6. TCP_NODELAY is set. Throws the connect
+/// error (std::system_error), or one naming every address's error when several failed.
+Coro<StreamPair> open_connection(std::string host, std::uint16_t port, std::size_t limit = DEFAULT_LIMIT);
+/// Connects to the Unix-domain socket at `path`.
+Coro<StreamPair> open_unix_connection(std::string path, std::size_t limit = DEFAULT_LIMIT);
+
+}  // namespace asyncio

@@ -1,0 +1,79 @@
+// asyncio::getaddrinfo: getaddrinfo(3) on the default executor, numeric hosts answered inline.
+#include "asyncio/getaddrinfo.hpp"
+
+#include <cerrno>
+#include <memory>
+
+#include "asyncio/threads.hpp"
+
+namespace asyncio {
+
+namespace {
+
+class GaiCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "getaddrinfo"; }
+  std::string message(int code) const override { return ::gai_strerror(code); }
+};
+
+struct Query {
+  std::string host;
+  std::string port;
+  addrinfo hints{};
+};
+
+/// Runs getaddrinfo(3). Returns the answers, or the EAI_* code in `code` (0 on success).
+std::vector<AddressInfo> resolve(const Query& query, int& code) {
+  addrinfo* list = nullptr;
+  code = ::getaddrinfo(query.host.empty() ? nullptr : query.host.c_str(), query.port.c_str(), &query.hints, &list);
+  if (code == EAI_SYSTEM) code = -errno;  // negative: an errno
+  std::vector<AddressInfo> answers;
+  if (code != 0) return answers;
+  std::unique_ptr<addrinfo, void (*)(addrinfo*)> owner(list, ::freeaddrinfo);
+  for (const addrinfo* ai = list; ai; ai = ai->ai_next) {
+    answers.push_back({ai->ai_family, ai->ai_socktype, ai->ai_protocol, ai->ai_canonname ? ai->ai_canonname : "",
+                       SocketAddress(ai->ai_addr, ai->ai_addrlen)});
+  }
+  return answers;
+}
+
+[[noreturn]] void throw_gai(int code, const std::string& host) {
+  const std::string what = "getaddrinfo(\"" + host + "\")";
+  if (code < 0) throw std::system_error(-code, std::generic_category(), what);
+  throw std::system_error(code, gai_category(), what);
+}
+
+std::vector<AddressInfo> resolve_or_throw(const Query& query) {
+  int code;
+  std::vector<AddressInfo> answers = resolve(query, code);
+  if (code != 0) throw_gai(code, query.host);
+  return answers;
+}
+
+}  // namespace
+
+const std::error_category& gai_category() noexcept {
+  static const GaiCategory category;
+  return category;
+}
+
+Coro<std::vector<AddressInfo>> getaddrinfo(std::string host, std::uint16_t port, int family, int type, int protocol,
+                                           int flags) {
+  Query query{std::move(host), std::to_string(port), {}};
+  query.hints.ai_family = family;
+  query.hints.ai_socktype = type;
+  query.hints.ai_protocol = protocol;
+  query.hints.ai_flags = flags | AI_NUMERICSERV;
+  // A numeric host (or none) needs no name service: answer it here, as Python's _ipaddr_info.
+  Query numeric = query;
+  numeric.hints.ai_flags |= AI_NUMERICHOST;
+  int code;
+  std::vector<AddressInfo> answers = resolve(numeric, code);
+  if (code == 0) co_return answers;
+  if (code != EAI_NONAME) throw_gai(code, query.host);
+  co_return co_await get_running_loop().run_in_executor(nullptr, [query = std::move(query)] {
+    return resolve_or_throw(query);
+  });
+}
+
+}  // namespace asyncio

@@ -1,0 +1,325 @@
+// Stream servers: binding the listening sockets, accepting (with a pause instead of a busy loop
+// when descriptors run out), a handler task per connection, and closing.
+#include "asyncio/server.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+
+#include "asyncio/detail/server_core.hpp"
+#include "asyncio/event_loop.hpp"
+#include "asyncio/exceptions.hpp"
+#include "asyncio/getaddrinfo.hpp"
+#include "asyncio/task.hpp"
+
+namespace asyncio::detail {
+
+namespace {
+
+/// Runs a connection's handler; what escapes it (but cancellation) goes to the loop's exception
+/// handler and closes the connection, as CPython's StreamReaderProtocol does.
+Coro<void> run_client(Coro<void> handler, std::shared_ptr<StreamTransport> connection) {
+  std::exception_ptr failure;
+  try {
+    co_await std::move(handler);
+  } catch (const CancelledError&) {
+    throw;
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (failure) {
+    connection->loop().call_exception_handler({"Unhandled exception in client_connected_cb", failure, ""});
+    connection->close();
+  }
+}
+
+}  // namespace
+
+ServerCore::ServerCore(EventLoop& loop, std::vector<int> listeners, ClientConnected handler, ServerOptions options,
+                       SocketFile file)
+    : loop_(&loop), handler_(std::move(handler)), options_(options), file_(std::move(file)) {
+  for (int fd : listeners) listeners_.push_back(std::make_unique<Listener>(this, fd));
+  if (options_.start_serving) start_serving();
+}
+
+ServerCore::~ServerCore() {
+  close();
+  // Connections still flushing outlive the server: they no longer report to it.
+  for_each_connection([](StreamTransport* connection) { connection->detach_from_server(); });
+}
+
+template <class F>
+void ServerCore::for_each_connection(F f) {
+  for (StreamTransport* connection = connections_; connection;) {
+    StreamTransport* next = connection->server_next_;  // f may unlink it
+    f(connection);
+    connection = next;
+  }
+}
+
+std::vector<int> ServerCore::sockets() const {
+  std::vector<int> fds;
+  for (const auto& listener : listeners_) fds.push_back(listener->fd);
+  return fds;
+}
+
+void ServerCore::start_serving() {
+  if (serving_ || closed_) return;
+  serving_ = true;
+  for (auto& listener : listeners_) watch(*listener);
+}
+
+void ServerCore::watch(Listener& listener) {
+  if (listener.watching) return;
+  LoopAccess::add_watcher(*loop_, listener.fd, LoopAccess::reader, &listener);
+  listener.watching = true;
+}
+
+void ServerCore::unwatch(Listener& listener) noexcept {
+  if (!listener.watching) return;
+  listener.watching = false;
+  LoopAccess::detach_watcher(*loop_, listener.fd, LoopAccess::reader);
+}
+
+void ServerCore::on_event(IoWatcher* watcher, IoWatcher::Event event) {
+  auto& listener = *static_cast<Listener*>(watcher);
+  if (event == IoWatcher::Event::removed) {  // the loop closed
+    listener.watching = false;
+    return;
+  }
+  listener.owner->accept_ready(listener);
+}
+
+// Takes up to `backlog` connections per wake-up, as CPython does.
+void ServerCore::accept_ready(Listener& listener) {
+  for (int taken = 0; taken < options_.backlog && serving_;) {
+    sockaddr_storage address;
+    socklen_t size = sizeof address;
+    const int fd = ::accept4(listener.fd, reinterpret_cast<sockaddr*>(&address), &size, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      const int error = errno;
+      if (error == EINTR || error == ECONNABORTED || error == EPROTO) continue;  // that one is gone: next
+      if (error == EAGAIN || error == EWOULDBLOCK) return;
+      if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) return pause_accepting(listener, error);
+      loop_->call_exception_handler({"Error on accepting a connection",
+                                     std::make_exception_ptr(std::system_error(error, std::generic_category(), "accept")),
+                                     SocketAddress::local_of(listener.fd).to_string()});
+      return;
+    }
+    ++taken;
+    if (address.ss_family == AF_INET || address.ss_family == AF_INET6) {
+      const int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    serve(fd);
+  }
+}
+
+// Out of descriptors or memory: the pending connection stays in the backlog, so the listener
+// would be ready again at once. Stop watching it for a while instead of spinning.
+void ServerCore::pause_accepting(Listener& listener, int error) {
+  loop_->call_exception_handler({"socket.accept() out of system resource",
+                                 std::make_exception_ptr(std::system_error(error, std::generic_category(), "accept")),
+                                 SocketAddress::local_of(listener.fd).to_string()});
+  unwatch(listener);
+  listener.retry = loop_->call_later(options_.accept_retry_delay, [&listener] {
+    listener.retry = {};
+    if (listener.owner->serving_) listener.owner->watch(listener);
+  });
+}
+
+void ServerCore::serve(int fd) {
+  std::shared_ptr<StreamTransport> connection;
+  try {
+    connection = std::make_shared<StreamTransport>(*loop_, fd, options_.limit);
+  } catch (...) {  // the transport closed fd
+    loop_->call_exception_handler({"Cannot serve an accepted connection", std::current_exception(), ""});
+    return;
+  }
+  connection->attach_to(this);
+  connection->server_next_ = connections_;
+  if (connections_) connections_->server_prev_ = connection.get();
+  connections_ = connection.get();
+  ++active_;
+  try {
+    loop_->create_task(run_client(handler_(StreamReader(connection), StreamWriter(connection)), connection));
+  } catch (...) {
+    loop_->call_exception_handler({"Unhandled exception in client_connected_cb", std::current_exception(), ""});
+    connection->abort();
+  }
+}
+
+void ServerCore::connection_lost(StreamTransport* connection) noexcept {
+  if (connection->server_prev_) {
+    connection->server_prev_->server_next_ = connection->server_next_;
+  } else {
+    connections_ = connection->server_next_;
+  }
+  if (connection->server_next_) connection->server_next_->server_prev_ = connection->server_prev_;
+  connection->server_prev_ = connection->server_next_ = nullptr;
+  if (--active_ == 0 && closed_) closed_waiters_.wake_all();
+}
+
+void ServerCore::close() {
+  if (closed_) return;
+  closed_ = true;
+  serving_ = false;
+  for (auto& listener : listeners_) {
+    unwatch(*listener);
+    listener->retry.cancel();
+    ::close(listener->fd);
+  }
+  listeners_.clear();
+  if (!file_.path.empty()) {  // remove the socket file, unless another server bound the path since
+    struct stat now;
+    if (::stat(file_.path.c_str(), &now) == 0 && now.st_dev == file_.device && now.st_ino == file_.inode) {
+      ::unlink(file_.path.c_str());
+    }
+  }
+  close_waiters_.wake_all();
+  close_clients();
+  if (active_ == 0) closed_waiters_.wake_all();
+}
+
+void ServerCore::close_clients() {
+  for_each_connection([](StreamTransport* connection) { connection->close(); });
+}
+
+void ServerCore::abort_clients() {
+  for_each_connection([](StreamTransport* connection) { connection->abort(); });
+}
+
+}  // namespace asyncio::detail
+
+namespace asyncio {
+
+namespace {
+
+[[noreturn]] void throw_errno(int error, const std::string& what) {
+  throw std::system_error(error, std::generic_category(), what);
+}
+
+/// Closes the fds of a server being set up, unless handed over.
+struct ListenerFds {
+  std::vector<int> fds;
+  ~ListenerFds() {
+    for (int fd : fds) ::close(fd);
+  }
+  std::vector<int> release() noexcept { return std::exchange(fds, {}); }
+};
+
+int make_listener(int family, int protocol, const SocketAddress& address, const ServerOptions& options) {
+  const int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  if (fd < 0) throw_errno(errno, "socket");
+  const int one = 1;
+  if (family != AF_UNIX) {
+    if (options.reuse_address) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (options.reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+      const int error = errno;
+      ::close(fd);
+      throw_errno(error, "setsockopt(SO_REUSEPORT)");
+    }
+    // An IPv6 socket takes IPv6 only, so that "" can bind IPv4 and IPv6 side by side.
+    if (family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  }
+  if (::bind(fd, address.data(), address.size()) < 0 || ::listen(fd, options.backlog) < 0) {
+    const int error = errno;
+    ::close(fd);
+    throw_errno(error, "error while attempting to bind on address " + address.to_string());
+  }
+  return fd;
+}
+
+}  // namespace
+
+Coro<Server> start_server(ClientConnected handler, std::string host, std::uint16_t port, ServerOptions options) {
+  std::vector<AddressInfo> addresses = co_await getaddrinfo(host, port, AF_UNSPEC, SOCK_STREAM, 0, AI_PASSIVE);
+  ListenerFds listeners;
+  std::vector<SocketAddress> bound;
+  for (const AddressInfo& info : addresses) {
+    if (std::find(bound.begin(), bound.end(), info.address) != bound.end()) continue;  // a duplicate answer
+    int fd;
+    try {
+      fd = make_listener(info.family, info.protocol, info.address, options);
+    } catch (const std::system_error& error) {
+      // An address family the host lacks (no IPv6) is skipped for the wildcard, as Python does.
+      if (host.empty() && error.code() == std::errc::address_family_not_supported) continue;
+      throw;
+    }
+    listeners.fds.push_back(fd);
+    bound.push_back(info.address);
+  }
+  if (listeners.fds.empty()) throw std::system_error(EADDRNOTAVAIL, std::generic_category(), "no address to listen on");
+  co_return Server(std::make_shared<detail::ServerCore>(get_running_loop(), listeners.release(), std::move(handler), options,
+                                                        detail::ServerCore::SocketFile{}));
+}
+
+Coro<Server> start_unix_server(ClientConnected handler, std::string path, ServerOptions options) {
+  const SocketAddress address = SocketAddress::unix_path(path);
+  struct stat existing;
+  if (!path.empty() && path[0] != '\0' && ::stat(path.c_str(), &existing) == 0 && S_ISSOCK(existing.st_mode)) {
+    ::unlink(path.c_str());  // a stale socket file from an earlier server
+  }
+  ListenerFds listeners{{make_listener(AF_UNIX, 0, address, options)}};
+  detail::ServerCore::SocketFile file{path};
+  struct stat bound;
+  if (!path.empty() && path[0] != '\0' && ::stat(path.c_str(), &bound) == 0) {
+    file.device = bound.st_dev;
+    file.inode = bound.st_ino;
+  } else {
+    file.path.clear();  // an abstract socket: no file to remove
+  }
+  co_return Server(std::make_shared<detail::ServerCore>(get_running_loop(), listeners.release(), std::move(handler), options,
+                                                        std::move(file)));
+}
+
+void Server::close() { core_->close(); }
+void Server::close_clients() { core_->close_clients(); }
+void Server::abort_clients() { core_->abort_clients(); }
+void Server::start_serving() { core_->start_serving(); }
+bool Server::is_serving() const noexcept { return core_->is_serving(); }
+std::vector<int> Server::sockets() const { return core_->sockets(); }
+std::size_t Server::active_connections() const noexcept { return core_->active_connections(); }
+EventLoop& Server::get_loop() const noexcept { return core_->loop(); }
+
+std::vector<SocketAddress> Server::addresses() const {
+  std::vector<SocketAddress> result;
+  for (int fd : core_->sockets()) result.push_back(SocketAddress::local_of(fd));
+  return result;
+}
+
+namespace {
+
+Coro<void> wait_server_closed(std::shared_ptr<detail::ServerCore> core) { co_await core->wait_for_closed(); }
+
+Coro<void> serve_until_closed(std::shared_ptr<detail::ServerCore> core) {
+  if (core->serving_forever_) throw RuntimeError("server is already being awaited on serve_forever()");
+  if (core->is_closed()) throw RuntimeError("Server is closed");
+  core->start_serving();
+  core->serving_forever_ = true;
+  std::exception_ptr cancelled;
+  try {
+    co_await core->wait_for_close_call();
+  } catch (const CancelledError&) {
+    cancelled = std::current_exception();
+  }
+  core->serving_forever_ = false;
+  if (cancelled) {  // Python: close the server, wait until it is closed, raise the cancellation
+    core->close();
+    co_await core->wait_for_closed();
+    std::rethrow_exception(cancelled);
+  }
+}
+
+}  // namespace
+
+Coro<void> Server::wait_closed() { return wait_server_closed(core_); }
+Coro<void> Server::serve_forever() { return serve_until_closed(core_); }
+
+}  // namespace asyncio

@@ -1,0 +1,290 @@
+// StreamTransport: reading into the buffer, sending and buffering, flow control, and losing the
+// connection (see the header's notes).
+#include "asyncio/detail/stream_transport.hpp"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <system_error>
+
+#include "asyncio/detail/server_core.hpp"
+#include "asyncio/event_loop.hpp"
+#include "asyncio/exceptions.hpp"
+
+namespace asyncio::detail {
+
+namespace {
+
+bool would_block(int error) noexcept { return error == EAGAIN || error == EWOULDBLOCK; }
+
+std::exception_ptr os_error(int error, const char* what) {
+  return std::make_exception_ptr(std::system_error(error, std::generic_category(), what));
+}
+
+}  // namespace
+
+StreamTransport::StreamTransport(EventLoop& loop, int fd, std::size_t limit)
+    : loop_(&loop),
+      fd_(fd),
+      limit_(limit),
+      read_watch_(&on_read_event, this),
+      write_watch_(&on_write_event, this) {
+  if (limit == 0) throw std::invalid_argument("Limit cannot be <= 0");
+  try {
+    start_reading();
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+}
+
+StreamTransport::~StreamTransport() {
+  if (!lost_) lose_connection(nullptr);
+}
+
+// --- Reading -------------------------------------------------------------------------------------
+
+void StreamTransport::start_reading() {
+  if (read_watch_.installed || eof_ || closing_) return;
+  LoopAccess::add_watcher(*loop_, fd_, LoopAccess::reader, &read_watch_);
+  read_watch_.installed = true;
+}
+
+void StreamTransport::stop_reading() noexcept {
+  if (!read_watch_.installed) return;
+  read_watch_.installed = false;
+  LoopAccess::detach_watcher(*loop_, fd_, LoopAccess::reader);
+}
+
+void StreamTransport::on_read_event(IoWatcher* watcher, IoWatcher::Event event) {
+  auto& watch = *static_cast<Watch*>(watcher);
+  if (event == IoWatcher::Event::removed) {  // the loop closed, or someone replaced the reader:
+    watch.installed = false;                  // no byte will arrive any more
+    watch.owner->eof_ = true;
+    watch.owner->read_waiters_.wake_all();
+    return;
+  }
+  watch.owner->read_ready();
+}
+
+// One read(2) of up to max_read bytes per readiness event, straight into the buffer's free
+// room, with a stack buffer behind it for the rest: no more memory is reserved than the bytes
+// that arrived, and the buffer never exceeds 2 * limit_ + max_read.
+void StreamTransport::read_ready() {
+  char spill[max_read];
+  std::span<char> room = in_.back_room();
+  if (room.size() > max_read) room = room.first(max_read);
+  iovec parts[2] = {{room.data(), room.size()}, {spill, max_read - room.size()}};
+  ssize_t n;
+  do {
+    n = room.empty() ? ::read(fd_, spill, max_read) : ::readv(fd_, parts, parts[1].iov_len ? 2 : 1);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (!would_block(errno)) fail(errno);
+    return;
+  }
+  if (n == 0) {  // EOF: keep the connection open for writing (Python's eof_received -> True)
+    eof_ = true;
+    stop_reading();
+  } else {
+    const std::size_t got = static_cast<std::size_t>(n);
+    const std::size_t in_room = std::min(got, room.size());
+    in_.commit(in_room);
+    in_.append(std::string_view(spill, got - in_room));
+    if (in_.size() > 2 * limit_) {
+      reading_paused_ = true;
+      stop_reading();
+    }
+  }
+  read_waiters_.wake_all();
+}
+
+void StreamTransport::consumed() {
+  if (reading_paused_ && in_.size() <= limit_) {
+    reading_paused_ = false;
+    start_reading();
+  }
+}
+
+WakeAwaiter StreamTransport::wait_for_data(const char* what) {
+  if (read_waiters_.has_waiting()) {
+    throw RuntimeError(std::string(what) + "() called while another coroutine is already waiting for incoming data");
+  }
+  // A reader that needs more than the buffer may hold (readexactly) must get it.
+  if (reading_paused_) {
+    reading_paused_ = false;
+    start_reading();
+  }
+  return WakeAwaiter(read_waiters_, eof_);
+}
+
+// --- Writing -------------------------------------------------------------------------------------
+
+void StreamTransport::check_writable() const {
+  if (eof_requested_) throw RuntimeError("Cannot call write() after write_eof()");
+}
+
+void StreamTransport::write(std::string_view bytes) {
+  check_writable();
+  if (bytes.empty() || lost_) return;
+  if (out_.empty()) {
+    ssize_t n;
+    do {
+      n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (!would_block(errno)) return fail(errno);
+      n = 0;
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+    if (bytes.empty()) return;
+    out_.append(bytes);
+    start_writing();
+  } else {
+    out_.append(bytes);
+  }
+  check_high_water();
+}
+
+bool StreamTransport::flush_now() {
+  while (!out_.empty()) {
+    const std::string_view pending = out_.view();
+    const ssize_t n = ::send(fd_, pending.data(), pending.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (would_block(errno)) break;
+      fail(errno);
+      return false;
+    }
+    out_.consume(static_cast<std::size_t>(n));
+  }
+  if (out_.empty()) {
+    stop_writing();
+    after_flush();
+  } else {
+    start_writing();
+  }
+  return !lost_;
+}
+
+void StreamTransport::start_writing() {
+  if (write_watch_.installed) return;
+  try {
+    LoopAccess::add_watcher(*loop_, fd_, LoopAccess::writer, &write_watch_);
+  } catch (...) {
+    lose_connection(std::current_exception());
+    return;
+  }
+  write_watch_.installed = true;
+}
+
+void StreamTransport::stop_writing() noexcept {
+  if (!write_watch_.installed) return;
+  write_watch_.installed = false;
+  LoopAccess::detach_watcher(*loop_, fd_, LoopAccess::writer);
+}
+
+void StreamTransport::on_write_event(IoWatcher* watcher, IoWatcher::Event event) {
+  auto& watch = *static_cast<Watch*>(watcher);
+  if (event == IoWatcher::Event::removed) {  // the loop closed: nothing more can be sent
+    watch.installed = false;
+    watch.owner->lose_connection(nullptr);
+    return;
+  }
+  watch.owner->write_ready();
+}
+
+void StreamTransport::write_ready() {
+  if (!flush_now()) return;
+  if (writing_paused_ && out_.size() <= low_water_) {
+    writing_paused_ = false;
+    drain_waiters_.wake_all();
+  }
+}
+
+// The write buffer is empty: finish what close() or write_eof() started.
+void StreamTransport::after_flush() {
+  if (closing_) {
+    lose_connection(nullptr);
+  } else if (eof_requested_) {
+    ::shutdown(fd_, SHUT_WR);
+  }
+}
+
+void StreamTransport::check_high_water() noexcept {
+  if (out_.size() > high_water_) writing_paused_ = true;
+}
+
+void StreamTransport::set_write_buffer_limits(std::size_t high, std::size_t low) {
+  if (low > high) throw std::invalid_argument("high must be >= low must be >= 0");
+  high_water_ = high;
+  low_water_ = low;
+  if (out_.size() > high_water_) {
+    writing_paused_ = true;
+  } else if (writing_paused_ && out_.size() <= low_water_) {
+    writing_paused_ = false;
+    drain_waiters_.wake_all();
+  }
+}
+
+WakeAwaiter StreamTransport::wait_for_drain() { return WakeAwaiter(drain_waiters_, !writing_paused_ || lost_); }
+
+void StreamTransport::raise_if_lost() const {
+  if (!lost_) return;
+  throw_if_failed();
+  throw std::system_error(ECONNRESET, std::generic_category(), "Connection lost");
+}
+
+void StreamTransport::write_eof() {
+  if (eof_requested_ || is_closing()) return;
+  eof_requested_ = true;
+  if (out_.empty()) ::shutdown(fd_, SHUT_WR);
+}
+
+void StreamTransport::close() {
+  if (is_closing()) return;
+  closing_ = true;
+  stop_reading();
+  if (out_.empty()) lose_connection(nullptr);
+}
+
+// --- Addresses -----------------------------------------------------------------------------------
+
+const SocketAddress& StreamTransport::peer_address() {
+  if (peer_address_.family() == AF_UNSPEC && !lost_) peer_address_ = SocketAddress::peer_of(fd_);
+  return peer_address_;
+}
+
+const SocketAddress& StreamTransport::local_address() {
+  if (local_address_.family() == AF_UNSPEC && !lost_) local_address_ = SocketAddress::local_of(fd_);
+  return local_address_;
+}
+
+// --- Losing the connection -----------------------------------------------------------------------
+
+void StreamTransport::fail(int error) {
+  const char* what = error == EPIPE || error == ECONNRESET ? "Connection lost" : "socket error";
+  lose_connection(os_error(error, what));
+}
+
+void StreamTransport::lose_connection(std::exception_ptr error) noexcept {
+  if (lost_) return;
+  lost_ = true;
+  eof_ = true;
+  error_ = std::move(error);
+  stop_reading();
+  stop_writing();
+  out_.clear();
+  ::close(fd_);
+  fd_ = -1;
+  writing_paused_ = false;
+  read_waiters_.wake_all();
+  drain_waiters_.wake_all();
+  closed_waiters_.wake_all();
+  if (server_) std::exchange(server_, nullptr)->connection_lost(this);
+}
+
+}  // namespace asyncio::detail

@@ -1,0 +1,553 @@
+// StreamReader and StreamWriter on real sockets: the read functions and their errors, flow
+// control in both directions, and peers that stop reading, half-close or vanish, with the
+// loop's polls counted to show it never spins. The loop's selector is the one ASYNCIO_SELECTOR
+// names (CI runs the suite once per backend).
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "support/asyncio_test.hpp"
+#include "support/counting_selector.hpp"
+#include "support/fds.hpp"
+
+using namespace std::chrono_literals;
+using asyncio::Coro;
+using asyncio::StreamReader;
+using asyncio::StreamWriter;
+using asyncio_test::SocketPair;
+
+namespace {
+
+constexpr std::size_t KiB = 1024;
+
+/// `size` bytes of a repeating pattern, so that a lost or reordered byte shows.
+std::string pattern(std::size_t size) {
+  std::string bytes(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>('a' + i % 23);
+  return bytes;
+}
+
+struct StreamTest : ::testing::Test {
+  std::vector<asyncio::ExceptionContext> reports;
+  std::size_t polls = 0, refreshes = 0;
+  std::unique_ptr<asyncio::EventLoop> loop =
+      std::make_unique<asyncio::EventLoop>(std::make_unique<asyncio_test::CountingSelector>(&polls, &refreshes));
+  SocketPair pair;  // pair.a becomes our stream (open()); pair.b is the peer
+
+  StreamTest() {
+    loop->set_exception_handler([this](asyncio::EventLoop&, const asyncio::ExceptionContext& c) { reports.push_back(c); });
+  }
+
+  /// Our end as a stream (from inside the running loop).
+  asyncio::StreamPair open(std::size_t limit = asyncio::DEFAULT_LIMIT) { return asyncio::open_stream(pair.a.release(), limit); }
+
+  template <class T>
+  T run(Coro<T> coro) {
+    return loop->run_until_complete(std::move(coro));
+  }
+
+  /// Sends `data` from the peer, whole (small amounts: it must fit the socket's buffer).
+  void peer_send(std::string_view data) {
+    ASSERT_EQ(::send(pair.b, data.data(), data.size(), MSG_NOSIGNAL), static_cast<ssize_t>(data.size()));
+  }
+  /// Everything the peer can read now, without waiting.
+  std::string peer_receive() {
+    std::string all;
+    char buffer[65536];
+    ssize_t n;
+    while ((n = ::recv(pair.b, buffer, sizeof buffer, 0)) > 0) all.append(buffer, static_cast<std::size_t>(n));
+    return all;
+  }
+  /// The peer reads until it has `size` bytes (or EOF), through the loop.
+  Coro<std::string> peer_read(std::size_t size) {
+    std::string all;
+    while (all.size() < size) {
+      std::string chunk = co_await loop->sock_recv(pair.b, 256 * KiB);
+      if (chunk.empty()) break;
+      all += chunk;
+    }
+    co_return all;
+  }
+  /// How many times the loop polls while `duration` passes with only the streams to watch: a
+  /// loop that sleeps polls a handful of times, one that spins thousands.
+  std::size_t polls_during(std::chrono::milliseconds duration) {
+    const std::size_t before = polls;
+    loop->run_until_complete([](std::chrono::milliseconds d) -> Coro<void> { co_await asyncio::sleep(d); }(duration));
+    return polls - before;
+  }
+  /// Shrinks the kernel's buffers of both ends, so that a peer that does not read pushes back
+  /// after a few KiB.
+  void small_socket_buffers() {
+    const int size = 16 * KiB;
+    for (int fd : {pair.a.fd, pair.b.fd}) {
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    }
+  }
+};
+
+// --- Reading ----------------------------------------------------------------------------------
+
+TEST_F(StreamTest, ReadGivesWhatIsBufferedUpToN) {
+  peer_send("hello world");
+  auto parts = run([&]() -> Coro<std::vector<std::string>> {
+    auto [reader, writer] = open();
+    std::vector<std::string> got;
+    got.push_back(co_await reader.read(5));
+    got.push_back(co_await reader.read(0));
+    got.push_back(co_await reader.read(100));
+    co_return got;
+  }());
+  EXPECT_EQ(parts, (std::vector<std::string>{"hello", "", " world"}));
+}
+
+TEST_F(StreamTest, ReadWaitsForDataAndEmptyMeansEof) {
+  auto parts = run([&]() -> Coro<std::vector<std::string>> {
+    auto [reader, writer] = open();
+    loop->call_soon([this] { peer_send("late"); });
+    std::vector<std::string> got;
+    got.push_back(co_await reader.read(100));  // waits: nothing was sent yet
+    loop->call_soon([this] { ::shutdown(pair.b, SHUT_WR); });
+    got.push_back(co_await reader.read(100));
+    got.push_back(co_await reader.read(100));
+    EXPECT_TRUE(reader.at_eof());
+    co_return got;
+  }());
+  EXPECT_EQ(parts, (std::vector<std::string>{"late", "", ""}));
+}
+
+TEST_F(StreamTest, ReadWithoutSizeReadsToEof) {
+  const std::string sent = pattern(300 * KiB);  // more than the limit: read in several blocks
+  auto got = run([&]() -> Coro<std::string> {
+    auto [reader, writer] = open();
+    auto sender_body = [&]() -> Coro<void> {
+      co_await loop->sock_sendall(pair.b, sent);
+      ::shutdown(pair.b, SHUT_WR);
+    };  // named: it must outlive its task
+    auto sender = asyncio::create_task(sender_body());
+    std::string all = co_await reader.read();
+    co_await sender;
+    co_return all;
+  }());
+  EXPECT_EQ(got, sent);
+}
+
+TEST_F(StreamTest, ReadlineSplitsLinesAndEndsWithThePartialLastLine) {
+  peer_send("one\ntwo\n\nthree");
+  ::shutdown(pair.b, SHUT_WR);
+  auto lines = run([&]() -> Coro<std::vector<std::string>> {
+    auto [reader, writer] = open();
+    std::vector<std::string> got;
+    for (int i = 0; i < 6; ++i) got.push_back(co_await reader.readline());
+    co_return got;
+  }());
+  EXPECT_EQ(lines, (std::vector<std::string>{"one\n", "two\n", "\n", "three", "", ""}));
+}
+
+TEST_F(StreamTest, ReaduntilFindsSeparatorsSplitAcrossReads) {
+  auto parts = run([&]() -> Coro<std::vector<std::string>> {
+    auto [reader, writer] = open();
+    loop->call_soon([this] { peer_send("GET / HTTP/1.1\r\nHost: x\r"); });
+    loop->call_later(1ms, [this] { peer_send("\n\r\nbody"); });
+    std::vector<std::string> got;
+    got.push_back(co_await reader.readuntil("\r\n\r\n"));
+    got.push_back(co_await reader.read(4));
+    co_return got;
+  }());
+  EXPECT_EQ(parts, (std::vector<std::string>{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "body"}));
+}
+
+TEST_F(StreamTest, ReaduntilAtEofRaisesIncompleteReadWithThePartialData) {
+  peer_send("no separator");
+  ::shutdown(pair.b, SHUT_WR);
+  run([&]() -> Coro<void> {
+    auto [reader, writer] = open();
+    try {
+      co_await reader.readuntil("\r\n");
+      ADD_FAILURE() << "readuntil returned";
+    } catch (const asyncio::IncompleteReadError& error) {
+      EXPECT_EQ(error.partial(), "no separator");
+      EXPECT_EQ(error.expected(), -1);
+    }
+    EXPECT_TRUE(reader.at_eof());
+  }());
+}
+
+TEST_F(StreamTest, ReaduntilPastTheLimitRaisesAndKeepsTheData) {
+  peer_send(std::string(40, 'x'));
+  run([&]() -> Coro<void> {
+    auto [reader, writer] = open(16);
+    try {
+      co_await reader.readuntil(";");
+      ADD_FAILURE() << "readuntil returned";
+    } catch (const asyncio::LimitOverrunError& error) {
+      EXPECT_EQ(error.consumed(), 40u);
+    }
+    EXPECT_EQ(reader.buffered(), 40u);
+    {
+      const auto got = co_await reader.read(100);
+      EXPECT_EQ(got, std::string(40, 'x'));
+    }
+    // A separator found beyond the limit is refused too.
+    peer_send(std::string(20, 'y') + ";");
+    try {
+      co_await reader.readuntil(";");
+      ADD_FAILURE() << "readuntil returned";
+    } catch (const asyncio::LimitOverrunError& error) {
+      EXPECT_EQ(error.consumed(), 20u);
+    }
+    {
+      const bool threw = co_await asyncio_test::throws<std::invalid_argument>(reader.readuntil(""));
+      EXPECT_TRUE(threw) << "reader.readuntil(\"\")";
+    }
+  }());
+}
+
+TEST_F(StreamTest, ReadexactlyWaitsForAllBytesOrRaisesIncompleteRead) {
+  run([&]() -> Coro<void> {
+    auto [reader, writer] = open();
+    loop->call_soon([this] { peer_send("abc"); });
+    loop->call_later(1ms, [this] { peer_send("defgh"); });
+    {
+      const auto got = co_await reader.readexactly(6);
+      EXPECT_EQ(got, "abcdef");
+    }
+    {
+      const auto got = co_await reader.readexactly(0);
+      EXPECT_EQ(got, "");
+    }
+    ::shutdown(pair.b, SHUT_WR);
+    try {
+      co_await reader.readexactly(5);
+      ADD_FAILURE() << "readexactly returned";
+    } catch (const asyncio::IncompleteReadError& error) {
+      EXPECT_EQ(error.partial(), "gh");
+      EXPECT_EQ(error.expected(), 5);
+      EXPECT_STREQ(error.what(), "2 bytes read on a total of 5 expected bytes");
+    }
+  }());
+}
+
+// Reading pauses at twice the limit, but a reader asking for more than that still gets it.
+TEST_F(StreamTest, ReadexactlyBeyondTwiceTheLimitResumesReading) {
+  const std::string sent = pattern(1024 * KiB);
+  auto got = run([&]() -> Coro<std::string> {
+    auto [reader, writer] = open(4 * KiB);
+    auto sender = asyncio::create_task(loop->sock_sendall(pair.b, sent));
+    std::string data = co_await reader.readexactly(sent.size());
+    co_await sender;
+    co_return data;
+  }());
+  EXPECT_TRUE(got == sent);
+}
+
+// A reader that does not read: the buffer stops at twice the limit plus one read (64 KiB) and
+// the sender is held back by the socket, until the reader reads again.
+TEST_F(StreamTest, ReadingPausesAtTwiceTheLimit) {
+  small_socket_buffers();
+  const std::size_t limit = 16 * KiB;
+  const std::string sent = pattern(2048 * KiB);
+  run([&]() -> Coro<void> {
+    auto [reader, writer] = open(limit);
+    auto sender = asyncio::create_task(loop->sock_sendall(pair.b, sent));
+    std::size_t most = 0;
+    for (int i = 0; i < 100000 && reader.buffered() <= 2 * limit; ++i) co_await asyncio::sleep(0s);
+    for (int i = 0; i < 2000; ++i) {  // 2000 more iterations, with polls among them: no growth
+      most = std::max(most, reader.buffered());
+      co_await asyncio::sleep(0s);
+    }
+    EXPECT_GT(most, 2 * limit);
+    EXPECT_LE(most, 2 * limit + 64 * KiB);
+    EXPECT_FALSE(sender.done());
+    std::string all;
+    while (all.size() < sent.size()) all += co_await reader.read(64 * KiB);
+    co_await sender;
+    EXPECT_TRUE(all == sent);
+  }());
+}
+
+// 10 MB without a newline: readline raises LimitOverrunError again and again, dropping what it
+// scanned, while the buffer stays near the limit; the line after it is read intact.
+TEST_F(StreamTest, ReadlineOfTenMegabytesWithoutNewlineStaysBounded) {
+  small_socket_buffers();
+  const std::size_t limit = asyncio::DEFAULT_LIMIT;
+  const std::string flood = std::string(10 * 1024 * KiB, 'z') + "\nnext line\n";
+  run([&]() -> Coro<void> {
+    auto [reader, writer] = open(limit);
+    auto sender = asyncio::create_task(loop->sock_sendall(pair.b, flood));
+    std::size_t overruns = 0, most = 0;
+    std::string line;
+    for (;;) {
+      most = std::max(most, reader.buffered());
+      try {
+        line = co_await reader.readline();
+      } catch (const asyncio::LimitOverrunError&) {
+        ++overruns;
+        continue;
+      }
+      if (line.empty() || line != std::string(line.size() - 1, 'z') + "\n") break;  // not the long line's tail
+    }
+    co_await sender;
+    EXPECT_EQ(line, "next line\n");
+    EXPECT_GE(overruns, 10 * 1024 * KiB / (2 * limit + 64 * KiB));
+    EXPECT_LE(most, 2 * limit + 64 * KiB);
+  }());
+}
+
+TEST_F(StreamTest, TwoTasksWaitingForDataIsRuntimeError) {
+  run([&]() -> Coro<void> {
+    auto [reader, writer] = open();
+    auto first = asyncio::create_task(reader.read(10));
+    co_await asyncio::sleep(0s);  // first is now waiting
+    {
+      const bool threw = co_await asyncio_test::throws<asyncio::RuntimeError>(reader.readline());
+      EXPECT_TRUE(threw) << "reader.readline()";
+    }
+    peer_send("x");
+    {
+      const auto got = co_await first;
+      EXPECT_EQ(got, "x");
+    }
+  }());
+}
+
+TEST_F(StreamTest, CancelledReadLosesNoData) {
+  run([&]() -> Coro<void> {
+    auto [reader, writer] = open();
+    auto waiting = asyncio::create_task(reader.readexactly(4));
+    co_await asyncio::sleep(0s);
+    peer_send("ab");
+    for (int i = 0; i < 1000 && reader.buffered() < 2; ++i) co_await asyncio::sleep(0s);
+    waiting.cancel();
+    try {
+      co_await waiting;
+    } catch (const asyncio::CancelledError&) {
+    }
+    EXPECT_TRUE(waiting.cancelled());
+    peer_send("cd");
+    {
+      const auto got = co_await reader.readexactly(4);
+      EXPECT_EQ(got, "abcd");
+    }
+  }());
+}
+
+// --- Writing ----------------------------------------------------------------------------------
+
+TEST_F(StreamTest, WriteSendsAtOnceWhenTheSocketTakesIt) {
+  run([&]() -> Coro<void> {
+    auto [reader, writer] = open();
+    writer.write("abc");
+    writer.writelines({"de", "", "f"});
+    writer.writelines(std::vector<std::string>{"g", "h"});
+    EXPECT_EQ(writer.get_write_buffer_size(), 0u);
+    EXPECT_EQ(peer_receive(), "abcdefgh");  // before any await
+    co_await writer.drain();
+  }());
+}
+
+// The peer stops reading: with drain() after each write, the buffer never holds more than the
+// high-water mark plus one chunk, drain() blocks, and resumes once the peer reads; nothing is
+// lost or reordered. For each write API.
+class WriteApiTest : public StreamTest, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(WriteApiTest, BufferStaysBoundedAndDrainBlocksUntilThePeerReads) {
+  small_socket_buffers();
+  const std::string api = GetParam();
+  const std::size_t chunk = 24 * KiB, chunks = 64;
+  const std::string sent = pattern(chunk * chunks);
+  run([&]() -> Coro<void> {
+    auto [reader, writer] = open();
+    std::size_t written = 0, most = 0;
+    auto writing_body = [&]() -> Coro<void> {
+      for (std::size_t i = 0; i < chunks; ++i) {
+        const std::string_view piece = std::string_view(sent).substr(i * chunk, chunk);
+        if (api == "write") {
+          writer.write(piece);
+        } else {
+          writer.writelines({piece.substr(0, 1000), piece.substr(1000)});
+        }
+        ++written;
+        most = std::max(most, writer.get_write_buffer_size());
+        co_await writer.drain();
+      }
+    };  // named: it must outlive its task
+    auto writing = asyncio::create_task(writing_body());
+    for (int i = 0; i < 2000; ++i) co_await asyncio::sleep(0s);
+    EXPECT_FALSE(writing.done());
+    EXPECT_LT(written, chunks);
+    EXPECT_GT(writer.get_write_buffer_size(), asyncio::detail::StreamTransport::default_low_water);
+    const std::string received = co_await peer_read(sent.size());
+    co_await writing;
+    EXPECT_TRUE(received == sent);
+    EXPECT_GT(most, asyncio::detail::StreamTransport::default_high_water);
+    EXPECT_LE(most, asyncio::detail::StreamTransport::default_high_water + chunk);
+  }());
+}
+
+INSTANTIATE_TEST_SUITE_P(Apis, WriteApiTest, ::testing::Values("write", "writelines"));
+
+TEST_F(StreamTest, WriteBufferLimitsCanBeChanged) {
+  small_socket_buffers();
+  run([&]() -> Coro<void> {
+    auto [reader, writer] = open();
+    writer.set_write_buffer_limits(1000, 100);
+    writer.write(pattern(256 * KiB));
+    auto draining = asyncio::create_task(writer.drain());
+    co_await asyncio::sleep(0s);
+    EXPECT_FALSE(draining.done());
+    EXPECT_THROW(writer.set_write_buffer_limits(10, 100), std::invalid_argument);
+    co_await peer_read(256 * KiB);
+    co_await draining;
+  }());
+}
+
+// The peer closes with our bytes unread: the next write fails, and drain(), reads and
+// wait_closed() raise the error; further writes are ignored; the loop then sleeps.
+TEST_F(StreamTest, PeerGoneMidWriteRaisesFromDrainAndNeverSpins) {
+  small_socket_buffers();
+  run([&]() -> Coro<void> {
+    auto [reader, writer] = open();
+    auto writing_body = [&]() -> Coro<void> {
+      for (;;) {
+        writer.write(pattern(16 * KiB));
+        co_await writer.drain();
+      }
+    };  // named: it must outlive its task
+    auto writing = asyncio::create_task(writing_body());
+    for (int i = 0; i < 200; ++i) co_await asyncio::sleep(0s);
+    EXPECT_FALSE(writing.done());  // blocked in drain
+    pair.b.close();
+    try {
+      co_await writing;
+      ADD_FAILURE() << "the writer ended without an error";
+    } catch (const std::system_error& error) {
+      EXPECT_TRUE(error.code().value() == EPIPE || error.code().value() == ECONNRESET) << error.what();
+    }
+    EXPECT_TRUE(writer.is_closing());
+    EXPECT_EQ(writer.socket(), -1);
+    writer.write("ignored");
+    {
+      const bool threw = co_await asyncio_test::throws<std::system_error>(writer.drain());
+      EXPECT_TRUE(threw) << "writer.drain()";
+    }
+    {
+      const bool threw = co_await asyncio_test::throws<std::system_error>(reader.read(10));
+      EXPECT_TRUE(threw) << "reader.read(10)";
+    }
+    {
+      const bool threw = co_await asyncio_test::throws<std::system_error>(writer.wait_closed());
+      EXPECT_TRUE(threw) << "writer.wait_closed()";
+    }
+  }());
+  EXPECT_LE(polls_during(50ms), 5u);
+}
+
+// The peer half-closes (SHUT_WR): we read EOF, and may go on writing, which the peer receives;
+// the hang-up wakes the loop once, not on every poll.
+TEST_F(StreamTest, PeerHalfCloseGivesEofWhileWritesGoOn) {
+  std::optional<asyncio::StreamPair> stream;
+  run([&]() -> Coro<void> {
+    stream = open();
+    co_return;
+  }());
+  StreamReader& reader = stream->first;
+  StreamWriter& writer = stream->second;
+  run([&]() -> Coro<void> {
+    peer_send("last words");
+    ::shutdown(pair.b, SHUT_WR);
+    {
+      const auto got = co_await reader.read();
+      EXPECT_EQ(got, "last words");
+    }
+    EXPECT_TRUE(reader.at_eof());
+    writer.write("still here");
+    co_await writer.drain();
+  }());
+  EXPECT_EQ(peer_receive(), "still here");
+  EXPECT_LE(polls_during(50ms), 5u);
+  run([&]() -> Coro<void> {
+    writer.write("and again");
+    writer.close();
+    co_await writer.wait_closed();
+  }());
+  EXPECT_EQ(peer_receive(), "and again");
+  EXPECT_EQ(::recv(pair.b, nullptr, 0, 0), 0);  // EOF after it
+}
+
+TEST_F(StreamTest, WriteEofSendsEofAfterBufferedBytesAndReadingGoesOn) {
+  small_socket_buffers();
+  const std::string sent = pattern(512 * KiB);
+  run([&]() -> Coro<void> {
+    auto [reader, writer] = open();
+    writer.write(sent);
+    writer.write_eof();
+    EXPECT_TRUE(writer.can_write_eof());
+    EXPECT_THROW(writer.write("more"), asyncio::RuntimeError);
+    {
+      const auto got = co_await peer_read(sent.size() + 1);
+      EXPECT_EQ(got, sent);
+    }  // + 1: reads on to the EOF
+    peer_send("reply");
+    {
+      const auto got = co_await reader.read(100);
+      EXPECT_EQ(got, "reply");
+    }
+  }());
+}
+
+TEST_F(StreamTest, CloseSendsBufferedBytesFirstAndDrainThenRaises) {
+  small_socket_buffers();
+  const std::string sent = pattern(512 * KiB);
+  run([&]() -> Coro<void> {
+    auto [reader, writer] = open();
+    writer.write(sent);
+    writer.close();
+    EXPECT_TRUE(writer.is_closing());
+    auto closed = asyncio::create_task(writer.wait_closed());
+    co_await asyncio::sleep(0s);
+    EXPECT_FALSE(closed.done());  // the bytes are still being sent
+    {
+      const auto got = co_await peer_read(sent.size() + 1);
+      EXPECT_EQ(got, sent);
+    }
+    co_await closed;
+    {
+      const auto got = co_await reader.read(10);
+      EXPECT_EQ(got, "");
+    }
+    try {
+      co_await writer.drain();
+      ADD_FAILURE() << "drain after close returned";
+    } catch (const std::system_error& error) {
+      EXPECT_EQ(error.code().value(), ECONNRESET);
+    }
+  }());
+}
+
+TEST_F(StreamTest, AbortDropsBufferedBytes) {
+  small_socket_buffers();
+  run([&]() -> Coro<void> {
+    auto [reader, writer] = open();
+    writer.write(pattern(512 * KiB));
+    writer.abort();
+    co_await writer.wait_closed();
+    const std::string received = co_await peer_read(512 * KiB);
+    EXPECT_LT(received.size(), 512 * KiB);
+  }());
+}
+
+// Dropping both handles closes the socket: the peer sees EOF.
+TEST_F(StreamTest, DroppingTheHandlesClosesTheConnection) {
+  run([&]() -> Coro<void> {
+    auto stream = std::make_optional(open());
+    stream.reset();
+    {
+      const auto got = co_await peer_read(1);
+      EXPECT_EQ(got, "");
+    }
+  }());
+}
+
+}  // namespace
