@@ -37,8 +37,8 @@ asyncio::Coro<> handle_echo(asyncio::StreamReader reader, asyncio::StreamWriter 
 asyncio::Coro<> main_coro(int port, bool once) {
   // server = await asyncio.start_server(handle_echo, '127.0.0.1', 8888)
   asyncio::Server server = co_await asyncio::start_server(handle_echo, "127.0.0.1", port);
-  for (const int fd : server.sockets()) {
-    std::printf("Serving on %s\n", asyncio::SocketAddress::local_of(fd).to_string().c_str());
+  for (const asyncio::SocketAddress& address : server.addresses()) {  // server.sockets
+    std::printf("Serving on %s\n", address.to_string().c_str());
   }
   if (once) close_after_client = &server;
   asyncio::create_task(close_on_stop_signal(server));

@@ -147,8 +147,8 @@ asyncio::Coro<> close_after(asyncio::Server& server, double seconds) {
 
 asyncio::Coro<> main_coro(int port, double seconds) {
   asyncio::Server server = co_await asyncio::start_server(serve_client, "127.0.0.1", port);
-  for (const int fd : server.sockets()) {
-    std::printf("Serving on http://%s/\n", asyncio::SocketAddress::local_of(fd).to_string().c_str());
+  for (const asyncio::SocketAddress& address : server.addresses()) {
+    std::printf("Serving on http://%s/\n", address.to_string().c_str());
   }
   if (seconds > 0) asyncio::create_task(close_after(server, seconds));
   asyncio::create_task(close_on_stop_signal(server));
