@@ -7,14 +7,23 @@ Suites: core (spawn, sleep(0), timers, memory per task), io (socket-pair ping-po
 selector backend), sync (queue handoff, uncontended lock) and generator (Generator<T> against a
 hand-written loop, and delegation depth). Each program prints "<workload> <value>" lines. The ratio column is always
 "how many times better ours is": peer/ours where lower is better, ours/peer where higher is.
+
+Two more suites run a server and a load client, the server pinned to one CPU and the client to
+another (taskset): echo (echo_client against our echo_server, a C epoll floor, Boost.Asio, libuv,
+uvloop and asyncio, for 64 B and 64 KiB messages on 50 connections and 64 B on 1,000) and http
+(wrk against examples/http_hello and nginx). Their ratios are "this server / the peer named".
 """
 import argparse
 import json
 import math
 import os
+import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -112,6 +121,14 @@ def fmt(value):
     return f"{value:.2f}"
 
 
+def print_table(header, rows, left_columns):
+    """Prints aligned columns: the first `left_columns` left-aligned, the others right-aligned."""
+    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
+    for row in [header] + rows:
+        print("  ".join(str(v).ljust(w) if i < left_columns else str(v).rjust(w)
+                        for i, (v, w) in enumerate(zip(row, widths))).rstrip())
+
+
 def summarize(values):
     if not values:
         return None
@@ -199,25 +216,328 @@ def compare(suite_name, args):
                      cell("ours", metric), cell("asio", metric), cell("python", metric),
                      *("-" if r is None else f"{r:.2f}x" for r in ratios),
                      *target_cells(metric, lower_is_better, target)])
-    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
-    for row in [header] + rows:
-        print("  ".join(str(v).ljust(w) if i < 2 else str(v).rjust(w)
-                        for i, (v, w) in enumerate(zip(row, widths))).rstrip())
+    print_table(header, rows, left_columns=2)
     for note in notes:
         print(f"note: {note}")
     return summary, samples, failures, notes, commands
 
 
+# --- Server suites: echo and http ---------------------------------------------------------------
+# A fresh server per run, on a free port of 127.0.0.1, pinned to one CPU; the load client pinned
+# to another. The server must exit with status 0 on SIGTERM.
+
+# Echo workloads: name, message size (bytes), connections. The targets are ours over each peer.
+ECHO_WORKLOADS = [("64 B x 50", 64, 50), ("64 KiB x 50", 65536, 50), ("64 B x 1000", 64, 1000)]
+ECHO_TARGETS = [("asio", 1.0), ("floor", 0.95)]
+ECHO_METRICS = ["round_trips_per_s", "latency_p50_us", "latency_p99_us"]
+# Measured and warm-up seconds per echo run, HTTP seconds per wrk run: full and --quick.
+ECHO_SECONDS = {False: (3.0, 1.0), True: (1.0, 0.25)}
+HTTP_SECONDS = {False: 5, True: 2}
+SERVER_START_SECONDS = 10
+SERVER_STOP_SECONDS = 5
+
+
+def find_tool(name):
+    """The path of an installed program, looking in the sbin directories too (nginx is there)."""
+    return shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+
+
+def pick_cpus():
+    """Two CPUs this process may run on: (server's, client's); None when there are fewer."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return (cpus[0], cpus[1]) if len(cpus) >= 2 else None
+
+
+def pinned(cpu, command):
+    return command if cpu is None else ["taskset", "-c", str(cpu)] + command
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(command, port, cpu, log):
+    """Starts the server (stdout dropped, stderr into `log`) and waits until its port accepts a
+    connection. Returns (process, error message or None)."""
+    proc = subprocess.Popen(pinned(cpu, command), stdout=subprocess.DEVNULL, stderr=log,
+                            stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return proc, f"the server exited with status {proc.returncode} before accepting"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, None
+        except OSError:
+            time.sleep(0.05)
+    return proc, f"the server did not accept within {SERVER_START_SECONDS} s"
+
+
+def stop_server(proc):
+    """SIGTERM, then waits; kills it when it does not exit in time. Returns an error or None."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=SERVER_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return f"the server did not exit within {SERVER_STOP_SECONDS} s of SIGTERM (killed)"
+    return None if proc.returncode == 0 else f"the server exited with status {proc.returncode}"
+
+
+def run_with_server(server_command, client_command, cpus, timeout):
+    """Runs client_command(port) against server_command(port); returns (client's stdout, error)."""
+    port = free_port()
+    server_cpu, client_cpu = cpus or (None, None)
+    with tempfile.TemporaryFile(mode="w+") as log:
+        proc, error = start_server(server_command(port), port, server_cpu, log)
+        stdout = ""
+        if error is None:
+            try:
+                client = subprocess.run(pinned(client_cpu, client_command(port)), capture_output=True,
+                                        text=True, timeout=timeout)
+                stdout = client.stdout
+                if client.returncode != 0:
+                    tail = client.stderr.strip().splitlines()[-2:]
+                    error = f"client exit status {client.returncode}" + (f" ({' | '.join(tail)})" if tail else "")
+            except subprocess.TimeoutExpired:
+                error = f"the client timed out after {timeout} s"
+        stop_error = stop_server(proc)
+        error = "; ".join(e for e in (error, stop_error) if e) or None
+        if error:
+            log.seek(0)
+            tail = log.read().strip().splitlines()[-2:]
+            if tail:
+                error += f" (server: {' | '.join(tail)})"
+        return stdout, error
+
+
+def rotated(items, round_no):
+    """The items in an order that starts one later each round, so no server always goes first."""
+    shift = round_no % len(items) if items else 0
+    return items[shift:] + items[:shift]
+
+
+def echo_servers(args):
+    """({name: command(port)} of the echo servers that are there, [notes on those that are not])."""
+    peers = os.path.join(args.build, "peers")
+    script = os.path.join(HERE, "peers", "echo_asyncio.py")
+    programs = [("ours", os.path.join(args.build, "echo_server")),
+                ("floor", os.path.join(peers, "bench_echo_floor")),
+                ("asio", os.path.join(peers, "bench_echo_asio")),
+                ("libuv", os.path.join(peers, "bench_echo_libuv"))]
+    servers, notes = {}, []
+    for name, path in programs:
+        if os.path.exists(path):
+            servers[name] = lambda port, path=path: [path, str(port)]
+        else:
+            notes.append(f"{name}: not installed (no program at {path})")
+    has_uvloop = subprocess.run([args.python, "-c", "import uvloop"], capture_output=True).returncode == 0
+    if has_uvloop:
+        servers["uvloop"] = lambda port: [args.python, script, str(port), "--uvloop"]
+    else:
+        notes.append(f"uvloop: not installed (no uvloop module for {args.python}; Debian: python3-uvloop)")
+    servers["asyncio"] = lambda port: [args.python, script, str(port)]
+    return servers, notes
+
+
+def compare_echo(args):
+    """The echo suite; returns (summary, samples, failures, notes, commands) like compare()."""
+    servers, notes = echo_servers(args)
+    client = os.path.join(args.build, "echo_client")
+    cpus = pick_cpus()
+    if cpus is None:
+        notes.append("fewer than 2 CPUs: server and client are not pinned")
+    seconds, warmup = ECHO_SECONDS[args.quick]
+    samples = {w[0]: {name: {m: [] for m in ECHO_METRICS} for name in servers} for w in ECHO_WORKLOADS}
+    failures = []
+    if not os.path.exists(client):
+        notes.append(f"no load client at {client}: nothing measured")
+        servers = {}
+    for note in notes:
+        print(note, file=sys.stderr)
+
+    def client_command(size, connections):
+        return lambda port: [client, "--port", str(port), "--connections", str(connections), "--size", str(size),
+                             "--seconds", str(seconds), "--warmup", str(warmup)]
+
+    for round_no in range(1, args.rounds + 1):
+        print(f"echo: round {round_no}/{args.rounds}", file=sys.stderr)
+        for workload, size, connections in ECHO_WORKLOADS:
+            for name in rotated(list(servers), round_no):
+                started = time.monotonic()
+                stdout, error = run_with_server(servers[name], client_command(size, connections), cpus,
+                                                timeout=seconds + warmup + 60)
+                values = parse_output(stdout, ECHO_METRICS)
+                for metric, value in values.items():
+                    samples[workload][name][metric].append(value)
+                if error is None and "round_trips_per_s" not in values:
+                    error = "no round_trips_per_s from the client"
+                print(f"  {workload} {name}: {time.monotonic() - started:.1f} s", file=sys.stderr)
+                if error:
+                    failures.append({"suite": "echo", "round": round_no, "impl": f"{name} ({workload})",
+                                     "error": error})
+                    print(f"  {name} FAILED: {error}", file=sys.stderr)
+
+    summary = {w: {name: {m: summarize(samples[w][name][m]) for m in ECHO_METRICS} for name in servers}
+               for w in samples}
+
+    def median(workload, name, metric):
+        stats = summary[workload].get(name, {}).get(metric)
+        return stats["median"] if stats else None
+
+    def ratio(workload, name, peer):
+        this, other = median(workload, name, "round_trips_per_s"), median(workload, peer, "round_trips_per_s")
+        return this / other if this and other else None
+
+    mode = "quick" if args.quick else "full"
+    print(f"echo workloads, {args.rounds} round(s) ({mode}, {seconds:g} s measured after {warmup:g} s warm-up); "
+          f"round trips/s (higher is better): median (min-max); p99 latency: median; "
+          f"vs = this server's round trips / the peer's")
+    header = ["workload", "server", "round trips/s", "p99 us", "vs asio", "vs floor", "target", "met"]
+    rows = []
+    for workload, _, _ in ECHO_WORKLOADS:
+        for name in servers:
+            stats = summary[workload][name]["round_trips_per_s"]
+            cell = f"{fmt(stats['median'])} ({fmt(stats['min'])}-{fmt(stats['max'])})" if stats else "-"
+            ratios = [ratio(workload, name, peer) for peer in ("asio", "floor")]
+            target, met = "-", "-"
+            if name == "ours":
+                target = ", ".join(f">= {minimum}x {peer}" for peer, minimum in ECHO_TARGETS)
+                checks = [ratio(workload, name, peer) for peer, _ in ECHO_TARGETS]
+                if all(c is not None for c in checks):
+                    met = "yes" if all(c >= m for c, (_, m) in zip(checks, ECHO_TARGETS)) else "NO"
+            rows.append([workload if name == list(servers)[0] else "", name, cell,
+                         fmt(median(workload, name, "latency_p99_us")),
+                         *("-" if r is None else f"{r:.2f}x" for r in ratios), target, met])
+    print_table(header, rows, left_columns=2)
+    for note in notes:
+        print(f"note: {note}")
+    commands = {name: pinned((cpus or (None,))[0], command("PORT")) for name, command in servers.items()}
+    commands["client"] = pinned(cpus[1] if cpus else None, client_command(64, 50)("PORT"))
+    return summary, samples, failures, notes, commands
+
+
+def nginx_command(nginx, directory):
+    """command(port) for nginx serving directory/hello.txt with bench/peers/nginx.conf."""
+    with open(os.path.join(HERE, "peers", "nginx.conf")) as template:
+        config = template.read()
+    with open(os.path.join(directory, "hello.txt"), "w") as hello:
+        hello.write("Hello, world!\n")
+    os.chmod(directory, 0o755)  # nginx's worker may run as another user
+
+    def command(port):
+        path = os.path.join(directory, "nginx.conf")
+        with open(path, "w") as out:
+            out.write(config.replace("@DIR@", directory).replace("@PORT@", str(port)))
+        return [nginx, "-p", directory, "-e", os.path.join(directory, "error.log"), "-c", path]
+    return command
+
+
+def parse_wrk(stdout):
+    """({"requests_per_s": ..., "latency_p99_us": ...}, error or None) from wrk --latency's output."""
+    values, errors = {}, []
+    units = {"us": 1.0, "ms": 1e3, "s": 1e6}
+    for line in stdout.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            values["requests_per_s"] = float(parts[1])
+        elif len(parts) == 2 and parts[0] == "99%":
+            number = parts[1].rstrip("mus")
+            values["latency_p99_us"] = float(number) * units[parts[1][len(number):]]
+        elif line.strip().startswith(("Socket errors:", "Non-2xx")):
+            errors.append(line.strip())
+    return values, "; ".join(errors) or None
+
+
+def compare_http(args):
+    """The http suite; returns (summary, samples, failures, notes, commands) like compare()."""
+    notes = []
+    wrk, nginx = find_tool("wrk"), find_tool("nginx")
+    ours = os.path.normpath(os.path.join(args.build, "..", "examples", "example_http_hello"))
+    servers, urls = {}, {}
+    if os.path.exists(ours):
+        servers["ours"], urls["ours"] = (lambda port: [ours, str(port)]), "/"
+    else:
+        notes.append(f"ours: not built (no program at {ours}; the examples must be on)")
+    directory = tempfile.mkdtemp(prefix="asyncio-nginx-")
+    if nginx:
+        servers["nginx"], urls["nginx"] = nginx_command(nginx, directory), "/hello.txt"
+    else:
+        notes.append("nginx: not installed (Debian: nginx)")
+    if not wrk:
+        notes.append("wrk: not installed (Debian: wrk): nothing measured")
+        servers = {}
+    cpus = pick_cpus()
+    seconds = HTTP_SECONDS[args.quick]
+    for note in notes:
+        print(note, file=sys.stderr)
+
+    def client_command(name):
+        return lambda port: [wrk, "-t1", "-c50", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{port}{urls[name]}"]
+
+    metrics = ["requests_per_s", "latency_p99_us"]
+    samples = {name: {m: [] for m in metrics} for name in servers}
+    failures = []
+    try:
+        for round_no in range(1, args.rounds + 1):
+            print(f"http: round {round_no}/{args.rounds}", file=sys.stderr)
+            for name in rotated(list(servers), round_no):
+                started = time.monotonic()
+                stdout, error = run_with_server(servers[name], client_command(name), cpus, timeout=seconds + 60)
+                values, wrk_error = parse_wrk(stdout)
+                for metric, value in values.items():
+                    samples[name][metric].append(value)
+                error = "; ".join(e for e in (error, wrk_error) if e) or None
+                if error is None and "requests_per_s" not in values:
+                    error = "no Requests/sec from wrk"
+                print(f"  {name}: {time.monotonic() - started:.1f} s", file=sys.stderr)
+                if error:
+                    failures.append({"suite": "http", "round": round_no, "impl": name, "error": error})
+                    print(f"  {name} FAILED: {error}", file=sys.stderr)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+    summary = {name: {m: summarize(samples[name][m]) for m in metrics} for name in servers}
+    median = {name: (summary[name]["requests_per_s"] or {}).get("median") for name in servers}
+    mode = "quick" if args.quick else "full"
+    print(f"http: wrk -t1 -c50 -d{seconds}s, {args.rounds} round(s) ({mode}); requests/s (higher is better): "
+          f"median (min-max); p99 latency: median; vs nginx = this server's requests/s / nginx's")
+    header = ["server", "requests/s", "p99 us", "vs nginx"]
+    rows = []
+    for name in servers:
+        stats = summary[name]["requests_per_s"]
+        cell = f"{fmt(stats['median'])} ({fmt(stats['min'])}-{fmt(stats['max'])})" if stats else "-"
+        p99 = summary[name]["latency_p99_us"]
+        vs = median[name] / median["nginx"] if median.get(name) and median.get("nginx") else None
+        rows.append([name, cell, fmt(p99["median"] if p99 else None), "-" if vs is None else f"{vs:.2f}x"])
+    print_table(header, rows, left_columns=1)
+    for note in notes:
+        print(f"note: {note}")
+    commands = {name: pinned((cpus or (None,))[0], command("PORT")) for name, command in servers.items()
+                if name != "nginx"}
+    if servers:
+        commands["client"] = pinned(cpus[1] if cpus else None, client_command(next(iter(servers)))("PORT"))
+    return summary, samples, failures, notes, commands
+
+
+SERVER_SUITES = {"echo": compare_echo, "http": compare_http}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # ([] among the choices: argparse checks the empty default against them too.)
-    parser.add_argument("suites", nargs="*", choices=[[]] + list(SUITES), default=[],
+    parser.add_argument("suites", nargs="*", choices=[[]] + list(SUITES) + list(SERVER_SUITES), default=[],
                         help="suites to run (default: all)")
     parser.add_argument("--build", default=DEFAULT_BUILD,
                         help="the build tree's bench/ directory (default: %(default)s)")
     parser.add_argument("--python", default="/usr/bin/python3", help="the interpreter for the Python peers")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of all programs (default: 5)")
-    parser.add_argument("--quick", action="store_true", help="pass --quick on: smaller counts")
+    parser.add_argument("--quick", action="store_true",
+                        help="pass --quick on: smaller counts; shorter echo and http runs")
     parser.add_argument("--timeout", type=float, default=600, help="seconds allowed per program run")
     parser.add_argument("--json", metavar="FILE", help="also write the raw figures to FILE")
     args = parser.parse_args()
@@ -226,8 +546,11 @@ def main():
 
     results = {}
     all_failures = []
-    for suite_name in args.suites or list(SUITES):
-        summary, samples, failures, notes, commands = compare(suite_name, args)
+    for suite_name in args.suites or list(SUITES) + list(SERVER_SUITES):
+        if suite_name in SERVER_SUITES:
+            summary, samples, failures, notes, commands = SERVER_SUITES[suite_name](args)
+        else:
+            summary, samples, failures, notes, commands = compare(suite_name, args)
         results[suite_name] = {"commands": commands, "samples": samples, "summary": summary, "notes": notes}
         all_failures += failures
         print()
