@@ -242,10 +242,14 @@ def find_tool(name):
     return shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
 
 
-def pick_cpus():
-    """Two CPUs this process may run on: (server's, client's); None when there are fewer."""
+def pick_cpus(notes):
+    """Two CPUs this process may run on: (server's, client's). None, with a note, when there are
+    fewer or taskset (util-linux) is missing."""
     cpus = sorted(os.sched_getaffinity(0))
-    return (cpus[0], cpus[1]) if len(cpus) >= 2 else None
+    if len(cpus) < 2 or not shutil.which("taskset"):
+        notes.append("fewer than 2 CPUs, or no taskset: server and client are not pinned")
+        return None
+    return cpus[0], cpus[1]
 
 
 def pinned(cpu, command):
@@ -295,17 +299,18 @@ def run_with_server(server_command, client_command, cpus, timeout):
     with tempfile.TemporaryFile(mode="w+") as log:
         proc, error = start_server(server_command(port), port, server_cpu, log)
         stdout = ""
-        if error is None:
-            try:
+        try:
+            if error is None:
                 client = subprocess.run(pinned(client_cpu, client_command(port)), capture_output=True,
                                         text=True, timeout=timeout)
                 stdout = client.stdout
                 if client.returncode != 0:
                     tail = client.stderr.strip().splitlines()[-2:]
                     error = f"client exit status {client.returncode}" + (f" ({' | '.join(tail)})" if tail else "")
-            except subprocess.TimeoutExpired:
-                error = f"the client timed out after {timeout} s"
-        stop_error = stop_server(proc)
+        except subprocess.TimeoutExpired:
+            error = f"the client timed out after {timeout} s"
+        finally:  # also when interrupted: no server is left running
+            stop_error = stop_server(proc)
         error = "; ".join(e for e in (error, stop_error) if e) or None
         if error:
             log.seek(0)
@@ -348,9 +353,7 @@ def compare_echo(args):
     """The echo suite; returns (summary, samples, failures, notes, commands) like compare()."""
     servers, notes = echo_servers(args)
     client = os.path.join(args.build, "echo_client")
-    cpus = pick_cpus()
-    if cpus is None:
-        notes.append("fewer than 2 CPUs: server and client are not pinned")
+    cpus = pick_cpus(notes)
     seconds, warmup = ECHO_SECONDS[args.quick]
     samples = {w[0]: {name: {m: [] for m in ECHO_METRICS} for name in servers} for w in ECHO_WORKLOADS}
     failures = []
@@ -471,7 +474,7 @@ def compare_http(args):
     if not wrk:
         notes.append("wrk: not installed (Debian: wrk): nothing measured")
         servers = {}
-    cpus = pick_cpus()
+    cpus = pick_cpus(notes)
     seconds = HTTP_SECONDS[args.quick]
     for note in notes:
         print(note, file=sys.stderr)
