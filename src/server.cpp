@@ -23,11 +23,12 @@ namespace asyncio::detail {
 namespace {
 
 /// Runs a connection's handler; what escapes it (but cancellation) goes to the loop's exception
-/// handler and closes the connection, as CPython's StreamReaderProtocol does.
-Coro<void> run_client(Coro<void> handler, std::shared_ptr<StreamTransport> connection) {
+/// handler and closes the connection, as CPython's StreamReaderProtocol does. It holds the
+/// handler object: a capturing lambda's frame refers to it, and may outlive the server.
+Coro<void> run_client(std::shared_ptr<const ClientConnected> handler, std::shared_ptr<StreamTransport> connection) {
   std::exception_ptr failure;
   try {
-    co_await std::move(handler);
+    co_await (*handler)(StreamReader(connection), StreamWriter(connection));
   } catch (const CancelledError&) {
     throw;
   } catch (...) {
@@ -43,7 +44,10 @@ Coro<void> run_client(Coro<void> handler, std::shared_ptr<StreamTransport> conne
 
 ServerCore::ServerCore(EventLoop& loop, std::vector<int> listeners, ClientConnected handler, ServerOptions options,
                        SocketFile file)
-    : loop_(&loop), handler_(std::move(handler)), options_(options), file_(std::move(file)) {
+    : loop_(&loop),
+      handler_(std::make_shared<const ClientConnected>(std::move(handler))),
+      options_(options),
+      file_(std::move(file)) {
   for (int fd : listeners) listeners_.push_back(std::make_unique<Listener>(this, fd));
   if (options_.start_serving) start_serving();
 }
@@ -148,7 +152,7 @@ void ServerCore::serve(int fd) {
   connections_ = connection.get();
   ++active_;
   try {
-    loop_->create_task(run_client(handler_(StreamReader(connection), StreamWriter(connection)), connection));
+    loop_->create_task(run_client(handler_, connection));
   } catch (...) {
     loop_->call_exception_handler({"Unhandled exception in client_connected_cb", std::current_exception(), ""});
     connection->abort();
