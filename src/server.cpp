@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "asyncio/detail/server_core.hpp"
+#include "asyncio/detail/syscall.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"
 #include "asyncio/getaddrinfo.hpp"
@@ -205,9 +206,7 @@ namespace asyncio {
 
 namespace {
 
-[[noreturn]] void throw_errno(int error, const std::string& what) {
-  throw std::system_error(error, std::generic_category(), what);
-}
+using detail::throw_errno;
 
 /// Closes the fds of a server being set up, unless handed over.
 struct ListenerFds {
