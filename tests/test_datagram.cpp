@@ -12,12 +12,7 @@ using asyncio::DatagramOptions;
 
 namespace {
 
-struct DatagramTest : asyncio_test::LoopFixture {
-  template <class T>
-  T run(Coro<T> coro) {
-    return loop->run_until_complete(std::move(coro));
-  }
-};
+using DatagramTest = asyncio_test::LoopFixture;
 
 /// A bound endpoint on `host` and an endpoint connected to it.
 Coro<std::pair<DatagramEndpoint, DatagramEndpoint>> server_and_client(std::string host) {
