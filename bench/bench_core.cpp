@@ -1,10 +1,12 @@
 // The core runtime workloads of the comparison with CPython asyncio and Boost.Asio (see
 // compare.py): task spawn, sleep(0) round trip, timer overhead, memory per pending task.
-// Prints one "<name> <value>" line per workload; --quick shrinks the counts.
+// Prints one "<name> <value>" line per workload; --quick shrinks the counts, and
+// --count WORKLOAD N runs one workload with N tasks or timers.
 #include <asyncio/asyncio.hpp>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -74,9 +76,27 @@ double timer_overhead(int n) {
   return (ns_since(start) - 50e6) / n;
 }
 
+/// `--count WORKLOAD N`: runs one workload with N tasks or timers (how its cost scales).
+int run_one(const char* workload, int n) {
+  double value;
+  if (std::strcmp(workload, "pending_task_bytes") == 0) {
+    value = asyncio::run(pending_task_bytes(n));
+  } else if (std::strcmp(workload, "spawn_ns") == 0) {
+    value = asyncio::run(spawn(n));
+  } else if (std::strcmp(workload, "timer_overhead_ns") == 0) {
+    value = timer_overhead(n);
+  } else {
+    std::fprintf(stderr, "unknown workload %s\n", workload);
+    return 2;
+  }
+  std::printf("%s %.1f\n", workload, value);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::strcmp(argv[1], "--count") == 0) return run_one(argv[2], std::atoi(argv[3]));
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const int scale = quick ? 10 : 1;
   // Memory first, while the process has freed nothing the tasks could reuse.

@@ -22,13 +22,19 @@ struct Query {
   addrinfo hints{};
 };
 
-/// Runs getaddrinfo(3). Returns the answers, or the EAI_* code in `code` (0 on success).
-std::vector<AddressInfo> resolve(const Query& query, int& code) {
+/// getaddrinfo's failure: its EAI_* code (0 for success), and errno for EAI_SYSTEM.
+struct Failure {
+  int code = 0;
+  int system_error = 0;
+};
+
+/// Runs getaddrinfo(3): the answers, or why there are none in `failure`.
+std::vector<AddressInfo> resolve(const Query& query, Failure& failure) {
   addrinfo* list = nullptr;
-  code = ::getaddrinfo(query.host.empty() ? nullptr : query.host.c_str(), query.port.c_str(), &query.hints, &list);
-  if (code == EAI_SYSTEM) code = -errno;  // negative: an errno
+  failure.code = ::getaddrinfo(query.host.empty() ? nullptr : query.host.c_str(), query.port.c_str(), &query.hints, &list);
+  failure.system_error = failure.code == EAI_SYSTEM ? errno : 0;
   std::vector<AddressInfo> answers;
-  if (code != 0) return answers;
+  if (failure.code != 0) return answers;
   std::unique_ptr<addrinfo, void (*)(addrinfo*)> owner(list, ::freeaddrinfo);
   for (const addrinfo* ai = list; ai; ai = ai->ai_next) {
     answers.push_back({ai->ai_family, ai->ai_socktype, ai->ai_protocol, ai->ai_canonname ? ai->ai_canonname : "",
@@ -37,16 +43,16 @@ std::vector<AddressInfo> resolve(const Query& query, int& code) {
   return answers;
 }
 
-[[noreturn]] void throw_gai(int code, const std::string& host) {
+[[noreturn]] void throw_failure(const Failure& failure, const std::string& host) {
   const std::string what = "getaddrinfo(\"" + host + "\")";
-  if (code < 0) throw std::system_error(-code, std::generic_category(), what);
-  throw std::system_error(code, gai_category(), what);
+  if (failure.code == EAI_SYSTEM) throw std::system_error(failure.system_error, std::generic_category(), what);
+  throw std::system_error(failure.code, gai_category(), what);
 }
 
 std::vector<AddressInfo> resolve_or_throw(const Query& query) {
-  int code;
-  std::vector<AddressInfo> answers = resolve(query, code);
-  if (code != 0) throw_gai(code, query.host);
+  Failure failure;
+  std::vector<AddressInfo> answers = resolve(query, failure);
+  if (failure.code != 0) throw_failure(failure, query.host);
   return answers;
 }
 
@@ -67,13 +73,13 @@ Coro<std::vector<AddressInfo>> getaddrinfo(std::string host, std::uint16_t port,
   // A numeric host (or none) needs no name service: answer it here, as Python's _ipaddr_info.
   Query numeric = query;
   numeric.hints.ai_flags |= AI_NUMERICHOST;
-  int code;
-  std::vector<AddressInfo> answers = resolve(numeric, code);
-  if (code == 0) co_return answers;
-  if (code != EAI_NONAME) throw_gai(code, query.host);
-  co_return co_await get_running_loop().run_in_executor(nullptr, [query = std::move(query)] {
-    return resolve_or_throw(query);
-  });
+  Failure failure;
+  std::vector<AddressInfo> answers = resolve(numeric, failure);
+  if (failure.code == 0) co_return answers;
+  if (failure.code != EAI_NONAME || (query.hints.ai_flags & AI_NUMERICHOST)) throw_failure(failure, query.host);
+  // Not one full-expression with the co_await: g++ 12 mishandles a capturing lambda there.
+  auto answered = get_running_loop().run_in_executor(nullptr, [query = std::move(query)] { return resolve_or_throw(query); });
+  co_return co_await answered;
 }
 
 }  // namespace asyncio

@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "asyncio/detail/server_core.hpp"
+#include "asyncio/detail/syscall.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"
 #include "asyncio/getaddrinfo.hpp"
@@ -23,11 +24,12 @@ namespace asyncio::detail {
 namespace {
 
 /// Runs a connection's handler; what escapes it (but cancellation) goes to the loop's exception
-/// handler and closes the connection, as CPython's StreamReaderProtocol does.
-Coro<void> run_client(Coro<void> handler, std::shared_ptr<StreamTransport> connection) {
+/// handler and closes the connection, as CPython's StreamReaderProtocol does. It holds the
+/// handler object: a capturing lambda's frame refers to it, and may outlive the server.
+Coro<void> run_client(std::shared_ptr<const ClientConnected> handler, std::shared_ptr<StreamTransport> connection) {
   std::exception_ptr failure;
   try {
-    co_await std::move(handler);
+    co_await (*handler)(StreamReader(connection), StreamWriter(connection));
   } catch (const CancelledError&) {
     throw;
   } catch (...) {
@@ -43,7 +45,10 @@ Coro<void> run_client(Coro<void> handler, std::shared_ptr<StreamTransport> conne
 
 ServerCore::ServerCore(EventLoop& loop, std::vector<int> listeners, ClientConnected handler, ServerOptions options,
                        SocketFile file)
-    : loop_(&loop), handler_(std::move(handler)), options_(options), file_(std::move(file)) {
+    : loop_(&loop),
+      handler_(std::make_shared<const ClientConnected>(std::move(handler))),
+      options_(options),
+      file_(std::move(file)) {
   for (int fd : listeners) listeners_.push_back(std::make_unique<Listener>(this, fd));
   if (options_.start_serving) start_serving();
 }
@@ -148,7 +153,7 @@ void ServerCore::serve(int fd) {
   connections_ = connection.get();
   ++active_;
   try {
-    loop_->create_task(run_client(handler_(StreamReader(connection), StreamWriter(connection)), connection));
+    loop_->create_task(run_client(handler_, connection));
   } catch (...) {
     loop_->call_exception_handler({"Unhandled exception in client_connected_cb", std::current_exception(), ""});
     connection->abort();
@@ -201,9 +206,7 @@ namespace asyncio {
 
 namespace {
 
-[[noreturn]] void throw_errno(int error, const std::string& what) {
-  throw std::system_error(error, std::generic_category(), what);
-}
+using detail::throw_errno;
 
 /// Closes the fds of a server being set up, unless handed over.
 struct ListenerFds {

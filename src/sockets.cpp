@@ -11,17 +11,16 @@
 
 #include "asyncio/coro.hpp"
 #include "asyncio/detail/fd_waiter.hpp"
+#include "asyncio/detail/syscall.hpp"
 #include "asyncio/event_loop.hpp"
 
 namespace asyncio {
 
 namespace {
 
-[[noreturn]] void throw_errno(int error, const char* what) {
-  throw std::system_error(error, std::generic_category(), what);
-}
-
-bool would_block(int error) noexcept { return error == EAGAIN || error == EWOULDBLOCK; }
+using detail::attempt;
+using detail::throw_errno;
+using detail::would_block;
 
 /// write(2) to a non-socket (a pipe) without SIGPIPE: the signal is blocked in this thread for
 /// the call, and one the call raised is taken back before unblocking it. The disposition of
@@ -57,20 +56,6 @@ ssize_t recv_some(int fd, void* data, std::size_t size) {
   const ssize_t n = ::recv(fd, data, size, 0);
   if (n < 0 && errno == ENOTSOCK) return ::read(fd, data, size);
   return n;
-}
-
-/// Makes `call`, a system call that returns -1 and sets errno on failure, again after EINTR.
-/// Returns its result, or -1 when it would block; throws std::system_error for other errors.
-template <class Call>
-ssize_t attempt(const char* what, Call call) {
-  for (;;) {
-    const ssize_t n = call();
-    if (n >= 0) return n;
-    const int error = errno;
-    if (error == EINTR) continue;
-    if (!would_block(error)) throw_errno(error, what);
-    return -1;
-  }
 }
 
 /// Python raises ValueError for a blocking socket in debug mode; so do we.

@@ -11,14 +11,13 @@
 #include <system_error>
 
 #include "asyncio/detail/server_core.hpp"
+#include "asyncio/detail/syscall.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"
 
 namespace asyncio::detail {
 
 namespace {
-
-bool would_block(int error) noexcept { return error == EAGAIN || error == EWOULDBLOCK; }
 
 std::exception_ptr os_error(int error, const char* what) {
   return std::make_exception_ptr(std::system_error(error, std::generic_category(), what));

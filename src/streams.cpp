@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "asyncio/detail/syscall.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"
 #include "asyncio/getaddrinfo.hpp"
@@ -19,6 +20,8 @@
 namespace asyncio {
 
 namespace {
+
+using detail::throw_errno;
 
 using TransportPtr = std::shared_ptr<detail::StreamTransport>;
 
@@ -112,10 +115,6 @@ Coro<void> drain_writer(TransportPtr t) {
 Coro<void> wait_writer_closed(TransportPtr t) {
   co_await t->wait_for_close();
   t->throw_if_failed();
-}
-
-[[noreturn]] void throw_errno(int error, const std::string& what) {
-  throw std::system_error(error, std::generic_category(), what);
 }
 
 /// Owns an fd until released.

@@ -21,15 +21,7 @@ using asyncio_test::SocketPair;
 
 namespace {
 
-struct FdWatchTest : ::testing::Test {
-  std::vector<asyncio::ExceptionContext> reports;
-  std::size_t polls = 0, refreshes = 0;
-  std::unique_ptr<asyncio::EventLoop> loop =
-      std::make_unique<asyncio::EventLoop>(std::make_unique<asyncio_test::CountingSelector>(&polls, &refreshes));
-
-  FdWatchTest() {
-    loop->set_exception_handler([this](asyncio::EventLoop&, const asyncio::ExceptionContext& c) { reports.push_back(c); });
-  }
+struct FdWatchTest : asyncio_test::CountingLoopFixture {
   /// Runs `n` iterations that each poll the selector once. (A stop scheduled with call_soon
   /// would end an iteration that skipped the poll, as the loop does while callbacks are ready.)
   void run_iterations(int n) {

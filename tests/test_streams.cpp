@@ -28,24 +28,11 @@ std::string pattern(std::size_t size) {
   return bytes;
 }
 
-struct StreamTest : ::testing::Test {
-  std::vector<asyncio::ExceptionContext> reports;
-  std::size_t polls = 0, refreshes = 0;
-  std::unique_ptr<asyncio::EventLoop> loop =
-      std::make_unique<asyncio::EventLoop>(std::make_unique<asyncio_test::CountingSelector>(&polls, &refreshes));
+struct StreamTest : asyncio_test::CountingLoopFixture {
   SocketPair pair;  // pair.a becomes our stream (open()); pair.b is the peer
-
-  StreamTest() {
-    loop->set_exception_handler([this](asyncio::EventLoop&, const asyncio::ExceptionContext& c) { reports.push_back(c); });
-  }
 
   /// Our end as a stream (from inside the running loop).
   asyncio::StreamPair open(std::size_t limit = asyncio::DEFAULT_LIMIT) { return asyncio::open_stream(pair.a.release(), limit); }
-
-  template <class T>
-  T run(Coro<T> coro) {
-    return loop->run_until_complete(std::move(coro));
-  }
 
   /// Sends `data` from the peer, whole (small amounts: it must fit the socket's buffer).
   void peer_send(std::string_view data) {
@@ -68,13 +55,6 @@ struct StreamTest : ::testing::Test {
       all += chunk;
     }
     co_return all;
-  }
-  /// How many times the loop polls while `duration` passes with only the streams to watch: a
-  /// loop that sleeps polls a handful of times, one that spins thousands.
-  std::size_t polls_during(std::chrono::milliseconds duration) {
-    const std::size_t before = polls;
-    loop->run_until_complete([](std::chrono::milliseconds d) -> Coro<void> { co_await asyncio::sleep(d); }(duration));
-    return polls - before;
   }
   /// Shrinks the kernel's buffers of both ends, so that a peer that does not read pushes back
   /// after a few KiB.

@@ -2,6 +2,7 @@
 // pending task on one io_context, written as fast as Asio allows. Prints "<name> <value>" lines.
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -104,9 +105,28 @@ double timer_overhead(int n) {
   return (elapsed - 50e6) / n;
 }
 
+
+/// `--count WORKLOAD N`: runs one workload with N tasks or timers (how its cost scales).
+int run_one(const char* workload, int n) {
+  double value;
+  if (std::strcmp(workload, "pending_task_bytes") == 0) {
+    value = pending_task_bytes(n);
+  } else if (std::strcmp(workload, "spawn_ns") == 0) {
+    value = spawn(n);
+  } else if (std::strcmp(workload, "timer_overhead_ns") == 0) {
+    value = timer_overhead(n);
+  } else {
+    std::fprintf(stderr, "unknown workload %s\n", workload);
+    return 2;
+  }
+  std::printf("%s %.1f\n", workload, value);
+  return std::isnan(value) ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::strcmp(argv[1], "--count") == 0) return run_one(argv[2], std::atoi(argv[3]));
   bool quick;
   if (!parse_args(argc, argv, quick)) return 2;
   const int scale = quick ? 10 : 1;

@@ -1,5 +1,6 @@
 # CPython asyncio peer of bench_core (default event loop): spawn, sleep(0), timer overhead and memory
-# per pending task. Prints "<name> <value>" lines; --quick shrinks the counts.
+# per pending task. Prints "<name> <value>" lines; --quick shrinks the counts, and
+# --count WORKLOAD N runs one workload with N tasks or timers.
 import asyncio
 import math
 import random
@@ -90,8 +91,16 @@ async def timer_overhead(n):
 
 def main():
     args = sys.argv[1:]
+    if len(args) == 3 and args[0] == "--count":  # one workload with N tasks or timers
+        workload = {"pending_task_bytes": pending_task_bytes, "spawn_ns": spawn,
+                    "timer_overhead_ns": timer_overhead}.get(args[1])
+        if workload is None:
+            print(f"unknown workload {args[1]}", file=sys.stderr)
+            return 2
+        print(f"{args[1]} {asyncio.run(workload(int(args[2]))):.1f}", flush=True)
+        return 0
     if any(arg != "--quick" for arg in args):
-        print("usage: core_asyncio.py [--quick]", file=sys.stderr)
+        print("usage: core_asyncio.py [--quick | --count WORKLOAD N]", file=sys.stderr)
         return 2
     quick = "--quick" in args
     workloads = [  # memory first, as bench_core does, before any freed memory can be reused

@@ -4,6 +4,7 @@
 #include "asyncio/async_generator.hpp"
 #include "asyncio/concurrent_future.hpp"
 #include "asyncio/coro.hpp"
+#include "asyncio/datagram.hpp"
 #include "asyncio/detail/fd_waiter.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"

@@ -18,9 +18,18 @@ struct LoopFixture : ::testing::Test {
   std::vector<asyncio::ExceptionContext> reports;  // declared first: the loop reports into it
   std::unique_ptr<asyncio::EventLoop> loop = asyncio::new_event_loop();
 
-  LoopFixture() {
+  LoopFixture() { record_reports(); }
+
+  /// Makes `loop`'s exception handler record into `reports` (for a fixture that replaces it).
+  void record_reports() {
     loop->set_exception_handler(
         [this](asyncio::EventLoop&, const asyncio::ExceptionContext& context) { reports.push_back(context); });
+  }
+
+  /// Runs `coro` on the loop to completion and gives its value.
+  template <class T>
+  T run(asyncio::Coro<T> coro) {
+    return loop->run_until_complete(std::move(coro));
   }
 
   /// How many reports carry `message`.

@@ -1,10 +1,14 @@
-// Test helper: a selector that forwards to the default backend (ASYNCIO_SELECTOR) and counts
-// its polls, so a test can tell a loop that sleeps from one that spins, and its re-arms.
+// Test helpers: a selector that forwards to the default backend (ASYNCIO_SELECTOR) and counts
+// its polls, so a test can tell a loop that sleeps from one that spins, and its re-arms; and a
+// fixture whose loop waits on one.
 #pragma once
 
 #include <asyncio/selectors.hpp>
 
+#include <chrono>
 #include <memory>
+
+#include "support/asyncio_test.hpp"
 
 namespace asyncio_test {
 
@@ -52,6 +56,25 @@ class CountingSelector final : public asyncio::selectors::Selector {
   std::unique_ptr<Selector> inner_ = asyncio::selectors::make_default_selector();
   std::size_t* polls_;
   std::size_t* refreshes_;
+};
+
+/// LoopFixture with a loop on a CountingSelector: `polls` counts its waits, `refreshes` its
+/// re-arms.
+struct CountingLoopFixture : LoopFixture {
+  std::size_t polls = 0, refreshes = 0;
+
+  CountingLoopFixture() {
+    loop = std::make_unique<asyncio::EventLoop>(std::make_unique<CountingSelector>(&polls, &refreshes));
+    record_reports();
+  }
+
+  /// How many times the loop polls while `duration` passes with nothing else to run: a loop
+  /// that sleeps polls a handful of times, one that spins thousands.
+  std::size_t polls_during(std::chrono::milliseconds duration) {
+    const std::size_t before = polls;
+    run([](std::chrono::milliseconds d) -> asyncio::Coro<void> { co_await asyncio::sleep(d); }(duration));
+    return polls - before;
+  }
 };
 
 }  // namespace asyncio_test

@@ -73,7 +73,7 @@ class ServerCore {
 
   EventLoop* loop_;
   std::vector<std::unique_ptr<Listener>> listeners_;  // empty once closed
-  ClientConnected handler_;
+  std::shared_ptr<const ClientConnected> handler_;  // shared with every handler task
   ServerOptions options_;
   SocketFile file_;
   // The live connections this server accepted, linked through their server_prev_/server_next_;

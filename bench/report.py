@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+# The benchmark report in one command: installs the missing peers, builds in release mode, runs
+# every workload for us and each peer in alternating rounds (through compare.py), measures how
+# costs scale, and writes docs/benchmarks.md with its tables and PNG charts.
+"""Build, run every benchmark against its peers, and write the report.
+
+  python3 bench/report.py            full mode (under 20 minutes on 2 cores)
+  python3 bench/report.py --quick    quick mode (under 3 minutes): smaller counts, shorter runs
+
+The page (docs/benchmarks.md by default) is bench/report_template.md with its placeholders
+filled from this run: the machine, the date, one table per workload, and the charts (written
+next to the page, in benchmarks/). Nothing on it is typed by hand.
+"""
+import argparse
+import datetime
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+import compare
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PEER_PACKAGES = ["python3-uvloop", "libboost1.81-dev", "libuv1-dev", "nginx", "wrk", "python3-matplotlib", "curl"]
+PEER_NAMES = {"asio": "Boost.Asio", "python": "CPython asyncio", "uvloop": "uvloop", "libuv": "libuv",
+              "floor": "C epoll floor", "nginx": "nginx"}
+
+# How each cost grows: per workload, the counts (full mode, quick mode) and the unit.
+SCALING = [
+    ("spawn_ns", "ns/task", "spawn: create_task + sleep(0) + gather", [10_000, 100_000, 1_000_000], [1_000, 10_000, 100_000]),
+    ("pending_task_bytes", "B/task", "memory per task pending on a future", [10_000, 100_000, 1_000_000], [1_000, 10_000, 100_000]),
+    ("timer_overhead_ns", "ns/timer", "timer overhead (random 0-50 ms)", [10_000, 100_000, 1_000_000], [1_000, 10_000, 100_000]),
+]
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def install_peers():
+    subprocess.run([os.path.join(ROOT, "scripts", "deps.sh"), *PEER_PACKAGES], check=True)
+
+
+def build(build_dir):
+    """Configures (a new tree without the tests) and builds the release build in build_dir."""
+    options = ["-DCMAKE_BUILD_TYPE=Release", "-DASYNCIO_BUILD_BENCHMARKS=ON"]
+    if not os.path.exists(os.path.join(build_dir, "CMakeCache.txt")):
+        options += ["-G", "Ninja", "-DASYNCIO_BUILD_TESTS=OFF"]
+    subprocess.run(["cmake", "-S", ROOT, "-B", build_dir, *options], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["cmake", "--build", build_dir, "-j", str(os.cpu_count() or 2)], check=True, stdout=subprocess.DEVNULL)
+
+
+# --- The machine -------------------------------------------------------------------------------
+
+def first_line(command):
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not installed"
+    text = (proc.stdout or proc.stderr).strip()
+    return text.splitlines()[0] if text else "not installed"
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    boost = "not installed"
+    try:
+        with open("/usr/include/boost/version.hpp") as version:
+            found = re.search(r'BOOST_LIB_VERSION "([^"]+)"', version.read())
+            boost = found.group(1).replace("_", ".") if found else boost
+    except OSError:
+        pass
+    uvloop = first_line(["/usr/bin/python3", "-c", "import uvloop; print(uvloop.__version__)"])
+    return [
+        ("cores", str(os.cpu_count())),
+        ("CPU", cpu),
+        ("kernel", f"{platform.system()} {platform.release()}"),
+        ("C++ compiler (our build and the C++ peers)", first_line(["c++", "--version"])),
+        ("clang", first_line(["clang++-16", "--version"])),
+        ("Python", first_line(["/usr/bin/python3", "--version"])),
+        ("Boost", boost),
+        ("libuv", first_line(["pkg-config", "--modversion", "libuv"])),
+        ("uvloop", uvloop if not uvloop.startswith("Traceback") else "not installed"),
+        ("nginx", first_line(["nginx", "-v"])),
+        ("wrk", first_line(["wrk", "--version"])),
+    ]
+
+
+# --- Running ------------------------------------------------------------------------------------
+
+def run_suites(args):
+    """Every compare.py suite, in alternating rounds; {suite: result}."""
+    results, failures = {}, []
+    options = argparse.Namespace(quick=args.quick, build=args.bench_dir, python="/usr/bin/python3",
+                                 rounds=args.rounds, timeout=600)
+    for name in compare.SUITES:
+        summary, samples, suite_failures, notes, commands = compare.compare(name, options)
+        results[name] = {"summary": summary, "samples": samples, "notes": notes, "commands": commands}
+        failures += suite_failures
+    return results, failures
+
+
+def run_scaling(args):
+    """Each scaling workload at each count, for ours and each core peer, alternating; medians."""
+    suite = compare.SUITES["core"]
+    programs = {"ours": [os.path.join(args.bench_dir, suite["ours"])],
+                "asio": [os.path.join(args.bench_dir, suite["asio"])],
+                "python": ["/usr/bin/python3", os.path.join(HERE, "peers", suite["python"])]}
+    programs = {impl: command for impl, command in programs.items() if os.path.exists(command[-1])}
+    rounds = 3 if args.quick else args.scaling_rounds
+    samples = {}
+    for round_no in range(1, rounds + 1):
+        log(f"scaling: round {round_no}/{rounds}")
+        for workload, _unit, _title, full_counts, quick_counts in SCALING:
+            for count in quick_counts if args.quick else full_counts:
+                for impl, command in programs.items():
+                    values, error = compare.run_once(impl, command + ["--count", workload, str(count)], 600, [workload])
+                    if error:
+                        log(f"  {impl} {workload} {count}: {error}")
+                    if workload in values:
+                        samples.setdefault(workload, {}).setdefault(impl, {}).setdefault(count, []).append(values[workload])
+    return {workload: {impl: {count: statistics.median(v) for count, v in by_count.items()}
+                       for impl, by_count in by_impl.items()}
+            for workload, by_impl in samples.items()}
+
+
+# --- Writing the page ---------------------------------------------------------------------------
+
+def ratio_text(ours, peer, lower_is_better):
+    if not ours or not peer:
+        return "-"
+    return f"{(peer / ours if lower_is_better else ours / peer):.2f}×"
+
+
+def suite_table(name, result):
+    """Markdown: one row per workload, median (min–max) per implementation, ratios to peers."""
+    suite = compare.SUITES[name]
+    impls = [impl for impl in result["summary"]]
+    peers = [impl for impl in impls if impl != "ours"]
+    header = ["workload", "unit"] + [("ours" if i == "ours" else PEER_NAMES.get(i, i)) for i in impls] + \
+             [f"ours vs {PEER_NAMES.get(p, p)}" for p in peers]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for metric, unit, lower_is_better, _target in suite["metrics"]:
+        cells = []
+        for impl in impls:
+            stats = result["summary"][impl].get(metric)
+            cells.append("-" if not stats else
+                         f"{compare.fmt(stats['median'])} ({compare.fmt(stats['min'])}–{compare.fmt(stats['max'])})")
+        ours = (result["summary"].get("ours", {}).get(metric) or {}).get("median")
+        ratios = [ratio_text(ours, (result["summary"][p].get(metric) or {}).get("median"), lower_is_better) for p in peers]
+        better = "lower is better" if lower_is_better else "higher is better"
+        lines.append("| " + " | ".join([f"`{metric}`", f"{unit} ({better})"] + cells + ratios) + " |")
+    return "\n".join(lines)
+
+
+def scaling_table(scaling):
+    lines = []
+    for workload, unit, title, _full, _quick in SCALING:
+        by_impl = scaling.get(workload, {})
+        counts = sorted({count for values in by_impl.values() for count in values})
+        if not counts:
+            continue
+        lines += [f"**{title}** ({unit}, median)", "",
+                  "| implementation | " + " | ".join(f"{c:,}" for c in counts) + " |",
+                  "|---|" + "---|" * len(counts)]
+        for impl, values in by_impl.items():
+            name = "ours" if impl == "ours" else PEER_NAMES.get(impl, impl)
+            lines.append(f"| {name} | " + " | ".join(compare.fmt(values.get(c)) for c in counts) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def charts(results, scaling, out_dir):
+    """Writes the PNG charts; returns {placeholder: markdown image link or note}."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return {"ratios": "(matplotlib is not installed: no chart)", "scaling": "(no chart)"}
+    os.makedirs(out_dir, exist_ok=True)
+    links = {}
+
+    # How many times better ours is than each peer, per workload (log scale; 1 = even).
+    rows = []
+    for name, result in results.items():
+        summary = result["summary"]
+        metrics = compare.SUITES[name]["metrics"]
+        # Reference rows (a hand-written loop that others are measured "within") are no contest.
+        references = {target[1] for _m, _u, _l, target in metrics if target and target[0] == "within"}
+        for metric, _unit, lower_is_better, _target in metrics:
+            if metric in references:
+                continue
+            ours = (summary.get("ours", {}).get(metric) or {}).get("median")
+            for peer in summary:
+                stats = summary[peer].get(metric) if peer != "ours" else None
+                if ours and stats:
+                    value = stats["median"] / ours if lower_is_better else ours / stats["median"]
+                    rows.append((f"{metric} vs {PEER_NAMES.get(peer, peer)}", value))
+    if rows:
+        fig, ax = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.2))
+        labels, values = zip(*rows)
+        ax.barh(range(len(rows)), values, color=["tab:green" if v >= 1 else "tab:red" for v in values])
+        ax.set_yticks(range(len(rows)), labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.axvline(1.0, color="black", linewidth=0.8)
+        ax.set_xlabel("how many times better ours is (log scale; right of 1 = ours better)")
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, "ratios.png"), dpi=110)
+        plt.close(fig)
+        links["ratios"] = "![ratio of ours to each peer, per workload](benchmarks/ratios.png)"
+
+    if scaling:
+        fig, axes = plt.subplots(1, len(SCALING), figsize=(12, 3.8))
+        for ax, (workload, unit, title, _full, _quick) in zip(axes, SCALING):
+            for impl, values in scaling.get(workload, {}).items():
+                counts = sorted(values)
+                ax.plot(counts, [values[c] for c in counts], marker="o",
+                        label="ours" if impl == "ours" else PEER_NAMES.get(impl, impl))
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("tasks or timers")
+            ax.set_ylabel(unit)
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, "scaling.png"), dpi=110)
+        plt.close(fig)
+        links["scaling"] = "![cost per task or timer as their number grows](benchmarks/scaling.png)"
+    return links
+
+
+def render(template, values):
+    def substitute(match):
+        key = match.group(1)
+        if key not in values:
+            return f"(no figures for {key} in this run)"
+        return values[key]
+    return re.sub(r"<!--\s*report:([a-z0-9_:]+)\s*-->", substitute, template)
+
+
+def use_system_python():
+    """The charts need Debian's python3-matplotlib, installed for /usr/bin/python3: run under it
+    when this interpreter is another one (a pyenv or virtualenv python3 first on PATH)."""
+    system = "/usr/bin/python3"
+    if os.path.realpath(sys.executable) != os.path.realpath(system) and os.path.exists(system):
+        os.execv(system, [system, os.path.abspath(__file__), *sys.argv[1:]])
+
+
+def main():
+    use_system_python()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="quick mode: smaller counts, shorter runs")
+    parser.add_argument("--output", default=os.path.join(ROOT, "docs", "benchmarks.md"),
+                        help="the page to write (charts go to benchmarks/ beside it; default: %(default)s)")
+    parser.add_argument("--build", default=os.path.join(ROOT, "build", "bench"), help="the release build tree")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per suite (default: 5)")
+    parser.add_argument("--scaling-rounds", type=int, default=3, help="rounds of the scaling runs (full mode)")
+    parser.add_argument("--no-install", action="store_true", help="do not install missing peers")
+    args = parser.parse_args()
+    args.bench_dir = os.path.join(args.build, "bench")
+    started = time.monotonic()
+
+    if not args.no_install:
+        install_peers()
+    log("building (release)")
+    build(args.build)
+    results, failures = run_suites(args)
+    scaling = run_scaling(args)
+
+    out_dir = os.path.dirname(os.path.abspath(args.output))
+    os.makedirs(out_dir, exist_ok=True)
+    values = {"machine": "\n".join(f"| {key} | {value} |" for key, value in machine()),
+              "date": datetime.date.today().isoformat(),
+              "mode": (f"quick mode (`--quick`): smaller counts, {args.rounds} rounds — for checking the command, "
+                       "not for comparing" if args.quick else f"full mode, {args.rounds} alternating rounds per suite"),
+              "scaling": scaling_table(scaling),
+              "duration": f"{(time.monotonic() - started) / 60:.1f} minutes"}
+    for name, result in results.items():
+        values[f"suite:{name}"] = suite_table(name, result)
+    for key, link in charts(results, scaling, os.path.join(out_dir, "benchmarks")).items():
+        values[f"chart:{key}"] = link
+    if failures:
+        values["failures"] = "\n".join(f"- {f['suite']} round {f['round']}, {f['impl']}: {f['error']}" for f in failures)
+    else:
+        values["failures"] = "None."
+    with open(os.path.join(HERE, "report_template.md")) as template:
+        page = render(template.read(), values)
+    with open(args.output, "w") as out:
+        out.write(page)
+    log(f"wrote {args.output} in {values['duration']}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+// Datagram endpoints: one UDP socket, received from and sent to by coroutines that try the
+// system call first and wait for readiness only when it would block.
+#include "asyncio/datagram.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <vector>
+
+#include "asyncio/detail/fd_waiter.hpp"
+#include "asyncio/detail/syscall.hpp"
+#include "asyncio/event_loop.hpp"
+#include "asyncio/getaddrinfo.hpp"
+#include "asyncio/task.hpp"
+
+namespace asyncio {
+
+struct DatagramEndpoint::State {
+  EventLoop* loop;
+  int fd;  // -1 once closed
+  SocketAddress peer;
+
+  State(EventLoop& loop, int fd, SocketAddress peer) noexcept : loop(&loop), fd(fd), peer(std::move(peer)) {}
+  ~State() { close(); }
+  // A waiting receiver or sender is woken by the removal, and finds fd == -1.
+  void close() noexcept {
+    if (fd < 0) return;
+    loop->remove_reader(fd);
+    loop->remove_writer(fd);
+    ::close(fd);
+    fd = -1;
+  }
+  int open_fd() const {
+    if (fd < 0) detail::throw_errno(EBADF, "datagram endpoint is closed");
+    return fd;
+  }
+};
+
+namespace {
+
+using State = DatagramEndpoint::State;
+
+Coro<std::pair<std::string, SocketAddress>> receive(std::shared_ptr<State> state, std::size_t max_size) {
+  std::string data(max_size, '\0');
+  sockaddr_storage address;
+  socklen_t size;
+  for (;;) {
+    const int fd = state->open_fd();
+    const ssize_t n = detail::attempt("recvfrom", [&] {
+      size = sizeof address;
+      return ::recvfrom(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&address), &size);
+    });
+    if (n >= 0) {
+      data.resize(static_cast<std::size_t>(n));
+      co_return std::pair{std::move(data), SocketAddress(reinterpret_cast<sockaddr*>(&address), size)};
+    }
+    co_await state->loop->wait_readable(fd);
+  }
+}
+
+Coro<void> send_to(std::shared_ptr<State> state, std::string data, const SocketAddress* address) {
+  for (;;) {
+    const int fd = state->open_fd();
+    const ssize_t n = detail::attempt("sendto", [&] {
+      return ::sendto(fd, data.data(), data.size(), MSG_NOSIGNAL, address ? address->data() : nullptr,
+                      address ? address->size() : 0);
+    });
+    if (n >= 0) co_return;
+    co_await state->loop->wait_writable(fd);
+  }
+}
+
+Coro<void> send_to_address(std::shared_ptr<State> state, std::string data, SocketAddress address) {
+  co_await send_to(std::move(state), std::move(data), &address);
+}
+
+Coro<std::string> receive_connected(std::shared_ptr<State> state, std::size_t max_size) {
+  auto [data, sender] = co_await receive(std::move(state), max_size);
+  co_return std::move(data);
+}
+
+/// A UDP socket of `family`, with the options set, bound to `local` and connected to `remote`
+/// when given; the fd, or the error that stopped it.
+int open_socket(int family, const DatagramOptions& options, const SocketAddress* local, const SocketAddress* remote) {
+  const int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) detail::throw_errno(errno, "socket");
+  const int one = 1;
+  const char* failed = nullptr;
+  if (options.reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) failed = "setsockopt(SO_REUSEPORT)";
+  if (!failed && options.allow_broadcast && ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) < 0) failed = "setsockopt(SO_BROADCAST)";
+  if (!failed && local && ::bind(fd, local->data(), local->size()) < 0) failed = "bind";
+  // connect(2) on a UDP socket only records the peer: it never blocks.
+  if (!failed && remote && ::connect(fd, remote->data(), remote->size()) < 0) failed = "connect";
+  if (failed) {
+    const int error = errno;
+    ::close(fd);
+    detail::throw_errno(error, failed);
+  }
+  return fd;
+}
+
+}  // namespace
+
+Coro<std::pair<std::string, SocketAddress>> DatagramEndpoint::recvfrom(std::size_t max_size) {
+  return receive(state_, max_size);
+}
+Coro<std::string> DatagramEndpoint::recv(std::size_t max_size) { return receive_connected(state_, max_size); }
+Coro<void> DatagramEndpoint::sendto(std::string data, SocketAddress address) {
+  return send_to_address(state_, std::move(data), std::move(address));
+}
+Coro<void> DatagramEndpoint::send(std::string data) { return send_to(state_, std::move(data), nullptr); }
+
+void DatagramEndpoint::close() noexcept { state_->close(); }
+bool DatagramEndpoint::is_closing() const noexcept { return state_->fd < 0; }
+SocketAddress DatagramEndpoint::sockname() const { return SocketAddress::local_of(state_->open_fd()); }
+SocketAddress DatagramEndpoint::peername() const { return state_->peer; }
+int DatagramEndpoint::socket() const noexcept { return state_->fd; }
+
+Coro<DatagramEndpoint> create_datagram_endpoint(DatagramOptions options) {
+  const bool bind = !options.local_host.empty() || options.local_port != 0;
+  const bool connect = !options.remote_host.empty();
+  std::vector<AddressInfo> locals, remotes;
+  if (bind) locals = co_await getaddrinfo(options.local_host, options.local_port, options.family, SOCK_DGRAM, 0, AI_PASSIVE);
+  if (connect) remotes = co_await getaddrinfo(options.remote_host, options.remote_port, options.family, SOCK_DGRAM);
+  // Pairs of (local, remote) of one family, in the resolver's order, as Python tries them.
+  std::vector<int> families;
+  for (const std::vector<AddressInfo>* list : std::array{&locals, &remotes}) {
+    for (const AddressInfo& info : *list) {
+      if (std::find(families.begin(), families.end(), info.family) == families.end()) families.push_back(info.family);
+    }
+  }
+  if (!bind && !connect) families.push_back(options.family == AF_UNSPEC ? AF_INET : options.family);
+  std::error_code last(EADDRNOTAVAIL, std::generic_category());
+  for (int family : families) {
+    auto first_of = [family](const std::vector<AddressInfo>& list) -> const SocketAddress* {
+      for (const AddressInfo& info : list) {
+        if (info.family == family) return &info.address;
+      }
+      return nullptr;
+    };
+    const SocketAddress* local = first_of(locals);
+    const SocketAddress* remote = first_of(remotes);
+    if ((bind && !local) || (connect && !remote)) continue;
+    try {
+      const int fd = open_socket(family, options, local, remote);
+      co_return DatagramEndpoint(std::make_shared<DatagramEndpoint::State>(get_running_loop(), fd,
+                                                                           remote ? *remote : SocketAddress()));
+    } catch (const std::system_error& error) {
+      last = error.code();
+    }
+  }
+  throw std::system_error(last, "create_datagram_endpoint");
+}
+
+}  // namespace asyncio
