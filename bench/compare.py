@@ -231,8 +231,8 @@ ECHO_WORKLOADS = [("64 B x 50", 64, 50), ("64 KiB x 50", 65536, 50), ("64 B x 10
 ECHO_TARGETS = [("asio", 1.0), ("floor", 0.95)]
 ECHO_METRICS = ["round_trips_per_s", "latency_p50_us", "latency_p99_us"]
 # Measured and warm-up seconds per echo run, HTTP seconds per wrk run: full and --quick.
-ECHO_SECONDS = {False: (3.0, 1.0), True: (1.0, 0.25)}
-HTTP_SECONDS = {False: 5, True: 2}
+ECHO_SECONDS = {False: (3.0, 1.0), True: (0.5, 0.25)}
+HTTP_SECONDS = {False: 5, True: 1}
 SERVER_START_SECONDS = 10
 SERVER_STOP_SECONDS = 5
 
@@ -387,7 +387,24 @@ def compare_echo(args):
 
     summary = {w: {name: {m: summarize(samples[w][name][m]) for m in ECHO_METRICS} for name in servers}
                for w in samples}
+    mode = "quick" if args.quick else "full"
+    print(f"echo workloads, {args.rounds} round(s) ({mode}, {seconds:g} s measured after {warmup:g} s warm-up); "
+          f"round trips/s (higher is better): median (min-max); p99 latency: median; "
+          f"vs = this server's round trips / the peer's")
+    print_table(*echo_table(summary), left_columns=2)
+    for note in notes:
+        print(f"note: {note}")
+    commands = {name: pinned((cpus or (None,))[0], command("PORT")) for name, command in servers.items()}
+    commands["client"] = pinned(cpus[1] if cpus else None, client_command(64, 50)("PORT"))
+    return summary, samples, failures, notes, commands
 
+
+def stats_cell(stats):
+    return f"{fmt(stats['median'])} ({fmt(stats['min'])}-{fmt(stats['max'])})" if stats else "-"
+
+
+def echo_table(summary):
+    """(header, rows) of the echo suite's table: per workload, a row per server."""
     def median(workload, name, metric):
         stats = summary[workload].get(name, {}).get(metric)
         return stats["median"] if stats else None
@@ -396,16 +413,10 @@ def compare_echo(args):
         this, other = median(workload, name, "round_trips_per_s"), median(workload, peer, "round_trips_per_s")
         return this / other if this and other else None
 
-    mode = "quick" if args.quick else "full"
-    print(f"echo workloads, {args.rounds} round(s) ({mode}, {seconds:g} s measured after {warmup:g} s warm-up); "
-          f"round trips/s (higher is better): median (min-max); p99 latency: median; "
-          f"vs = this server's round trips / the peer's")
     header = ["workload", "server", "round trips/s", "p99 us", "vs asio", "vs floor", "target", "met"]
     rows = []
     for workload, _, _ in ECHO_WORKLOADS:
-        for name in servers:
-            stats = summary[workload][name]["round_trips_per_s"]
-            cell = f"{fmt(stats['median'])} ({fmt(stats['min'])}-{fmt(stats['max'])})" if stats else "-"
+        for i, name in enumerate(summary.get(workload, {})):
             ratios = [ratio(workload, name, peer) for peer in ("asio", "floor")]
             target, met = "-", "-"
             if name == "ours":
@@ -413,15 +424,22 @@ def compare_echo(args):
                 checks = [ratio(workload, name, peer) for peer, _ in ECHO_TARGETS]
                 if all(c is not None for c in checks):
                     met = "yes" if all(c >= m for c, (_, m) in zip(checks, ECHO_TARGETS)) else "NO"
-            rows.append([workload if name == list(servers)[0] else "", name, cell,
+            rows.append([workload if i == 0 else "", name, stats_cell(summary[workload][name]["round_trips_per_s"]),
                          fmt(median(workload, name, "latency_p99_us")),
                          *("-" if r is None else f"{r:.2f}x" for r in ratios), target, met])
-    print_table(header, rows, left_columns=2)
-    for note in notes:
-        print(f"note: {note}")
-    commands = {name: pinned((cpus or (None,))[0], command("PORT")) for name, command in servers.items()}
-    commands["client"] = pinned(cpus[1] if cpus else None, client_command(64, 50)("PORT"))
-    return summary, samples, failures, notes, commands
+    return header, rows
+
+
+def http_table(summary):
+    """(header, rows) of the http suite's table: a row per server."""
+    median = {name: (summary[name]["requests_per_s"] or {}).get("median") for name in summary}
+    rows = []
+    for name in summary:
+        p99 = summary[name]["latency_p99_us"]
+        vs = median[name] / median["nginx"] if median.get(name) and median.get("nginx") else None
+        rows.append([name, stats_cell(summary[name]["requests_per_s"]), fmt(p99["median"] if p99 else None),
+                     "-" if vs is None else f"{vs:.2f}x"])
+    return ["server", "requests/s", "p99 us", "vs nginx"], rows
 
 
 def nginx_command(nginx, directory):
@@ -505,19 +523,10 @@ def compare_http(args):
         shutil.rmtree(directory, ignore_errors=True)
 
     summary = {name: {m: summarize(samples[name][m]) for m in metrics} for name in servers}
-    median = {name: (summary[name]["requests_per_s"] or {}).get("median") for name in servers}
     mode = "quick" if args.quick else "full"
     print(f"http: wrk -t1 -c50 -d{seconds}s, {args.rounds} round(s) ({mode}); requests/s (higher is better): "
           f"median (min-max); p99 latency: median; vs nginx = this server's requests/s / nginx's")
-    header = ["server", "requests/s", "p99 us", "vs nginx"]
-    rows = []
-    for name in servers:
-        stats = summary[name]["requests_per_s"]
-        cell = f"{fmt(stats['median'])} ({fmt(stats['min'])}-{fmt(stats['max'])})" if stats else "-"
-        p99 = summary[name]["latency_p99_us"]
-        vs = median[name] / median["nginx"] if median.get(name) and median.get("nginx") else None
-        rows.append([name, cell, fmt(p99["median"] if p99 else None), "-" if vs is None else f"{vs:.2f}x"])
-    print_table(header, rows, left_columns=1)
+    print_table(*http_table(summary), left_columns=1)
     for note in notes:
         print(f"note: {note}")
     commands = {name: pinned((cpus or (None,))[0], command("PORT")) for name, command in servers.items()
@@ -527,7 +536,9 @@ def compare_http(args):
     return summary, samples, failures, notes, commands
 
 
+# The server suites: how to run each, and the (header, rows) of its table from its summary.
 SERVER_SUITES = {"echo": compare_echo, "http": compare_http}
+SERVER_TABLES = {"echo": echo_table, "http": http_table}
 
 
 def main():

@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PEER_PACKAGES = ["python3-uvloop", "libboost1.81-dev", "libuv1-dev", "nginx", "wrk", "python3-matplotlib", "curl"]
 PEER_NAMES = {"asio": "Boost.Asio", "python": "CPython asyncio", "uvloop": "uvloop", "libuv": "libuv",
-              "floor": "C epoll floor", "nginx": "nginx"}
+              "floor": "C epoll floor", "nginx": "nginx", "asyncio": "CPython asyncio"}
 
 # How each cost grows: per workload, the counts (full mode, quick mode) and the unit.
 SCALING = [
@@ -98,15 +98,20 @@ def machine():
 # --- Running ------------------------------------------------------------------------------------
 
 def run_suites(args):
-    """Every compare.py suite, in alternating rounds; {suite: result}."""
-    results, failures = {}, []
+    """Every compare.py suite, in alternating rounds: ({program suite: result}, {server suite:
+    result}, failures). The server suites (echo, http) have tables of their own shape."""
+    results, server_results, failures = {}, {}, []
     options = argparse.Namespace(quick=args.quick, build=args.bench_dir, python="/usr/bin/python3",
                                  rounds=args.rounds, timeout=600)
     for name in compare.SUITES:
         summary, samples, suite_failures, notes, commands = compare.compare(name, options)
         results[name] = {"summary": summary, "samples": samples, "notes": notes, "commands": commands}
         failures += suite_failures
-    return results, failures
+    for name, run in compare.SERVER_SUITES.items():
+        summary, samples, suite_failures, notes, commands = run(options)
+        server_results[name] = {"summary": summary, "samples": samples, "notes": notes, "commands": commands}
+        failures += suite_failures
+    return results, server_results, failures
 
 
 def run_scaling(args):
@@ -160,6 +165,17 @@ def suite_table(name, result):
         better = "lower is better" if lower_is_better else "higher is better"
         lines.append("| " + " | ".join([f"`{metric}`", f"{unit} ({better})"] + cells + ratios) + " |")
     return "\n".join(lines)
+
+
+def server_suite_table(name, result):
+    """Markdown of an echo or http table: compare.py's rows, with the peers' full names."""
+    header, rows = compare.SERVER_TABLES[name](result["summary"])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        row = [PEER_NAMES.get(cell, cell) if i == header.index("server") else cell for i, cell in enumerate(row)]
+        lines.append("| " + " | ".join(str(cell) for cell in row) + " |")
+    notes = [f"- {note}" for note in result["notes"]]
+    return "\n".join(lines + ([""] + notes if notes else []))
 
 
 def scaling_table(scaling):
@@ -275,7 +291,7 @@ def main():
         install_peers()
     log("building (release)")
     build(args.build)
-    results, failures = run_suites(args)
+    results, server_results, failures = run_suites(args)
     scaling = run_scaling(args)
 
     out_dir = os.path.dirname(os.path.abspath(args.output))
@@ -288,6 +304,8 @@ def main():
               "duration": f"{(time.monotonic() - started) / 60:.1f} minutes"}
     for name, result in results.items():
         values[f"suite:{name}"] = suite_table(name, result)
+    for name, result in server_results.items():
+        values[f"suite:{name}"] = server_suite_table(name, result)
     for key, link in charts(results, scaling, os.path.join(out_dir, "benchmarks")).items():
         values[f"chart:{key}"] = link
     if failures:
