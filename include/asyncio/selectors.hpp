@@ -137,7 +137,8 @@ class PollSelector final : public Selector {
   std::vector<std::size_t> slot_;
 };
 
-/// Linux epoll, level-triggered. Resolution of timeouts: 1 millisecond.
+/// Linux epoll, level-triggered. Resolution of timeouts: 1 nanosecond (epoll_pwait2), or 1
+/// millisecond on kernels before 5.11.
 class EpollSelector final : public Selector {
  public:
   EpollSelector();
@@ -159,6 +160,7 @@ class EpollSelector final : public Selector {
   void update_kernel(int fd, unsigned events);
 
   int epfd_ = -1;
+  bool nanosecond_timeouts_ = true;  // epoll_pwait2 works here (Linux 5.11+)
 };
 
 /// The best selector for this platform: epoll on Linux.

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 
 #include "asyncio/selectors.hpp"
 #include "common.hpp"
@@ -84,7 +85,19 @@ const std::vector<ReadyKey>& EpollSelector::select(std::optional<std::chrono::na
   ready_.clear();
   epoll_event events[256];
   const int max_events = size() == 0 ? 1 : static_cast<int>(std::min<std::size_t>(size(), 256));
-  const int n = ::epoll_wait(epfd_, events, max_events, detail::timeout_ms(timeout));
+  int n;
+  if (timeout && timeout->count() > 0 && nanosecond_timeouts_) {
+    // To the nanosecond: epoll_wait's milliseconds would make a timer up to 1 ms late.
+    const timespec wait{static_cast<time_t>(timeout->count() / 1'000'000'000),
+                        static_cast<long>(timeout->count() % 1'000'000'000)};
+    n = ::epoll_pwait2(epfd_, events, max_events, &wait, nullptr);
+    if (n < 0 && errno == ENOSYS) {  // a kernel before 5.11: milliseconds from now on
+      nanosecond_timeouts_ = false;
+      n = ::epoll_wait(epfd_, events, max_events, detail::timeout_ms(timeout));
+    }
+  } else {
+    n = ::epoll_wait(epfd_, events, max_events, detail::timeout_ms(timeout));
+  }
   if (n < 0) {
     if (errno == EINTR) return ready_;
     throw_errno("epoll_wait");
