@@ -229,7 +229,7 @@ def compare(suite_name, args):
 # Echo workloads: name, message size (bytes), connections. The targets are ours over each peer.
 ECHO_WORKLOADS = [("64 B x 50", 64, 50), ("64 KiB x 50", 65536, 50), ("64 B x 1000", 64, 1000)]
 ECHO_TARGETS = [("asio", 1.0), ("floor", 0.95)]
-ECHO_METRICS = ["round_trips_per_s", "latency_p50_us", "latency_p99_us"]
+ECHO_METRICS = ["round_trips_per_s", "latency_p50_us", "latency_p90_us", "latency_p99_us", "latency_p999_us"]
 # Measured and warm-up seconds per echo run, HTTP seconds per wrk run: full and --quick.
 ECHO_SECONDS = {False: (3.0, 1.0), True: (0.5, 0.25)}
 HTTP_SECONDS = {False: 5, True: 1}
@@ -349,13 +349,14 @@ def echo_servers(args):
     return servers, notes
 
 
-def compare_echo(args):
-    """The echo suite; returns (summary, samples, failures, notes, commands) like compare()."""
+def compare_echo(args, workloads=ECHO_WORKLOADS):
+    """The echo suite, or other echo `workloads` (name, message size, connections); returns
+    (summary, samples, failures, notes, commands) like compare()."""
     servers, notes = echo_servers(args)
     client = os.path.join(args.build, "echo_client")
     cpus = pick_cpus(notes)
     seconds, warmup = ECHO_SECONDS[args.quick]
-    samples = {w[0]: {name: {m: [] for m in ECHO_METRICS} for name in servers} for w in ECHO_WORKLOADS}
+    samples = {w[0]: {name: {m: [] for m in ECHO_METRICS} for name in servers} for w in workloads}
     failures = []
     if not os.path.exists(client):
         notes.append(f"no load client at {client}: nothing measured")
@@ -369,7 +370,7 @@ def compare_echo(args):
 
     for round_no in range(1, args.rounds + 1):
         print(f"echo: round {round_no}/{args.rounds}", file=sys.stderr)
-        for workload, size, connections in ECHO_WORKLOADS:
+        for workload, size, connections in workloads:
             for name in rotated(list(servers), round_no):
                 started = time.monotonic()
                 stdout, error = run_with_server(servers[name], client_command(size, connections), cpus,
@@ -415,7 +416,7 @@ def echo_table(summary):
 
     header = ["workload", "server", "round trips/s", "p99 us", "vs asio", "vs floor", "target", "met"]
     rows = []
-    for workload, _, _ in ECHO_WORKLOADS:
+    for workload in summary:
         for i, name in enumerate(summary.get(workload, {})):
             ratios = [ratio(workload, name, peer) for peer in ("asio", "floor")]
             target, met = "-", "-"
@@ -459,16 +460,17 @@ def nginx_command(nginx, directory):
 
 
 def parse_wrk(stdout):
-    """({"requests_per_s": ..., "latency_p99_us": ...}, error or None) from wrk --latency's output."""
+    """({"requests_per_s": ..., "latency_p50_us": ..., ... "latency_p99_us": ...}, error or None) from
+    wrk --latency's output."""
     values, errors = {}, []
     units = {"us": 1.0, "ms": 1e3, "s": 1e6}
     for line in stdout.splitlines():
         parts = line.split()
         if line.startswith("Requests/sec:"):
             values["requests_per_s"] = float(parts[1])
-        elif len(parts) == 2 and parts[0] == "99%":
+        elif len(parts) == 2 and parts[0] in ("50%", "75%", "90%", "99%"):
             number = parts[1].rstrip("mus")
-            values["latency_p99_us"] = float(number) * units[parts[1][len(number):]]
+            values[f"latency_p{parts[0][:-1]}_us"] = float(number) * units[parts[1][len(number):]]
         elif line.strip().startswith(("Socket errors:", "Non-2xx")):
             errors.append(line.strip())
     return values, "; ".join(errors) or None
@@ -500,7 +502,7 @@ def compare_http(args):
     def client_command(name):
         return lambda port: [wrk, "-t1", "-c50", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{port}{urls[name]}"]
 
-    metrics = ["requests_per_s", "latency_p99_us"]
+    metrics = ["requests_per_s", "latency_p50_us", "latency_p75_us", "latency_p90_us", "latency_p99_us"]
     samples = {name: {m: [] for m in metrics} for name in servers}
     failures = []
     try:

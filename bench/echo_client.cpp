@@ -1,8 +1,8 @@
 // The load client of the echo benchmarks (compare.py echo): plain C++ on epoll, one thread, no
 // library. Each of N connections sends a message of SIZE bytes, waits until all of it has come
 // back, then sends the next (a closed loop). After a warm-up it counts the round trips that end
-// within the measured seconds and prints "round_trips_per_s", "latency_p50_us" and
-// "latency_p99_us" lines. A server that sends back anything but the bytes it was sent, closes a
+// within the measured seconds and prints "round_trips_per_s" and "latency_p50_us",
+// "latency_p90_us", "latency_p99_us" and "latency_p999_us" lines. A server that sends back anything but the bytes it was sent, closes a
 // connection early or stops answering for 5 s makes it fail (exit status 1, a message on stderr).
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -279,7 +279,9 @@ class Client {
     };
     std::printf("round_trips_per_s %.0f\n", static_cast<double>(latencies_ns_.size()) / options_.seconds);
     std::printf("latency_p50_us %.1f\n", percentile_us(0.50));
+    std::printf("latency_p90_us %.1f\n", percentile_us(0.90));
     std::printf("latency_p99_us %.1f\n", percentile_us(0.99));
+    std::printf("latency_p999_us %.1f\n", percentile_us(0.999));
   }
 
   const Options& options_;

@@ -47,7 +47,7 @@ def install_peers():
 
 def build(build_dir):
     """Configures (a new tree without the tests) and builds the release build in build_dir."""
-    options = ["-DCMAKE_BUILD_TYPE=Release", "-DASYNCIO_BUILD_BENCHMARKS=ON"]
+    options = ["-DCMAKE_BUILD_TYPE=Release", "-DASYNCIO_BUILD_BENCHMARKS=ON", "-DASYNCIO_BUILD_EXAMPLES=ON"]
     if not os.path.exists(os.path.join(build_dir, "CMakeCache.txt")):
         options += ["-G", "Ninja", "-DASYNCIO_BUILD_TESTS=OFF"]
     subprocess.run(["cmake", "-S", ROOT, "-B", build_dir, *options], check=True, stdout=subprocess.DEVNULL)
@@ -121,7 +121,7 @@ def run_scaling(args):
                 "asio": [os.path.join(args.bench_dir, suite["asio"])],
                 "python": ["/usr/bin/python3", os.path.join(HERE, "peers", suite["python"])]}
     programs = {impl: command for impl, command in programs.items() if os.path.exists(command[-1])}
-    rounds = 3 if args.quick else args.scaling_rounds
+    rounds = 1 if args.quick else args.scaling_rounds
     samples = {}
     for round_no in range(1, rounds + 1):
         log(f"scaling: round {round_no}/{rounds}")
@@ -178,6 +178,35 @@ def server_suite_table(name, result):
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
+# Echo round trips as connections grow (64-byte messages): full mode, quick mode.
+ECHO_CONNECTIONS = ([1, 10, 100, 1000], [1, 10, 100])
+
+
+def run_echo_scaling(args):
+    """The echo servers at 1 to 1,000 connections; {server: {connections: median round trips/s}}."""
+    counts = ECHO_CONNECTIONS[args.quick]
+    options = argparse.Namespace(quick=args.quick, build=args.bench_dir, python="/usr/bin/python3",
+                                 rounds=1 if args.quick else args.scaling_rounds, timeout=600)
+    workloads = [(f"64 B x {c}", 64, c) for c in counts]
+    summary, _samples, failures, _notes, _commands = compare.compare_echo(options, workloads)
+    scaling = {}
+    for (workload, _size, connections) in workloads:
+        for server, stats in summary[workload].items():
+            if stats["round_trips_per_s"]:
+                scaling.setdefault(server, {})[connections] = stats["round_trips_per_s"]["median"]
+    return scaling, failures
+
+
+def echo_scaling_table(scaling):
+    counts = sorted({c for values in scaling.values() for c in values})
+    if not counts:
+        return ""
+    lines = ["| server | " + " | ".join(f"{c:,} conn." for c in counts) + " |", "|---|" + "---|" * len(counts)]
+    for server, values in scaling.items():
+        lines.append(f"| {PEER_NAMES.get(server, server)} | " + " | ".join(compare.fmt(values.get(c)) for c in counts) + " |")
+    return "\n".join(lines)
+
+
 def scaling_table(scaling):
     lines = []
     for workload, unit, title, _full, _quick in SCALING:
@@ -195,14 +224,51 @@ def scaling_table(scaling):
     return "\n".join(lines)
 
 
-def charts(results, scaling, out_dir):
-    """Writes the PNG charts; returns {placeholder: markdown image link or note}."""
+def server_ratio_rows(server_results):
+    """(label, how many times better ours is) for the echo and http suites: throughput ratios."""
+    rows = []
+    for name, metric in (("echo", "round_trips_per_s"), ("http", "requests_per_s")):
+        summary = server_results.get(name, {}).get("summary", {})
+        tables = summary.items() if name == "echo" else [("wrk -c50", summary)]
+        for workload, by_server in tables:
+            ours = ((by_server.get("ours") or {}).get(metric) or {}).get("median")
+            for server, stats in by_server.items():
+                peer = (stats.get(metric) or {}).get("median")
+                if server != "ours" and ours and peer:
+                    rows.append((f"{name} {workload} vs {PEER_NAMES.get(server, server)}", ours / peer))
+    return rows
+
+
+def latency_chart(plt, by_server, percentiles, title, path):
+    """Grouped bars: each server's median latency at each percentile (log scale)."""
+    servers = [s for s in by_server if any((by_server[s].get(m) or {}).get("median") for m, _ in percentiles)]
+    if not servers:
+        return False
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    width = 0.8 / len(percentiles)
+    for i, (metric, label) in enumerate(percentiles):
+        heights = [((by_server[s].get(metric) or {}).get("median") or 0) for s in servers]
+        ax.bar([x + i * width for x in range(len(servers))], heights, width, label=label)
+    ax.set_xticks([x + width * (len(percentiles) - 1) / 2 for x in range(len(servers))],
+                  [PEER_NAMES.get(s, s) for s in servers], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("latency, µs (log scale; lower is better)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def charts(results, server_results, scaling, echo_scaling, out_dir):
+    """Writes the PNG charts; returns {placeholder: markdown image link}."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return {"ratios": "(matplotlib is not installed: no chart)", "scaling": "(no chart)"}
+        return {}
     os.makedirs(out_dir, exist_ok=True)
     links = {}
 
@@ -222,6 +288,7 @@ def charts(results, scaling, out_dir):
                 if ours and stats:
                     value = stats["median"] / ours if lower_is_better else ours / stats["median"]
                     rows.append((f"{metric} vs {PEER_NAMES.get(peer, peer)}", value))
+    rows += server_ratio_rows(server_results)
     if rows:
         fig, ax = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.2))
         labels, values = zip(*rows)
@@ -253,6 +320,33 @@ def charts(results, scaling, out_dir):
         fig.savefig(os.path.join(out_dir, "scaling.png"), dpi=110)
         plt.close(fig)
         links["scaling"] = "![cost per task or timer as their number grows](benchmarks/scaling.png)"
+
+    if echo_scaling:
+        fig, ax = plt.subplots(figsize=(7, 3.8))
+        for server, values in echo_scaling.items():
+            counts = sorted(values)
+            ax.plot(counts, [values[c] for c in counts], marker="o", label=PEER_NAMES.get(server, server))
+        ax.set_xscale("log")
+        ax.set_xlabel("connections (64-byte messages)")
+        ax.set_ylabel("round trips/s (higher is better)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, "echo_scaling.png"), dpi=110)
+        plt.close(fig)
+        links["echo_scaling"] = "![echo round trips per second as connections grow](benchmarks/echo_scaling.png)"
+
+    echo = server_results.get("echo", {}).get("summary", {})
+    main_workload = compare.ECHO_WORKLOADS[0][0]
+    if main_workload in echo and latency_chart(
+            plt, echo[main_workload],
+            [("latency_p50_us", "p50"), ("latency_p90_us", "p90"), ("latency_p99_us", "p99"), ("latency_p999_us", "p99.9")],
+            f"echo {main_workload}: round-trip latency percentiles", os.path.join(out_dir, "echo_latency.png")):
+        links["echo_latency"] = "![echo latency percentiles per server](benchmarks/echo_latency.png)"
+    http = server_results.get("http", {}).get("summary", {})
+    if latency_chart(plt, http, [("latency_p50_us", "p50"), ("latency_p75_us", "p75"), ("latency_p90_us", "p90"),
+                                 ("latency_p99_us", "p99")],
+                     "HTTP hello under wrk -c50: latency percentiles", os.path.join(out_dir, "http_latency.png")):
+        links["http_latency"] = "![HTTP latency percentiles per server](benchmarks/http_latency.png)"
     return links
 
 
@@ -280,11 +374,13 @@ def main():
     parser.add_argument("--output", default=os.path.join(ROOT, "docs", "benchmarks.md"),
                         help="the page to write (charts go to benchmarks/ beside it; default: %(default)s)")
     parser.add_argument("--build", default=os.path.join(ROOT, "build", "bench"), help="the release build tree")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per suite (default: 5)")
-    parser.add_argument("--scaling-rounds", type=int, default=3, help="rounds of the scaling runs (full mode)")
+    parser.add_argument("--rounds", type=int, help="alternating rounds per suite (default: 5; quick mode: 3)")
+    parser.add_argument("--scaling-rounds", type=int, default=3, help="rounds of the scaling runs (full mode; quick: 1)")
     parser.add_argument("--no-install", action="store_true", help="do not install missing peers")
     args = parser.parse_args()
     args.bench_dir = os.path.join(args.build, "bench")
+    if args.rounds is None:
+        args.rounds = 3 if args.quick else 5
     started = time.monotonic()
 
     if not args.no_install:
@@ -293,6 +389,8 @@ def main():
     build(args.build)
     results, server_results, failures = run_suites(args)
     scaling = run_scaling(args)
+    echo_scaling, echo_failures = run_echo_scaling(args)
+    failures += echo_failures
 
     out_dir = os.path.dirname(os.path.abspath(args.output))
     os.makedirs(out_dir, exist_ok=True)
@@ -301,12 +399,13 @@ def main():
               "mode": (f"quick mode (`--quick`): smaller counts, {args.rounds} rounds — for checking the command, "
                        "not for comparing" if args.quick else f"full mode, {args.rounds} alternating rounds per suite"),
               "scaling": scaling_table(scaling),
+              "echo_scaling": echo_scaling_table(echo_scaling),
               "duration": f"{(time.monotonic() - started) / 60:.1f} minutes"}
     for name, result in results.items():
         values[f"suite:{name}"] = suite_table(name, result)
     for name, result in server_results.items():
         values[f"suite:{name}"] = server_suite_table(name, result)
-    for key, link in charts(results, scaling, os.path.join(out_dir, "benchmarks")).items():
+    for key, link in charts(results, server_results, scaling, echo_scaling, os.path.join(out_dir, "benchmarks")).items():
         values[f"chart:{key}"] = link
     if failures:
         values["failures"] = "\n".join(f"- {f['suite']} round {f['round']}, {f['impl']}: {f['error']}" for f in failures)
