@@ -21,9 +21,11 @@ inline asyncio::Coro<> close_on_stop_signal(asyncio::Server& server) {
   if (sigprocmask(SIG_BLOCK, &signals, nullptr) != 0) {
     throw std::system_error(errno, std::generic_category(), "sigprocmask");
   }
-  const int fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "signalfd");
-  co_await asyncio::get_running_loop().wait_readable(fd);
-  ::close(fd);
+  struct SignalFd {  // closed however the wait ends (asyncio::run cancels it at exit)
+    int fd;
+    ~SignalFd() { ::close(fd); }
+  } signal_fd{signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC)};
+  if (signal_fd.fd < 0) throw std::system_error(errno, std::generic_category(), "signalfd");
+  co_await asyncio::get_running_loop().wait_readable(signal_fd.fd);
   server.close();
 }
