@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "median_of.hpp"
 #include "resident_memory.hpp"
 
 using namespace std::chrono_literals;
@@ -101,7 +102,7 @@ int main(int argc, char** argv) {
   const int scale = quick ? 10 : 1;
   // Memory first, while the process has freed nothing the tasks could reuse.
   std::printf("pending_task_bytes %.1f\n", asyncio::run(pending_task_bytes(quick ? 10'000 : 100'000)));
-  std::printf("spawn_ns %.1f\n", asyncio::run(spawn(200'000 / scale)));
+  std::printf("spawn_ns %.1f\n", median_of(5, [&] { return asyncio::run(spawn(200'000 / scale)); }));
   std::printf("sleep0_ns %.2f\n", asyncio::run(sleep0(10'000'000 / scale)));
   std::printf("timer_overhead_ns %.1f\n", timer_overhead(quick ? 100'000 : 1'000'000));
 }

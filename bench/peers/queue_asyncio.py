@@ -2,6 +2,7 @@
 # asyncio.Queue of maxsize 128, and an uncontended asyncio.Lock acquire + release. Prints
 # "<name> <value>" lines; --quick shrinks the counts.
 import asyncio
+import statistics
 import sys
 import time
 
@@ -42,10 +43,17 @@ async def lock_round_trip(n):
     return (time.perf_counter_ns() - start) / n
 
 
+def median_of(runs, measure):
+    """The median of `runs` measurements after one warm-up run, as the C++ programs take it."""
+    measure()
+    return statistics.median(measure() for _ in range(runs))
+
+
 def main():
     quick = "--quick" in sys.argv[1:]
     scale = 10 if quick else 1
-    print(f"queue_handoff_ns {asyncio.run(queue_handoff(HANDOFF_N // scale)):.2f}", flush=True)
+    handoff = median_of(5, lambda: asyncio.run(queue_handoff(HANDOFF_N // scale)))
+    print(f"queue_handoff_ns {handoff:.2f}", flush=True)
     print(f"lock_ns {asyncio.run(lock_round_trip(LOCK_N // scale)):.2f}", flush=True)
 
 
