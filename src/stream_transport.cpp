@@ -29,8 +29,8 @@ StreamTransport::StreamTransport(EventLoop& loop, int fd, std::size_t limit)
     : loop_(&loop),
       fd_(fd),
       limit_(limit),
-      read_watch_(&on_read_event, this),
-      write_watch_(&on_write_event, this) {
+      read_watch_(&on_read_event, this, LoopAccess::reader),
+      write_watch_(&on_write_event, this, LoopAccess::writer) {
   if (limit == 0) throw std::invalid_argument("Limit cannot be <= 0");
   try {
     start_reading();
@@ -46,17 +46,23 @@ StreamTransport::~StreamTransport() {
 
 // --- Reading -------------------------------------------------------------------------------------
 
-void StreamTransport::start_reading() {
-  if (read_watch_.installed || eof_ || closing_) return;
-  LoopAccess::add_watcher(*loop_, fd_, LoopAccess::reader, &read_watch_);
-  read_watch_.installed = true;
+void StreamTransport::Watch::install() {
+  if (installed) return;
+  LoopAccess::add_watcher(*owner->loop_, owner->fd_, direction, this);
+  installed = true;
 }
 
-void StreamTransport::stop_reading() noexcept {
-  if (!read_watch_.installed) return;
-  read_watch_.installed = false;
-  LoopAccess::detach_watcher(*loop_, fd_, LoopAccess::reader);
+void StreamTransport::Watch::remove() noexcept {
+  if (!installed) return;
+  installed = false;
+  LoopAccess::detach_watcher(*owner->loop_, owner->fd_, direction);
 }
+
+void StreamTransport::start_reading() {
+  if (!eof_ && !closing_) read_watch_.install();
+}
+
+void StreamTransport::stop_reading() noexcept { read_watch_.remove(); }
 
 void StreamTransport::on_read_event(IoWatcher* watcher, IoWatcher::Event event) {
   auto& watch = *static_cast<Watch*>(watcher);
@@ -170,21 +176,14 @@ bool StreamTransport::flush_now() {
 }
 
 void StreamTransport::start_writing() {
-  if (write_watch_.installed) return;
   try {
-    LoopAccess::add_watcher(*loop_, fd_, LoopAccess::writer, &write_watch_);
+    write_watch_.install();
   } catch (...) {
     lose_connection(std::current_exception());
-    return;
   }
-  write_watch_.installed = true;
 }
 
-void StreamTransport::stop_writing() noexcept {
-  if (!write_watch_.installed) return;
-  write_watch_.installed = false;
-  LoopAccess::detach_watcher(*loop_, fd_, LoopAccess::writer);
-}
+void StreamTransport::stop_writing() noexcept { write_watch_.remove(); }
 
 void StreamTransport::on_write_event(IoWatcher* watcher, IoWatcher::Event event) {
   auto& watch = *static_cast<Watch*>(watcher);

@@ -118,9 +118,13 @@ class StreamTransport {
   StreamTransport* server_next_ = nullptr;
 
  private:
+  /// One direction's watch of the fd: installed with the loop, or not.
   struct Watch : IoWatcher {
-    Watch(Fn fn, StreamTransport* owner) noexcept : IoWatcher(fn), owner(owner) {}
+    Watch(Fn fn, StreamTransport* owner, int direction) noexcept : IoWatcher(fn), owner(owner), direction(direction) {}
+    void install();
+    void remove() noexcept;
     StreamTransport* owner;
+    int direction;
     bool installed = false;
   };
   static void on_read_event(IoWatcher* watcher, IoWatcher::Event event);
