@@ -58,7 +58,7 @@ void LoopAccess::check_can_run(const EventLoop& loop) {
   if (running_loop) throw RuntimeError("Cannot run the event loop while another loop is running");
 }
 
-void HandleNode::dispatch(Callback* cb, Action action) {
+bool HandleNode::dispatch(Callback* cb, Action action) {
   auto* node = static_cast<HandleNode*>(cb);
   EventLoop* loop = node->loop_;
   if (action == Action::run && !node->cancelled_) {
@@ -71,6 +71,7 @@ void HandleNode::dispatch(Callback* cb, Action action) {
   }
   node->release_callable();
   loop->release_node(node);
+  return false;
 }
 
 void report_callback_error(std::exception_ptr error) noexcept {

@@ -64,8 +64,7 @@ void FutureStateBase::add_callback(Callback* cb) {
     callbacks_.push(cb);
     return;
   }
-  cb->invoke(Callback::Action::scheduled);
-  LoopAccess::ready(*loop_).push(cb);
+  if (cb->invoke(Callback::Action::completed)) LoopAccess::ready(*loop_).push(cb);
 }
 
 void FutureStateBase::mark_done(State state) {
@@ -73,15 +72,17 @@ void FutureStateBase::mark_done(State state) {
   if (callbacks_.empty()) return;
   if (loop_->is_closed()) {
     callbacks_.drain([](Callback* cb) {
-      cb->invoke(Callback::Action::scheduled);
-      cb->invoke(Callback::Action::discard);
+      try {
+        if (cb->invoke(Callback::Action::completed)) cb->invoke(Callback::Action::discard);
+      } catch (const RuntimeError&) {
+        // A gather completed by this future found the loop closed too; reported below.
+      }
     });
     throw RuntimeError("Event loop is closed");
   }
   ReadyQueue& ready = LoopAccess::ready(*loop_);
   callbacks_.drain([&ready](Callback* cb) {
-    cb->invoke(Callback::Action::scheduled);
-    ready.push(cb);
+    if (cb->invoke(Callback::Action::completed)) ready.push(cb);
   });
 }
 
@@ -105,13 +106,13 @@ DoneCallbackBase::DoneCallbackBase(FutureStateBase* state) : Callback(&dispatch)
   serial_ = counter.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
-void DoneCallbackBase::dispatch(Callback* cb, Action action) {
+bool DoneCallbackBase::dispatch(Callback* cb, Action action) {
   auto* self = static_cast<DoneCallbackBase*>(cb);
   FutureStateBase* state = self->state_;
   switch (action) {
-    case Action::scheduled:
+    case Action::completed:
       state->add_ref();
-      return;
+      return true;
     case Action::run:
       try {
         self->call();
@@ -121,14 +122,15 @@ void DoneCallbackBase::dispatch(Callback* cb, Action action) {
       }
       delete self;
       state->release();
-      return;
+      return false;
     case Action::discard:
       // From the ready queue (the loop is closing) it holds a reference; from the list of a
       // pending future (removed, or the future is dying) it holds none.
       delete self;
       if (state->done()) state->release();
-      return;
+      return false;
   }
+  return false;
 }
 
 }  // namespace asyncio::detail

@@ -43,15 +43,15 @@ void TaskGroup::unlink(Child* child) noexcept {
   --count_;
 }
 
-void TaskGroup::Child::dispatch(Callback* cb, Action action) {
+bool TaskGroup::Child::dispatch(Callback* cb, Action action) {
   auto* child = static_cast<Child*>(cb);
   switch (action) {
-    case Action::scheduled:
-      return;  // `task` holds the state alive
+    case Action::completed:
+      return true;  // `task` holds the state alive
     case Action::run:
       if (child->group) {
         child->group->on_task_done(child);
-        return;
+        return false;
       }
       break;
     case Action::discard:  // the loop is closing
@@ -59,6 +59,7 @@ void TaskGroup::Child::dispatch(Callback* cb, Action action) {
       break;
   }
   delete child;
+  return false;
 }
 
 void TaskGroup::abort() noexcept {

@@ -93,7 +93,7 @@ class DoneCallbackBase : public Callback {
   FutureStateBase* state_;
 
  private:
-  static void dispatch(Callback* cb, Action action);
+  static bool dispatch(Callback* cb, Action action);
   std::uint64_t serial_;
 };
 

@@ -33,8 +33,9 @@ class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
  private:
   using Frame = typename Coro<T>::Handle;
 
-  static void dispatch(Callback* cb, Action action) {
+  static bool dispatch(Callback* cb, Action action) {
     if (action == Action::run) static_cast<TaskState*>(cb)->step();
+    return true;  // completed: a wake-up, queued to run
   }
 
   /// CPython's Task.__step: resume the coroutine until it suspends or finishes.

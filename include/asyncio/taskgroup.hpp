@@ -70,7 +70,7 @@ class TaskGroup {
   struct Child : detail::Callback {
     explicit Child(TaskGroup* owner, FutureBase t) noexcept
         : Callback(&dispatch), group(owner), task(std::move(t)) {}
-    static void dispatch(Callback* cb, Action action);
+    static bool dispatch(Callback* cb, Action action);
     TaskGroup* group;  // null once the group is gone (only when its frame is destroyed early)
     FutureBase task;
     Child* prev = nullptr;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <ranges>
+#include <span>
 #include <stdexcept>
 #include <tuple>
 #include <type_traits>
@@ -142,60 +143,156 @@ inline constexpr ReturnExceptions return_exceptions{};
 
 namespace detail {
 
+/// One child of a gather: the reference that keeps it alive until the gather has its outcome,
+/// and the callback its completion runs. Its place in the gather's array is its index.
+struct GatherChild : Callback {
+  GatherChild() noexcept : Callback(nullptr) {}
+  FutureBase future;
+  FutureStateBase* gather = nullptr;
+};
+
+/// What a gather gives for a child: its value (std::monostate for void), or its Outcome.
+template <bool Outcomes, class T>
+using GatherElement = std::conditional_t<Outcomes, Outcome<T>, GatherValue<T>>;
+
+template <bool Outcomes, class T>
+GatherElement<Outcomes, T> take_child_outcome(FutureStateBase* child) {
+  if constexpr (Outcomes) {
+    return take_outcome<T>(child);
+  } else {
+    return take_gather_value<T>(child);
+  }
+}
+
+/// The values of gather(aws...), kept as each child finishes: take(i, child) stores child i's,
+/// result() gives the tuple.
+template <bool Outcomes, class... T>
+class TupleResults {
+ public:
+  using Result = std::tuple<GatherElement<Outcomes, T>...>;
+
+  explicit TupleResults(std::size_t) noexcept {}
+  void take(std::size_t index, FutureStateBase* child) { take(index, child, std::index_sequence_for<T...>{}); }
+  Result result() { return result(std::index_sequence_for<T...>{}); }
+
+ private:
+  template <std::size_t... I>
+  void take(std::size_t index, FutureStateBase* child, std::index_sequence<I...>) {
+    ((index == I ? (std::get<I>(values_).emplace(take_child_outcome<Outcomes, T>(child)), 0) : 0), ...);
+  }
+  template <std::size_t... I>
+  Result result(std::index_sequence<I...>) {
+    return Result{std::move(*std::get<I>(values_))...};
+  }
+
+  std::tuple<std::optional<GatherElement<Outcomes, T>>...> values_;
+};
+
+/// The values of gather(range), kept as each child finishes. For void children (without
+/// return_exceptions) there is nothing to keep.
+template <bool Outcomes, class T>
+class VectorResults {
+  using Value = GatherElement<Outcomes, T>;
+  static constexpr bool keeps_nothing = std::is_same_v<Value, std::monostate>;
+
+ public:
+  using Result = std::vector<Value>;
+
+  explicit VectorResults(std::size_t count) : count_(count) {
+    if constexpr (!keeps_nothing) values_.resize(count);
+  }
+  void take(std::size_t index, FutureStateBase* child) {
+    if constexpr (keeps_nothing) {
+      child->check_result();
+    } else {
+      values_[index].emplace(take_child_outcome<Outcomes, T>(child));
+    }
+  }
+  Result result() {
+    if constexpr (keeps_nothing) {
+      return Result(count_);
+    } else {
+      Result results;
+      results.reserve(count_);
+      for (std::optional<Value>& value : values_) results.push_back(std::move(*value));
+      return results;
+    }
+  }
+
+ private:
+  std::size_t count_;
+  std::vector<std::optional<Value>> values_;  // empty when keeps_nothing
+};
+
 /// Python's _GatheringFuture: completes when every child is done (or at the first failure),
-/// and cancelling it cancels every child. `Collect` builds the result from the children.
-template <class R, class Collect>
+/// and cancelling it cancels every child. `Results` keeps the children's values.
+///
+/// A child's completion is handled at once, inside the child's completion, not one loop
+/// iteration later as CPython's done callback is: it runs no user code, and with many children
+/// it saves a pass through the ready queue and over every child's memory. The gather takes the
+/// child's value then and drops its reference to it. The gather's own awaiters are woken
+/// through the ready queue as usual.
+template <class Results>
 class GatherState final : public FutureStateBase {
  public:
-  GatherState(EventLoop* loop, std::vector<FutureBase> children, bool return_exceptions)
+  using Result = typename Results::Result;
+
+  GatherState(EventLoop* loop, std::size_t count, bool return_exceptions)
       : FutureStateBase(loop),
-        children_(std::move(children)),
-        nodes_(std::make_unique<ChildNode[]>(children_.size())),
+        children_(std::make_unique<GatherChild[]>(count)),
+        results_(count),
+        count_(count),
         return_exceptions_(return_exceptions) {
-    if (children_.empty()) {
-      slot_.value.emplace(Collect{}(children_));
+    if (count == 0) {
+      slot_.value.emplace(results_.result());
       finish();
-      return;
     }
-    for (std::size_t i = 0; i < children_.size(); ++i) {
-      nodes_[i].owner = this;
-      nodes_[i].index = i;
-      add_ref();  // released when the child's callback has run: a gather that finished early
-                  // stays alive to retrieve the other children's exceptions, as in CPython
-      children_[i].state()->add_callback(&nodes_[i]);
-    }
+  }
+
+  /// Watches the next child; children are watched in argument order. The gather completes
+  /// once all `count` are watched and done.
+  void watch(FutureBase future) {
+    GatherChild& child = children_[watched_++];
+    child.fn_ = &dispatch;
+    child.gather = this;
+    child.future = std::move(future);
+    add_ref();  // released when the child completes: a gather that finished early stays alive
+                // to retrieve the other children's exceptions, as in CPython
+    child.future.state()->add_callback(&child);
   }
 
   void* value_ptr() noexcept override { return &slot_; }
 
   bool cancel(const std::exception_ptr& error) override {
     if (done()) return false;
+    // Set first: cancelling a plain future completes it, and so counts it, right away.
+    cancel_requested_ = true;
     bool any = false;
-    for (FutureBase& child : children_) any = child.state()->cancel(error) || any;
-    if (any) cancel_requested_ = true;
+    for (std::size_t i = 0; i < watched_; ++i) {
+      const FutureBase& child = children_[i].future;
+      if (child.valid()) any = child.state()->cancel(error) || any;
+    }
+    cancel_requested_ = any;
     return any;
   }
 
  private:
-  struct ChildNode : Callback {
-    ChildNode() noexcept : Callback(&dispatch) {}
-    GatherState* owner = nullptr;
-    std::size_t index = 0;
-
-    static void dispatch(Callback* cb, Action action) {
-      auto* node = static_cast<ChildNode*>(cb);
-      switch (action) {
-        case Action::scheduled: return;
-        case Action::run: node->owner->child_done(node->index); [[fallthrough]];
-        case Action::discard: node->owner->release(); return;
-      }
+  static bool dispatch(Callback* cb, Callback::Action action) {
+    auto* child = static_cast<GatherChild*>(cb);
+    FutureBase future = std::move(child->future);  // the child is not needed past this point
+    struct Release {  // the child's reference to the gather, also when completing it throws
+      GatherState* self;
+      ~Release() { self->release(); }
+    } gather{static_cast<GatherState*>(child->gather)};
+    if (action == Callback::Action::completed) {
+      gather.self->child_done(child - gather.self->children_.get(), future.state());
     }
-  };
+    return false;
+  }
 
-  // CPython's gather._done_callback.
-  void child_done(std::size_t index) {
+  // CPython's gather._done_callback, which also takes the child's value.
+  void child_done(std::size_t index, FutureStateBase* child) {
     ++finished_;
-    FutureStateBase* child = children_[index].state();
     if (done()) {
       if (!child->cancelled()) child->exception();  // mark it retrieved
       return;
@@ -210,13 +307,14 @@ class GatherState final : public FutureStateBase {
         return;
       }
     }
-    if (finished_ < children_.size()) return;
-    if (cancel_requested_) {
-      set_exception(child->cancelled() ? child->stored_exception() : make_cancelled_error({}));
-      return;
-    }
     try {
-      slot_.value.emplace(Collect{}(children_));
+      results_.take(index, child);
+      if (finished_ < count_) return;
+      if (cancel_requested_) {
+        set_exception(child->cancelled() ? child->stored_exception() : make_cancelled_error({}));
+        return;
+      }
+      slot_.value.emplace(results_.result());
     } catch (...) {
       set_exception(std::current_exception());
       return;
@@ -224,69 +322,62 @@ class GatherState final : public FutureStateBase {
     finish();
   }
 
-  std::vector<FutureBase> children_;
-  std::unique_ptr<ChildNode[]> nodes_;  // one done callback per child
-  std::size_t finished_ = 0;
+  std::unique_ptr<GatherChild[]> children_;
+  Results results_;
+  std::size_t count_;         // children in all
+  std::size_t watched_ = 0;   // children watched so far
+  std::size_t finished_ = 0;  // children done
   bool return_exceptions_;
   bool cancel_requested_ = false;
-  ValueSlot<R> slot_;
+  ValueSlot<Result> slot_;
 };
 
-template <bool Outcomes, class... T>
-struct CollectTuple {
-  using Result = std::conditional_t<Outcomes, std::tuple<Outcome<T>...>, std::tuple<GatherValue<T>...>>;
-  Result operator()(std::vector<FutureBase>& children) const {
-    return collect(children, std::index_sequence_for<T...>{});
-  }
-  template <std::size_t... I>
-  static Result collect(std::vector<FutureBase>& children, std::index_sequence<I...>) {
-    if constexpr (Outcomes) {
-      return Result{take_outcome<T>(children[I].state())...};
-    } else {
-      return Result{take_gather_value<T>(children[I].state())...};
-    }
-  }
-};
+/// A gather of `count` children: `for_each_child(watch)` calls watch(future) for each, in order.
+template <class Results, class ForEachChild>
+Future<typename Results::Result> make_gather(std::size_t count, bool return_exceptions,
+                                             ForEachChild&& for_each_child) {
+  using R = typename Results::Result;
+  auto* state = new GatherState<Results>(&get_running_loop(), count, return_exceptions);
+  Future<R> gathered = Future<R>::from_state(state);
+  for_each_child([state](FutureBase child) { state->watch(std::move(child)); });
+  return gathered;
+}
 
-template <bool Outcomes, class T>
-struct CollectVector {
-  using Result = std::vector<std::conditional_t<Outcomes, Outcome<T>, GatherValue<T>>>;
-  Result operator()(std::vector<FutureBase>& children) const {
-    Result results;
-    results.reserve(children.size());
-    for (FutureBase& child : children) {
-      if constexpr (Outcomes) {
-        results.push_back(take_outcome<T>(child.state()));
-      } else {
-        results.push_back(take_gather_value<T>(child.state()));
-      }
-    }
-    return results;
-  }
-};
-
-template <class Collect>
-Future<typename Collect::Result> make_gather(std::vector<FutureBase> children, bool return_exceptions) {
-  using R = typename Collect::Result;
-  EventLoop& loop = get_running_loop();
-  return Future<R>::from_state(new GatherState<R, Collect>(&loop, std::move(children), return_exceptions));
+template <bool Outcomes, class... A>
+auto gather_pack(A&&... aws) {
+  using Results = TupleResults<Outcomes, awaitable_value_t<A>...>;
+  return make_gather<Results>(sizeof...(A), Outcomes, [&](auto watch) { (watch(to_future(std::forward<A>(aws))), ...); });
 }
 
 template <class Range>
 using RangeAwaitable = std::remove_cvref_t<decltype(*std::begin(std::declval<Range&>()))>;
 
+/// The futures of a range's elements, Coros wrapped in tasks (moved from the range).
 template <class Range>
-std::vector<FutureBase> range_to_futures(Range&& range) {
-  std::vector<FutureBase> children;
-  if constexpr (std::ranges::sized_range<Range>) children.reserve(std::ranges::size(range));
-  for (auto&& aw : range) {
-    if constexpr (std::is_same_v<RangeAwaitable<Range>, Coro<awaitable_value_t<RangeAwaitable<Range>>>>) {
-      children.push_back(to_future(std::move(aw)));
-    } else {
-      children.push_back(aw);
+auto range_to_futures(Range&& range) {
+  return [&range](auto watch) {
+    for (auto&& aw : range) {
+      if constexpr (std::is_same_v<RangeAwaitable<Range>, Coro<awaitable_value_t<RangeAwaitable<Range>>>>) {
+        watch(to_future(std::move(aw)));
+      } else {
+        watch(aw);
+      }
     }
+  };
+}
+
+template <bool Outcomes, class Range>
+auto gather_range(Range&& range) {
+  using Results = VectorResults<Outcomes, awaitable_value_t<RangeAwaitable<Range>>>;
+  if constexpr (std::ranges::sized_range<Range>) {
+    return make_gather<Results>(std::ranges::size(range), Outcomes, range_to_futures(range));
+  } else {  // counted first
+    std::vector<FutureBase> futures;
+    range_to_futures(range)([&futures](FutureBase future) { futures.push_back(std::move(future)); });
+    return make_gather<Results>(futures.size(), Outcomes, [&futures](auto watch) {
+      for (FutureBase& future : futures) watch(std::move(future));
+    });
   }
-  return children;
 }
 
 }  // namespace detail
@@ -298,32 +389,26 @@ std::vector<FutureBase> range_to_futures(Range&& range) {
 template <class... A>
   requires(sizeof...(A) > 0)
 Future<std::tuple<detail::GatherValue<awaitable_value_t<A>>...>> gather(A&&... aws) {
-  std::vector<FutureBase> children{detail::to_future(std::forward<A>(aws))...};
-  return detail::make_gather<detail::CollectTuple<false, awaitable_value_t<A>...>>(std::move(children), false);
+  return detail::gather_pack<false>(std::forward<A>(aws)...);
 }
 
 /// gather with return_exceptions=True: every child's Outcome, failures included.
 template <class... A>
   requires(sizeof...(A) > 0)
 Future<std::tuple<Outcome<awaitable_value_t<A>>...>> gather(ReturnExceptions, A&&... aws) {
-  std::vector<FutureBase> children{detail::to_future(std::forward<A>(aws))...};
-  return detail::make_gather<detail::CollectTuple<true, awaitable_value_t<A>...>>(std::move(children), true);
+  return detail::gather_pack<true>(std::forward<A>(aws)...);
 }
 
 /// gather over a range (e.g. std::vector<Task<T>>, or of Coro<T>, moved from): a vector of
 /// values in range order.
 template <std::ranges::input_range Range>
 auto gather(Range&& range) {
-  using T = awaitable_value_t<detail::RangeAwaitable<Range>>;
-  return detail::make_gather<detail::CollectVector<false, T>>(detail::range_to_futures(std::forward<Range>(range)),
-                                                              false);
+  return detail::gather_range<false>(range);
 }
 
 template <std::ranges::input_range Range>
 auto gather(ReturnExceptions, Range&& range) {
-  using T = awaitable_value_t<detail::RangeAwaitable<Range>>;
-  return detail::make_gather<detail::CollectVector<true, T>>(detail::range_to_futures(std::forward<Range>(range)),
-                                                             true);
+  return detail::gather_range<true>(range);
 }
 
 // --- wait -------------------------------------------------------------------------------------

@@ -92,4 +92,15 @@ asyncio::Coro<bool> throws(asyncio::Coro<T> coro) {
   co_return false;
 }
 
+/// Awaits `future`; true when it throws an E.
+template <class E, class T>
+asyncio::Coro<bool> throws(asyncio::Future<T> future) {
+  try {
+    co_await future;
+  } catch (const E&) {
+    co_return true;
+  }
+  co_return false;
+}
+
 }  // namespace asyncio_test

@@ -13,15 +13,19 @@ namespace asyncio::detail {
 /// scheduled, through the one link it owns.
 struct Callback {
   /// run: the loop runs it. discard: its queue is being cleared, release it unrun.
-  /// scheduled: it just moved from a completed future's list to the ready queue.
-  enum class Action { run, discard, scheduled };
-  using Fn = void (*)(Callback*, Action);
+  /// completed: the future whose list holds it completed (it is already unlinked). Returning
+  /// true puts it on the ready queue, to run on the next iteration, as every user callback and
+  /// task wake-up is; returning false says it did its work now, which only the library's own
+  /// bookkeeping does (gather counting a finished child), never user code.
+  /// For run and discard the result means nothing.
+  enum class Action { run, discard, completed };
+  using Fn = bool (*)(Callback*, Action);
 
   explicit Callback(Fn fn) noexcept : fn_(fn) {}
   Callback(const Callback&) = delete;
   Callback& operator=(const Callback&) = delete;
 
-  void invoke(Action action) { fn_(this, action); }
+  bool invoke(Action action) { return fn_(this, action); }
 
   Callback* next_ = nullptr;
   Fn fn_;

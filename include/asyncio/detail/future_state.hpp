@@ -15,6 +15,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "asyncio/detail/callback.hpp"
 #include "asyncio/detail/frame_allocator.hpp"
@@ -172,6 +173,13 @@ void set_value(FutureStateBase* state, V&&... value) {
   state->finish();
 }
 
+/// Whether a T can be copied. std::vector claims a copy constructor even when its elements
+/// have none (gather over move-only values gives such a vector), so look at the elements.
+template <class T>
+inline constexpr bool copyable_value = std::is_copy_constructible_v<T>;
+template <class U, class A>
+inline constexpr bool copyable_value<std::vector<U, A>> = copyable_value<U>;
+
 /// What awaiting (or run_until_complete on) a future produces when the awaiter owns it:
 /// the value is moved out when nobody else holds the state, copied otherwise.
 template <class T>
@@ -179,7 +187,7 @@ T take_value(FutureStateBase* state) {
   state->check_result();
   if constexpr (!std::is_void_v<T>) {
     T& v = stored_value<T>(state);
-    if constexpr (std::is_copy_constructible_v<T>) {
+    if constexpr (copyable_value<T>) {
       if (!state->sole_owner()) return v;
     }
     return std::move(v);

@@ -37,15 +37,16 @@ class RemoteCall final : public Callback {
   explicit RemoteCall(F fn) : Callback(&dispatch), fn_(std::move(fn)) {}
 
  private:
-  static void dispatch(Callback* cb, Action action) {
-    if (action == Action::scheduled) return;  // only ever queued on the ready queue
+  static bool dispatch(Callback* cb, Action action) {
+    if (action == Action::completed) return true;  // only ever queued on the ready queue
     std::unique_ptr<RemoteCall> self(static_cast<RemoteCall*>(cb));
-    if (action == Action::discard) return;
+    if (action == Action::discard) return false;
     try {
       std::invoke(self->fn_);
     } catch (...) {
       report_callback_error(std::current_exception());
     }
+    return false;
   }
 
   F fn_;
