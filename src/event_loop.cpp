@@ -18,9 +18,17 @@
 
 namespace asyncio {
 
-namespace {
+namespace detail {
 
-thread_local EventLoop* running_loop = nullptr;
+thread_local constinit EventLoop* running_loop = nullptr;
+
+void throw_no_running_loop() { throw RuntimeError("no running event loop"); }
+
+}  // namespace detail
+
+using detail::running_loop;
+
+namespace {
 
 // Loop time as nanoseconds of the monotonic clock (which starts at boot: never negative).
 std::uint64_t to_ns(TimePoint t) noexcept {
@@ -43,14 +51,9 @@ std::string describe_exception(const std::exception_ptr& error) {
 
 }  // namespace
 
-EventLoop& get_running_loop() {
-  if (!running_loop) throw RuntimeError("no running event loop");
-  return *running_loop;
-}
 
 namespace detail {
 
-EventLoop* running_loop_or_null() noexcept { return running_loop; }
 
 void LoopAccess::check_can_run(const EventLoop& loop) {
   loop.check_open();
@@ -267,9 +270,7 @@ void EventLoop::close() {
   //    collected). Their references stay until the queues are cleared: the ready queue may
   //    still hold them.
   std::vector<detail::TaskBase*> pending;
-  while (!tasks_.empty()) {
-    detail::TaskBase* task = tasks_.back();
-    tasks_.pop_back();
+  while (detail::TaskBase* task = tasks_.take_any()) {
     call_exception_handler({"Task was destroyed but it is pending!", nullptr, task->describe()});
     // Awaiters in the frames unlink the task from what it waits on as they are destroyed.
     std::coroutine_handle<> root = std::exchange(task->root_, nullptr);

@@ -14,9 +14,7 @@ TaskBase::TaskBase(EventLoop* loop, Callback::Fn step, std::coroutine_handle<> r
     : FutureStateBase(loop), Callback(step), current_(root), root_(root) {
   number_ = static_cast<std::uint32_t>(LoopAccess::next_task_number(*loop) & ((1u << 30) - 1));
   if (!name.empty()) set_name(std::string(name));
-  std::vector<TaskBase*>& tasks = LoopAccess::tasks(*loop);
-  index_ = static_cast<std::uint32_t>(tasks.size());
-  tasks.push_back(this);
+  LoopAccess::tasks(*loop).add(this);
   add_ref();  // the loop's reference, held until the task finishes
   schedule_step();
 }
@@ -65,6 +63,50 @@ void TaskBase::wait_on(FutureStateBase* future) {
   begin_wait(future);
 }
 
+void TaskRegistry::add(TaskBase* task) {
+  if (slots_.size() == slots_.capacity() && holes_ >= slots_.size() / 2) compact();
+  task->index_ = static_cast<std::uint32_t>(slots_.size());
+  slots_.push_back(task);
+}
+
+void TaskRegistry::remove(const TaskBase* task) noexcept {
+  slots_[task->index_] = nullptr;
+  if (++holes_ == slots_.size()) {  // none left: start over at the front
+    slots_.clear();
+    holes_ = 0;
+  }
+}
+
+TaskBase* TaskRegistry::take_any() noexcept {
+  while (!slots_.empty()) {
+    TaskBase* task = slots_.back();
+    slots_.pop_back();
+    if (task) return task;
+    --holes_;
+  }
+  return nullptr;
+}
+
+std::vector<TaskBase*> TaskRegistry::unfinished() const {
+  std::vector<TaskBase*> tasks;
+  tasks.reserve(slots_.size() - holes_);
+  for (TaskBase* task : slots_) {
+    if (task) tasks.push_back(task);
+  }
+  return tasks;
+}
+
+void TaskRegistry::compact() noexcept {
+  std::size_t kept = 0;
+  for (TaskBase* task : slots_) {
+    if (!task) continue;
+    task->index_ = static_cast<std::uint32_t>(kept);
+    slots_[kept++] = task;
+  }
+  slots_.resize(kept);
+  holes_ = 0;
+}
+
 void TaskBase::throw_cancel_request() { std::rethrow_exception(take_cancel_request()); }
 
 void TaskBase::complete(std::exception_ptr error) {
@@ -82,11 +124,7 @@ void TaskBase::complete(std::exception_ptr error) {
   root_.destroy();
   root_ = current_ = nullptr;
 
-  std::vector<TaskBase*>& tasks = LoopAccess::tasks(*loop_);
-  TaskBase* last = tasks.back();
-  tasks[index_] = last;
-  last->index_ = index_;
-  tasks.pop_back();
+  LoopAccess::tasks(*loop_).remove(this);
 
   mark_done(final_state);
   release();  // the loop's reference; may destroy this
@@ -102,7 +140,7 @@ TaskRef current_task() {
 }
 
 std::vector<TaskRef> all_tasks(EventLoop& loop) {
-  const std::vector<detail::TaskBase*>& unfinished = detail::LoopAccess::tasks(loop);
+  const std::vector<detail::TaskBase*> unfinished = detail::LoopAccess::tasks(loop).unfinished();
   return std::vector<TaskRef>(unfinished.begin(), unfinished.end());
 }
 

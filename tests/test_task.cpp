@@ -1,5 +1,6 @@
 // Task<T>: scheduling of the first step, names, results, cancellation at every kind of await
 // point and its propagation, uncancel counting, and the reports of failed or pending tasks.
+#include <set>
 #include <stdexcept>
 
 #include "support/asyncio_test.hpp"
@@ -295,6 +296,37 @@ TEST_F(TaskTest, CurrentTaskAndAllTasks) {
   };
   loop->run_until_complete(loop->create_task(body(), "main"));
   EXPECT_THROW(asyncio::current_task(), asyncio::RuntimeError);  // no running loop
+}
+
+TEST_F(TaskTest, AllTasksStaysExactWhileTasksComeAndGo) {
+  // Finished tasks leave holes in the loop's list, squeezed out as it would grow: every
+  // round of adding and finishing must leave exactly the unfinished tasks listed.
+  auto sleeper = []() -> Coro<void> { co_await asyncio::sleep(1h); };
+  auto quick = []() -> Coro<void> { co_return; };
+  std::vector<asyncio::Task<void>> sleepers;
+  auto body = [&]() -> Coro<void> {
+    for (int round = 0; round < 8; ++round) {
+      std::vector<asyncio::Task<void>> quick_ones;
+      for (int i = 0; i < 100; ++i) quick_ones.push_back(asyncio::create_task(quick()));
+      for (int i = 0; i < 10; ++i) sleepers.push_back(asyncio::create_task(sleeper()));
+      co_await asyncio::gather(quick_ones);
+      if (round % 2 == 1) {  // finish half of the sleepers
+        for (std::size_t i = 0; i < sleepers.size(); i += 2) sleepers[i].cancel();
+        co_await asyncio::sleep(0s);
+        std::erase_if(sleepers, [](const asyncio::Task<void>& t) { return t.done(); });
+      }
+      std::set<const void*> listed, expected{asyncio::current_task().state()};
+      for (const asyncio::TaskRef& t : asyncio::all_tasks()) listed.insert(t.state());
+      for (const auto& t : sleepers) expected.insert(t.state());
+      EXPECT_EQ(listed, expected) << "round " << round;
+    }
+  };
+  loop->run_until_complete(body());
+  EXPECT_FALSE(sleepers.empty());
+  const std::size_t pending = sleepers.size();
+  loop->close();  // destroys every pending sleeper, each reported once
+  EXPECT_EQ(reported("Task was destroyed but it is pending!"), pending);
+  for (const auto& t : sleepers) EXPECT_FALSE(t.done());
 }
 
 TEST_F(TaskTest, FailedTaskNobodyAskedIsReportedExactlyOnce) {

@@ -41,6 +41,7 @@
 #include "asyncio/detail/callback.hpp"
 #include "asyncio/detail/io_watcher.hpp"
 #include "asyncio/detail/remote_call.hpp"
+#include "asyncio/detail/task_registry.hpp"
 #include "asyncio/detail/timer_queue.hpp"
 #include "asyncio/handle.hpp"
 #include "asyncio/selectors.hpp"
@@ -326,10 +327,7 @@ class EventLoop {
   detail::Callback* free_nodes_ = nullptr;
   std::vector<std::unique_ptr<detail::HandleNode[]>> pool_chunks_;
 
-  // Unfinished tasks, for all_tasks() and close(). Invariant: tasks_[t->index_] == t for every
-  // unfinished task t; a task appends itself at creation and, when it finishes, moves the last
-  // one into its slot.
-  std::vector<detail::TaskBase*> tasks_;
+  detail::TaskRegistry tasks_;  // unfinished tasks
   std::uint64_t task_counter_ = 0;  // for default task names "Task-N"
   std::unordered_map<const detail::TaskBase*, std::string> task_names_;  // names given by users
   detail::TaskBase* current_task_ = nullptr;
@@ -386,7 +384,7 @@ namespace detail {
 struct LoopAccess {
   static constexpr int reader = EventLoop::reader, writer = EventLoop::writer;  // watch directions
   static ReadyQueue& ready(EventLoop& loop) noexcept { return loop.ready_; }
-  static std::vector<TaskBase*>& tasks(EventLoop& loop) noexcept { return loop.tasks_; }
+  static TaskRegistry& tasks(EventLoop& loop) noexcept { return loop.tasks_; }
   static std::uint64_t next_task_number(EventLoop& loop) noexcept { return ++loop.task_counter_; }
   static TaskBase*& current_task(EventLoop& loop) noexcept { return loop.current_task_; }
   static std::unordered_map<const TaskBase*, std::string>& task_names(EventLoop& loop) noexcept {
@@ -400,9 +398,20 @@ struct LoopAccess {
   static void check_can_run(const EventLoop& loop);
 };
 
-/// The loop running on this thread, or null.
-EventLoop* running_loop_or_null() noexcept;
+/// The loop running on this thread, or null. (constinit: reading it from another translation
+/// unit needs no guard for its initialization.)
+extern thread_local constinit EventLoop* running_loop;
+inline EventLoop* running_loop_or_null() noexcept { return running_loop; }
+
+[[noreturn]] void throw_no_running_loop();
 
 }  // namespace detail
+
+/// The running loop; RuntimeError("no running event loop") when none runs on this thread.
+inline EventLoop& get_running_loop() {
+  EventLoop* loop = detail::running_loop;
+  if (!loop) [[unlikely]] detail::throw_no_running_loop();
+  return *loop;
+}
 
 }  // namespace asyncio

@@ -52,14 +52,17 @@ class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
     }
     resume_frames();
     running = nullptr;
-    if (root_finished_running()) {
-      Frame frame = Frame::from_address(root_.address());
-      std::exception_ptr error = std::move(frame.promise().exception_);
-      if constexpr (!std::is_void_v<T>) {
-        if (!error) slot_.value.emplace(std::move(*frame.promise().value_));
-      }
-      complete(std::move(error));
+    if (root_finished_running()) finish();
+  }
+
+  // Out of line: the step that only suspends then needs fewer registers.
+  [[gnu::noinline]] void finish() {
+    Frame frame = Frame::from_address(root_.address());
+    std::exception_ptr error = std::move(frame.promise().exception_);
+    if constexpr (!std::is_void_v<T>) {
+      if (!error) slot_.value.emplace(std::move(*frame.promise().value_));
     }
+    complete(std::move(error));
   }
 
   [[no_unique_address]] ValueSlot<T> slot_;  // takes no room for void
@@ -165,9 +168,6 @@ T EventLoop::run_until_complete(Coro<T> coro) {
   Future<T> task = create_task(std::move(coro));
   return run_until_complete(std::move(task));
 }
-
-/// The running loop; RuntimeError("no running event loop") when none runs on this thread.
-EventLoop& get_running_loop();
 
 /// Wraps `coro` in a Task on the running loop.
 template <class T>

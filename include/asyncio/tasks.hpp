@@ -37,7 +37,9 @@ class SleepAwaiter final : public WaitTarget {
   explicit SleepAwaiter(Clock::duration delay) noexcept : delay_(delay) {}
   SleepAwaiter(const SleepAwaiter&) = delete;
   SleepAwaiter& operator=(const SleepAwaiter&) = delete;
-  ~SleepAwaiter() { timer_.cancel(); }  // a frame destroyed while asleep
+  ~SleepAwaiter() {  // a frame destroyed while asleep
+    if (delay_ > Clock::duration::zero()) timer_.cancel();
+  }
 
   bool await_ready() const noexcept { return false; }
   template <AsyncioPromise P>
@@ -64,7 +66,7 @@ class SleepAwaiter final : public WaitTarget {
  private:
   Clock::duration delay_;
   TaskBase* task_ = nullptr;
-  TimerHandle timer_;
+  Handle timer_;  // the TimerHandle's deadline is not needed: a smaller frame
   bool woken_ = false;
 };
 
@@ -146,10 +148,12 @@ namespace detail {
 /// One child of a gather: the reference that keeps it alive until the gather has its outcome,
 /// and the callback its completion runs. Its place in the gather's array is its index.
 struct GatherChild : Callback {
-  GatherChild() noexcept : Callback(nullptr) {}
-  FutureBase future;
-  FutureStateBase* gather = nullptr;
+  GatherChild(Fn fn, FutureStateBase* child, FutureStateBase* owner) noexcept
+      : Callback(fn), future(child), gather(owner) {}
+  FutureStateBase* future;  // a counted reference, dropped when the child completes
+  FutureStateBase* gather;
 };
+static_assert(std::is_trivially_destructible_v<GatherChild>);
 
 /// What a gather gives for a child: its value (std::monostate for void), or its Outcome.
 template <bool Outcomes, class T>
@@ -239,7 +243,7 @@ class GatherState final : public FutureStateBase {
 
   GatherState(EventLoop* loop, std::size_t count, bool return_exceptions)
       : FutureStateBase(loop),
-        children_(std::make_unique<GatherChild[]>(count)),
+        children_(static_cast<GatherChild*>(::operator new(count * sizeof(GatherChild)))),
         results_(count),
         count_(count),
         return_exceptions_(return_exceptions) {
@@ -252,13 +256,12 @@ class GatherState final : public FutureStateBase {
   /// Watches the next child; children are watched in argument order. The gather completes
   /// once all `count` are watched and done.
   void watch(FutureBase future) {
-    GatherChild& child = children_[watched_++];
-    child.fn_ = &dispatch;
-    child.gather = this;
-    child.future = std::move(future);
+    // Constructed here, not when the array is allocated: one pass over it fewer.
+    GatherChild& child = *::new (&children_.get()[watched_++]) GatherChild(&dispatch, future.state(), this);
+    child.future->add_ref();
     add_ref();  // released when the child completes: a gather that finished early stays alive
                 // to retrieve the other children's exceptions, as in CPython
-    child.future.state()->add_callback(&child);
+    child.future->add_callback(&child);
   }
 
   void* value_ptr() noexcept override { return &slot_; }
@@ -269,8 +272,7 @@ class GatherState final : public FutureStateBase {
     cancel_requested_ = true;
     bool any = false;
     for (std::size_t i = 0; i < watched_; ++i) {
-      const FutureBase& child = children_[i].future;
-      if (child.valid()) any = child.state()->cancel(error) || any;
+      if (FutureStateBase* child = children_.get()[i].future) any = child->cancel(error) || any;
     }
     cancel_requested_ = any;
     return any;
@@ -279,14 +281,15 @@ class GatherState final : public FutureStateBase {
  private:
   static bool dispatch(Callback* cb, Callback::Action action) {
     auto* child = static_cast<GatherChild*>(cb);
-    FutureBase future = std::move(child->future);  // the child is not needed past this point
-    struct Release {  // the child's reference to the gather, also when completing it throws
+    struct Release {  // both references, also when completing the gather throws
+      FutureStateBase* future;
       GatherState* self;
-      ~Release() { self->release(); }
-    } gather{static_cast<GatherState*>(child->gather)};
-    if (action == Callback::Action::completed) {
-      gather.self->child_done(child - gather.self->children_.get(), future.state());
-    }
+      ~Release() {
+        self->release();
+        future->release();
+      }
+    } refs{std::exchange(child->future, nullptr), static_cast<GatherState*>(child->gather)};
+    if (action == Callback::Action::completed) refs.self->child_done(child - refs.self->children_.get(), refs.future);
     return false;
   }
 
@@ -302,8 +305,8 @@ class GatherState final : public FutureStateBase {
         set_exception(child->stored_exception());
         return;
       }
-      if (std::exception_ptr error = child->exception()) {
-        set_exception(error);
+      if (child->stored_exception()) {
+        set_exception(child->exception());  // which marks it retrieved
         return;
       }
     }
@@ -322,7 +325,14 @@ class GatherState final : public FutureStateBase {
     finish();
   }
 
-  std::unique_ptr<GatherChild[]> children_;
+  // Invariant: children_[0, watched_) are constructed. A child's reference is dropped when its
+  // callback runs (completed or discarded), and each unfinished child holds a reference to the
+  // gather; so once the gather is destroyed its children hold nothing, and the array (of
+  // trivially destructible objects) is freed without a walk.
+  struct FreeChildren {
+    void operator()(GatherChild* children) const noexcept { ::operator delete(children); }
+  };
+  std::unique_ptr<GatherChild, FreeChildren> children_;
   Results results_;
   std::size_t count_;         // children in all
   std::size_t watched_ = 0;   // children watched so far

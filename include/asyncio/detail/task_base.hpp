@@ -104,7 +104,7 @@ class TaskBase : public FutureStateBase, public Callback {
   std::coroutine_handle<> current_;   // innermost frame: resumed when the task next steps
   std::coroutine_handle<> root_;      // outermost frame; the task owns it until it finishes
   WaitTarget* waiting_on_ = nullptr;  // CPython's _fut_waiter
-  std::uint32_t index_ = 0;           // where the loop's list of unfinished tasks holds it
+  std::uint32_t index_ = 0;           // its slot in the loop's TaskRegistry
   std::uint32_t number_ : 30 = 0;     // for the default name "Task-<number>" (modulo 2^30)
   bool started_ : 1 = false;          // the first step ran
   bool named_ : 1 = false;            // the loop holds a name for it (set_name)
@@ -114,6 +114,7 @@ class TaskBase : public FutureStateBase, public Callback {
 
   friend class asyncio::EventLoop;
   friend struct LoopAccess;
+  friend class TaskRegistry;
 };
 
 }  // namespace asyncio::detail
