@@ -55,8 +55,7 @@ class SleepAwaiter final : public WaitTarget {
   void await_resume() { task_->end_wait(); }
 
   bool cancel_wait(const std::exception_ptr&) override {
-    if (!woken_) {  // a second cancel must not schedule the task twice
-      woken_ = true;
+    if (!timer_.cancelled()) {  // a second cancel must not schedule the task twice
       timer_.cancel();
       task_->schedule_step();
     }
@@ -66,8 +65,7 @@ class SleepAwaiter final : public WaitTarget {
  private:
   Clock::duration delay_;
   TaskBase* task_ = nullptr;
-  Handle timer_;  // the TimerHandle's deadline is not needed: a smaller frame
-  bool woken_ = false;
+  Handle timer_;  // not a TimerHandle: its deadline is not needed, and every byte is in the frame
 };
 
 }  // namespace detail
