@@ -50,7 +50,7 @@ bool TaskBase::cancel(const std::exception_ptr& error) {
   if (done()) return false;
   ++num_cancels_requested_;
   // Leave waiting_on_ set: a task that swallows the cancellation may need cancelling again.
-  if (waiting_on_ && waiting_on_->cancel_wait(error)) return true;
+  if (waiting_on_ && waiting_on_->cancel_wait(this, error)) return true;
   // The task is running, or already on the ready queue: it throws when it next resumes.
   exception_ = error;
   return true;

@@ -8,7 +8,7 @@
 
 namespace asyncio::detail {
 
-bool Waiter::cancel_wait(const std::exception_ptr&) {
+bool Waiter::cancel_wait(TaskBase*, const std::exception_ptr&) {
   if (state_ == State::waiting) {
     queue_->remove_waiting(this);
     state_ = State::cancelled;

@@ -1,5 +1,6 @@
 // The task functions: sleep, gather (tuple, range, return_exceptions, cancellation), wait,
 // wait_for, shield and as_completed.
+#include <ranges>
 #include <stdexcept>
 
 #include "support/asyncio_test.hpp"
@@ -93,6 +94,10 @@ TEST_F(TasksTest, GatherOverARange) {
     std::vector<Task<int>> none;
     std::vector<int> empty = co_await asyncio::gather(none);
     EXPECT_TRUE(empty.empty());
+
+    auto odd = tasks | std::views::filter([](Task<int>& t) { return t.result() % 2 == 1; });  // not sized
+    std::vector<int> filtered = co_await asyncio::gather(odd);
+    EXPECT_EQ(filtered, (std::vector<int>{1, 3}));
   };
   loop->run_until_complete(body());
 }

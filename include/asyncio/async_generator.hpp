@@ -68,7 +68,7 @@ class AsyncGeneratorPromise final : public PromiseBase {
     bool await_ready() const noexcept { return false; }
     void await_suspend(Handle frame) const noexcept {
       PromiseBase& p = frame.promise();
-      p.task_->continue_with(std::exchange(p.continuation_, nullptr));
+      running_task()->continue_with(std::exchange(p.continuation_, nullptr));
     }
     void await_resume() const noexcept {}
   };
@@ -132,10 +132,8 @@ class [[nodiscard]] AsyncGenerator {
     bool await_ready() const noexcept { return !gen_ || gen_.done(); }
     template <detail::AsyncioPromise P>
     void await_suspend(std::coroutine_handle<P> consumer) const noexcept {
-      promise_type& gen = gen_.promise();
-      gen.task_ = consumer.promise().task_;
-      gen.continuation_ = consumer;
-      gen.task_->continue_with(gen_);
+      gen_.promise().continuation_ = consumer;
+      detail::running_task()->continue_with(gen_);
     }
     std::optional<T> await_resume() const { return gen_ ? gen_.promise().take() : std::nullopt; }
 

@@ -26,9 +26,9 @@ struct FinalAwaiter {
   void await_suspend(std::coroutine_handle<P> frame) const noexcept {
     PromiseBase& p = frame.promise();
     if (p.continuation_) {
-      p.task_->continue_with(p.continuation_);
+      running_task()->continue_with(p.continuation_);
     } else {
-      p.task_->root_finished();
+      running_task()->root_finished();
     }
   }
   void await_resume() const noexcept {}
@@ -100,10 +100,8 @@ class [[nodiscard]] Coro {
     bool await_ready() const noexcept { return false; }
     template <detail::AsyncioPromise P>
     void await_suspend(std::coroutine_handle<P> parent) const noexcept {
-      promise_type& child = child_.promise();
-      child.task_ = parent.promise().task_;
-      child.continuation_ = parent;
-      child.task_->continue_with(child_);
+      child_.promise().continuation_ = parent;
+      detail::running_task()->continue_with(child_);
     }
     T await_resume() const { return child_.promise().take(); }
 
@@ -128,7 +126,7 @@ class [[nodiscard]] Coro {
   explicit Coro(Handle frame) noexcept : frame_(frame) {}
 
   Handle claim() const {
-    if (!frame_ || frame_.promise().continuation_ || frame_.promise().task_) {
+    if (!frame_ || frame_.promise().continuation_) {
       throw RuntimeError("cannot reuse already awaited coroutine");
     }
     return frame_;

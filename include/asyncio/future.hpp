@@ -170,8 +170,8 @@ class Future : public FutureBase {
 
     bool await_ready() const noexcept { return state_->done(); }
     template <detail::AsyncioPromise P>
-    void await_suspend(std::coroutine_handle<P> frame) {
-      task_ = frame.promise().task_;
+    void await_suspend(std::coroutine_handle<P>) {
+      task_ = detail::running_task();
       task_->wait_on(state_);
     }
     decltype(auto) await_resume() {

@@ -93,8 +93,8 @@ class Lock {
       return true;
     }
     template <detail::AsyncioPromise P>
-    void await_suspend(std::coroutine_handle<P> frame) {
-      suspend(lock_.waiters_, frame);
+    void await_suspend(std::coroutine_handle<P>) {
+      suspend(lock_.waiters_);
     }
     bool await_resume() {
       if (suspended()) resume();  // woken by release(): the lock was handed to this task
@@ -227,8 +227,8 @@ class Semaphore {
       return true;
     }
     template <detail::AsyncioPromise P>
-    void await_suspend(std::coroutine_handle<P> frame) {
-      suspend(sem_.waiters_, frame);
+    void await_suspend(std::coroutine_handle<P>) {
+      suspend(sem_.waiters_);
     }
     bool await_resume() {
       if (suspended()) resume();  // woken by release(): it handed this task a permit

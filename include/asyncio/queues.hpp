@@ -119,8 +119,8 @@ class BasicQueue : public detail::QueueBase {
     explicit GetAwaiter(BasicQueue& queue) noexcept : q_(queue) {}
     bool await_ready() const noexcept { return q_.can_get() || q_.shutdown_; }
     template <detail::AsyncioPromise P>
-    void await_suspend(std::coroutine_handle<P> frame) {
-      suspend(q_.getters_, frame);
+    void await_suspend(std::coroutine_handle<P>) {
+      suspend(q_.getters_);
     }
     T await_resume() {
       if (suspended()) {
@@ -139,8 +139,8 @@ class BasicQueue : public detail::QueueBase {
     PutAwaiter(BasicQueue& queue, T&& item) : q_(queue), item_(std::move(item)) {}
     bool await_ready() const noexcept { return q_.can_put() || q_.shutdown_; }
     template <detail::AsyncioPromise P>
-    void await_suspend(std::coroutine_handle<P> frame) {
-      suspend(q_.putters_, frame);
+    void await_suspend(std::coroutine_handle<P>) {
+      suspend(q_.putters_);
     }
     void await_resume() {
       if (suspended()) q_.claim_slot(resume());

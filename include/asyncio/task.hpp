@@ -24,9 +24,7 @@ class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
   using PooledState<TaskState<T>>::operator delete;
 
   TaskState(EventLoop* loop, typename Coro<T>::Handle root, std::string_view name)
-      : TaskBase(loop, &dispatch, root, name) {
-    root.promise().task_ = this;
-  }
+      : TaskBase(loop, &dispatch, root, name) {}
 
   void* value_ptr() noexcept override { return std::is_void_v<T> ? nullptr : &slot_; }
 

@@ -43,29 +43,30 @@ class SleepAwaiter final : public WaitTarget {
 
   bool await_ready() const noexcept { return false; }
   template <AsyncioPromise P>
-  void await_suspend(std::coroutine_handle<P> frame) {
-    task_ = frame.promise().task_;
+  void await_suspend(std::coroutine_handle<P>) {
+    TaskBase* task = running_task();
     if (delay_ <= Clock::duration::zero()) {
-      task_->schedule_step();
+      task->schedule_step();
       return;
     }
-    timer_ = task_->loop()->call_later(delay_, [task = task_] { task->invoke(Callback::Action::run); });
-    task_->begin_wait(this);
+    timer_ = task->loop()->call_later(delay_, [task] { task->invoke(Callback::Action::run); });
+    task->begin_wait(this);
   }
-  void await_resume() { task_->end_wait(); }
+  void await_resume() { running_task()->end_wait(); }
 
-  bool cancel_wait(const std::exception_ptr&) override {
+  bool cancel_wait(TaskBase* task, const std::exception_ptr&) override {
     if (!timer_.cancelled()) {  // a second cancel must not schedule the task twice
       timer_.cancel();
-      task_->schedule_step();
+      task->schedule_step();
     }
     return false;  // the task raises CancelledError itself when it runs
   }
 
  private:
+  // Every byte here is in the sleeping frame: no task pointer (the running task is known), and
+  // a Handle rather than a TimerHandle (its deadline is not needed).
   Clock::duration delay_;
-  TaskBase* task_ = nullptr;
-  Handle timer_;  // not a TimerHandle: its deadline is not needed, and every byte is in the frame
+  Handle timer_;
 };
 
 }  // namespace detail
@@ -354,15 +355,16 @@ Future<typename Results::Result> make_gather(std::size_t count, bool return_exce
 template <bool Outcomes, class... A>
 auto gather_pack(A&&... aws) {
   using Results = TupleResults<Outcomes, awaitable_value_t<A>...>;
-  return make_gather<Results>(sizeof...(A), Outcomes, [&](auto watch) { (watch(to_future(std::forward<A>(aws))), ...); });
+  return make_gather<Results>(sizeof...(A), Outcomes,
+                              [&](auto watch) { (watch(to_future(std::forward<A>(aws))), ...); });
 }
 
 template <class Range>
 using RangeAwaitable = std::remove_cvref_t<decltype(*std::begin(std::declval<Range&>()))>;
 
-/// The futures of a range's elements, Coros wrapped in tasks (moved from the range).
+/// A for_each_child over a range's elements: Coros are wrapped in tasks (moved from the range).
 template <class Range>
-auto range_to_futures(Range&& range) {
+auto for_each_future(Range&& range) {
   return [&range](auto watch) {
     for (auto&& aw : range) {
       if constexpr (std::is_same_v<RangeAwaitable<Range>, Coro<awaitable_value_t<RangeAwaitable<Range>>>>) {
@@ -378,10 +380,10 @@ template <bool Outcomes, class Range>
 auto gather_range(Range&& range) {
   using Results = VectorResults<Outcomes, awaitable_value_t<RangeAwaitable<Range>>>;
   if constexpr (std::ranges::sized_range<Range>) {
-    return make_gather<Results>(std::ranges::size(range), Outcomes, range_to_futures(range));
+    return make_gather<Results>(std::ranges::size(range), Outcomes, for_each_future(range));
   } else {  // counted first
     std::vector<FutureBase> futures;
-    range_to_futures(range)([&futures](FutureBase future) { futures.push_back(std::move(future)); });
+    for_each_future(range)([&futures](FutureBase future) { futures.push_back(std::move(future)); });
     return make_gather<Results>(futures.size(), Outcomes, [&futures](auto watch) {
       for (FutureBase& future : futures) watch(std::move(future));
     });

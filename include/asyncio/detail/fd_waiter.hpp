@@ -23,15 +23,15 @@ class FdWaiter final : public IoWatcher, public WaitTarget {
 
   bool await_ready() const noexcept { return false; }
   template <AsyncioPromise P>
-  void await_suspend(std::coroutine_handle<P> frame) {
-    task_ = frame.promise().task_;
+  void await_suspend(std::coroutine_handle<P>) {
+    task_ = running_task();
     LoopAccess::add_watcher(*loop_, fd_, direction_, this);
     watching_ = true;
     task_->begin_wait(this);
   }
   void await_resume() { task_->end_wait(); }
 
-  bool cancel_wait(const std::exception_ptr&) override {
+  bool cancel_wait(TaskBase*, const std::exception_ptr&) override {
     if (watching_) {  // a second cancel must not schedule the task twice
       stop_watching();
       task_->schedule_step();

@@ -29,11 +29,11 @@ class TaskBase;
 /// The one thing a task can be suspended on (CPython's Task._fut_waiter): a future, or a timer.
 class WaitTarget {
  public:
-  /// Called by Task::cancel. Returns true when the target was cancelled and will itself wake the
-  /// task with a CancelledError (a future); false when the task is now scheduled and must raise
-  /// CancelledError by itself when it runs.
+  /// Called by Task::cancel of `task`, which waits on this target. Returns true when the target
+  /// was cancelled and will itself wake the task with a CancelledError (a future); false when
+  /// the task is now scheduled and must raise CancelledError by itself when it runs.
   /// `error` is the CancelledError to deliver.
-  virtual bool cancel_wait(const std::exception_ptr& error) = 0;
+  virtual bool cancel_wait(TaskBase* task, const std::exception_ptr& error) = 0;
 
  protected:
   ~WaitTarget() = default;
@@ -81,7 +81,7 @@ class FutureStateBase : public WaitTarget {
   /// The task part of this state, or null for a plain future.
   virtual TaskBase* as_task() noexcept { return nullptr; }
 
-  bool cancel_wait(const std::exception_ptr& error) override { return cancel(error); }
+  bool cancel_wait(TaskBase*, const std::exception_ptr& error) override { return cancel(error); }
 
   /// Python's Future.exception(): throws CancelledError when cancelled, InvalidStateError when
   /// pending; marks the exception as retrieved.

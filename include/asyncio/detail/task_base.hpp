@@ -22,10 +22,10 @@
 
 namespace asyncio::detail {
 
-/// What every frame a task drives knows: who awaits it, and which task drives it.
+/// What every frame a task drives knows: who awaits it. Which task drives it is not stored in
+/// the frame (it is the loop's running task: see running_task()), which keeps frames small.
 struct PromiseBase : PooledFrame {
   std::coroutine_handle<> continuation_;  // the frame awaiting this one; null for a task's root
-  TaskBase* task_ = nullptr;              // set when the frame is first resumed
 };
 
 template <class P>
@@ -69,7 +69,7 @@ class TaskBase : public FutureStateBase, public Callback {
   void begin_wait(WaitTarget* target) {
     waiting_on_ = target;
     if (exception_) [[unlikely]] {
-      if (target->cancel_wait(exception_)) exception_ = nullptr;
+      if (target->cancel_wait(this, exception_)) exception_ = nullptr;
     }
   }
   /// The task resumed after a wait: throws the pending cancellation, if any.
@@ -116,5 +116,9 @@ class TaskBase : public FutureStateBase, public Callback {
   friend struct LoopAccess;
   friend class TaskRegistry;
 };
+
+/// The task whose frames are running on this thread. Awaiters call it from await_suspend and
+/// await_resume: frames only ever run inside their task's step (TaskBase::resume_frames).
+inline TaskBase* running_task() noexcept { return LoopAccess::current_task(*running_loop); }
 
 }  // namespace asyncio::detail

@@ -41,7 +41,7 @@ class Waiter : public WaitTarget {
   /// Task::cancel while suspended here. A waiting waiter leaves the queue and its task is
   /// scheduled to raise CancelledError; a woken one is already scheduled and raises it when it
   /// runs (then hands its wake-up on, in resume()).
-  bool cancel_wait(const std::exception_ptr& error) override;
+  bool cancel_wait(TaskBase* task, const std::exception_ptr& error) override;
 
  protected:
   /// A frame destroyed while suspended here leaves the queue, handing on a wake-up it got.
@@ -49,9 +49,8 @@ class Waiter : public WaitTarget {
     if (state_ == State::waiting || state_ == State::woken) abandon();
   }
 
-  /// Links this waiter at the back of `queue` and suspends the task of `frame` on it.
-  template <AsyncioPromise P>
-  void suspend(WaitQueue& queue, std::coroutine_handle<P> frame);
+  /// Links this waiter at the back of `queue` and suspends the running task on it.
+  void suspend(WaitQueue& queue);
   /// True when await_suspend ran (the slow path).
   bool suspended() const noexcept { return task_ != nullptr; }
   /// Called first by await_resume after a suspension. Returns the reason given to wake_first()
@@ -164,9 +163,8 @@ class WaitQueue {
   const char* name_;
 };
 
-template <AsyncioPromise P>
-void Waiter::suspend(WaitQueue& queue, std::coroutine_handle<P> frame) {
-  task_ = frame.promise().task_;
+inline void Waiter::suspend(WaitQueue& queue) {
+  task_ = running_task();
   queue.push(this);
   task_->begin_wait(this);  // a cancellation already requested unlinks it again at once
 }
@@ -179,8 +177,8 @@ class WakeAwaiter final : public Waiter {
 
   bool await_ready() const noexcept { return ready_; }
   template <AsyncioPromise P>
-  void await_suspend(std::coroutine_handle<P> frame) {
-    suspend(target_, frame);
+  void await_suspend(std::coroutine_handle<P>) {
+    suspend(target_);
   }
   bool await_resume() {
     if (suspended()) resume();
