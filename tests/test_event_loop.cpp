@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <array>
+#include <cstdint>
 #include <functional>
 #include <stdexcept>
 
@@ -32,6 +33,26 @@ TEST_F(EventLoopTest, CallSoonStoresLargeCallablesToo) {
   loop->call_soon([big, &got] { got = big[31]; });
   run_iterations(1);
   EXPECT_EQ(got, 5);
+}
+
+TEST_F(EventLoopTest, CallSoonKeepsOverAlignedCallablesAligned) {
+  // A node's inline storage is aligned to 8: a callable that needs 16 is boxed instead.
+  struct alignas(16) Aligned {
+    long value;
+    long* out;
+    void operator()() const {
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(this) % 16, 0u);
+      *out = value;
+    }
+  };
+  long got = 0;
+  loop->call_soon(Aligned{7, &got});
+  loop->call_later(0s, Aligned{8, &got});
+  run_iterations(1);
+  EXPECT_EQ(got, 7);
+  loop->call_later(0s, [this] { loop->stop(); });  // after the other timer: ties run in order
+  loop->run_forever();
+  EXPECT_EQ(got, 8);
 }
 
 TEST_F(EventLoopTest, HundredsOfThousandsOfPendingCallbacks) {

@@ -266,8 +266,7 @@ class EventLoop {
     ++node->generation_;
     node->state_ = detail::HandleNode::State::free;
     node->cancelled_ = false;
-    node->call_ = nullptr;
-    node->destroy_ = nullptr;
+    node->op_ = nullptr;
     node->next_ = free_nodes_;
     free_nodes_ = node;
   }
