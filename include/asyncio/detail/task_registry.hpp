@@ -10,8 +10,8 @@ class TaskBase;
 
 /// A vector in which a finished task leaves a hole, so that finishing touches only the task's
 /// own slot. Holes are squeezed out when the vector would otherwise grow and at least half of
-/// it is holes, which keeps adding amortized O(1) and the vector at most twice the number of
-/// unfinished tasks (past its largest size).
+/// it is holes, which keeps adding amortized O(1); when the last task finishes the vector
+/// starts over from its front.
 class TaskRegistry {
  public:
   /// Adds `task` and records its slot in it (TaskBase::index_).
