@@ -4,9 +4,10 @@
 import asyncio
 import math
 import random
-import statistics
 import sys
 import time
+
+from median_of import median_of
 
 # Counts (--quick: spawn and sleep(0) a tenth, 100,000 timers, 10,000 pending tasks).
 SPAWN_N = 200_000  # as for the C++ programs
@@ -88,12 +89,6 @@ async def timer_overhead(n):
     await all_fired
     elapsed = time.perf_counter_ns() - start
     return (elapsed - 50e6) / n
-
-
-def median_of(runs, measure):
-    """The median of `runs` measurements after one warm-up run, as the C++ programs take it."""
-    measure()
-    return statistics.median(measure() for _ in range(runs))
 
 
 def main():

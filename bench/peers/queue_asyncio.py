@@ -2,9 +2,10 @@
 # asyncio.Queue of maxsize 128, and an uncontended asyncio.Lock acquire + release. Prints
 # "<name> <value>" lines; --quick shrinks the counts.
 import asyncio
-import statistics
 import sys
 import time
+
+from median_of import median_of
 
 HANDOFF_N = 1_000_000  # a twentieth of the C++ program's count: Python is ~20-50x slower per item
 LOCK_N = 2_000_000
@@ -41,12 +42,6 @@ async def lock_round_trip(n):
         await lock.acquire()
         lock.release()
     return (time.perf_counter_ns() - start) / n
-
-
-def median_of(runs, measure):
-    """The median of `runs` measurements after one warm-up run, as the C++ programs take it."""
-    measure()
-    return statistics.median(measure() for _ in range(runs))
 
 
 def main():
