@@ -173,6 +173,7 @@ template <bool Outcomes, class... T>
 class TupleResults {
  public:
   using Result = std::tuple<GatherElement<Outcomes, T>...>;
+  static constexpr bool outcomes = Outcomes;  // return_exceptions: failures are results too
 
   explicit TupleResults(std::size_t) noexcept {}
   void take(std::size_t index, FutureStateBase* child) { take(index, child, std::index_sequence_for<T...>{}); }
@@ -200,6 +201,7 @@ class VectorResults {
 
  public:
   using Result = std::vector<Value>;
+  static constexpr bool outcomes = Outcomes;  // return_exceptions: failures are results too
 
   explicit VectorResults(std::size_t count) : count_(count) {
     if constexpr (!keeps_nothing) values_.resize(count);
@@ -240,12 +242,11 @@ class GatherState final : public FutureStateBase {
  public:
   using Result = typename Results::Result;
 
-  GatherState(EventLoop* loop, std::size_t count, bool return_exceptions)
+  GatherState(EventLoop* loop, std::size_t count)
       : FutureStateBase(loop),
         children_(static_cast<GatherChild*>(::operator new(count * sizeof(GatherChild)))),
         results_(count),
-        count_(count),
-        return_exceptions_(return_exceptions) {
+        count_(count) {
     if (count == 0) {
       slot_.value.emplace(results_.result());
       finish();
@@ -299,7 +300,7 @@ class GatherState final : public FutureStateBase {
       if (!child->cancelled()) child->exception();  // mark it retrieved
       return;
     }
-    if (!return_exceptions_) {
+    if constexpr (!Results::outcomes) {
       if (child->cancelled()) {
         set_exception(child->stored_exception());
         return;
@@ -336,17 +337,15 @@ class GatherState final : public FutureStateBase {
   std::size_t count_;         // children in all
   std::size_t watched_ = 0;   // children watched so far
   std::size_t finished_ = 0;  // children done
-  bool return_exceptions_;
   bool cancel_requested_ = false;
   ValueSlot<Result> slot_;
 };
 
 /// A gather of `count` children: `for_each_child(watch)` calls watch(future) for each, in order.
 template <class Results, class ForEachChild>
-Future<typename Results::Result> make_gather(std::size_t count, bool return_exceptions,
-                                             ForEachChild&& for_each_child) {
+Future<typename Results::Result> make_gather(std::size_t count, ForEachChild&& for_each_child) {
   using R = typename Results::Result;
-  auto* state = new GatherState<Results>(&get_running_loop(), count, return_exceptions);
+  auto* state = new GatherState<Results>(&get_running_loop(), count);
   Future<R> gathered = Future<R>::from_state(state);
   for_each_child([state](FutureBase child) { state->watch(std::move(child)); });
   return gathered;
@@ -355,8 +354,7 @@ Future<typename Results::Result> make_gather(std::size_t count, bool return_exce
 template <bool Outcomes, class... A>
 auto gather_pack(A&&... aws) {
   using Results = TupleResults<Outcomes, awaitable_value_t<A>...>;
-  return make_gather<Results>(sizeof...(A), Outcomes,
-                              [&](auto watch) { (watch(to_future(std::forward<A>(aws))), ...); });
+  return make_gather<Results>(sizeof...(A), [&](auto watch) { (watch(to_future(std::forward<A>(aws))), ...); });
 }
 
 template <class Range>
@@ -380,11 +378,11 @@ template <bool Outcomes, class Range>
 auto gather_range(Range&& range) {
   using Results = VectorResults<Outcomes, awaitable_value_t<RangeAwaitable<Range>>>;
   if constexpr (std::ranges::sized_range<Range>) {
-    return make_gather<Results>(std::ranges::size(range), Outcomes, for_each_future(range));
+    return make_gather<Results>(std::ranges::size(range), for_each_future(range));
   } else {  // counted first
     std::vector<FutureBase> futures;
     for_each_future(range)([&futures](FutureBase future) { futures.push_back(std::move(future)); });
-    return make_gather<Results>(futures.size(), Outcomes, [&futures](auto watch) {
+    return make_gather<Results>(futures.size(), [&futures](auto watch) {
       for (FutureBase& future : futures) watch(std::move(future));
     });
   }
