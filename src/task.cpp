@@ -87,15 +87,6 @@ TaskBase* TaskRegistry::take_any() noexcept {
   return nullptr;
 }
 
-std::vector<TaskBase*> TaskRegistry::unfinished() const {
-  std::vector<TaskBase*> tasks;
-  tasks.reserve(slots_.size() - holes_);
-  for (TaskBase* task : slots_) {
-    if (task) tasks.push_back(task);
-  }
-  return tasks;
-}
-
 void TaskRegistry::compact() noexcept {
   std::size_t kept = 0;
   for (TaskBase* task : slots_) {
@@ -140,8 +131,9 @@ TaskRef current_task() {
 }
 
 std::vector<TaskRef> all_tasks(EventLoop& loop) {
-  const std::vector<detail::TaskBase*> unfinished = detail::LoopAccess::tasks(loop).unfinished();
-  return std::vector<TaskRef>(unfinished.begin(), unfinished.end());
+  std::vector<TaskRef> tasks;
+  detail::LoopAccess::tasks(loop).for_each([&tasks](detail::TaskBase* task) { tasks.emplace_back(task); });
+  return tasks;
 }
 
 std::vector<TaskRef> all_tasks() { return all_tasks(get_running_loop()); }

@@ -20,7 +20,13 @@ class TaskRegistry {
   void remove(const TaskBase* task) noexcept;
   /// Removes and returns some unfinished task; null when there is none.
   TaskBase* take_any() noexcept;
-  std::vector<TaskBase*> unfinished() const;
+  /// Calls f(task) for each unfinished task.
+  template <class F>
+  void for_each(F&& f) const {
+    for (TaskBase* task : slots_) {
+      if (task) f(task);
+    }
+  }
 
  private:
   void compact() noexcept;
