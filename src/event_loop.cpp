@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <system_error>
 #include <vector>
@@ -104,9 +105,24 @@ EventLoop::EventLoop(std::unique_ptr<selectors::Selector> selector)
   }
 }
 
-EventLoop::~EventLoop() { close(); }
+EventLoop::~EventLoop() {
+  if (running_) {
+    // The callback that destroys the loop runs inside run_forever(), which would return into
+    // freed memory: nothing can be saved. Say so instead of crashing somewhere later.
+    std::fputs("asyncio: fatal error: an EventLoop was destroyed while it was running\n", stderr);
+    std::abort();
+  }
+  close();
+}
 
 void EventLoop::throw_closed() { throw RuntimeError("Event loop is closed"); }
+
+void EventLoop::check_thread_slow() const {
+  const std::thread::id owner = thread_id_.load(std::memory_order_relaxed);
+  if (owner != std::thread::id() && owner != std::this_thread::get_id()) {
+    throw RuntimeError("Non-thread-safe operation invoked on an event loop other than the current one");
+  }
+}
 
 void EventLoop::grow_pool() {
   // 64, 128, ... doubling up to 4096 nodes a chunk.
@@ -161,11 +177,13 @@ void EventLoop::run_forever() {
   detail::LoopAccess::check_can_run(*this);
   running_ = true;
   running_loop = this;
+  thread_id_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   struct Reset {
     EventLoop* loop;
     ~Reset() {
       loop->running_ = false;
       loop->stopping_ = false;
+      loop->thread_id_.store(std::thread::id(), std::memory_order_relaxed);
       running_loop = nullptr;
     }
   } reset{this};
@@ -265,57 +283,83 @@ void EventLoop::report_if_slow(TimePoint start) {
 void EventLoop::close() {
   if (running_) throw RuntimeError("Cannot close a running event loop");
   if (closed_) return;
-  // 0. Shut the default executor down and join its threads (Python's shutdown_default_executor);
-  //    the LoopRefs that other threads hold let go of this loop's futures and tasks.
-  close_threads();
+  // What is destroyed from here on is destroyed as if the loop were running, so that code in a
+  // destructor may ask for get_running_loop() and call_soon (what it schedules is dropped).
+  struct RunningHere {
+    EventLoop* outer;
+    explicit RunningHere(EventLoop* loop) noexcept : outer(std::exchange(running_loop, loop)) {}
+    ~RunningHere() { running_loop = outer; }
+  } running_here(this);
 
   // 1. Destroy the frames of tasks that never finished (CPython reports them when they are
-  //    collected). Their references stay until the queues are cleared: the ready queue may
-  //    still hold them.
+  //    collected), then drop the callbacks and timers that will never run, and the fd
+  //    watchers; from then on call_soon_threadsafe throws.
+  destroy_pending_tasks();
+  drop_callbacks();
+  // 2. Let go of what other threads refer to, then join the executors' threads: none of them
+  //    can wait for this loop any more (what they wait for was cancelled, and posting throws).
+  close_threads();
+  drop_callbacks();  // what letting go scheduled
+  asyncgens_.clear();  // generators that outlive the loop no longer refer to it
+  closed_ = true;
+  selector_->close();
+  ::close(wakeup_fd_);
+  wakeup_fd_ = -1;
+}
+
+void EventLoop::destroy_pending_tasks() noexcept {
+  // Their references stay until the queues are cleared: the ready queue may still hold them.
   std::vector<detail::TaskBase*> pending;
   while (detail::TaskBase* task = tasks_.take_any()) {
     call_exception_handler({"Task was destroyed but it is pending!", nullptr, task->describe()});
-    // Awaiters in the frames unlink the task from what it waits on as they are destroyed.
-    std::coroutine_handle<> root = std::exchange(task->root_, nullptr);
-    root.destroy();
-    task->current_ = nullptr;
+    // Innermost frame first, at constant stack; awaiters in the frames unlink the task from
+    // what it waits on as they are destroyed.
+    task->destroy_frames();
     task->waiting_on_ = nullptr;
     // Its done callbacks will never run: drop them, and the references they hold (a gather
     // holds its children and is held by their callbacks).
     task->discard_callbacks();
     pending.push_back(task);
   }
+  drop_callbacks();
+  for (detail::TaskBase* task : pending) task->release();  // the loop's references
+}
 
-  // 2. Drop the callbacks and timers that will never run, and the fd watchers; from now on
-  //    call_soon_threadsafe throws.
-  detail::Callback* remote;
+// Drops every callback that will never run: those posted from other threads (from now on
+// call_soon_threadsafe throws), the ready queue, the timers, and the fd watchers. A callable's
+// destructor may schedule more: the queues are emptied until they stay empty.
+void EventLoop::drop_callbacks() noexcept {
   {
     std::lock_guard lock(remote_mutex_);
     remote_closed_ = true;
-    remote = std::exchange(remote_head_, nullptr);
-    remote_tail_ = nullptr;
   }
-  while (remote) std::exchange(remote, remote->next_)->invoke(detail::Callback::Action::discard);
-  for (FdWatch& watch : fds_) drop_watchers(watch);
+  std::vector<detail::HandleNode*> timers;
+  for (;;) {
+    detail::Callback* remote;
+    {
+      std::lock_guard lock(remote_mutex_);
+      remote = std::exchange(remote_head_, nullptr);
+      remote_tail_ = nullptr;
+    }
+    while (remote) std::exchange(remote, remote->next_)->invoke(detail::Callback::Action::discard);
+    for (FdWatch& watch : fds_) drop_watchers(watch);
+    while (!ready_.empty()) ready_.pop()->invoke(detail::Callback::Action::discard);
+    std::vector<detail::HandleNode*> due = std::move(due_timers_);
+    due_timers_.clear();
+    for (detail::HandleNode* node : due) node->invoke(detail::Callback::Action::discard);
+    timers.clear();
+    timers.reserve(timers_.size());  // (a failure to allocate here ends the program)
+    timers_.clear([&timers](detail::HandleNode* node) { timers.push_back(node); });
+    cancelled_timers_ = 0;
+    for (detail::HandleNode* node : timers) {
+      node->release_callable();
+      release_node(node);
+    }
+    if (ready_.empty() && due_timers_.empty() && timers_.empty()) break;
+  }
   fds_.clear();
   dirty_fds_.clear();
   unverified_fds_.clear();
-  while (!ready_.empty()) ready_.pop()->invoke(detail::Callback::Action::discard);
-  for (detail::HandleNode* node : due_timers_) node->invoke(detail::Callback::Action::discard);
-  due_timers_.clear();
-  timers_.clear([this](detail::HandleNode* node) {
-    node->release_callable();
-    release_node(node);
-  });
-  cancelled_timers_ = 0;
-
-  // 3. Release the loop's references to the destroyed tasks.
-  for (detail::TaskBase* task : pending) task->release();
-
-  closed_ = true;
-  selector_->close();
-  ::close(wakeup_fd_);
-  wakeup_fd_ = -1;
 }
 
 void EventLoop::call_exception_handler(const ExceptionContext& context) noexcept {
@@ -389,9 +433,27 @@ detail::IoWatcher* EventLoop::detach_watcher(int fd, int direction) noexcept {
 }
 
 bool EventLoop::remove_watcher(int fd, int direction) {
+  check_thread();
   detail::IoWatcher* old = detach_watcher(fd, direction);
   if (old) old->notify(detail::IoWatcher::Event::removed);
   return old != nullptr;
+}
+
+void EventLoop::close_fd(int fd) noexcept {
+  if (fd >= 0 && static_cast<std::size_t>(fd) < fds_.size()) {
+    FdWatch& watch = fds_[fd];
+    drop_watchers(watch);  // (its owner removed them already)
+    if (watch.registered) {
+      try {
+        selector_->unregister(fd);
+      } catch (...) {
+        // Nothing to do: the fd is closed just below, which ends its registration anyway.
+      }
+      watch.registered = 0;
+    }
+    watch.unverified = false;  // (a later watcher of a new file under this number registers anew)
+  }
+  ::close(fd);
 }
 
 // Brings the selector in line with the fd table, before a poll.
@@ -510,21 +572,25 @@ void EventLoop::notify_watcher(detail::IoWatcher* watcher, int fd) {
 // --- call_soon_threadsafe ----------------------------------------------------------------------
 
 void EventLoop::post_threadsafe(detail::Callback* call) {
-  std::lock_guard lock(remote_mutex_);
-  if (remote_closed_) {
-    call->invoke(detail::Callback::Action::discard);
-    throw_closed();
+  {
+    std::lock_guard lock(remote_mutex_);
+    if (!remote_closed_) {
+      call->next_ = nullptr;
+      if (remote_tail_) remote_tail_->next_ = call; else remote_head_ = call;
+      remote_tail_ = call;
+      // Still under the lock: close() closes the eventfd once it has set remote_closed_, so the
+      // write cannot meet a closed (or reused) fd number.
+      if (!wakeup_pending_.exchange(true, std::memory_order_acq_rel)) {
+        const std::uint64_t one = 1;
+        // EAGAIN (the counter is full) still leaves the loop woken; nothing else can fail here.
+        [[maybe_unused]] ssize_t n = ::write(wakeup_fd_, &one, sizeof one);
+      }
+      return;
+    }
   }
-  call->next_ = nullptr;
-  if (remote_tail_) remote_tail_->next_ = call; else remote_head_ = call;
-  remote_tail_ = call;
-  // Still under the lock: close() closes the eventfd once it has set remote_closed_, so the
-  // write cannot meet a closed (or reused) fd number.
-  if (!wakeup_pending_.exchange(true, std::memory_order_acq_rel)) {
-    const std::uint64_t one = 1;
-    // EAGAIN (the counter is full) still leaves the loop woken; nothing else can fail here.
-    [[maybe_unused]] ssize_t n = ::write(wakeup_fd_, &one, sizeof one);
-  }
+  // Closed. Outside the lock: the call's destructor is user code, which may post again.
+  call->invoke(detail::Callback::Action::discard);
+  throw_closed();
 }
 
 void EventLoop::drain_threadsafe_calls() {

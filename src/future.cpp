@@ -86,6 +86,12 @@ void FutureStateBase::mark_done(State state) {
   });
 }
 
+void throw_value_taken() {
+  throw InvalidStateError(
+      "Result was taken: co_await std::move(...) moved out a value that cannot be copied while other "
+      "handles shared the future");
+}
+
 std::exception_ptr make_cancelled_error(std::string msg) {
   return std::make_exception_ptr(CancelledError(std::move(msg)));
 }

@@ -1,13 +1,40 @@
-// asyncio::run's helpers and the thread's current loop.
+// asyncio::run's shutdown, the loop's shutdown_asyncgens, and the thread's current loop.
 #include "asyncio/runners.hpp"
 
 #include <memory>
+#include <string>
+#include <vector>
+
+#include "asyncio/async_generator.hpp"
 
 namespace asyncio {
 
 namespace {
 thread_local EventLoop* current_loop = nullptr;
+
+// Python's _cancel_all_tasks.
+void cancel_all_tasks(EventLoop& loop) {
+  std::vector<TaskRef> tasks = all_tasks(loop);
+  if (tasks.empty()) return;
+  for (TaskRef& task : tasks) task.cancel();
+  Future<void> all_done = loop.create_future<void>();
+  auto remaining = std::make_shared<std::size_t>(tasks.size());
+  for (TaskRef& task : tasks) {
+    task.add_done_callback([remaining, all_done](TaskRef) mutable {
+      if (--*remaining == 0) all_done.set_result();
+    });
+  }
+  loop.run_until_complete(all_done);
+  for (TaskRef& task : tasks) {
+    if (task.cancelled()) continue;
+    if (std::exception_ptr error = task.exception()) {
+      loop.call_exception_handler(
+          {"unhandled exception during asyncio.run() shutdown", error, task.state()->describe()});
+    }
+  }
 }
+
+}  // namespace
 
 std::unique_ptr<EventLoop> new_event_loop(std::unique_ptr<selectors::Selector> selector) {
   return std::make_unique<EventLoop>(std::move(selector));
@@ -21,6 +48,21 @@ EventLoop& get_event_loop() {
 
 void set_event_loop(EventLoop* loop) noexcept { current_loop = loop; }
 
+Coro<void> EventLoop::shutdown_asyncgens() {
+  // Python closes them all concurrently with aclose(); closing one here destroys its frame at
+  // once. Always the first of the list: closing one may destroy others (which unlink themselves).
+  while (detail::ListHook* hook = asyncgens_.front()) {
+    auto* generator = static_cast<detail::AsyncGenHook*>(hook);
+    generator->unlink();
+    if (!generator->close(generator)) {
+      call_exception_handler({"an error occurred during closing of asynchronous generator",
+                              std::make_exception_ptr(RuntimeError("aclose(): asynchronous generator is already running")),
+                              {}});
+    }
+  }
+  co_return;
+}
+
 namespace detail {
 
 void check_no_running_loop(const char* caller) {
@@ -29,30 +71,22 @@ void check_no_running_loop(const char* caller) {
   }
 }
 
-void cancel_all_tasks(EventLoop& loop) noexcept {
-  try {
-    std::vector<TaskRef> tasks = all_tasks(loop);
-    if (tasks.empty()) return;
-    for (TaskRef& task : tasks) task.cancel();
-    Future<void> all_done = loop.create_future<void>();
-    auto remaining = std::make_shared<std::size_t>(tasks.size());
-    for (TaskRef& task : tasks) {
-      task.add_done_callback([remaining, all_done](TaskRef) mutable {
-        if (--*remaining == 0) all_done.set_result();
-      });
+void shutdown_run(EventLoop& loop, Clock::duration executor_timeout) noexcept {
+  // Each step runs even when the one before failed, as Python's Runner.close does.
+  auto step = [&loop](const char* what, auto&& body) {
+    try {
+      body();
+    } catch (...) {
+      loop.call_exception_handler({what, std::current_exception(), {}});
     }
-    loop.run_until_complete(all_done);
-    for (TaskRef& task : tasks) {
-      if (task.cancelled()) continue;
-      if (std::exception_ptr error = task.exception()) {
-        loop.call_exception_handler(
-            {"unhandled exception during asyncio.run() shutdown", error, task.state()->describe()});
-      }
-    }
-  } catch (...) {
-    loop.call_exception_handler(
-        {"error while cancelling tasks during asyncio.run() shutdown", std::current_exception(), {}});
-  }
+  };
+  step("error while cancelling tasks during asyncio.run() shutdown", [&] { cancel_all_tasks(loop); });
+  step("error while closing asynchronous generators during asyncio.run() shutdown",
+       [&] { loop.run_until_complete(loop.shutdown_asyncgens()); });
+  step("error while shutting down the default executor during asyncio.run() shutdown",
+       [&] { loop.run_until_complete(loop.shutdown_default_executor(executor_timeout)); });
+  set_event_loop(nullptr);
+  step("error while closing the loop", [&] { loop.close(); });
 }
 
 }  // namespace detail

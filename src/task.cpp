@@ -7,13 +7,19 @@
 namespace asyncio::detail {
 
 // Memory per pending task is one of the runtime's measured costs (bench/bench_core.cpp): keep
-// the state of a Task<void> within 88 bytes on 64-bit targets.
-static_assert(sizeof(void*) != 8 || sizeof(TaskState<void>) <= 88);
+// the state of a Task<void> within 96 bytes on 64-bit targets.
+static_assert(sizeof(void*) != 8 || sizeof(TaskState<void>) <= 96);
 
 TaskBase::TaskBase(EventLoop* loop, Callback::Fn step, std::coroutine_handle<> root, std::string_view name)
-    : FutureStateBase(loop), Callback(step), current_(root), root_(root) {
-  number_ = static_cast<std::uint32_t>(LoopAccess::next_task_number(*loop) & ((1u << 30) - 1));
-  if (!name.empty()) set_name(std::string(name));
+    : FutureStateBase(loop), Callback(step), current_(root) {
+  constexpr std::uint64_t max_number = (std::uint64_t{1} << 29) - 1;
+  const std::uint64_t number = LoopAccess::next_task_number(*loop);
+  number_ = static_cast<std::uint32_t>(number & max_number);
+  if (!name.empty()) {
+    set_name(std::string(name));
+  } else if (number > max_number) [[unlikely]] {  // past what number_ holds: keep the name itself
+    set_name("Task-" + std::to_string(number));
+  }
   LoopAccess::tasks(*loop).add(this);
   add_ref();  // the loop's reference, held until the task finishes
   schedule_step();
@@ -24,7 +30,7 @@ TaskBase::~TaskBase() {
     log_traceback_ = false;
     loop_->call_exception_handler({"Task exception was never retrieved", exception_, describe()});
   }
-  if (root_) root_.destroy();
+  if (current_) destroy_frames();
   if (named_) LoopAccess::task_names(*loop_).erase(this);
 }
 
@@ -54,6 +60,24 @@ bool TaskBase::cancel(const std::exception_ptr& error) {
   // The task is running, or already on the ready queue: it throws when it next resumes.
   exception_ = error;
   return true;
+}
+
+void TaskBase::destroy_frames() noexcept {
+  std::coroutine_handle<> frame = std::exchange(current_, nullptr);
+  FrameLink* link = std::exchange(current_link_, nullptr);
+  while (link) {
+    // The link lives in its outer frame, which is still alive: read it, then destroy the inner
+    // frame unless someone else owns it, and tell the link so that its awaiter will not.
+    FrameLink* up = link->up;
+    std::coroutine_handle<> outer = link->outer;
+    if (link->inner) {
+      link->inner = nullptr;
+      frame.destroy();
+    }
+    frame = outer;
+    link = up;
+  }
+  if (frame) frame.destroy();  // the root
 }
 
 void TaskBase::wait_on(FutureStateBase* future) {
@@ -112,8 +136,7 @@ void TaskBase::complete(std::exception_ptr error) {
     log_traceback_ = true;
   }
   waiting_on_ = nullptr;
-  root_.destroy();
-  root_ = current_ = nullptr;
+  destroy_frames();
 
   LoopAccess::tasks(*loop_).remove(this);
 

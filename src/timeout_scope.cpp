@@ -17,8 +17,16 @@ void TimeoutScope::reschedule(std::optional<TimePoint> when) {
   when_ = when;
   handle_.cancel();
   handle_ = {};
-  // A deadline already past still lets the block start: it is cancelled at its first suspension.
-  if (when) handle_ = task_.get_loop().call_at(*when, [this] { on_timeout(); });
+  if (!when) return;
+  // A deadline already past still lets the block start: it is cancelled at its first
+  // suspension. As in CPython, the expiry is then a ready callback, not a timer, so that it runs
+  // before a task that only yields (sleep(0)) gets to run again.
+  EventLoop& loop = task_.get_loop();
+  if (*when <= loop.time()) {
+    handle_ = loop.call_soon([this] { on_timeout(); });
+  } else {
+    handle_ = loop.call_at(*when, [this] { on_timeout(); });
+  }
 }
 
 void TimeoutScope::on_timeout() {

@@ -20,6 +20,7 @@
 #include <variant>
 #include <vector>
 
+#include "asyncio/detail/deadline.hpp"
 #include "asyncio/exceptions.hpp"
 
 namespace asyncio {
@@ -115,13 +116,6 @@ class ConcurrentDoneCallback final : public ConcurrentStateBase::DoneCallback {
   F fn_;
 };
 
-/// A deadline `timeout` from now, rounded up to the clock's tick.
-template <class Rep, class Period>
-ConcurrentStateBase::Clock::time_point deadline_after(std::chrono::duration<Rep, Period> timeout) {
-  return ConcurrentStateBase::Clock::now() +
-         std::chrono::ceil<ConcurrentStateBase::Clock::duration>(timeout);
-}
-
 }  // namespace detail
 
 /// The eventual result of a call running on some thread; every operation is safe from any
@@ -156,7 +150,7 @@ class ConcurrentFuture {
   /// The same, waiting at most `timeout`: TimeoutError when it is not done by then.
   template <class Rep, class Period>
   std::add_lvalue_reference_t<T> result(std::chrono::duration<Rep, Period> timeout) const {
-    state_->wait_result(detail::deadline_after(timeout));
+    state_->wait_result(detail::deadline_after(detail::ConcurrentStateBase::Clock::now(), timeout));
     if constexpr (!std::is_void_v<T>) return state_->value();
   }
   /// Waits until done; the exception it finished with, or null for a value. Throws
@@ -164,7 +158,7 @@ class ConcurrentFuture {
   std::exception_ptr exception() const { return state_->wait_exception(std::nullopt); }
   template <class Rep, class Period>
   std::exception_ptr exception(std::chrono::duration<Rep, Period> timeout) const {
-    return state_->wait_exception(detail::deadline_after(timeout));
+    return state_->wait_exception(detail::deadline_after(detail::ConcurrentStateBase::Clock::now(), timeout));
   }
 
   /// Calls fn(future) in the thread that completes the future, or at once in this thread when

@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "asyncio/detail/foreign_awaiter.hpp"
 #include "asyncio/detail/task_base.hpp"
 #include "asyncio/exceptions.hpp"
 
@@ -22,15 +23,7 @@ namespace detail {
 /// Hands control back to the awaiting frame (or ends the task) through TaskBase::step.
 struct FinalAwaiter {
   bool await_ready() const noexcept { return false; }
-  template <class P>
-  void await_suspend(std::coroutine_handle<P> frame) const noexcept {
-    PromiseBase& p = frame.promise();
-    if (p.continuation_) {
-      running_task()->continue_with(p.continuation_);
-    } else {
-      running_task()->root_finished();
-    }
-  }
+  void await_suspend(std::coroutine_handle<>) const noexcept { running_task()->leave(); }
   void await_resume() const noexcept {}
 };
 
@@ -59,7 +52,7 @@ struct CoroPromiseStorage<void> : PromiseBase {
 };
 
 template <class T>
-struct CoroPromise final : CoroPromiseStorage<T> {
+struct CoroPromise final : CoroPromiseStorage<T>, AwaitTransform {
   Coro<T> get_return_object() noexcept;
   std::suspend_always initial_suspend() const noexcept { return {}; }
   FinalAwaiter final_suspend() const noexcept { return {}; }
@@ -91,46 +84,43 @@ class [[nodiscard]] Coro {
     if (frame_) frame_.destroy();
   }
 
-  /// False for a moved-from Coro.
+  /// False for a moved-from Coro, or once awaited or handed to a task.
   explicit operator bool() const noexcept { return static_cast<bool>(frame_); }
 
-  class Awaiter {
+  /// Runs the child frame inside the awaiting task. It owns the child from the moment the
+  /// Coro hands it over (operator co_await) until it is destroyed, unless the task's teardown
+  /// destroyed the child first (it then clears `inner`).
+  class Awaiter : detail::FrameLink {
    public:
-    explicit Awaiter(Handle child) noexcept : child_(child) {}
+    explicit Awaiter(Handle child) noexcept { inner = child; }
+    Awaiter(const Awaiter&) = delete;
+    Awaiter& operator=(const Awaiter&) = delete;
+    ~Awaiter() {
+      if (inner) inner.destroy();
+    }
     bool await_ready() const noexcept { return false; }
     template <detail::AsyncioPromise P>
-    void await_suspend(std::coroutine_handle<P> parent) const noexcept {
-      child_.promise().continuation_ = parent;
-      detail::running_task()->continue_with(child_);
+    void await_suspend(std::coroutine_handle<P> parent) noexcept {
+      detail::running_task()->enter(inner, parent, this);
     }
-    T await_resume() const { return child_.promise().take(); }
-
-   private:
-    Handle child_;
+    T await_resume() const { return Handle::from_address(inner.address()).promise().take(); }
   };
 
-  /// Runs the coroutine inside the awaiting task. RuntimeError when it was already awaited,
-  /// handed to a task, or moved from (Python: "cannot reuse already awaited coroutine").
-  Awaiter operator co_await() & { return Awaiter(claim()); }
-  Awaiter operator co_await() && { return Awaiter(claim()); }
+  /// Runs the coroutine inside the awaiting task; the Coro is empty afterwards. RuntimeError
+  /// when it was already awaited, handed to a task, or moved from (Python: "cannot reuse
+  /// already awaited coroutine").
+  Awaiter operator co_await() & { return Awaiter(release()); }
+  Awaiter operator co_await() && { return Awaiter(release()); }
 
-  /// Gives up ownership of the frame (create_task takes it this way).
+  /// Gives up ownership of the frame (create_task takes it this way). RuntimeError when empty.
   Handle release() {
-    Handle frame = claim();
-    frame_ = {};
-    return frame;
+    if (!frame_) throw RuntimeError("cannot reuse already awaited coroutine");
+    return std::exchange(frame_, {});
   }
 
  private:
   friend promise_type;
   explicit Coro(Handle frame) noexcept : frame_(frame) {}
-
-  Handle claim() const {
-    if (!frame_ || frame_.promise().continuation_) {
-      throw RuntimeError("cannot reuse already awaited coroutine");
-    }
-    return frame_;
-  }
 
   Handle frame_;
 };

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "asyncio/coro.hpp"
+#include "asyncio/detail/loop_bound.hpp"
 #include "asyncio/socket_address.hpp"
 
 namespace asyncio {
@@ -30,7 +31,7 @@ struct DatagramOptions {
 
 /// A UDP socket on the running loop. A cheap handle: copies share the socket, which closes
 /// when the last copy goes, or at close(). One task at a time may wait to receive.
-class DatagramEndpoint {
+class DatagramEndpoint : detail::LoopBound {
  public:
   /// One datagram of up to max_size bytes (longer ones are truncated) and its sender.
   Coro<std::pair<std::string, SocketAddress>> recvfrom(std::size_t max_size = 65536);

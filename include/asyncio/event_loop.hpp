@@ -30,15 +30,19 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "asyncio/detail/callback.hpp"
+#include "asyncio/detail/deadline.hpp"
+#include "asyncio/detail/intrusive_list.hpp"
 #include "asyncio/detail/io_watcher.hpp"
 #include "asyncio/detail/remote_call.hpp"
 #include "asyncio/detail/task_registry.hpp"
@@ -80,7 +84,8 @@ class EventLoop {
  public:
   /// A loop waiting on `selector` (the DefaultSelector when null).
   explicit EventLoop(std::unique_ptr<selectors::Selector> selector = nullptr);
-  /// Closes the loop if it is not closed yet. Must not be called while it runs.
+  /// Closes the loop if it is not closed yet. Destroying a loop while it runs (from one of its
+  /// own callbacks) is a fatal error: the program is told so on stderr and aborts.
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -101,8 +106,21 @@ class EventLoop {
   bool is_closed() const noexcept { return closed_; }
   /// Drops pending callbacks and timers unrun, destroys tasks that are still pending (each is
   /// reported: "Task was destroyed but it is pending!"), closes the selector. RuntimeError when
-  /// the loop is running; a no-op when already closed.
+  /// the loop is running; a no-op when already closed. The frames of pending tasks, and the
+  /// callables of dropped callbacks, are destroyed as if the loop were running: code in their
+  /// destructors may call get_running_loop() and schedule callbacks (which are dropped too).
+  /// asyncio::run never gets here with tasks pending: it cancels them and lets them unwind.
   void close();
+  /// Python's loop.shutdown_asyncgens(): closes every AsyncGenerator first iterated on this
+  /// loop and not finished yet (its frame is destroyed, as aclose() does), so that their
+  /// destructors run while the loop still runs. asyncio::run calls it before closing.
+  Coro<void> shutdown_asyncgens();
+  /// Python's loop.shutdown_default_executor(timeout): shuts the default executor down and
+  /// waits for its threads on another thread, so the loop keeps running meanwhile (calls the
+  /// threads post to it still run). After `timeout` it stops waiting, reports it through the
+  /// exception handler, and leaves the threads to finish on their own. run_in_executor with
+  /// the default executor raises RuntimeError afterwards.
+  Coro<void> shutdown_default_executor(std::optional<Clock::duration> timeout = std::nullopt);
 
   // --- Time and callbacks --------------------------------------------------------------------
 
@@ -112,6 +130,7 @@ class EventLoop {
   /// Schedules fn(args...) to run on a later iteration, after the callbacks already scheduled.
   template <class F, class... Args>
   Handle call_soon(F&& fn, Args&&... args) {
+    check_thread();
     detail::HandleNode* node = new_handle(std::forward<F>(fn), std::forward<Args>(args)...);
     node->state_ = detail::HandleNode::State::ready;
     ready_.push(node);
@@ -128,14 +147,15 @@ class EventLoop {
   }
   /// Schedules fn(args...) to run `delay` from now. A delay <= 0 is due at once: it runs at the
   /// next timer phase (at the latest `poll_interval` callbacks later while others keep running).
+  /// A delay too long for the clock (e.g. `hours::max()`) means never.
   template <class Rep, class Period, class F, class... Args>
   TimerHandle call_later(std::chrono::duration<Rep, Period> delay, F&& fn, Args&&... args) {
-    return call_at(time() + std::chrono::duration_cast<Clock::duration>(delay), std::forward<F>(fn),
-                   std::forward<Args>(args)...);
+    return call_at(detail::deadline_after(time(), delay), std::forward<F>(fn), std::forward<Args>(args)...);
   }
   /// Schedules fn(args...) to run at loop time `when`; equal deadlines run in call order.
   template <class F, class... Args>
   TimerHandle call_at(TimePoint when, F&& fn, Args&&... args) {
+    check_thread();
     detail::HandleNode* node = new_handle(std::forward<F>(fn), std::forward<Args>(args)...);
     schedule_timer(node, when);
     return TimerHandle(node, when);
@@ -206,11 +226,22 @@ class EventLoop {
   /// Writes `context` to stderr.
   void default_exception_handler(const ExceptionContext& context) noexcept;
   /// Debug mode: callbacks slower than slow_callback_duration are reported through the
-  /// exception handler (message "Executing ... took N seconds", no exception).
+  /// exception handler (message "Executing ... took N seconds", no exception); and while the
+  /// loop runs, calling its methods (call_soon, call_later, call_at, add_reader and the like,
+  /// create_future, create_task, run_in_executor) or touching its futures and tasks (result,
+  /// exception, set_result, set_exception, cancel, add/remove_done_callback) from another
+  /// thread raises RuntimeError, as Python's debug mode does. Outside debug mode these checks
+  /// cost one test of a flag.
   void set_debug(bool enabled) noexcept { debug_ = enabled; }
   bool get_debug() const noexcept { return debug_; }
   void set_slow_callback_duration(Clock::duration d) noexcept { slow_callback_duration_ = d; }
   Clock::duration slow_callback_duration() const noexcept { return slow_callback_duration_; }
+
+  /// Debug mode only: RuntimeError when called, while the loop runs, from a thread other than
+  /// the loop's.
+  void check_thread() const {
+    if (debug_) [[unlikely]] check_thread_slow();
+  }
 
   /// The selector the loop waits on.
   selectors::Selector& selector() noexcept { return *selector_; }
@@ -254,6 +285,7 @@ class EventLoop {
     if (closed_) throw_closed();
   }
   [[noreturn]] static void throw_closed();
+  void check_thread_slow() const;
 
   detail::HandleNode* acquire_node() {
     if (!free_nodes_) grow_pool();
@@ -263,7 +295,7 @@ class EventLoop {
     return node;
   }
   void release_node(detail::HandleNode* node) noexcept {
-    ++node->generation_;
+    node->generation_ = (node->generation_ + 1) & detail::HandleNode::generation_mask;
     node->state_ = detail::HandleNode::State::free;
     node->cancelled_ = false;
     node->op_ = nullptr;
@@ -279,6 +311,7 @@ class EventLoop {
   template <class F, class... Args>
   void add_io_callback(int fd, int direction, F&& fn, Args&&... args) {
     check_open();
+    check_thread();
     auto call = detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...);
     auto watcher = std::make_unique<detail::IoCallback<decltype(call)>>(std::move(call));
     add_watcher(fd, direction, watcher.get(), true);
@@ -290,6 +323,7 @@ class EventLoop {
   /// Takes fd's watcher for `direction` out of the table without notifying it; null if none.
   detail::IoWatcher* detach_watcher(int fd, int direction) noexcept;
   bool remove_watcher(int fd, int direction);
+  void close_fd(int fd) noexcept;
   void apply_fd_changes();
   bool check_unverified_fds();
   void fail_fd(int fd) noexcept;
@@ -309,6 +343,7 @@ class EventLoop {
   void run_debug(detail::Callback* cb);
   void report_if_slow(TimePoint start);
   void destroy_pending_tasks() noexcept;
+  void drop_callbacks() noexcept;
 
   // Ready callbacks, FIFO. Invariant: every node in it runs (or is discarded) exactly once.
   detail::ReadyQueue ready_;
@@ -330,6 +365,7 @@ class EventLoop {
   std::uint64_t task_counter_ = 0;  // for default task names "Task-N"
   std::unordered_map<const detail::TaskBase*, std::string> task_names_;  // names given by users
   detail::TaskBase* current_task_ = nullptr;
+  detail::IntrusiveList asyncgens_;  // AsyncGenerators first iterated on this loop, not finished
 
   std::unique_ptr<selectors::Selector> selector_;
 
@@ -369,6 +405,7 @@ class EventLoop {
   bool stopping_ = false;
   bool closed_ = false;
   bool debug_ = false;
+  std::atomic<std::thread::id> thread_id_{};  // the thread running the loop; none when not running
 
   // Threads (src/threads.cpp): the default executor, and the futures and tasks that other
   // threads will finish or cancel. Made on first use; only the loop's thread touches it.
@@ -394,6 +431,11 @@ struct LoopAccess {
     loop.add_watcher(fd, direction, watcher, false);
   }
   static void detach_watcher(EventLoop& loop, int fd, int direction) noexcept { loop.detach_watcher(fd, direction); }
+  /// Closes fd after taking it out of the selector (its watchers must be gone already): once
+  /// closed, an fd can no longer be removed from an epoll set, and its number may be reused.
+  /// Works on a closed loop too.
+  static void close_fd(EventLoop& loop, int fd) noexcept { loop.close_fd(fd); }
+  static IntrusiveList& asyncgens(EventLoop& loop) noexcept { return loop.asyncgens_; }
   static void check_can_run(const EventLoop& loop);
 };
 

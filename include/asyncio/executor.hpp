@@ -8,6 +8,8 @@
 // sees the result and submits again finds the worker idle), submit takes one instead of
 // starting a thread.
 // Workers take calls from one FIFO queue; after shutdown they finish the queue, then exit.
+// The queue and the threads live in a Pool that the workers share with the executor, so that
+// the executor may be destroyed by one of its own calls: its threads then finish on their own.
 #pragma once
 
 #include <condition_variable>
@@ -102,7 +104,9 @@ class CallItem final : public WorkItem {
 
 /// A pool of at most max_workers threads running submitted calls in submission order.
 ///
-/// Destroying it is shutdown(true): queued calls still run, and the threads are joined.
+/// Destroying it is shutdown(true): queued calls still run, and the threads are joined; when
+/// it is destroyed from one of its own threads (which cannot wait for itself), the threads are
+/// detached instead and finish the queued calls on their own.
 class ThreadPoolExecutor {
  public:
   /// Python's default: min(32, number of CPUs + 4).
@@ -134,17 +138,11 @@ class ThreadPoolExecutor {
   std::size_t max_workers() const noexcept { return max_workers_; }
 
  private:
+  struct Pool;
   void enqueue(std::unique_ptr<detail::WorkItem> item);
-  void work() noexcept;
 
   const std::size_t max_workers_;
-  std::mutex mutex_;
-  std::condition_variable work_cv_;  // notified when a call is queued, and at shutdown
-  // All guarded by mutex_. Invariant: threads_.size() <= max_workers_.
-  std::deque<std::unique_ptr<detail::WorkItem>> queue_;
-  std::vector<std::thread> threads_;  // started so far; moved out by the shutdown that joins them
-  std::size_t idle_ = 0;              // workers that finished a call and that no submit claimed yet
-  bool shutdown_ = false;
+  std::shared_ptr<Pool> pool_;  // shared with the worker threads
 };
 
 }  // namespace asyncio

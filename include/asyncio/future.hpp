@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "asyncio/detail/future_state.hpp"
+#include "asyncio/detail/loop_bound.hpp"
 #include "asyncio/detail/task_base.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"
@@ -23,7 +24,7 @@ struct CallbackId {
 
 /// A counted reference to a future's state, with the operations that do not depend on T.
 /// Copies share the state. Must not outlive the future's loop.
-class FutureBase {
+class FutureBase : detail::LoopBound {
  public:
   FutureBase() noexcept = default;
   FutureBase(const FutureBase& other) noexcept : state_(other.state_) {
@@ -156,6 +157,10 @@ class Future : public FutureBase {
   }
 
   /// Awaits the future from an asyncio coroutine. `Owned`: the awaiter takes the value.
+  ///
+  /// A task suspended here holds a reference to the future's state (Python's _fut_waiter is a
+  /// strong reference): the future lives on while the task waits, even when every handle to it
+  /// is dropped or reassigned meanwhile, so that cancelling the task still reaches it.
   template <bool Owned>
   class Awaiter {
    public:
@@ -163,20 +168,30 @@ class Future : public FutureBase {
     Awaiter(const Awaiter&) = delete;
     Awaiter& operator=(const Awaiter&) = delete;
     ~Awaiter() {
-      // A frame destroyed while suspended here (its task destroyed by EventLoop::close) must
+      if (!task_) return;
+      // A frame destroyed while suspended here (its task torn down by EventLoop::close) must
       // not leave the task linked into the future's callbacks.
-      if (task_ && task_->waiting_on(state_)) state_->remove_callback(task_);
+      if (task_->waiting_on(state_)) state_->remove_callback(task_);
+      state_->release();
     }
 
     bool await_ready() const noexcept { return state_->done(); }
     template <detail::AsyncioPromise P>
     void await_suspend(std::coroutine_handle<P>) {
-      task_ = detail::running_task();
-      task_->wait_on(state_);
+      detail::TaskBase* task = detail::running_task();
+      task->wait_on(state_);
+      state_->add_ref();
+      task_ = task;  // from now on the awaiter holds a reference
     }
     decltype(auto) await_resume() {
       if (task_) task_->end_wait();
       if constexpr (Owned) {
+        // Only the awaiter's own reference is not another handle's: let it go first, unless
+        // it is the last one (every handle was dropped while the task waited).
+        if (task_ && !state_->sole_owner()) {
+          state_->release();
+          task_ = nullptr;
+        }
         return detail::take_value<T>(state_);
       } else {
         state_->check_result();
@@ -186,7 +201,7 @@ class Future : public FutureBase {
 
    private:
     detail::FutureStateBase* state_;
-    detail::TaskBase* task_ = nullptr;
+    detail::TaskBase* task_ = nullptr;  // set while (and after) the task waited here
   };
 
   Awaiter<false> operator co_await() const& noexcept { return Awaiter<false>(state_); }

@@ -2,10 +2,12 @@
 // get_running_loop (declared in task.hpp).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <utility>
 
 #include "asyncio/coro.hpp"
+#include "asyncio/detail/loop_bound.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/task.hpp"
 
@@ -21,32 +23,55 @@ EventLoop& get_event_loop();
 /// Makes `loop` this thread's current loop (null clears it). The caller keeps ownership.
 void set_event_loop(EventLoop* loop) noexcept;
 
+/// What asyncio::run may be told (Python's asyncio.run(main, debug=...)).
+struct RunOptions {
+  /// The loop's debug mode (EventLoop::set_debug).
+  bool debug = false;
+  /// How long the shutdown waits for the default executor's threads to finish their calls
+  /// (Python's constants.THREAD_JOIN_TIMEOUT); after that they are left to finish on their own.
+  Clock::duration executor_shutdown_timeout = std::chrono::seconds(300);
+};
+
 namespace detail {
 /// RuntimeError when a loop is running on this thread.
 void check_no_running_loop(const char* caller);
-/// asyncio.run's shutdown: cancel every unfinished task, run the loop until they are all done,
-/// report those that failed with something other than CancelledError.
-void cancel_all_tasks(EventLoop& loop) noexcept;
+/// asyncio.run's shutdown, in Python's order, while the loop still runs: cancel every
+/// unfinished task and run the loop until they are all done (those that failed with something
+/// else than CancelledError are reported), close the async generators, shut the default
+/// executor down (waiting at most `executor_timeout`); then close the loop. Errors are
+/// reported through the loop's exception handler.
+void shutdown_run(EventLoop& loop, Clock::duration executor_timeout) noexcept;
 }  // namespace detail
 
 /// Runs `main` on a new loop and returns its value: Python's asyncio.run. When it is done
-/// (returned or threw), the tasks still unfinished are cancelled and awaited, and the loop is
+/// (returned or threw), the loop is shut down as Python's does (detail::shutdown_run) and
 /// closed. RuntimeError when called from a running loop.
+///
+/// The value must not refer to the loop, which is gone when run returns: a Task, Future,
+/// TaskRef, Handle, stream, server or async generator (or a container of them) is refused at
+/// compile time. Return what they hold instead, or run a loop of your own (new_event_loop and
+/// run_until_complete) that outlives them.
 template <class T>
-T run(Coro<T> main, bool debug = false) {
+T run(Coro<T> main, RunOptions options) {
+  static_assert(!detail::loop_bound<T>,
+                "asyncio::run(main): main's result refers to the loop that run() creates and destroys "
+                "before returning (a Task, Future, TaskRef, Handle, stream, server or async generator); "
+                "return the value it holds instead, or use a loop of your own with run_until_complete");
   detail::check_no_running_loop("asyncio::run()");
   EventLoop loop;
-  loop.set_debug(debug);
+  loop.set_debug(options.debug);
   set_event_loop(&loop);
   struct Shutdown {
     EventLoop& loop;
-    ~Shutdown() {
-      detail::cancel_all_tasks(loop);
-      loop.close();
-      set_event_loop(nullptr);
-    }
-  } shutdown{loop};
+    Clock::duration executor_timeout;
+    ~Shutdown() { detail::shutdown_run(loop, executor_timeout); }
+  } shutdown{loop, options.executor_shutdown_timeout};
   return loop.run_until_complete(std::move(main));
+}
+
+template <class T>
+T run(Coro<T> main, bool debug = false) {
+  return run(std::move(main), RunOptions{.debug = debug});
 }
 
 }  // namespace asyncio

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "asyncio/coro.hpp"
+#include "asyncio/detail/loop_bound.hpp"
 #include "asyncio/socket_address.hpp"
 #include "asyncio/streams.hpp"
 
@@ -36,7 +37,7 @@ struct ServerOptions {
 
 /// A listening server. A cheap handle: copies refer to the same server, which closes (as by
 /// close()) when the last handle goes.
-class Server {
+class Server : detail::LoopBound {
  public:
   explicit Server(std::shared_ptr<detail::ServerCore> core) noexcept : core_(std::move(core)) {}
 

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "asyncio/coro.hpp"
+#include "asyncio/detail/loop_bound.hpp"
 #include "asyncio/detail/stream_transport.hpp"
 #include "asyncio/socket_address.hpp"
 
@@ -24,7 +25,7 @@ inline constexpr std::size_t DEFAULT_LIMIT = 64 * 1024;
 /// The reading half of a connection. A cheap handle: copies read from the same buffer. Only
 /// one task may wait for data at a time (RuntimeError otherwise, as in Python). Each coroutine
 /// holds the connection, so it may outlive the handle it was called on.
-class StreamReader {
+class StreamReader : detail::LoopBound {
  public:
   explicit StreamReader(std::shared_ptr<detail::StreamTransport> transport) noexcept
       : transport_(std::move(transport)) {}
@@ -54,7 +55,7 @@ class StreamReader {
 };
 
 /// The writing half of a connection. A cheap handle: copies write to the same connection.
-class StreamWriter {
+class StreamWriter : detail::LoopBound {
  public:
   explicit StreamWriter(std::shared_ptr<detail::StreamTransport> transport) noexcept
       : transport_(std::move(transport)) {}

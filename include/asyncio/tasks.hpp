@@ -14,11 +14,13 @@
 #include <stdexcept>
 #include <tuple>
 #include <type_traits>
+#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "asyncio/coro.hpp"
+#include "asyncio/detail/sleep_awaiter.hpp"
 #include "asyncio/future.hpp"
 #include "asyncio/outcome.hpp"
 #include "asyncio/task.hpp"
@@ -28,53 +30,11 @@ namespace asyncio {
 
 // --- sleep ------------------------------------------------------------------------------------
 
-namespace detail {
-
-/// `co_await sleep(d)`: suspends the task on a timer; a zero delay just yields once. It lives in
-/// the awaiting frame, so sleeping allocates nothing beyond the loop's pooled timer node.
-class SleepAwaiter final : public WaitTarget {
- public:
-  explicit SleepAwaiter(Clock::duration delay) noexcept : delay_(delay) {}
-  SleepAwaiter(const SleepAwaiter&) = delete;
-  SleepAwaiter& operator=(const SleepAwaiter&) = delete;
-  ~SleepAwaiter() {  // a frame destroyed while asleep
-    if (delay_ > Clock::duration::zero()) timer_.cancel();
-  }
-
-  bool await_ready() const noexcept { return false; }
-  template <AsyncioPromise P>
-  void await_suspend(std::coroutine_handle<P>) {
-    TaskBase* task = running_task();
-    if (delay_ <= Clock::duration::zero()) {
-      task->schedule_step();
-      return;
-    }
-    timer_ = task->loop()->call_later(delay_, [task] { task->invoke(Callback::Action::run); });
-    task->begin_wait(this);
-  }
-  void await_resume() { running_task()->end_wait(); }
-
-  bool cancel_wait(TaskBase* task, const std::exception_ptr&) override {
-    if (!timer_.cancelled()) {  // a second cancel must not schedule the task twice
-      timer_.cancel();
-      task->schedule_step();
-    }
-    return false;  // the task raises CancelledError itself when it runs
-  }
-
- private:
-  // Every byte here is in the sleeping frame: no task pointer (the running task is known), and
-  // a Handle rather than a TimerHandle (its deadline is not needed).
-  Clock::duration delay_;
-  Handle timer_;
-};
-
-}  // namespace detail
-
-/// Suspends the awaiting task for `delay`; `sleep(0s)` yields to the loop exactly once.
+/// Suspends the awaiting task for `delay`; `sleep(0s)` yields to the loop exactly once. A
+/// delay too long for the clock (e.g. `hours::max()`) sleeps until cancelled.
 template <class Rep, class Period>
 detail::SleepAwaiter sleep(std::chrono::duration<Rep, Period> delay) noexcept {
-  return detail::SleepAwaiter(std::chrono::duration_cast<Clock::duration>(delay));
+  return detail::SleepAwaiter(detail::saturating_cast<Clock::duration>(delay));
 }
 
 // --- Awaitable traits -------------------------------------------------------------------------
@@ -421,19 +381,31 @@ auto gather(ReturnExceptions, Range&& range) {
 
 // --- wait -------------------------------------------------------------------------------------
 
+namespace detail {
+
+/// Keeps the first of each future that `fs` lists more than once, in order.
+template <class F>
+void remove_repeated_futures(std::vector<F>& fs) {
+  std::unordered_set<const FutureStateBase*> seen;
+  std::erase_if(fs, [&seen](const F& f) { return !seen.insert(f.state()).second; });
+}
+
+}  // namespace detail
+
 enum class ReturnWhen { FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED };
 inline constexpr ReturnWhen FIRST_COMPLETED = ReturnWhen::FIRST_COMPLETED;
 inline constexpr ReturnWhen FIRST_EXCEPTION = ReturnWhen::FIRST_EXCEPTION;
 inline constexpr ReturnWhen ALL_COMPLETED = ReturnWhen::ALL_COMPLETED;
 
 /// Waits until `return_when` holds for the futures or tasks in `fs`, or `timeout` passes, and
-/// gives (done, pending), each in the order of `fs`. Nothing is cancelled. std::invalid_argument
-/// when `fs` is empty.
+/// gives (done, pending), each in the order of `fs`. Nothing is cancelled. A future listed
+/// twice counts once (Python takes a set). std::invalid_argument when `fs` is empty.
 template <class F>
 Coro<std::pair<std::vector<F>, std::vector<F>>> wait(std::vector<F> fs,
                                                      std::optional<Clock::duration> timeout = std::nullopt,
                                                      ReturnWhen return_when = ALL_COMPLETED) {
   if (fs.empty()) throw std::invalid_argument("Set of Tasks/Futures is empty.");
+  detail::remove_repeated_futures(fs);
   EventLoop& loop = get_running_loop();
   struct Shared {
     Future<void> waiter;
@@ -472,6 +444,14 @@ Coro<std::pair<std::vector<F>, std::vector<F>>> wait(std::vector<F> fs,
   std::pair<std::vector<F>, std::vector<F>> result;
   for (F& f : fs) (f.done() ? result.first : result.second).push_back(std::move(f));
   co_return result;
+}
+
+/// wait with a timeout of any duration; one too long for the clock means no timeout.
+template <class F, class Rep, class Period>
+Coro<std::pair<std::vector<F>, std::vector<F>>> wait(std::vector<F> fs, std::chrono::duration<Rep, Period> timeout,
+                                                     ReturnWhen return_when = ALL_COMPLETED) {
+  return wait(std::move(fs), std::optional<Clock::duration>(detail::saturating_cast<Clock::duration>(timeout)),
+              return_when);
 }
 
 // --- shield -----------------------------------------------------------------------------------
@@ -662,6 +642,11 @@ class AsCompleted {
 template <class F>
 AsCompleted<F> as_completed(std::vector<F> fs, std::optional<Clock::duration> timeout = std::nullopt) {
   return AsCompleted<F>(std::move(fs), timeout);
+}
+/// as_completed with a timeout of any duration; one too long for the clock means no timeout.
+template <class F, class Rep, class Period>
+AsCompleted<F> as_completed(std::vector<F> fs, std::chrono::duration<Rep, Period> timeout) {
+  return AsCompleted<F>(std::move(fs), detail::saturating_cast<Clock::duration>(timeout));
 }
 
 }  // namespace asyncio

@@ -112,11 +112,10 @@ Coro<detail::BlockResult<Block>> timeout_at(std::optional<TimePoint> when, Block
 }
 
 /// timeout_at with a deadline `delay` from now (taken when timeout() is called, as Python's
-/// asyncio.timeout computes it).
+/// asyncio.timeout computes it). A delay too long for the clock means no deadline in practice.
 template <class Rep, class Period, class Block>
 Coro<detail::BlockResult<Block>> timeout(std::chrono::duration<Rep, Period> delay, Block&& block) {
-  return timeout_at(get_running_loop().time() + std::chrono::duration_cast<Clock::duration>(delay),
-                    std::forward<Block>(block));
+  return timeout_at(detail::deadline_after(get_running_loop().time(), delay), std::forward<Block>(block));
 }
 
 /// timeout(None): no deadline, until the block reschedules one.

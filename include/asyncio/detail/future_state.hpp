@@ -129,9 +129,6 @@ class FutureStateBase : public WaitTarget {
   std::uint32_t refs_ = 0;
   State state_ = State::pending;
   bool log_traceback_ = false;  // an exception is set that nobody has retrieved yet
-  // Task.cancelling(): cancel requests not yet uncancelled. Only tasks count them; the field
-  // is here because it fits in what would otherwise be padding, keeping a Task small.
-  std::uint16_t num_cancels_requested_ = 0;
 };
 
 /// Allocates the most derived state `Self` in the pool class its own alignment needs.
@@ -156,10 +153,15 @@ class FutureState final : public FutureStateBase, public PooledState<FutureState
   [[no_unique_address]] ValueSlot<T> slot_;  // takes no room for void
 };
 
-/// The value of a finished state; call check_result() first.
+[[noreturn]] void throw_value_taken();
+
+/// The value of a finished state; call check_result() first. InvalidStateError when an awaiter
+/// took a value that cannot be copied while other handles shared the future (take_value).
 template <class T>
-T& stored_value(FutureStateBase* state) noexcept {
-  return *static_cast<ValueSlot<T>*>(state->value_ptr())->value;
+T& stored_value(FutureStateBase* state) {
+  std::optional<T>& value = static_cast<ValueSlot<T>*>(state->value_ptr())->value;
+  if (!value) [[unlikely]] throw_value_taken();
+  return *value;
 }
 
 /// Stores `value` and completes the state; InvalidStateError when it is not pending.
@@ -181,16 +183,22 @@ template <class U, class A>
 inline constexpr bool copyable_value<std::vector<U, A>> = copyable_value<U>;
 
 /// What awaiting (or run_until_complete on) a future produces when the awaiter owns it:
-/// the value is moved out when nobody else holds the state, copied otherwise.
+/// the value is moved out when nobody else holds the state, copied otherwise. A value that
+/// cannot be copied is moved out even then, and the state forgets it, so that another handle
+/// asking for it later gets a clear error (stored_value) instead of a moved-from object.
 template <class T>
 T take_value(FutureStateBase* state) {
   state->check_result();
   if constexpr (!std::is_void_v<T>) {
     T& v = stored_value<T>(state);
+    if (state->sole_owner()) return std::move(v);
     if constexpr (copyable_value<T>) {
-      if (!state->sole_owner()) return v;
+      return v;
+    } else {
+      T taken = std::move(v);
+      static_cast<ValueSlot<T>*>(state->value_ptr())->value.reset();
+      return taken;
     }
-    return std::move(v);
   }
 }
 

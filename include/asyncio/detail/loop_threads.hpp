@@ -64,17 +64,20 @@ struct LoopThreads {
 
   /// The loop's LoopThreads. RuntimeError when the loop is closed.
   static LoopThreads& of(EventLoop& loop);
-  /// The default executor, made on first use.
+  /// The default executor, made on first use. RuntimeError once shutdown_default_executor ran.
   ThreadPoolExecutor& default_executor();
   /// Keeps `ref` until release(ref) or the loop closes.
   void hold(std::shared_ptr<LoopRef> ref);
   /// Lets go of what `ref` holds and stops keeping it (it is destroyed unless others share it).
   void release(LoopRef* ref) noexcept;
-  /// EventLoop::close: shuts down and joins the executors, then lets go of every ref.
+  /// EventLoop::close, once the loop accepts no more calls from other threads: lets go of
+  /// every ref (which cancels what a thread may still wait for), then shuts down and joins
+  /// the executors.
   void close() noexcept;
 
   EventLoop& loop;
   std::unique_ptr<ThreadPoolExecutor> executor;             // the default executor, if made
+  bool executor_shutdown_called = false;                    // shutdown_default_executor ran
   std::vector<std::unique_ptr<ThreadPoolExecutor>> retired;  // replaced defaults, joined at close
   std::unordered_map<LoopRef*, std::shared_ptr<LoopRef>> refs;
 };

@@ -8,6 +8,12 @@
 // but g++ 12 does not emit one at -O0 or under ASan, and deep or long chains of awaits then
 // overflow the stack. With this trampoline the C++ stack depth is constant however deep the
 // chain of awaits, at the cost of one return to step() per await of a Coro.
+//
+// The chain of frames a task is suspended in is joined by FrameLinks, one in each awaiter
+// that awaits a frame (in the outer frame), reached from the task's innermost link. An awaited
+// Coro's frame is owned by its link. Tearing a task down (EventLoop::close) destroys the frames
+// innermost first by following the links, so that no destructor destroys a live child frame:
+// constant stack at any depth, and each frame dies before the frames it may refer to.
 #pragma once
 
 #include <coroutine>
@@ -22,10 +28,20 @@
 
 namespace asyncio::detail {
 
-/// What every frame a task drives knows: who awaits it. Which task drives it is not stored in
-/// the frame (it is the loop's running task: see running_task()), which keeps frames small.
-struct PromiseBase : PooledFrame {
-  std::coroutine_handle<> continuation_;  // the frame awaiting this one; null for a task's root
+/// The promise of every frame a task drives (Coro, AsyncGenerator). It stores nothing: which
+/// task drives the frame is the loop's running task (see running_task()), and who awaits it is
+/// in the awaiter's FrameLink; this keeps frames small.
+struct PromiseBase : PooledFrame {};
+
+/// Joins a frame (`outer`) to the frame it awaits while the task runs the inner one. It lives
+/// in the awaiter, so inside the outer frame.
+struct FrameLink {
+  std::coroutine_handle<> outer;  // resumed when the inner frame finishes (or yields)
+  FrameLink* up = nullptr;        // the link that joins `outer` to its own awaiter; null when
+                                  // `outer` is the task's root frame
+  std::coroutine_handle<> inner;  // the inner frame when the link owns it (an awaited Coro),
+                                  // destroyed with the awaiter; null when someone else owns it
+                                  // (an AsyncGenerator) or the task's teardown destroyed it first
 };
 
 template <class P>
@@ -44,6 +60,7 @@ class TaskBase : public FutureStateBase, public Callback {
 
   std::string get_name() const;
   void set_name(std::string name);
+  /// Task.cancelling(): cancel requests not yet withdrawn by uncancel().
   std::uint32_t cancelling() const noexcept { return num_cancels_requested_; }
   /// Withdraws one cancel request; when none is left, a cancellation not yet thrown into the
   /// coroutine is dropped too (Python 3.13), so a timeout that fired just as its block finished
@@ -57,10 +74,24 @@ class TaskBase : public FutureStateBase, public Callback {
 
   // --- Called by awaiters from inside the task's frames ----------------------------------------
 
-  /// Makes `frame` the one resume_frames() resumes next, without waiting for the loop.
-  void continue_with(std::coroutine_handle<> frame) noexcept { current_ = frame; }
-  /// The root frame reached its final suspend point.
-  void root_finished() noexcept { current_ = nullptr; }
+  /// `outer`, the current frame, awaits `inner` through `link`: inner becomes the frame that
+  /// resume_frames() resumes next, without waiting for the loop.
+  void enter(std::coroutine_handle<> inner, std::coroutine_handle<> outer, FrameLink* link) noexcept {
+    link->outer = outer;
+    link->up = current_link_;
+    current_link_ = link;
+    current_ = inner;
+  }
+  /// The current frame finished or yielded: its awaiter's frame runs next, or, for the root
+  /// frame, the task is done running.
+  void leave() noexcept {
+    if (FrameLink* link = current_link_) [[likely]] {
+      current_ = link->outer;
+      current_link_ = link->up;
+    } else {
+      root_done_ = true;
+    }
+  }
   /// Puts the task on the ready queue (sleep(0), or a wake-up).
   void schedule_step() noexcept { LoopAccess::ready(*loop_).push(this); }
   /// Suspends the task on `future`, which must be pending.
@@ -81,17 +112,19 @@ class TaskBase : public FutureStateBase, public Callback {
   bool waiting_on(const WaitTarget* target) const noexcept { return waiting_on_ == target; }
 
  protected:
-  /// Runs the frames until the task suspends on something (current_ stays the same frame) or
-  /// its root frame finishes (current_ becomes null). A frame that awaits a Coro, or finishes
+  /// Runs the frames until the task suspends on something, or its root frame finishes (in both
+  /// cases current_ stays the frame that was resumed). A frame that awaits a Coro, or finishes
   /// with an awaiter waiting, changes current_ and returns here, which resumes the next one.
   void resume_frames() {
     for (;;) {
       std::coroutine_handle<> frame = current_;
       frame.resume();
-      if (current_ == frame || !current_) return;
+      if (current_ == frame) return;
     }
   }
-  bool root_finished_running() const noexcept { return !current_; }
+  bool root_finished_running() const noexcept { return root_done_; }
+  /// Destroys the task's frames, innermost first (see the notes at the top); constant stack.
+  void destroy_frames() noexcept;
   /// Completes the task from its root frame's outcome: a value was stored, `error` is null;
   /// a CancelledError ends it cancelled; anything else fails it.
   void complete(std::exception_ptr error);
@@ -101,16 +134,19 @@ class TaskBase : public FutureStateBase, public Callback {
 
   // Invariant (CPython's): a task is either on the ready queue, or waiting on exactly one
   // target (waiting_on_), or running, or done; never two of these at once.
-  std::coroutine_handle<> current_;   // innermost frame: resumed when the task next steps
-  std::coroutine_handle<> root_;      // outermost frame; the task owns it until it finishes
+  // The frames: current_ is the innermost, current_link_ joins it to the frame that awaits it
+  // (null when current_ is the root frame). The task owns its root frame until it finishes.
+  std::coroutine_handle<> current_;   // resumed when the task next steps; null once finished
+  FrameLink* current_link_ = nullptr;
   WaitTarget* waiting_on_ = nullptr;  // CPython's _fut_waiter
   std::uint32_t index_ = 0;           // its slot in the loop's TaskRegistry
-  std::uint32_t number_ : 30 = 0;     // for the default name "Task-<number>" (modulo 2^30)
+  std::uint32_t num_cancels_requested_ = 0;  // Task.cancelling()
+  std::uint32_t number_ : 29 = 0;     // for the default name "Task-<number>" (modulo 2^29)
   bool started_ : 1 = false;          // the first step ran
   bool named_ : 1 = false;            // the loop holds a name for it (set_name)
+  bool root_done_ : 1 = false;        // the root frame reached its final suspend point
   // CPython's _must_cancel is not a field: while the task is pending, a non-null exception_
-  // (FutureStateBase) is the CancelledError to throw at its next resumption. The cancel
-  // request count, Task.cancelling(), lives in FutureStateBase too, where it fills padding.
+  // (FutureStateBase) is the CancelledError to throw at its next resumption.
 
   friend class asyncio::EventLoop;
   friend struct LoopAccess;

@@ -37,7 +37,7 @@ class TimeoutScope {
 
   TaskRef task_;
   std::uint32_t cancelling_ = 0;  // the task's cancel requests when the scope was entered
-  TimerHandle handle_;
+  Handle handle_;                 // the expiry: a timer, or a callback when already expired
   std::optional<TimePoint> when_;
   State state_ = State::entered;
 };
