@@ -30,7 +30,7 @@ struct DatagramEndpoint::State {
     if (fd < 0) return;
     loop->remove_reader(fd);
     loop->remove_writer(fd);
-    ::close(fd);
+    detail::LoopAccess::close_fd(*loop, fd);
     fd = -1;
   }
   int open_fd() const {

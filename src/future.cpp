@@ -144,6 +144,7 @@ bool DoneCallbackBase::dispatch(Callback* cb, Action action) {
 namespace asyncio {
 
 std::size_t FutureBase::remove_done_callback(CallbackId id) {
+  check_thread();
   // The id's node may be long gone: only compare its address until it is found in the list.
   auto* node = const_cast<detail::Callback*>(static_cast<const detail::Callback*>(id.node));
   if (!node || !state_->has_callback(node) || !detail::DoneCallbackBase::is_done_callback(node) ||

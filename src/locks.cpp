@@ -15,7 +15,7 @@ Coro<bool> Condition::wait() {
   try {
     co_await detail::WakeAwaiter(waiters_, false);
   } catch (...) {
-    error = std::current_exception();  // a notification it got was handed on already
+    error = std::current_exception();
   }
   // The lock is acquired again whatever happened, even through repeated cancellations; the
   // last cancellation is raised afterwards.
@@ -27,7 +27,10 @@ Coro<bool> Condition::wait() {
       error = std::current_exception();
     }
   }
-  if (error) std::rethrow_exception(error);
+  if (error) {
+    wake(1);  // this task may have been notified: pass it on (see the declaration)
+    std::rethrow_exception(error);
+  }
   co_return true;
 }
 

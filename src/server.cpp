@@ -178,7 +178,7 @@ void ServerCore::close() {
   for (auto& listener : listeners_) {
     unwatch(*listener);
     listener->retry.cancel();
-    ::close(listener->fd);
+    LoopAccess::close_fd(*loop_, listener->fd);
   }
   listeners_.clear();
   if (!file_.path.empty()) {  // remove the socket file, unless another server bound the path since

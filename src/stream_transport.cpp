@@ -276,7 +276,7 @@ void StreamTransport::lose_connection(std::exception_ptr error) noexcept {
   stop_reading();
   stop_writing();
   out_.clear();
-  ::close(fd_);
+  LoopAccess::close_fd(*loop_, fd_);  // out of the selector first, then closed
   fd_ = -1;
   writing_paused_ = false;
   read_waiters_.wake_all();

@@ -44,12 +44,21 @@ class FutureBase : detail::LoopBound {
   bool done() const noexcept { return state_->done(); }
   bool cancelled() const noexcept { return state_->cancelled(); }
   /// Cancels a pending future (its awaiters get CancelledError(msg)); false when already done.
-  bool cancel(std::string msg = {}) { return state_->cancel(detail::make_cancelled_error(std::move(msg))); }
+  bool cancel(std::string msg = {}) {
+    check_thread();
+    return state_->cancel(detail::make_cancelled_error(std::move(msg)));
+  }
   /// The exception it finished with (null for a value). Throws CancelledError when cancelled,
   /// InvalidStateError when pending.
-  std::exception_ptr exception() { return state_->exception(); }
+  std::exception_ptr exception() {
+    check_thread();
+    return state_->exception();
+  }
   /// Finishes the future with an exception; InvalidStateError when already done.
-  void set_exception(std::exception_ptr error) { state_->set_exception(std::move(error)); }
+  void set_exception(std::exception_ptr error) {
+    check_thread();
+    state_->set_exception(std::move(error));
+  }
   template <class E>
     requires(!std::is_same_v<std::decay_t<E>, std::exception_ptr>)
   void set_exception(E&& error) {
@@ -73,6 +82,8 @@ class FutureBase : detail::LoopBound {
 
   template <class Handle, class F>
   CallbackId add_callback(F&& fn);
+  /// Debug mode: RuntimeError when not on the loop's thread (EventLoop::check_thread).
+  void check_thread() const { state_->loop()->check_thread(); }
 
   detail::FutureStateBase* state_ = nullptr;
 };
@@ -115,6 +126,7 @@ class DoneCallback final : public DoneCallbackBase {
 template <class Handle, class F>
 CallbackId FutureBase::add_callback(F&& fn) {
   using Node = detail::DoneCallback<Handle, std::decay_t<F>>;
+  check_thread();
   detail::LoopAccess::check_open(*state_->loop());
   auto* node = new Node(state_, std::forward<F>(fn));
   state_->add_callback(node);
@@ -137,6 +149,7 @@ class Future : public FutureBase {
   /// The value (a reference to the shared one). Throws CancelledError when cancelled,
   /// InvalidStateError when pending, and the exception it finished with.
   std::add_lvalue_reference_t<T> result() const {
+    this->check_thread();
     state_->check_result();
     if constexpr (!std::is_void_v<T>) return detail::stored_value<T>(state_);
   }
@@ -145,6 +158,7 @@ class Future : public FutureBase {
   template <class... V>
     requires(std::is_void_v<T> ? sizeof...(V) == 0 : std::is_constructible_v<T, V&&...>)
   void set_result(V&&... value) {
+    this->check_thread();
     detail::set_value<T>(state_, std::forward<V>(value)...);
   }
 
@@ -217,6 +231,7 @@ class Future : public FutureBase {
 template <class T>
 Future<T> EventLoop::create_future() {
   check_open();
+  check_thread();
   return Future<T>::from_state(new detail::FutureState<T>(this));
 }
 

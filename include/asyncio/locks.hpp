@@ -29,8 +29,15 @@ class [[nodiscard]] Held {
   explicit Held(P& primitive) noexcept : primitive_(&primitive) {}
   Held(Held&& other) noexcept : primitive_(std::exchange(other.primitive_, nullptr)) {}
   Held& operator=(Held&&) = delete;
+  /// Releases; an error doing so (a BoundedSemaphore released too many times) cannot leave a
+  /// destructor, and goes to the running loop's exception handler.
   ~Held() {
-    if (primitive_) primitive_->release();
+    if (!primitive_) return;
+    try {
+      primitive_->release();
+    } catch (...) {
+      detail::report_callback_error(std::current_exception());
+    }
   }
 
   /// Releases now instead of at the end of the scope.
@@ -173,7 +180,9 @@ class Condition {
   void release() { lock_->release(); }
 
   /// Releases the lock, waits until notified, and acquires the lock again before returning
-  /// (true) or throwing, even when cancelled. RuntimeError when the lock is not held.
+  /// (true) or throwing, even when cancelled. RuntimeError when the lock is not held. As in
+  /// Python 3.13, when it throws (it was cancelled) it notifies another waiter, since this task
+  /// may have been notified already: at worst that waiter wakes up spuriously.
   Coro<bool> wait();
   /// Waits until `predicate()` is true (checked first, and after each wake-up, with the lock
   /// held); returns its last value.
@@ -196,18 +205,20 @@ class Condition {
     for (std::size_t i = 0; i < n && waiters_.wake_first(); ++i) {
     }
   }
-  static void hand_on(void* self, std::uint8_t) noexcept { static_cast<Condition*>(self)->wake(1); }
 
   Lock own_lock_;
   Lock* lock_;
-  detail::WaitQueue waiters_{"Condition", this, &hand_on};
+  // No hand-on: a notified task that is cancelled before it runs notifies another one from
+  // wait() itself, as any task leaving wait() by an exception does.
+  detail::WaitQueue waiters_{"Condition"};
 };
 
 // --- Semaphore --------------------------------------------------------------------------------
 
 /// Python's asyncio.Semaphore: a counter that acquire() decrements, waiting while it is zero,
 /// and release() increments. Fair: permits go to waiting tasks in FIFO order, handed over
-/// directly by release().
+/// directly by release(); and, as in Python 3.13, a task does not take a permit ahead of tasks
+/// that were woken but have not run yet (locked() counts them).
 class Semaphore {
  public:
   /// std::invalid_argument when `value` is negative.
@@ -215,14 +226,14 @@ class Semaphore {
   Semaphore(const Semaphore&) = delete;
   Semaphore& operator=(const Semaphore&) = delete;
 
-  /// True when acquire() would wait.
-  bool locked() const noexcept { return value_ == 0; }
+  /// True when acquire() would wait: no permit, or tasks waiting or woken ahead of it.
+  bool locked() const noexcept { return value_ == 0 || waiters_.has_waiting() || waiters_.has_woken(); }
 
   class [[nodiscard]] AcquireAwaiter final : public detail::Waiter {
    public:
     explicit AcquireAwaiter(Semaphore& sem) noexcept : sem_(sem) {}
     bool await_ready() noexcept {
-      if (sem_.value_ == 0) return false;
+      if (sem_.locked()) return false;
       --sem_.value_;
       return true;
     }
@@ -231,7 +242,17 @@ class Semaphore {
       suspend(sem_.waiters_);
     }
     bool await_resume() {
-      if (suspended()) resume();  // woken by release(): it handed this task a permit
+      if (suspended()) {
+        // Woken by release(), which handed this task a permit; or cancelled. Either way,
+        // permits released meanwhile for tasks that queued behind it go to them now.
+        try {
+          resume();
+        } catch (...) {
+          sem_.wake_for_spare_permits();
+          throw;
+        }
+        sem_.wake_for_spare_permits();
+      }
       return true;
     }
 
@@ -255,9 +276,17 @@ class Semaphore {
 
  private:
   static void hand_on(void* self, std::uint8_t) noexcept { static_cast<Semaphore*>(self)->release(); }
+  /// CPython's "wake up as many as are allowed": permits that were released while the tasks
+  /// waiting for them had to let woken tasks go first.
+  void wake_for_spare_permits() noexcept {
+    while (value_ > 0 && waiters_.has_waiting()) {
+      --value_;
+      waiters_.wake_first();
+    }
+  }
 
-  // Invariant: while a task waits (not yet woken), value_ is 0; permits handed to woken tasks
-  // are not counted in it.
+  // Permits handed to woken tasks are not counted in value_. value_ may be above 0 while tasks
+  // wait, until the woken tasks ahead of them have run (wake_for_spare_permits).
   std::int64_t value_;
   detail::WaitQueue waiters_;
 };

@@ -134,6 +134,7 @@ class Task : public Future<T> {
 template <class T>
 Task<T> EventLoop::create_task(Coro<T> coro, std::string_view name) {
   check_open();
+  check_thread();
   auto frame = coro.release();
   detail::TaskBase* task;
   try {

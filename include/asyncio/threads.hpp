@@ -219,6 +219,7 @@ template <class F, class... Args>
 Future<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>> EventLoop::run_in_executor(
     ThreadPoolExecutor* executor, F&& fn, Args&&... args) {
   check_open();
+  check_thread();
   if (!executor) executor = &detail::LoopThreads::of(*this).default_executor();
   return detail::FutureChain<detail::call_result_t<F, Args...>>::start(
       executor->submit(std::forward<F>(fn), std::forward<Args>(args)...), *this, true);

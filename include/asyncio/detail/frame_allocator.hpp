@@ -2,41 +2,56 @@
 // size classes up to 512 bytes, refilled from 64 KiB slabs. Spawning and finishing tasks in
 // bulk then costs a few instructions per object and no allocator header.
 //
-// Implementation notes. A freed object goes to the free list of the thread that frees it.
-// When a thread exits, its lists are handed to a global pool that other threads refill from.
-// Slabs are kept for the life of the process (reachable from a global registry), so memory is
-// reused, never returned to the OS. Sanitizer builds bypass the pool so that AddressSanitizer
-// still sees every frame's lifetime.
+// Implementation notes. A freed object goes to the free list of the thread that frees it. An
+// object made on one thread and freed on another (a coroutine passed to
+// run_coroutine_threadsafe) would make the second thread's list grow without bound while the
+// first keeps carving new slabs. So a list holds at most 2 * batch(c) + 1 objects: when it
+// would hold more, its batch(c) oldest objects are cut off, in O(1), and given to a global
+// pool, which threads refill from, one batch at a time, before carving a new slab. Keeping
+// batch(c) + 1 objects after a flush means a thread that allocates and frees in turn rarely
+// takes the pool's lock. When a thread exits, its lists go to the global pool too. Slabs are kept for the life of the process (reachable from a
+// global registry), so memory is reused, never returned to the OS. Whether the pool is used at
+// all is decided once, by the library's build (asyncio/config.hpp): sanitizer builds bypass it
+// so that AddressSanitizer still sees every frame's lifetime.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <new>
+
+#include "asyncio/config.hpp"
 
 namespace asyncio::detail {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-inline constexpr bool pooled_frames = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-inline constexpr bool pooled_frames = false;
-#else
-inline constexpr bool pooled_frames = true;
-#endif
-#else
-inline constexpr bool pooled_frames = true;
-#endif
+inline constexpr bool pooled_frames = ASYNCIO_FRAME_POOL != 0;
+
+/// One size class of a thread's free objects, linked through their first word; objects are
+/// pushed and popped at the head.
+struct FreeList {
+  void* head = nullptr;
+  void* tail = nullptr;      // the oldest object; meaningful only while head is not null
+  void* mark = nullptr;      // the object batch + 1 places from the tail: set when the count
+                             // last rose to batch + 1, so valid whenever count > batch
+  std::uint32_t count = 0;   // objects in the list
+};
 
 struct FreeLists {
   static constexpr std::size_t granularity = 8;
   static constexpr std::size_t max_size = 512;
   static constexpr std::size_t classes = max_size / granularity;
-  void* head[classes];
+  /// How many objects of class `c` go to the global pool at a time: 128 KiB of them.
+  static constexpr std::uint32_t batch(std::size_t c) noexcept {
+    return static_cast<std::uint32_t>(128 * 1024 / ((c + 1) * granularity));
+  }
+  FreeList lists[classes];
 };
 
 extern thread_local constinit FreeLists free_lists;
 
 /// Refills size class `c` of this thread's lists and returns one object of it.
 void* refill_free_list(std::size_t c);
+/// Gives the batch(c) oldest objects of this thread's list `c` to the global pool.
+void flush_free_list(std::size_t c) noexcept;
 
 /// The size to allocate for an object of `size` bytes and alignment `align` (at most 16): in a
 /// class whose stride keeps every object of a 16-byte aligned slab suitably aligned.
@@ -49,9 +64,11 @@ constexpr std::size_t pooled_size(std::size_t size, std::size_t align) noexcept 
 inline void* allocate_small(std::size_t size) {
   if (!pooled_frames || size > FreeLists::max_size) return ::operator new(size);
   const std::size_t c = (size - 1) / FreeLists::granularity;
-  void* p = free_lists.head[c];
+  FreeList& list = free_lists.lists[c];
+  void* p = list.head;
   if (!p) [[unlikely]] return refill_free_list(c);
-  free_lists.head[c] = *static_cast<void**>(p);
+  list.head = *static_cast<void**>(p);
+  --list.count;
   return p;
 }
 
@@ -61,8 +78,18 @@ inline void deallocate_small(void* p, std::size_t size) noexcept {
     return;
   }
   const std::size_t c = (size - 1) / FreeLists::granularity;
-  *static_cast<void**>(p) = free_lists.head[c];
-  free_lists.head[c] = p;
+  FreeList& list = free_lists.lists[c];
+  *static_cast<void**>(p) = list.head;
+  if (!list.head) list.tail = p;
+  list.head = p;
+  const std::uint32_t count = ++list.count;
+  if (count > FreeLists::batch(c)) [[unlikely]] {
+    if (count == FreeLists::batch(c) + 1) {
+      list.mark = p;
+    } else if (count > 2 * FreeLists::batch(c)) {
+      flush_free_list(c);
+    }
+  }
 }
 
 /// Base of promise types whose coroutine frames come from the pool. Frames may hold anything up

@@ -95,6 +95,8 @@ class WaitQueue {
 
   /// Whether a task waits that has not been woken yet.
   bool has_waiting() const noexcept { return waiting_.head != nullptr; }
+  /// Whether a task was woken and has not run yet.
+  bool has_woken() const noexcept { return woken_.head != nullptr; }
   /// How many tasks wait and have not been woken yet.
   std::size_t waiting_count() const noexcept { return waiting_count_; }
 
