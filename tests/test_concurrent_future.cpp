@@ -159,4 +159,17 @@ TEST(ConcurrentFutureTest, CopiesShareTheState) {
   EXPECT_EQ(a.result(), 5);
 }
 
+TEST(ConcurrentFutureTest, ATimeoutTooLongForTheClockMeansNoTimeout) {
+  ConcurrentFuture<int> f;
+  // The producer lets the consumer start waiting first (so that a deadline computed in the past
+  // would show); the result is the same whichever comes first.
+  std::thread producer([f]() mutable {
+    std::this_thread::sleep_for(50ms);
+    f.set_result(7);
+  });
+  EXPECT_EQ(f.result(std::chrono::hours::max()), 7);
+  EXPECT_EQ(f.exception(std::chrono::nanoseconds::max()), nullptr);
+  producer.join();
+}
+
 }  // namespace

@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <functional>
 #include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "support/asyncio_test.hpp"
@@ -349,6 +352,102 @@ TEST_F(EventLoopTest, IdleLoopSleepsUntilTheNextTimerInsteadOfSpinning) {
   loop->run_forever();
   EXPECT_GE(loop->time() - wall, 40ms);
   EXPECT_LT(thread_cpu() - cpu, 10ms);  // a spinning loop would burn the whole 40 ms
+}
+
+// --- Deadlines that saturate --------------------------------------------------------------------
+
+TEST_F(EventLoopTest, ADelayTooLongForTheClockMeansNeverNotNow) {
+  bool ran_far = false, ran_near = false;
+  loop->call_later(std::chrono::hours::max(), [&] { ran_far = true; });
+  loop->call_later(std::chrono::nanoseconds::max(), [&] { ran_far = true; });
+  loop->call_later(std::chrono::duration<double>(1e300), [&] { ran_far = true; });
+  auto handle = loop->call_later(std::chrono::hours::max(), [] {});
+  EXPECT_EQ(handle.when(), asyncio::TimePoint::max());
+  loop->call_later(20ms, [&] {
+    ran_near = true;
+    loop->stop();
+  });
+  loop->run_forever();
+  EXPECT_TRUE(ran_near);
+  EXPECT_FALSE(ran_far);
+}
+
+// --- Destruction and threads ---------------------------------------------------------------------
+
+TEST(EventLoopDeathTest, DestroyingALoopWhileItRunsIsAClearFatalError) {
+  EXPECT_DEATH(
+      {
+        auto loop = asyncio::new_event_loop();
+        loop->call_soon([&loop] { loop.reset(); });
+        loop->run_forever();
+      },
+      "an EventLoop was destroyed while it was running");
+}
+
+TEST_F(EventLoopTest, ACallDroppedByAClosedLoopMayPostAgainFromItsDestructor) {
+  // The dropped call's destructor runs outside the loop's lock: posting from it throws
+  // "closed" again instead of deadlocking.
+  struct PostsOnDestruction {
+    asyncio::EventLoop* loop;
+    bool* threw;
+    void operator()() const {}
+    ~PostsOnDestruction() {
+      if (!loop) return;
+      try {
+        loop->call_soon_threadsafe([] {});
+      } catch (const asyncio::RuntimeError&) {
+        *threw = true;
+      }
+    }
+    PostsOnDestruction(asyncio::EventLoop* l, bool* t) : loop(l), threw(t) {}
+    PostsOnDestruction(PostsOnDestruction&& other) noexcept : loop(std::exchange(other.loop, nullptr)), threw(other.threw) {}
+  };
+  loop->close();
+  bool inner_threw = false;
+  EXPECT_THROW(loop->call_soon_threadsafe(PostsOnDestruction(loop.get(), &inner_threw)), asyncio::RuntimeError);
+  EXPECT_TRUE(inner_threw);
+}
+
+TEST_F(EventLoopTest, DebugModeRefusesCallsFromAnotherThreadWhileTheLoopRuns) {
+  loop->set_debug(true);
+  auto future = loop->create_future<int>();
+  std::vector<std::string> errors;
+  auto body = [&]() -> Coro<void> {
+    std::thread other([&] {
+      auto attempt = [&errors](const char* what, auto&& call) {
+        try {
+          call();
+          errors.push_back(std::string(what) + ": no error");
+        } catch (const asyncio::RuntimeError& e) {
+          errors.push_back(std::string(what) + ": " + e.what());
+        }
+      };
+      attempt("call_soon", [&] { loop->call_soon([] {}); });
+      attempt("call_later", [&] { loop->call_later(1s, [] {}); });
+      attempt("create_future", [&] { (void)loop->create_future<int>(); });
+      attempt("set_result", [&] { future.set_result(1); });
+      attempt("cancel", [&] { future.cancel(); });
+      attempt("add_done_callback", [&] { future.add_done_callback([](asyncio::Future<int>) {}); });
+      attempt("call_soon_threadsafe", [&] { loop->call_soon_threadsafe([] {}); });  // made for it
+    });
+    other.join();
+    co_await asyncio::sleep(0s);
+  };
+  loop->run_until_complete(body());
+  const std::string expected = ": Non-thread-safe operation invoked on an event loop other than the current one";
+  EXPECT_EQ(errors, (std::vector<std::string>{"call_soon" + expected, "call_later" + expected,
+                                              "create_future" + expected, "set_result" + expected,
+                                              "cancel" + expected, "add_done_callback" + expected,
+                                              "call_soon_threadsafe: no error"}));
+  EXPECT_FALSE(future.done());
+}
+
+TEST_F(EventLoopTest, ALoopThatIsNotRunningMayBeUsedFromAnyThreadInDebugMode) {
+  loop->set_debug(true);
+  bool ran = false;
+  std::thread([&] { loop->call_soon([&ran] { ran = true; }); }).join();
+  run_iterations(1);
+  EXPECT_TRUE(ran);
 }
 
 }  // namespace

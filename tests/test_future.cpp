@@ -1,6 +1,8 @@
 // Future<T>: state and misuse errors, cancellation, done callbacks (scheduled, ordered,
 // removable), many awaiters, value passing, and the report of an unretrieved exception.
+#include <memory>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 
 #include "support/asyncio_test.hpp"
@@ -233,6 +235,60 @@ TEST_F(FutureTest, SetResultAfterTheLoopClosedIsARuntimeError) {
   EXPECT_THROW(f.set_result(1), asyncio::RuntimeError);
   EXPECT_EQ(calls, 0);
   EXPECT_THROW(loop->create_future<int>(), asyncio::RuntimeError);
+}
+
+TEST_F(FutureTest, ATaskWaitingOnAFutureKeepsItAliveWhenItsHandleIsReplaced) {
+  struct Holder {
+    Future<int> fut;
+  } holder{loop->create_future<int>()};
+  auto waiter = [&]() -> Coro<int> { co_return co_await holder.fut; };
+  auto task = loop->create_task(waiter());
+  run_iterations(2);  // the task now waits on the first future
+  holder.fut = loop->create_future<int>();  // the only handle to the first one is gone
+  task.cancel();  // reaches the first future through the task
+  EXPECT_THROW(loop->run_until_complete(task), asyncio::CancelledError);
+  EXPECT_TRUE(task.cancelled());
+}
+
+TEST_F(FutureTest, AWaitingTaskHoldsTheOnlyReferenceAndStillGetsTheValue) {
+  Future<std::string> fut = loop->create_future<std::string>();
+  auto waiter = [&]() -> Coro<std::string> { co_return co_await std::move(fut); };
+  auto task = loop->create_task(waiter());
+  run_iterations(2);
+  Future<std::string> completer = fut;
+  fut = {};
+  completer.set_result(std::string(100, 'x'));
+  completer = {};  // only the waiting task holds it now
+  EXPECT_EQ(loop->run_until_complete(task), std::string(100, 'x'));
+}
+
+TEST_F(FutureTest, AMoveOnlyValueSharedByTwoHandlesIsNotStolenSilently) {
+  auto make = []() -> Coro<std::unique_ptr<int>> { co_return std::make_unique<int>(7); };
+  auto t1 = loop->create_task(make());
+  asyncio::Task<std::unique_ptr<int>> t2 = t1;
+  auto taker = [&]() -> Coro<int> {
+    std::unique_ptr<int> value = co_await std::move(t1);
+    co_return *value;
+  };
+  EXPECT_EQ(loop->run_until_complete(taker()), 7);
+  // The value could not be copied for t2: asking for it is a clear error, not a null pointer.
+  EXPECT_THROW(t2.result(), asyncio::InvalidStateError);
+}
+
+TEST_F(FutureTest, ACopyableValueSharedByTwoHandlesIsCopiedForEach) {
+  auto make = []() -> Coro<std::string> { co_return std::string(64, 'v'); };
+  auto t1 = loop->create_task(make());
+  asyncio::Task<std::string> t2 = t1;
+  auto taker = [&]() -> Coro<std::string> { co_return co_await std::move(t1); };
+  EXPECT_EQ(loop->run_until_complete(taker()), std::string(64, 'v'));
+  EXPECT_EQ(t2.result(), std::string(64, 'v'));
+}
+
+TEST_F(FutureTest, AMoveOnlyValueOfTheOnlyHandleIsMovedOut) {
+  auto f = loop->create_future<std::unique_ptr<int>>();
+  f.set_result(std::make_unique<int>(3));
+  auto taker = [&]() -> Coro<int> { co_return *co_await std::move(f); };
+  EXPECT_EQ(loop->run_until_complete(taker()), 3);
 }
 
 }  // namespace

@@ -3,7 +3,9 @@
 // woken, then cancelled before it ran, passes its wake-up on), and destruction with waiters.
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <stdexcept>
+#include <vector>
 
 #include "support/asyncio_test.hpp"
 
@@ -450,6 +452,163 @@ TEST_F(LocksTest, BarrierPartyCancelledWhileWaitingLeavesWithoutBreakingIt) {
     auto c = asyncio::create_task(wait());
     auto [i, j] = co_await asyncio::gather(b, c);
     EXPECT_EQ(i + j, 1u);
+  };
+  loop->run_until_complete(body());
+}
+
+// --- CPython 3.13's own cases (test_locks.py), ported ---
+
+TEST_F(LocksTest, ConditionNotifiedTaskCancelledWhileReacquiringPassesTheNotificationOn) {
+  // CPython's test_cancelled_wakeup_relock: the notified task is cancelled while it waits for
+  // the lock again; its notification must reach the other consumer.
+  auto body = [&]() -> Coro<void> {
+    asyncio::Condition condition;
+    int state = 0;
+    auto consumer = [&]() -> Coro<void> {
+      auto held = co_await condition.scoped();
+      for (;;) {
+        co_await condition.wait_for([&] { return state != 0; });
+        if (state < 0) co_return;
+        state -= 1;
+      }
+    };
+    auto c0 = asyncio::create_task(consumer());
+    auto c1 = asyncio::create_task(consumer());
+    co_await asyncio::sleep(0s);
+    {
+      auto held = co_await condition.scoped();
+      state += 1;
+      condition.notify(1);
+      co_await asyncio::sleep(0s);  // c0 wakes up and waits for the lock again
+      c0.cancel();
+      try {
+        co_await asyncio::timeout(10ms, condition.wait_for([&] { return state == 0; }));
+      } catch (const asyncio::TimeoutError&) {
+      }
+      EXPECT_EQ(state, 0);  // c1 consumed the item
+      state = -1;
+      condition.notify_all();
+    }
+    co_await c1;
+    co_await asyncio::gather(asyncio::return_exceptions, c0);
+    EXPECT_TRUE(c0.cancelled());
+  };
+  loop->run_until_complete(body());
+}
+
+TEST_F(LocksTest, SemaphoreReleaseThenReacquireDoesNotJumpAheadOfWokenTasks) {
+  // CPython's test_acquire_fifo_order_2.
+  auto body = [&]() -> Coro<std::vector<int>> {
+    asyncio::Semaphore sem(1);
+    std::vector<int> result;
+    auto c1 = [&]() -> Coro<void> {
+      co_await sem.acquire();
+      result.push_back(1);
+    };
+    auto c2 = [&]() -> Coro<void> {
+      co_await sem.acquire();
+      result.push_back(2);
+      sem.release();
+      co_await sem.acquire();
+      result.push_back(4);
+    };
+    auto c3 = [&]() -> Coro<void> {
+      co_await sem.acquire();
+      result.push_back(3);
+    };
+    auto t1 = asyncio::create_task(c1());
+    auto t2 = asyncio::create_task(c2());
+    auto t3 = asyncio::create_task(c3());
+    co_await asyncio::sleep(0s);
+    sem.release();
+    sem.release();
+    co_await asyncio::gather(t1, t2, t3);
+    co_return result;
+  };
+  EXPECT_EQ(loop->run_until_complete(body()), (std::vector<int>{1, 2, 3, 4}));
+}
+
+TEST_F(LocksTest, SemaphoreCancelledWaiterIsSkipped) {
+  // CPython's test_acquire_fifo_order_3.
+  auto body = [&]() -> Coro<std::vector<int>> {
+    asyncio::Semaphore sem(0);
+    std::vector<int> result;
+    auto c = [&](int id) -> Coro<void> {
+      co_await sem.acquire();
+      result.push_back(id);
+    };
+    auto t1 = asyncio::create_task(c(1));
+    auto t2 = asyncio::create_task(c(2));
+    auto t3 = asyncio::create_task(c(3));
+    co_await asyncio::sleep(0s);
+    t1.cancel();
+    co_await asyncio::sleep(0s);
+    sem.release();
+    sem.release();
+    co_await asyncio::gather(asyncio::return_exceptions, t1, t2, t3);
+    co_return result;
+  };
+  EXPECT_EQ(loop->run_until_complete(body()), (std::vector<int>{2, 3}));
+}
+
+TEST_F(LocksTest, SemaphoreAcquireWakesTheTasksThatQueuedBehindWokenOnes) {
+  // CPython's test_acquire_fifo_order_4.
+  auto body = [&]() -> Coro<std::vector<int>> {
+    asyncio::Semaphore sem(0);
+    std::vector<int> result;
+    std::optional<Task<void>> t4;
+    auto c4 = [&]() -> Coro<void> {
+      result.push_back(4);
+      co_return;
+    };
+    auto c1 = [&]() -> Coro<void> {
+      co_await sem.acquire();
+      t4 = asyncio::create_task(c4());  // runs after c3, not c2
+      result.push_back(1);
+    };
+    auto c2 = [&]() -> Coro<void> {
+      sem.release();
+      sem.release();
+      sem.release();
+      EXPECT_TRUE(sem.locked());  // c1 has not run yet
+      co_await sem.acquire();
+      result.push_back(2);
+    };
+    auto c3 = [&]() -> Coro<void> {
+      co_await sem.acquire();
+      EXPECT_TRUE(sem.locked());
+      result.push_back(3);
+    };
+    auto t1 = asyncio::create_task(c1());
+    auto t2 = asyncio::create_task(c2());
+    auto t3 = asyncio::create_task(c3());
+    co_await asyncio::sleep(0s);
+    co_await asyncio::sleep(0s);
+    co_await asyncio::gather(t1, t2, t3);
+    co_await *t4;
+    co_return result;
+  };
+  EXPECT_EQ(loop->run_until_complete(body()), (std::vector<int>{1, 2, 3, 4}));
+}
+
+TEST_F(LocksTest, SemaphoreWaiterCancelledBeforeTheReleaseDoesNotHang) {
+  // CPython's test_acquire_hang and test_acquire_cancel_before_awoken.
+  auto body = [&]() -> Coro<void> {
+    asyncio::Semaphore sem(0);
+    auto acquire = [&]() -> Coro<void> { co_await sem.acquire(); };
+    auto t1 = asyncio::create_task(acquire());
+    auto t2 = asyncio::create_task(acquire());
+    auto t3 = asyncio::create_task(acquire());
+    co_await asyncio::sleep(0s);
+    t1.cancel();
+    sem.release();
+    co_await asyncio::sleep(0s);
+    co_await asyncio::sleep(0s);
+    EXPECT_TRUE(sem.locked());
+    EXPECT_TRUE(t2.done());
+    EXPECT_FALSE(t3.done());
+    t3.cancel();
+    co_await asyncio::gather(asyncio::return_exceptions, t1, t2, t3);
   };
   loop->run_until_complete(body());
 }

@@ -1,7 +1,13 @@
 // asyncio::run and the loop accessors: values and exceptions, shutdown of leftover tasks, and
 // the running / current loop rules.
+#include <atomic>
+#include <future>
+#include <latch>
+#include <optional>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "support/asyncio_test.hpp"
 
@@ -156,6 +162,96 @@ TEST(Loops, ALoopPerThread) {
   t2.join();
   EXPECT_EQ(a, 2);
   EXPECT_EQ(b, 4);
+}
+
+TEST(Run, AWorkerWaitingOnTheLoopAsMainReturnsDoesNotHangTheShutdown) {
+  // The default executor is shut down while the loop still runs, so the coroutine the worker
+  // asks the loop to run does run (or is cancelled with the leftover tasks) and the worker
+  // finishes.
+  std::latch main_returning(1);
+  std::string outcome;
+  auto on_loop = []() -> Coro<int> { co_return 42; };
+  auto main_coro = [&]() -> Coro<void> {
+    asyncio::EventLoop& loop = asyncio::get_running_loop();
+    (void)asyncio::to_thread([&loop, &main_returning, &outcome, on_loop] {
+      main_returning.wait();
+      try {
+        outcome = std::to_string(asyncio::run_coroutine_threadsafe(on_loop(), loop).result(30s));
+      } catch (const asyncio::CancelledError&) {
+        outcome = "cancelled";
+      } catch (const asyncio::TimeoutError&) {
+        outcome = "timed out: the loop never ran it";
+      }
+    });
+    co_await asyncio::sleep(0s);
+    main_returning.count_down();
+  };
+  asyncio::run(main_coro());
+  EXPECT_TRUE(outcome == "42" || outcome == "cancelled") << outcome;
+}
+
+TEST(Run, AnExecutorThatDoesNotFinishInTimeIsReportedAndLeftBehind) {
+  std::latch release(1);
+  std::atomic<bool> finished{false};
+  std::promise<void> worker_done;
+  std::vector<std::string> reports;
+  auto main_coro = [&]() -> Coro<void> {
+    asyncio::get_running_loop().set_exception_handler(
+        [&](asyncio::EventLoop&, const asyncio::ExceptionContext& context) { reports.push_back(context.message); });
+    (void)asyncio::to_thread([&] {
+      release.wait();
+      finished = true;
+      worker_done.set_value();
+    });
+    co_return;
+  };
+  const auto start = std::chrono::steady_clock::now();
+  asyncio::run(main_coro(), asyncio::RunOptions{.executor_shutdown_timeout = 100ms});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 20s);  // it did not wait for the worker
+  EXPECT_FALSE(finished);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].rfind("The executor did not finish joining its threads within 0.100 seconds", 0), 0u)
+      << reports[0];
+  release.count_down();  // the worker finishes on its own, and frees the executor
+  ASSERT_EQ(worker_done.get_future().wait_for(30s), std::future_status::ready) << "the worker did not finish";
+}
+
+TEST(Run, RunInExecutorAfterShutdownDefaultExecutorIsARuntimeError) {
+  auto main_coro = []() -> Coro<bool> {
+    asyncio::EventLoop& loop = asyncio::get_running_loop();
+    co_await loop.run_in_executor(nullptr, [] { return 1; });
+    co_await loop.shutdown_default_executor();
+    try {
+      (void)loop.run_in_executor(nullptr, [] { return 1; });
+    } catch (const asyncio::RuntimeError&) {
+      co_return true;
+    }
+    co_return false;
+  };
+  EXPECT_TRUE(asyncio::run(main_coro()));
+}
+
+TEST(Run, AsyncGeneratorsLeftOpenAreClosedWhileTheLoopRuns) {
+  // A generator that outlives main (here, in an object of the caller's) is closed by run's
+  // shutdown, so its frame's destructors run while the loop still runs.
+  bool loop_seen_at_close = false;
+  struct Guard {
+    bool* seen;
+    ~Guard() { *seen = asyncio::detail::running_loop_or_null() != nullptr; }
+  };
+  auto numbers = [](bool* seen) -> asyncio::AsyncGenerator<int> {
+    Guard guard{seen};
+    for (int i = 0;; ++i) co_yield i;
+  };
+  std::optional<asyncio::AsyncGenerator<int>> kept;
+  auto main_coro = [&]() -> Coro<int> {
+    kept.emplace(numbers(&loop_seen_at_close));
+    co_return (co_await kept->next()).value();
+  };
+  EXPECT_EQ(asyncio::run(main_coro()), 0);
+  EXPECT_TRUE(loop_seen_at_close);
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_TRUE(static_cast<bool>(*kept));  // closed, not moved from
 }
 
 }  // namespace

@@ -385,4 +385,90 @@ TEST_F(TaskTest, PendingTaskWaitingOnAFutureIsUnlinkedWhenItsLoopCloses) {
   EXPECT_EQ(f.result(), 1);
 }
 
+// Nests `depth` coroutines, the innermost waiting on `never`; each level records, when its
+// frame is destroyed, its depth into `destroyed`.
+Coro<void> nest(int depth, asyncio::Future<void> never, std::vector<int>* destroyed) {
+  struct Record {
+    int depth;
+    std::vector<int>* destroyed;
+    ~Record() {
+      if (destroyed) destroyed->push_back(depth);
+    }
+  } record{depth, destroyed};
+  if (depth == 0) {
+    co_await never;
+  } else {
+    co_await nest(depth - 1, never, destroyed);
+  }
+}
+
+TEST_F(TaskTest, ClosingDestroysADeepSuspendedChainAtConstantStack) {
+  // Deep enough to overflow the stack if destruction recursed: about 100 bytes of stack per
+  // level, 8 MiB of stack.
+  const int depth = asyncio_test::optimized && !asyncio_test::sanitized ? 1'000'000 : 100'000;
+  auto never = loop->create_future<void>();
+  auto task = loop->create_task(nest(depth, never, nullptr));
+  run_iterations(2);
+  ASSERT_FALSE(task.done());
+  loop->close();
+  EXPECT_EQ(reported("Task was destroyed but it is pending!"), 1u);
+}
+
+TEST_F(TaskTest, ClosingDestroysTheInnermostFrameFirst) {
+  std::vector<int> destroyed;
+  auto never = loop->create_future<void>();
+  auto task = loop->create_task(nest(3, never, &destroyed));
+  run_iterations(2);
+  loop->close();
+  // Each frame dies before the frame that awaits it (which it may refer to).
+  EXPECT_EQ(destroyed, (std::vector<int>{0, 1, 2, 3}));
+}
+
+TEST_F(TaskTest, CancelledDeepChainUnwindsAtConstantStack) {
+  const int depth = asyncio_test::optimized && !asyncio_test::sanitized ? 200'000 : 100'000;
+  auto never = loop->create_future<void>();
+  auto task = loop->create_task(nest(depth, never, nullptr));
+  run_iterations(2);
+  task.cancel();
+  EXPECT_THROW(loop->run_until_complete(task), asyncio::CancelledError);
+}
+
+TEST_F(TaskTest, CancelRequestsAreCountedBeyondSixteenBits) {
+  auto forever = []() -> Coro<void> { co_await asyncio::sleep(1h); };
+  auto t = loop->create_task(forever());
+  run_iterations(1);
+  for (int i = 0; i < 70'000; ++i) t.cancel();
+  EXPECT_EQ(t.cancelling(), 70'000u);
+  for (int i = 0; i < 69'999; ++i) t.uncancel();
+  EXPECT_EQ(t.cancelling(), 1u);
+  EXPECT_THROW(loop->run_until_complete(t), asyncio::CancelledError);
+}
+
+TEST_F(TaskTest, FramesDestroyedByCloseSeeTheirLoopRunning) {
+  // Code in the destructors of a pending task's frame may ask for the running loop and
+  // schedule callbacks: close() destroys the frame as if the loop ran (the callback is dropped).
+  bool saw_loop = false;
+  int ran = 0;
+  struct AtExit {
+    asyncio::EventLoop* expected;
+    bool* saw_loop;
+    int* ran;
+    ~AtExit() {
+      *saw_loop = &asyncio::get_running_loop() == expected;
+      asyncio::get_running_loop().call_soon([r = ran] { ++*r; });
+    }
+  };
+  auto forever = [&]() -> Coro<void> {
+    AtExit at_exit{loop.get(), &saw_loop, &ran};
+    co_await asyncio::sleep(1h);
+  };
+  auto t = loop->create_task(forever());
+  run_iterations(1);
+  loop->close();
+  EXPECT_TRUE(saw_loop);
+  EXPECT_EQ(ran, 0);
+  EXPECT_EQ(reported("Task was destroyed but it is pending!"), 1u);
+  EXPECT_THROW(asyncio::get_running_loop(), asyncio::RuntimeError);  // only during close()
+}
+
 }  // namespace

@@ -1,7 +1,10 @@
 // The task functions: sleep, gather (tuple, range, return_exceptions, cancellation), wait,
 // wait_for, shield and as_completed.
+#include <chrono>
 #include <ranges>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "support/asyncio_test.hpp"
 
@@ -473,6 +476,35 @@ TEST_F(TasksTest, AsCompletedTimeout) {
     fs[1].cancel();
   };
   loop->run_until_complete(body());
+}
+
+TEST_F(TasksTest, DurationsTooLongForTheClockMeanForeverNotNow) {
+  auto never = loop->create_future<int>();
+  auto sleeper = []() -> Coro<void> { co_await asyncio::sleep(std::chrono::nanoseconds::max()); };
+  auto waiter = [&]() -> Coro<int> { co_return co_await asyncio::wait_for(never, std::chrono::hours::max()); };
+  auto body = [&]() -> Coro<std::vector<bool>> {
+    auto s = asyncio::create_task(sleeper());
+    auto w = asyncio::create_task(waiter());
+    std::vector<asyncio::Future<int>> futures{never};
+    auto waited = asyncio::create_task(asyncio::wait(std::move(futures), std::chrono::hours::max()));
+    co_await asyncio::sleep(20ms);
+    std::vector<bool> done{s.done(), w.done(), waited.done()};
+    s.cancel();
+    w.cancel();
+    waited.cancel();
+    co_return done;
+  };
+  EXPECT_EQ(loop->run_until_complete(body()), (std::vector<bool>{false, false, false}));
+}
+
+TEST_F(TasksTest, WaitCountsAFutureListedTwiceOnce) {
+  auto body = [&]() -> Coro<std::pair<std::size_t, std::size_t>> {
+    auto t = asyncio::create_task(asyncio_test::after(1ms, 1));
+    std::vector<Task<int>> twice{t, t};  // (not inside the co_await: g++ 12 rejects that)
+    auto outcome = co_await asyncio::wait(std::move(twice));
+    co_return std::pair{outcome.first.size(), outcome.second.size()};
+  };
+  EXPECT_EQ(loop->run_until_complete(body()), (std::pair<std::size_t, std::size_t>{1, 0}));
 }
 
 }  // namespace

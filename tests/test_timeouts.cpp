@@ -1,6 +1,8 @@
 // timeout() and timeout_at(): the block's value in time, TimeoutError at the block's boundary,
 // outside cancellations kept apart by the cancel-request count, nesting, reschedule, and
 // blocks given as Coro, Task or callable.
+#include <string>
+
 #include "support/asyncio_test.hpp"
 
 using namespace std::chrono_literals;
@@ -210,6 +212,38 @@ TEST_F(TimeoutsTest, UncancellingTheLastRequestDropsACancellationNotYetThrown) {
     EXPECT_THROW(co_await asyncio::sleep(0s), asyncio::CancelledError);
   };
   loop->run_until_complete(body());
+}
+
+TEST_F(TimeoutsTest, AnExpiredDeadlineWinsOverABlockThatOnlyYields) {
+  // CPython schedules an expired deadline with call_soon: it runs before the yielding block
+  // resumes, so the block is cut short even though its only await is sleep(0).
+  auto yields_once = [](asyncio::Timeout&) -> Coro<int> {
+    co_await asyncio::sleep(0s);
+    co_return 1;
+  };
+  auto body = [&](auto make_timeout) -> Coro<std::string> {
+    try {
+      co_return std::to_string(co_await make_timeout());
+    } catch (const asyncio::TimeoutError&) {
+      co_return "TimeoutError";
+    }
+  };
+  EXPECT_EQ(loop->run_until_complete(body([&] { return asyncio::timeout(0s, yields_once); })), "TimeoutError");
+  EXPECT_EQ(loop->run_until_complete(body([&] { return asyncio::timeout(-1s, yields_once); })), "TimeoutError");
+  EXPECT_EQ(loop->run_until_complete(body([&] {
+              return asyncio::timeout_at(loop->time() - 1s, yields_once);
+            })),
+            "TimeoutError");
+}
+
+TEST_F(TimeoutsTest, ADelayTooLongForTheClockIsNoDeadline) {
+  auto body = [&]() -> Coro<bool> {
+    co_return co_await asyncio::timeout(std::chrono::hours::max(), [](asyncio::Timeout& t) -> Coro<bool> {
+      co_await asyncio::sleep(10ms);
+      co_return t.when() == asyncio::TimePoint::max() && !t.expired();
+    });
+  };
+  EXPECT_TRUE(loop->run_until_complete(body()));
 }
 
 }  // namespace

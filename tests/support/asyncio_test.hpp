@@ -13,6 +13,26 @@
 
 namespace asyncio_test {
 
+/// Whether this program is built with AddressSanitizer or ThreadSanitizer (bigger frames, and
+/// slower), or without optimisation: tests that build very deep or very large structures scale
+/// down then.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool sanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr bool sanitized = true;
+#else
+inline constexpr bool sanitized = false;
+#endif
+#else
+inline constexpr bool sanitized = false;
+#endif
+#ifdef __OPTIMIZE__
+inline constexpr bool optimized = true;
+#else
+inline constexpr bool optimized = false;
+#endif
+
 /// A fresh loop that records what reaches its exception handler.
 struct LoopFixture : ::testing::Test {
   std::vector<asyncio::ExceptionContext> reports;  // declared first: the loop reports into it
