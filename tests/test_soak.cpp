@@ -18,7 +18,8 @@
 //      while connecting.
 //   3. close: server.close() and wait_closed(); every handler has finished, active_connections()
 //      is 0.
-// All the plans come from one seed (kSeed), so a run is reproducible up to the interleaving.
+// All the plans come from one seed (kDefaultSeed, or ASYNCIO_SOAK_SEED=n), so a run is
+// reproducible up to the interleaving.
 //
 // Bounds. Every wait has a deadline taken from one budget of 100 s (CTest kills the test at
 // 120 s); a missed deadline fails the test with what was still pending, and then everything is
@@ -78,17 +79,16 @@ using asyncio::StreamWriter;
 
 namespace {
 
-#ifdef SOAK_TSAN
-constexpr std::size_t kFullConnections = 1000;  // ThreadSanitizer is too slow for 5,000 here
-#else
 constexpr std::size_t kFullConnections = 5000;
-#endif
 constexpr std::size_t kSelectConnections = 400;  // 2 x 400 fds + a few stay below FD_SETSIZE
 constexpr std::size_t kWarmUpConnections = 32;
-constexpr std::uint64_t kSeed = 0x50a4'7e57'2024'0001;
+constexpr std::uint64_t kDefaultSeed = 0x50a4'7e57'2024'0001;
+std::uint64_t seed = kDefaultSeed;  // set by the test from ASYNCIO_SOAK_SEED
 constexpr std::size_t kConnectSlots = 256;  // connects in flight at once
 constexpr int kBacklog = 1024;
-constexpr auto kBudget = 100s;  // for the whole main round; CTest's timeout is 120 s
+// For the whole main round; after it, up to 20 s more for cancelling and closing what is left,
+// still inside CTest's timeout of 120 s.
+constexpr auto kBudget = 90s;
 constexpr std::size_t kHighWater = 64 * 1024;  // a writer's default high-water mark (docs/streams.md)
 
 // --- Seeded pseudo-random numbers --------------------------------------------------------------
@@ -116,7 +116,7 @@ std::uint64_t mix(std::uint64_t a, std::uint64_t b) { return Rng(a * 0x2545f4914
 
 /// Message `index` of client `id`: `size` seeded bytes.
 std::string make_message(std::size_t id, std::size_t index, std::size_t size) {
-  Rng rng(mix(mix(kSeed, id), index));
+  Rng rng(mix(mix(seed, id), index));
   std::string bytes(size, '\0');
   for (std::size_t at = 0; at < size; at += 8) {
     const std::uint64_t word = rng.next();
@@ -194,6 +194,7 @@ class RaisedFdLimit {
 enum class CancelAt {
   never,
   before_start,  // cancelled right after create_task: the body never runs
+  slot,          // waiting for a connect slot
   connecting,    // in open_connection
   mid_write,     // between two pieces of one message
   draining,      // in drain() after a large piece
@@ -210,9 +211,15 @@ struct ClientPlan {
   std::size_t cancel_message = 0;  // which message an armed cancel lands in
   std::chrono::milliseconds cancel_delay{0};  // for CancelAt::timer
   bool graceful_close = false;  // when cancelled: close() and wait_closed(), else abort()
+  bool linger = false;  // after the last echo, keep the connection open until the server closes it
 };
 
 enum class ClientEnd { not_started, running, complete, cut, cancelled, failed };
+
+/// The await a task is in (or was last in): where a cancellation landed.
+enum class Phase { slot, connecting, go, writing, draining, reading, lingering, closing, count };
+const char* const kPhaseNames[] = {"waiting for a slot", "connecting", "waiting for the go", "mid-write",
+                                   "draining", "reading", "lingering", "closing"};
 
 struct ClientRecord {
   ClientPlan plan;
@@ -222,13 +229,14 @@ struct ClientRecord {
   bool connected = false;
   ClientEnd end = ClientEnd::not_started;
   bool task_cancelled = false;  // the task ended cancelled
+  Phase phase = Phase::slot;    // the await it is in
   std::string detail;           // what cut it short, or what failed
 };
 
 struct ServerPlan {
   std::size_t read_size = 0;
   CancelAt cancel = CancelAt::never;  // mid_read, draining or timer
-  std::size_t cancel_round = 0;       // the read (or drain) it lands in
+  std::size_t cancel_round = 0;       // the read it lands in (or the first waiting drain from it on)
   bool abort_on_cancel = false;       // abort() explicitly, else dropping the handles aborts
   bool small_send_buffer = false;     // SO_SNDBUF 4 KiB and write limits 4 KiB / 1 KiB: drain() waits
 };
@@ -241,11 +249,12 @@ struct ServerRecord {
   ServerEnd end = ServerEnd::running;
   bool finished = false;  // the handler's frame is gone
   asyncio::TaskRef task;  // asyncio::current_task() of the handler
+  Phase phase = Phase::reading;  // the await it is in (reading, draining or closing)
   std::string detail;
 };
 
 ServerPlan server_plan(std::size_t id, bool chaos) {
-  Rng rng(mix(kSeed ^ 0x5e4e4, id));
+  Rng rng(mix(seed ^ 0x5e4e4, id));
   ServerPlan plan;
   const std::size_t reads[] = {100, 1500, 16384, 65536};
   plan.read_size = reads[rng.between(0, 3)];
@@ -254,15 +263,17 @@ ServerPlan server_plan(std::size_t id, bool chaos) {
   const std::size_t roll = rng.between(0, 999);
   if (chaos && roll < 20) {
     plan.cancel = CancelAt::mid_read;
-  } else if (chaos && roll < 40) {
+  } else if (chaos && roll < 40) {  // with a small buffer, so that the drain waits
     plan.cancel = CancelAt::draining;
+    plan.small_send_buffer = true;
+    plan.read_size = 65536;
   }  // timer cancels of handlers are picked by the main task (run_round)
-  plan.cancel_round = rng.between(0, 5);
+  plan.cancel_round = plan.cancel == CancelAt::draining ? 0 : rng.between(0, 5);
   return plan;
 }
 
 ClientPlan client_plan(std::size_t id, bool chaos, bool extra) {
-  Rng rng(mix(kSeed, id));
+  Rng rng(mix(seed, id));
   ClientPlan plan;
   const std::size_t count = extra ? rng.between(1, 2) : rng.between(1, 6);
   for (std::size_t i = 0; i < count; ++i) {
@@ -282,10 +293,11 @@ ClientPlan client_plan(std::size_t id, bool chaos, bool extra) {
   plan.read_chunk = chunks[rng.between(0, 3)];
   plan.small_buffers = rng.chance(100);
   plan.graceful_close = rng.chance(500);
-  if (!chaos) return plan;
+  plan.linger = !extra && rng.chance(50);
+  if (!chaos || plan.linger) return plan;
   const std::size_t roll = rng.between(0, 999);
   if (extra) {
-    plan.cancel = roll < 500 ? CancelAt::before_start : CancelAt::connecting;
+    plan.cancel = roll < 333 ? CancelAt::before_start : roll < 667 ? CancelAt::slot : CancelAt::connecting;
   } else if (roll < 25) {
     plan.cancel = CancelAt::mid_write;
   } else if (roll < 50) {
@@ -320,6 +332,13 @@ struct Round {
       for (std::size_t size : record.plan.sizes) record.planned += size;
     }
     servers.resize(clients.size());  // at most one connection per client; never reallocated
+    for (const ClientRecord& record : clients) lingerers += record.plan.linger;
+    if (lingerers == 0) all_lingering.set();
+  }
+
+  /// A lingering client waits for the server's close now, or has finished.
+  void lingerer_ready() {
+    if (++lingerers_ready == lingerers) all_lingering.set();
   }
 
   const std::size_t connections;  // clients 0..connections-1 are open together at the peak
@@ -331,8 +350,12 @@ struct Round {
   asyncio::Server* server = nullptr;
   std::uint16_t port = 0;
   asyncio::Semaphore connect_slots{static_cast<std::int64_t>(kConnectSlots)};
+  asyncio::Semaphore extra_slots{4};  // the extra clients mostly wait for one of these
   std::size_t connected = 0;
   std::size_t handlers_started = 0;
+  std::size_t lingerers = 0;        // clients that wait for the server to close their connection
+  std::size_t lingerers_ready = 0;  // of those, how many wait now, or have finished
+  asyncio::Event all_lingering;
   std::size_t peak_active = 0;
   // drain() calls made with the write buffer above the high-water mark, so that they wait
   std::size_t client_drains_waited = 0, server_drains_waited = 0;
@@ -361,6 +384,7 @@ Coro<void> read_echo(ClientRecord& record, StreamReader& reader, const std::stri
   std::size_t got = 0;
   while (got < expected.size()) {
     const std::size_t want = std::min(record.plan.read_chunk, expected.size() - got);
+    record.phase = Phase::reading;
     const std::string chunk = co_await reader.read(static_cast<std::ptrdiff_t>(want));
     if (chunk.empty()) throw ClientCut{"EOF after " + std::to_string(record.received) + " of " + std::to_string(record.planned) + " bytes"};
     if (std::string_view(expected).substr(got, chunk.size()) != chunk) {
@@ -377,6 +401,7 @@ Coro<void> send(Round& round, ClientRecord& record, StreamWriter& writer, std::s
   record.sent += bytes.size();
   const std::size_t high = record.plan.small_buffers ? 4096 : kHighWater;
   if (writer.get_write_buffer_size() > high) ++round.client_drains_waited;
+  record.phase = Phase::draining;
   co_await writer.drain();
 }
 
@@ -390,16 +415,27 @@ Coro<void> client(Round& round, std::size_t id) {
   const auto arm = [&](CancelAt at, std::size_t message) {
     if (plan.cancel == at && plan.cancel_message == message) cancel_soon(self);
   };
+  struct LingerReady {  // counts a lingering client once: when it waits, or else when it ends
+    Round* round;
+    void operator()() {
+      if (round) std::exchange(round, nullptr)->lingerer_ready();
+    }
+    ~LingerReady() { (*this)(); }
+  } linger_ready{plan.linger ? &round : nullptr};
   std::optional<asyncio::StreamPair> connection;
   std::exception_ptr cancelled;
   try {
     {
-      auto slot = co_await round.connect_slots.scoped();
+      record.phase = Phase::slot;
+      arm(CancelAt::slot, plan.cancel_message);
+      auto slot = co_await (id < round.connections ? round.connect_slots : round.extra_slots).scoped();
       arm(CancelAt::connecting, plan.cancel_message);
+      record.phase = Phase::connecting;
       connection.emplace(co_await asyncio::open_connection("127.0.0.1", round.port));
     }
     record.connected = true;
     if (id < round.connections && ++round.connected == round.connections) round.all_connected.set();
+    record.phase = Phase::go;
     co_await round.go.wait();
     auto& [reader, writer] = *connection;
     if (plan.small_buffers) {  // the kernel takes little at a time: writes stay buffered in the writer
@@ -417,6 +453,7 @@ Coro<void> client(Round& round, std::size_t id) {
         const std::size_t end = p + 1 == pieces ? message.size() : message.size() * (p + 1) / pieces;
         if (p > 0) {  // a yield between two pieces of one message
           if (p == 1) arm(CancelAt::mid_write, m);
+          record.phase = Phase::writing;
           co_await asyncio::sleep(0s);
         }
         if (p + 1 == pieces) arm(CancelAt::draining, m);
@@ -426,9 +463,16 @@ Coro<void> client(Round& round, std::size_t id) {
       arm(CancelAt::mid_read, m);
       co_await read_echo(record, reader, message);
     }
-    writer.write_eof();
+    if (plan.linger) {  // the server's close() ends the connection: EOF
+      record.phase = Phase::lingering;
+      linger_ready();
+    } else {  // our EOF ends the handler's loop, and its close() ours
+      writer.write_eof();
+      record.phase = Phase::closing;
+    }
     const std::string after = co_await reader.read(1);
     if (!after.empty()) throw std::runtime_error("bytes after the last echo");
+    record.phase = Phase::closing;
     writer.close();
     co_await writer.wait_closed();
     record.end = ClientEnd::complete;
@@ -498,18 +542,28 @@ Coro<void> echo(Round& round, StreamReader reader, StreamWriter writer) {
     }
     writer.write(header);
     record.written += 4;
+    record.phase = Phase::draining;
     co_await writer.drain();
     for (std::size_t k = 0;; ++k) {
       if (plan.cancel == CancelAt::mid_read && plan.cancel_round == k) cancel_soon(record.task);
+      record.phase = Phase::reading;
       const std::string data = co_await reader.read(static_cast<std::ptrdiff_t>(plan.read_size));
       if (data.empty()) break;
       record.read += data.size();
       writer.write(data);
       record.written += data.size();
-      if (plan.cancel == CancelAt::draining && plan.cancel_round == k) cancel_soon(record.task);
-      if (writer.get_write_buffer_size() > (plan.small_send_buffer ? 4096 : kHighWater)) ++round.server_drains_waited;
+      // A drain that will wait: the buffer is above the high-water mark.
+      if (writer.get_write_buffer_size() > (plan.small_send_buffer ? 4096 : kHighWater)) {
+        ++round.server_drains_waited;
+        if (plan.cancel == CancelAt::draining && k >= plan.cancel_round) {
+          cancel_soon(record.task);
+          plan.cancel = CancelAt::never;
+        }
+      }
+      record.phase = Phase::draining;
       co_await writer.drain();
     }
+    record.phase = Phase::closing;
     writer.close();
     co_await writer.wait_closed();
     record.end = ServerEnd::clean;
@@ -561,6 +615,7 @@ struct Timings {
   double open_s = 0, traffic_s = 0, close_s = 0;
   std::size_t fds_at_peak = 0;
   std::size_t active_at_peak = 0;  // server.active_connections() once every client connected
+  std::size_t active_at_close = 0;  // and when server.close() was called
 };
 
 std::string progress(const Round& round) {
@@ -610,7 +665,7 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
   // 2. Traffic, and the cancellations.
   started = loop.time();
   std::vector<asyncio::TimerHandle> timers;
-  Rng chaos(mix(kSeed, 0xc4a05));
+  Rng chaos(mix(seed, 0xc4a05));
   if (opened && round.chaos) {
     for (std::size_t id = 0; id < round.connections; ++id) {
       const ClientPlan& plan = round.clients[id].plan;
@@ -631,11 +686,37 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
       if (round.clients[id].plan.cancel == CancelAt::before_start) tasks.back().cancel();
     }
   }
-  std::size_t pending = co_await wait_all(tasks, deadline);
+  // Every client but the lingering ones ends by itself; those wait for the server's close.
+  std::vector<asyncio::Task<void>> ending;
+  for (std::size_t id = 0; id < tasks.size(); ++id) {
+    if (!round.clients[id].plan.linger) ending.push_back(tasks[id]);
+  }
+  std::size_t pending = co_await wait_all(std::move(ending), deadline);
+  const bool lingering =
+      co_await before(deadline, [&round](asyncio::Timeout&) -> Coro<void> { co_await round.all_lingering.wait(); });
   timings.traffic_s = std::chrono::duration<double>(loop.time() - started).count();
   for (asyncio::TimerHandle& timer : timers) timer.cancel();
+  if (pending > 0 || !lingering) {
+    ADD_FAILURE() << pending << " client tasks still running at the deadline, " << round.lingerers_ready << " of "
+                  << round.lingerers << " lingering ones waiting: " << progress(round);
+  }
+
+  // 3. Close the server, with the lingering clients' connections still open: it closes them,
+  // and wait_closed() returns once they are all gone.
+  started = loop.time();
+  const std::size_t active_at_close = server.active_connections();
+  EXPECT_LE(active_at_close, round.lingerers);
+  server.close();
+  const bool closed = co_await before(deadline, server.wait_closed());
+  if (!closed) {
+    ADD_FAILURE() << "server.wait_closed() did not return before the deadline; " << server.active_connections()
+                  << " of " << active_at_close << " connections still open";
+    server.abort_clients();
+  }
+  EXPECT_EQ(server.active_connections(), 0u);
+  pending = co_await wait_all(tasks, std::max(deadline, loop.time() + 5s));
   if (pending > 0) {
-    ADD_FAILURE() << pending << " client tasks still running at the deadline: " << progress(round);
+    ADD_FAILURE() << pending << " client tasks still running after the server closed: " << progress(round);
     for (auto& task : tasks) task.cancel();
     pending = co_await wait_all(tasks, loop.time() + 10s);
     EXPECT_EQ(pending, 0u) << "client tasks still running 10 s after being cancelled";
@@ -644,17 +725,7 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
     if (tasks[id].done()) round.clients[id].task_cancelled = tasks[id].cancelled();
   }
   tasks.clear();
-
-  // 3. Close: the server and every connection it still holds.
-  started = loop.time();
-  server.close();
-  const bool closed = co_await before(std::max(deadline, loop.time() + 5s), server.wait_closed());
-  if (!closed) {
-    ADD_FAILURE() << "server.wait_closed() did not return before the deadline; " << server.active_connections()
-                  << " connections still open";
-    server.abort_clients();
-  }
-  EXPECT_EQ(server.active_connections(), 0u);
+  timings.active_at_close = active_at_close;
   std::vector<asyncio::TaskRef> handlers;
   for (std::size_t i = 0; i < round.servers_used; ++i) {
     if (!round.servers[i].task.done()) handlers.push_back(round.servers[i].task);
@@ -671,6 +742,9 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
 
 struct Tally {
   std::size_t complete = 0, cut = 0, cancelled = 0, never_started = 0;
+  std::size_t lingered = 0;  // complete clients that the server's close() ended
+  std::size_t clients_cancelled_in[static_cast<int>(Phase::count)] = {};
+  std::size_t handlers_cancelled_in[static_cast<int>(Phase::count)] = {};
   std::size_t server_clean = 0, server_cancelled = 0, server_peer_error = 0, server_no_header = 0;
   std::uint64_t echoed = 0;  // bytes of complete connections, each way
 };
@@ -691,7 +765,10 @@ Tally check_accounting(const Round& round) {
         ++tally.server_clean;
         EXPECT_EQ(s.read, s.written) << "handler " << i << " (client " << s.id.value_or(0) << ") ended cleanly";
         break;
-      case ServerEnd::cancelled: ++tally.server_cancelled; break;
+      case ServerEnd::cancelled:
+        ++tally.server_cancelled;
+        ++tally.handlers_cancelled_in[static_cast<int>(s.phase)];
+        break;
       case ServerEnd::peer_error: ++tally.server_peer_error; break;
       case ServerEnd::no_header: ++tally.server_no_header; break;
     }
@@ -721,6 +798,7 @@ Tally check_accounting(const Round& round) {
     switch (c.end) {
       case ClientEnd::complete:
         ++tally.complete;
+        tally.lingered += c.plan.linger && s != nullptr && s->end == ServerEnd::clean;
         tally.echoed += c.sent;
         EXPECT_EQ(c.sent, c.planned) << "client " << id;
         EXPECT_EQ(c.received, c.planned) << "client " << id;
@@ -741,7 +819,10 @@ Tally check_accounting(const Round& round) {
           EXPECT_EQ(s->end, ServerEnd::cancelled) << "client " << id << " was cut (" << c.detail << ")";
         }
         break;
-      case ClientEnd::cancelled: ++tally.cancelled; break;
+      case ClientEnd::cancelled:
+        ++tally.cancelled;
+        ++tally.clients_cancelled_in[static_cast<int>(c.phase)];
+        break;
       case ClientEnd::not_started: ++tally.never_started; break;
       default: break;
     }
@@ -762,7 +843,7 @@ Tally check_accounting(const Round& round) {
 
 std::size_t connections_wanted(bool select_backend) {
   if (const char* env = std::getenv("ASYNCIO_SOAK_CONNECTIONS"); env && *env) {
-    return static_cast<std::size_t>(std::strtoul(env, nullptr, 10));
+    return std::max<std::size_t>(std::strtoul(env, nullptr, 10), 1);
   }
   return select_backend ? kSelectConnections : kFullConnections;
 }
@@ -772,6 +853,7 @@ TEST(SoakTest, ThousandsOfEchoConnectionsWithCancellations) {
   const bool select_backend =
       dynamic_cast<asyncio::selectors::SelectSelector*>(asyncio::selectors::make_default_selector().get()) != nullptr;
   const std::size_t connections = connections_wanted(select_backend);
+  if (const char* env = std::getenv("ASYNCIO_SOAK_SEED"); env && *env) seed = std::strtoull(env, nullptr, 0);
   const std::size_t extras = std::max<std::size_t>(connections / 50, 2);
   // Both ends of every connection, plus the loop's, the listener and what the process has open.
   const std::size_t needed = 2 * (connections + extras) + open_fds() + 64;
@@ -849,19 +931,29 @@ TEST(SoakTest, ThousandsOfEchoConnectionsWithCancellations) {
     ADD_FAILURE() << "reported: " << report.message << ": " << asyncio_test::what(report.exception);
   }
 
+  std::string where = "soak: clients cancelled while";
+  for (int p = 0; p < static_cast<int>(Phase::count); ++p) {
+    if (tally.clients_cancelled_in[p]) where += std::string(" ") + kPhaseNames[p] + " " + std::to_string(tally.clients_cancelled_in[p]) + ",";
+  }
+  where += " handlers cancelled while";
+  for (int p = 0; p < static_cast<int>(Phase::count); ++p) {
+    if (tally.handlers_cancelled_in[p]) where += std::string(" ") + kPhaseNames[p] + " " + std::to_string(tally.handlers_cancelled_in[p]) + ",";
+  }
+  where.back() = '\n';
   std::printf(
-      "soak: %zu connections (+%zu cancelled while connecting), %zu open at once at the peak (%zu at most), "
+      "soak: seed %#llx; %zu connections (+%zu cancelled while connecting), %zu open at once at the peak (%zu at most), "
       "fds %zu at the peak (%zu before, %zu after)\n"
-      "soak: open %.2f s, traffic %.2f s, close %.2f s\n"
-      "soak: clients complete %zu, cut by their handler %zu, cancelled %zu, never started %zu; %llu bytes echoed "
+      "soak: open %.2f s, traffic %.2f s, close %.2f s (with %zu connections still open)\n"
+      "soak: clients complete %zu (%zu of them ended by server.close()), cut by their handler %zu, cancelled %zu, never started %zu; %llu bytes echoed "
       "by complete ones; drains that waited: %zu in clients, %zu in handlers\n"
       "soak: handlers clean %zu, cancelled %zu, reset by their client %zu, no header %zu\n"
       "soak: VmRSS %ld KiB at the start, %ld KiB at most, %ld KiB after the round, %ld KiB after malloc_trim\n"
       "soak: heap in use %zu KiB at the start, %zu KiB at the end\n",
-      connections, extras, timings.active_at_peak, round->peak_active, timings.fds_at_peak, fds_before, fds_after, timings.open_s,
-      timings.traffic_s, timings.close_s, tally.complete, tally.cut, tally.cancelled, tally.never_started,
+      static_cast<unsigned long long>(seed), connections, extras, timings.active_at_peak, round->peak_active, timings.fds_at_peak, fds_before, fds_after, timings.open_s,
+      timings.traffic_s, timings.close_s, timings.active_at_close, tally.complete, tally.lingered, tally.cut, tally.cancelled, tally.never_started,
       static_cast<unsigned long long>(tally.echoed), round->client_drains_waited, round->server_drains_waited, tally.server_clean,
       tally.server_cancelled, tally.server_peer_error, tally.server_no_header, rss_start, rss_high, rss_after, rss_end, heap_start / 1024, heap_end / 1024);
+  std::fputs(where.c_str(), stdout);
 }
 
 }  // namespace
