@@ -85,6 +85,7 @@ constexpr std::size_t kWarmUpConnections = 32;
 constexpr std::uint64_t kDefaultSeed = 0x50a4'7e57'2024'0001;
 std::uint64_t seed = kDefaultSeed;  // set by the test from ASYNCIO_SOAK_SEED
 constexpr std::size_t kConnectSlots = 256;  // connects in flight at once
+constexpr std::size_t kExtraSlots = 4;      // the same for the clients cancelled before or while connecting
 constexpr int kBacklog = 1024;
 // For the whole main round; after it, up to 20 s more for cancelling and closing what is left,
 // still inside CTest's timeout of 120 s.
@@ -350,7 +351,7 @@ struct Round {
   asyncio::Server* server = nullptr;
   std::uint16_t port = 0;
   asyncio::Semaphore connect_slots{static_cast<std::int64_t>(kConnectSlots)};
-  asyncio::Semaphore extra_slots{4};  // the extra clients mostly wait for one of these
+  asyncio::Semaphore extra_slots{static_cast<std::int64_t>(kExtraSlots)};  // the extra clients mostly wait
   std::size_t connected = 0;
   std::size_t handlers_started = 0;
   std::size_t lingerers = 0;        // clients that wait for the server to close their connection
@@ -725,6 +726,17 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
     if (tasks[id].done()) round.clients[id].task_cancelled = tasks[id].cancelled();
   }
   tasks.clear();
+  // No permit was lost to a client cancelled while waiting for one, or just after being handed
+  // one: every permit can be taken again at once.
+  for (auto [slots, count] : {std::pair{&round.connect_slots, kConnectSlots}, std::pair{&round.extra_slots, kExtraSlots}}) {
+    std::size_t free = 0;
+    while (free < count && !slots->locked()) {
+      co_await slots->acquire();
+      ++free;
+    }
+    EXPECT_EQ(free, count) << "connect slots lost";
+    for (std::size_t i = 0; i < free; ++i) slots->release();
+  }
   timings.active_at_close = active_at_close;
   std::vector<asyncio::TaskRef> handlers;
   for (std::size_t i = 0; i < round.servers_used; ++i) {
