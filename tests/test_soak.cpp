@@ -2,35 +2,42 @@
 // process: both ends are ours), echoing through asyncio::start_server while client tasks and
 // server handler tasks are cancelled at seeded random points. At the end every byte is
 // accounted for on both sides, every connection is closed on both sides, no descriptor is left
-// open, and resident memory is back near where it started.
+// open, and memory is back near where it started.
 //
-// How it runs. A warm-up round of a few connections first (so that the allocator's first growth
-// is not counted), then the main round on the same loop:
-//   1. open: 5,000 client tasks connect, at most 256 connecting at a time (a Semaphore), and wait
-//      for a go signal. Nothing is sent or closed before it, so once every client has connected
-//      and the server has started 5,000 handlers, the server holds exactly 5,000 live connections
-//      (checked with active_connections(), and the fd count with /proc/self/fd).
-//   2. traffic: each client sends the 4-byte header naming it, then 1 to 6 messages of seeded
-//      sizes (1 B to 192 KiB; the large ones make drain() wait), some written in pieces, and reads
-//      every echo back, checking its bytes. 10 % of the clients are cancelled (mid-write, mid-read,
-//      while draining, or by a timer at a random moment), 6 % of the server handlers too (through
-//      the task each recorded with current_task()), and 2 % more clients are cancelled before or
-//      while connecting.
-//   3. close: server.close() and wait_closed(); every handler has finished, active_connections()
-//      is 0.
-// All the plans come from one seed (kDefaultSeed, or ASYNCIO_SOAK_SEED=n), so a run is
-// reproducible up to the interleaving.
+// How it runs. A warm-up round of 32 connections first (so that the allocator's first growth is
+// not counted), then the main round on the same loop:
+//   1. open: 5,000 client tasks connect, at most 256 at a time (a Semaphore), and wait for a go
+//      signal. Nothing is sent or closed before it, so once every client has connected and the
+//      server has started 5,000 handlers, the server holds exactly 5,000 live connections: the
+//      test checks active_connections() and the fd count there.
+//   2. traffic: each client sends a 4-byte header naming it, then 1 to 6 messages of seeded sizes
+//      (1 B to 192 KiB), some written in pieces, and reads every echo back, checking its bytes.
+//      Some clients and handlers shrink their socket's send buffer, so that drain() waits. About
+//      10 % of the clients are cancelled (mid-write, while draining, mid-read, or by a timer at a
+//      random moment), 6 % of the handlers too (through the task each recorded with
+//      current_task()), and 100 more clients are cancelled before starting, while waiting for a
+//      connect slot, or while connecting. A cancelled client closes (half of them gracefully,
+//      waiting for wait_closed()) or aborts its connection; a cancelled handler's connection is
+//      aborted.
+//   3. close: 5 % of the clients keep their connection open after their last echo, until
+//      server.close() closes it; wait_closed() returns, active_connections() is 0, every task
+//      has finished.
+// Then the records of both sides are matched up (check_accounting).
 //
-// Bounds. Every wait has a deadline taken from one budget of 100 s (CTest kills the test at
-// 120 s); a missed deadline fails the test with what was still pending, and then everything is
-// cancelled or aborted. The release build takes a few seconds, g++ -O0 with ASan + UBSan well
-// under a minute. ThreadSanitizer builds run 1,000 connections instead of 5,000 (see
-// kFullConnections). The select backend cannot watch descriptors at or above FD_SETSIZE (1024),
-// so under ASYNCIO_SELECTOR=select the same test runs scaled down to 400 connections, which keeps
-// every descriptor below 1024. ASYNCIO_SOAK_CONNECTIONS=n overrides the count (for experiments).
+// Bounds. Every wait has a deadline, from one budget of 80 s for the main round, plus a few
+// seconds for each closing step after a missed one; a missed deadline fails the test, saying
+// what was still pending, and everything left is cancelled or aborted, inside CTest's 120 s.
+// Measured: about 4 s in a release build, about 20 s with g++ -O0 and ASan + UBSan, about 15 s
+// with ThreadSanitizer, all with the full 5,000 connections.
 //
-// RLIMIT_NOFILE's soft limit is raised to the hard limit for the test and restored afterwards;
-// the test is skipped when the hard limit is below what it needs.
+// The select backend cannot watch descriptors at or above FD_SETSIZE (1024): under
+// ASYNCIO_SELECTOR=select the same test runs with 400 connections, which keeps every descriptor
+// below 1024. RLIMIT_NOFILE's soft limit is raised to the hard limit for the test and restored
+// afterwards; the test is skipped when the hard limit is below what it needs.
+//
+// Every plan comes from one seed, so a run is reproducible up to the interleaving of events.
+// For experiments: ASYNCIO_SOAK_SEED=n picks another seed, ASYNCIO_SOAK_CONNECTIONS=n another
+// count.
 #include <malloc.h>
 #include <sys/socket.h>
 #include <sys/resource.h>
@@ -87,9 +94,10 @@ std::uint64_t seed = kDefaultSeed;  // set by the test from ASYNCIO_SOAK_SEED
 constexpr std::size_t kConnectSlots = 256;  // connects in flight at once
 constexpr std::size_t kExtraSlots = 4;      // the same for the clients cancelled before or while connecting
 constexpr int kBacklog = 1024;
-// For the whole main round; after it, up to 20 s more for cancelling and closing what is left,
-// still inside CTest's timeout of 120 s.
-constexpr auto kBudget = 90s;
+// For the whole main round. When it runs out, up to 25 s more go to cancelling and closing
+// what is left, still inside CTest's timeout of 120 s.
+constexpr auto kBudget = 80s;
+constexpr auto kGrace = 5s;  // for each closing step after a missed deadline
 constexpr std::size_t kHighWater = 64 * 1024;  // a writer's default high-water mark (docs/streams.md)
 
 // --- Seeded pseudo-random numbers --------------------------------------------------------------
@@ -169,6 +177,23 @@ std::size_t live_heap_bytes() {
 #endif
 }
 
+/// The kernel's count of connections dropped because a listening socket's accept queue was full
+/// (TcpExt ListenOverflows in /proc/net/netstat), or -1. It counts every socket of the network
+/// namespace, so the test reports it rather than asserting on it.
+long listen_overflows() {
+  std::ifstream netstat("/proc/net/netstat");
+  std::string names, values;
+  while (std::getline(netstat, names) && std::getline(netstat, values)) {
+    if (names.rfind("TcpExt:", 0) != 0) continue;
+    std::istringstream n(names), v(values);
+    std::string name, value;
+    while (n >> name && v >> value) {
+      if (name == "ListenOverflows") return std::strtol(value.c_str(), nullptr, 10);
+    }
+  }
+  return -1;
+}
+
 /// Raises RLIMIT_NOFILE's soft limit to the hard limit, and puts it back when destroyed.
 class RaisedFdLimit {
  public:
@@ -216,6 +241,8 @@ struct ClientPlan {
 };
 
 enum class ClientEnd { not_started, running, complete, cut, cancelled, failed };
+const char* const kClientEndNames[] = {"not started", "running", "complete", "cut", "cancelled", "failed"};
+void PrintTo(ClientEnd end, std::ostream* out) { *out << kClientEndNames[static_cast<int>(end)]; }
 
 /// The await a task is in (or was last in): where a cancellation landed.
 enum class Phase { slot, connecting, go, writing, draining, reading, lingering, closing, count };
@@ -243,6 +270,8 @@ struct ServerPlan {
 };
 
 enum class ServerEnd { running, clean, no_header, peer_error, cancelled };
+const char* const kServerEndNames[] = {"running", "clean", "no header", "reset by the client", "cancelled"};
+void PrintTo(ServerEnd end, std::ostream* out) { *out << kServerEndNames[static_cast<int>(end)]; }
 
 struct ServerRecord {
   std::optional<std::size_t> id;  // the client, once its header arrived
@@ -348,6 +377,7 @@ struct Round {
   std::vector<ServerRecord> servers;
   std::size_t servers_used = 0;
   std::size_t unexpected_connections = 0;  // accepted beyond the records (none should be)
+  bool gave_up = false;  // a deadline passed: what was left was cancelled or aborted
   asyncio::Server* server = nullptr;
   std::uint16_t port = 0;
   asyncio::Semaphore connect_slots{static_cast<std::int64_t>(kConnectSlots)};
@@ -387,7 +417,10 @@ Coro<void> read_echo(ClientRecord& record, StreamReader& reader, const std::stri
     const std::size_t want = std::min(record.plan.read_chunk, expected.size() - got);
     record.phase = Phase::reading;
     const std::string chunk = co_await reader.read(static_cast<std::ptrdiff_t>(want));
-    if (chunk.empty()) throw ClientCut{"EOF after " + std::to_string(record.received) + " of " + std::to_string(record.planned) + " bytes"};
+    if (chunk.empty()) {
+      throw ClientCut{"EOF after " + std::to_string(record.received) + " of " + std::to_string(record.planned) +
+                      " bytes"};
+    }
     if (std::string_view(expected).substr(got, chunk.size()) != chunk) {
       throw std::runtime_error("echo differs from what was sent, at byte " + std::to_string(record.received + got));
     }
@@ -614,6 +647,7 @@ Coro<std::size_t> wait_all(std::vector<asyncio::TaskRef> tasks, asyncio::TimePoi
 
 struct Timings {
   double open_s = 0, traffic_s = 0, close_s = 0;
+  long listen_overflows = 0;  // while the connections were opened
   std::size_t fds_at_peak = 0;
   std::size_t active_at_peak = 0;  // server.active_connections() once every client connected
   std::size_t active_at_close = 0;  // and when server.close() was called
@@ -624,9 +658,9 @@ std::string progress(const Round& round) {
   std::size_t by_end[6] = {};
   for (const ClientRecord& c : round.clients) ++by_end[static_cast<int>(c.end)];
   out << round.connected << " of " << round.connections << " clients connected, " << round.handlers_started
-      << " handlers started; clients not started " << by_end[0] << ", running " << by_end[1] << ", complete " << by_end[2]
-      << ", cut " << by_end[3] << ", cancelled " << by_end[4] << ", failed " << by_end[5] << "; server active "
-      << (round.server ? round.server->active_connections() : 0);
+      << " handlers started; clients not started " << by_end[0] << ", running " << by_end[1] << ", complete "
+      << by_end[2] << ", cut " << by_end[3] << ", cancelled " << by_end[4] << ", failed " << by_end[5]
+      << "; server active " << (round.server ? round.server->active_connections() : 0);
   return out.str();
 }
 
@@ -643,11 +677,13 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
   round.server = &server;
   round.port = server.addresses().at(0).port();
 
-  // 1. Open every connection. At most kConnectSlots connects are in flight, and a permit comes
-  // back only once its connect completed, which the loop learns by polling, in the same pass
-  // that accepts up to `backlog` pending connections: the accept queue never holds more than
-  // about 2 x kConnectSlots (< kBacklog), so the kernel refuses none.
+  // 1. Open every connection. At most kConnectSlots connects are in flight, and the server
+  // accepts up to `backlog` connections each time the loop finds its socket ready, so the
+  // accept queue stays far below kBacklog (1024, under the usual somaxconn of 4096) and the
+  // kernel drops no handshake (a dropped one would cost a second-long SYN retry). The kernel's
+  // ListenOverflows counter is reported to show it.
   auto started = loop.time();
+  const long overflows_before = listen_overflows();
   std::vector<asyncio::Task<void>> tasks;
   tasks.reserve(round.clients.size());
   for (std::size_t id = 0; id < round.connections; ++id) tasks.push_back(asyncio::create_task(client(round, id)));
@@ -656,12 +692,17 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
     co_await round.all_accepted.wait();
   });
   timings.open_s = std::chrono::duration<double>(loop.time() - started).count();
+  timings.listen_overflows = listen_overflows() - overflows_before;
   // Nothing has been sent or closed yet: this is the peak, every connection open on both sides.
   timings.fds_at_peak = open_fds();
   timings.active_at_peak = server.active_connections();
   round.peak_active = std::max(round.peak_active, timings.active_at_peak);
-  if (!opened) ADD_FAILURE() << "connections not all open before the deadline: " << progress(round);
   EXPECT_EQ(timings.active_at_peak, round.connections) << "the server's live connections at the peak";
+  if (!opened) {
+    round.gave_up = true;
+    ADD_FAILURE() << "connections not all open before the deadline: " << progress(round);
+    for (auto& task : tasks) task.cancel();
+  }
 
   // 2. Traffic, and the cancellations.
   started = loop.time();
@@ -698,6 +739,7 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
   timings.traffic_s = std::chrono::duration<double>(loop.time() - started).count();
   for (asyncio::TimerHandle& timer : timers) timer.cancel();
   if (pending > 0 || !lingering) {
+    round.gave_up = true;
     ADD_FAILURE() << pending << " client tasks still running at the deadline, " << round.lingerers_ready << " of "
                   << round.lingerers << " lingering ones waiting: " << progress(round);
   }
@@ -706,21 +748,25 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
   // and wait_closed() returns once they are all gone.
   started = loop.time();
   const std::size_t active_at_close = server.active_connections();
-  EXPECT_LE(active_at_close, round.lingerers);
+  if (!round.gave_up) {
+    EXPECT_LE(active_at_close, round.lingerers) << "connections open that no client holds";
+  }
   server.close();
-  const bool closed = co_await before(deadline, server.wait_closed());
+  const bool closed = co_await before(std::max(deadline, loop.time() + kGrace), server.wait_closed());
   if (!closed) {
+    round.gave_up = true;
     ADD_FAILURE() << "server.wait_closed() did not return before the deadline; " << server.active_connections()
                   << " of " << active_at_close << " connections still open";
     server.abort_clients();
   }
   EXPECT_EQ(server.active_connections(), 0u);
-  pending = co_await wait_all(tasks, std::max(deadline, loop.time() + 5s));
+  pending = co_await wait_all(tasks, std::max(deadline, loop.time() + kGrace));
   if (pending > 0) {
+    round.gave_up = true;
     ADD_FAILURE() << pending << " client tasks still running after the server closed: " << progress(round);
     for (auto& task : tasks) task.cancel();
-    pending = co_await wait_all(tasks, loop.time() + 10s);
-    EXPECT_EQ(pending, 0u) << "client tasks still running 10 s after being cancelled";
+    pending = co_await wait_all(tasks, loop.time() + kGrace);
+    EXPECT_EQ(pending, 0u) << "client tasks still running after being cancelled";
   }
   for (std::size_t id = 0; id < tasks.size(); ++id) {
     if (tasks[id].done()) round.clients[id].task_cancelled = tasks[id].cancelled();
@@ -728,7 +774,8 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
   tasks.clear();
   // No permit was lost to a client cancelled while waiting for one, or just after being handed
   // one: every permit can be taken again at once.
-  for (auto [slots, count] : {std::pair{&round.connect_slots, kConnectSlots}, std::pair{&round.extra_slots, kExtraSlots}}) {
+  for (auto [slots, count] :
+       {std::pair{&round.connect_slots, kConnectSlots}, std::pair{&round.extra_slots, kExtraSlots}}) {
     std::size_t free = 0;
     while (free < count && !slots->locked()) {
       co_await slots->acquire();
@@ -742,7 +789,7 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
   for (std::size_t i = 0; i < round.servers_used; ++i) {
     if (!round.servers[i].task.done()) handlers.push_back(round.servers[i].task);
   }
-  pending = co_await wait_all(std::move(handlers), std::max(deadline, loop.time() + 5s));
+  pending = co_await wait_all(std::move(handlers), std::max(deadline, loop.time() + kGrace));
   EXPECT_EQ(pending, 0u) << "handler tasks still running after the server closed";
   timings.close_s = std::chrono::duration<double>(loop.time() - started).count();
   for (std::size_t i = 0; i < round.servers_used; ++i) round.servers[i].task = {};  // frees the task states
@@ -799,38 +846,13 @@ Tally check_accounting(const Round& round) {
   for (std::size_t id = 0; id < round.clients.size(); ++id) {
     const ClientRecord& c = round.clients[id];
     const ServerRecord* s = by_id[id];
-    EXPECT_LE(c.received, c.sent) << "client " << id;
-    if (id < round.connections) {
-      EXPECT_TRUE(c.connected) << "client " << id << " never connected";
-    }
-    EXPECT_NE(c.end, ClientEnd::failed) << "client " << id << ": " << c.detail;
-    EXPECT_NE(c.end, ClientEnd::running) << "client " << id << " has no outcome";
-    // A task ends cancelled exactly when its body saw the CancelledError (or never ran).
-    EXPECT_EQ(c.task_cancelled, c.end == ClientEnd::cancelled || c.end == ClientEnd::not_started) << "client " << id;
     switch (c.end) {
       case ClientEnd::complete:
         ++tally.complete;
         tally.lingered += c.plan.linger && s != nullptr && s->end == ServerEnd::clean;
         tally.echoed += c.sent;
-        EXPECT_EQ(c.sent, c.planned) << "client " << id;
-        EXPECT_EQ(c.received, c.planned) << "client " << id;
-        if (s == nullptr) {
-          ADD_FAILURE() << "client " << id << " completed but no handler saw it";
-        } else {  // the handler read all of it and wrote all of it back, whether or not it was cancelled later
-          EXPECT_EQ(s->read, c.sent) << "client " << id;
-          EXPECT_EQ(s->written, c.received) << "client " << id;
-          EXPECT_TRUE(s->end == ServerEnd::clean || s->end == ServerEnd::cancelled) << "client " << id;
-        }
         break;
-      case ClientEnd::cut:
-        // Only a handler that was cancelled goes away before its client.
-        ++tally.cut;
-        if (s == nullptr) {
-          ++cut_without_handler;
-        } else {
-          EXPECT_EQ(s->end, ServerEnd::cancelled) << "client " << id << " was cut (" << c.detail << ")";
-        }
-        break;
+      case ClientEnd::cut: ++tally.cut; break;
       case ClientEnd::cancelled:
         ++tally.cancelled;
         ++tally.clients_cancelled_in[static_cast<int>(c.phase)];
@@ -838,11 +860,42 @@ Tally check_accounting(const Round& round) {
       case ClientEnd::not_started: ++tally.never_started; break;
       default: break;
     }
+    // Whatever happened, no echo differed from what was sent (checked as it arrived).
+    EXPECT_NE(c.end, ClientEnd::failed) << "client " << id << ": " << c.detail;
+    EXPECT_LE(c.received, c.sent) << "client " << id;
+    // After a missed deadline everything left was cut short: the outcomes no longer match.
+    if (round.gave_up) continue;
+
+    if (id < round.connections) {
+      EXPECT_TRUE(c.connected) << "client " << id << " never connected";
+    }
+    EXPECT_NE(c.end, ClientEnd::running) << "client " << id << " has no outcome";
+    // A task ends cancelled exactly when its body saw the CancelledError (or never ran).
+    EXPECT_EQ(c.task_cancelled, c.end == ClientEnd::cancelled || c.end == ClientEnd::not_started) << "client " << id;
+    if (c.end == ClientEnd::complete) {
+      EXPECT_EQ(c.sent, c.planned) << "client " << id;
+      EXPECT_EQ(c.received, c.planned) << "client " << id;
+      if (s == nullptr) {
+        ADD_FAILURE() << "client " << id << " completed but no handler saw it";
+      } else {  // the handler read it all and wrote it all back, even if it was cancelled afterwards
+        EXPECT_EQ(s->read, c.sent) << "client " << id;
+        EXPECT_EQ(s->written, c.received) << "client " << id;
+        EXPECT_TRUE(s->end == ServerEnd::clean || s->end == ServerEnd::cancelled) << "client " << id;
+      }
+    }
+    if (c.end == ClientEnd::cut) {  // only a cancelled handler goes away before its client
+      if (s == nullptr) {
+        ++cut_without_handler;
+      } else {
+        EXPECT_EQ(s->end, ServerEnd::cancelled) << "client " << id << " was cut (" << c.detail << ")";
+      }
+    }
     if (s != nullptr && s->end == ServerEnd::clean) {
       EXPECT_TRUE(c.end == ClientEnd::complete || c.end == ClientEnd::cancelled)
-          << "client " << id << " ended " << static_cast<int>(c.end) << " (" << c.detail << ") though its handler ended cleanly";
+          << "client " << id << " ended " << kClientEndNames[static_cast<int>(c.end)] << " (" << c.detail
+          << ") though its handler ended cleanly";
     }
-    if (s != nullptr && s->end == ServerEnd::peer_error) {
+    if (s != nullptr && s->end == ServerEnd::peer_error) {  // only a cancelled client resets
       EXPECT_EQ(c.end, ClientEnd::cancelled) << "client " << id << "'s handler failed: " << s->detail;
     }
   }
@@ -912,12 +965,14 @@ TEST(SoakTest, ThousandsOfEchoConnectionsWithCancellations) {
   EXPECT_GE(timings.fds_at_peak, fds_before + 2 * connections);
   EXPECT_EQ(fds_after, fds_before) << "descriptors leaked";
   // Every kind of ending happened at least once (else the seed no longer tests them).
-  EXPECT_GT(tally.complete, connections * 8 / 10);
-  EXPECT_GT(tally.cancelled, 0u);
-  EXPECT_GT(tally.cut, 0u);
-  EXPECT_GT(tally.server_cancelled, 0u);
-  EXPECT_GT(round->client_drains_waited, 0u);
-  EXPECT_GT(round->server_drains_waited, 0u);
+  if (!round->gave_up) {
+    EXPECT_GT(tally.complete, connections * 8 / 10);
+    EXPECT_GT(tally.cancelled, 0u);
+    EXPECT_GT(tally.cut, 0u);
+    EXPECT_GT(tally.server_cancelled, 0u);
+    EXPECT_GT(round->client_drains_waited, 0u);
+    EXPECT_GT(round->server_drains_waited, 0u);
+  }
   // Memory. Both figures are taken after malloc_trim(0), which hands glibc's free pages back to
   // the system: without it, the heap keeps the peak's freed buffers (about 100 MB here) only
   // because glibc does not trim pages below live blocks, which says nothing about this library.
@@ -943,29 +998,35 @@ TEST(SoakTest, ThousandsOfEchoConnectionsWithCancellations) {
     ADD_FAILURE() << "reported: " << report.message << ": " << asyncio_test::what(report.exception);
   }
 
-  std::string where = "soak: clients cancelled while";
-  for (int p = 0; p < static_cast<int>(Phase::count); ++p) {
-    if (tally.clients_cancelled_in[p]) where += std::string(" ") + kPhaseNames[p] + " " + std::to_string(tally.clients_cancelled_in[p]) + ",";
-  }
-  where += " handlers cancelled while";
-  for (int p = 0; p < static_cast<int>(Phase::count); ++p) {
-    if (tally.handlers_cancelled_in[p]) where += std::string(" ") + kPhaseNames[p] + " " + std::to_string(tally.handlers_cancelled_in[p]) + ",";
-  }
-  where.back() = '\n';
-  std::printf(
-      "soak: seed %#llx; %zu connections (+%zu cancelled while connecting), %zu open at once at the peak (%zu at most), "
-      "fds %zu at the peak (%zu before, %zu after)\n"
-      "soak: open %.2f s, traffic %.2f s, close %.2f s (with %zu connections still open)\n"
-      "soak: clients complete %zu (%zu of them ended by server.close()), cut by their handler %zu, cancelled %zu, never started %zu; %llu bytes echoed "
-      "by complete ones; drains that waited: %zu in clients, %zu in handlers\n"
-      "soak: handlers clean %zu, cancelled %zu, reset by their client %zu, no header %zu\n"
-      "soak: VmRSS %ld KiB at the start, %ld KiB at most, %ld KiB after the round, %ld KiB after malloc_trim\n"
-      "soak: heap in use %zu KiB at the start, %zu KiB at the end\n",
-      static_cast<unsigned long long>(seed), connections, extras, timings.active_at_peak, round->peak_active, timings.fds_at_peak, fds_before, fds_after, timings.open_s,
-      timings.traffic_s, timings.close_s, timings.active_at_close, tally.complete, tally.lingered, tally.cut, tally.cancelled, tally.never_started,
-      static_cast<unsigned long long>(tally.echoed), round->client_drains_waited, round->server_drains_waited, tally.server_clean,
-      tally.server_cancelled, tally.server_peer_error, tally.server_no_header, rss_start, rss_high, rss_after, rss_end, heap_start / 1024, heap_end / 1024);
-  std::fputs(where.c_str(), stdout);
+  // What happened, for the log.
+  const auto phases = [](const std::size_t (&counts)[static_cast<int>(Phase::count)]) {
+    std::string text;
+    for (int p = 0; p < static_cast<int>(Phase::count); ++p) {
+      if (counts[p] == 0) continue;
+      text += (text.empty() ? "" : ", ") + std::string(kPhaseNames[p]) + " " + std::to_string(counts[p]);
+    }
+    return text;
+  };
+  std::printf("soak: seed %#llx; %zu connections, and %zu more cancelled before or while connecting\n",
+              static_cast<unsigned long long>(seed), connections, extras);
+  std::printf("soak: %zu open at once at the peak (%zu at most); fds: %zu before, %zu at the peak, %zu after\n",
+              timings.active_at_peak, round->peak_active, fds_before, timings.fds_at_peak, fds_after);
+  std::printf("soak: open %.2f s (listen overflows: %ld), traffic %.2f s, close %.2f s (%zu connections left)\n",
+              timings.open_s, timings.listen_overflows, timings.traffic_s, timings.close_s, timings.active_at_close);
+  std::printf("soak: clients: complete %zu (%zu of them ended by server.close()), cut by their handler %zu, "
+              "cancelled %zu, never started %zu; %llu bytes echoed to complete ones\n",
+              tally.complete, tally.lingered, tally.cut, tally.cancelled, tally.never_started,
+              static_cast<unsigned long long>(tally.echoed));
+  std::printf("soak: handlers: clean %zu, cancelled %zu, reset by their client %zu, no header %zu\n",
+              tally.server_clean, tally.server_cancelled, tally.server_peer_error, tally.server_no_header);
+  std::printf("soak: clients cancelled while %s\n", phases(tally.clients_cancelled_in).c_str());
+  std::printf("soak: handlers cancelled while %s\n", phases(tally.handlers_cancelled_in).c_str());
+  std::printf("soak: drains that waited: %zu in clients, %zu in handlers\n", round->client_drains_waited,
+              round->server_drains_waited);
+  std::printf("soak: VmRSS %ld KiB at the start, %ld KiB at most, %ld KiB after the round, %ld KiB after malloc_trim\n",
+              rss_start, rss_high, rss_after, rss_end);
+  std::printf("soak: heap in use: %zu KiB at the start, %zu KiB at the end (%zu KiB allowed)\n", heap_start / 1024,
+              heap_end / 1024, (heap_start + heap_allowance) / 1024);
 }
 
 }  // namespace
