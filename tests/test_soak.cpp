@@ -57,18 +57,10 @@
 
 #include "support/asyncio_test.hpp"
 
-#if defined(__SANITIZE_THREAD__)
-#define SOAK_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SOAK_TSAN 1
-#endif
-#endif
-
-#if defined(SOAK_TSAN) || defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SOAK_SANITIZED 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define SOAK_SANITIZED 1
 #endif
 #endif
@@ -90,7 +82,7 @@ constexpr std::size_t kFullConnections = 5000;
 constexpr std::size_t kSelectConnections = 400;  // 2 x 400 fds + a few stay below FD_SETSIZE
 constexpr std::size_t kWarmUpConnections = 32;
 constexpr std::uint64_t kDefaultSeed = 0x50a4'7e57'2024'0001;
-std::uint64_t seed = kDefaultSeed;  // set by the test from ASYNCIO_SOAK_SEED
+std::uint64_t run_seed = kDefaultSeed;  // set by the test from ASYNCIO_SOAK_SEED
 constexpr std::size_t kConnectSlots = 256;  // connects in flight at once
 constexpr std::size_t kExtraSlots = 4;      // the same for the clients cancelled before or while connecting
 constexpr int kBacklog = 1024;
@@ -125,7 +117,7 @@ std::uint64_t mix(std::uint64_t a, std::uint64_t b) { return Rng(a * 0x2545f4914
 
 /// Message `index` of client `id`: `size` seeded bytes.
 std::string make_message(std::size_t id, std::size_t index, std::size_t size) {
-  Rng rng(mix(mix(seed, id), index));
+  Rng rng(mix(mix(run_seed, id), index));
   std::string bytes(size, '\0');
   for (std::size_t at = 0; at < size; at += 8) {
     const std::uint64_t word = rng.next();
@@ -297,7 +289,7 @@ struct ServerRecord {
 };
 
 ServerPlan server_plan(std::size_t id, bool chaos) {
-  Rng rng(mix(seed ^ 0x5e4e4, id));
+  Rng rng(mix(run_seed ^ 0x5e4e4, id));
   ServerPlan plan;
   const std::size_t reads[] = {100, 1500, 16384, 65536};
   plan.read_size = reads[rng.between(0, 3)];
@@ -316,7 +308,7 @@ ServerPlan server_plan(std::size_t id, bool chaos) {
 }
 
 ClientPlan client_plan(std::size_t id, bool chaos, bool extra) {
-  Rng rng(mix(seed, id));
+  Rng rng(mix(run_seed, id));
   ClientPlan plan;
   const std::size_t count = extra ? rng.between(1, 2) : rng.between(1, 6);
   for (std::size_t i = 0; i < count; ++i) {
@@ -720,7 +712,7 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
   // 2. Traffic, and the cancellations.
   started = loop.time();
   std::vector<asyncio::TimerHandle> timers;
-  Rng chaos(mix(seed, 0xc4a05));
+  Rng chaos(mix(run_seed, 0xc4a05));
   if (opened && round.chaos) {
     for (std::size_t id = 0; id < round.connections; ++id) {
       const ClientPlan& plan = round.clients[id].plan;
@@ -931,7 +923,7 @@ TEST(SoakTest, ThousandsOfEchoConnectionsWithCancellations) {
   const bool select_backend =
       dynamic_cast<asyncio::selectors::SelectSelector*>(asyncio::selectors::make_default_selector().get()) != nullptr;
   const std::size_t connections = connections_wanted(select_backend);
-  if (const char* env = std::getenv("ASYNCIO_SOAK_SEED"); env && *env) seed = std::strtoull(env, nullptr, 0);
+  if (const char* env = std::getenv("ASYNCIO_SOAK_SEED"); env && *env) run_seed = std::strtoull(env, nullptr, 0);
   const std::size_t extras = std::max<std::size_t>(connections / 50, 2);
   // Both ends of every connection, plus the loop's, the listener and what the process has open.
   const std::size_t needed = 2 * (connections + extras) + open_fds() + 64;
@@ -974,11 +966,10 @@ TEST(SoakTest, ThousandsOfEchoConnectionsWithCancellations) {
   const std::size_t fds_after = open_fds();
 
   const Tally tally = check_accounting(*round);
-  EXPECT_GE(round->peak_active, connections);
-  EXPECT_GE(timings.fds_at_peak, fds_before + 2 * connections);
   EXPECT_EQ(fds_after, fds_before) << "descriptors leaked";
-  // Every kind of ending happened at least once (else the seed no longer tests them).
   if (!round->gave_up) {
+    EXPECT_GE(timings.fds_at_peak, fds_before + 2 * connections) << "at the peak";
+    // Every kind of ending happened (else the seed no longer tests them).
     EXPECT_GT(tally.complete, connections * 8 / 10);
     EXPECT_GT(tally.cancelled, 0u);
     EXPECT_GT(tally.cut, 0u);
@@ -1021,7 +1012,7 @@ TEST(SoakTest, ThousandsOfEchoConnectionsWithCancellations) {
     return text;
   };
   std::printf("soak: seed %#llx; %zu connections, and %zu more cancelled before or while connecting\n",
-              static_cast<unsigned long long>(seed), connections, extras);
+              static_cast<unsigned long long>(run_seed), connections, extras);
   std::printf("soak: %zu open at once at the peak (%zu at most); fds: %zu before, %zu at the peak, %zu after\n",
               timings.active_at_peak, round->peak_active, fds_before, timings.fds_at_peak, fds_after);
   std::printf("soak: open %.2f s (listen overflows: %ld), traffic %.2f s, close %.2f s (%zu connections left)\n",
