@@ -674,8 +674,8 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
   asyncio::EventLoop& loop = asyncio::get_running_loop();
   asyncio::ServerOptions options;
   options.backlog = kBacklog;
-  // (The server is created after the handler can find it: `round.server` is set before any
-  // connection is accepted, since accepting happens on a later loop iteration.)
+  // The handler reads `round.server`, set below before any connection can be accepted (the
+  // server accepts on a later loop iteration).
   asyncio::Server server = co_await asyncio::start_server(
       [&round](StreamReader reader, StreamWriter writer) { return echo(round, std::move(reader), std::move(writer)); },
       "127.0.0.1", 0, options);
