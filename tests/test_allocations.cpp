@@ -3,15 +3,20 @@
 #include <atomic>
 #include <cstdlib>
 #include <new>
+#include <semaphore>
+#include <thread>
+#include <vector>
 
 #include "support/asyncio_test.hpp"
 
 namespace {
 std::atomic<long> allocations{0};
+std::atomic<long> slab_sized{0};  // allocations of the frame pool's slab size (64 KiB)
 }
 
 void* operator new(std::size_t size) {
   allocations.fetch_add(1, std::memory_order_relaxed);
+  if (size == 64 * 1024) slab_sized.fetch_add(1, std::memory_order_relaxed);
   if (void* p = std::malloc(size ? size : 1)) return p;
   throw std::bad_alloc();
 }
@@ -128,6 +133,34 @@ TEST(Allocations, NoneForQueueHandoffsWaitsIncludedOrLockRoundTrips) {
     co_return allocated + (sum == 19'999L * 20'000 / 2 ? 0 : 1'000'000);
   };
   EXPECT_EQ(asyncio::run(body()), 0);
+}
+
+TEST(Allocations, ObjectsFreedOnAnotherThreadAreReusedNotReplacedBySlabs) {
+  // A thread that lives on makes objects, this one frees them (what run_coroutine_threadsafe
+  // does with the frames it carries). This thread passes what it does not need on to the pool,
+  // so the maker refills from it instead of carving new slabs round after round.
+  if (!asyncio::detail::pooled_frames) GTEST_SKIP() << "this build does not use the frame pool";
+  constexpr std::size_t size = 200;  // a size class nothing else in this test program uses
+  constexpr int per_round = 20'000;  // ~4 MB of objects a round: many batches
+  constexpr int rounds = 12;
+  std::vector<void*> objects(per_round);
+  std::binary_semaphore go(0), made(0);
+  std::thread maker([&] {
+    for (int round = 0; round < rounds; ++round) {
+      go.acquire();
+      for (void*& p : objects) p = asyncio::detail::allocate_small(size);
+      made.release();
+    }
+  });
+  long slabs_after_warm_up = 0;
+  for (int round = 0; round < rounds; ++round) {
+    go.release();
+    made.acquire();
+    for (void* p : objects) asyncio::detail::deallocate_small(p, size);
+    if (round == 1) slabs_after_warm_up = slab_sized.load();
+  }
+  maker.join();
+  EXPECT_EQ(slab_sized.load(), slabs_after_warm_up);
 }
 
 }  // namespace

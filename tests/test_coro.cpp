@@ -1,7 +1,12 @@
 // Coro<T>: laziness, values and exceptions across awaits, move-only results, single await, and
 // stack safety of long and deep chains of awaits.
+#include <coroutine>
 #include <memory>
 #include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "support/asyncio_test.hpp"
 
@@ -146,6 +151,157 @@ Coro<int> nested_suspending(int depth) {
 
 TEST(CoroStackSafety, DeepChainThatSuspendsAtTheBottom) {
   EXPECT_EQ(asyncio::run(nested_suspending(100'000)), 100'000);
+}
+
+// --- Awaitables that are not the library's own ------------------------------------------------
+
+Coro<int> seven() { co_return 7; }
+
+TEST(ForeignAwaitables, SuspendAlwaysGivesTheLoopOneTurnLikePythonsBareYield) {
+  std::vector<std::string> order;
+  auto other = [&]() -> Coro<void> {
+    order.push_back("other");
+    co_return;
+  };
+  auto body = [&]() -> Coro<int> {
+    auto t = asyncio::create_task(other());
+    order.push_back("before");
+    co_await std::suspend_always{};
+    order.push_back("after");
+    co_await t;
+    co_return co_await seven();
+  };
+  EXPECT_EQ(asyncio::run(body()), 7);
+  EXPECT_EQ(order, (std::vector<std::string>{"before", "other", "after"}));
+}
+
+// Resumes its coroutine from a call_soon callback of the running loop.
+struct ResumedFromCallSoon {
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) const { asyncio::get_running_loop().call_soon([h] { h.resume(); }); }
+  int await_resume() const noexcept { return 5; }
+};
+
+TEST(ForeignAwaitables, AnAwaiterResumingFromACallbackResumesTheTaskOnTheLoop) {
+  auto body = [&]() -> Coro<int> {
+    int a = co_await ResumedFromCallSoon{};
+    int b = co_await seven();  // the task is stepped as usual afterwards
+    co_await asyncio::sleep(1ms);
+    co_return a + b + (asyncio::current_task().valid() ? 100 : 0);
+  };
+  EXPECT_EQ(asyncio::run(body()), 112);
+}
+
+// Resumes its coroutine from a thread of its own, as a thread pool of another library would.
+struct ResumedFromAnotherThread {
+  std::thread* worker;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) const {
+    *worker = std::thread([h] { h.resume(); });
+  }
+  std::thread::id await_resume() const noexcept { return std::this_thread::get_id(); }
+};
+
+TEST(ForeignAwaitables, AnAwaiterResumingFromAnotherThreadResumesTheTaskOnTheLoopsThread) {
+  std::thread worker;
+  auto body = [&]() -> Coro<bool> {
+    const auto loop_thread = std::this_thread::get_id();
+    bool all_on_loop = true;
+    for (int i = 0; i < 50; ++i) {
+      const std::thread::id resumed_on = co_await ResumedFromAnotherThread{&worker};
+      worker.join();
+      all_on_loop = all_on_loop && resumed_on == loop_thread;
+      co_await seven();
+    }
+    co_return all_on_loop;
+  };
+  EXPECT_TRUE(asyncio::run(body()));
+}
+
+// Completes without suspending, in each of the ways await_suspend can say so.
+struct DeclinesToSuspend {
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<>) const noexcept { return false; }
+  int await_resume() const noexcept { return 1; }
+};
+struct TransfersBackAtOnce {
+  bool await_ready() const noexcept { return false; }
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) const noexcept { return h; }
+  int await_resume() const noexcept { return 2; }
+};
+struct ResumesInsideAwaitSuspend {
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) const { h.resume(); }
+  int await_resume() const noexcept { return 3; }
+};
+
+// A coroutine type of another library: awaiting it starts it by symmetric transfer, and it
+// resumes its awaiter when it finishes.
+struct ForeignTask {
+  struct promise_type {
+    std::coroutine_handle<> continuation;
+    int value = 0;
+    ForeignTask get_return_object() { return {std::coroutine_handle<promise_type>::from_promise(*this)}; }
+    std::suspend_always initial_suspend() noexcept { return {}; }
+    auto final_suspend() noexcept {
+      struct Back {
+        bool await_ready() noexcept { return false; }
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<promise_type> h) noexcept {
+          return h.promise().continuation;
+        }
+        void await_resume() noexcept {}
+      };
+      return Back{};
+    }
+    void return_value(int v) { value = v; }
+    void unhandled_exception() { std::terminate(); }
+  };
+  std::coroutine_handle<promise_type> frame;
+  ForeignTask(std::coroutine_handle<promise_type> f) : frame(f) {}
+  ForeignTask(ForeignTask&& other) noexcept : frame(std::exchange(other.frame, {})) {}
+  ~ForeignTask() {
+    if (frame) frame.destroy();
+  }
+  bool await_ready() const noexcept { return false; }
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiter) noexcept {
+    frame.promise().continuation = awaiter;
+    return frame;
+  }
+  int await_resume() const noexcept { return frame.promise().value; }
+};
+
+ForeignTask foreign_four() { co_return 4; }
+
+TEST(ForeignAwaitables, SynchronousCompletionsInEveryFormGoOnAtOnce) {
+  auto body = [&]() -> Coro<int> {
+    int sum = co_await DeclinesToSuspend{};
+    sum += co_await TransfersBackAtOnce{};
+    sum += co_await ResumesInsideAwaitSuspend{};
+    sum += co_await foreign_four();
+    sum += co_await seven();
+    co_return sum;
+  };
+  EXPECT_EQ(asyncio::run(body()), 1 + 2 + 3 + 4 + 7);
+}
+
+TEST(ForeignAwaitables, ACancellationIsRaisedWhenTheForeignAwaitableResumes) {
+  auto body = [&]() -> Coro<std::string> {
+    std::string log;
+    auto waiter = [&]() -> Coro<void> {
+      co_await ResumedFromCallSoon{};
+      log += "not reached";
+    };
+    auto t = asyncio::create_task(waiter());
+    co_await asyncio::sleep(0s);  // t is inside the foreign await
+    t.cancel();
+    try {
+      co_await t;
+    } catch (const asyncio::CancelledError&) {
+      log += "cancelled";
+    }
+    co_return log;
+  };
+  EXPECT_EQ(asyncio::run(body()), "cancelled");
 }
 
 }  // namespace

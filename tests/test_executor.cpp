@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <future>
 #include <latch>
 #include <memory>
 #include <mutex>
@@ -18,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+using namespace std::chrono_literals;
 using asyncio::ConcurrentFuture;
 using asyncio::ThreadPoolExecutor;
 
@@ -183,6 +186,22 @@ TEST(ExecutorTest, SubmitFromManyThreads) {
   for (auto& list : futures)
     for (auto& f : list) f.result();
   EXPECT_EQ(sum, 4000);
+}
+
+TEST(ExecutorTest, DestroyedByOneOfItsOwnCallsItFinishesTheQueueOnItsOwn) {
+  // The executor cannot wait for its own thread: its threads are left to run what is queued.
+  auto* executor = new ThreadPoolExecutor(1);
+  std::promise<void> destroyed;
+  std::latch submitted(1);
+  executor->submit([executor, &destroyed, &submitted] {
+    submitted.wait();
+    delete executor;
+    destroyed.set_value();
+  });
+  ConcurrentFuture<int> queued = executor->submit([] { return 7; });  // runs after the delete
+  submitted.count_down();
+  ASSERT_EQ(destroyed.get_future().wait_for(30s), std::future_status::ready);
+  EXPECT_EQ(queued.result(30s), 7);
 }
 
 }  // namespace

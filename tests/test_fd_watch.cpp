@@ -2,12 +2,16 @@
 // wait_writable and cancellation, hang-ups and errors without spinning, and no stale event
 // for an fd whose number was reused within one batch of events. Runs on the selector named
 // by ASYNCIO_SELECTOR (CI runs the suite once per backend).
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 
 #include <atomic>
+#include <memory>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include "support/asyncio_test.hpp"
 #include "support/counting_selector.hpp"
@@ -338,6 +342,61 @@ TEST_F(FdWatchTest, AddReaderOnAClosedLoopIsAnError) {
   Pipe p;
   loop->close();
   EXPECT_THROW(loop->add_reader(p.r, [] {}), asyncio::RuntimeError);
+}
+
+// Forwards to the default backend and counts unregister() calls made for an fd that was
+// already closed (which epoll refuses with EBADF: the registration could not be removed).
+class ClosedFdSpottingSelector final : public asyncio::selectors::Selector {
+ public:
+  explicit ClosedFdSpottingSelector(int* late) : late_(late) {}
+  const asyncio::selectors::SelectorKey& register_fd(int fd, unsigned events, void* data) override {
+    inner_->register_fd(fd, events, data);
+    return add_key(fd, events, data);
+  }
+  asyncio::selectors::SelectorKey unregister(int fd) override {
+    if (::fcntl(fd, F_GETFD) < 0) ++*late_;
+    inner_->unregister(fd);
+    return remove_key(fd);
+  }
+  const asyncio::selectors::SelectorKey& modify(int fd, unsigned events, void* data) override {
+    inner_->modify(fd, events, data);
+    remove_key(fd);
+    return add_key(fd, events, data);
+  }
+  const std::vector<asyncio::selectors::ReadyKey>& select(std::optional<std::chrono::nanoseconds> timeout) override {
+    return inner_->select(timeout);
+  }
+  void close() override {
+    inner_->close();
+    clear_keys();
+  }
+  void refresh(int fd) override { inner_->refresh(fd); }
+  bool forgets_closed_fds() const noexcept override { return inner_->forgets_closed_fds(); }
+
+ private:
+  std::unique_ptr<Selector> inner_ = asyncio::selectors::make_default_selector();
+  int* late_;
+};
+
+TEST(FdRemoval, StreamsAndServersTakeTheirFdOutOfTheSelectorBeforeClosingIt) {
+  int late = 0;
+  auto loop = asyncio::new_event_loop(std::make_unique<ClosedFdSpottingSelector>(&late));
+  auto body = []() -> Coro<void> {
+    SocketPair pair;
+    auto [reader, writer] = asyncio::open_stream(pair.a.release());
+    writer.write("x");
+    writer.close();  // closes the fd once flushed: now
+    co_await writer.wait_closed();
+    co_await asyncio::sleep(1ms);  // a poll (timers wait in one), before the number is reused
+    auto server = co_await asyncio::start_server(
+        [](asyncio::StreamReader, asyncio::StreamWriter) -> Coro<void> { co_return; }, "127.0.0.1", 0);
+    server.close();
+    co_await server.wait_closed();
+    co_await asyncio::sleep(1ms);
+  };
+  loop->run_until_complete(body());
+  loop->close();
+  EXPECT_EQ(late, 0);
 }
 
 }  // namespace
