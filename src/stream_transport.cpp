@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <stdexcept>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include "asyncio/detail/server_core.hpp"
 #include "asyncio/detail/syscall.hpp"
@@ -25,6 +27,11 @@ std::exception_ptr os_error(int error, const char* what) {
 
 }  // namespace
 
+void OwnedFd::close() noexcept {
+  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+}
+
+// fd_ is initialised before anything that can throw, so every throw here closes the fd.
 StreamTransport::StreamTransport(EventLoop& loop, int fd, std::size_t limit)
     : loop_(&loop),
       fd_(fd),
@@ -32,12 +39,7 @@ StreamTransport::StreamTransport(EventLoop& loop, int fd, std::size_t limit)
       read_watch_(&on_read_event, this, LoopAccess::reader),
       write_watch_(&on_write_event, this, LoopAccess::writer) {
   if (limit == 0) throw std::invalid_argument("Limit cannot be <= 0");
-  try {
-    start_reading();
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
+  start_reading();
 }
 
 StreamTransport::~StreamTransport() {
@@ -48,14 +50,14 @@ StreamTransport::~StreamTransport() {
 
 void StreamTransport::Watch::install() {
   if (installed) return;
-  LoopAccess::add_watcher(*owner->loop_, owner->fd_, direction, this);
+  LoopAccess::add_watcher(*owner->loop_, owner->fd_.get(), direction, this);
   installed = true;
 }
 
 void StreamTransport::Watch::remove() noexcept {
   if (!installed) return;
   installed = false;
-  LoopAccess::detach_watcher(*owner->loop_, owner->fd_, direction);
+  LoopAccess::detach_watcher(*owner->loop_, owner->fd_.get(), direction);
 }
 
 void StreamTransport::start_reading() {
@@ -85,7 +87,7 @@ void StreamTransport::read_ready() {
   iovec parts[2] = {{room.data(), room.size()}, {spill, max_read - room.size()}};
   ssize_t n;
   do {
-    n = room.empty() ? ::read(fd_, spill, max_read) : ::readv(fd_, parts, parts[1].iov_len ? 2 : 1);
+    n = room.empty() ? ::read(fd_.get(), spill, max_read) : ::readv(fd_.get(), parts, parts[1].iov_len ? 2 : 1);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     if (!would_block(errno)) fail(errno);
@@ -138,7 +140,7 @@ void StreamTransport::write(std::string_view bytes) {
   if (out_.empty()) {
     ssize_t n;
     do {
-      n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
       if (!would_block(errno)) return fail(errno);
@@ -157,7 +159,7 @@ void StreamTransport::write(std::string_view bytes) {
 bool StreamTransport::flush_now() {
   while (!out_.empty()) {
     const std::string_view pending = out_.view();
-    const ssize_t n = ::send(fd_, pending.data(), pending.size(), MSG_NOSIGNAL);
+    const ssize_t n = ::send(fd_.get(), pending.data(), pending.size(), MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (would_block(errno)) break;
@@ -208,7 +210,7 @@ void StreamTransport::after_flush() {
   if (closing_) {
     lose_connection(nullptr);
   } else if (eof_requested_) {
-    ::shutdown(fd_, SHUT_WR);
+    ::shutdown(fd_.get(), SHUT_WR);
   }
 }
 
@@ -239,7 +241,7 @@ void StreamTransport::raise_if_lost() const {
 void StreamTransport::write_eof() {
   if (eof_requested_ || is_closing()) return;
   eof_requested_ = true;
-  if (out_.empty()) ::shutdown(fd_, SHUT_WR);
+  if (out_.empty()) ::shutdown(fd_.get(), SHUT_WR);
 }
 
 void StreamTransport::close() {
@@ -252,12 +254,12 @@ void StreamTransport::close() {
 // --- Addresses -----------------------------------------------------------------------------------
 
 const SocketAddress& StreamTransport::peer_address() {
-  if (peer_address_.family() == AF_UNSPEC && !lost_) peer_address_ = SocketAddress::peer_of(fd_);
+  if (peer_address_.family() == AF_UNSPEC && !lost_) peer_address_ = SocketAddress::peer_of(fd_.get());
   return peer_address_;
 }
 
 const SocketAddress& StreamTransport::local_address() {
-  if (local_address_.family() == AF_UNSPEC && !lost_) local_address_ = SocketAddress::local_of(fd_);
+  if (local_address_.family() == AF_UNSPEC && !lost_) local_address_ = SocketAddress::local_of(fd_.get());
   return local_address_;
 }
 
@@ -276,8 +278,7 @@ void StreamTransport::lose_connection(std::exception_ptr error) noexcept {
   stop_reading();
   stop_writing();
   out_.clear();
-  ::close(fd_);
-  fd_ = -1;
+  fd_.close();
   writing_paused_ = false;
   read_waiters_.wake_all();
   drain_waiters_.wake_all();

@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <stdexcept>
@@ -117,23 +116,14 @@ Coro<void> wait_writer_closed(TransportPtr t) {
   t->throw_if_failed();
 }
 
-/// Owns an fd until released.
-struct FdGuard {
-  int fd;
-  ~FdGuard() {
-    if (fd >= 0) ::close(fd);
-  }
-  int release() noexcept { return std::exchange(fd, -1); }
-};
-
 /// Connects a new non-blocking socket of `family` to `address`; returns the open stream.
 Coro<StreamPair> connect_to(int family, int protocol, SocketAddress address, std::size_t limit) {
-  FdGuard socket{::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol)};
-  if (socket.fd < 0) throw_errno(errno, "socket");
-  co_await get_running_loop().sock_connect(socket.fd, address);
+  detail::OwnedFd socket(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol));
+  if (socket.get() < 0) throw_errno(errno, "socket");
+  co_await get_running_loop().sock_connect(socket.get(), address);
   if (family != AF_UNIX) {
     const int one = 1;
-    ::setsockopt(socket.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ::setsockopt(socket.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
   StreamPair pair = open_stream(socket.release(), limit);
   co_return pair;
@@ -168,7 +158,9 @@ std::any StreamWriter::get_extra_info(std::string_view name) const {
 }
 
 StreamPair open_stream(int fd, std::size_t limit) {
-  auto transport = std::make_shared<detail::StreamTransport>(get_running_loop(), fd, limit);
+  detail::OwnedFd owned(fd);  // closes fd when there is no running loop
+  EventLoop& loop = get_running_loop();
+  auto transport = std::make_shared<detail::StreamTransport>(loop, owned.release(), limit);
   return {StreamReader(transport), StreamWriter(transport)};
 }
 

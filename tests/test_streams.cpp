@@ -1,10 +1,12 @@
 // StreamReader and StreamWriter on real sockets: the read functions and their errors, flow
 // control in both directions, and peers that stop reading, half-close or vanish, with the
-// loop's polls counted to show it never spins. The loop's selector is the one ASYNCIO_SELECTOR
-// names (CI runs the suite once per backend).
+// loop's polls counted to show it never spins; readers fed by hand (feed_data, feed_eof,
+// set_exception), alone and on a connection; and open_stream closing its fd when it throws.
+// The loop's selector is the one ASYNCIO_SELECTOR names (CI runs the suite once per backend).
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <vector>
 
 #include "support/asyncio_test.hpp"
@@ -55,6 +57,11 @@ struct StreamTest : asyncio_test::CountingLoopFixture {
       all += chunk;
     }
     co_return all;
+  }
+  /// How many fds this process has open.
+  static std::size_t open_fd_count() {
+    const std::filesystem::directory_iterator fds("/proc/self/fd");
+    return static_cast<std::size_t>(std::distance(begin(fds), end(fds)));
   }
   /// Shrinks the kernel's buffers of both ends, so that a peer that does not read pushes back
   /// after a few KiB.
@@ -311,6 +318,20 @@ TEST_F(StreamTest, CancelledReadLosesNoData) {
       EXPECT_EQ(got, "abcd");
     }
   }());
+}
+
+// --- Opening ----------------------------------------------------------------------------------
+
+// open_stream owns its fd from the start: a limit of 0, or no running loop, closes it.
+TEST_F(StreamTest, OpenStreamThatThrowsClosesItsFd) {
+  const std::size_t before = open_fd_count();
+  run([&]() -> Coro<void> {
+    EXPECT_THROW(asyncio::open_stream(pair.a.release(), 0), std::invalid_argument);
+    co_return;
+  }());
+  EXPECT_EQ(open_fd_count(), before - 1);
+  EXPECT_THROW(asyncio::open_stream(pair.b.release()), asyncio::RuntimeError);  // no running loop
+  EXPECT_EQ(open_fd_count(), before - 2);
 }
 
 // --- Writing ----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@
 #include <exception>
 #include <memory>
 #include <string_view>
+#include <utility>
 
 #include "asyncio/detail/byte_buffer.hpp"
 #include "asyncio/detail/io_watcher.hpp"
@@ -35,13 +36,32 @@ namespace asyncio::detail {
 
 class ServerCore;
 
+/// An fd owned from the moment it is wrapped: closed by the destructor unless closed or
+/// released first.
+class OwnedFd {
+ public:
+  explicit OwnedFd(int fd) noexcept : fd_(fd) {}
+  ~OwnedFd() { close(); }
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+
+  int get() const noexcept { return fd_; }
+  /// Gives the fd up, to a new owner.
+  int release() noexcept { return std::exchange(fd_, -1); }
+  void close() noexcept;
+
+ private:
+  int fd_;  // -1: none
+};
+
 class StreamTransport {
  public:
   static constexpr std::size_t default_high_water = 64 * 1024;
   static constexpr std::size_t default_low_water = 16 * 1024;
   static constexpr std::size_t max_read = 64 * 1024;  // bytes read per readiness event, at most
 
-  /// Takes ownership of `fd`, a connected non-blocking stream socket, and starts reading.
+  /// Takes ownership of `fd`, a connected non-blocking stream socket, and starts reading. fd
+  /// is closed when this throws (std::invalid_argument for a limit of 0).
   StreamTransport(EventLoop& loop, int fd, std::size_t limit);
   /// Aborts the connection if it is still open.
   ~StreamTransport();
@@ -49,7 +69,7 @@ class StreamTransport {
   StreamTransport& operator=(const StreamTransport&) = delete;
 
   EventLoop& loop() const noexcept { return *loop_; }
-  int fd() const noexcept { return fd_; }
+  int fd() const noexcept { return fd_.get(); }
   std::size_t limit() const noexcept { return limit_; }
 
   // --- Reading ---------------------------------------------------------------------------------
@@ -146,7 +166,7 @@ class StreamTransport {
   void lose_connection(std::exception_ptr error) noexcept;
 
   EventLoop* loop_;
-  int fd_;  // -1 once lost (closed)
+  OwnedFd fd_;  // -1 once lost (closed)
   std::size_t limit_;
   ByteBuffer in_;
   ByteBuffer out_;
