@@ -31,16 +31,22 @@ void OwnedFd::close() noexcept {
   if (fd_ >= 0) ::close(std::exchange(fd_, -1));
 }
 
-// fd_ is initialised before anything that can throw, so every throw here closes the fd.
-StreamTransport::StreamTransport(EventLoop& loop, int fd, std::size_t limit)
-    : loop_(&loop),
+// fd_ is initialised before anything that can throw, so every throw from a constructor closes
+// the fd (one from the body of a delegating constructor through ~StreamTransport).
+StreamTransport::StreamTransport(EventLoop* loop, int fd, std::size_t limit)
+    : loop_(loop),
       fd_(fd),
       limit_(limit),
       read_watch_(&on_read_event, this, LoopAccess::reader),
       write_watch_(&on_write_event, this, LoopAccess::writer) {
   if (limit == 0) throw std::invalid_argument("Limit cannot be <= 0");
+}
+
+StreamTransport::StreamTransport(EventLoop& loop, int fd, std::size_t limit) : StreamTransport(&loop, fd, limit) {
   start_reading();
 }
+
+StreamTransport::StreamTransport(std::size_t limit) : StreamTransport(running_loop_or_null(), -1, limit) {}
 
 StreamTransport::~StreamTransport() {
   if (!lost_) lose_connection(nullptr);
@@ -70,8 +76,7 @@ void StreamTransport::on_read_event(IoWatcher* watcher, IoWatcher::Event event) 
   auto& watch = *static_cast<Watch*>(watcher);
   if (event == IoWatcher::Event::removed) {  // the loop closed, or someone replaced the reader:
     watch.installed = false;                  // no byte will arrive any more
-    watch.owner->eof_ = true;
-    watch.owner->read_waiters_.wake_all();
+    watch.owner->feed_eof();
     return;
   }
   watch.owner->read_ready();
@@ -94,18 +99,41 @@ void StreamTransport::read_ready() {
     return;
   }
   if (n == 0) {  // EOF: keep the connection open for writing (Python's eof_received -> True)
-    eof_ = true;
-    stop_reading();
-  } else {
-    const std::size_t got = static_cast<std::size_t>(n);
-    const std::size_t in_room = std::min(got, room.size());
-    in_.commit(in_room);
-    in_.append(std::string_view(spill, got - in_room));
-    if (in_.size() > 2 * limit_) {
-      reading_paused_ = true;
-      stop_reading();
-    }
+    feed_eof();
+    return;
   }
+  const std::size_t got = static_cast<std::size_t>(n);
+  const std::size_t in_room = std::min(got, room.size());
+  in_.commit(in_room);
+  in_.append(std::string_view(spill, got - in_room));
+  data_received();
+}
+
+// Bytes were added to the read buffer: wake the reader, and stop reading from the socket while
+// more than twice the limit is buffered (a transport fed by hand has no socket to stop).
+void StreamTransport::data_received() noexcept {
+  if (in_.size() > 2 * limit_ && fd_.get() >= 0) {
+    reading_paused_ = true;
+    stop_reading();
+  }
+  read_waiters_.wake_all();
+}
+
+void StreamTransport::feed_data(std::string_view bytes) {
+  if (eof_) throw RuntimeError("feed_data after feed_eof");
+  if (bytes.empty()) return;
+  in_.append(bytes);
+  data_received();
+}
+
+void StreamTransport::feed_eof() noexcept {
+  eof_ = true;
+  stop_reading();
+  read_waiters_.wake_all();
+}
+
+void StreamTransport::set_exception(std::exception_ptr error) noexcept {
+  error_ = std::move(error);
   read_waiters_.wake_all();
 }
 
@@ -274,7 +302,7 @@ void StreamTransport::lose_connection(std::exception_ptr error) noexcept {
   if (lost_) return;
   lost_ = true;
   eof_ = true;
-  error_ = std::move(error);
+  if (error) error_ = std::move(error);  // a clean loss keeps what set_exception() set
   stop_reading();
   stop_writing();
   out_.clear();

@@ -131,6 +131,8 @@ Coro<StreamPair> connect_to(int family, int protocol, SocketAddress address, std
 
 }  // namespace
 
+StreamReader::StreamReader(std::size_t limit) : transport_(std::make_shared<detail::StreamTransport>(limit)) {}
+
 Coro<std::string> StreamReader::read(std::ptrdiff_t n) {
   if (n < 0) return read_to_eof(transport_);
   return read_some(transport_, static_cast<std::size_t>(n));
