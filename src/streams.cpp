@@ -26,6 +26,7 @@ using TransportPtr = std::shared_ptr<detail::StreamTransport>;
 
 Coro<std::string> read_some(TransportPtr t, std::size_t n) {
   t->throw_if_failed();
+  if (n == 0) co_return std::string();  // at once, even with nothing buffered (as Python's read(0))
   if (t->read_buffer().empty() && !t->eof()) co_await t->wait_for_data("read");
   t->throw_if_failed();
   detail::ByteBuffer& buffer = t->read_buffer();

@@ -353,6 +353,22 @@ TEST_F(StreamTest, FedReaderReadsWhatWasFed) {
   EXPECT_THROW(StreamReader(0), std::invalid_argument);
 }
 
+// Python's read(0) gives b"" at once; it used to wait for data (found by the fuzzer).
+TEST_F(StreamTest, ReadOfZeroDoesNotWaitForData) {
+  run([&]() -> Coro<void> {
+    StreamReader reader;
+    auto reading = asyncio::create_task(reader.read(0));
+    co_await asyncio::sleep(0s);
+    EXPECT_TRUE(reading.done());
+    if (!reading.done()) reading.cancel();  // so that the test ends either way
+    const bool cancelled = co_await asyncio_test::throws<asyncio::CancelledError>(std::move(reading));
+    EXPECT_FALSE(cancelled);
+    reader.set_exception(std::make_exception_ptr(Boom()));
+    const bool threw = co_await asyncio_test::throws<Boom>(reader.read(0));
+    EXPECT_TRUE(threw) << "read(0) of a failed reader";
+  }());
+}
+
 TEST_F(StreamTest, FedReaderWaitsUntilFed) {
   run([&]() -> Coro<void> {
     StreamReader reader;

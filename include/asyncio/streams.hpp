@@ -41,7 +41,8 @@ class StreamReader {
   /// Fails the reader: the task waiting for data and every later read raise `error`.
   void set_exception(std::exception_ptr error) noexcept { transport_->set_exception(std::move(error)); }
 
-  /// Up to n bytes, waiting only when none are buffered; "" at EOF. n < 0 reads until EOF.
+  /// Up to n bytes, waiting only when none are buffered; "" at EOF, and at once for n == 0.
+  /// n < 0 reads until EOF.
   Coro<std::string> read(std::ptrdiff_t n = -1);
   /// One line, '\n' included; at EOF the partial last line, then "". LimitOverrunError when
   /// the line is longer than the limit (the buffered bytes are dropped, as Python does).
