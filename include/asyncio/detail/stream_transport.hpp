@@ -204,7 +204,7 @@ class StreamTransport {
   // !out_.empty() and !lost_; lost_ implies eof_, fd_ == -1 and no watch installed. A
   // transport fed by hand has fd_ == -1 and !lost_ until destroyed: it never installs a watch,
   // never pauses reading and never has bytes to write.
-  bool eof_ = false;             // EOF received or connection lost
+  bool eof_ = false;             // EOF received or fed, or connection lost
   bool reading_paused_ = false;  // the read buffer passed 2 * limit_
   bool writing_paused_ = false;  // the write buffer passed high_water_, not yet back to low_water_
   bool eof_requested_ = false;   // write_eof() was called
