@@ -14,7 +14,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 configs=("$@")
 [ ${#configs[@]} -eq 0 ] && configs=(gcc-release clang-asan gcc-asan-O0 gcc-tsan clang-fuzz)
 jobs=$(nproc)
-fuzz_runs=80000  # 1 to 2 minutes on 2 cores
+fuzz_runs=100000  # 1 to 2 minutes on 2 cores
 for config in "${configs[@]}"; do
   filter=()
   case $config in
