@@ -4,14 +4,17 @@
 #   clang-asan    clang++-16, AddressSanitizer + UndefinedBehaviorSanitizer
 #   gcc-asan-O0   g++ 12 at -O0 with AddressSanitizer + UBSan (where g++ emits no tail calls)
 #   gcc-tsan      g++ 12 with ThreadSanitizer; builds everything, runs the tests that use threads
-# Each runs its tests once per selector backend (ASYNCIO_SELECTOR=epoll, poll, select).
-# Pass configuration names to run only those. Warnings are errors in every one.
+#   clang-fuzz    clang++-16, libFuzzer + ASan + UBSan; builds fuzz/fuzz_stream_reader and runs it
+#                 from the seed corpus for a fixed number of inputs with a fixed seed
+# Each of the others runs its tests once per selector backend (ASYNCIO_SELECTOR=epoll, poll,
+# select). Pass configuration names to run only those. Warnings are errors in every one.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/deps.sh"
 configs=("$@")
-[ ${#configs[@]} -eq 0 ] && configs=(gcc-release clang-asan gcc-asan-O0 gcc-tsan)
+[ ${#configs[@]} -eq 0 ] && configs=(gcc-release clang-asan gcc-asan-O0 gcc-tsan clang-fuzz)
 jobs=$(nproc)
+fuzz_runs=100000  # 1 to 2 minutes on 2 cores
 for config in "${configs[@]}"; do
   filter=()
   case $config in
@@ -23,10 +26,27 @@ for config in "${configs[@]}"; do
     gcc-tsan) args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNCIO_SANITIZE=thread
                     -DASYNCIO_BUILD_BENCHMARKS=OFF)
               filter=(-R '^(CallSoonThreadsafe|ConcurrentFuture|Executor|Threads)Test[.]|^Backends/SelectorTest[.]|^ServerTest[.]OpenConnectionResolvesNames$') ;;
+    clang-fuzz) args=(-DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=RelWithDebInfo
+                      -DASYNCIO_SANITIZE=address,undefined -DASYNCIO_BUILD_FUZZERS=ON -DASYNCIO_BUILD_TESTS=OFF
+                      -DASYNCIO_BUILD_EXAMPLES=OFF -DASYNCIO_BUILD_BENCHMARKS=OFF) ;;
     *) echo "unknown configuration: $config" >&2; exit 2 ;;
   esac
   build="$root/build/$config"
   echo "=== $config ==="
+  if [ "$config" = clang-fuzz ]; then
+    cmake -S "$root" -B "$build" -G Ninja -DASYNCIO_WERROR=ON "${args[@]}" > /dev/null
+    cmake --build "$build" -j "$jobs" --target fuzz_stream_reader
+    # New inputs go to a fresh scratch corpus, so every run starts from the committed seeds alone.
+    rm -rf "$build/fuzz-corpus" && mkdir -p "$build/fuzz-corpus"
+    if ! "$build/fuzz/fuzz_stream_reader" -runs=$fuzz_runs -seed=1 -max_len=1024 -timeout=10 \
+         -artifact_prefix="$build/" "$build/fuzz-corpus" "$root/fuzz/corpus/stream_reader" 2> "$build/fuzz.log"; then
+      tail -n 60 "$build/fuzz.log"
+      echo "fuzz_stream_reader failed: the input is in $build/ (crash-* or timeout-*), the log in $build/fuzz.log" >&2
+      exit 1
+    fi
+    grep '^Done' "$build/fuzz.log"
+    continue
+  fi
   cmake -S "$root" -B "$build" -G Ninja -DASYNCIO_WERROR=ON -DASYNCIO_BUILD_TESTS=ON "${args[@]}" > /dev/null
   cmake --build "$build" -j "$jobs"
   # The tests once per selector backend.

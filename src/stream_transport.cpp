@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <stdexcept>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include "asyncio/detail/server_core.hpp"
 #include "asyncio/detail/syscall.hpp"
@@ -25,20 +27,26 @@ std::exception_ptr os_error(int error, const char* what) {
 
 }  // namespace
 
-StreamTransport::StreamTransport(EventLoop& loop, int fd, std::size_t limit)
-    : loop_(&loop),
+void OwnedFd::close() noexcept {
+  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+}
+
+// fd_ is initialised before anything that can throw, so every throw from a constructor closes
+// the fd (one from the body of a delegating constructor through ~StreamTransport).
+StreamTransport::StreamTransport(EventLoop* loop, int fd, std::size_t limit)
+    : loop_(loop),
       fd_(fd),
       limit_(limit),
       read_watch_(&on_read_event, this, LoopAccess::reader),
       write_watch_(&on_write_event, this, LoopAccess::writer) {
   if (limit == 0) throw std::invalid_argument("Limit cannot be <= 0");
-  try {
-    start_reading();
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
 }
+
+StreamTransport::StreamTransport(EventLoop& loop, int fd, std::size_t limit) : StreamTransport(&loop, fd, limit) {
+  start_reading();
+}
+
+StreamTransport::StreamTransport(std::size_t limit) : StreamTransport(running_loop_or_null(), -1, limit) {}
 
 StreamTransport::~StreamTransport() {
   if (!lost_) lose_connection(nullptr);
@@ -48,14 +56,14 @@ StreamTransport::~StreamTransport() {
 
 void StreamTransport::Watch::install() {
   if (installed) return;
-  LoopAccess::add_watcher(*owner->loop_, owner->fd_, direction, this);
+  LoopAccess::add_watcher(*owner->loop_, owner->fd_.get(), direction, this);
   installed = true;
 }
 
 void StreamTransport::Watch::remove() noexcept {
   if (!installed) return;
   installed = false;
-  LoopAccess::detach_watcher(*owner->loop_, owner->fd_, direction);
+  LoopAccess::detach_watcher(*owner->loop_, owner->fd_.get(), direction);
 }
 
 void StreamTransport::start_reading() {
@@ -68,8 +76,7 @@ void StreamTransport::on_read_event(IoWatcher* watcher, IoWatcher::Event event) 
   auto& watch = *static_cast<Watch*>(watcher);
   if (event == IoWatcher::Event::removed) {  // the loop closed, or someone replaced the reader:
     watch.installed = false;                  // no byte will arrive any more
-    watch.owner->eof_ = true;
-    watch.owner->read_waiters_.wake_all();
+    watch.owner->feed_eof();
     return;
   }
   watch.owner->read_ready();
@@ -85,25 +92,48 @@ void StreamTransport::read_ready() {
   iovec parts[2] = {{room.data(), room.size()}, {spill, max_read - room.size()}};
   ssize_t n;
   do {
-    n = room.empty() ? ::read(fd_, spill, max_read) : ::readv(fd_, parts, parts[1].iov_len ? 2 : 1);
+    n = room.empty() ? ::read(fd_.get(), spill, max_read) : ::readv(fd_.get(), parts, parts[1].iov_len ? 2 : 1);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     if (!would_block(errno)) fail(errno);
     return;
   }
   if (n == 0) {  // EOF: keep the connection open for writing (Python's eof_received -> True)
-    eof_ = true;
-    stop_reading();
-  } else {
-    const std::size_t got = static_cast<std::size_t>(n);
-    const std::size_t in_room = std::min(got, room.size());
-    in_.commit(in_room);
-    in_.append(std::string_view(spill, got - in_room));
-    if (in_.size() > 2 * limit_) {
-      reading_paused_ = true;
-      stop_reading();
-    }
+    feed_eof();
+    return;
   }
+  const std::size_t got = static_cast<std::size_t>(n);
+  const std::size_t in_room = std::min(got, room.size());
+  in_.commit(in_room);
+  in_.append(std::string_view(spill, got - in_room));
+  data_received();
+}
+
+// Bytes were added to the read buffer: wake the reader, and stop reading from the socket while
+// more than twice the limit is buffered (a transport fed by hand has no socket to stop).
+void StreamTransport::data_received() noexcept {
+  if (in_.size() > 2 * limit_ && fd_.get() >= 0) {
+    reading_paused_ = true;
+    stop_reading();
+  }
+  read_waiters_.wake_all();
+}
+
+void StreamTransport::feed_data(std::string_view bytes) {
+  if (eof_) throw RuntimeError("feed_data after feed_eof");
+  if (bytes.empty()) return;
+  in_.append(bytes);
+  data_received();
+}
+
+void StreamTransport::feed_eof() noexcept {
+  eof_ = true;
+  stop_reading();
+  read_waiters_.wake_all();
+}
+
+void StreamTransport::set_exception(std::exception_ptr error) noexcept {
+  error_ = std::move(error);
   read_waiters_.wake_all();
 }
 
@@ -138,7 +168,7 @@ void StreamTransport::write(std::string_view bytes) {
   if (out_.empty()) {
     ssize_t n;
     do {
-      n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
       if (!would_block(errno)) return fail(errno);
@@ -157,7 +187,7 @@ void StreamTransport::write(std::string_view bytes) {
 bool StreamTransport::flush_now() {
   while (!out_.empty()) {
     const std::string_view pending = out_.view();
-    const ssize_t n = ::send(fd_, pending.data(), pending.size(), MSG_NOSIGNAL);
+    const ssize_t n = ::send(fd_.get(), pending.data(), pending.size(), MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (would_block(errno)) break;
@@ -208,7 +238,7 @@ void StreamTransport::after_flush() {
   if (closing_) {
     lose_connection(nullptr);
   } else if (eof_requested_) {
-    ::shutdown(fd_, SHUT_WR);
+    ::shutdown(fd_.get(), SHUT_WR);
   }
 }
 
@@ -239,7 +269,7 @@ void StreamTransport::raise_if_lost() const {
 void StreamTransport::write_eof() {
   if (eof_requested_ || is_closing()) return;
   eof_requested_ = true;
-  if (out_.empty()) ::shutdown(fd_, SHUT_WR);
+  if (out_.empty()) ::shutdown(fd_.get(), SHUT_WR);
 }
 
 void StreamTransport::close() {
@@ -252,12 +282,12 @@ void StreamTransport::close() {
 // --- Addresses -----------------------------------------------------------------------------------
 
 const SocketAddress& StreamTransport::peer_address() {
-  if (peer_address_.family() == AF_UNSPEC && !lost_) peer_address_ = SocketAddress::peer_of(fd_);
+  if (peer_address_.family() == AF_UNSPEC && !lost_) peer_address_ = SocketAddress::peer_of(fd_.get());
   return peer_address_;
 }
 
 const SocketAddress& StreamTransport::local_address() {
-  if (local_address_.family() == AF_UNSPEC && !lost_) local_address_ = SocketAddress::local_of(fd_);
+  if (local_address_.family() == AF_UNSPEC && !lost_) local_address_ = SocketAddress::local_of(fd_.get());
   return local_address_;
 }
 
@@ -272,12 +302,12 @@ void StreamTransport::lose_connection(std::exception_ptr error) noexcept {
   if (lost_) return;
   lost_ = true;
   eof_ = true;
-  error_ = std::move(error);
+  if (error) error_ = std::move(error);  // a clean loss keeps what set_exception() set
   stop_reading();
   stop_writing();
   out_.clear();
-  LoopAccess::close_fd(*loop_, fd_);  // out of the selector first, then closed
-  fd_ = -1;
+  // Out of the selector first, then closed (a reader fed by hand has no fd).
+  if (fd_.get() >= 0) LoopAccess::close_fd(*loop_, fd_.release());
   writing_paused_ = false;
   read_waiters_.wake_all();
   drain_waiters_.wake_all();

@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <stdexcept>
@@ -27,6 +26,7 @@ using TransportPtr = std::shared_ptr<detail::StreamTransport>;
 
 Coro<std::string> read_some(TransportPtr t, std::size_t n) {
   t->throw_if_failed();
+  if (n == 0) co_return std::string();  // at once, even with nothing buffered (as Python's read(0))
   if (t->read_buffer().empty() && !t->eof()) co_await t->wait_for_data("read");
   t->throw_if_failed();
   detail::ByteBuffer& buffer = t->read_buffer();
@@ -117,29 +117,22 @@ Coro<void> wait_writer_closed(TransportPtr t) {
   t->throw_if_failed();
 }
 
-/// Owns an fd until released.
-struct FdGuard {
-  int fd;
-  ~FdGuard() {
-    if (fd >= 0) ::close(fd);
-  }
-  int release() noexcept { return std::exchange(fd, -1); }
-};
-
 /// Connects a new non-blocking socket of `family` to `address`; returns the open stream.
 Coro<StreamPair> connect_to(int family, int protocol, SocketAddress address, std::size_t limit) {
-  FdGuard socket{::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol)};
-  if (socket.fd < 0) throw_errno(errno, "socket");
-  co_await get_running_loop().sock_connect(socket.fd, address);
+  detail::OwnedFd socket(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol));
+  if (socket.get() < 0) throw_errno(errno, "socket");
+  co_await get_running_loop().sock_connect(socket.get(), address);
   if (family != AF_UNIX) {
     const int one = 1;
-    ::setsockopt(socket.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ::setsockopt(socket.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
   StreamPair pair = open_stream(socket.release(), limit);
   co_return pair;
 }
 
 }  // namespace
+
+StreamReader::StreamReader(std::size_t limit) : transport_(std::make_shared<detail::StreamTransport>(limit)) {}
 
 Coro<std::string> StreamReader::read(std::ptrdiff_t n) {
   if (n < 0) return read_to_eof(transport_);
@@ -168,7 +161,9 @@ std::any StreamWriter::get_extra_info(std::string_view name) const {
 }
 
 StreamPair open_stream(int fd, std::size_t limit) {
-  auto transport = std::make_shared<detail::StreamTransport>(get_running_loop(), fd, limit);
+  detail::OwnedFd owned(fd);  // closes fd when there is no running loop
+  EventLoop& loop = get_running_loop();
+  auto transport = std::make_shared<detail::StreamTransport>(loop, owned.release(), limit);
   return {StreamReader(transport), StreamWriter(transport)};
 }
 

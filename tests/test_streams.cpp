@@ -1,10 +1,12 @@
 // StreamReader and StreamWriter on real sockets: the read functions and their errors, flow
 // control in both directions, and peers that stop reading, half-close or vanish, with the
-// loop's polls counted to show it never spins. The loop's selector is the one ASYNCIO_SELECTOR
-// names (CI runs the suite once per backend).
+// loop's polls counted to show it never spins; readers fed by hand (feed_data, feed_eof,
+// set_exception), alone and on a connection; and open_stream closing its fd when it throws.
+// The loop's selector is the one ASYNCIO_SELECTOR names (CI runs the suite once per backend).
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <vector>
 
 #include "support/asyncio_test.hpp"
@@ -55,6 +57,11 @@ struct StreamTest : asyncio_test::CountingLoopFixture {
       all += chunk;
     }
     co_return all;
+  }
+  /// How many fds this process has open.
+  static std::size_t open_fd_count() {
+    const std::filesystem::directory_iterator fds("/proc/self/fd");
+    return static_cast<std::size_t>(std::distance(begin(fds), end(fds)));
   }
   /// Shrinks the kernel's buffers of both ends, so that a peer that does not read pushes back
   /// after a few KiB.
@@ -311,6 +318,243 @@ TEST_F(StreamTest, CancelledReadLosesNoData) {
       EXPECT_EQ(got, "abcd");
     }
   }());
+}
+
+// --- Readers fed by hand ---------------------------------------------------------------------
+
+/// The exception the tests fail readers with.
+struct Boom : std::runtime_error {
+  Boom() : std::runtime_error("boom") {}
+};
+
+/// Resumes the running task `n` times through the ready queue.
+Coro<void> yield_times(int n) {
+  for (int i = 0; i < n; ++i) co_await asyncio::sleep(0s);
+}
+
+TEST_F(StreamTest, FedReaderReadsWhatWasFed) {
+  StreamReader reader(8);  // made and fed with no loop running
+  EXPECT_EQ(reader.limit(), 8u);
+  reader.feed_data("hello ");
+  reader.feed_data("");
+  reader.feed_data("world");
+  EXPECT_EQ(reader.buffered(), 11u);
+  auto parts = run([&]() -> Coro<std::vector<std::string>> {
+    std::vector<std::string> got;
+    got.push_back(co_await reader.read(5));
+    got.push_back(co_await reader.readexactly(3));
+    reader.feed_eof();
+    got.push_back(co_await reader.read());
+    got.push_back(co_await reader.read(10));
+    co_return got;
+  }());
+  EXPECT_EQ(parts, (std::vector<std::string>{"hello", " wo", "rld", ""}));
+  EXPECT_TRUE(reader.at_eof());
+  EXPECT_THROW(StreamReader(0), std::invalid_argument);
+}
+
+// Python's read(0) gives b"" at once; it used to wait for data (found by the fuzzer).
+TEST_F(StreamTest, ReadOfZeroDoesNotWaitForData) {
+  run([&]() -> Coro<void> {
+    StreamReader reader;
+    auto reading = asyncio::create_task(reader.read(0));
+    co_await asyncio::sleep(0s);
+    EXPECT_TRUE(reading.done());
+    if (!reading.done()) reading.cancel();  // so that the test ends either way
+    const bool cancelled = co_await asyncio_test::throws<asyncio::CancelledError>(std::move(reading));
+    EXPECT_FALSE(cancelled);
+    reader.set_exception(std::make_exception_ptr(Boom()));
+    const bool threw = co_await asyncio_test::throws<Boom>(reader.read(0));
+    EXPECT_TRUE(threw) << "read(0) of a failed reader";
+  }());
+}
+
+TEST_F(StreamTest, FedReaderWaitsUntilFed) {
+  run([&]() -> Coro<void> {
+    StreamReader reader;
+    auto reading = asyncio::create_task(reader.read(100));
+    co_await yield_times(3);
+    EXPECT_FALSE(reading.done());
+    reader.feed_data("abc");
+    reader.feed_data("de");  // before the reader runs: it gets both
+    {
+      const auto got = co_await reading;
+      EXPECT_EQ(got, "abcde");
+    }
+  }());
+}
+
+// Each read function waits across several feeds for what completes it.
+TEST_F(StreamTest, FedReaderReadsAcrossFeeds) {
+  auto parts = run([&]() -> Coro<std::vector<std::string>> {
+    StreamReader reader;
+    auto reading_body = [&]() -> Coro<std::vector<std::string>> {
+      std::vector<std::string> got;
+      got.push_back(co_await reader.readline());
+      got.push_back(co_await reader.readuntil("\r\n"));
+      got.push_back(co_await reader.readexactly(5));
+      got.push_back(co_await reader.read());
+      co_return got;
+    };  // named: it must outlive its task
+    auto reading = asyncio::create_task(reading_body());
+    for (std::string_view piece : {"fir", "st ", "line", "\nGET /", "\r", "\n12", "3", "45", "tail"}) {
+      co_await asyncio::sleep(0s);
+      EXPECT_FALSE(reading.done()) << "before " << piece;
+      reader.feed_data(piece);
+    }
+    reader.feed_eof();
+    co_return co_await reading;
+  }());
+  EXPECT_EQ(parts, (std::vector<std::string>{"first line\n", "GET /\r\n", "12345", "tail"}));
+}
+
+TEST_F(StreamTest, FeedEofEndsEveryRead) {
+  run([&]() -> Coro<void> {
+    StreamReader reader;
+    reader.feed_data("ab");
+    auto reading = asyncio::create_task(reader.readexactly(3));
+    co_await asyncio::sleep(0s);
+    reader.feed_eof();
+    try {
+      co_await reading;
+      ADD_FAILURE() << "readexactly returned";
+    } catch (const asyncio::IncompleteReadError& error) {
+      EXPECT_EQ(error.partial(), "ab");
+      EXPECT_EQ(error.expected(), 3);
+    }
+    EXPECT_TRUE(reader.at_eof());
+    {
+      const auto got = co_await reader.readline();
+      EXPECT_EQ(got, "");
+    }
+    {
+      const auto got = co_await reader.read();
+      EXPECT_EQ(got, "");
+    }
+    {
+      const bool threw = co_await asyncio_test::throws<asyncio::IncompleteReadError>(reader.readuntil(";"));
+      EXPECT_TRUE(threw) << "reader.readuntil(\";\")";
+    }
+  }());
+}
+
+// Python asserts `not self._eof` first, so even empty data is refused after EOF.
+TEST_F(StreamTest, FeedDataAfterFeedEofIsRuntimeError) {
+  StreamReader reader;
+  reader.feed_data("kept");
+  reader.feed_eof();
+  reader.feed_eof();  // again: nothing changes
+  for (std::string_view data : {"more", ""}) {
+    try {
+      reader.feed_data(data);
+      ADD_FAILURE() << "feed_data(\"" << data << "\") after feed_eof";
+    } catch (const asyncio::RuntimeError& error) {
+      EXPECT_STREQ(error.what(), "feed_data after feed_eof");
+    }
+  }
+  EXPECT_EQ(reader.buffered(), 4u);
+  EXPECT_FALSE(reader.at_eof());
+}
+
+// set_exception wakes the waiting reader with the error; every later read raises it, whatever
+// is buffered, and at_eof() is unaffected.
+TEST_F(StreamTest, SetExceptionWakesTheWaitingReaderAndFailsLaterReads) {
+  run([&]() -> Coro<void> {
+    StreamReader reader;
+    reader.feed_data("abc");
+    auto reading = asyncio::create_task(reader.readexactly(10));
+    co_await asyncio::sleep(0s);
+    EXPECT_FALSE(reading.done());
+    const std::exception_ptr boom = std::make_exception_ptr(Boom());
+    reader.set_exception(boom);
+    EXPECT_EQ(reader.exception(), boom);
+    {
+      const bool threw = co_await asyncio_test::throws<Boom>(std::move(reading));
+      EXPECT_TRUE(threw) << "the waiting readexactly";
+    }
+    reader.feed_data("d");  // allowed, as in Python
+    EXPECT_EQ(reader.buffered(), 4u);
+    for (auto* read : {+[](StreamReader r) { return r.read(); }, +[](StreamReader r) { return r.read(1); },
+                       +[](StreamReader r) { return r.readline(); }, +[](StreamReader r) { return r.readexactly(1); },
+                       +[](StreamReader r) { return r.readuntil("c"); }}) {
+      const bool threw = co_await asyncio_test::throws<Boom>(read(reader));
+      EXPECT_TRUE(threw);
+    }
+    EXPECT_FALSE(reader.at_eof());
+    EXPECT_EQ(reader.buffered(), 4u);
+  }());
+}
+
+// On a connection, fed bytes join those read from the socket; past twice the limit reading from
+// the socket pauses until the reader consumes; feed_eof stops reading.
+TEST_F(StreamTest, ConnectionReaderCanBeFedByHand) {
+  run([&]() -> Coro<void> {
+    auto [reader, writer] = open(16);
+    reader.feed_data("fed\n");
+    peer_send("net\n");
+    {
+      const auto got = co_await reader.readline();
+      EXPECT_EQ(got, "fed\n");
+    }
+    {
+      const auto got = co_await reader.readline();
+      EXPECT_EQ(got, "net\n");
+    }
+    reader.feed_data(std::string(40, 'f'));  // more than 2 * 16
+    peer_send("held back");
+    co_await yield_times(3 * asyncio::EventLoop::poll_interval);  // the loop polls at least twice
+    EXPECT_EQ(reader.buffered(), 40u);                             // but does not read the socket
+    {
+      const auto got = co_await reader.read(40);
+      EXPECT_EQ(got, std::string(40, 'f'));
+    }
+    {
+      const auto got = co_await reader.read(100);
+      EXPECT_EQ(got, "held back");
+    }
+    reader.feed_eof();
+    peer_send("never read");
+    {
+      const auto got = co_await reader.read();
+      EXPECT_EQ(got, "");
+    }
+    EXPECT_THROW(reader.feed_data("x"), asyncio::RuntimeError);
+  }());
+}
+
+// set_exception on a connection's reader: reads and drain() raise it, as in Python; a clean
+// close afterwards keeps it.
+TEST_F(StreamTest, ConnectionReaderSetExceptionFailsReadsAndDrain) {
+  run([&]() -> Coro<void> {
+    auto [reader, writer] = open();
+    auto reading = asyncio::create_task(reader.read(10));
+    co_await asyncio::sleep(0s);
+    reader.set_exception(std::make_exception_ptr(Boom()));
+    {
+      const bool threw = co_await asyncio_test::throws<Boom>(std::move(reading));
+      EXPECT_TRUE(threw) << "the waiting read";
+    }
+    {
+      const bool threw = co_await asyncio_test::throws<Boom>(writer.drain());
+      EXPECT_TRUE(threw) << "writer.drain()";
+    }
+    writer.abort();
+    EXPECT_NE(reader.exception(), nullptr);
+  }());
+}
+
+// --- Opening ----------------------------------------------------------------------------------
+
+// open_stream owns its fd from the start: a limit of 0, or no running loop, closes it.
+TEST_F(StreamTest, OpenStreamThatThrowsClosesItsFd) {
+  const std::size_t before = open_fd_count();
+  run([&]() -> Coro<void> {
+    EXPECT_THROW(asyncio::open_stream(pair.a.release(), 0), std::invalid_argument);
+    co_return;
+  }());
+  EXPECT_EQ(open_fd_count(), before - 1);
+  EXPECT_THROW(asyncio::open_stream(pair.b.release()), asyncio::RuntimeError);  // no running loop
+  EXPECT_EQ(open_fd_count(), before - 2);
 }
 
 // --- Writing ----------------------------------------------------------------------------------

@@ -22,15 +22,28 @@ namespace asyncio {
 /// readline() accepts, and half the size at which reading from the socket pauses.
 inline constexpr std::size_t DEFAULT_LIMIT = 64 * 1024;
 
-/// The reading half of a connection. A cheap handle: copies read from the same buffer. Only
-/// one task may wait for data at a time (RuntimeError otherwise, as in Python). Each coroutine
-/// holds the connection, so it may outlive the handle it was called on.
+/// The reading half of a connection, or a reader fed by hand. A cheap handle: copies read from
+/// the same buffer. Only one task may wait for data at a time (RuntimeError otherwise, as in
+/// Python). Each coroutine holds the buffer (and the connection), so it may outlive the handle
+/// it was called on.
 class StreamReader : detail::LoopBound {
  public:
+  /// A reader with no connection, fed with feed_data() and feed_eof() (Python's
+  /// StreamReader(limit=...)). std::invalid_argument when `limit` is 0.
+  explicit StreamReader(std::size_t limit = DEFAULT_LIMIT);
   explicit StreamReader(std::shared_ptr<detail::StreamTransport> transport) noexcept
       : transport_(std::move(transport)) {}
 
-  /// Up to n bytes, waiting only when none are buffered; "" at EOF. n < 0 reads until EOF.
+  /// Appends `data` to the buffer and wakes the task waiting for data; empty data does nothing.
+  /// RuntimeError("feed_data after feed_eof") once EOF was fed or received.
+  void feed_data(std::string_view data) { transport_->feed_data(data); }
+  /// Marks EOF and wakes the task waiting for data. On a connection, reading stops.
+  void feed_eof() noexcept { transport_->feed_eof(); }
+  /// Fails the reader: the task waiting for data and every later read raise `error`.
+  void set_exception(std::exception_ptr error) noexcept { transport_->set_exception(std::move(error)); }
+
+  /// Up to n bytes, waiting only when none are buffered; "" at EOF, and at once for n == 0.
+  /// n < 0 reads until EOF.
   Coro<std::string> read(std::ptrdiff_t n = -1);
   /// One line, '\n' included; at EOF the partial last line, then "". LimitOverrunError when
   /// the line is longer than the limit (the buffered bytes are dropped, as Python does).
@@ -41,9 +54,9 @@ class StreamReader : detail::LoopBound {
   /// Exactly n bytes; IncompleteReadError (with what was read) when EOF comes first.
   Coro<std::string> readexactly(std::size_t n);
 
-  /// True when the buffer is empty and EOF was received.
+  /// True when the buffer is empty and EOF was received or fed.
   bool at_eof() const noexcept { return transport_->eof() && transport_->read_buffer().empty(); }
-  /// The error the connection was lost with, or null.
+  /// set_exception()'s error, or the one the connection was lost with; else null.
   std::exception_ptr exception() const noexcept { return transport_->error(); }
   std::size_t limit() const noexcept { return transport_->limit(); }
   /// How many bytes are buffered, not read yet (an extension: Python keeps this private). At

@@ -1,6 +1,8 @@
 // StreamTransport: one connected stream socket (TCP or Unix) and its read and write buffers,
 // shared by a StreamReader and its StreamWriter. It is CPython's _SelectorSocketTransport and
-// StreamReaderProtocol in one object.
+// StreamReaderProtocol in one object. Without a socket it is the buffer of a StreamReader fed by
+// hand (Python's StreamReader(limit) made on its own): feed_data(), feed_eof() and
+// set_exception() drive it, reading never starts and nothing can be written.
 //
 // Implementation notes. While reading is on, the transport is the fd's reader for the loop: each
 // readiness event reads once into the read buffer and wakes the task waiting for data, so a
@@ -21,6 +23,7 @@
 #include <exception>
 #include <memory>
 #include <string_view>
+#include <utility>
 
 #include "asyncio/detail/byte_buffer.hpp"
 #include "asyncio/detail/io_watcher.hpp"
@@ -35,33 +38,66 @@ namespace asyncio::detail {
 
 class ServerCore;
 
+/// An fd owned from the moment it is wrapped: closed by the destructor unless closed or
+/// released first.
+class OwnedFd {
+ public:
+  explicit OwnedFd(int fd) noexcept : fd_(fd) {}
+  ~OwnedFd() { close(); }
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+
+  int get() const noexcept { return fd_; }
+  /// Gives the fd up, to a new owner.
+  int release() noexcept { return std::exchange(fd_, -1); }
+  void close() noexcept;
+
+ private:
+  int fd_;  // -1: none
+};
+
 class StreamTransport {
  public:
   static constexpr std::size_t default_high_water = 64 * 1024;
   static constexpr std::size_t default_low_water = 16 * 1024;
   static constexpr std::size_t max_read = 64 * 1024;  // bytes read per readiness event, at most
 
-  /// Takes ownership of `fd`, a connected non-blocking stream socket, and starts reading.
+  /// Takes ownership of `fd`, a connected non-blocking stream socket, and starts reading. fd
+  /// is closed when this throws (std::invalid_argument for a limit of 0).
   StreamTransport(EventLoop& loop, int fd, std::size_t limit);
+  /// A reader's buffer fed by hand, with no socket; on the running loop, if one runs.
+  explicit StreamTransport(std::size_t limit);
   /// Aborts the connection if it is still open.
   ~StreamTransport();
   StreamTransport(const StreamTransport&) = delete;
   StreamTransport& operator=(const StreamTransport&) = delete;
 
+  /// The loop of a connection (a transport fed by hand made with no loop running has none).
   EventLoop& loop() const noexcept { return *loop_; }
-  int fd() const noexcept { return fd_; }
+  int fd() const noexcept { return fd_.get(); }
   std::size_t limit() const noexcept { return limit_; }
 
   // --- Reading ---------------------------------------------------------------------------------
 
   ByteBuffer& read_buffer() noexcept { return in_; }
-  /// The peer sent EOF, or the connection is lost: no byte will be added to the read buffer.
+  /// EOF was received or fed, or the connection is lost: no byte will be added to the read
+  /// buffer.
   bool eof() const noexcept { return eof_; }
-  /// Throws the error the connection was lost with, if any.
+  /// Throws the reader's error (set_exception's, or the one the connection was lost with), if
+  /// any.
   void throw_if_failed() const {
     if (error_) std::rethrow_exception(error_);
   }
   std::exception_ptr error() const noexcept { return error_; }
+  /// Python's StreamReader.feed_data: appends `bytes` to the read buffer and wakes the waiting
+  /// reader (nothing for empty bytes). RuntimeError once EOF was received or fed.
+  void feed_data(std::string_view bytes);
+  /// Python's StreamReader.feed_eof: no byte will be added any more; wakes the waiting reader
+  /// and stops reading from the socket.
+  void feed_eof() noexcept;
+  /// Python's StreamReader.set_exception: wakes the waiting reader; it and every later read
+  /// raise `error`.
+  void set_exception(std::exception_ptr error) noexcept;
   /// Called after bytes were taken from the read buffer: resumes reading below the limit.
   void consumed();
   /// Suspends the caller until bytes arrive, EOF, or the connection is lost. RuntimeError when
@@ -127,6 +163,8 @@ class StreamTransport {
     int direction;
     bool installed = false;
   };
+  /// What both public constructors share: the members, and the limit's check.
+  StreamTransport(EventLoop* loop, int fd, std::size_t limit);
   static void on_read_event(IoWatcher* watcher, IoWatcher::Event event);
   static void on_write_event(IoWatcher* watcher, IoWatcher::Event event);
 
@@ -135,6 +173,7 @@ class StreamTransport {
   void start_writing();
   void stop_writing() noexcept;
   void read_ready();
+  void data_received() noexcept;
   void write_ready();
   /// Sends as much of the write buffer as the socket takes; returns false when the connection
   /// was lost doing so.
@@ -145,8 +184,8 @@ class StreamTransport {
   void fail(int error);
   void lose_connection(std::exception_ptr error) noexcept;
 
-  EventLoop* loop_;
-  int fd_;  // -1 once lost (closed)
+  EventLoop* loop_;  // null only for a transport fed by hand made with no loop running
+  OwnedFd fd_;       // -1 once lost (closed), or from the start for a transport fed by hand
   std::size_t limit_;
   ByteBuffer in_;
   ByteBuffer out_;
@@ -155,15 +194,17 @@ class StreamTransport {
   WaitQueue read_waiters_{"StreamReader"};
   WaitQueue drain_waiters_{"StreamWriter"};
   WaitQueue closed_waiters_{"StreamWriter"};
-  std::exception_ptr error_;  // what the connection was lost with; null for a clean loss
+  std::exception_ptr error_;  // set_exception's, or what the connection was lost with; else null
   ServerCore* server_ = nullptr;
   SocketAddress peer_address_;
   SocketAddress local_address_;
   std::size_t high_water_ = default_high_water;
   std::size_t low_water_ = default_low_water;
   // Invariants: reading_paused_ implies !read_watch_.installed; write_watch_.installed iff
-  // !out_.empty() and !lost_; lost_ implies eof_, fd_ == -1 and no watch installed.
-  bool eof_ = false;             // EOF received or connection lost
+  // !out_.empty() and !lost_; lost_ implies eof_, fd_ == -1 and no watch installed. A
+  // transport fed by hand has fd_ == -1 and !lost_ until destroyed: it never installs a watch,
+  // never pauses reading and never has bytes to write.
+  bool eof_ = false;             // EOF received or fed, or connection lost
   bool reading_paused_ = false;  // the read buffer passed 2 * limit_
   bool writing_paused_ = false;  // the write buffer passed high_water_, not yet back to low_water_
   bool eof_requested_ = false;   // write_eof() was called

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of fuzz_stream_reader into corpus/stream_reader/: hand-written cases
+in the harness's input layout (see the top of fuzz_stream_reader.cpp), one per file, and a few
+random ones from a fixed seed. Run it again after changing the layout."""
+import pathlib
+import random
+
+ALPHABET = b"ab\n\r"  # the small alphabet: its bytes are written as their index
+
+
+def encode(limit=None, mode="fed", ops=(), chunks=(), eof="end", failure="never", small=False):
+    """limit: 1..64, or None for DEFAULT_LIMIT. mode: fed, connection or socket. ops: tuples
+    such as ("read", 5), ("read_all",), ("readline",), ("readuntil", b";"),
+    ("readexactly", 3), ("at_eof",). chunks: (bytes, yields) pairs. eof and failure: the index
+    of the chunk they come before, "end" or "never"."""
+    def data(raw):
+        return bytes(ALPHABET.index(b) for b in raw) if small else bytes(raw)
+
+    out = bytearray([0xF0 if limit is None else limit - 1,
+                     {"fed": 0, "connection": 5, "socket": 7}[mode] | (8 if small else 0),
+                     len(ops) - 1])
+    kinds = {"read": 0, "read_all": 1, "readline": 2, "readuntil": 3, "readexactly": 4, "at_eof": 5}
+    for op in ops:
+        out.append(kinds[op[0]])
+        if op[0] in ("read", "readexactly"):
+            out.append(op[1])
+        elif op[0] == "readuntil":
+            out.append(len(op[1]) - 1)
+            out += data(op[1])
+    out.append(len(chunks))
+    for raw, yields in chunks:
+        assert len(raw) < 48 and 0 <= yields < 3
+        out.append(yields * 48 + len(raw))
+        out += data(raw)
+    position = {"end": len(chunks), "never": len(chunks) + 1}
+    out.append(position.get(eof, eof))
+    out.append({"end": len(chunks), "never": 2 * len(chunks) + 3}.get(failure, failure))
+    return bytes(out)
+
+
+def feeds(*pieces, yields=1):
+    return [(piece, yields) for piece in pieces]
+
+
+CASES = {
+    "read-n": encode(ops=[("read", 5), ("read", 10), ("read", 10)], chunks=feeds(b"hello", b" world")),
+    "read-zero": encode(ops=[("read", 0), ("read", 3), ("read", 0)], chunks=feeds(b"xyz"), eof="never"),
+    "read-to-eof": encode(limit=3, ops=[("read_all",), ("at_eof",), ("read", 4)], chunks=feeds(b"abcdefgh", b"ij", b"")),
+    "readline-across-feeds": encode(ops=[("readline",)] * 5, chunks=feeds(b"fir", b"st\nsec", b"ond\n", b"third")),
+    "readuntil-crlf": encode(ops=[("readuntil", b"\r\n\r\n"), ("read_all",)],
+                             chunks=feeds(b"GET / HTTP/1.1\r", b"\nHost: x\r", b"\n\r\nbody")),
+    "readexactly-partial": encode(ops=[("readexactly", 5)] * 3, chunks=feeds(b"abc", b"defg", b"hij", b"kl")),
+    "eof-first": encode(ops=[("at_eof",), ("read", 5), ("readline",), ("readexactly", 2), ("readuntil", b";")],
+                        chunks=feeds(b"late"), eof=0),
+    "eof-only": encode(ops=[("at_eof",), ("read_all",), ("at_eof",)], eof=0),
+    "overrun-not-found": encode(limit=4, ops=[("readuntil", b";"), ("read", 100), ("at_eof",)], chunks=feeds(b"abcdefgh")),
+    "overrun-found-late": encode(limit=4, ops=[("readuntil", b";"), ("read_all",)], chunks=feeds(b"abcdefg;xy")),
+    "overrun-two-byte-separator": encode(limit=5, ops=[("readuntil", b"\r\n"), ("readuntil", b"\r\n"), ("read_all",)],
+                                         chunks=feeds(b"abcd\r", b"\nabcdef\r", b"\n")),
+    "readline-overrun-newline-buffered": encode(limit=4, ops=[("readline",)] * 3, chunks=feeds(b"abcdefgh\nxy\n")),
+    "readline-overrun-no-newline": encode(limit=4, ops=[("readline",)] * 4, chunks=feeds(b"abcdefghijkl", b"mn\nop\n")),
+    "failure-while-waiting": encode(ops=[("readexactly", 10), ("read", 1), ("at_eof",)], chunks=feeds(b"abc", b"de"),
+                                    failure=1),
+    "failure-first": encode(ops=[("read", 5), ("readline",), ("read_all",)], chunks=feeds(b"abc"), failure=0),
+    "failure-after-eof": encode(ops=[("read", 2), ("read_all",)], chunks=feeds(b"abcd"), failure="end"),
+    "feed-after-eof": encode(ops=[("read_all",)], chunks=feeds(b"ab", b"cd", b""), eof=1),
+    "never-eof": encode(ops=[("readline",), ("readline",)], chunks=feeds(b"one\ntw", b"o")),
+    "read-to-eof-never": encode(limit=2, ops=[("read_all",)], chunks=feeds(b"abcde", b"f"), eof="never"),
+    "no-yields": encode(ops=[("readline",), ("read", 100), ("readexactly", 4)],
+                        chunks=feeds(b"a", b"b\nc", b"de", b"fgh", yields=0)),
+    "two-yields": encode(limit=8, ops=[("readuntil", b"ab"), ("read", 3), ("readexactly", 6)],
+                         chunks=feeds(b"xxa", b"bxx", b"yyyyyy", yields=2)),
+    "small-alphabet": encode(limit=3, small=True, ops=[("readuntil", b"\r\n"), ("readline",), ("readuntil", b"ab")],
+                             chunks=feeds(b"aab\r", b"\nbb", b"a\nab", b"ba")),
+    "connection-readline": encode(limit=4, mode="connection", ops=[("readline",)] * 4,
+                                  chunks=feeds(b"ab\n", b"cdefghij", b"k\nl\n")),
+    "connection-pausing": encode(limit=2, mode="connection", ops=[("at_eof",), ("readexactly", 20), ("read", 3)],
+                                 chunks=feeds(b"abcdefgh", b"ijklmnop", b"qrstuvwx")),
+    "connection-failure": encode(mode="connection", ops=[("readuntil", b"!"), ("read", 4)], chunks=feeds(b"abc"),
+                                 failure=1),
+    "socket-readline": encode(limit=6, mode="socket", ops=[("readline",)] * 4,
+                              chunks=feeds(b"one\ntw", b"o\nthree\n", b"four")),
+    "socket-pausing": encode(limit=3, mode="socket", ops=[("read", 1), ("readexactly", 30), ("read_all",)],
+                             chunks=feeds(b"abcdefghij", b"klmnopqrst", b"uvwxyz0123", b"456789")),
+    "socket-read-to-eof": encode(limit=2, mode="socket", ops=[("read_all",), ("at_eof",)],
+                                 chunks=feeds(b"abcdefg", b"hijk", b"lmnop", yields=2)),
+    "socket-resume-at-limit": encode(limit=4, mode="socket", ops=[("read", 6), ("at_eof",)],
+                                     chunks=feeds(b"abcdefghij", b"xy")),
+    "socket-idle-reader": encode(limit=2, mode="socket", ops=[("read", 1)],
+                                 chunks=feeds(b"abcdefgh", b"ijklmnop", b"q")),
+    "socket-eof-early": encode(limit=5, mode="socket", ops=[("readexactly", 3), ("read_all",)],
+                               chunks=feeds(b"ab", b"cd", b"ef"), eof=1),
+}
+
+
+def main():
+    directory = pathlib.Path(__file__).resolve().parent / "corpus" / "stream_reader"
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.iterdir():
+        old.unlink()
+    for name, data in CASES.items():
+        (directory / name).write_bytes(data)
+    rng = random.Random(2024)
+    for i in range(8):
+        (directory / f"random-{i}").write_bytes(bytes(rng.randrange(256) for _ in range(rng.randrange(40, 200))))
+
+
+if __name__ == "__main__":
+    main()
