@@ -10,7 +10,8 @@ build="$root/build/demo"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DASYNCIO_BUILD_TESTS=OFF \
   -DASYNCIO_BUILD_BENCHMARKS=OFF > /dev/null
 cmake --build "$build" -j "$(nproc)" > /dev/null
-for example in factorial done_callback run_until_complete gather call_soon generators async_generator to_thread; do
+for example in factorial done_callback run_until_complete gather call_soon generators async_generator to_thread \
+               producer_consumer worker_pool; do
   echo "=== examples/$example.cpp ==="
   "$build/examples/example_$example" "$@"
   echo
