@@ -64,6 +64,14 @@ namespace detail {
 class TaskBase;
 class FdWaiter;
 struct LoopAccess;
+
+/// What a task rarely needs, kept by its loop beside it rather than in every task: the name
+/// given to set_name() (or one whose number does not fit in the task), and a cancel request
+/// count of 0xFFFF or more.
+struct TaskExtras {
+  std::optional<std::string> name;  // none: "Task-<number>"
+  std::uint32_t cancels = 0;        // meaningful while the task's own count says 0xFFFF
+};
 }  // namespace detail
 
 class ThreadPoolExecutor;
@@ -363,7 +371,7 @@ class EventLoop {
 
   detail::TaskRegistry tasks_;  // unfinished tasks
   std::uint64_t task_counter_ = 0;  // for default task names "Task-N"
-  std::unordered_map<const detail::TaskBase*, std::string> task_names_;  // names given by users
+  std::unordered_map<const detail::TaskBase*, detail::TaskExtras> task_extras_;  // rarely needed
   detail::TaskBase* current_task_ = nullptr;
   detail::IntrusiveList asyncgens_;  // AsyncGenerators first iterated on this loop, not finished
 
@@ -423,8 +431,8 @@ struct LoopAccess {
   static TaskRegistry& tasks(EventLoop& loop) noexcept { return loop.tasks_; }
   static std::uint64_t next_task_number(EventLoop& loop) noexcept { return ++loop.task_counter_; }
   static TaskBase*& current_task(EventLoop& loop) noexcept { return loop.current_task_; }
-  static std::unordered_map<const TaskBase*, std::string>& task_names(EventLoop& loop) noexcept {
-    return loop.task_names_;
+  static std::unordered_map<const TaskBase*, TaskExtras>& task_extras(EventLoop& loop) noexcept {
+    return loop.task_extras_;
   }
   static void check_open(const EventLoop& loop) { loop.check_open(); }
   static void add_watcher(EventLoop& loop, int fd, int direction, IoWatcher* watcher) {

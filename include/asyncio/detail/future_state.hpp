@@ -129,6 +129,10 @@ class FutureStateBase : public WaitTarget {
   std::uint32_t refs_ = 0;
   State state_ = State::pending;
   bool log_traceback_ = false;  // an exception is set that nobody has retrieved yet
+  // Task.cancelling() of a task (plain futures leave it 0); here because it fits in what would
+  // otherwise be padding, which keeps a Task at 88 bytes. A count of 0xFFFF or more lives in
+  // the loop's TaskExtras instead, and this holds 0xFFFF (see TaskBase::cancelling).
+  std::uint16_t num_cancels_requested_ = 0;
 };
 
 /// Allocates the most derived state `Self` in the pool class its own alignment needs.

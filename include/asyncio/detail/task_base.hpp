@@ -60,17 +60,15 @@ class TaskBase : public FutureStateBase, public Callback {
 
   std::string get_name() const;
   void set_name(std::string name);
-  /// Task.cancelling(): cancel requests not yet withdrawn by uncancel().
-  std::uint32_t cancelling() const noexcept { return num_cancels_requested_; }
+  /// Task.cancelling(): cancel requests not yet withdrawn by uncancel(), 32 bits wide.
+  std::uint32_t cancelling() const noexcept {
+    if (num_cancels_requested_ < cancels_elsewhere) [[likely]] return num_cancels_requested_;
+    return extras().cancels;
+  }
   /// Withdraws one cancel request; when none is left, a cancellation not yet thrown into the
   /// coroutine is dropped too (Python 3.13), so a timeout that fired just as its block finished
   /// does not cancel the task's next await.
-  std::uint32_t uncancel() noexcept {
-    if (num_cancels_requested_ > 0 && --num_cancels_requested_ == 0 && !done()) {
-      exception_ = nullptr;  // while pending: the cancellation not yet thrown, if any
-    }
-    return num_cancels_requested_;
-  }
+  std::uint32_t uncancel() noexcept;
 
   // --- Called by awaiters from inside the task's frames ----------------------------------------
 
@@ -125,6 +123,11 @@ class TaskBase : public FutureStateBase, public Callback {
   bool root_finished_running() const noexcept { return root_done_; }
   /// Destroys the task's frames, innermost first (see the notes at the top); constant stack.
   void destroy_frames() noexcept;
+  /// num_cancels_requested_ when the count lives in the task's extras.
+  static constexpr std::uint16_t cancels_elsewhere = 0xFFFF;
+  /// The task's entry in the loop's side table (has_extras_ must be set).
+  TaskExtras& extras() const noexcept { return LoopAccess::task_extras(*loop_).find(this)->second; }
+  TaskExtras& make_extras();
   /// Completes the task from its root frame's outcome: a value was stored, `error` is null;
   /// a CancelledError ends it cancelled; anything else fails it.
   void complete(std::exception_ptr error);
@@ -140,13 +143,13 @@ class TaskBase : public FutureStateBase, public Callback {
   FrameLink* current_link_ = nullptr;
   WaitTarget* waiting_on_ = nullptr;  // CPython's _fut_waiter
   std::uint32_t index_ = 0;           // its slot in the loop's TaskRegistry
-  std::uint32_t num_cancels_requested_ = 0;  // Task.cancelling()
-  std::uint32_t number_ : 29 = 0;     // for the default name "Task-<number>" (modulo 2^29)
+  std::uint32_t number_ : 29 = 0;     // for the default name "Task-<number>"
   bool started_ : 1 = false;          // the first step ran
-  bool named_ : 1 = false;            // the loop holds a name for it (set_name)
+  bool has_extras_ : 1 = false;       // the loop holds TaskExtras for it (a name, a large count)
   bool root_done_ : 1 = false;        // the root frame reached its final suspend point
   // CPython's _must_cancel is not a field: while the task is pending, a non-null exception_
-  // (FutureStateBase) is the CancelledError to throw at its next resumption.
+  // (FutureStateBase) is the CancelledError to throw at its next resumption. The cancel
+  // request count, Task.cancelling(), lives in FutureStateBase too, where it fills padding.
 
   friend class asyncio::EventLoop;
   friend struct LoopAccess;
