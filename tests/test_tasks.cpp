@@ -479,7 +479,8 @@ TEST_F(TasksTest, ShieldProtectsTheInnerFromCancellation) {
 
 TEST_F(TasksTest, AsCompletedYieldsInCompletionOrder) {
   auto body = [&]() -> Coro<void> {
-    std::vector<Task<int>> fs{asyncio::create_task(after_iterations(3, 1)), asyncio::create_task(after_iterations(1, 2)),
+    std::vector<Task<int>> fs{asyncio::create_task(after_iterations(3, 1)),
+                              asyncio::create_task(after_iterations(1, 2)),
                               asyncio::create_task(after_iterations(2, 3))};
     std::vector<int> order;
     for (auto next : asyncio::as_completed(fs)) order.push_back(co_await std::move(next));
