@@ -1,6 +1,6 @@
-// Test helpers: a loop whose exception-handler reports are recorded and whose runs have a
-// limit, small coroutines and outcome checks the tests share, and wait_until, the one way a
-// test waits for a condition.
+// Test helpers: whether the build is sanitized or optimised, a loop whose exception-handler
+// reports are recorded and whose runs have a limit, small coroutines and outcome checks the
+// tests share, and wait_until, the one way a test waits for a condition.
 #pragma once
 
 #include <asyncio/asyncio.hpp>
