@@ -351,9 +351,11 @@ TEST_F(EventLoopTest, IdleLoopSleepsUntilTheNextTimerInsteadOfSpinning) {
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
   };
-  loop->call_later(40ms, [&] { loop->stop(); });
+  // Read before the timer is scheduled: the timer never runs early, so at least 40 ms pass
+  // after this, even when the thread is held back between these lines.
   auto wall = loop->time();
   auto cpu = thread_cpu();
+  loop->call_later(40ms, [&] { loop->stop(); });
   loop->run_forever();
   EXPECT_GE(loop->time() - wall, 40ms);
   EXPECT_LT(thread_cpu() - cpu, 10ms);  // a spinning loop would burn the whole 40 ms
