@@ -301,18 +301,18 @@ TEST_F(EventLoopTest, TimeIsMonotonic) {
 }
 
 TEST_F(EventLoopTest, DebugModeReportsSlowCallbacks) {
+  // The durations are far apart: a callback that does nothing must not reach the threshold
+  // even when a loaded machine holds the loop's thread back for a while.
   loop->set_debug(true);
   EXPECT_TRUE(loop->get_debug());
-  loop->set_slow_callback_duration(2ms);
-  loop->call_soon([&] {
-    auto until = loop->time() + 5ms;
-    while (loop->time() < until) {
-    }
-  });
-  loop->call_soon([] {});  // fast: not reported
+  loop->set_slow_callback_duration(100ms);
+  loop->call_soon([] { std::this_thread::sleep_for(150ms); });  // slow: blocks the loop
+  loop->call_soon([] {});                                       // fast: not reported
   run_iterations(1);
   ASSERT_EQ(reports.size(), 1u);
-  EXPECT_EQ(reports[0].message.rfind("Executing <callback> took 0.0", 0), 0u) << reports[0].message;
+  const std::string prefix = "Executing <callback> took ";
+  ASSERT_EQ(reports[0].message.rfind(prefix, 0), 0u) << reports[0].message;
+  EXPECT_GE(std::stod(reports[0].message.substr(prefix.size())), 0.15) << reports[0].message;
   EXPECT_EQ(reports[0].exception, nullptr);
 }
 
@@ -328,8 +328,13 @@ TEST_F(EventLoopTest, BusyTaskDoesNotStarveTimers) {
   asyncio::TimePoint due{};
   auto busy = [&]() -> Coro<void> {
     long yields = 0;
+    const asyncio::TimePoint give_up = loop->time() + 10s;
     while (!fired) {
       if (due != asyncio::TimePoint{} && loop->time() >= due) ++yields;
+      if (loop->time() >= give_up) {
+        ADD_FAILURE() << "gave up after 10 s waiting for the timer to fire";
+        co_return;
+      }
       co_await asyncio::sleep(0s);
     }
     yields_after_due = yields;
@@ -346,9 +351,11 @@ TEST_F(EventLoopTest, IdleLoopSleepsUntilTheNextTimerInsteadOfSpinning) {
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
   };
-  loop->call_later(40ms, [&] { loop->stop(); });
+  // Read before the timer is scheduled: the timer never runs early, so at least 40 ms pass
+  // after this, even when the thread is held back between these lines.
   auto wall = loop->time();
   auto cpu = thread_cpu();
+  loop->call_later(40ms, [&] { loop->stop(); });
   loop->run_forever();
   EXPECT_GE(loop->time() - wall, 40ms);
   EXPECT_LT(thread_cpu() - cpu, 10ms);  // a spinning loop would burn the whole 40 ms

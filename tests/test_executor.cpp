@@ -80,7 +80,8 @@ TEST(ExecutorTest, AtMostMaxWorkersRunAtOnce) {
   for (int i = 0; i < 3; ++i) jobs.push_back(pool.submit(job));
   {
     std::unique_lock lock(mutex);
-    changed.wait(lock, [&] { return running == 2; });
+    EXPECT_TRUE(changed.wait_for(lock, std::chrono::seconds(10), [&] { return running == 2; }))
+        << "gave up after 10 s waiting for two calls to run at once";
   }
   // Two run and block; the third cannot start until one of them ends.
   EXPECT_TRUE(jobs[0].running());

@@ -330,7 +330,7 @@ TEST_F(FdWatchTest, SignalStormDuringAWaitChangesNothing) {
     co_await asyncio::sleep(5ms);  // a timed wait in the storm
     co_return co_await loop->sock_recv(s.a, 100);  // an fd wait until the storm is over
   };
-  const std::string got = loop->run_until_complete(body());
+  const std::string got = run(body());
   stop = true;
   storm.join();
   ::sigaction(SIGUSR2, &old, nullptr);

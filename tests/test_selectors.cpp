@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 
 #include <atomic>
+#include <semaphore>
 #include <system_error>
 #include <thread>
 
@@ -94,13 +95,22 @@ TEST_P(SelectorTest, ManyHoursTimeoutStillReturnsAtOnceWhenReady) {
 }
 
 TEST_P(SelectorTest, NoTimeoutWaitsUntilAnotherThreadMakesAnFdReady) {
-  Pipe p;
+  Pipe p, watchdog;
   sel->register_fd(p.r, EVENT_READ);
-  std::thread writer([&] { ASSERT_EQ(::write(p.w, "x", 1), 1); });
+  sel->register_fd(watchdog.r, EVENT_READ);
+  std::binary_semaphore returned{0};
+  std::thread writer([&] {
+    ASSERT_EQ(::write(p.w, "x", 1), 1);
+    // Ends a wait that has not noticed the write 10 s later, which then fails the test.
+    if (!returned.try_acquire_for(10s)) {
+      ASSERT_EQ(::write(watchdog.w, "!", 1), 1);
+    }
+  });
   auto ready = sel->select(std::nullopt);
+  returned.release();
   writer.join();
   ASSERT_EQ(ready.size(), 1u);
-  EXPECT_EQ(ready[0].key.fd, p.r);
+  EXPECT_EQ(ready[0].key.fd, p.r) << "select() was still waiting 10 s after the fd became ready";
 }
 
 TEST_P(SelectorTest, ModifyChangesEventsAndData) {
@@ -173,6 +183,7 @@ TEST_P(SelectorTest, SignalStormDuringAWaitIsNeverAnError) {
   });
   // Waits until the fd is ready: interrupted waits come back empty, none throws.
   std::size_t empty_results = 0;
+  const auto give_up = Clock::now() + 30s;
   for (;;) {
     const auto& ready = sel->select(10s);
     if (!ready.empty()) {
@@ -180,6 +191,10 @@ TEST_P(SelectorTest, SignalStormDuringAWaitIsNeverAnError) {
       break;
     }
     ++empty_results;
+    if (Clock::now() >= give_up) {
+      ADD_FAILURE() << "gave up after 30 s waiting for the pipe to become readable";
+      break;
+    }
   }
   done = true;
   storm.join();

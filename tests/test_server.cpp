@@ -161,7 +161,7 @@ TEST_F(ServerTest, ExtraInfoGivesBothAddressesAndTheSocket) {
     EXPECT_EQ(std::any_cast<int>(writer.get_extra_info("socket")), writer.socket());
     EXPECT_FALSE(writer.get_extra_info("no such thing").has_value());
     const asyncio::SocketAddress ours = writer.sockname(), theirs = writer.peername();
-    while (!server_saw_self) co_await asyncio::sleep(0s);
+    co_await asyncio_test::wait_until([&] { return server_saw_self.has_value(); }, 10s, "the handler to start");
     EXPECT_EQ(theirs, server.addresses().at(0));
     writer.close();
     co_await writer.wait_closed();
@@ -212,7 +212,8 @@ TEST_F(ServerTest, CloseClosesLiveConnectionsAndWaitClosedWaitsForThem) {
     const std::uint16_t port = server.addresses().at(0).port();
     std::vector<asyncio::StreamPair> clients;
     for (int i = 0; i < 3; ++i) clients.push_back(co_await asyncio::open_connection("127.0.0.1", port));
-    while (server.active_connections() < 3) co_await asyncio::sleep(0s);
+    co_await asyncio_test::wait_until([&] { return server.active_connections() >= 3; }, 10s,
+                                      "the server to take all three connections");
     server.close();
     EXPECT_FALSE(server.is_serving());
     EXPECT_EQ(server.active_connections(), 0u);  // no bytes were buffered: closed at once
@@ -221,7 +222,7 @@ TEST_F(ServerTest, CloseClosesLiveConnectionsAndWaitClosedWaitsForThem) {
       const std::string got = co_await reader.read();
       EXPECT_EQ(got, "");
     }
-    while (handlers_done < 3) co_await asyncio::sleep(0s);
+    co_await asyncio_test::wait_until([&] { return handlers_done >= 3; }, 10s, "the three handlers to end");
     try {
       co_await asyncio::open_connection("127.0.0.1", port);
       ADD_FAILURE() << "connected to a closed server";
@@ -300,7 +301,8 @@ TEST_F(ServerTest, PeerResetMidWriteRaisesAndNeverSpins) {
     const linger reset{1, 0};
     ::setsockopt(writer.socket(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
     writer.abort();
-    while (!handler_error) co_await asyncio::sleep(1ms);
+    co_await asyncio_test::wait_until([&] { return handler_error.has_value(); }, 10s,
+                                      "the handler's drain() to fail");
     server.close();
     co_await server.wait_closed();
   }());
@@ -357,6 +359,10 @@ TEST_F(ServerTest, AcceptUnderEmfileNeitherSpinsNorDies) {
     low.rlim_cur = static_cast<rlim_t>(spare.fd) + 1;
     EXPECT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
     server.start_serving();
+    // The window starts once accept has failed: it holds the retry due 20 ms after that
+    // failure (timers run by deadline), so there are at least two reports however late the
+    // loop gets to run.
+    co_await asyncio_test::wait_until([&] { return pauses() > 0; }, 10s, "accept to fail with EMFILE");
     const std::size_t polls_before = poll_count;
     co_await asyncio::sleep(200ms);
     const std::size_t polls_paused = poll_count - polls_before;
@@ -369,7 +375,7 @@ TEST_F(ServerTest, AcceptUnderEmfileNeitherSpinsNorDies) {
     EXPECT_LE(polls_paused, 60u);  // ~10 pauses of 20 ms, a few polls each; a spin makes thousands
     EXPECT_GE(reported_pauses, 2);
     EXPECT_LE(reported_pauses, 20);
-    while (served == 0) co_await asyncio::sleep(1ms);
+    co_await asyncio_test::wait_until([&] { return served > 0; }, 10s, "the connection to be served");
     const std::string reply = co_await asyncio::get_running_loop().sock_recv(client, 100);
     EXPECT_EQ(reply, "welcome\n");
     server.close();

@@ -239,7 +239,8 @@ TEST_F(StreamTest, ReadingPausesAtTwiceTheLimit) {
     auto [reader, writer] = open(limit);
     auto sender = asyncio::create_task(loop->sock_sendall(pair.b, sent));
     std::size_t most = 0;
-    for (int i = 0; i < 100000 && reader.buffered() <= 2 * limit; ++i) co_await asyncio::sleep(0s);
+    co_await asyncio_test::wait_until([&] { return reader.buffered() > 2 * limit; }, 10s,
+                                      "the reader to buffer more than twice its limit");
     for (int i = 0; i < 2000; ++i) {  // 2000 more iterations, with polls among them: no growth
       most = std::max(most, reader.buffered());
       co_await asyncio::sleep(0s);
@@ -305,7 +306,7 @@ TEST_F(StreamTest, CancelledReadLosesNoData) {
     auto waiting = asyncio::create_task(reader.readexactly(4));
     co_await asyncio::sleep(0s);
     peer_send("ab");
-    for (int i = 0; i < 1000 && reader.buffered() < 2; ++i) co_await asyncio::sleep(0s);
+    co_await asyncio_test::wait_until([&] { return reader.buffered() >= 2; }, 10s, "the reader to buffer \"ab\"");
     waiting.cancel();
     try {
       co_await waiting;

@@ -27,6 +27,21 @@ Coro<int> fail_after(std::chrono::milliseconds delay, const char* what) {
   throw std::runtime_error(what);
 }
 
+// Where a test needs tasks to finish in a given order, they finish a given number of loop
+// iterations after they start (sleep(0s) yields exactly one): the loop promises that order,
+// whereas timers a few milliseconds apart may fire together, or their tasks start late, on a
+// loaded machine.
+Coro<int> after_iterations(int n, int value, std::vector<int>* finished = nullptr) {
+  for (int i = 0; i < n; ++i) co_await asyncio::sleep(0s);
+  if (finished) finished->push_back(value);
+  co_return value;
+}
+
+Coro<int> fail_after_iterations(int n, const char* what) {
+  for (int i = 0; i < n; ++i) co_await asyncio::sleep(0s);
+  throw std::runtime_error(what);
+}
+
 // --- sleep ---
 
 TEST_F(TasksTest, SleepZeroYieldsExactlyOnce) {
@@ -58,8 +73,8 @@ TEST_F(TasksTest, SleepWaitsAtLeastItsDelay) {
 TEST_F(TasksTest, GatherGivesResultsInArgumentOrder) {
   std::vector<int> finished;
   auto body = [&]() -> Coro<std::tuple<int, int, int>> {
-    co_return co_await asyncio::gather(after(30ms, 1, &finished), after(10ms, 2, &finished),
-                                       after(20ms, 3, &finished));
+    co_return co_await asyncio::gather(after_iterations(3, 1, &finished), after_iterations(1, 2, &finished),
+                                       after_iterations(2, 3, &finished));
   };
   auto [a, b, c] = loop->run_until_complete(body());
   EXPECT_EQ(std::tie(a, b, c), std::make_tuple(1, 2, 3));
@@ -109,9 +124,9 @@ TEST_F(TasksTest, GatherFirstExceptionPropagatesWhileOthersKeepRunning) {
   std::vector<int> finished;
   Task<int> slow;
   auto body = [&]() -> Coro<void> {
-    slow = asyncio::create_task(after(20ms, 1, &finished));
+    slow = asyncio::create_task(after_iterations(20, 1, &finished));
     try {
-      co_await asyncio::gather(slow, fail_after(1ms, "first"), fail_after(5ms, "second"));
+      co_await asyncio::gather(slow, fail_after_iterations(1, "first"), fail_after_iterations(5, "second"));
       ADD_FAILURE() << "gather must throw";
     } catch (const std::runtime_error& e) {
       EXPECT_STREQ(e.what(), "first");
@@ -298,7 +313,9 @@ TEST_F(TasksTest, WaitAllCompletedAndTimeout) {
     EXPECT_EQ(done.size(), 2u);
     EXPECT_TRUE(pending.empty());
 
-    std::vector<Task<int>> gs{asyncio::create_task(after(1ms, 1)), asyncio::create_task(after(1h, 2))};
+    // The first one finishes at its first step, which runs before any timer of that iteration,
+    // the timeout's included, however late the loop gets to it.
+    std::vector<Task<int>> gs{asyncio::create_task(after_iterations(0, 1)), asyncio::create_task(after(1h, 2))};
     auto [done2, pending2] = co_await asyncio::wait(gs, 20ms);
     EXPECT_EQ(done2.size(), 1u);
     EXPECT_EQ(pending2.size(), 1u);
@@ -374,9 +391,13 @@ TEST_F(TasksTest, WaitForOutsideCancelWinsWhenTheInnerResultArrivesAtTheSameMome
 
 TEST_F(TasksTest, WaitForTimeoutAndOutsideCancelInTheSameIterationStaysCancelled) {
   Task<void> t;
-  auto body = [&]() -> Coro<void> { co_await asyncio::wait_for(after(1h, 1), 1ms); };
+  auto body = [&]() -> Coro<void> {
+    // Due just before wait_for's deadline, and scheduled in the same step, so that the loop
+    // cannot take one timer out before the other is there.
+    loop->call_later(1ms, [&t] { t.cancel(); });
+    co_await asyncio::wait_for(after(1h, 1), 1ms);
+  };
   auto outer = [&]() -> Coro<void> {
-    loop->call_later(1ms, [&t] { t.cancel(); });  // due just before wait_for's deadline
     t = asyncio::create_task(body());
     co_await asyncio::sleep(0s);  // t enters wait_for
     auto spin_until = loop->time() + 3ms;
@@ -458,8 +479,9 @@ TEST_F(TasksTest, ShieldProtectsTheInnerFromCancellation) {
 
 TEST_F(TasksTest, AsCompletedYieldsInCompletionOrder) {
   auto body = [&]() -> Coro<void> {
-    std::vector<Task<int>> fs{asyncio::create_task(after(15ms, 1)), asyncio::create_task(after(1ms, 2)),
-                              asyncio::create_task(after(8ms, 3))};
+    std::vector<Task<int>> fs{asyncio::create_task(after_iterations(3, 1)),
+                              asyncio::create_task(after_iterations(1, 2)),
+                              asyncio::create_task(after_iterations(2, 3))};
     std::vector<int> order;
     for (auto next : asyncio::as_completed(fs)) order.push_back(co_await std::move(next));
     EXPECT_EQ(order, (std::vector<int>{2, 3, 1}));
@@ -469,7 +491,11 @@ TEST_F(TasksTest, AsCompletedYieldsInCompletionOrder) {
 
 TEST_F(TasksTest, AsCompletedTimeout) {
   auto body = [&]() -> Coro<void> {
-    std::vector<Task<int>> fs{asyncio::create_task(after(1ms, 1)), asyncio::create_task(after(1h, 2))};
+    // The first one is done before as_completed starts, so its completion is queued at once,
+    // ahead of the timeout however late the loop runs.
+    std::vector<Task<int>> fs{asyncio::create_task(after_iterations(0, 1)), asyncio::create_task(after(1h, 2))};
+    co_await asyncio::sleep(0s);
+    EXPECT_TRUE(fs[0].done());
     auto it = asyncio::as_completed(fs, 20ms);
     EXPECT_EQ(co_await it.next(), 1);
     EXPECT_THROW(co_await it.next(), asyncio::TimeoutError);

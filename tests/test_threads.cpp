@@ -6,6 +6,7 @@
 #include <future>
 #include <latch>
 #include <memory>
+#include <semaphore>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -53,6 +54,7 @@ TEST_F(CallSoonThreadsafeTest, EightThreadsTimesHundredThousandCallsRunExactlyOn
   // Touched only on the loop's thread, by the callbacks.
   std::vector<int> count(threads, 0), next(threads, 0);
   int total = 0, out_of_order = 0;
+  Future<void> all_ran = loop->create_future<void>();
   std::vector<std::thread> posters;
   for (int t = 0; t < threads; ++t) {
     posters.emplace_back([&, t] {
@@ -61,12 +63,12 @@ TEST_F(CallSoonThreadsafeTest, EightThreadsTimesHundredThousandCallsRunExactlyOn
           ++count[t];
           if (next[t] != i) ++out_of_order;
           next[t] = i + 1;
-          if (++total == threads * calls) loop->stop();
+          if (++total == threads * calls) all_ran.set_result();
         });
       }
     });
   }
-  loop->run_forever();
+  run(all_ran);
   for (std::thread& p : posters) p.join();
   EXPECT_EQ(total, threads * calls);
   for (int t = 0; t < threads; ++t) EXPECT_EQ(count[t], calls) << "thread " << t;
@@ -76,7 +78,8 @@ TEST_F(CallSoonThreadsafeTest, EightThreadsTimesHundredThousandCallsRunExactlyOn
 }
 
 TEST_F(CallSoonThreadsafeTest, WakesALoopBlockedInItsSelector) {
-  // No timers and nothing ready: the loop sleeps in the selector until the other thread's call.
+  // Nothing ready and no timer due before run()'s limit: the loop sleeps in the selector until
+  // the other thread's call.
   Future<int> f = loop->create_future<int>();
   Future<int>* target = &f;  // a Future handle must not be copied on another thread
   std::latch loop_running(1);
@@ -85,7 +88,7 @@ TEST_F(CallSoonThreadsafeTest, WakesALoopBlockedInItsSelector) {
     loop_running.wait();
     loop->call_soon_threadsafe([target] { target->set_result(7); });
   });
-  EXPECT_EQ(loop->run_until_complete(f), 7);
+  EXPECT_EQ(run(f), 7);
   other.join();
 }
 
@@ -110,12 +113,14 @@ TEST_F(CallSoonThreadsafeTest, PendingCallsAreDroppedUnrunByClose) {
 
 TEST_F(CallSoonThreadsafeTest, MoveOnlyCallablesAndArguments) {
   int got = 0, got_arg = 0;
+  Future<void> done = loop->create_future<void>();
+  Future<void>* target = &done;  // a Future handle must not be copied on another thread
   std::thread other([&] {
     loop->call_soon_threadsafe([p = std::make_unique<int>(5), &got] { got = *p; });
     loop->call_soon_threadsafe([&got_arg](std::unique_ptr<int>& q) { got_arg = *q; }, std::make_unique<int>(6));
-    loop->call_soon_threadsafe([this] { loop->stop(); });
+    loop->call_soon_threadsafe([target] { target->set_result(); });
   });
-  loop->run_forever();
+  run(done);
   other.join();
   EXPECT_EQ(got, 5);
   EXPECT_EQ(got_arg, 6);
@@ -147,27 +152,27 @@ TEST_F(CallSoonThreadsafeTest, CallsRacingCloseRunOrThrow) {
 
 TEST_F(ThreadsTest, RunInExecutorGivesTheResult) {
   Future<int> f = loop->run_in_executor(nullptr, [](int a, int b) { return a * b; }, 6, 7);
-  EXPECT_EQ(loop->run_until_complete(f), 42);
+  EXPECT_EQ(run(f), 42);
   auto where = loop->run_in_executor(nullptr, [] { return std::this_thread::get_id(); });
-  EXPECT_NE(loop->run_until_complete(where), std::this_thread::get_id());
+  EXPECT_NE(run(where), std::this_thread::get_id());
 }
 
 TEST_F(ThreadsTest, RunInExecutorGivesTheException) {
   Future<void> f = loop->run_in_executor(nullptr, [] { throw std::runtime_error("in the pool"); });
-  EXPECT_THROW(loop->run_until_complete(f), std::runtime_error);
+  EXPECT_THROW(run(f), std::runtime_error);
 }
 
 TEST_F(ThreadsTest, RunInExecutorOnAGivenExecutor) {
   ThreadPoolExecutor pool(1);
   const std::thread::id pool_thread = pool.submit([] { return std::this_thread::get_id(); }).result();
   auto f = loop->run_in_executor(&pool, [] { return std::this_thread::get_id(); });
-  EXPECT_EQ(loop->run_until_complete(f), pool_thread);
+  EXPECT_EQ(run(f), pool_thread);
   loop->close();
 }
 
 TEST_F(ThreadsTest, RunInExecutorMovesMoveOnlyResults) {
   auto f = loop->run_in_executor(nullptr, [](std::unique_ptr<int> p) { return p; }, std::make_unique<int>(3));
-  std::unique_ptr<int> p = loop->run_until_complete(std::move(f));
+  std::unique_ptr<int> p = run(std::move(f));
   EXPECT_EQ(*p, 3);
 }
 
@@ -176,9 +181,9 @@ TEST_F(ThreadsTest, SetDefaultExecutor) {
   const std::thread::id pool_thread = pool->submit([] { return std::this_thread::get_id(); }).result();
   loop->set_default_executor(std::move(pool));
   auto f = loop->run_in_executor(nullptr, [] { return std::this_thread::get_id(); });
-  EXPECT_EQ(loop->run_until_complete(f), pool_thread);
+  EXPECT_EQ(run(f), pool_thread);
   loop->set_default_executor(std::make_unique<ThreadPoolExecutor>(2));  // the old one is joined at close
-  EXPECT_EQ(loop->run_until_complete(loop->run_in_executor(nullptr, [] { return 1; })), 1);
+  EXPECT_EQ(run(loop->run_in_executor(nullptr, [] { return 1; })), 1);
 }
 
 TEST_F(ThreadsTest, CancellingTheFutureCancelsACallThatHasNotStarted) {
@@ -204,7 +209,7 @@ TEST_F(ThreadsTest, ManyCallsCrossBack) {
     for (long s : squares) sum += s;
     co_return sum;
   };
-  EXPECT_EQ(loop->run_until_complete(body()), 199L * 200 * 399 / 6);
+  EXPECT_EQ(run(body()), 199L * 200 * 399 / 6);
 }
 
 TEST_F(ThreadsTest, ToThreadRunsOnTheDefaultExecutor) {
@@ -216,7 +221,7 @@ TEST_F(ThreadsTest, ToThreadRunsOnTheDefaultExecutor) {
                                                    std::string("n="), 3);
     co_return text;
   };
-  EXPECT_EQ(loop->run_until_complete(body()), "n=3");
+  EXPECT_EQ(run(body()), "n=3");
 }
 
 TEST_F(ThreadsTest, ToThreadExceptionReachesTheAwaiter) {
@@ -229,7 +234,7 @@ TEST_F(ThreadsTest, ToThreadExceptionReachesTheAwaiter) {
     }
     co_return what;
   };
-  EXPECT_EQ(loop->run_until_complete(body()), "worker failed");
+  EXPECT_EQ(run(body()), "worker failed");
 }
 
 TEST_F(ThreadsTest, ToThreadNeedsARunningLoop) {
@@ -237,15 +242,16 @@ TEST_F(ThreadsTest, ToThreadNeedsARunningLoop) {
 }
 
 TEST_F(ThreadsTest, CloseJoinsTheDefaultExecutorsThreads) {
-  std::latch started(1), release(1);
+  std::binary_semaphore started{0};
+  std::latch release(1);
   std::atomic<bool> finished{false};
   Future<int> f = loop->run_in_executor(nullptr, [&] {
-    started.count_down();
+    started.release();
     release.wait();
     finished = true;
     return 1;
   });
-  started.wait();
+  EXPECT_TRUE(started.try_acquire_for(10s)) << "gave up after 10 s waiting for the call to start";
   std::thread releaser([&] { release.count_down(); });
   loop->close();  // waits for the running call
   EXPECT_TRUE(finished);
@@ -256,15 +262,16 @@ TEST_F(ThreadsTest, CloseJoinsTheDefaultExecutorsThreads) {
 
 TEST_F(ThreadsTest, WorkFinishingAfterTheLoopIsGoneIsDropped) {
   ThreadPoolExecutor pool(1);
-  std::latch started(1), release(1);
+  std::binary_semaphore started{0};
+  std::latch release(1);
   {
     auto other = asyncio::new_event_loop();
     Future<int> f = other->run_in_executor(&pool, [&] {
-      started.count_down();
+      started.release();
       release.wait();
       return 1;
     });
-    started.wait();
+    EXPECT_TRUE(started.try_acquire_for(10s)) << "gave up after 10 s waiting for the call to start";
     other->close();
   }  // the loop is destroyed while its call still runs
   release.count_down();
@@ -277,7 +284,7 @@ TEST_F(ThreadsTest, WrapConcurrentFuture) {
   ConcurrentFuture<std::string> source;
   Future<std::string> f = asyncio::wrap_future(source, *loop);
   std::thread producer([source]() mutable { source.set_result("from a thread"); });
-  EXPECT_EQ(loop->run_until_complete(f), "from a thread");
+  EXPECT_EQ(run(f), "from a thread");
   producer.join();
   EXPECT_EQ(source.result(), "from a thread");  // copied, not moved out
 }
@@ -286,7 +293,7 @@ TEST_F(ThreadsTest, WrapConcurrentFutureException) {
   ConcurrentFuture<int> source;
   Future<int> f = asyncio::wrap_future(source, *loop);
   std::thread producer([source]() mutable { source.set_exception(std::runtime_error("bad")); });
-  EXPECT_THROW(loop->run_until_complete(f), std::runtime_error);
+  EXPECT_THROW(run(f), std::runtime_error);
   producer.join();
 }
 
@@ -294,7 +301,7 @@ TEST_F(ThreadsTest, WrapConcurrentFutureCancelledElsewhere) {
   ConcurrentFuture<int> source;
   Future<int> f = asyncio::wrap_future(source, *loop);
   std::thread canceller([source]() mutable { source.cancel(); });
-  EXPECT_THROW(loop->run_until_complete(f), asyncio::CancelledError);
+  EXPECT_THROW(run(f), asyncio::CancelledError);
   canceller.join();
   EXPECT_TRUE(f.cancelled());
 }
@@ -314,24 +321,24 @@ TEST_F(ThreadsTest, WrapUsesTheRunningLoop) {
     int v = co_await asyncio::wrap_future(source);
     co_return v;
   };
-  EXPECT_EQ(loop->run_until_complete(body()), 9);
+  EXPECT_EQ(run(body()), 9);
 }
 
 TEST_F(ThreadsTest, WrapStdFuture) {
   std::promise<std::string> promise;
   Future<std::string> f = asyncio::wrap_future(promise.get_future(), *loop);
   std::thread producer([&promise] { promise.set_value("promised"); });
-  EXPECT_EQ(loop->run_until_complete(f), "promised");
+  EXPECT_EQ(run(f), "promised");
   producer.join();
 
   std::promise<void> done;
   Future<void> g = asyncio::wrap_future(done.get_future(), *loop);
   std::thread failer([&done] { done.set_exception(std::make_exception_ptr(std::runtime_error("broken"))); });
-  EXPECT_THROW(loop->run_until_complete(g), std::runtime_error);
+  EXPECT_THROW(run(g), std::runtime_error);
   failer.join();
 
   auto h = asyncio::wrap_future(std::async(std::launch::async, [] { return 5; }), *loop);
-  EXPECT_EQ(loop->run_until_complete(h), 5);
+  EXPECT_EQ(run(h), 5);
 }
 
 // --- run_coroutine_threadsafe --------------------------------------------------------------------
@@ -349,41 +356,49 @@ Coro<int> fail_later() {
 TEST_F(ThreadsTest, RunCoroutineThreadsafeFromAForeignThread) {
   LoopThread running(*loop);
   ConcurrentFuture<int> f = asyncio::run_coroutine_threadsafe(add_one_later(41), *loop);
-  EXPECT_EQ(f.result(), 42);
+  EXPECT_EQ(f.result(10s), 42);
   ConcurrentFuture<int> g = asyncio::run_coroutine_threadsafe(fail_later(), *loop);
-  EXPECT_THROW(g.result(), std::runtime_error);
+  EXPECT_THROW(g.result(10s), std::runtime_error);
 }
 
 TEST_F(ThreadsTest, RunCoroutineThreadsafeManyThreads) {
   LoopThread running(*loop);
   std::vector<std::thread> callers;
-  std::atomic<int> sum{0};
+  std::atomic<int> sum{0}, timed_out{0};
   for (int t = 0; t < 4; ++t) {
     callers.emplace_back([&, t] {
-      for (int i = 0; i < 50; ++i) sum += asyncio::run_coroutine_threadsafe(add_one_later(t), *loop).result();
+      for (int i = 0; i < 50; ++i) {
+        try {
+          sum += asyncio::run_coroutine_threadsafe(add_one_later(t), *loop).result(10s);
+        } catch (const asyncio::TimeoutError&) {
+          ++timed_out;
+        }
+      }
     });
   }
   for (std::thread& c : callers) c.join();
+  EXPECT_EQ(timed_out, 0) << "results not there 10 s after their coroutines were submitted";
   EXPECT_EQ(sum, 50 * (1 + 2 + 3 + 4));
 }
 
 TEST_F(ThreadsTest, CancellingTheConcurrentFutureCancelsTheTask) {
-  std::latch started(1), task_cancelled(1);
+  std::binary_semaphore started{0}, task_cancelled{0};
   auto sleeper = [&]() -> Coro<int> {
-    started.count_down();
+    started.release();
     try {
       co_await asyncio::sleep(1h);
     } catch (const asyncio::CancelledError&) {
-      task_cancelled.count_down();
+      task_cancelled.release();
       throw;
     }
     co_return 0;
   };
   LoopThread running(*loop);
   ConcurrentFuture<int> f = asyncio::run_coroutine_threadsafe(sleeper(), *loop);
-  started.wait();
+  EXPECT_TRUE(started.try_acquire_for(10s)) << "gave up after 10 s waiting for the task to start";
   EXPECT_TRUE(f.cancel());
-  task_cancelled.wait();  // the task saw CancelledError at its await
+  EXPECT_TRUE(task_cancelled.try_acquire_for(10s))
+      << "gave up after 10 s waiting for the task to see CancelledError at its await";
   EXPECT_THROW(f.result(), asyncio::CancelledError);
 }
 

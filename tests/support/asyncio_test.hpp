@@ -1,5 +1,6 @@
-// Test helpers: a loop whose exception-handler reports are recorded, counters for checking
-// what ran and in which order, and small coroutines and outcome checks the tests share.
+// Test helpers: whether the build is sanitized or optimised, a loop whose exception-handler
+// reports are recorded and whose runs have a limit, small coroutines and outcome checks the
+// tests share, and wait_until, the one way a test waits for a condition.
 #pragma once
 
 #include <asyncio/asyncio.hpp>
@@ -7,6 +8,7 @@
 
 #include <chrono>
 #include <memory>
+#include <source_location>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -46,10 +48,23 @@ struct LoopFixture : ::testing::Test {
         [this](asyncio::EventLoop&, const asyncio::ExceptionContext& context) { reports.push_back(context); });
   }
 
-  /// Runs `coro` on the loop to completion and gives its value.
+  /// How long run() lets the loop run: far more than any test needs on a loaded machine, so a
+  /// run that reaches it has hung.
+  static constexpr std::chrono::seconds run_limit{60};
+
+  /// Runs the loop until `coro` (or `future`) is done and gives its value. When run_limit passes
+  /// first, fails the test at the caller's line and stops the loop, so that run_until_complete
+  /// throws instead of hanging. (Its timer is the only one due so late: a loop that waits on
+  /// nothing else still sleeps in its selector.)
   template <class T>
-  T run(asyncio::Coro<T> coro) {
+  T run(asyncio::Coro<T> coro, std::source_location where = std::source_location::current()) {
+    const Limit limit = limit_run(where);
     return loop->run_until_complete(std::move(coro));
+  }
+  template <class T>
+  T run(asyncio::Future<T> future, std::source_location where = std::source_location::current()) {
+    const Limit limit = limit_run(where);
+    return loop->run_until_complete(std::move(future));
   }
 
   /// How many reports carry `message`.
@@ -65,6 +80,21 @@ struct LoopFixture : ::testing::Test {
       loop->call_soon([this] { loop->stop(); });
       loop->run_forever();
     }
+  }
+
+ private:
+  /// run()'s timer, cancelled when the run ends.
+  struct Limit {
+    asyncio::TimerHandle timer;
+    ~Limit() { timer.cancel(); }
+  };
+  Limit limit_run(std::source_location where) {
+    if (loop->is_closed()) return {};  // run_until_complete refuses to run
+    return {loop->call_later(run_limit, [this, where] {
+      ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line()))
+          << "gave up after " << run_limit.count() << " s waiting for this run of the loop to finish";
+      loop->stop();
+    })};
   }
 };
 
@@ -121,6 +151,31 @@ asyncio::Coro<bool> throws(asyncio::Future<T> future) {
     co_return true;
   }
   co_return false;
+}
+
+/// What wait_until throws when it gives up, after recording the test's failure: it ends the
+/// test's coroutine, which would otherwise go on from a state it never reached.
+struct GaveUp : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Waits on the running loop, checking every millisecond, until `done()` holds. When `limit`
+/// passes first, fails the test at the caller's line, saying it was waiting for `what`, and
+/// throws GaveUp. The limit only turns a hang into a failure: it is seconds, far more than the
+/// wait takes on a loaded machine, never a measure of how fast something should happen.
+template <class Predicate>
+asyncio::Coro<void> wait_until(Predicate done, std::chrono::milliseconds limit, const char* what,
+                               std::source_location where = std::source_location::current()) {
+  asyncio::EventLoop& loop = asyncio::get_running_loop();
+  const asyncio::TimePoint deadline = loop.time() + limit;
+  while (!done()) {
+    if (loop.time() >= deadline) {
+      ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line()))
+          << "gave up after " << limit.count() << " ms waiting for " << what;
+      throw GaveUp(std::string("gave up waiting for ") + what);
+    }
+    co_await asyncio::sleep(std::chrono::milliseconds(1));
+  }
 }
 
 }  // namespace asyncio_test

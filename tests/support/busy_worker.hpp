@@ -3,20 +3,25 @@
 #pragma once
 
 #include <asyncio/executor.hpp>
+#include <gtest/gtest.h>
 
+#include <chrono>
 #include <latch>
+#include <semaphore>
 
 namespace asyncio_test {
 
 class BusyWorker {
  public:
-  /// Returns once the call occupying a thread of `pool` has started.
+  /// Returns once the call occupying a thread of `pool` has started (or, failing the test,
+  /// after 10 s).
   explicit BusyWorker(asyncio::ThreadPoolExecutor& pool)
       : call_(pool.submit([this] {
-          started_.count_down();
+          started_.release();
           released_.wait();
         })) {
-    started_.wait();
+    EXPECT_TRUE(started_.try_acquire_for(std::chrono::seconds(10)))
+        << "gave up after 10 s waiting for the pool to start the busy call";
   }
   /// Releases the call and waits until it has ended.
   ~BusyWorker() {
@@ -34,7 +39,8 @@ class BusyWorker {
   asyncio::ConcurrentFuture<void>& call() noexcept { return call_; }
 
  private:
-  std::latch started_{1}, released_{1};  // declared before call_: the call uses them
+  std::binary_semaphore started_{0};  // declared before call_: the call uses them
+  std::latch released_{1};
   asyncio::ConcurrentFuture<void> call_;
 };
 
