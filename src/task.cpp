@@ -15,14 +15,9 @@ static_assert(sizeof(void*) != 8 || sizeof(TaskState<void>) <= 88);
 
 TaskBase::TaskBase(EventLoop* loop, Callback::Fn step, std::coroutine_handle<> root, std::string_view name)
     : FutureStateBase(loop), Callback(step), current_(root) {
-  constexpr std::uint64_t max_number = (std::uint64_t{1} << 29) - 1;
   const std::uint64_t number = LoopAccess::next_task_number(*loop);
   number_ = static_cast<std::uint32_t>(number & max_number);
-  if (!name.empty()) {
-    set_name(std::string(name));
-  } else if (number > max_number) [[unlikely]] {  // past what number_ holds: keep the name itself
-    make_extras().name = "Task-" + std::to_string(number);
-  }
+  if (!name.empty() || number > max_number) [[unlikely]] name_task(name, number);
   LoopAccess::tasks(*loop).add(this);
   add_ref();  // the loop's reference, held until the task finishes
   schedule_step();
@@ -35,6 +30,11 @@ TaskBase::~TaskBase() {
   }
   if (current_) destroy_frames();
   if (has_extras_) LoopAccess::task_extras(*loop_).erase(this);
+}
+
+void TaskBase::name_task(std::string_view name, std::uint64_t number) {
+  // A number past what number_ holds gives a name kept in the extras.
+  make_extras().name = name.empty() ? "Task-" + std::to_string(number) : std::string(name);
 }
 
 TaskExtras& TaskBase::make_extras() {
@@ -92,6 +92,10 @@ bool TaskBase::cancel(const std::exception_ptr& error) {
 void TaskBase::destroy_frames() noexcept {
   std::coroutine_handle<> frame = std::exchange(current_, nullptr);
   FrameLink* link = std::exchange(current_link_, nullptr);
+  if (!link) [[likely]] {  // a finished task: only its root frame is left
+    frame.destroy();
+    return;
+  }
   while (link) {
     // The link lives in its outer frame, which is still alive: read it, then destroy the inner
     // frame unless someone else owns it, and tell the link so that its awaiter will not.
@@ -104,7 +108,7 @@ void TaskBase::destroy_frames() noexcept {
     frame = outer;
     link = up;
   }
-  if (frame) frame.destroy();  // the root
+  frame.destroy();  // the root
 }
 
 void TaskBase::wait_on(FutureStateBase* future) {

@@ -5,8 +5,9 @@
 #pragma once
 
 #include <chrono>
-#include <cmath>
+#include <ratio>
 #include <type_traits>
+#include <utility>
 
 namespace asyncio::detail {
 
@@ -14,17 +15,24 @@ namespace asyncio::detail {
 /// Duration::max(), too negative Duration::min(); NaN becomes zero.
 template <class Duration, class Rep, class Period>
 constexpr Duration saturating_cast(std::chrono::duration<Rep, Period> d) noexcept {
-  // Compared in long double, which holds every 64-bit count exactly enough for this purpose
-  // and cannot overflow, whatever the units on either side.
-  using Exact = std::chrono::duration<long double, typename Duration::period>;
-  const long double count = std::chrono::duration_cast<Exact>(d).count();
-  if (count != count) return Duration::zero();  // NaN
-  if (count >= static_cast<long double>(Duration::max().count())) return Duration::max();
-  if (count <= static_cast<long double>(Duration::min().count())) return Duration::min();
-  if constexpr (std::is_floating_point_v<Rep>) {
-    return Duration(static_cast<typename Duration::rep>(count));
-  } else {
+  using Ticks = std::ratio_divide<Period, typename Duration::period>;  // one tick of d, in Duration's
+  if constexpr (std::is_integral_v<Rep> && Ticks::den == 1) {
+    // Whole ticks (seconds, milliseconds, ... to nanoseconds): the bounds are integers in d's
+    // own units, so the common case costs two comparisons.
+    constexpr auto max_count = Duration::max().count() / Ticks::num;
+    constexpr auto min_count = Duration::min().count() / Ticks::num;
+    if (std::cmp_greater(d.count(), max_count)) return Duration::max();
+    if (std::cmp_less(d.count(), min_count)) return Duration::min();
     return std::chrono::duration_cast<Duration>(d);
+  } else {
+    // Floating-point counts, or finer units: compared in long double, which cannot overflow
+    // whatever the units on either side.
+    using Exact = std::chrono::duration<long double, typename Duration::period>;
+    const long double count = std::chrono::duration_cast<Exact>(d).count();
+    if (count != count) return Duration::zero();  // NaN
+    if (count >= static_cast<long double>(Duration::max().count())) return Duration::max();
+    if (count <= static_cast<long double>(Duration::min().count())) return Duration::min();
+    return Duration(static_cast<typename Duration::rep>(count));
   }
 }
 

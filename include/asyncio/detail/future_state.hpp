@@ -31,7 +31,8 @@ class WaitTarget {
  public:
   /// Called by Task::cancel of `task`, which waits on this target. Returns true when the target
   /// was cancelled and will itself wake the task with a CancelledError (a future); false when
-  /// the task is now scheduled and must raise CancelledError by itself when it runs.
+  /// the task must raise CancelledError by itself when it next runs: the target scheduled it
+  /// now (a timer, a lock's waiter), or it will when it completes (a foreign awaitable).
   /// `error` is the CancelledError to deliver.
   virtual bool cancel_wait(TaskBase* task, const std::exception_ptr& error) = 0;
 

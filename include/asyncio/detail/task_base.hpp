@@ -121,13 +121,17 @@ class TaskBase : public FutureStateBase, public Callback {
     }
   }
   bool root_finished_running() const noexcept { return root_done_; }
-  /// Destroys the task's frames, innermost first (see the notes at the top); constant stack.
+  /// Destroys the task's frames (it must have some), innermost first (see the notes at the
+  /// top); constant stack.
   void destroy_frames() noexcept;
   /// num_cancels_requested_ when the count lives in the task's extras.
   static constexpr std::uint16_t cancels_elsewhere = 0xFFFF;
   /// The task's entry in the loop's side table (has_extras_ must be set).
   TaskExtras& extras() const noexcept { return LoopAccess::task_extras(*loop_).find(this)->second; }
   TaskExtras& make_extras();
+  static constexpr std::uint64_t max_number = (std::uint64_t{1} << 29) - 1;  // number_'s range
+  /// The constructor's rare case: a name given, or a number number_ cannot hold.
+  [[gnu::noinline]] void name_task(std::string_view name, std::uint64_t number);
   /// Completes the task from its root frame's outcome: a value was stored, `error` is null;
   /// a CancelledError ends it cancelled; anything else fails it.
   void complete(std::exception_ptr error);
