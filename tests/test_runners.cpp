@@ -1,6 +1,7 @@
 // asyncio::run and the loop accessors: values and exceptions, shutdown of leftover tasks, and
 // the running / current loop rules.
 #include <atomic>
+#include <fstream>
 #include <future>
 #include <latch>
 #include <optional>
@@ -190,7 +191,20 @@ TEST(Run, AWorkerWaitingOnTheLoopAsMainReturnsDoesNotHangTheShutdown) {
   EXPECT_TRUE(outcome == "42" || outcome == "cancelled") << outcome;
 }
 
+/// How many threads this process has (/proc/self/status).
+long thread_count() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  long threads = 0;
+  while (status >> key) {
+    if (key == "Threads:" && status >> threads) return threads;
+    status.ignore(1 << 20, '\n');
+  }
+  return threads;
+}
+
 TEST(Run, AnExecutorThatDoesNotFinishInTimeIsReportedAndLeftBehind) {
+  const long threads_before = thread_count();
   std::latch release(1);
   std::atomic<bool> finished{false};
   std::promise<void> worker_done;
@@ -214,6 +228,12 @@ TEST(Run, AnExecutorThatDoesNotFinishInTimeIsReportedAndLeftBehind) {
       << reports[0];
   release.count_down();  // the worker finishes on its own, and frees the executor
   ASSERT_EQ(worker_done.get_future().wait_for(30s), std::future_status::ready) << "the worker did not finish";
+  // The threads left behind (the worker, and the one joining it) end soon after; wait for them,
+  // so that nothing of theirs is still open when this test's descriptors are checked.
+  for (const auto deadline = std::chrono::steady_clock::now() + 30s; thread_count() > threads_before;) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the executor's threads did not end";
+    std::this_thread::sleep_for(1ms);
+  }
 }
 
 TEST(Run, RunInExecutorAfterShutdownDefaultExecutorIsARuntimeError) {

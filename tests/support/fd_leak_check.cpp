@@ -36,6 +36,7 @@ std::map<int, std::string> open_descriptors() {
     char target[4096];
     const std::string link = std::string("/proc/self/fd/") + entry->d_name;
     const ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+    if (n < 0 && errno == ENOENT) continue;  // closed since it was listed: not open any more
     open.emplace(fd, n < 0 ? std::string("?") : std::string(target, static_cast<std::size_t>(n)));
   }
   ::closedir(dir);
