@@ -127,7 +127,7 @@ template <class Handle, class F>
 CallbackId FutureBase::add_callback(F&& fn) {
   using Node = detail::DoneCallback<Handle, std::decay_t<F>>;
   check_thread();
-  detail::LoopAccess::check_open(*state_->loop());
+  state_->loop()->check_open();
   auto* node = new Node(state_, std::forward<F>(fn));
   state_->add_callback(node);
   return {static_cast<const detail::Callback*>(node), node->serial()};
@@ -232,7 +232,7 @@ template <class T>
 Future<T> EventLoop::create_future() {
   check_open();
   check_thread();
-  return Future<T>::from_state(new detail::FutureState<T>(this));
+  return Future<T>::from_state(new detail::FutureState<T>(&scheduler_));
 }
 
 }  // namespace asyncio

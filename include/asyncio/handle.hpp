@@ -23,6 +23,8 @@ using TimePoint = Clock::time_point;
 
 namespace detail {
 
+class Scheduler;
+
 /// A callback scheduled with call_soon / call_later / call_at, with its callable stored inline
 /// when it fits (no allocation), boxed on the heap otherwise. Nodes come from the loop's pool
 /// and stay at one address until the loop is destroyed. A node is 96 bytes: with a million
@@ -70,7 +72,7 @@ struct HandleNode : Callback {
   State state_ : 2 = State::free;
   bool cancelled_ : 1 = false;
   std::uint64_t when_ = 0;  // timers: deadline in loop-clock nanoseconds
-  EventLoop* loop_ = nullptr;
+  Scheduler* scheduler_ = nullptr;
   void (*op_)(HandleNode*, Op) = nullptr;  // calls or destroys the stored callable; null once released
   alignas(void*) unsigned char storage_[inline_size];
 };

@@ -23,8 +23,8 @@ class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
   using PooledState<TaskState<T>>::operator new;
   using PooledState<TaskState<T>>::operator delete;
 
-  TaskState(EventLoop* loop, typename Coro<T>::Handle root, std::string_view name)
-      : TaskBase(loop, &dispatch, root, name) {}
+  TaskState(Scheduler* scheduler, typename Coro<T>::Handle root, std::string_view name)
+      : TaskBase(scheduler, &dispatch, root, name) {}
 
   void* value_ptr() noexcept override { return std::is_void_v<T> ? nullptr : &slot_; }
 
@@ -38,7 +38,7 @@ class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
 
   /// CPython's Task.__step: resume the coroutine until it suspends or finishes.
   void step() {
-    TaskBase*& running = LoopAccess::current_task(*loop_);
+    TaskBase*& running = scheduler_->current_task();
     running = this;
     if (!started_) [[unlikely]] {
       started_ = true;
@@ -138,7 +138,7 @@ Task<T> EventLoop::create_task(Coro<T> coro, std::string_view name) {
   auto frame = coro.release();
   detail::TaskBase* task;
   try {
-    task = new detail::TaskState<T>(this, frame, name);
+    task = new detail::TaskState<T>(&scheduler_, frame, name);
   } catch (...) {
     frame.destroy();
     throw;
@@ -163,7 +163,7 @@ T EventLoop::run_until_complete(Future<T> future) {
 
 template <class T>
 T EventLoop::run_until_complete(Coro<T> coro) {
-  detail::LoopAccess::check_can_run(*this);  // before a task exists that a running loop would run
+  check_can_run();  // before a task exists that a running loop would run
   Future<T> task = create_task(std::move(coro));
   return run_until_complete(std::move(task));
 }

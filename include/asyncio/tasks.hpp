@@ -203,7 +203,7 @@ class GatherState final : public FutureStateBase {
   using Result = typename Results::Result;
 
   GatherState(EventLoop* loop, std::size_t count)
-      : FutureStateBase(loop),
+      : FutureStateBase(&loop->scheduler()),
         children_(static_cast<GatherChild*>(::operator new(count * sizeof(GatherChild)))),
         results_(count),
         count_(count) {

@@ -18,14 +18,14 @@ class FdWaiter final : public IoWatcher, public WaitTarget {
   FdWaiter(const FdWaiter&) = delete;
   FdWaiter& operator=(const FdWaiter&) = delete;
   ~FdWaiter() {  // a frame destroyed while waiting (its loop closing) unwatches the fd
-    if (watching_) LoopAccess::detach_watcher(*loop_, fd_, direction_);
+    if (watching_) loop_->io_backend().detach_watcher(fd_, direction_);
   }
 
   bool await_ready() const noexcept { return false; }
   template <AsyncioPromise P>
   void await_suspend(std::coroutine_handle<P>) {
     task_ = running_task();
-    LoopAccess::add_watcher(*loop_, fd_, direction_, this);
+    loop_->io_backend().add_watcher(fd_, direction_, this, false);
     watching_ = true;
     task_->begin_wait(this);
   }
@@ -56,7 +56,7 @@ class FdWaiter final : public IoWatcher, public WaitTarget {
 
   void stop_watching() noexcept {
     watching_ = false;
-    LoopAccess::detach_watcher(*loop_, fd_, direction_);
+    loop_->io_backend().detach_watcher(fd_, direction_);
   }
 
   EventLoop* loop_;
@@ -70,7 +70,7 @@ class FdWaiter final : public IoWatcher, public WaitTarget {
 
 namespace asyncio {
 
-inline detail::FdWaiter EventLoop::wait_readable(int fd) { return detail::FdWaiter(*this, fd, reader); }
-inline detail::FdWaiter EventLoop::wait_writable(int fd) { return detail::FdWaiter(*this, fd, writer); }
+inline detail::FdWaiter EventLoop::wait_readable(int fd) { return detail::FdWaiter(*this, fd, detail::IoBackend::reader); }
+inline detail::FdWaiter EventLoop::wait_writable(int fd) { return detail::FdWaiter(*this, fd, detail::IoBackend::writer); }
 
 }  // namespace asyncio

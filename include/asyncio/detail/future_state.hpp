@@ -19,7 +19,7 @@
 
 #include "asyncio/detail/callback.hpp"
 #include "asyncio/detail/frame_allocator.hpp"
-#include "asyncio/event_loop.hpp"
+#include "asyncio/detail/scheduler.hpp"
 #include "asyncio/exceptions.hpp"
 
 namespace asyncio::detail {
@@ -52,7 +52,7 @@ class FutureStateBase : public WaitTarget {
  public:
   enum class State : std::uint8_t { pending, finished, cancelled };
 
-  explicit FutureStateBase(EventLoop* loop) noexcept : loop_(loop) {}
+  explicit FutureStateBase(Scheduler* scheduler) noexcept : scheduler_(scheduler) {}
   FutureStateBase(const FutureStateBase&) = delete;
   FutureStateBase& operator=(const FutureStateBase&) = delete;
   /// Reports an exception nobody retrieved through the loop's exception handler.
@@ -68,7 +68,8 @@ class FutureStateBase : public WaitTarget {
   }
   bool sole_owner() const noexcept { return refs_ == 1; }
 
-  EventLoop* loop() const noexcept { return loop_; }
+  EventLoop* loop() const noexcept { return &scheduler_->loop(); }
+  Scheduler& scheduler() const noexcept { return *scheduler_; }
   bool done() const noexcept { return state_ != State::pending; }
   bool cancelled() const noexcept { return state_ == State::cancelled; }
 
@@ -122,7 +123,7 @@ class FutureStateBase : public WaitTarget {
   [[noreturn]] void throw_for_result();
   [[noreturn]] void throw_not_pending(const char* operation) const;
 
-  EventLoop* loop_;
+  Scheduler* scheduler_;
   CallbackList callbacks_;
   // The failure, or the CancelledError of a cancelled future. While a task is pending it holds
   // the CancelledError to throw at the task's next resumption, if any (see TaskBase).

@@ -49,7 +49,7 @@ concept AsyncioPromise = std::derived_from<P, PromiseBase>;
 
 class TaskBase : public FutureStateBase, public Callback {
  public:
-  TaskBase(EventLoop* loop, Callback::Fn step, std::coroutine_handle<> root, std::string_view name);
+  TaskBase(Scheduler* scheduler, Callback::Fn step, std::coroutine_handle<> root, std::string_view name);
   ~TaskBase() override;
 
   TaskBase* as_task() noexcept override { return this; }
@@ -91,7 +91,7 @@ class TaskBase : public FutureStateBase, public Callback {
     }
   }
   /// Puts the task on the ready queue (sleep(0), or a wake-up).
-  void schedule_step() noexcept { LoopAccess::ready(*loop_).push(this); }
+  void schedule_step() noexcept { scheduler_->push_ready(this); }
   /// Suspends the task on `future`, which must be pending.
   void wait_on(FutureStateBase* future);
   /// Suspends the task on `target`; if a cancellation is pending, hands it to the target.
@@ -127,7 +127,7 @@ class TaskBase : public FutureStateBase, public Callback {
   /// num_cancels_requested_ when the count lives in the task's extras.
   static constexpr std::uint16_t cancels_elsewhere = 0xFFFF;
   /// The task's entry in the loop's side table (has_extras_ must be set).
-  TaskExtras& extras() const noexcept { return LoopAccess::task_extras(*loop_).find(this)->second; }
+  TaskExtras& extras() const noexcept { return scheduler_->task_extras().find(this)->second; }
   TaskExtras& make_extras();
   static constexpr std::uint64_t max_number = (std::uint64_t{1} << 29) - 1;  // number_'s range
   /// The constructor's rare case: a name given, or a number number_ cannot hold.
@@ -155,13 +155,8 @@ class TaskBase : public FutureStateBase, public Callback {
   // (FutureStateBase) is the CancelledError to throw at its next resumption. The cancel
   // request count, Task.cancelling(), lives in FutureStateBase too, where it fills padding.
 
-  friend class asyncio::EventLoop;
-  friend struct LoopAccess;
+  friend class Scheduler;
   friend class TaskRegistry;
 };
-
-/// The task whose frames are running on this thread. Awaiters call it from await_suspend and
-/// await_resume: frames only ever run inside their task's step (TaskBase::resume_frames).
-inline TaskBase* running_task() noexcept { return LoopAccess::current_task(*running_loop); }
 
 }  // namespace asyncio::detail

@@ -37,8 +37,8 @@ StreamTransport::StreamTransport(EventLoop* loop, int fd, std::size_t limit)
     : loop_(loop),
       fd_(fd),
       limit_(limit),
-      read_watch_(&on_read_event, this, LoopAccess::reader),
-      write_watch_(&on_write_event, this, LoopAccess::writer) {
+      read_watch_(&on_read_event, this, IoBackend::reader),
+      write_watch_(&on_write_event, this, IoBackend::writer) {
   if (limit == 0) throw std::invalid_argument("Limit cannot be <= 0");
 }
 
@@ -56,14 +56,14 @@ StreamTransport::~StreamTransport() {
 
 void StreamTransport::Watch::install() {
   if (installed) return;
-  LoopAccess::add_watcher(*owner->loop_, owner->fd_.get(), direction, this);
+  owner->loop_->io_backend().add_watcher(owner->fd_.get(), direction, this, false);
   installed = true;
 }
 
 void StreamTransport::Watch::remove() noexcept {
   if (!installed) return;
   installed = false;
-  LoopAccess::detach_watcher(*owner->loop_, owner->fd_.get(), direction);
+  owner->loop_->io_backend().detach_watcher(owner->fd_.get(), direction);
 }
 
 void StreamTransport::start_reading() {
@@ -307,7 +307,7 @@ void StreamTransport::lose_connection(std::exception_ptr error) noexcept {
   stop_writing();
   out_.clear();
   // Out of the selector first, then closed (a reader fed by hand has no fd).
-  if (fd_.get() >= 0) LoopAccess::close_fd(*loop_, fd_.release());
+  if (fd_.get() >= 0) loop_->io_backend().close_fd(fd_.release());
   writing_paused_ = false;
   read_waiters_.wake_all();
   drain_waiters_.wake_all();

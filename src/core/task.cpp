@@ -13,12 +13,12 @@ namespace asyncio::detail {
 // lines, with the frames of small coroutines.)
 static_assert(sizeof(void*) != 8 || sizeof(TaskState<void>) <= 88);
 
-TaskBase::TaskBase(EventLoop* loop, Callback::Fn step, std::coroutine_handle<> root, std::string_view name)
-    : FutureStateBase(loop), Callback(step), current_(root) {
-  const std::uint64_t number = LoopAccess::next_task_number(*loop);
+TaskBase::TaskBase(Scheduler* scheduler, Callback::Fn step, std::coroutine_handle<> root, std::string_view name)
+    : FutureStateBase(scheduler), Callback(step), current_(root) {
+  const std::uint64_t number = scheduler->next_task_number();
   number_ = static_cast<std::uint32_t>(number & max_number);
   if (!name.empty() || number > max_number) [[unlikely]] name_task(name, number);
-  LoopAccess::tasks(*loop).add(this);
+  scheduler->tasks().add(this);
   add_ref();  // the loop's reference, held until the task finishes
   schedule_step();
 }
@@ -26,10 +26,10 @@ TaskBase::TaskBase(EventLoop* loop, Callback::Fn step, std::coroutine_handle<> r
 TaskBase::~TaskBase() {
   if (log_traceback_) {
     log_traceback_ = false;
-    loop_->call_exception_handler({"Task exception was never retrieved", exception_, describe()});
+    loop()->call_exception_handler({"Task exception was never retrieved", exception_, describe()});
   }
   if (current_) destroy_frames();
-  if (has_extras_) LoopAccess::task_extras(*loop_).erase(this);
+  if (has_extras_) scheduler_->task_extras().erase(this);
 }
 
 void TaskBase::name_task(std::string_view name, std::uint64_t number) {
@@ -38,7 +38,7 @@ void TaskBase::name_task(std::string_view name, std::uint64_t number) {
 }
 
 TaskExtras& TaskBase::make_extras() {
-  TaskExtras& extras = LoopAccess::task_extras(*loop_)[this];
+  TaskExtras& extras = scheduler_->task_extras()[this];
   has_extras_ = true;
   return extras;
 }
@@ -113,7 +113,7 @@ void TaskBase::destroy_frames() noexcept {
 
 void TaskBase::wait_on(FutureStateBase* future) {
   if (future == this) throw RuntimeError("Task cannot await on itself: " + describe());
-  if (future->loop() != loop_) throw RuntimeError("Task got Future attached to a different loop");
+  if (&future->scheduler() != scheduler_) throw RuntimeError("Task got Future attached to a different loop");
   future->add_callback(this);
   begin_wait(future);
 }
@@ -169,7 +169,7 @@ void TaskBase::complete(std::exception_ptr error) {
   waiting_on_ = nullptr;
   destroy_frames();
 
-  LoopAccess::tasks(*loop_).remove(this);
+  scheduler_->tasks().remove(this);
 
   mark_done(final_state);
   release();  // the loop's reference; may destroy this
@@ -180,13 +180,13 @@ void TaskBase::complete(std::exception_ptr error) {
 namespace asyncio {
 
 TaskRef current_task() {
-  detail::TaskBase* task = detail::LoopAccess::current_task(get_running_loop());
+  detail::TaskBase* task = get_running_loop().scheduler().current_task();
   return task ? TaskRef(task) : TaskRef();
 }
 
 std::vector<TaskRef> all_tasks(EventLoop& loop) {
   std::vector<TaskRef> tasks;
-  detail::LoopAccess::tasks(loop).for_each([&tasks](detail::TaskBase* task) { tasks.emplace_back(task); });
+  loop.scheduler().tasks().for_each([&tasks](detail::TaskBase* task) { tasks.emplace_back(task); });
   return tasks;
 }
 

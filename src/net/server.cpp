@@ -82,14 +82,14 @@ void ServerCore::start_serving() {
 
 void ServerCore::watch(Listener& listener) {
   if (listener.watching) return;
-  LoopAccess::add_watcher(*loop_, listener.fd, LoopAccess::reader, &listener);
+  loop_->io_backend().add_watcher(listener.fd, IoBackend::reader, &listener, false);
   listener.watching = true;
 }
 
 void ServerCore::unwatch(Listener& listener) noexcept {
   if (!listener.watching) return;
   listener.watching = false;
-  LoopAccess::detach_watcher(*loop_, listener.fd, LoopAccess::reader);
+  loop_->io_backend().detach_watcher(listener.fd, IoBackend::reader);
 }
 
 void ServerCore::on_event(IoWatcher* watcher, IoWatcher::Event event) {
@@ -178,7 +178,7 @@ void ServerCore::close() {
   for (auto& listener : listeners_) {
     unwatch(*listener);
     listener->retry.cancel();
-    LoopAccess::close_fd(*loop_, listener->fd);
+    loop_->io_backend().close_fd(listener->fd);
   }
   listeners_.clear();
   if (!file_.path.empty()) {  // remove the socket file, unless another server bound the path since

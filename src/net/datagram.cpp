@@ -30,7 +30,7 @@ struct DatagramEndpoint::State {
     if (fd < 0) return;
     loop->remove_reader(fd);
     loop->remove_writer(fd);
-    detail::LoopAccess::close_fd(*loop, fd);
+    loop->io_backend().close_fd(fd);
     fd = -1;
   }
   int open_fd() const {

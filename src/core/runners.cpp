@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "asyncio/async_generator.hpp"
+#include "asyncio/selectors.hpp"
 
 namespace asyncio {
 
@@ -51,7 +52,7 @@ void set_event_loop(EventLoop* loop) noexcept { current_loop = loop; }
 Coro<void> EventLoop::shutdown_asyncgens() {
   // Python closes them all concurrently with aclose(); closing one here destroys its frame at
   // once. Always the first of the list: closing one may destroy others (which unlink themselves).
-  while (detail::ListHook* hook = asyncgens_.front()) {
+  while (detail::ListHook* hook = scheduler_.asyncgens().front()) {
     auto* generator = static_cast<detail::AsyncGenHook*>(hook);
     generator->unlink();
     if (!generator->close(generator)) {

@@ -8,7 +8,7 @@ namespace asyncio::detail {
 
 FutureStateBase::~FutureStateBase() {
   if (log_traceback_) {
-    loop_->call_exception_handler({"Future exception was never retrieved", exception_, describe()});
+    loop()->call_exception_handler({"Future exception was never retrieved", exception_, describe()});
   }
   discard_callbacks();
 }
@@ -64,13 +64,13 @@ void FutureStateBase::add_callback(Callback* cb) {
     callbacks_.push(cb);
     return;
   }
-  if (cb->invoke(Callback::Action::completed)) LoopAccess::ready(*loop_).push(cb);
+  if (cb->invoke(Callback::Action::completed)) scheduler_->push_ready(cb);
 }
 
 void FutureStateBase::mark_done(State state) {
   state_ = state;
   if (callbacks_.empty()) return;
-  if (loop_->is_closed()) {
+  if (loop()->is_closed()) {
     callbacks_.drain([](Callback* cb) {
       try {
         if (cb->invoke(Callback::Action::completed)) cb->invoke(Callback::Action::discard);
@@ -80,9 +80,9 @@ void FutureStateBase::mark_done(State state) {
     });
     throw RuntimeError("Event loop is closed");
   }
-  ReadyQueue& ready = LoopAccess::ready(*loop_);
-  callbacks_.drain([&ready](Callback* cb) {
-    if (cb->invoke(Callback::Action::completed)) ready.push(cb);
+  Scheduler& scheduler = *scheduler_;
+  callbacks_.drain([&scheduler](Callback* cb) {
+    if (cb->invoke(Callback::Action::completed)) scheduler.push_ready(cb);
   });
 }
 

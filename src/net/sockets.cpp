@@ -66,7 +66,7 @@ void check_nonblocking(bool debug, int fd) {
 }  // namespace
 
 Coro<std::pair<int, SocketAddress>> EventLoop::sock_accept(int fd) {
-  check_nonblocking(debug_, fd);
+  check_nonblocking(get_debug(), fd);
   sockaddr_storage address;
   socklen_t size;
   for (;;) {
@@ -84,7 +84,7 @@ Coro<std::pair<int, SocketAddress>> EventLoop::sock_accept(int fd) {
 }
 
 Coro<void> EventLoop::sock_connect(int fd, SocketAddress address) {
-  check_nonblocking(debug_, fd);
+  check_nonblocking(get_debug(), fd);
   if (::connect(fd, address.data(), address.size()) == 0) co_return;
   const int error = errno;
   // EINTR: the connection goes on in the background, as for EINPROGRESS.
@@ -97,7 +97,7 @@ Coro<void> EventLoop::sock_connect(int fd, SocketAddress address) {
 }
 
 Coro<std::size_t> EventLoop::sock_recv_into(int fd, std::span<std::byte> buffer) {
-  check_nonblocking(debug_, fd);
+  check_nonblocking(get_debug(), fd);
   for (;;) {
     const ssize_t n = attempt("recv", [&] { return recv_some(fd, buffer.data(), buffer.size()); });
     if (n >= 0) co_return static_cast<std::size_t>(n);
@@ -113,7 +113,7 @@ Coro<std::string> EventLoop::sock_recv(int fd, std::size_t max_bytes) {
 }
 
 Coro<void> EventLoop::sock_sendall(int fd, std::string_view data) {
-  check_nonblocking(debug_, fd);
+  check_nonblocking(get_debug(), fd);
   while (!data.empty()) {
     const ssize_t n = attempt("send", [&] { return send_some(fd, data.data(), data.size()); });
     if (n >= 0) {
@@ -125,7 +125,7 @@ Coro<void> EventLoop::sock_sendall(int fd, std::string_view data) {
 }
 
 Coro<std::pair<std::string, SocketAddress>> EventLoop::sock_recvfrom(int fd, std::size_t max_bytes) {
-  check_nonblocking(debug_, fd);
+  check_nonblocking(get_debug(), fd);
   std::string data(max_bytes, '\0');
   sockaddr_storage address;
   socklen_t size;
@@ -143,7 +143,7 @@ Coro<std::pair<std::string, SocketAddress>> EventLoop::sock_recvfrom(int fd, std
 }
 
 Coro<std::size_t> EventLoop::sock_sendto(int fd, std::string_view data, SocketAddress address) {
-  check_nonblocking(debug_, fd);
+  check_nonblocking(get_debug(), fd);
   for (;;) {
     const ssize_t n = attempt("sendto", [&] {
       return ::sendto(fd, data.data(), data.size(), MSG_NOSIGNAL, address.data(), address.size());

@@ -1,0 +1,54 @@
+// The I/O backend: how a loop learns that file descriptors are ready and closes the ones it
+// watched. EventLoop owns one, polls it once per iteration, and forwards add_reader and the
+// like to it; wait_readable, transports and servers install their watchers through it. The
+// readiness kind (ReadinessBackend, on a selector) is the one there is today; a completion kind
+// (io_uring) implements the same interface with submissions.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+
+#include "asyncio/detail/io_watcher.hpp"
+
+namespace asyncio::selectors {
+class Selector;
+}
+
+namespace asyncio::detail {
+
+class IoBackend {
+ public:
+  /// Which of an fd's two watchers: the index of its reader and of its writer.
+  static constexpr int reader = 0, writer = 1;
+
+  virtual ~IoBackend() = default;
+
+  /// Installs `watcher` for fd's `direction`. A watcher already there is replaced (and told
+  /// it was removed) when `replace` (add_reader), else it is a RuntimeError (wait_readable).
+  /// std::invalid_argument for a negative fd, RuntimeError("Event loop is closed") once the
+  /// backend is closed; errors registering it with the OS are thrown.
+  virtual void add_watcher(int fd, int direction, IoWatcher* watcher, bool replace) = 0;
+  /// Takes fd's watcher for `direction` out without telling it; null if there was none.
+  virtual IoWatcher* detach_watcher(int fd, int direction) noexcept = 0;
+  /// The one way to close an fd the loop may have watched: the backend forgets it first (once
+  /// closed, an fd can no longer be taken out of an epoll set, and its number may be reused),
+  /// then closes it. Its watchers must be gone already. Works on a closed backend too.
+  virtual void close_fd(int fd) noexcept = 0;
+
+  /// Waits at most `timeout` (none: until some fd is ready) and notifies the watchers of the
+  /// fds that are ready; a watcher installed during this call is not notified by it.
+  virtual void poll(std::optional<std::chrono::nanoseconds> timeout) = 0;
+  /// How many fds are registered with the OS (the loop's own wake-up fd among them).
+  virtual std::size_t registered_fds() const noexcept = 0;
+
+  /// Takes every watcher out, telling each it was removed (the loop closing).
+  virtual void drop_watchers() noexcept = 0;
+  /// Releases the OS resources; only close_fd may be called afterwards.
+  virtual void close() noexcept = 0;
+
+  /// The selector a readiness backend waits on; null for a completion backend.
+  virtual selectors::Selector* selector() noexcept = 0;
+};
+
+}  // namespace asyncio::detail

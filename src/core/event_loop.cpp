@@ -1,0 +1,202 @@
+// EventLoop: the iteration (poll, timers, ready callbacks), run/stop/close, fd watching and
+// call_soon_threadsafe forwarded to the parts, exception reporting, and the thread's running
+// loop.
+#include "asyncio/event_loop.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "asyncio/detail/loop_threads.hpp"
+#include "asyncio/exceptions.hpp"
+#include "asyncio/selectors.hpp"
+#include "asyncio/task.hpp"
+#include "io/readiness_backend.hpp"
+#include "threads/remote_queue.hpp"
+
+namespace asyncio {
+
+namespace detail {
+
+void throw_no_running_loop() { throw RuntimeError("no running event loop"); }
+
+}  // namespace detail
+
+using detail::running_scheduler;
+
+namespace {
+
+std::string describe_exception(const std::exception_ptr& error) {
+  if (!error) return {};
+  try {
+    std::rethrow_exception(error);
+  } catch (const CancelledError& e) {
+    return std::string("CancelledError: ") + e.what();
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+// Loop time as nanoseconds of the monotonic clock (which starts at boot: never negative).
+std::uint64_t to_ns(TimePoint t) noexcept {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  return ns > 0 ? static_cast<std::uint64_t>(ns) : 0;
+}
+
+}  // namespace
+
+void detail::report_callback_error(std::exception_ptr error) noexcept {
+  if (EventLoop* loop = running_loop_or_null()) loop->call_exception_handler({"Exception in callback", error, {}});
+}
+
+EventLoop::EventLoop() : EventLoop(nullptr) {}
+
+EventLoop::EventLoop(std::unique_ptr<selectors::Selector> selector)
+    : io_(std::make_unique<detail::ReadinessBackend>(scheduler_, std::move(selector))),
+      remote_(std::make_unique<detail::RemoteQueue>()) {
+  add_reader(remote_->wakeup_fd(), [this] { remote_->take_into(scheduler_); });
+}
+
+EventLoop::~EventLoop() {
+  if (running_) {
+    // The callback that destroys the loop runs inside run_forever(), which would return into
+    // freed memory: nothing can be saved. Say so instead of crashing somewhere later.
+    std::fputs("asyncio: fatal error: an EventLoop was destroyed while it was running\n", stderr);
+    std::abort();
+  }
+  close();
+}
+
+void EventLoop::check_can_run() const {
+  check_open();
+  if (running_) throw RuntimeError("This event loop is already running");
+  if (running_scheduler) throw RuntimeError("Cannot run the event loop while another loop is running");
+}
+
+void EventLoop::run_forever() {
+  check_can_run();
+  running_ = true;
+  running_scheduler = &scheduler_;
+  scheduler_.set_thread(std::this_thread::get_id());
+  struct Reset {
+    EventLoop* loop;
+    ~Reset() {
+      loop->running_ = false;
+      loop->stopping_ = false;
+      loop->scheduler_.set_thread(std::thread::id());
+      running_scheduler = nullptr;
+    }
+  } reset{this};
+  do {
+    run_once();
+  } while (!stopping_);
+}
+
+// libuv's uv_run, CPython's _run_once: the phases of one iteration.
+void EventLoop::run_once() {
+  if (scheduler_.poll_due() || stopping_) poll_io_and_timers();
+  scheduler_.run_ready();
+  scheduler_.run_due_timers();
+}
+
+void EventLoop::poll_io_and_timers() {
+  scheduler_.poll_done();
+  std::optional<std::chrono::nanoseconds> timeout;  // none: wait until some fd is ready
+  if (scheduler_.has_ready() || stopping_) {
+    timeout = std::chrono::nanoseconds(0);
+  } else if (const std::optional<std::uint64_t> when = scheduler_.next_deadline()) {
+    const std::uint64_t now = to_ns(time());
+    timeout = std::chrono::nanoseconds(*when > now ? *when - now : 0);
+  }
+  if (timeout && timeout->count() == 0 && io_->registered_fds() == 1) {
+    // Only the loop's own eventfd is watched and the poll would not wait: the remote queue's
+    // flag mirrors the eventfd, so read that instead of making a system call.
+    if (remote_->wakeup_pending()) remote_->take_into(scheduler_);
+  } else {
+    io_->poll(timeout);
+  }
+  // The due timers are collected without touching their nodes: with many timers each node is
+  // a cache miss, paid once when it runs (a cancelled one is skipped then).
+  if (scheduler_.next_deadline()) scheduler_.collect_due_timers(to_ns(time()));
+}
+
+void EventLoop::close() {
+  if (running_) throw RuntimeError("Cannot close a running event loop");
+  if (closed_) return;
+  // What is destroyed from here on is destroyed as if the loop were running, so that code in a
+  // destructor may ask for get_running_loop() and call_soon (what it schedules is dropped).
+  struct RunningHere {
+    detail::Scheduler* outer;
+    explicit RunningHere(detail::Scheduler* scheduler) noexcept : outer(std::exchange(running_scheduler, scheduler)) {}
+    ~RunningHere() { running_scheduler = outer; }
+  } running_here(&scheduler_);
+
+  // 1. Destroy the frames of tasks that never finished (CPython reports them when they are
+  //    collected), then drop the callbacks and timers that will never run, and the fd
+  //    watchers; from then on call_soon_threadsafe throws. The loop's references to the tasks
+  //    go last: the queues may still hold them.
+  std::vector<detail::TaskBase*> pending = scheduler_.destroy_pending_frames();
+  drop_callbacks();
+  for (detail::TaskBase* task : pending) task->release();
+  drop_callbacks();
+  // 2. Let go of what other threads refer to, then join the executors' threads: none of them
+  //    can wait for this loop any more (what they wait for was cancelled, and posting throws).
+  close_threads();
+  drop_callbacks();  // what letting go scheduled
+  scheduler_.asyncgens().clear();  // generators that outlive the loop no longer refer to it
+  closed_ = true;
+  io_->close();
+  remote_->close_wakeup_fd();
+}
+
+// Drops every callback that will never run: those posted from other threads (from now on
+// call_soon_threadsafe throws), the ready queue, the timers, and the fd watchers. A callable's
+// destructor may schedule more: the queues are emptied until they stay empty.
+void EventLoop::drop_callbacks() noexcept {
+  remote_->close();
+  for (;;) {
+    bool dropped = remote_->discard_queued();
+    io_->drop_watchers();
+    dropped |= scheduler_.discard_queued();
+    if (!dropped) break;
+  }
+}
+
+bool EventLoop::remove_watcher(int fd, int direction) {
+  check_thread();
+  detail::IoWatcher* old = io_->detach_watcher(fd, direction);
+  if (old) old->notify(detail::IoWatcher::Event::removed);
+  return old != nullptr;
+}
+
+void EventLoop::post_threadsafe(detail::Callback* call) {
+  if (remote_->post(call)) return;
+  // Closed. The call's destructor is user code, which may post again.
+  call->invoke(detail::Callback::Action::discard);
+  detail::throw_loop_closed();
+}
+
+void EventLoop::call_exception_handler(const ExceptionContext& context) noexcept {
+  if (!exception_handler_) {
+    default_exception_handler(context);
+    return;
+  }
+  try {
+    exception_handler_(*this, context);
+  } catch (...) {
+    default_exception_handler({"Unhandled error in exception handler", std::current_exception(), {}});
+    default_exception_handler(context);
+  }
+}
+
+void EventLoop::default_exception_handler(const ExceptionContext& context) noexcept {
+  std::string text = "asyncio: " + context.message;
+  if (!context.source.empty()) text += "\n  source: " + context.source;
+  if (context.exception) text += "\n  exception: " + describe_exception(context.exception);
+  text += '\n';
+  std::fputs(text.c_str(), stderr);
+}
+
+}  // namespace asyncio

@@ -1,0 +1,183 @@
+// Scheduler: the node pool, timers and their cancellation, the timer run phase, debug mode's
+// checks, and what close() does to callbacks and tasks that will never run.
+#include "asyncio/detail/scheduler.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+#include "asyncio/event_loop.hpp"
+#include "asyncio/exceptions.hpp"
+#include "asyncio/task.hpp"
+
+namespace asyncio::detail {
+
+thread_local constinit Scheduler* running_scheduler = nullptr;
+
+namespace {
+
+// Loop time as nanoseconds of the monotonic clock (which starts at boot: never negative).
+std::uint64_t to_ns(TimePoint t) noexcept {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  return ns > 0 ? static_cast<std::uint64_t>(ns) : 0;
+}
+
+}  // namespace
+
+// A million pending timers are a million nodes: keep them at 96 bytes on 64-bit targets.
+static_assert(sizeof(void*) != 8 || sizeof(HandleNode) <= 96);
+
+bool HandleNode::dispatch(Callback* cb, Action action) {
+  auto* node = static_cast<HandleNode*>(cb);
+  Scheduler* scheduler = node->scheduler_;
+  if (action == Action::run && !node->cancelled_) {
+    node->state_ = State::running;
+    try {
+      node->call();
+    } catch (...) {
+      scheduler->loop().call_exception_handler({"Exception in callback", std::current_exception(), "<Handle>"});
+    }
+  }
+  node->release_callable();
+  scheduler->release_node(node);
+  return false;
+}
+
+Scheduler::~Scheduler() = default;
+
+void throw_loop_closed() { throw RuntimeError("Event loop is closed"); }
+
+void Scheduler::grow_pool() {
+  // 64, 128, ... doubling up to 4096 nodes a chunk.
+  const std::size_t count = std::size_t{64} << std::min<std::size_t>(pool_chunks_.size(), 6);
+  auto chunk = std::make_unique<HandleNode[]>(count);
+  for (std::size_t i = count; i-- > 0;) {
+    chunk[i].scheduler_ = this;
+    chunk[i].next_ = free_nodes_;
+    free_nodes_ = &chunk[i];
+  }
+  pool_chunks_.push_back(std::move(chunk));
+}
+
+void Scheduler::schedule_timer(HandleNode* node, TimePoint when) {
+  node->when_ = to_ns(when);
+  node->state_ = HandleNode::State::scheduled;
+  try {
+    timers_.push(node);
+  } catch (...) {
+    node->release_callable();
+    release_node(node);
+    throw;
+  }
+}
+
+void Scheduler::cancel_handle(HandleNode* node) noexcept {
+  using State = HandleNode::State;
+  node->cancelled_ = true;
+  switch (node->state_) {
+    case State::ready:
+      node->release_callable();  // the node itself is skipped when the loop reaches it
+      break;
+    case State::scheduled:  // in the timer queue, or among the due timers
+      node->release_callable();
+      // Like CPython: leave it in the queue, but purge the queue once most of it is dead.
+      if (++cancelled_timers_ > 100 && cancelled_timers_ * 2 > timers_.size()) {
+        timers_.remove_if([this](HandleNode* n) {
+          if (!n->cancelled_) return false;
+          release_node(n);
+          return true;
+        });  // (one that is already due is released when its turn comes)
+        cancelled_timers_ = 0;
+      }
+      break;
+    case State::running:  // cancelling itself: it is released when it returns
+    case State::free:
+      break;
+  }
+}
+
+void Scheduler::run_timer_batch() {
+  const std::size_t n = due_timers_.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + 8 < n) {  // a node spans two cache lines
+      __builtin_prefetch(due_timers_[i + 8]);
+      __builtin_prefetch(reinterpret_cast<const char*>(due_timers_[i + 8]) + 64);
+    }
+    run(due_timers_[i]);
+  }
+  ticks_since_poll_ += static_cast<unsigned>(n);
+  due_timers_.clear();
+}
+
+void Scheduler::run_debug(Callback* cb) {
+  const TimePoint start = Clock::now();
+  cb->invoke(Callback::Action::run);
+  report_if_slow(start);
+}
+
+void Scheduler::report_if_slow(TimePoint start) {
+  const Clock::duration took = Clock::now() - start;
+  if (took >= slow_callback_duration_) {
+    char message[96];
+    std::snprintf(message, sizeof message, "Executing <callback> took %.3f seconds",
+                  std::chrono::duration<double>(took).count());
+    loop_->call_exception_handler({message, nullptr, {}});
+  }
+}
+
+void Scheduler::check_thread_slow() const {
+  const std::thread::id owner = thread_id_.load(std::memory_order_relaxed);
+  if (owner != std::thread::id() && owner != std::this_thread::get_id()) {
+    throw RuntimeError("Non-thread-safe operation invoked on an event loop other than the current one");
+  }
+}
+
+std::vector<TaskBase*> Scheduler::destroy_pending_frames() noexcept {
+  std::vector<TaskBase*> pending;
+  while (TaskBase* task = tasks_.take_any()) {
+    loop_->call_exception_handler({"Task was destroyed but it is pending!", nullptr, task->describe()});
+    // Innermost frame first, at constant stack; awaiters in the frames unlink the task from
+    // what it waits on as they are destroyed.
+    task->destroy_frames();
+    task->waiting_on_ = nullptr;
+    // Its done callbacks will never run: drop them, and the references they hold (a gather
+    // holds its children and is held by their callbacks).
+    task->discard_callbacks();
+    pending.push_back(task);  // (a failure to allocate here ends the program)
+  }
+  return pending;
+}
+
+bool Scheduler::discard_queued() noexcept {
+  bool discarded = false;
+  while (!ready_.empty()) {
+    ready_.pop()->invoke(Callback::Action::discard);
+    discarded = true;
+  }
+  std::vector<HandleNode*> due = std::move(due_timers_);
+  due_timers_.clear();
+  for (HandleNode* node : due) node->invoke(Callback::Action::discard);
+  discarded |= !due.empty();
+  std::vector<HandleNode*> timers;
+  timers.reserve(timers_.size());  // (a failure to allocate here ends the program)
+  timers_.clear([&timers](HandleNode* node) { timers.push_back(node); });
+  cancelled_timers_ = 0;
+  for (HandleNode* node : timers) {
+    node->release_callable();
+    release_node(node);
+  }
+  discarded |= !timers.empty();
+  return discarded;
+}
+
+}  // namespace asyncio::detail
+
+namespace asyncio {
+
+void Handle::cancel() {
+  cancelled_ = true;
+  if (!live() || node_->cancelled_) return;  // already ran, or already cancelled
+  node_->scheduler_->cancel_handle(node_);
+}
+
+}  // namespace asyncio

@@ -1,0 +1,57 @@
+// RemoteQueue: how other threads hand calls to a loop (call_soon_threadsafe) and wake it. Calls
+// queue under a mutex, in the order they were posted, until the loop's thread moves them to its
+// ready queue; an eventfd, watched by the loop, wakes a loop that waits in its poll.
+#pragma once
+
+#include <atomic>
+#include <mutex>
+
+#include "asyncio/detail/callback.hpp"
+
+namespace asyncio::detail {
+
+class Scheduler;
+
+class RemoteQueue {
+ public:
+  /// Opens the eventfd (std::system_error when it cannot).
+  RemoteQueue();
+  /// Closes the eventfd if close_wakeup_fd() did not.
+  ~RemoteQueue();
+  RemoteQueue(const RemoteQueue&) = delete;
+  RemoteQueue& operator=(const RemoteQueue&) = delete;
+
+  /// The eventfd the loop watches; readable while calls wait.
+  int wakeup_fd() const noexcept { return wakeup_fd_; }
+
+  /// Any thread: queues `call` and wakes the loop. Returns false, leaving `call` to the caller,
+  /// once the queue is closed.
+  bool post(Callback* call) noexcept;
+  /// Whether a post has written the eventfd since the last take_into: lets a loop that would
+  /// not wait skip the system call of a poll.
+  bool wakeup_pending() const noexcept { return wakeup_pending_.load(std::memory_order_acquire); }
+  /// The loop's thread: moves the queued calls, in order, onto `scheduler`'s ready queue.
+  void take_into(Scheduler& scheduler) noexcept;
+
+  /// From now on post() refuses calls.
+  void close() noexcept;
+  /// After close(), once the loop's backend no longer watches it: closes the eventfd.
+  void close_wakeup_fd() noexcept;
+  /// Discards the calls still queued, unrun; returns whether there were any. (A call's
+  /// destructor is user code: it runs outside the lock, and may post again.)
+  bool discard_queued() noexcept;
+
+ private:
+  Callback* take_all() noexcept;
+
+  // Invariant: a call queued while !wakeup_pending_ is followed by a write to the eventfd;
+  // other threads skip the write while it is set.
+  std::mutex mutex_;
+  Callback* head_ = nullptr;  // guarded by mutex_: FIFO of posted calls
+  Callback* tail_ = nullptr;  // guarded by mutex_
+  bool closed_ = false;       // guarded by mutex_
+  std::atomic<bool> wakeup_pending_{false};
+  int wakeup_fd_ = -1;
+};
+
+}  // namespace asyncio::detail
