@@ -75,6 +75,13 @@ void EventLoop::check_can_run() const {
   if (running_scheduler) throw RuntimeError("Cannot run the event loop while another loop is running");
 }
 
+// libuv's uv_run, CPython's _run_once: the phases of one iteration.
+[[gnu::always_inline]] inline void EventLoop::run_once() {
+  if (scheduler_.poll_due() || stopping_) poll_io_and_timers();
+  scheduler_.run_ready();
+  scheduler_.run_due_timers();
+}
+
 void EventLoop::run_forever() {
   check_can_run();
   running_ = true;
@@ -92,13 +99,6 @@ void EventLoop::run_forever() {
   do {
     run_once();
   } while (!stopping_);
-}
-
-// libuv's uv_run, CPython's _run_once: the phases of one iteration.
-void EventLoop::run_once() {
-  if (scheduler_.poll_due() || stopping_) poll_io_and_timers();
-  scheduler_.run_ready();
-  scheduler_.run_due_timers();
 }
 
 void EventLoop::poll_io_and_timers() {

@@ -35,7 +35,7 @@ bool HandleNode::dispatch(Callback* cb, Action action) {
     try {
       node->call();
     } catch (...) {
-      scheduler->loop().call_exception_handler({"Exception in callback", std::current_exception(), "<Handle>"});
+      scheduler->report_handle_error(std::current_exception());
     }
   }
   node->release_callable();
@@ -107,6 +107,10 @@ void Scheduler::run_timer_batch() {
   }
   ticks_since_poll_ += static_cast<unsigned>(n);
   due_timers_.clear();
+}
+
+void Scheduler::report_handle_error(std::exception_ptr error) noexcept {
+  loop_->call_exception_handler({"Exception in callback", std::move(error), "<Handle>"});
 }
 
 void Scheduler::run_debug(Callback* cb) {

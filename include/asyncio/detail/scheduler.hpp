@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -150,6 +151,9 @@ class Scheduler {
   void set_thread(std::thread::id id) noexcept { thread_id_.store(id, std::memory_order_relaxed); }
   /// Debug mode: reports a callback that started at `start` and took too long.
   void report_if_slow(TimePoint start);
+  /// Reports what a call_soon/call_later callback threw (out of line: the dispatch that calls
+  /// it stays small).
+  [[gnu::noinline]] void report_handle_error(std::exception_ptr error) noexcept;
 
   // --- Closing --------------------------------------------------------------------------------
 
