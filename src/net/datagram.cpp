@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "asyncio/detail/fd_waiter.hpp"
+#include "asyncio/detail/owned_fd.hpp"
 #include "asyncio/detail/syscall.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/getaddrinfo.hpp"
@@ -84,21 +85,20 @@ Coro<std::string> receive_connected(std::shared_ptr<State> state, std::size_t ma
 
 /// A UDP socket of `family`, with the options set, bound to `local` and connected to `remote`
 /// when given; the fd, or the error that stopped it.
-int open_socket(int family, const DatagramOptions& options, const SocketAddress* local, const SocketAddress* remote) {
-  const int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) detail::throw_errno(errno, "socket");
+detail::OwnedFd open_socket(int family, const DatagramOptions& options, const SocketAddress* local,
+                            const SocketAddress* remote) {
+  detail::OwnedFd fd(::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) detail::throw_errno(errno, "socket");
   const int one = 1;
-  const char* failed = nullptr;
-  if (options.reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) failed = "setsockopt(SO_REUSEPORT)";
-  if (!failed && options.allow_broadcast && ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) < 0) failed = "setsockopt(SO_BROADCAST)";
-  if (!failed && local && ::bind(fd, local->data(), local->size()) < 0) failed = "bind";
-  // connect(2) on a UDP socket only records the peer: it never blocks.
-  if (!failed && remote && ::connect(fd, remote->data(), remote->size()) < 0) failed = "connect";
-  if (failed) {
-    const int error = errno;
-    ::close(fd);
-    detail::throw_errno(error, failed);
+  if (options.reuse_port && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+    detail::throw_errno(errno, "setsockopt(SO_REUSEPORT)");
   }
+  if (options.allow_broadcast && ::setsockopt(fd.get(), SOL_SOCKET, SO_BROADCAST, &one, sizeof one) < 0) {
+    detail::throw_errno(errno, "setsockopt(SO_BROADCAST)");
+  }
+  if (local && ::bind(fd.get(), local->data(), local->size()) < 0) detail::throw_errno(errno, "bind");
+  // connect(2) on a UDP socket only records the peer: it never blocks.
+  if (remote && ::connect(fd.get(), remote->data(), remote->size()) < 0) detail::throw_errno(errno, "connect");
   return fd;
 }
 
@@ -145,9 +145,10 @@ Coro<DatagramEndpoint> create_datagram_endpoint(DatagramOptions options) {
     const SocketAddress* remote = first_of(remotes);
     if ((bind && !local) || (connect && !remote)) continue;
     try {
-      const int fd = open_socket(family, options, local, remote);
-      co_return DatagramEndpoint(std::make_shared<DatagramEndpoint::State>(get_running_loop(), fd,
-                                                                           remote ? *remote : SocketAddress()));
+      detail::OwnedFd fd = open_socket(family, options, local, remote);
+      auto state = std::make_shared<DatagramEndpoint::State>(get_running_loop(), fd.get(), remote ? *remote : SocketAddress());
+      fd.release();  // now the endpoint's
+      co_return DatagramEndpoint(std::move(state));
     } catch (const std::system_error& error) {
       last = error.code();
     }

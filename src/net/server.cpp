@@ -43,13 +43,16 @@ Coro<void> run_client(std::shared_ptr<const ClientConnected> handler, std::share
 
 }  // namespace
 
-ServerCore::ServerCore(EventLoop& loop, std::vector<int> listeners, ClientConnected handler, ServerOptions options,
+ServerCore::ServerCore(EventLoop& loop, std::vector<OwnedFd> listeners, ClientConnected handler, ServerOptions options,
                        SocketFile file)
     : loop_(&loop),
       handler_(std::make_shared<const ClientConnected>(std::move(handler))),
       options_(options),
       file_(std::move(file)) {
-  for (int fd : listeners) listeners_.push_back(std::make_unique<Listener>(this, fd));
+  for (OwnedFd& fd : listeners) {
+    listeners_.push_back(std::make_unique<Listener>(this, fd.get()));
+    fd.release();  // now the listener's
+  }
   if (options_.start_serving) start_serving();
 }
 
@@ -105,24 +108,24 @@ void ServerCore::on_event(IoWatcher* watcher, IoWatcher::Event event) {
 void ServerCore::accept_ready(Listener& listener) {
   for (int taken = 0; taken < options_.backlog && serving_;) {
     sockaddr_storage address;
-    socklen_t size = sizeof address;
-    const int fd = ::accept4(listener.fd, reinterpret_cast<sockaddr*>(&address), &size, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      const int error = errno;
-      if (error == EINTR || error == ECONNABORTED || error == EPROTO) continue;  // that one is gone: next
-      if (error == EAGAIN || error == EWOULDBLOCK) return;
+    socklen_t size;
+    int fd;
+    try {
+      fd = accept_connection(listener.fd, address, size);  // the same path as sock_accept
+    } catch (const std::system_error& e) {
+      const int error = e.code().value();
       if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) return pause_accepting(listener, error);
-      loop_->call_exception_handler({"Error on accepting a connection",
-                                     std::make_exception_ptr(std::system_error(error, std::generic_category(), "accept")),
-                                     SocketAddress::local_of(listener.fd).to_string()});
+      loop_->call_exception_handler(
+          {"Error on accepting a connection", std::current_exception(), SocketAddress::local_of(listener.fd).to_string()});
       return;
     }
+    if (fd < 0) return;  // none left
     ++taken;
     if (address.ss_family == AF_INET || address.ss_family == AF_INET6) {
       const int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    serve(fd);
+    serve(OwnedFd(fd));
   }
 }
 
@@ -139,11 +142,11 @@ void ServerCore::pause_accepting(Listener& listener, int error) {
   });
 }
 
-void ServerCore::serve(int fd) {
+void ServerCore::serve(OwnedFd fd) {
   std::shared_ptr<StreamTransport> connection;
   try {
-    connection = std::make_shared<StreamTransport>(*loop_, fd, options_.limit);
-  } catch (...) {  // the transport closed fd
+    connection = std::make_shared<StreamTransport>(*loop_, std::move(fd), options_.limit);
+  } catch (...) {  // fd is closed (by the transport, or here if there was no memory for it)
     loop_->call_exception_handler({"Cannot serve an accepted connection", std::current_exception(), ""});
     return;
   }
@@ -208,33 +211,20 @@ namespace {
 
 using detail::throw_errno;
 
-/// Closes the fds of a server being set up, unless handed over.
-struct ListenerFds {
-  std::vector<int> fds;
-  ~ListenerFds() {
-    for (int fd : fds) ::close(fd);
-  }
-  std::vector<int> release() noexcept { return std::exchange(fds, {}); }
-};
-
-int make_listener(int family, int protocol, const SocketAddress& address, const ServerOptions& options) {
-  const int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
-  if (fd < 0) throw_errno(errno, "socket");
+detail::OwnedFd make_listener(int family, int protocol, const SocketAddress& address, const ServerOptions& options) {
+  detail::OwnedFd fd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol));
+  if (fd.get() < 0) throw_errno(errno, "socket");
   const int one = 1;
   if (family != AF_UNIX) {
-    if (options.reuse_address) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (options.reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
-      const int error = errno;
-      ::close(fd);
-      throw_errno(error, "setsockopt(SO_REUSEPORT)");
+    if (options.reuse_address) ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (options.reuse_port && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+      throw_errno(errno, "setsockopt(SO_REUSEPORT)");
     }
     // An IPv6 socket takes IPv6 only, so that "" can bind IPv4 and IPv6 side by side.
-    if (family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (family == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   }
-  if (::bind(fd, address.data(), address.size()) < 0 || ::listen(fd, options.backlog) < 0) {
-    const int error = errno;
-    ::close(fd);
-    throw_errno(error, "error while attempting to bind on address " + address.to_string());
+  if (::bind(fd.get(), address.data(), address.size()) < 0 || ::listen(fd.get(), options.backlog) < 0) {
+    throw_errno(errno, "error while attempting to bind on address " + address.to_string());
   }
   return fd;
 }
@@ -243,11 +233,11 @@ int make_listener(int family, int protocol, const SocketAddress& address, const 
 
 Coro<Server> start_server(ClientConnected handler, std::string host, std::uint16_t port, ServerOptions options) {
   std::vector<AddressInfo> addresses = co_await getaddrinfo(host, port, AF_UNSPEC, SOCK_STREAM, 0, AI_PASSIVE);
-  ListenerFds listeners;
+  std::vector<detail::OwnedFd> listeners;  // closed unless handed over to the server
   std::vector<SocketAddress> bound;
   for (const AddressInfo& info : addresses) {
     if (std::find(bound.begin(), bound.end(), info.address) != bound.end()) continue;  // a duplicate answer
-    int fd;
+    detail::OwnedFd fd;
     try {
       fd = make_listener(info.family, info.protocol, info.address, options);
     } catch (const std::system_error& error) {
@@ -255,11 +245,11 @@ Coro<Server> start_server(ClientConnected handler, std::string host, std::uint16
       if (host.empty() && error.code() == std::errc::address_family_not_supported) continue;
       throw;
     }
-    listeners.fds.push_back(fd);
+    listeners.push_back(std::move(fd));
     bound.push_back(info.address);
   }
-  if (listeners.fds.empty()) throw std::system_error(EADDRNOTAVAIL, std::generic_category(), "no address to listen on");
-  co_return Server(std::make_shared<detail::ServerCore>(get_running_loop(), listeners.release(), std::move(handler), options,
+  if (listeners.empty()) throw std::system_error(EADDRNOTAVAIL, std::generic_category(), "no address to listen on");
+  co_return Server(std::make_shared<detail::ServerCore>(get_running_loop(), std::move(listeners), std::move(handler), options,
                                                         detail::ServerCore::SocketFile{}));
 }
 
@@ -269,7 +259,8 @@ Coro<Server> start_unix_server(ClientConnected handler, std::string path, Server
   if (!path.empty() && path[0] != '\0' && ::stat(path.c_str(), &existing) == 0 && S_ISSOCK(existing.st_mode)) {
     ::unlink(path.c_str());  // a stale socket file from an earlier server
   }
-  ListenerFds listeners{{make_listener(AF_UNIX, 0, address, options)}};
+  std::vector<detail::OwnedFd> listeners;
+  listeners.push_back(make_listener(AF_UNIX, 0, address, options));
   detail::ServerCore::SocketFile file{path};
   struct stat bound;
   if (!path.empty() && path[0] != '\0' && ::stat(path.c_str(), &bound) == 0) {
@@ -278,7 +269,7 @@ Coro<Server> start_unix_server(ClientConnected handler, std::string path, Server
   } else {
     file.path.clear();  // an abstract socket: no file to remove
   }
-  co_return Server(std::make_shared<detail::ServerCore>(get_running_loop(), listeners.release(), std::move(handler), options,
+  co_return Server(std::make_shared<detail::ServerCore>(get_running_loop(), std::move(listeners), std::move(handler), options,
                                                         std::move(file)));
 }
 

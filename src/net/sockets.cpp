@@ -36,8 +36,7 @@ ssize_t write_without_sigpipe(int fd, const void* data, std::size_t size) {
   const int error = errno;
   if (n < 0 && error == EPIPE && !was_pending) {
     const timespec zero{};
-    while (sigtimedwait(&sigpipe, nullptr, &zero) < 0 && errno == EINTR) {
-    }
+    detail::retry_on_eintr([&] { return sigtimedwait(&sigpipe, nullptr, &zero); });
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   errno = error;
@@ -70,15 +69,8 @@ Coro<std::pair<int, SocketAddress>> EventLoop::sock_accept(int fd) {
   sockaddr_storage address;
   socklen_t size;
   for (;;) {
-    const auto conn = attempt("accept", [&] {
-      int result;
-      do {  // ECONNABORTED: that connection is gone; take the next one, if any
-        size = sizeof address;
-        result = ::accept4(fd, reinterpret_cast<sockaddr*>(&address), &size, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      } while (result < 0 && errno == ECONNABORTED);
-      return result;
-    });
-    if (conn >= 0) co_return std::pair{static_cast<int>(conn), SocketAddress(reinterpret_cast<sockaddr*>(&address), size)};
+    const int conn = detail::accept_connection(fd, address, size);
+    if (conn >= 0) co_return std::pair{conn, SocketAddress(reinterpret_cast<sockaddr*>(&address), size)};
     co_await wait_readable(fd);
   }
 }

@@ -27,26 +27,23 @@ std::exception_ptr os_error(int error, const char* what) {
 
 }  // namespace
 
-void OwnedFd::close() noexcept {
-  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-}
-
 // fd_ is initialised before anything that can throw, so every throw from a constructor closes
 // the fd (one from the body of a delegating constructor through ~StreamTransport).
-StreamTransport::StreamTransport(EventLoop* loop, int fd, std::size_t limit)
+StreamTransport::StreamTransport(EventLoop* loop, OwnedFd fd, std::size_t limit)
     : loop_(loop),
-      fd_(fd),
+      fd_(std::move(fd)),
       limit_(limit),
       read_watch_(&on_read_event, this, IoBackend::reader),
       write_watch_(&on_write_event, this, IoBackend::writer) {
   if (limit == 0) throw std::invalid_argument("Limit cannot be <= 0");
 }
 
-StreamTransport::StreamTransport(EventLoop& loop, int fd, std::size_t limit) : StreamTransport(&loop, fd, limit) {
+StreamTransport::StreamTransport(EventLoop& loop, OwnedFd fd, std::size_t limit)
+    : StreamTransport(&loop, std::move(fd), limit) {
   start_reading();
 }
 
-StreamTransport::StreamTransport(std::size_t limit) : StreamTransport(running_loop_or_null(), -1, limit) {}
+StreamTransport::StreamTransport(std::size_t limit) : StreamTransport(running_loop_or_null(), OwnedFd(), limit) {}
 
 StreamTransport::~StreamTransport() {
   if (!lost_) lose_connection(nullptr);
@@ -90,10 +87,9 @@ void StreamTransport::read_ready() {
   std::span<char> room = in_.back_room();
   if (room.size() > max_read) room = room.first(max_read);
   iovec parts[2] = {{room.data(), room.size()}, {spill, max_read - room.size()}};
-  ssize_t n;
-  do {
-    n = room.empty() ? ::read(fd_.get(), spill, max_read) : ::readv(fd_.get(), parts, parts[1].iov_len ? 2 : 1);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = retry_on_eintr([&] {
+    return room.empty() ? ::read(fd_.get(), spill, max_read) : ::readv(fd_.get(), parts, parts[1].iov_len ? 2 : 1);
+  });
   if (n < 0) {
     if (!would_block(errno)) fail(errno);
     return;
@@ -166,10 +162,7 @@ void StreamTransport::write(std::string_view bytes) {
   check_writable();
   if (bytes.empty() || lost_) return;
   if (out_.empty()) {
-    ssize_t n;
-    do {
-      n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
+    ssize_t n = retry_on_eintr([&] { return ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL); });
     if (n < 0) {
       if (!would_block(errno)) return fail(errno);
       n = 0;
@@ -187,9 +180,8 @@ void StreamTransport::write(std::string_view bytes) {
 bool StreamTransport::flush_now() {
   while (!out_.empty()) {
     const std::string_view pending = out_.view();
-    const ssize_t n = ::send(fd_.get(), pending.data(), pending.size(), MSG_NOSIGNAL);
+    const ssize_t n = retry_on_eintr([&] { return ::send(fd_.get(), pending.data(), pending.size(), MSG_NOSIGNAL); });
     if (n < 0) {
-      if (errno == EINTR) continue;
       if (would_block(errno)) break;
       fail(errno);
       return false;

@@ -161,9 +161,9 @@ std::any StreamWriter::get_extra_info(std::string_view name) const {
 }
 
 StreamPair open_stream(int fd, std::size_t limit) {
-  detail::OwnedFd owned(fd);  // closes fd when there is no running loop
+  detail::OwnedFd owned(fd);  // closes fd when there is no running loop, or no memory
   EventLoop& loop = get_running_loop();
-  auto transport = std::make_shared<detail::StreamTransport>(loop, owned.release(), limit);
+  auto transport = std::make_shared<detail::StreamTransport>(loop, std::move(owned), limit);
   return {StreamReader(transport), StreamWriter(transport)};
 }
 

@@ -28,7 +28,7 @@ class ServerCore {
   };
 
   /// Takes ownership of `listeners`, bound and listening non-blocking sockets.
-  ServerCore(EventLoop& loop, std::vector<int> listeners, ClientConnected handler, ServerOptions options,
+  ServerCore(EventLoop& loop, std::vector<OwnedFd> listeners, ClientConnected handler, ServerOptions options,
              SocketFile file);
   ~ServerCore();
   ServerCore(const ServerCore&) = delete;
@@ -67,7 +67,7 @@ class ServerCore {
   void unwatch(Listener& listener) noexcept;
   void accept_ready(Listener& listener);
   void pause_accepting(Listener& listener, int error);
-  void serve(int fd);
+  void serve(OwnedFd fd);
   template <class F>
   void for_each_connection(F f);
 

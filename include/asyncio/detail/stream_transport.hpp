@@ -27,6 +27,7 @@
 
 #include "asyncio/detail/byte_buffer.hpp"
 #include "asyncio/detail/io_watcher.hpp"
+#include "asyncio/detail/owned_fd.hpp"
 #include "asyncio/detail/wait_queue.hpp"
 #include "asyncio/socket_address.hpp"
 
@@ -38,33 +39,15 @@ namespace asyncio::detail {
 
 class ServerCore;
 
-/// An fd owned from the moment it is wrapped: closed by the destructor unless closed or
-/// released first.
-class OwnedFd {
- public:
-  explicit OwnedFd(int fd) noexcept : fd_(fd) {}
-  ~OwnedFd() { close(); }
-  OwnedFd(const OwnedFd&) = delete;
-  OwnedFd& operator=(const OwnedFd&) = delete;
-
-  int get() const noexcept { return fd_; }
-  /// Gives the fd up, to a new owner.
-  int release() noexcept { return std::exchange(fd_, -1); }
-  void close() noexcept;
-
- private:
-  int fd_;  // -1: none
-};
-
 class StreamTransport {
  public:
   static constexpr std::size_t default_high_water = 64 * 1024;
   static constexpr std::size_t default_low_water = 16 * 1024;
   static constexpr std::size_t max_read = 64 * 1024;  // bytes read per readiness event, at most
 
-  /// Takes ownership of `fd`, a connected non-blocking stream socket, and starts reading. fd
-  /// is closed when this throws (std::invalid_argument for a limit of 0).
-  StreamTransport(EventLoop& loop, int fd, std::size_t limit);
+  /// Takes `fd`, a connected non-blocking stream socket, and starts reading. fd is closed when
+  /// this throws (std::invalid_argument for a limit of 0).
+  StreamTransport(EventLoop& loop, OwnedFd fd, std::size_t limit);
   /// A reader's buffer fed by hand, with no socket; on the running loop, if one runs.
   explicit StreamTransport(std::size_t limit);
   /// Aborts the connection if it is still open.
@@ -164,7 +147,7 @@ class StreamTransport {
     bool installed = false;
   };
   /// What both public constructors share: the members, and the limit's check.
-  StreamTransport(EventLoop* loop, int fd, std::size_t limit);
+  StreamTransport(EventLoop* loop, OwnedFd fd, std::size_t limit);
   static void on_read_event(IoWatcher* watcher, IoWatcher::Event event);
   static void on_write_event(IoWatcher* watcher, IoWatcher::Event event);
 
