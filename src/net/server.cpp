@@ -64,11 +64,7 @@ ServerCore::~ServerCore() {
 
 template <class F>
 void ServerCore::for_each_connection(F f) {
-  for (StreamTransport* connection = connections_; connection;) {
-    StreamTransport* next = connection->server_next_;  // f may unlink it
-    f(connection);
-    connection = next;
-  }
+  connections_.for_each([&f](ListHook* hook) { f(static_cast<StreamTransport*>(hook)); });
 }
 
 std::vector<int> ServerCore::sockets() const {
@@ -151,9 +147,7 @@ void ServerCore::serve(OwnedFd fd) {
     return;
   }
   connection->attach_to(this);
-  connection->server_next_ = connections_;
-  if (connections_) connections_->server_prev_ = connection.get();
-  connections_ = connection.get();
+  connections_.push_back(connection.get());
   ++active_;
   try {
     loop_->create_task(run_client(handler_, connection));
@@ -164,13 +158,7 @@ void ServerCore::serve(OwnedFd fd) {
 }
 
 void ServerCore::connection_lost(StreamTransport* connection) noexcept {
-  if (connection->server_prev_) {
-    connection->server_prev_->server_next_ = connection->server_next_;
-  } else {
-    connections_ = connection->server_next_;
-  }
-  if (connection->server_next_) connection->server_next_->server_prev_ = connection->server_prev_;
-  connection->server_prev_ = connection->server_next_ = nullptr;
+  connection->unlink();
   if (--active_ == 0 && closed_) closed_waiters_.wake_all();
 }
 

@@ -22,9 +22,7 @@ RemoteQueue::~RemoteQueue() { close_wakeup_fd(); }
 bool RemoteQueue::post(Callback* call) noexcept {
   std::lock_guard lock(mutex_);
   if (closed_) return false;
-  call->next_ = nullptr;
-  if (tail_) tail_->next_ = call; else head_ = call;
-  tail_ = call;
+  queue_.push(call);
   // Still under the lock: the loop closes the eventfd only after close(), so the write cannot
   // meet a closed (or reused) fd number.
   if (!wakeup_pending_.exchange(true, std::memory_order_acq_rel)) {
@@ -40,13 +38,15 @@ void RemoteQueue::take_into(Scheduler& scheduler) noexcept {
   [[maybe_unused]] ssize_t n = ::read(wakeup_fd_, &count, sizeof count);
   // Cleared before taking the queue: a call queued after this point writes the eventfd again.
   wakeup_pending_.store(false, std::memory_order_release);
-  for (Callback* call = take_all(); call;) scheduler.push_ready(std::exchange(call, call->next_));
+  ReadyQueue batch = take_all();
+  scheduler.push_ready(batch);
 }
 
-Callback* RemoteQueue::take_all() noexcept {
+ReadyQueue RemoteQueue::take_all() noexcept {
+  ReadyQueue batch;
   std::lock_guard lock(mutex_);
-  tail_ = nullptr;
-  return std::exchange(head_, nullptr);
+  batch.splice(queue_);
+  return batch;
 }
 
 void RemoteQueue::close() noexcept {
@@ -59,9 +59,9 @@ void RemoteQueue::close_wakeup_fd() noexcept {
 }
 
 bool RemoteQueue::discard_queued() noexcept {
-  Callback* call = take_all();
-  const bool any = call != nullptr;
-  while (call) std::exchange(call, call->next_)->invoke(Callback::Action::discard);
+  ReadyQueue batch = take_all();
+  const bool any = !batch.empty();
+  while (!batch.empty()) batch.pop()->invoke(Callback::Action::discard);
   return any;
 }
 

@@ -42,14 +42,13 @@ class RemoteQueue {
   bool discard_queued() noexcept;
 
  private:
-  Callback* take_all() noexcept;
+  ReadyQueue take_all() noexcept;
 
   // Invariant: a call queued while !wakeup_pending_ is followed by a write to the eventfd;
   // other threads skip the write while it is set.
   std::mutex mutex_;
-  Callback* head_ = nullptr;  // guarded by mutex_: FIFO of posted calls
-  Callback* tail_ = nullptr;  // guarded by mutex_
-  bool closed_ = false;       // guarded by mutex_
+  ReadyQueue queue_;     // guarded by mutex_: the posted calls, in order
+  bool closed_ = false;  // guarded by mutex_
   std::atomic<bool> wakeup_pending_{false};
   int wakeup_fd_ = -1;
 };

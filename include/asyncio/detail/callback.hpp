@@ -31,7 +31,7 @@ struct Callback {
   Fn fn_;
 };
 
-/// FIFO of callbacks: the loop's ready queue.
+/// FIFO of callbacks: the loop's ready queue, and the queue other threads post to.
 class ReadyQueue {
  public:
   bool empty() const noexcept { return head_ == nullptr; }
@@ -41,6 +41,14 @@ class ReadyQueue {
     cb->next_ = nullptr;
     if (tail_) tail_->next_ = cb; else head_ = cb;
     tail_ = cb;
+  }
+
+  /// Moves every callback of `other`, in order, to the back of this queue.
+  void splice(ReadyQueue& other) noexcept {
+    if (other.empty()) return;
+    if (tail_) tail_->next_ = other.head_; else head_ = other.head_;
+    tail_ = other.tail_;
+    other.head_ = other.tail_ = nullptr;
   }
 
   Callback* pop() noexcept {

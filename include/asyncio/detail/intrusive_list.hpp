@@ -45,6 +45,16 @@ class IntrusiveList {
     head_.prev = hook;
   }
 
+  /// Calls f(hook) for each object, front to back; f may unlink the object it is given.
+  template <class F>
+  void for_each(F&& f) {
+    for (ListHook* hook = head_.next; hook != &head_;) {
+      ListHook* next = hook->next;
+      f(hook);
+      hook = next;
+    }
+  }
+
   /// Unlinks every object.
   void clear() noexcept {
     while (ListHook* hook = front()) hook->unlink();

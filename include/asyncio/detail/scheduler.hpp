@@ -57,6 +57,8 @@ class Scheduler {
 
   /// Appends `cb`; it runs on the loop's next run phase (or is discarded by close()).
   void push_ready(Callback* cb) noexcept { ready_.push(cb); }
+  /// Appends every callback of `batch`, in order, emptying it.
+  void push_ready(ReadyQueue& batch) noexcept { ready_.splice(batch); }
   bool has_ready() const noexcept { return !ready_.empty(); }
   /// Whether the loop should poll for I/O before running callbacks: none is ready, or
   /// poll_interval of them ran since the last poll.

@@ -76,9 +76,8 @@ class ServerCore {
   std::shared_ptr<const ClientConnected> handler_;  // shared with every handler task
   ServerOptions options_;
   SocketFile file_;
-  // The live connections this server accepted, linked through their server_prev_/server_next_;
-  // active_ counts them.
-  StreamTransport* connections_ = nullptr;
+  // The live connections this server accepted (StreamTransports); active_ counts them.
+  IntrusiveList connections_;
   std::size_t active_ = 0;
   WaitQueue closed_waiters_{"Server"};
   WaitQueue close_waiters_{"Server"};

@@ -26,6 +26,7 @@
 #include <utility>
 
 #include "asyncio/detail/byte_buffer.hpp"
+#include "asyncio/detail/intrusive_list.hpp"
 #include "asyncio/detail/io_watcher.hpp"
 #include "asyncio/detail/owned_fd.hpp"
 #include "asyncio/detail/wait_queue.hpp"
@@ -39,7 +40,8 @@ namespace asyncio::detail {
 
 class ServerCore;
 
-class StreamTransport {
+/// Linked, through its ListHook, in the list of live connections of the server that accepted it.
+class StreamTransport : public ListHook {
  public:
   static constexpr std::size_t default_high_water = 64 * 1024;
   static constexpr std::size_t default_low_water = 16 * 1024;
@@ -133,8 +135,6 @@ class StreamTransport {
   /// Links this connection to the server that accepted it (see ServerCore).
   void attach_to(ServerCore* server) noexcept { server_ = server; }
   void detach_from_server() noexcept { server_ = nullptr; }
-  StreamTransport* server_prev_ = nullptr;  // ServerCore's list of live connections
-  StreamTransport* server_next_ = nullptr;
 
  private:
   /// One direction's watch of the fd: installed with the loop, or not.
