@@ -1,5 +1,7 @@
 // Name resolution without blocking the loop: asyncio::getaddrinfo (Python's loop.getaddrinfo)
 // runs getaddrinfo(3) on the loop's default executor, and answers numeric addresses at once.
+// It includes <netdb.h>: callers pass its AI_* flags and compare with its EAI_* codes, as
+// Python's callers use socket.AI_PASSIVE.
 #pragma once
 
 #include <netdb.h>

@@ -4,9 +4,6 @@
 // waits on one.
 #pragma once
 
-#include <poll.h>
-#include <sys/select.h>
-
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -100,7 +97,7 @@ class Selector {
 /// writing past its fd_set. Resolution of timeouts: 1 microsecond.
 class SelectSelector final : public Selector {
  public:
-  SelectSelector() noexcept;
+  SelectSelector() noexcept = default;
   ~SelectSelector() override = default;
 
   const SelectorKey& register_fd(int fd, unsigned events, void* data = nullptr) override;
@@ -110,20 +107,20 @@ class SelectSelector final : public Selector {
   void close() override;
 
  private:
-  void set_events(int fd, unsigned events) noexcept;
   /// select() failed with EBADF: reports the fds that were closed while registered as ready,
   /// so their owners meet the error, instead of failing every wait from now on.
   void report_closed_fds();
 
-  fd_set readers_, writers_;  // invariant: exactly the registered fds, per event
-  int max_fd_ = -1;           // highest registered fd (an upper bound after unregister)
+  // The fd_sets are made from the keys for each call: the keys are the one record of what is
+  // registered.
+  int max_fd_ = -1;  // highest registered fd (an upper bound after unregister)
 };
 
 /// poll(2). Resolution of timeouts: 1 millisecond.
 class PollSelector final : public Selector {
  public:
-  PollSelector() = default;
-  ~PollSelector() override = default;
+  PollSelector();
+  ~PollSelector() override;
 
   const SelectorKey& register_fd(int fd, unsigned events, void* data = nullptr) override;
   SelectorKey unregister(int fd) override;
@@ -132,9 +129,8 @@ class PollSelector final : public Selector {
   void close() override;
 
  private:
-  // Invariant: pollfds_ holds one entry per registered fd, and slot_[fd] is its index there.
-  std::vector<pollfd> pollfds_;
-  std::vector<std::size_t> slot_;
+  struct Table;  // the pollfd array poll(2) takes, and each fd's slot in it (poll.cpp)
+  std::unique_ptr<Table> table_;
 };
 
 /// Linux epoll, level-triggered. Resolution of timeouts: 1 nanosecond (epoll_pwait2), or 1

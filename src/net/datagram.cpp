@@ -2,6 +2,7 @@
 // system call first and wait for readiness only when it would block.
 #include "asyncio/datagram.hpp"
 
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>

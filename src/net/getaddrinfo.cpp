@@ -1,6 +1,8 @@
 // asyncio::getaddrinfo: getaddrinfo(3) on the default executor, numeric hosts answered inline.
 #include "asyncio/getaddrinfo.hpp"
 
+#include <netdb.h>
+
 #include <cerrno>
 #include <memory>
 

@@ -2,6 +2,7 @@
 // when descriptors run out), a handler task per connection, and closing.
 #include "asyncio/server.hpp"
 
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>

@@ -17,26 +17,37 @@ short to_poll(unsigned events) {
 
 }  // namespace
 
+struct PollSelector::Table {
+  // Invariant: pollfds holds one entry per registered fd, and slot[fd] is its index there.
+  std::vector<pollfd> pollfds;
+  std::vector<std::size_t> slot;
+};
+
+PollSelector::PollSelector() : table_(std::make_unique<Table>()) {}
+PollSelector::~PollSelector() = default;
+
 void PollSelector::close() {
-  pollfds_.clear();
-  slot_.clear();
+  table_->pollfds.clear();
+  table_->slot.clear();
   clear_keys();
 }
 
 const SelectorKey& PollSelector::register_fd(int fd, unsigned events, void* data) {
   SelectorKey& key = add_key(fd, events, data);
-  if (static_cast<std::size_t>(fd) >= slot_.size()) slot_.resize(static_cast<std::size_t>(fd) + 1);
-  slot_[fd] = pollfds_.size();
-  pollfds_.push_back({fd, to_poll(events), 0});
+  std::vector<std::size_t>& slot = table_->slot;
+  if (static_cast<std::size_t>(fd) >= slot.size()) slot.resize(static_cast<std::size_t>(fd) + 1);
+  slot[fd] = table_->pollfds.size();
+  table_->pollfds.push_back({fd, to_poll(events), 0});
   return key;
 }
 
 SelectorKey PollSelector::unregister(int fd) {
   SelectorKey old = remove_key(fd);
-  const std::size_t i = slot_[fd];
-  pollfds_[i] = pollfds_.back();
-  slot_[pollfds_[i].fd] = i;
-  pollfds_.pop_back();
+  std::vector<pollfd>& pollfds = table_->pollfds;
+  const std::size_t i = table_->slot[fd];
+  pollfds[i] = pollfds.back();
+  table_->slot[pollfds[i].fd] = i;
+  pollfds.pop_back();
   return old;
 }
 
@@ -44,18 +55,19 @@ const SelectorKey& PollSelector::modify(int fd, unsigned events, void* data) {
   SelectorKey& key = key_for_modify(fd, events);
   key.events = events;
   key.data = data;
-  pollfds_[slot_[fd]].events = to_poll(events);
+  table_->pollfds[table_->slot[fd]].events = to_poll(events);
   return key;
 }
 
 const std::vector<ReadyKey>& PollSelector::select(std::optional<std::chrono::nanoseconds> timeout) {
   ready_.clear();
-  const int n = ::poll(pollfds_.data(), pollfds_.size(), detail::timeout_ms(timeout));
+  std::vector<pollfd>& pollfds = table_->pollfds;
+  const int n = ::poll(pollfds.data(), pollfds.size(), detail::timeout_ms(timeout));
   if (n < 0) {
     if (errno == EINTR) return ready_;
     detail::throw_errno("poll");
   }
-  for (const pollfd& p : pollfds_) {
+  for (const pollfd& p : pollfds) {
     if (!p.revents) continue;
     unsigned ready = 0;
     // POLLNVAL: the fd was closed while registered; its owner meets EBADF when it acts on it.

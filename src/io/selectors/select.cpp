@@ -10,21 +10,9 @@
 
 namespace asyncio::selectors {
 
-SelectSelector::SelectSelector() noexcept {
-  FD_ZERO(&readers_);
-  FD_ZERO(&writers_);
-}
-
 void SelectSelector::close() {
-  FD_ZERO(&readers_);
-  FD_ZERO(&writers_);
   max_fd_ = -1;
   clear_keys();
-}
-
-void SelectSelector::set_events(int fd, unsigned events) noexcept {
-  if (events & EVENT_READ) FD_SET(fd, &readers_); else FD_CLR(fd, &readers_);
-  if (events & EVENT_WRITE) FD_SET(fd, &writers_); else FD_CLR(fd, &writers_);
 }
 
 const SelectorKey& SelectSelector::register_fd(int fd, unsigned events, void* data) {
@@ -33,14 +21,12 @@ const SelectorKey& SelectSelector::register_fd(int fd, unsigned events, void* da
                                 std::to_string(FD_SETSIZE) + "); use PollSelector or EpollSelector");
   }
   SelectorKey& key = add_key(fd, events, data);
-  set_events(fd, events);
   if (fd > max_fd_) max_fd_ = fd;
   return key;
 }
 
 SelectorKey SelectSelector::unregister(int fd) {
   SelectorKey old = remove_key(fd);
-  set_events(fd, 0);
   while (max_fd_ >= 0 && !get_key(max_fd_)) --max_fd_;
   return old;
 }
@@ -49,13 +35,20 @@ const SelectorKey& SelectSelector::modify(int fd, unsigned events, void* data) {
   SelectorKey& key = key_for_modify(fd, events);
   key.events = events;
   key.data = data;
-  set_events(fd, events);
   return key;
 }
 
 const std::vector<ReadyKey>& SelectSelector::select(std::optional<std::chrono::nanoseconds> timeout) {
   ready_.clear();
-  fd_set readable = readers_, writable = writers_;
+  fd_set readable, writable;
+  FD_ZERO(&readable);
+  FD_ZERO(&writable);
+  for (int fd = 0; fd <= max_fd_; ++fd) {
+    const SelectorKey* key = get_key(fd);
+    if (!key) continue;
+    if (key->events & EVENT_READ) FD_SET(fd, &readable);
+    if (key->events & EVENT_WRITE) FD_SET(fd, &writable);
+  }
   timeval tv{};
   timeval* tvp = nullptr;
   if (timeout) {
