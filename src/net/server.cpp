@@ -130,7 +130,7 @@ void ServerCore::accept_ready(Listener& listener) {
 // would be ready again at once. Stop watching it for a while instead of spinning.
 void ServerCore::pause_accepting(Listener& listener, int error) {
   loop_->call_exception_handler({"socket.accept() out of system resource",
-                                 std::make_exception_ptr(std::system_error(error, std::generic_category(), "accept")),
+                                 std::make_exception_ptr(errno_error(error, "accept")),
                                  SocketAddress::local_of(listener.fd).to_string()});
   unwatch(listener);
   listener.retry = loop_->call_later(options_.accept_retry_delay, [&listener] {

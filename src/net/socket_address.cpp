@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "asyncio/detail/syscall.hpp"
+
 namespace asyncio {
 
 SocketAddress::SocketAddress(const sockaddr* address, socklen_t size) {
@@ -95,9 +97,7 @@ using AddressQuery = int (*)(int, sockaddr*, socklen_t*);
 SocketAddress query_address(int fd, AddressQuery query, const char* what) {
   sockaddr_storage storage;
   socklen_t size = sizeof storage;
-  if (query(fd, reinterpret_cast<sockaddr*>(&storage), &size) < 0) {
-    throw std::system_error(errno, std::generic_category(), what);
-  }
+  if (query(fd, reinterpret_cast<sockaddr*>(&storage), &size) < 0) detail::throw_errno(errno, what);
   return SocketAddress(reinterpret_cast<sockaddr*>(&storage), size);
 }
 

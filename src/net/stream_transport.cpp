@@ -22,7 +22,7 @@ namespace asyncio::detail {
 namespace {
 
 std::exception_ptr os_error(int error, const char* what) {
-  return std::make_exception_ptr(std::system_error(error, std::generic_category(), what));
+  return std::make_exception_ptr(errno_error(error, what));
 }
 
 }  // namespace

@@ -10,11 +10,12 @@
 #include <utility>
 
 #include "asyncio/detail/scheduler.hpp"
+#include "asyncio/detail/syscall.hpp"
 
 namespace asyncio::detail {
 
 RemoteQueue::RemoteQueue() : wakeup_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-  if (wakeup_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  if (wakeup_fd_ < 0) throw_errno(errno, "eventfd");
 }
 
 RemoteQueue::~RemoteQueue() { close_wakeup_fd(); }

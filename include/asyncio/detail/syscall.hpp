@@ -14,12 +14,11 @@ namespace asyncio::detail {
 
 inline bool would_block(int error) noexcept { return error == EAGAIN || error == EWOULDBLOCK; }
 
-[[noreturn]] inline void throw_errno(int error, const char* what) {
-  throw std::system_error(error, std::generic_category(), what);
+/// The one way an OS error becomes an exception: std::system_error carrying the errno value.
+inline std::system_error errno_error(int error, const std::string& what) {
+  return std::system_error(error, std::generic_category(), what);
 }
-[[noreturn]] inline void throw_errno(int error, const std::string& what) {
-  throw std::system_error(error, std::generic_category(), what);
-}
+[[noreturn]] inline void throw_errno(int error, const std::string& what) { throw errno_error(error, what); }
 
 /// Makes `call`, a system call that returns -1 and sets errno on failure, again as long as it
 /// fails with EINTR; returns its last result (errno tells why when it is negative).

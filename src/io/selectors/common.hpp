@@ -1,4 +1,5 @@
-// What the selector backends share privately: errno errors and timeout conversion.
+// What the selector backends share privately: timeout conversion (and errno errors, from
+// detail/syscall.hpp).
 #pragma once
 
 #include <cerrno>
@@ -7,11 +8,11 @@
 #include <optional>
 #include <system_error>
 
+#include "asyncio/detail/syscall.hpp"
+
 namespace asyncio::selectors::detail {
 
-[[noreturn]] inline void throw_errno(const char* what) {
-  throw std::system_error(errno, std::generic_category(), what);
-}
+using asyncio::detail::throw_errno;
 
 /// A select() timeout in whole milliseconds for poll(2) and epoll_wait(2): -1 for none, rounded
 /// up (so the loop never wakes just before a timer is due and spins), at most INT_MAX (24 days;

@@ -24,7 +24,7 @@ std::uint32_t to_epoll(unsigned events) {
 }  // namespace
 
 EpollSelector::EpollSelector() : epfd_(::epoll_create1(EPOLL_CLOEXEC)) {
-  if (epfd_ < 0) throw_errno("epoll_create1");
+  if (epfd_ < 0) throw_errno(errno, "epoll_create1");
 }
 
 EpollSelector::~EpollSelector() { close(); }
@@ -44,7 +44,7 @@ const SelectorKey& EpollSelector::register_fd(int fd, unsigned events, void* dat
     const int error = errno;
     remove_key(fd);
     errno = error;
-    throw_errno("epoll_ctl(ADD)");
+    throw_errno(errno, "epoll_ctl(ADD)");
   }
   return key;
 }
@@ -53,7 +53,7 @@ SelectorKey EpollSelector::unregister(int fd) {
   SelectorKey old = remove_key(fd);
   // The fd may already be closed (and so out of the epoll set): that is not an error here.
   if (::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr) < 0 && errno != EBADF && errno != ENOENT) {
-    throw_errno("epoll_ctl(DEL)");
+    throw_errno(errno, "epoll_ctl(DEL)");
   }
   return old;
 }
@@ -78,7 +78,7 @@ void EpollSelector::update_kernel(int fd, unsigned events) {
   ev.data.fd = fd;
   if (::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) == 0) return;
   if (errno == ENOENT && ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0) return;
-  throw_errno("epoll_ctl(MOD)");
+  throw_errno(errno, "epoll_ctl(MOD)");
 }
 
 const std::vector<ReadyKey>& EpollSelector::select(std::optional<std::chrono::nanoseconds> timeout) {
@@ -100,7 +100,7 @@ const std::vector<ReadyKey>& EpollSelector::select(std::optional<std::chrono::na
   }
   if (n < 0) {
     if (errno == EINTR) return ready_;
-    throw_errno("epoll_wait");
+    throw_errno(errno, "epoll_wait");
   }
   for (int i = 0; i < n; ++i) {
     const SelectorKey* key = get_key(events[i].data.fd);

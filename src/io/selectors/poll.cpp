@@ -65,7 +65,7 @@ const std::vector<ReadyKey>& PollSelector::select(std::optional<std::chrono::nan
   const int n = ::poll(pollfds.data(), pollfds.size(), detail::timeout_ms(timeout));
   if (n < 0) {
     if (errno == EINTR) return ready_;
-    detail::throw_errno("poll");
+    detail::throw_errno(errno, "poll");
   }
   for (const pollfd& p : pollfds) {
     if (!p.revents) continue;

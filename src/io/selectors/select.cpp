@@ -65,7 +65,7 @@ const std::vector<ReadyKey>& SelectSelector::select(std::optional<std::chrono::n
       report_closed_fds();
       return ready_;
     }
-    detail::throw_errno("select");
+    detail::throw_errno(errno, "select");
   }
   for (int fd = 0; fd <= max_fd_; ++fd) {
     unsigned ready = 0;
