@@ -97,12 +97,15 @@ int run_one(const char* workload, int n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 4 && std::strcmp(argv[1], "--count") == 0) return run_one(argv[2], std::atoi(argv[3]));
+  if (argc == 4 && std::strcmp(argv[1], "--count") == 0)
+    return run_one(argv[2], std::atoi(argv[3]));
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const int scale = quick ? 10 : 1;
   // Memory first, while the process has freed nothing the tasks could reuse.
-  std::printf("pending_task_bytes %.1f\n", asyncio::run(pending_task_bytes(quick ? 10'000 : 100'000)));
-  std::printf("spawn_ns %.1f\n", median_of(5, [&] { return asyncio::run(spawn(200'000 / scale)); }));
+  std::printf("pending_task_bytes %.1f\n",
+              asyncio::run(pending_task_bytes(quick ? 10'000 : 100'000)));
+  std::printf("spawn_ns %.1f\n",
+              median_of(5, [&] { return asyncio::run(spawn(200'000 / scale)); }));
   std::printf("sleep0_ns %.2f\n", asyncio::run(sleep0(10'000'000 / scale)));
   std::printf("timer_overhead_ns %.1f\n", timer_overhead(quick ? 100'000 : 1'000'000));
 }

@@ -75,7 +75,8 @@ template <class F>
 double ns_per_value(long n, F run) {
   auto start = Clock::now();
   sink += run();
-  return std::chrono::duration<double, std::nano>(Clock::now() - start).count() / static_cast<double>(n);
+  return std::chrono::duration<double, std::nano>(Clock::now() - start).count() /
+         static_cast<double>(n);
 }
 
 }  // namespace
@@ -83,7 +84,8 @@ double ns_per_value(long n, F run) {
 int main(int argc, char** argv) {
   bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const long n = quick ? 10'000'000 : 100'000'000;
-  const auto seed = static_cast<std::uint32_t>(std::time(nullptr)) | 1u;  // never 0: xorshift's fixed point
+  const auto seed =
+      static_cast<std::uint32_t>(std::time(nullptr)) | 1u;  // never 0: xorshift's fixed point
 
   // Two rounds; the second one counts (the first warms the frame pool and the caches).
   double gen_sum = 0, hand_sum = 0, gen_count = 0, hand_count = 0, d1 = 0, d1000 = 0;

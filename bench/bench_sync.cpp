@@ -57,6 +57,7 @@ Coro<double> lock_round_trip(int n) {
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const int scale = quick ? 10 : 1;
-  std::printf("queue_handoff_ns %.2f\n", median_of(5, [&] { return asyncio::run(queue_handoff(20'000'000 / scale)); }));
+  std::printf("queue_handoff_ns %.2f\n",
+              median_of(5, [&] { return asyncio::run(queue_handoff(20'000'000 / scale)); }));
   std::printf("lock_ns %.2f\n", asyncio::run(lock_round_trip(100'000'000 / scale)));
 }

@@ -2,8 +2,9 @@
 // library. Each of N connections sends a message of SIZE bytes, waits until all of it has come
 // back, then sends the next (a closed loop). After a warm-up it counts the round trips that end
 // within the measured seconds and prints "round_trips_per_s" and "latency_p50_us",
-// "latency_p90_us", "latency_p99_us" and "latency_p999_us" lines. A server that sends back anything but the bytes it was sent, closes a
-// connection early or stops answering for 5 s makes it fail (exit status 1, a message on stderr).
+// "latency_p90_us", "latency_p99_us" and "latency_p999_us" lines. A server that sends back anything
+// but the bytes it was sent, closes a connection early or stops answering for 5 s makes it fail
+// (exit status 1, a message on stderr).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -130,8 +131,10 @@ addrinfo* resolve(const Options& options) {
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
   addrinfo* result = nullptr;
-  if (const int error = ::getaddrinfo(options.host.c_str(), options.port.c_str(), &hints, &result)) {
-    fail("bad address %s port %s: %s", options.host.c_str(), options.port.c_str(), gai_strerror(error));
+  if (const int error =
+          ::getaddrinfo(options.host.c_str(), options.port.c_str(), &hints, &result)) {
+    fail("bad address %s port %s: %s", options.host.c_str(), options.port.c_str(),
+         gai_strerror(error));
   }
   return result;
 }
@@ -157,7 +160,9 @@ int connect_to(const addrinfo& address) {
 class Client {
  public:
   Client(const Options& options, std::vector<Connection> connections)
-      : options_(options), connections_(std::move(connections)), epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)) {
+      : options_(options),
+        connections_(std::move(connections)),
+        epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)) {
     if (epoll_fd_ < 0) fail("epoll_create1: %s", std::strerror(errno));
     // Random letters; message k of a connection is the `size` bytes from byte k % 251 on, so
     // consecutive messages differ and a server that answers with stale bytes is caught.
@@ -173,7 +178,8 @@ class Client {
       epoll_event event{};
       event.events = EPOLLIN;
       event.data.ptr = &c;
-      if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c.fd, &event) != 0) fail("epoll_ctl: %s", std::strerror(errno));
+      if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c.fd, &event) != 0)
+        fail("epoll_ctl: %s", std::strerror(errno));
     }
   }
 
@@ -187,7 +193,8 @@ class Client {
     std::int64_t last_progress = now_ns();
     std::vector<epoll_event> events(std::min<std::size_t>(connections_.size(), 1024));
     while (open_ > 0) {
-      const int ready = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), 1000);
+      const int ready =
+          ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), 1000);
       if (ready < 0 && errno != EINTR) fail("epoll_wait: %s", std::strerror(errno));
       if (ready <= 0) {
         if ((now_ns() - last_progress) / 1e9 >= kStallSeconds) {
@@ -231,7 +238,8 @@ class Client {
       epoll_event event{};
       event.events = EPOLLIN | (want_writes ? EPOLLOUT : 0u);
       event.data.ptr = &c;
-      if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &event) != 0) fail("epoll_ctl: %s", std::strerror(errno));
+      if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &event) != 0)
+        fail("epoll_ctl: %s", std::strerror(errno));
       c.watching_writes = want_writes;
     }
   }
@@ -250,7 +258,8 @@ class Client {
     }
     const auto count = static_cast<std::size_t>(n);
     if (c.received + count > c.sent) {
-      fail("the server sent back %zu bytes of a message when only %zu were sent", c.received + count, c.sent);
+      fail("the server sent back %zu bytes of a message when only %zu were sent",
+           c.received + count, c.sent);
     }
     if (std::memcmp(buffer_, c.message + c.received, count) != 0) {
       fail("the server sent back bytes that differ from those it was sent");
@@ -259,7 +268,8 @@ class Client {
     if (c.received < options_.size) return;
 
     const std::int64_t now = now_ns();
-    if (now >= measure_from_ns_ && now < measure_until_ns_) latencies_ns_.push_back(now - c.started_ns);
+    if (now >= measure_from_ns_ && now < measure_until_ns_)
+      latencies_ns_.push_back(now - c.started_ns);
     ++c.messages;
     if (now < measure_until_ns_) {
       start_message(c);
@@ -271,13 +281,16 @@ class Client {
   }
 
   void report() {
-    if (latencies_ns_.empty()) fail("no round trip completed within the measured %.3f s", options_.seconds);
+    if (latencies_ns_.empty())
+      fail("no round trip completed within the measured %.3f s", options_.seconds);
     std::sort(latencies_ns_.begin(), latencies_ns_.end());
     auto percentile_us = [&](double p) {
-      const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(latencies_ns_.size())));
+      const auto rank =
+          static_cast<std::size_t>(std::ceil(p * static_cast<double>(latencies_ns_.size())));
       return static_cast<double>(latencies_ns_[std::max<std::size_t>(rank, 1) - 1]) / 1000.0;
     };
-    std::printf("round_trips_per_s %.0f\n", static_cast<double>(latencies_ns_.size()) / options_.seconds);
+    std::printf("round_trips_per_s %.0f\n",
+                static_cast<double>(latencies_ns_.size()) / options_.seconds);
     std::printf("latency_p50_us %.1f\n", percentile_us(0.50));
     std::printf("latency_p90_us %.1f\n", percentile_us(0.90));
     std::printf("latency_p99_us %.1f\n", percentile_us(0.99));

@@ -28,8 +28,8 @@ asyncio::Coro<> echo(asyncio::StreamReader reader, asyncio::StreamWriter writer)
 }
 
 asyncio::Coro<> serve(int port) {
-  asyncio::Server server =
-      co_await asyncio::start_server(echo, "127.0.0.1", port, asyncio::ServerOptions{.backlog = 1024});
+  asyncio::Server server = co_await asyncio::start_server(echo, "127.0.0.1", port,
+                                                          asyncio::ServerOptions{.backlog = 1024});
   asyncio::create_task(close_on_stop_signal(server));
   co_await server.serve_forever();
 }

@@ -1,7 +1,7 @@
 // Google Benchmark micro-benchmarks of the core runtime's hot paths: sleep(0) round trip,
 // call_soon, awaiting a Coro, awaiting a done Future, create_task, future completion.
-#include <asyncio/asyncio.hpp>
 #include <benchmark/benchmark.h>
+#include <asyncio/asyncio.hpp>
 
 using namespace std::chrono_literals;
 using asyncio::Coro;

@@ -27,8 +27,8 @@ asyncio::Coro<std::vector<std::string>> fetch_page(int page) {
 asyncio::AsyncGenerator<std::string> items() {
   for (int page = 0;; ++page) {
     std::vector<std::string> batch = co_await fetch_page(page);  // batch = await fetch_page(page)
-    if (batch.empty()) co_return;                                 // if not batch: return
-    for (std::string& item : batch) co_yield std::move(item);     // for item in batch: yield item
+    if (batch.empty()) co_return;                                // if not batch: return
+    for (std::string& item : batch) co_yield std::move(item);    // for item in batch: yield item
   }
 }
 

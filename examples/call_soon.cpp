@@ -30,11 +30,13 @@ int main(int argc, char** argv) {
   auto loop = asyncio::new_event_loop();  // loop = asyncio.new_event_loop()
 
   // Arguments are stored with the callback, by value: a loop is passed as a pointer.
-  loop->call_soon(hello, "world", 1);                     // loop.call_soon(hello, "world", 1)
-  loop->call_soon(std::bind_front(hello, "partial", 2));  // loop.call_soon(partial(hello, "partial", 2))
+  loop->call_soon(hello, "world", 1);  // loop.call_soon(hello, "world", 1)
+  loop->call_soon(
+      std::bind_front(hello, "partial", 2));  // loop.call_soon(partial(hello, "partial", 2))
 
-  asyncio::Handle handle = loop->call_soon(say, "never printed");  // handle = loop.call_soon(print, ...)
-  handle.cancel();                                                 // handle.cancel()
+  asyncio::Handle handle =
+      loop->call_soon(say, "never printed");  // handle = loop.call_soon(print, ...)
+  handle.cancel();                            // handle.cancel()
   std::printf("handle cancelled: %s\n", handle.cancelled() ? "True" : "False");
 
   loop->call_later(scaled(100ms), say, "later");           // loop.call_later(0.1, print, "later")

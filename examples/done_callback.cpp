@@ -16,9 +16,7 @@ asyncio::Coro<int> compute() {
 }
 
 // def on_done(task):
-void on_done(asyncio::Task<int> task) {
-  std::printf("callback got result: %d\n", task.result());
-}
+void on_done(asyncio::Task<int> task) { std::printf("callback got result: %d\n", task.result()); }
 
 int main(int argc, char** argv) {
   parse_fast_flag(argc, argv);

@@ -1,5 +1,5 @@
-// Python's classic asyncio demo: tasks A and B compute factorial(3) and factorial(4), sleeping 1 s per
-// step (2 and 3 steps). The sleeps overlap, so the run takes about 3 s, not 5 s.
+// Python's classic asyncio demo: tasks A and B compute factorial(3) and factorial(4), sleeping 1 s
+// per step (2 and 3 steps). The sleeps overlap, so the run takes about 3 s, not 5 s.
 #include <asyncio/asyncio.hpp>
 
 #include <chrono>
@@ -24,7 +24,8 @@ asyncio::Coro<int> factorial(std::string name, int number) {
 
 // async def main():
 asyncio::Coro<void> main_coro() {
-  auto task_a = asyncio::create_task(factorial("A", 3));  // task_a = asyncio.create_task(factorial("A", 3))
+  auto task_a =
+      asyncio::create_task(factorial("A", 3));  // task_a = asyncio.create_task(factorial("A", 3))
   auto task_b = asyncio::create_task(factorial("B", 4));
   co_await asyncio::gather(task_a, task_b);  // await asyncio.gather(task_a, task_b)
 }

@@ -14,7 +14,7 @@ using namespace std::chrono_literals;
 asyncio::Coro<int> square(int x, std::chrono::milliseconds delay) {
   co_await asyncio::sleep(scaled(delay));  // await asyncio.sleep(delay)
   std::printf("square(%d) finished\n", x);
-  co_return x * x;
+  co_return x* x;
 }
 
 // async def main():
@@ -26,7 +26,8 @@ asyncio::Coro<void> main_coro() {
   // tasks = [asyncio.create_task(square(x, 0.05 * (7 - x))) for x in (4, 5, 6)]
   std::vector<asyncio::Task<int>> tasks;
   for (int x = 4; x <= 6; ++x) tasks.push_back(asyncio::create_task(square(x, 50ms * (7 - x))));
-  std::vector<int> results = co_await asyncio::gather(tasks);  // results = await asyncio.gather(*tasks)
+  std::vector<int> results =
+      co_await asyncio::gather(tasks);  // results = await asyncio.gather(*tasks)
   std::printf("vector: %d %d %d\n", results[0], results[1], results[2]);
 }
 

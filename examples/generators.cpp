@@ -15,7 +15,7 @@ using asyncio::Generator;
 Generator<std::tuple<int, std::string>> numbered(std::vector<std::string> words) {
   int i = 0;
   for (const std::string& word : words) {  // for i, word in enumerate(words):
-    co_yield {i, word};                     //     yield i, word
+    co_yield {i, word};                    //     yield i, word
     ++i;
   }
 }
@@ -27,8 +27,8 @@ struct Node {  // a binary tree: class Node: value, left, right
 
 // def walk(node):
 Generator<int> walk(const Node* node) {
-  if (!node) co_return;                            // if node is None: return
-  co_yield asyncio::yield_from(walk(node->left.get()));  // yield from walk(node.left)
+  if (!node) co_return;                                   // if node is None: return
+  co_yield asyncio::yield_from(walk(node->left.get()));   // yield from walk(node.left)
   co_yield node->value;                                   // yield node.value
   co_yield asyncio::yield_from(walk(node->right.get()));  // yield from walk(node.right)
 }
@@ -42,7 +42,8 @@ std::unique_ptr<Node> tree(int lo, int hi) {  // a balanced tree holding lo..hi-
 // A tree that is one long branch, 100,000 levels deep: `yield from` at every level.
 std::unique_ptr<Node> branch(int depth) {
   std::unique_ptr<Node> root;
-  for (int v = depth - 1; v >= 0; --v) root = std::make_unique<Node>(Node{v, nullptr, std::move(root)});
+  for (int v = depth - 1; v >= 0; --v)
+    root = std::make_unique<Node>(Node{v, nullptr, std::move(root)});
   return root;
 }
 
@@ -54,7 +55,8 @@ int main() {
   Generator<std::tuple<int, std::string>> gen = numbered({"spam", "eggs", "ham"});
   auto first = gen.next();  // first = next(gen)
   std::printf("next: (%d, %s)\n", std::get<0>(*first), std::get<1>(*first).c_str());
-  for (auto [i, word] : gen) std::printf("for: (%d, %s)\n", i, word.c_str());  // for i, word in gen:
+  for (auto [i, word] : gen)
+    std::printf("for: (%d, %s)\n", i, word.c_str());  // for i, word in gen:
 
   auto small = tree(1, 8);
   std::printf("walk:");

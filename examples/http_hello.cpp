@@ -29,7 +29,8 @@ constexpr std::string_view kBody = "Hello, world!\n";
 constexpr std::string_view kHello =
     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\nHello, world!\n";
 constexpr std::string_view kHelloKeepAlive =
-    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\nConnection: keep-alive\r\n\r\n"
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\nConnection: "
+    "keep-alive\r\n\r\n"
     "Hello, world!\n";
 constexpr std::string_view kHelloClose =
     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\nConnection: close\r\n\r\n"
@@ -39,8 +40,8 @@ constexpr std::string_view kBadRequest =
 constexpr std::size_t kMaxBody = 1 << 20;
 
 struct Request {
-  bool http10 = false;      // HTTP/1.0 rather than HTTP/1.1
-  bool head = false;        // a HEAD request: the answer has no body
+  bool http10 = false;  // HTTP/1.0 rather than HTTP/1.1
+  bool head = false;    // a HEAD request: the answer has no body
   bool keep_alive = true;
   std::size_t content_length = 0;
 };
@@ -94,22 +95,27 @@ std::optional<Request> parse_head(std::string_view head) {
     if (iequals(name, "Content-Length")) {
       std::size_t length = 0;
       const auto [rest, error] = std::from_chars(value.data(), value.data() + value.size(), length);
-      if (error != std::errc() || rest != value.data() + value.size() || length > kMaxBody) return std::nullopt;
+      if (error != std::errc() || rest != value.data() + value.size() || length > kMaxBody)
+        return std::nullopt;
       if (has_length && length != request.content_length) return std::nullopt;
       has_length = true;
       request.content_length = length;
     } else if (iequals(name, "Transfer-Encoding")) {
       return std::nullopt;  // chunked bodies are not supported
     } else if (iequals(name, "Connection")) {
-      if (has_token(value, "close")) request.keep_alive = false;
-      else if (request.http10 && has_token(value, "keep-alive")) request.keep_alive = true;
+      if (has_token(value, "close"))
+        request.keep_alive = false;
+      else if (request.http10 && has_token(value, "keep-alive"))
+        request.keep_alive = true;
     }
   }
   return request;
 }
 
 std::string_view answer(const Request& request) {
-  const std::string_view full = !request.keep_alive ? kHelloClose : request.http10 ? kHelloKeepAlive : kHello;
+  const std::string_view full = !request.keep_alive ? kHelloClose
+                                : request.http10    ? kHelloKeepAlive
+                                                    : kHello;
   return request.head ? full.substr(0, full.size() - kBody.size()) : full;
 }
 

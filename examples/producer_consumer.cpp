@@ -21,8 +21,9 @@ struct Job {
 // async def producer(q, id, count):
 asyncio::Coro<void> producer(asyncio::Queue<Job>& q, int id, int count) {
   for (int i = 0; i < count; ++i) {
-    co_await asyncio::sleep(scaled(10ms));                                 // await asyncio.sleep(0.01)
-    co_await q.put(Job{id, i, std::chrono::milliseconds(10 + 15 * ((id + i) % 3))});  // await q.put(job)
+    co_await asyncio::sleep(scaled(10ms));  // await asyncio.sleep(0.01)
+    co_await q.put(
+        Job{id, i, std::chrono::milliseconds(10 + 15 * ((id + i) % 3))});  // await q.put(job)
   }
   std::printf("producer %d: put %d jobs\n", id, count);
 }
@@ -58,8 +59,9 @@ asyncio::Coro<void> main_coro() {
 
   co_await q.join();  // await q.join(): every job was processed
 
-  for (auto& w : workers) w.cancel();                             // for w in consumers: w.cancel()
-  co_await asyncio::gather(asyncio::return_exceptions, workers);  // gather(*consumers, return_exceptions=True)
+  for (auto& w : workers) w.cancel();  // for w in consumers: w.cancel()
+  co_await asyncio::gather(asyncio::return_exceptions,
+                           workers);  // gather(*consumers, return_exceptions=True)
   std::printf("all %zu jobs done, queue empty: %s\n", done.size(), q.empty() ? "yes" : "no");
 }
 

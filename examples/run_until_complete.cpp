@@ -20,8 +20,9 @@ int main(int argc, char** argv) {
   parse_fast_flag(argc, argv);
   auto loop = asyncio::new_event_loop();  // loop = asyncio.new_event_loop()
 
-  auto task = loop->create_task(greet("task"));                   // task = loop.create_task(greet("task"))
-  std::printf("%s\n", loop->run_until_complete(task).c_str());  // print(loop.run_until_complete(task))
+  auto task = loop->create_task(greet("task"));  // task = loop.create_task(greet("task"))
+  std::printf("%s\n",
+              loop->run_until_complete(task).c_str());  // print(loop.run_until_complete(task))
   std::printf("the task is done: %s\n", task.done() ? "yes" : "no");
 
   // print(loop.run_until_complete(greet("coroutine")))

@@ -30,6 +30,7 @@ inline int check_total_time(std::chrono::steady_clock::time_point start, double 
   double steps = total / scaled(std::chrono::seconds(1));
   if (steps >= low && steps < high) return 0;
   std::fprintf(stderr, "error: the run took %.2f steps of %.2f s, expected %g to %g: %s\n", steps,
-               scaled(std::chrono::seconds(1)).count(), low, high, steps < low ? too_short : too_long);
+               scaled(std::chrono::seconds(1)).count(), low, high,
+               steps < low ? too_short : too_long);
   return 1;
 }

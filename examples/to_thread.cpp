@@ -23,8 +23,9 @@ asyncio::Coro<void> sleep_one() { co_await asyncio::sleep(scaled(1s)); }
 // async def main():
 asyncio::Coro<void> main_coro() {
   std::printf("started main\n");
-  co_await asyncio::gather(asyncio::to_thread(blocking_io),  // await asyncio.gather(asyncio.to_thread(blocking_io),
-                           sleep_one());                     //                      asyncio.sleep(1))
+  co_await asyncio::gather(
+      asyncio::to_thread(blocking_io),  // await asyncio.gather(asyncio.to_thread(blocking_io),
+      sleep_one());                     //                      asyncio.sleep(1))
   std::printf("finished main\n");
 }
 

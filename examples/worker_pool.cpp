@@ -24,7 +24,7 @@ asyncio::Coro<int> fetch(Pool& pool, int n) {
   pool.most_busy = std::max(pool.most_busy, ++pool.busy);
   co_await asyncio::sleep(scaled(std::chrono::milliseconds(20 + 10 * (n % 4))));
   --pool.busy;
-  co_return n * n;
+  co_return n* n;
 }
 
 // async def main():

@@ -31,10 +31,10 @@
 // One deliberate difference from CPython: a read woken by new bytes that set_exception() beats
 // to the buffer raises the exception here (CPython's would use the bytes); the model checks the
 // failure first whenever a read looks at the buffer.
-#include <asyncio/asyncio.hpp>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <asyncio/asyncio.hpp>
 
 #include <cstdint>
 #include <cstdio>
@@ -149,25 +149,34 @@ std::string quoted(std::string_view bytes) {
 
 std::string describe(const Op& op) {
   switch (op.kind) {
-    case Op::read_n: return "read(" + std::to_string(op.n) + ")";
-    case Op::read_all: return "read()";
-    case Op::readline: return "readline()";
-    case Op::readuntil: return "readuntil(" + quoted(op.separator) + ")";
-    case Op::readexactly: return "readexactly(" + std::to_string(op.n) + ")";
-    case Op::at_eof: return "at_eof()";
+    case Op::read_n:
+      return "read(" + std::to_string(op.n) + ")";
+    case Op::read_all:
+      return "read()";
+    case Op::readline:
+      return "readline()";
+    case Op::readuntil:
+      return "readuntil(" + quoted(op.separator) + ")";
+    case Op::readexactly:
+      return "readexactly(" + std::to_string(op.n) + ")";
+    case Op::at_eof:
+      return "at_eof()";
   }
   return "?";
 }
 
 std::string describe(const Case& c) {
-  static constexpr const char* modes[] = {"fed by hand", "connection fed by hand", "connection fed through its socket"};
-  std::string out = "limit " + std::to_string(c.limit) + ", " + modes[static_cast<int>(c.mode)] + "\n  ops:";
+  static constexpr const char* modes[] = {"fed by hand", "connection fed by hand",
+                                          "connection fed through its socket"};
+  std::string out =
+      "limit " + std::to_string(c.limit) + ", " + modes[static_cast<int>(c.mode)] + "\n  ops:";
   for (const Op& op : c.ops) out += " " + describe(op);
   out += "\n  feeds:";
   for (std::size_t i = 0; i <= c.chunks.size(); ++i) {
     if (c.eof_at == i) out += " EOF";
     if (c.failure_at == i) out += " set_exception";
-    if (i < c.chunks.size()) out += " " + quoted(c.chunks[i].data) + "+" + std::to_string(c.chunks[i].yields);
+    if (i < c.chunks.size())
+      out += " " + quoted(c.chunks[i].data) + "+" + std::to_string(c.chunks[i].yields);
   }
   return out;
 }
@@ -188,11 +197,16 @@ struct Outcome {
 
 std::string describe(const Outcome& o) {
   switch (o.kind) {
-    case Outcome::value: return "value " + quoted(o.data);
+    case Outcome::value:
+      return "value " + quoted(o.data);
     case Outcome::incomplete:
-      return "IncompleteReadError(partial " + quoted(o.data) + ", expected " + std::to_string(o.expected) + ")";
-    case Outcome::overrun: return "LimitOverrunError(consumed " + std::to_string(o.consumed) + ", " + quoted(o.message) + ")";
-    case Outcome::failed: return "the set_exception error";
+      return "IncompleteReadError(partial " + quoted(o.data) + ", expected " +
+             std::to_string(o.expected) + ")";
+    case Outcome::overrun:
+      return "LimitOverrunError(consumed " + std::to_string(o.consumed) + ", " + quoted(o.message) +
+             ")";
+    case Outcome::failed:
+      return "the set_exception error";
   }
   return "?";
 }
@@ -232,7 +246,8 @@ class ModelReader {
   std::string buffer;
   bool eof = false;
   bool failed = false;
-  bool paused = false;  // has_socket_ only: more than 2 * limit_ arrived; not waiting or consumed since
+  bool paused =
+      false;  // has_socket_ only: more than 2 * limit_ arrived; not waiting or consumed since
 
   bool at_eof() const { return eof && buffer.empty(); }
 
@@ -265,13 +280,16 @@ class ModelReader {
         while (!buffer.empty()) taken_ += take(std::min(limit_, buffer.size()));
         if (!eof) return std::nullopt;
         return value(std::exchange(taken_, {}));
-      case Op::readline: return readline();
-      case Op::readuntil: return readuntil(op.separator);
+      case Op::readline:
+        return readline();
+      case Op::readuntil:
+        return readuntil(op.separator);
       case Op::readexactly:
         if (buffer.size() >= op.n) return value(take(op.n));
         if (eof) return incomplete(take(buffer.size()), static_cast<long long>(op.n));
         return std::nullopt;
-      case Op::at_eof: break;
+      case Op::at_eof:
+        break;
     }
     __builtin_trap();  // at_eof() does not wait: the harness checks it directly
   }
@@ -281,7 +299,8 @@ class ModelReader {
     if (found == std::string::npos) {
       // No separator can end within the limit any more.
       if (buffer.size() >= separator.size() && buffer.size() + 1 - separator.size() > limit_) {
-        return overrun(buffer.size() + 1 - separator.size(), "Separator is not found, and chunk exceed the limit");
+        return overrun(buffer.size() + 1 - separator.size(),
+                       "Separator is not found, and chunk exceed the limit");
       }
       if (eof) return incomplete(take(buffer.size()), -1);
       return std::nullopt;
@@ -297,7 +316,8 @@ class ModelReader {
     if (!outcome) return std::nullopt;
     if (outcome->kind == Outcome::incomplete) return value(outcome->data);
     if (outcome->kind == Outcome::overrun) {
-      const bool newline_there = outcome->consumed < buffer.size() && buffer[outcome->consumed] == '\n';
+      const bool newline_there =
+          outcome->consumed < buffer.size() && buffer[outcome->consumed] == '\n';
       take(newline_there ? outcome->consumed + 1 : buffer.size());
     }
     return outcome;
@@ -371,7 +391,8 @@ class Harness {
     for (const Op& op : case_.ops) {
       if (op.kind == Op::at_eof) {
         sync_with_socket();
-        if (reader_->at_eof() != model_.at_eof()) mismatch("at_eof() is " + std::to_string(reader_->at_eof()));
+        if (reader_->at_eof() != model_.at_eof())
+          mismatch("at_eof() is " + std::to_string(reader_->at_eof()));
         continue;
       }
       sync_with_socket();
@@ -383,7 +404,8 @@ class Harness {
       sync_with_socket();
       if (!expected) expected = model_.step(op);
       if (!expected) mismatch(describe(op) + " gave " + describe(actual) + " but the model waits");
-      if (actual != *expected) mismatch(describe(op) + " gave " + describe(actual) + ", the model " + describe(*expected));
+      if (actual != *expected)
+        mismatch(describe(op) + " gave " + describe(actual) + ", the model " + describe(*expected));
       check_state("after " + describe(op));
     }
   }
@@ -391,12 +413,18 @@ class Harness {
   Coro<Outcome> perform(const Op& op) {
     try {
       switch (op.kind) {
-        case Op::read_n: co_return value(co_await reader_->read(static_cast<std::ptrdiff_t>(op.n)));
-        case Op::read_all: co_return value(co_await reader_->read());
-        case Op::readline: co_return value(co_await reader_->readline());
-        case Op::readuntil: co_return value(co_await reader_->readuntil(op.separator));
-        case Op::readexactly: co_return value(co_await reader_->readexactly(op.n));
-        case Op::at_eof: break;
+        case Op::read_n:
+          co_return value(co_await reader_->read(static_cast<std::ptrdiff_t>(op.n)));
+        case Op::read_all:
+          co_return value(co_await reader_->read());
+        case Op::readline:
+          co_return value(co_await reader_->readline());
+        case Op::readuntil:
+          co_return value(co_await reader_->readuntil(op.separator));
+        case Op::readexactly:
+          co_return value(co_await reader_->readexactly(op.n));
+        case Op::at_eof:
+          break;
       }
     } catch (const asyncio::IncompleteReadError& error) {
       co_return incomplete(error.partial(), error.expected());
@@ -435,7 +463,8 @@ class Harness {
 
   void feed(const std::string& data) {
     if (case_.mode == Mode::socket) {
-      if (!data.empty() && ::send(peer_, data.data(), data.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(data.size())) {
+      if (!data.empty() && ::send(peer_, data.data(), data.size(), MSG_NOSIGNAL) !=
+                               static_cast<ssize_t>(data.size())) {
         std::perror("send");
         __builtin_trap();
       }
@@ -447,7 +476,8 @@ class Harness {
         reader_->feed_data(data);
         mismatch("feed_data(" + quoted(data) + ") after feed_eof did not raise");
       } catch (const asyncio::RuntimeError& error) {
-        if (std::string_view(error.what()) != "feed_data after feed_eof") mismatch(std::string("feed_data raised ") + error.what());
+        if (std::string_view(error.what()) != "feed_data after feed_eof")
+          mismatch(std::string("feed_data raised ") + error.what());
       }
     } else {
       reader_->feed_data(data);
@@ -478,23 +508,29 @@ class Harness {
   void check_waiting(const std::string& when) {
     sync_with_socket();
     if (pending_) {
-      if (decided_at_once_) mismatch(describe(*pending_) + " waits " + when + " but the model completed it at once");
+      if (decided_at_once_)
+        mismatch(describe(*pending_) + " waits " + when + " but the model completed it at once");
       if (std::optional<Outcome> outcome = model_.step(*pending_)) {
-        mismatch(describe(*pending_) + " waits " + when + " but the model gives " + describe(*outcome));
+        mismatch(describe(*pending_) + " waits " + when + " but the model gives " +
+                 describe(*outcome));
       }
     }
     check_state(when);
     if (case_.mode == Mode::socket && !model_.eof && !model_.paused && !in_socket_.empty()) {
-      mismatch(std::to_string(in_socket_.size()) + " bytes stay in the socket " + when + " though reading is not paused");
+      mismatch(std::to_string(in_socket_.size()) + " bytes stay in the socket " + when +
+               " though reading is not paused");
     }
   }
 
   void check_state(const std::string& when) {
     if (reader_->buffered() != model_.buffer.size()) {
-      mismatch(std::to_string(reader_->buffered()) + " bytes buffered " + when + ", the model has " + quoted(model_.buffer));
+      mismatch(std::to_string(reader_->buffered()) + " bytes buffered " + when +
+               ", the model has " + quoted(model_.buffer));
     }
-    if (reader_->at_eof() != model_.at_eof()) mismatch("at_eof() is " + std::to_string(reader_->at_eof()) + " " + when);
-    if ((reader_->exception() != nullptr) != model_.failed) mismatch("exception() disagrees " + when);
+    if (reader_->at_eof() != model_.at_eof())
+      mismatch("at_eof() is " + std::to_string(reader_->at_eof()) + " " + when);
+    if ((reader_->exception() != nullptr) != model_.failed)
+      mismatch("exception() disagrees " + when);
   }
 
   /// Through a socket: the model takes the bytes that left the socket since it last looked.
@@ -530,21 +566,23 @@ class Harness {
     read_all.kind = Op::read_all;
     const Outcome actual = co_await perform(read_all);
     const Outcome expected = *model_.step(read_all);
-    if (actual != expected) mismatch("at the end read() gave " + describe(actual) + ", the model " + describe(expected));
+    if (actual != expected)
+      mismatch("at the end read() gave " + describe(actual) + ", the model " + describe(expected));
   }
 
   [[noreturn]] void mismatch(const std::string& what) const {
-    std::fprintf(stderr, "StreamReader mismatch: %s\n  case: %s\n", what.c_str(), describe(case_).c_str());
+    std::fprintf(stderr, "StreamReader mismatch: %s\n  case: %s\n", what.c_str(),
+                 describe(case_).c_str());
     __builtin_trap();
   }
 
   const Case& case_;
   ModelReader model_;
   std::optional<asyncio::StreamReader> reader_;
-  int socket_ = -1;         // a connection's reader: our end, owned by the connection
-  int peer_ = -1;           // a connection's reader: the peer's end, owned by the harness
-  std::string in_socket_;   // Mode::socket: the bytes sent that the model has not taken yet
-  const Op* pending_ = nullptr;  // the operation the reader task is in, while it is suspended
+  int socket_ = -1;               // a connection's reader: our end, owned by the connection
+  int peer_ = -1;                 // a connection's reader: the peer's end, owned by the harness
+  std::string in_socket_;         // Mode::socket: the bytes sent that the model has not taken yet
+  const Op* pending_ = nullptr;   // the operation the reader task is in, while it is suspended
   bool decided_at_once_ = false;  // the model completed *pending_ when it began
 };
 

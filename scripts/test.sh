@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds and runs the whole test suite in each configuration CI checks:
+# Checks that the sources follow .clang-format, then builds and runs the whole test suite in
+# each configuration CI checks:
 #   gcc-release   g++ 12, optimised (benchmarks are built here too)
 #   clang-asan    clang++-16, AddressSanitizer + UndefinedBehaviorSanitizer
 #   gcc-asan-O0   g++ 12 at -O0 with AddressSanitizer + UBSan (where g++ emits no tail calls)
@@ -14,6 +15,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 configs=("$@")
 [ ${#configs[@]} -eq 0 ] && configs=(gcc-release clang-asan gcc-asan-O0 gcc-tsan clang-fuzz)
 jobs=$(nproc)
+# The layout (clang-format-16, .clang-format): the tree must be formatted already.
+echo "=== format ==="
+(cd "$root" && find include src tests bench fuzz examples -name '*.cpp' -o -name '*.hpp' | sort |
+   xargs clang-format-16 --dry-run --Werror)
 fuzz_runs=100000  # 1 to 2 minutes on 2 cores
 for config in "${configs[@]}"; do
   case $config in

@@ -1,5 +1,6 @@
 // The hot paths allocate nothing once warm: call_soon, a task's resume, sleep(0s), awaiting a
-// done future, awaiting a Coro beyond its own frame, queue handoffs and lock round trips. Counted with a replaced operator new.
+// done future, awaiting a Coro beyond its own frame, queue handoffs and lock round trips. Counted
+// with a replaced operator new.
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -12,7 +13,7 @@
 namespace {
 std::atomic<long> allocations{0};
 std::atomic<long> slab_sized{0};  // allocations of the frame pool's slab size (64 KiB)
-}
+}  // namespace
 
 void* operator new(std::size_t size) {
   allocations.fetch_add(1, std::memory_order_relaxed);

@@ -104,7 +104,8 @@ TEST_F(AsyncGeneratorTest, AnAwaitInsideTheGeneratorSuspendsTheConsumingTask) {
     co_return *v;
   };
   EXPECT_EQ(loop->run_until_complete(body()), 5);
-  EXPECT_EQ(log, (std::vector<std::string>{"generator waits", "other task runs", "consumer resumed"}));
+  EXPECT_EQ(log,
+            (std::vector<std::string>{"generator waits", "other task runs", "consumer resumed"}));
 }
 
 TEST_F(AsyncGeneratorTest, MoveOnlyValuesAndCopiedLvalues) {
@@ -353,7 +354,8 @@ TEST_F(AsyncGeneratorTest, NextOrAcloseWhileAnotherNextRunsItIsARuntimeError) {
     co_return errors;
   };
   EXPECT_EQ(loop->run_until_complete(body()),
-            "anext(): asynchronous generator is already running; aclose(): asynchronous generator is already running");
+            "anext(): asynchronous generator is already running; aclose(): asynchronous generator "
+            "is already running");
 }
 
 // --- Stack safety -----------------------------------------------------------------------------

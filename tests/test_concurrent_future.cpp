@@ -1,9 +1,9 @@
 // ConcurrentFuture<T>: Python's concurrent.futures.Future states (pending, running, cancelled,
 // finished), blocking result() with and without a timeout, done callbacks and the thread that
 // runs them, void and move-only values.
+#include <gtest/gtest.h>
 #include <asyncio/concurrent_future.hpp>
 #include <asyncio/exceptions.hpp>
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>

@@ -98,7 +98,7 @@ TEST(Coro, AwaitingAMovedFromCoroIsARuntimeError) {
     } catch (const asyncio::RuntimeError&) {
       refused = true;
     }
-    co_return refused && co_await b == 42;
+    co_return refused&& co_await b == 42;
   };
   EXPECT_TRUE(asyncio::run(body()));
 }
@@ -178,7 +178,9 @@ TEST(ForeignAwaitables, SuspendAlwaysGivesTheLoopOneTurnLikePythonsBareYield) {
 // Resumes its coroutine from a call_soon callback of the running loop.
 struct ResumedFromCallSoon {
   bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> h) const { asyncio::get_running_loop().call_soon([h] { h.resume(); }); }
+  void await_suspend(std::coroutine_handle<> h) const {
+    asyncio::get_running_loop().call_soon([h] { h.resume(); });
+  }
   int await_resume() const noexcept { return 5; }
 };
 
@@ -241,7 +243,9 @@ struct ForeignTask {
   struct promise_type {
     std::coroutine_handle<> continuation;
     int value = 0;
-    ForeignTask get_return_object() { return {std::coroutine_handle<promise_type>::from_promise(*this)}; }
+    ForeignTask get_return_object() {
+      return {std::coroutine_handle<promise_type>::from_promise(*this)};
+    }
     std::suspend_always initial_suspend() noexcept { return {}; }
     auto final_suspend() noexcept {
       struct Back {

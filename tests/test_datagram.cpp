@@ -26,7 +26,8 @@ Coro<std::pair<DatagramEndpoint, DatagramEndpoint>> server_and_client(std::strin
   co_return std::pair{server, client};
 }
 
-class DatagramFamilyTest : public DatagramTest, public ::testing::WithParamInterface<const char*> {};
+class DatagramFamilyTest : public DatagramTest,
+                           public ::testing::WithParamInterface<const char*> {};
 
 TEST_P(DatagramFamilyTest, SendsAndReceivesBothWays) {
   run([&]() -> Coro<void> {

@@ -407,11 +407,13 @@ TEST_F(EventLoopTest, ACallDroppedByAClosedLoopMayPostAgainFromItsDestructor) {
       }
     }
     PostsOnDestruction(asyncio::EventLoop* l, bool* t) : loop(l), threw(t) {}
-    PostsOnDestruction(PostsOnDestruction&& other) noexcept : loop(std::exchange(other.loop, nullptr)), threw(other.threw) {}
+    PostsOnDestruction(PostsOnDestruction&& other) noexcept
+        : loop(std::exchange(other.loop, nullptr)), threw(other.threw) {}
   };
   loop->close();
   bool inner_threw = false;
-  EXPECT_THROW(loop->call_soon_threadsafe(PostsOnDestruction(loop.get(), &inner_threw)), asyncio::RuntimeError);
+  EXPECT_THROW(loop->call_soon_threadsafe(PostsOnDestruction(loop.get(), &inner_threw)),
+               asyncio::RuntimeError);
   EXPECT_TRUE(inner_threw);
 }
 
@@ -441,7 +443,8 @@ TEST_F(EventLoopTest, DebugModeRefusesCallsFromAnotherThreadWhileTheLoopRuns) {
     co_await asyncio::sleep(0s);
   };
   loop->run_until_complete(body());
-  const std::string expected = ": Non-thread-safe operation invoked on an event loop other than the current one";
+  const std::string expected =
+      ": Non-thread-safe operation invoked on an event loop other than the current one";
   EXPECT_EQ(errors, (std::vector<std::string>{"call_soon" + expected, "call_later" + expected,
                                               "create_future" + expected, "set_result" + expected,
                                               "cancel" + expected, "add_done_callback" + expected,

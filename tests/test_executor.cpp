@@ -1,8 +1,8 @@
 // ThreadPoolExecutor: results and exceptions in the futures, the bound on threads running at
 // once, lazily started and reused threads, shutdown (wait, cancel_futures, refusal of new calls).
+#include <gtest/gtest.h>
 #include <asyncio/exceptions.hpp>
 #include <asyncio/executor.hpp>
-#include <gtest/gtest.h>
 
 #include "support/busy_worker.hpp"
 
@@ -29,7 +29,8 @@ namespace {
 TEST(ExecutorTest, SubmitReturnsTheResult) {
   ThreadPoolExecutor pool(2);
   ConcurrentFuture<int> sum = pool.submit([](int a, int b) { return a + b; }, 2, 3);
-  ConcurrentFuture<std::string> text = pool.submit([](std::string s) { return s + "!"; }, std::string("hi"));
+  ConcurrentFuture<std::string> text =
+      pool.submit([](std::string s) { return s + "!"; }, std::string("hi"));
   bool ran = false;
   ConcurrentFuture<void> nothing = pool.submit([&ran] { ran = true; });
   EXPECT_EQ(sum.result(), 5);
@@ -40,7 +41,8 @@ TEST(ExecutorTest, SubmitReturnsTheResult) {
 
 TEST(ExecutorTest, RunsOnAnotherThread) {
   ThreadPoolExecutor pool(1);
-  EXPECT_NE(pool.submit([] { return std::this_thread::get_id(); }).result(), std::this_thread::get_id());
+  EXPECT_NE(pool.submit([] { return std::this_thread::get_id(); }).result(),
+            std::this_thread::get_id());
 }
 
 TEST(ExecutorTest, ExceptionsAreStoredInTheFuture) {
@@ -56,7 +58,8 @@ TEST(ExecutorTest, ExceptionsAreStoredInTheFuture) {
 TEST(ExecutorTest, MoveOnlyCallableAndArguments) {
   ThreadPoolExecutor pool(1);
   auto p = std::make_unique<int>(4);
-  auto f = pool.submit([q = std::move(p)](std::unique_ptr<int> r) { return *q + *r; }, std::make_unique<int>(5));
+  auto f = pool.submit([q = std::move(p)](std::unique_ptr<int> r) { return *q + *r; },
+                       std::make_unique<int>(5));
   EXPECT_EQ(f.result(), 9);
 }
 
@@ -96,7 +99,8 @@ TEST(ExecutorTest, AtMostMaxWorkersRunAtOnce) {
 TEST(ExecutorTest, ThreadsStartLazilyAndIdleOnesAreReused) {
   ThreadPoolExecutor pool(4);
   std::set<std::thread::id> threads;
-  for (int i = 0; i < 5; ++i) threads.insert(pool.submit([] { return std::this_thread::get_id(); }).result());
+  for (int i = 0; i < 5; ++i)
+    threads.insert(pool.submit([] { return std::this_thread::get_id(); }).result());
   EXPECT_EQ(threads.size(), 1u);  // one call at a time: the idle thread takes each
 }
 

@@ -42,10 +42,13 @@ TEST_F(FdWatchTest, ReaderRunsEachIterationTheFdIsReadableUntilRemoved) {
   Pipe p;
   int calls = 0;
   std::string seen;
-  loop->add_reader(p.r, [&](const std::string& tag) {
-    ++calls;
-    seen = tag;
-  }, std::string("bound"));
+  loop->add_reader(
+      p.r,
+      [&](const std::string& tag) {
+        ++calls;
+        seen = tag;
+      },
+      std::string("bound"));
   run_iterations(3);
   EXPECT_EQ(calls, 0);
   ASSERT_EQ(::write(p.w, "x", 1), 1);
@@ -165,7 +168,7 @@ TEST_F(FdWatchTest, LoopClosedWithWatchersFreesThemAndDestroysWaitingTasks) {
   loop->add_reader(p.w, [] {});
   loop->add_writer(p.w, [] {});
   run_iterations(1);
-  loop->close();  // LeakSanitizer: no watcher left behind
+  loop->close();                  // LeakSanitizer: no watcher left behind
   EXPECT_EQ(reports.size(), 1u);  // "Task was destroyed but it is pending!"
 }
 
@@ -315,7 +318,8 @@ void ignore_signal(int) {}
 
 TEST_F(FdWatchTest, SignalStormDuringAWaitChangesNothing) {
   // A handler without SA_RESTART: every blocking call the loop makes may fail with EINTR.
-  struct sigaction action {}, old {};
+  struct sigaction action {
+  }, old{};
   action.sa_handler = ignore_signal;
   sigemptyset(&action.sa_mask);
   ASSERT_EQ(::sigaction(SIGUSR2, &action, &old), 0);
@@ -327,7 +331,7 @@ TEST_F(FdWatchTest, SignalStormDuringAWaitChangesNothing) {
     ASSERT_EQ(::write(s.b, "after the storm", 15), 15);
   });
   auto body = [&]() -> Coro<std::string> {
-    co_await asyncio::sleep(5ms);  // a timed wait in the storm
+    co_await asyncio::sleep(5ms);                  // a timed wait in the storm
     co_return co_await loop->sock_recv(s.a, 100);  // an fd wait until the storm is over
   };
   const std::string got = run(body());
@@ -363,7 +367,8 @@ class ClosedFdSpottingSelector final : public asyncio::selectors::Selector {
     remove_key(fd);
     return add_key(fd, events, data);
   }
-  const std::vector<asyncio::selectors::ReadyKey>& select(std::optional<std::chrono::nanoseconds> timeout) override {
+  const std::vector<asyncio::selectors::ReadyKey>& select(
+      std::optional<std::chrono::nanoseconds> timeout) override {
     return inner_->select(timeout);
   }
   void close() override {
@@ -389,7 +394,8 @@ TEST(FdRemoval, StreamsAndServersTakeTheirFdOutOfTheSelectorBeforeClosingIt) {
     co_await writer.wait_closed();
     co_await asyncio::sleep(1ms);  // a poll (timers wait in one), before the number is reused
     auto server = co_await asyncio::start_server(
-        [](asyncio::StreamReader, asyncio::StreamWriter) -> Coro<void> { co_return; }, "127.0.0.1", 0);
+        [](asyncio::StreamReader, asyncio::StreamWriter) -> Coro<void> { co_return; }, "127.0.0.1",
+        0);
     server.close();
     co_await server.wait_closed();
     co_await asyncio::sleep(1ms);

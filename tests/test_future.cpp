@@ -99,7 +99,8 @@ TEST_F(FutureTest, DoneCallbacksAreScheduledNotCalledInline) {
 TEST_F(FutureTest, DoneCallbacksRunInRegistrationOrder) {
   auto f = loop->create_future<void>();
   std::vector<int> order;
-  for (int i = 0; i < 5; ++i) f.add_done_callback([&order, i](Future<void>) { order.push_back(i); });
+  for (int i = 0; i < 5; ++i)
+    f.add_done_callback([&order, i](Future<void>) { order.push_back(i); });
   f.set_result();
   run_iterations(1);
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
@@ -243,9 +244,9 @@ TEST_F(FutureTest, ATaskWaitingOnAFutureKeepsItAliveWhenItsHandleIsReplaced) {
   } holder{loop->create_future<int>()};
   auto waiter = [&]() -> Coro<int> { co_return co_await holder.fut; };
   auto task = loop->create_task(waiter());
-  run_iterations(2);  // the task now waits on the first future
+  run_iterations(2);                        // the task now waits on the first future
   holder.fut = loop->create_future<int>();  // the only handle to the first one is gone
-  task.cancel();  // reaches the first future through the task
+  task.cancel();                            // reaches the first future through the task
   EXPECT_THROW(loop->run_until_complete(task), asyncio::CancelledError);
   EXPECT_TRUE(task.cancelled());
 }

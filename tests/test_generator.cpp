@@ -52,7 +52,8 @@ TEST(Generator, ValuesArriveInOrderEachExactlyOnceAndLazily) {
     log.push_back("end");
   };
   for (int v : make()) log.push_back("got " + std::to_string(v));
-  EXPECT_EQ(log, (std::vector<std::string>{"yield 0", "got 0", "yield 1", "got 1", "yield 2", "got 2", "end"}));
+  EXPECT_EQ(log, (std::vector<std::string>{"yield 0", "got 0", "yield 1", "got 1", "yield 2",
+                                           "got 2", "end"}));
 }
 
 TEST(Generator, EmptyGenerator) {

@@ -212,7 +212,7 @@ TEST_F(QueuesTest, PutterWokenThenCancelledBeforeRunningPassesTheSlotOn) {
     auto b = asyncio::create_task(put_one(q, 2));
     co_await asyncio::sleep(0s);
     EXPECT_EQ(q.get_nowait(), 0);  // wakes a with the free slot ...
-    a.cancel();                     // ... cancelled before it ran
+    a.cancel();                    // ... cancelled before it ran
     co_await b;
     EXPECT_TRUE(a.cancelled());
     EXPECT_EQ(q.get_nowait(), 2);

@@ -93,7 +93,8 @@ TEST(Run, ReportsLeftoverTasksThatFailDuringShutdown) {
   testing::internal::CaptureStderr();
   asyncio::run(main_coro());
   std::string err = testing::internal::GetCapturedStderr();
-  EXPECT_NE(err.find("unhandled exception during asyncio.run() shutdown"), std::string::npos) << err;
+  EXPECT_NE(err.find("unhandled exception during asyncio.run() shutdown"), std::string::npos)
+      << err;
   EXPECT_NE(err.find("failed while shutting down"), std::string::npos);
 }
 
@@ -214,7 +215,9 @@ TEST(Run, AnExecutorThatDoesNotFinishInTimeIsReportedAndLeftBehind) {
   std::vector<std::string> reports;
   auto main_coro = [&]() -> Coro<void> {
     asyncio::get_running_loop().set_exception_handler(
-        [&](asyncio::EventLoop&, const asyncio::ExceptionContext& context) { reports.push_back(context.message); });
+        [&](asyncio::EventLoop&, const asyncio::ExceptionContext& context) {
+          reports.push_back(context.message);
+        });
     (void)asyncio::to_thread([&] {
       release.wait();
       finished = true;
@@ -227,13 +230,17 @@ TEST(Run, AnExecutorThatDoesNotFinishInTimeIsReportedAndLeftBehind) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 20s);  // it did not wait for the worker
   EXPECT_FALSE(finished);
   ASSERT_EQ(reports.size(), 1u);
-  EXPECT_EQ(reports[0].rfind("The executor did not finish joining its threads within 0.100 seconds", 0), 0u)
+  EXPECT_EQ(
+      reports[0].rfind("The executor did not finish joining its threads within 0.100 seconds", 0),
+      0u)
       << reports[0];
   release.count_down();  // the worker finishes on its own, and frees the executor
-  ASSERT_EQ(worker_done.get_future().wait_for(30s), std::future_status::ready) << "the worker did not finish";
+  ASSERT_EQ(worker_done.get_future().wait_for(30s), std::future_status::ready)
+      << "the worker did not finish";
   // The threads left behind (the worker, and the one joining it) end soon after; wait for them,
   // so that nothing of theirs is still open when this test's descriptors are checked.
-  for (const auto deadline = std::chrono::steady_clock::now() + 30s; thread_count() > threads_before;) {
+  for (const auto deadline = std::chrono::steady_clock::now() + 30s;
+       thread_count() > threads_before;) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the executor's threads did not end";
     std::this_thread::sleep_for(1ms);
   }

@@ -73,7 +73,8 @@ TEST_P(SelectorTest, ZeroTimeoutPollsWithoutWaiting) {
 TEST_P(SelectorTest, TimeoutWithNothingReadyWaitsAtLeastThatLong) {
   Pipe p;
   sel->register_fd(p.r, EVENT_READ);
-  for (auto timeout : {std::chrono::nanoseconds(1), std::chrono::nanoseconds(300us), std::chrono::nanoseconds(5ms)}) {
+  for (auto timeout : {std::chrono::nanoseconds(1), std::chrono::nanoseconds(300us),
+                       std::chrono::nanoseconds(5ms)}) {
     const auto start = Clock::now();
     EXPECT_TRUE(sel->select(timeout).empty());
     EXPECT_GE(Clock::now() - start, timeout);  // rounded up, never down
@@ -164,7 +165,8 @@ std::atomic<int> signals_seen{0};
 void count_signal(int) { signals_seen.fetch_add(1, std::memory_order_relaxed); }
 
 TEST_P(SelectorTest, SignalStormDuringAWaitIsNeverAnError) {
-  struct sigaction action {}, old {};
+  struct sigaction action {
+  }, old{};
   action.sa_handler = count_signal;
   sigemptyset(&action.sa_mask);
   ASSERT_EQ(::sigaction(SIGUSR1, &action, &old), 0);
@@ -318,7 +320,10 @@ TEST(MakeSelector, ByNameAndFromTheEnvironment) {
   EXPECT_THROW(make_default_selector(), std::invalid_argument);
   ::setenv("ASYNCIO_SELECTOR", "", 1);
   EXPECT_NE(dynamic_cast<DefaultSelector*>(make_default_selector().get()), nullptr);
-  if (saved) ::setenv("ASYNCIO_SELECTOR", restore.c_str(), 1); else ::unsetenv("ASYNCIO_SELECTOR");
+  if (saved)
+    ::setenv("ASYNCIO_SELECTOR", restore.c_str(), 1);
+  else
+    ::unsetenv("ASYNCIO_SELECTOR");
 }
 
 TEST(EventLoop, WaitsOnTheSelectorItIsGiven) {

@@ -38,7 +38,8 @@ Coro<void> echo_lines(StreamReader reader, StreamWriter writer) {
 }
 
 /// Connects to host:port, sends each message as a line, and gives back the replies.
-Coro<std::vector<std::string>> chat(std::string host, std::uint16_t port, std::vector<std::string> messages) {
+Coro<std::vector<std::string>> chat(std::string host, std::uint16_t port,
+                                    std::vector<std::string> messages) {
   auto [reader, writer] = co_await asyncio::open_connection(host, port);
   std::vector<std::string> replies;
   for (const std::string& message : messages) {
@@ -62,7 +63,8 @@ TEST_P(TcpFamilyTest, EchoesOverLoopback) {
     EXPECT_EQ(server.sockets().size(), 1u);
     const std::uint16_t port = server.addresses().at(0).port();
     auto first = asyncio::create_task(chat(host, port, std::vector<std::string>{"hello", "world"}));
-    auto second = asyncio::create_task(chat(host, port, std::vector<std::string>{std::string(50000, 'x')}));
+    auto second =
+        asyncio::create_task(chat(host, port, std::vector<std::string>{std::string(50000, 'x')}));
     auto [a, b] = co_await asyncio::gather(first, second);
     a.insert(a.end(), b.begin(), b.end());
     server.close();
@@ -70,7 +72,8 @@ TEST_P(TcpFamilyTest, EchoesOverLoopback) {
     EXPECT_TRUE(server.sockets().empty());
     co_return a;
   }());
-  EXPECT_TRUE(replies == (std::vector<std::string>{"hello\n", "world\n", "", std::string(50000, 'x') + "\n", ""}));
+  EXPECT_TRUE(replies == (std::vector<std::string>{"hello\n", "world\n", "",
+                                                   std::string(50000, 'x') + "\n", ""}));
   EXPECT_TRUE(reports.empty());
 }
 
@@ -80,7 +83,8 @@ INSTANTIATE_TEST_SUITE_P(Families, TcpFamilyTest, ::testing::Values("127.0.0.1",
 TEST_F(ServerTest, OpenConnectionResolvesNames) {
   auto replies = run([&]() -> Coro<std::vector<std::string>> {
     Server server = co_await asyncio::start_server(echo_lines, "127.0.0.1", 0);
-    const std::vector<std::string> messages{"via localhost"};  // (g++ 12 rejects the list inside co_await)
+    const std::vector<std::string> messages{
+        "via localhost"};  // (g++ 12 rejects the list inside co_await)
     auto got = co_await chat("localhost", server.addresses().at(0).port(), messages);
     co_return got;
   }());
@@ -95,9 +99,10 @@ TEST_F(ServerTest, OpenConnectionTriesEachAddressInTurn) {
       const auto loopbacks = co_await asyncio::getaddrinfo("", 0, AF_UNSPEC, SOCK_STREAM);
       EXPECT_EQ(loopbacks.size(), 2u);
       Server server = co_await asyncio::start_server(echo_lines, host, 0);
-      const std::vector<std::string> messages{"either"};  // (g++ 12 rejects the list inside co_await)
+      const std::vector<std::string> messages{
+          "either"};  // (g++ 12 rejects the list inside co_await)
       auto replies = co_await chat("", server.addresses().at(0).port(), messages);
-    co_return replies;
+      co_return replies;
     }());
     EXPECT_EQ(replies.at(0), "either\n") << host;
   }
@@ -111,7 +116,8 @@ TEST_F(ServerTest, GetaddrinfoAnswersNumericHostsAndReportsBadOnes) {
     answers = co_await asyncio::getaddrinfo("", 8080, AF_INET, SOCK_STREAM, 0, AI_PASSIVE);
     EXPECT_EQ(answers.at(0).address.to_string(), "0.0.0.0:8080");
     try {
-      co_await asyncio::getaddrinfo("not an address", 80, AF_UNSPEC, SOCK_STREAM, 0, AI_NUMERICHOST);
+      co_await asyncio::getaddrinfo("not an address", 80, AF_UNSPEC, SOCK_STREAM, 0,
+                                    AI_NUMERICHOST);
       ADD_FAILURE() << "a name resolved as a numeric address";
     } catch (const std::system_error& error) {
       EXPECT_EQ(error.code(), std::error_code(EAI_NONAME, asyncio::gai_category())) << error.what();
@@ -152,16 +158,19 @@ TEST_F(ServerTest, ExtraInfoGivesBothAddressesAndTheSocket) {
     std::optional<asyncio::SocketAddress> server_saw_peer, server_saw_self;
     Server server = co_await asyncio::start_server(
         [&](StreamReader reader, StreamWriter writer) -> Coro<void> {
-          server_saw_peer = std::any_cast<asyncio::SocketAddress>(writer.get_extra_info("peername"));
+          server_saw_peer =
+              std::any_cast<asyncio::SocketAddress>(writer.get_extra_info("peername"));
           server_saw_self = writer.sockname();
           co_await reader.read();
         },
         "127.0.0.1", 0);
-    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", server.addresses().at(0).port());
+    auto [reader, writer] =
+        co_await asyncio::open_connection("127.0.0.1", server.addresses().at(0).port());
     EXPECT_EQ(std::any_cast<int>(writer.get_extra_info("socket")), writer.socket());
     EXPECT_FALSE(writer.get_extra_info("no such thing").has_value());
     const asyncio::SocketAddress ours = writer.sockname(), theirs = writer.peername();
-    co_await asyncio_test::wait_until([&] { return server_saw_self.has_value(); }, 10s, "the handler to start");
+    co_await asyncio_test::wait_until([&] { return server_saw_self.has_value(); }, 10s,
+                                      "the handler to start");
     EXPECT_EQ(theirs, server.addresses().at(0));
     writer.close();
     co_await writer.wait_closed();
@@ -187,7 +196,7 @@ TEST_F(ServerTest, HandlerExceptionIsReportedAndClosesItsConnection) {
     auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port);
     writer.write("fail\n");
     const std::string reply = co_await reader.read();
-    EXPECT_EQ(reply, "");  // closed by the server
+    EXPECT_EQ(reply, "");                       // closed by the server
     const std::vector<std::string> messages{};  // (g++ 12 rejects the list inside co_await)
     auto replies = co_await chat("127.0.0.1", port, messages);
     EXPECT_EQ(replies, std::vector<std::string>{""});
@@ -211,7 +220,8 @@ TEST_F(ServerTest, CloseClosesLiveConnectionsAndWaitClosedWaitsForThem) {
         "127.0.0.1", 0);
     const std::uint16_t port = server.addresses().at(0).port();
     std::vector<asyncio::StreamPair> clients;
-    for (int i = 0; i < 3; ++i) clients.push_back(co_await asyncio::open_connection("127.0.0.1", port));
+    for (int i = 0; i < 3; ++i)
+      clients.push_back(co_await asyncio::open_connection("127.0.0.1", port));
     co_await asyncio_test::wait_until([&] { return server.active_connections() >= 3; }, 10s,
                                       "the server to take all three connections");
     server.close();
@@ -222,7 +232,8 @@ TEST_F(ServerTest, CloseClosesLiveConnectionsAndWaitClosedWaitsForThem) {
       const std::string got = co_await reader.read();
       EXPECT_EQ(got, "");
     }
-    co_await asyncio_test::wait_until([&] { return handlers_done >= 3; }, 10s, "the three handlers to end");
+    co_await asyncio_test::wait_until([&] { return handlers_done >= 3; }, 10s,
+                                      "the three handlers to end");
     try {
       co_await asyncio::open_connection("127.0.0.1", port);
       ADD_FAILURE() << "connected to a closed server";
@@ -239,7 +250,8 @@ TEST_F(ServerTest, DroppingTheLastHandleClosesTheServer) {
       Server server = co_await asyncio::start_server(echo_lines, "127.0.0.1", 0);
       port = server.addresses().at(0).port();
     }
-    const bool refused = co_await asyncio_test::throws<std::system_error>(asyncio::open_connection("127.0.0.1", port));
+    const bool refused = co_await asyncio_test::throws<std::system_error>(
+        asyncio::open_connection("127.0.0.1", port));
     EXPECT_TRUE(refused);
   }());
 }
@@ -260,7 +272,8 @@ TEST_F(ServerTest, ServeForeverReturnsOnCloseAndClosesWhenCancelled) {
     EXPECT_EQ(replies.at(0), "ping\n");
     server.close();
     co_await serving;  // returns: closed
-    const bool closed = co_await asyncio_test::throws<asyncio::RuntimeError>(server.serve_forever());
+    const bool closed =
+        co_await asyncio_test::throws<asyncio::RuntimeError>(server.serve_forever());
     EXPECT_TRUE(closed);
 
     Server other = co_await asyncio::start_server(echo_lines, "127.0.0.1", 0);
@@ -296,7 +309,8 @@ TEST_F(ServerTest, PeerResetMidWriteRaisesAndNeverSpins) {
           }
         },
         "127.0.0.1", 0);
-    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", server.addresses().at(0).port());
+    auto [reader, writer] =
+        co_await asyncio::open_connection("127.0.0.1", server.addresses().at(0).port());
     co_await reader.readexactly(100000);  // the server is writing
     const linger reset{1, 0};
     ::setsockopt(writer.socket(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
@@ -306,7 +320,9 @@ TEST_F(ServerTest, PeerResetMidWriteRaisesAndNeverSpins) {
     server.close();
     co_await server.wait_closed();
   }());
-  EXPECT_TRUE(*handler_error == std::to_string(ECONNRESET) || *handler_error == std::to_string(EPIPE)) << *handler_error;
+  EXPECT_TRUE(*handler_error == std::to_string(ECONNRESET) ||
+              *handler_error == std::to_string(EPIPE))
+      << *handler_error;
   EXPECT_LE(polls_during(50ms), 5u);
 }
 
@@ -316,7 +332,8 @@ TEST_F(ServerTest, PeerResetMidWriteRaisesAndNeverSpins) {
 /// Makes, reports and describes a std::system_error, as the server does on EMFILE.
 void warm_up_system_error() {
   const asyncio::ExceptionContext context{
-      "warm-up", std::make_exception_ptr(std::system_error(EMFILE, std::generic_category(), "accept")), ""};
+      "warm-up",
+      std::make_exception_ptr(std::system_error(EMFILE, std::generic_category(), "accept")), ""};
   EXPECT_FALSE(asyncio_test::what(context.exception).empty());
 }
 
@@ -362,7 +379,8 @@ TEST_F(ServerTest, AcceptUnderEmfileNeitherSpinsNorDies) {
     // The window starts once accept has failed: it holds the retry due 20 ms after that
     // failure (timers run by deadline), so there are at least two reports however late the
     // loop gets to run.
-    co_await asyncio_test::wait_until([&] { return pauses() > 0; }, 10s, "accept to fail with EMFILE");
+    co_await asyncio_test::wait_until([&] { return pauses() > 0; }, 10s,
+                                      "accept to fail with EMFILE");
     const std::size_t polls_before = poll_count;
     co_await asyncio::sleep(200ms);
     const std::size_t polls_paused = poll_count - polls_before;
@@ -375,7 +393,8 @@ TEST_F(ServerTest, AcceptUnderEmfileNeitherSpinsNorDies) {
     EXPECT_LE(polls_paused, 60u);  // ~10 pauses of 20 ms, a few polls each; a spin makes thousands
     EXPECT_GE(reported_pauses, 2);
     EXPECT_LE(reported_pauses, 20);
-    co_await asyncio_test::wait_until([&] { return served > 0; }, 10s, "the connection to be served");
+    co_await asyncio_test::wait_until([&] { return served > 0; }, 10s,
+                                      "the connection to be served");
     const std::string reply = co_await asyncio::get_running_loop().sock_recv(client, 100);
     EXPECT_EQ(reply, "welcome\n");
     server.close();
@@ -384,7 +403,9 @@ TEST_F(ServerTest, AcceptUnderEmfileNeitherSpinsNorDies) {
 }
 
 TEST_F(ServerTest, UnixServerRemovesStaleAndOwnSocketFiles) {
-  const std::string path = (std::filesystem::temp_directory_path() / ("asyncio-test-" + std::to_string(::getpid()) + ".sock")).string();
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("asyncio-test-" + std::to_string(::getpid()) + ".sock"))
+                               .string();
   {  // a stale socket file, left by a server that died
     asyncio_test::Fd stale = asyncio_test::make_socket(AF_UNIX);
     const asyncio::SocketAddress address = asyncio::SocketAddress::unix_path(path);

@@ -39,8 +39,8 @@
 // For experiments: ASYNCIO_SOAK_SEED=n picks another seed, ASYNCIO_SOAK_CONNECTIONS=n another
 // count.
 #include <malloc.h>
-#include <sys/socket.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -82,15 +82,17 @@ constexpr std::size_t kFullConnections = 5000;
 constexpr std::size_t kSelectConnections = 400;  // 2 x 400 fds + a few stay below FD_SETSIZE
 constexpr std::size_t kWarmUpConnections = 32;
 constexpr std::uint64_t kDefaultSeed = 0x50a4'7e57'2024'0001;
-std::uint64_t run_seed = kDefaultSeed;  // set by the test from ASYNCIO_SOAK_SEED
+std::uint64_t run_seed = kDefaultSeed;      // set by the test from ASYNCIO_SOAK_SEED
 constexpr std::size_t kConnectSlots = 256;  // connects in flight at once
-constexpr std::size_t kExtraSlots = 4;      // the same for the clients cancelled before or while connecting
+constexpr std::size_t kExtraSlots =
+    4;  // the same for the clients cancelled before or while connecting
 constexpr int kBacklog = 1024;
 // For the whole main round. When it runs out, up to 25 s more go to cancelling and closing
 // what is left, still inside CTest's timeout of 120 s.
 constexpr auto kBudget = 80s;
 constexpr auto kGrace = 5s;  // for each closing step after a missed deadline
-constexpr std::size_t kHighWater = 64 * 1024;  // a writer's default high-water mark (docs/streams.md)
+constexpr std::size_t kHighWater =
+    64 * 1024;  // a writer's default high-water mark (docs/streams.md)
 
 // --- Seeded pseudo-random numbers --------------------------------------------------------------
 
@@ -105,7 +107,9 @@ class Rng {
     return z ^ (z >> 31);
   }
   /// Uniform in [lo, hi].
-  std::size_t between(std::size_t lo, std::size_t hi) { return lo + static_cast<std::size_t>(next() % (hi - lo + 1)); }
+  std::size_t between(std::size_t lo, std::size_t hi) {
+    return lo + static_cast<std::size_t>(next() % (hi - lo + 1));
+  }
   /// True with probability per_mille / 1000.
   bool chance(unsigned per_mille) { return next() % 1000 < per_mille; }
 
@@ -113,7 +117,9 @@ class Rng {
   std::uint64_t state_;
 };
 
-std::uint64_t mix(std::uint64_t a, std::uint64_t b) { return Rng(a * 0x2545f4914f6cdd1d ^ b).next(); }
+std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
+  return Rng(a * 0x2545f4914f6cdd1d ^ b).next();
+}
 
 /// Message `index` of client `id`: `size` seeded bytes.
 std::string make_message(std::size_t id, std::size_t index, std::size_t size) {
@@ -128,14 +134,15 @@ std::string make_message(std::size_t id, std::size_t index, std::size_t size) {
 
 std::string header_of(std::size_t id) {
   const auto v = static_cast<std::uint32_t>(id);
-  const char bytes[4] = {static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16),
-                         static_cast<char>(v >> 24)};
+  const char bytes[4] = {static_cast<char>(v), static_cast<char>(v >> 8),
+                         static_cast<char>(v >> 16), static_cast<char>(v >> 24)};
   return std::string(bytes, 4);
 }
 
 std::size_t id_of(const std::string& header) {
   std::uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(header[static_cast<std::size_t>(i)]);
+  for (int i = 3; i >= 0; --i)
+    v = (v << 8) | static_cast<unsigned char>(header[static_cast<std::size_t>(i)]);
   return v;
 }
 
@@ -144,7 +151,8 @@ std::size_t id_of(const std::string& header) {
 /// Open descriptors: the entries of /proc/self/fd (the directory's own one counts every time).
 std::size_t open_fds() {
   std::size_t n = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
+    ++n;
   return n;
 }
 
@@ -153,7 +161,8 @@ long status_kib(const std::string& field) {
   std::ifstream status("/proc/self/status");
   std::string line;
   while (std::getline(status, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::strtol(line.c_str() + field.size() + 1, nullptr, 10);
+    if (line.rfind(field + ":", 0) == 0)
+      return std::strtol(line.c_str() + field.size() + 1, nullptr, 10);
   }
   return -1;
 }
@@ -234,25 +243,27 @@ enum class CancelAt {
 };
 
 struct ClientPlan {
-  std::vector<std::size_t> sizes;  // message sizes
+  std::vector<std::size_t> sizes;   // message sizes
   std::vector<std::size_t> pieces;  // how many writes each message takes (1 to 3)
   std::size_t read_chunk = 0;       // read(n)'s n
   bool small_buffers = false;       // SO_SNDBUF 4 KiB and write limits 4 KiB / 1 KiB: drain() waits
   CancelAt cancel = CancelAt::never;
-  std::size_t cancel_message = 0;  // which message an armed cancel lands in
+  std::size_t cancel_message = 0;             // which message an armed cancel lands in
   std::chrono::milliseconds cancel_delay{0};  // for CancelAt::timer
   bool graceful_close = false;  // when cancelled: close() and wait_closed(), else abort()
   bool linger = false;  // after the last echo, keep the connection open until the server closes it
 };
 
 enum class ClientEnd { not_started, running, complete, cut, cancelled, failed };
-const char* const kClientEndNames[] = {"not started", "running", "complete", "cut", "cancelled", "failed"};
+const char* const kClientEndNames[] = {"not started", "running",   "complete",
+                                       "cut",         "cancelled", "failed"};
 void PrintTo(ClientEnd end, std::ostream* out) { *out << kClientEndNames[static_cast<int>(end)]; }
 
 /// The await a task is in (or was last in): where a cancellation landed.
 enum class Phase { slot, connecting, go, writing, draining, reading, lingering, closing, count };
-const char* const kPhaseNames[] = {"waiting for a slot", "connecting", "waiting for the go", "mid-write",
-                                   "draining", "reading", "lingering", "closing"};
+const char* const kPhaseNames[] = {"waiting for a slot", "connecting", "waiting for the go",
+                                   "mid-write",          "draining",   "reading",
+                                   "lingering",          "closing"};
 
 struct ClientRecord {
   ClientPlan plan;
@@ -269,21 +280,22 @@ struct ClientRecord {
 struct ServerPlan {
   std::size_t read_size = 0;
   CancelAt cancel = CancelAt::never;  // mid_read, draining or timer
-  std::size_t cancel_round = 0;       // the read it lands in (or the first waiting drain from it on)
-  bool abort_on_cancel = false;       // abort() explicitly, else dropping the handles aborts
-  bool small_send_buffer = false;     // SO_SNDBUF 4 KiB and write limits 4 KiB / 1 KiB: drain() waits
+  std::size_t cancel_round = 0;    // the read it lands in (or the first waiting drain from it on)
+  bool abort_on_cancel = false;    // abort() explicitly, else dropping the handles aborts
+  bool small_send_buffer = false;  // SO_SNDBUF 4 KiB and write limits 4 KiB / 1 KiB: drain() waits
 };
 
 enum class ServerEnd { running, clean, no_header, peer_error, cancelled };
-const char* const kServerEndNames[] = {"running", "clean", "no header", "reset by the client", "cancelled"};
+const char* const kServerEndNames[] = {"running", "clean", "no header", "reset by the client",
+                                       "cancelled"};
 void PrintTo(ServerEnd end, std::ostream* out) { *out << kServerEndNames[static_cast<int>(end)]; }
 
 struct ServerRecord {
   std::optional<std::size_t> id;  // the client, once its header arrived
   std::uint64_t read = 0, written = 0;
   ServerEnd end = ServerEnd::running;
-  bool finished = false;  // the handler's frame is gone
-  asyncio::TaskRef task;  // asyncio::current_task() of the handler
+  bool finished = false;         // the handler's frame is gone
+  asyncio::TaskRef task;         // asyncio::current_task() of the handler
   Phase phase = Phase::reading;  // the await it is in (reading, draining or closing)
   std::string detail;
 };
@@ -332,7 +344,9 @@ ClientPlan client_plan(std::size_t id, bool chaos, bool extra) {
   if (!chaos || plan.linger) return plan;
   const std::size_t roll = rng.between(0, 999);
   if (extra) {
-    plan.cancel = roll < 333 ? CancelAt::before_start : roll < 667 ? CancelAt::slot : CancelAt::connecting;
+    plan.cancel = roll < 333   ? CancelAt::before_start
+                  : roll < 667 ? CancelAt::slot
+                               : CancelAt::connecting;
   } else if (roll < 25) {
     plan.cancel = CancelAt::mid_write;
   } else if (roll < 50) {
@@ -358,7 +372,8 @@ ClientPlan client_plan(std::size_t id, bool chaos, bool extra) {
 
 /// One round: its plans, its records, and the signals between its tasks.
 struct Round {
-  Round(std::size_t connections, std::size_t extras, bool chaos) : connections(connections), chaos(chaos) {
+  Round(std::size_t connections, std::size_t extras, bool chaos)
+      : connections(connections), chaos(chaos) {
     clients.resize(connections + extras);
     for (std::size_t id = 0; id < clients.size(); ++id) {
       ClientRecord& record = clients[id];
@@ -386,7 +401,8 @@ struct Round {
   asyncio::Server* server = nullptr;
   std::uint16_t port = 0;
   asyncio::Semaphore connect_slots{static_cast<std::int64_t>(kConnectSlots)};
-  asyncio::Semaphore extra_slots{static_cast<std::int64_t>(kExtraSlots)};  // the extra clients mostly wait
+  asyncio::Semaphore extra_slots{
+      static_cast<std::int64_t>(kExtraSlots)};  // the extra clients mostly wait
   std::size_t connected = 0;
   std::size_t handlers_started = 0;
   std::size_t lingerers = 0;        // clients that wait for the server to close their connection
@@ -423,11 +439,12 @@ Coro<void> read_echo(ClientRecord& record, StreamReader& reader, const std::stri
     record.phase = Phase::reading;
     const std::string chunk = co_await reader.read(static_cast<std::ptrdiff_t>(want));
     if (chunk.empty()) {
-      throw ClientCut{"EOF after " + std::to_string(record.received) + " of " + std::to_string(record.planned) +
-                      " bytes"};
+      throw ClientCut{"EOF after " + std::to_string(record.received) + " of " +
+                      std::to_string(record.planned) + " bytes"};
     }
     if (std::string_view(expected).substr(got, chunk.size()) != chunk) {
-      throw std::runtime_error("echo differs from what was sent, at byte " + std::to_string(record.received + got));
+      throw std::runtime_error("echo differs from what was sent, at byte " +
+                               std::to_string(record.received + got));
     }
     got += chunk.size();
     record.received += chunk.size();
@@ -467,7 +484,8 @@ Coro<void> client(Round& round, std::size_t id) {
     {
       record.phase = Phase::slot;
       arm(CancelAt::slot, plan.cancel_message);
-      auto slot = co_await (id < round.connections ? round.connect_slots : round.extra_slots).scoped();
+      auto slot =
+          co_await (id < round.connections ? round.connect_slots : round.extra_slots).scoped();
       arm(CancelAt::connecting, plan.cancel_message);
       record.phase = Phase::connecting;
       connection.emplace(co_await asyncio::open_connection("127.0.0.1", round.port));
@@ -477,7 +495,8 @@ Coro<void> client(Round& round, std::size_t id) {
     record.phase = Phase::go;
     co_await round.go.wait();
     auto& [reader, writer] = *connection;
-    if (plan.small_buffers) {  // the kernel takes little at a time: writes stay buffered in the writer
+    if (plan.small_buffers) {  // the kernel takes little at a time: writes stay buffered in the
+                               // writer
       shrink_send_buffer(writer);
       writer.set_write_buffer_limits(4096, 1024);
     }
@@ -489,7 +508,8 @@ Coro<void> client(Round& round, std::size_t id) {
       const std::size_t pieces = plan.pieces[m];
       std::size_t at = 0;
       for (std::size_t p = 0; p < pieces; ++p) {
-        const std::size_t end = p + 1 == pieces ? message.size() : message.size() * (p + 1) / pieces;
+        const std::size_t end =
+            p + 1 == pieces ? message.size() : message.size() * (p + 1) / pieces;
         if (p > 0) {  // a yield between two pieces of one message
           if (p == 1) arm(CancelAt::mid_write, m);
           record.phase = Phase::writing;
@@ -638,14 +658,16 @@ Coro<bool> before(asyncio::TimePoint deadline, Block block) {
 /// Waits until every task in `tasks` is done, or `deadline`; gives how many are still pending.
 Coro<std::size_t> wait_all(std::vector<asyncio::Task<void>> tasks, asyncio::TimePoint deadline) {
   if (tasks.empty()) co_return 0;
-  const auto left = std::max<asyncio::Clock::duration>(deadline - asyncio::get_running_loop().time(), 1ms);
+  const auto left =
+      std::max<asyncio::Clock::duration>(deadline - asyncio::get_running_loop().time(), 1ms);
   auto [done, pending] = co_await asyncio::wait(std::move(tasks), left);
   co_return pending.size();
 }
 
 Coro<std::size_t> wait_all(std::vector<asyncio::TaskRef> tasks, asyncio::TimePoint deadline) {
   if (tasks.empty()) co_return 0;
-  const auto left = std::max<asyncio::Clock::duration>(deadline - asyncio::get_running_loop().time(), 1ms);
+  const auto left =
+      std::max<asyncio::Clock::duration>(deadline - asyncio::get_running_loop().time(), 1ms);
   auto [done, pending] = co_await asyncio::wait(std::move(tasks), left);
   co_return pending.size();
 }
@@ -654,7 +676,7 @@ struct Timings {
   double open_s = 0, traffic_s = 0, close_s = 0;
   long listen_overflows = 0;  // while the connections were opened
   std::size_t fds_at_peak = 0;
-  std::size_t active_at_peak = 0;  // server.active_connections() once every client connected
+  std::size_t active_at_peak = 0;   // server.active_connections() once every client connected
   std::size_t active_at_close = 0;  // and when server.close() was called
 };
 
@@ -662,10 +684,11 @@ std::string progress(const Round& round) {
   std::ostringstream out;
   std::size_t by_end[6] = {};
   for (const ClientRecord& c : round.clients) ++by_end[static_cast<int>(c.end)];
-  out << round.connected << " of " << round.connections << " clients connected, " << round.handlers_started
-      << " handlers started; clients not started " << by_end[0] << ", running " << by_end[1] << ", complete "
-      << by_end[2] << ", cut " << by_end[3] << ", cancelled " << by_end[4] << ", failed " << by_end[5]
-      << "; server active " << (round.server ? round.server->active_connections() : 0);
+  out << round.connected << " of " << round.connections << " clients connected, "
+      << round.handlers_started << " handlers started; clients not started " << by_end[0]
+      << ", running " << by_end[1] << ", complete " << by_end[2] << ", cut " << by_end[3]
+      << ", cancelled " << by_end[4] << ", failed " << by_end[5] << "; server active "
+      << (round.server ? round.server->active_connections() : 0);
   return out.str();
 }
 
@@ -677,7 +700,9 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
   // The handler reads `round.server`, set below before any connection can be accepted (the
   // server accepts on a later loop iteration).
   asyncio::Server server = co_await asyncio::start_server(
-      [&round](StreamReader reader, StreamWriter writer) { return echo(round, std::move(reader), std::move(writer)); },
+      [&round](StreamReader reader, StreamWriter writer) {
+        return echo(round, std::move(reader), std::move(writer));
+      },
       "127.0.0.1", 0, options);
   round.server = &server;
   round.port = server.addresses().at(0).port();
@@ -691,7 +716,8 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
   const long overflows_before = listen_overflows();
   std::vector<asyncio::Task<void>> tasks;
   tasks.reserve(round.clients.size());
-  for (std::size_t id = 0; id < round.connections; ++id) tasks.push_back(asyncio::create_task(client(round, id)));
+  for (std::size_t id = 0; id < round.connections; ++id)
+    tasks.push_back(asyncio::create_task(client(round, id)));
   const bool opened = co_await before(deadline, [&round](asyncio::Timeout&) -> Coro<void> {
     co_await round.all_connected.wait();
     co_await round.all_accepted.wait();
@@ -702,7 +728,8 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
   timings.fds_at_peak = open_fds();
   timings.active_at_peak = server.active_connections();
   round.peak_active = std::max(round.peak_active, timings.active_at_peak);
-  EXPECT_EQ(timings.active_at_peak, round.connections) << "the server's live connections at the peak";
+  EXPECT_EQ(timings.active_at_peak, round.connections)
+      << "the server's live connections at the peak";
   if (!opened) {
     round.gave_up = true;
     ADD_FAILURE() << "connections not all open before the deadline: " << progress(round);
@@ -717,18 +744,22 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
     for (std::size_t id = 0; id < round.connections; ++id) {
       const ClientPlan& plan = round.clients[id].plan;
       if (plan.cancel == CancelAt::timer) {
-        timers.push_back(loop.call_later(plan.cancel_delay, [task = tasks[id]]() mutable { task.cancel(); }));
+        timers.push_back(
+            loop.call_later(plan.cancel_delay, [task = tasks[id]]() mutable { task.cancel(); }));
       }
     }
-    for (std::size_t i = 0; i < round.servers_used; ++i) {  // 2 % of the handlers, by their recorded task
+    for (std::size_t i = 0; i < round.servers_used;
+         ++i) {  // 2 % of the handlers, by their recorded task
       if (!chaos.chance(20)) continue;
       const auto delay = std::chrono::milliseconds(chaos.between(0, 1500));
-      timers.push_back(loop.call_later(delay, [task = round.servers[i].task]() mutable { task.cancel(); }));
+      timers.push_back(
+          loop.call_later(delay, [task = round.servers[i].task]() mutable { task.cancel(); }));
     }
   }
   round.go.set();
   if (opened) {
-    for (std::size_t id = round.connections; id < round.clients.size(); ++id) {  // cancelled before or while connecting
+    for (std::size_t id = round.connections; id < round.clients.size();
+         ++id) {  // cancelled before or while connecting
       tasks.push_back(asyncio::create_task(client(round, id)));
       if (round.clients[id].plan.cancel == CancelAt::before_start) tasks.back().cancel();
     }
@@ -739,14 +770,15 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
     if (!round.clients[id].plan.linger) ending.push_back(tasks[id]);
   }
   std::size_t pending = co_await wait_all(std::move(ending), deadline);
-  const bool lingering =
-      co_await before(deadline, [&round](asyncio::Timeout&) -> Coro<void> { co_await round.all_lingering.wait(); });
+  const bool lingering = co_await before(
+      deadline, [&round](asyncio::Timeout&) -> Coro<void> { co_await round.all_lingering.wait(); });
   timings.traffic_s = std::chrono::duration<double>(loop.time() - started).count();
   for (asyncio::TimerHandle& timer : timers) timer.cancel();
   if (pending > 0 || !lingering) {
     round.gave_up = true;
-    ADD_FAILURE() << pending << " client tasks still running at the deadline, " << round.lingerers_ready << " of "
-                  << round.lingerers << " lingering ones waiting: " << progress(round);
+    ADD_FAILURE() << pending << " client tasks still running at the deadline, "
+                  << round.lingerers_ready << " of " << round.lingerers
+                  << " lingering ones waiting: " << progress(round);
   }
 
   // 3. Close the server, with the lingering clients' connections still open: it closes them,
@@ -757,18 +789,21 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
     EXPECT_LE(active_at_close, round.lingerers) << "connections open that no client holds";
   }
   server.close();
-  const bool closed = co_await before(std::max(deadline, loop.time() + kGrace), server.wait_closed());
+  const bool closed =
+      co_await before(std::max(deadline, loop.time() + kGrace), server.wait_closed());
   if (!closed) {
     round.gave_up = true;
-    ADD_FAILURE() << "server.wait_closed() did not return before the deadline; " << server.active_connections()
-                  << " of " << active_at_close << " connections still open";
+    ADD_FAILURE() << "server.wait_closed() did not return before the deadline; "
+                  << server.active_connections() << " of " << active_at_close
+                  << " connections still open";
     server.abort_clients();
   }
   EXPECT_EQ(server.active_connections(), 0u);
   pending = co_await wait_all(tasks, std::max(deadline, loop.time() + kGrace));
   if (pending > 0) {
     round.gave_up = true;
-    ADD_FAILURE() << pending << " client tasks still running after the server closed: " << progress(round);
+    ADD_FAILURE() << pending
+                  << " client tasks still running after the server closed: " << progress(round);
     for (auto& task : tasks) task.cancel();
     pending = co_await wait_all(tasks, loop.time() + kGrace);
     EXPECT_EQ(pending, 0u) << "client tasks still running after being cancelled";
@@ -779,8 +814,8 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
   tasks.clear();
   // No permit was lost to a client cancelled while waiting for one, or just after being handed
   // one: every permit can be taken again at once.
-  for (auto [slots, count] :
-       {std::pair{&round.connect_slots, kConnectSlots}, std::pair{&round.extra_slots, kExtraSlots}}) {
+  for (auto [slots, count] : {std::pair{&round.connect_slots, kConnectSlots},
+                              std::pair{&round.extra_slots, kExtraSlots}}) {
     std::size_t free = 0;
     while (free < count && !slots->locked()) {
       co_await slots->acquire();
@@ -797,7 +832,8 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
   pending = co_await wait_all(std::move(handlers), std::max(deadline, loop.time() + kGrace));
   EXPECT_EQ(pending, 0u) << "handler tasks still running after the server closed";
   timings.close_s = std::chrono::duration<double>(loop.time() - started).count();
-  for (std::size_t i = 0; i < round.servers_used; ++i) round.servers[i].task = {};  // frees the task states
+  for (std::size_t i = 0; i < round.servers_used; ++i)
+    round.servers[i].task = {};  // frees the task states
   round.server = nullptr;
   co_return timings;
 }
@@ -824,17 +860,24 @@ Tally check_accounting(const Round& round) {
     EXPECT_TRUE(s.finished) << "handler " << i << " never finished";
     EXPECT_LE(s.written, s.read) << "handler " << i;
     switch (s.end) {
-      case ServerEnd::running: ADD_FAILURE() << "handler " << i << " has no outcome"; break;
+      case ServerEnd::running:
+        ADD_FAILURE() << "handler " << i << " has no outcome";
+        break;
       case ServerEnd::clean:
         ++tally.server_clean;
-        EXPECT_EQ(s.read, s.written) << "handler " << i << " (client " << s.id.value_or(0) << ") ended cleanly";
+        EXPECT_EQ(s.read, s.written)
+            << "handler " << i << " (client " << s.id.value_or(0) << ") ended cleanly";
         break;
       case ServerEnd::cancelled:
         ++tally.server_cancelled;
         ++tally.handlers_cancelled_in[static_cast<int>(s.phase)];
         break;
-      case ServerEnd::peer_error: ++tally.server_peer_error; break;
-      case ServerEnd::no_header: ++tally.server_no_header; break;
+      case ServerEnd::peer_error:
+        ++tally.server_peer_error;
+        break;
+      case ServerEnd::no_header:
+        ++tally.server_no_header;
+        break;
     }
     if (!s.id) {
       anonymous_cancelled += s.end == ServerEnd::cancelled;
@@ -857,13 +900,18 @@ Tally check_accounting(const Round& round) {
         tally.lingered += c.plan.linger && s != nullptr && s->end == ServerEnd::clean;
         tally.echoed += c.sent;
         break;
-      case ClientEnd::cut: ++tally.cut; break;
+      case ClientEnd::cut:
+        ++tally.cut;
+        break;
       case ClientEnd::cancelled:
         ++tally.cancelled;
         ++tally.clients_cancelled_in[static_cast<int>(c.phase)];
         break;
-      case ClientEnd::not_started: ++tally.never_started; break;
-      default: break;
+      case ClientEnd::not_started:
+        ++tally.never_started;
+        break;
+      default:
+        break;
     }
     // Whatever happened, no echo differed from what was sent (checked as it arrived).
     EXPECT_NE(c.end, ClientEnd::failed) << "client " << id << ": " << c.detail;
@@ -876,32 +924,37 @@ Tally check_accounting(const Round& round) {
     }
     EXPECT_NE(c.end, ClientEnd::running) << "client " << id << " has no outcome";
     // A task ends cancelled exactly when its body saw the CancelledError (or never ran).
-    EXPECT_EQ(c.task_cancelled, c.end == ClientEnd::cancelled || c.end == ClientEnd::not_started) << "client " << id;
+    EXPECT_EQ(c.task_cancelled, c.end == ClientEnd::cancelled || c.end == ClientEnd::not_started)
+        << "client " << id;
     if (c.end == ClientEnd::complete) {
       EXPECT_EQ(c.sent, c.planned) << "client " << id;
       EXPECT_EQ(c.received, c.planned) << "client " << id;
       if (s == nullptr) {
         ADD_FAILURE() << "client " << id << " completed but no handler saw it";
-      } else {  // the handler read it all and wrote it all back, even if it was cancelled afterwards
+      } else {  // the handler read it all and wrote it all back, even if it was cancelled
+                // afterwards
         EXPECT_EQ(s->read, c.sent) << "client " << id;
         EXPECT_EQ(s->written, c.received) << "client " << id;
-        EXPECT_TRUE(s->end == ServerEnd::clean || s->end == ServerEnd::cancelled) << "client " << id;
+        EXPECT_TRUE(s->end == ServerEnd::clean || s->end == ServerEnd::cancelled)
+            << "client " << id;
       }
     }
     if (c.end == ClientEnd::cut) {  // only a cancelled handler goes away before its client
       if (s == nullptr) {
         ++cut_without_handler;
       } else {
-        EXPECT_EQ(s->end, ServerEnd::cancelled) << "client " << id << " was cut (" << c.detail << ")";
+        EXPECT_EQ(s->end, ServerEnd::cancelled)
+            << "client " << id << " was cut (" << c.detail << ")";
       }
     }
     if (s != nullptr && s->end == ServerEnd::clean) {
       EXPECT_TRUE(c.end == ClientEnd::complete || c.end == ClientEnd::cancelled)
-          << "client " << id << " ended " << kClientEndNames[static_cast<int>(c.end)] << " (" << c.detail
-          << ") though its handler ended cleanly";
+          << "client " << id << " ended " << kClientEndNames[static_cast<int>(c.end)] << " ("
+          << c.detail << ") though its handler ended cleanly";
     }
     if (s != nullptr && s->end == ServerEnd::peer_error) {  // only a cancelled client resets
-      EXPECT_EQ(c.end, ClientEnd::cancelled) << "client " << id << "'s handler failed: " << s->detail;
+      EXPECT_EQ(c.end, ClientEnd::cancelled)
+          << "client " << id << "'s handler failed: " << s->detail;
     }
   }
   // A handler cancelled before the header arrived cuts a client whose id it never learnt.
@@ -920,10 +973,11 @@ std::size_t connections_wanted(bool select_backend) {
 
 TEST(SoakTest, ThousandsOfEchoConnectionsWithCancellations) {
   RaisedFdLimit limit;
-  const bool select_backend =
-      dynamic_cast<asyncio::selectors::SelectSelector*>(asyncio::selectors::make_default_selector().get()) != nullptr;
+  const bool select_backend = dynamic_cast<asyncio::selectors::SelectSelector*>(
+                                  asyncio::selectors::make_default_selector().get()) != nullptr;
   const std::size_t connections = connections_wanted(select_backend);
-  if (const char* env = std::getenv("ASYNCIO_SOAK_SEED"); env && *env) run_seed = std::strtoull(env, nullptr, 0);
+  if (const char* env = std::getenv("ASYNCIO_SOAK_SEED"); env && *env)
+    run_seed = std::strtoull(env, nullptr, 0);
   const std::size_t extras = std::max<std::size_t>(connections / 50, 2);
   // Both ends of every connection, plus the loop's, the listener and what the process has open.
   const std::size_t needed = 2 * (connections + extras) + open_fds() + 64;
@@ -943,7 +997,8 @@ TEST(SoakTest, ThousandsOfEchoConnectionsWithCancellations) {
   std::size_t heap_start = 0, heap_end = 0;
   {
     std::unique_ptr<asyncio::EventLoop> loop = asyncio::new_event_loop();
-    loop->set_exception_handler([&](asyncio::EventLoop&, const asyncio::ExceptionContext& c) { reports.push_back(c); });
+    loop->set_exception_handler(
+        [&](asyncio::EventLoop&, const asyncio::ExceptionContext& c) { reports.push_back(c); });
 
     // Warm-up: a few connections, no cancellation.
     {
@@ -988,8 +1043,10 @@ TEST(SoakTest, ThousandsOfEchoConnectionsWithCancellations) {
   //    loop's pool of callback nodes, and the strings the records keep: 4 MiB allowed.
   // A second round on the same loop adds almost nothing (about 30 KiB measured): that growth
   // is the pools reaching their size, not a leak per connection.
-  const std::size_t heap_allowance = 4 * 1024 * 1024 + (asyncio::detail::pooled_frames ? 3 * 1024 * connections : 0);
-  EXPECT_LE(heap_end, heap_start + heap_allowance) << "bytes still allocated after every connection closed";
+  const std::size_t heap_allowance =
+      4 * 1024 * 1024 + (asyncio::detail::pooled_frames ? 3 * 1024 * connections : 0);
+  EXPECT_LE(heap_end, heap_start + heap_allowance)
+      << "bytes still allocated after every connection closed";
 #ifndef SOAK_SANITIZED
   // Resident memory also counts pages that a few live blocks keep from being returned: 8 MiB
   // more are allowed for those. (Sanitizer builds keep freed blocks in a quarantine, up to
@@ -1003,34 +1060,46 @@ TEST(SoakTest, ThousandsOfEchoConnectionsWithCancellations) {
   }
 
   // What happened, for the log.
-  const auto phases = [](const std::size_t (&counts)[static_cast<int>(Phase::count)]) {
+  const auto phases = [](const std::size_t(&counts)[static_cast<int>(Phase::count)]) {
     std::string text;
     for (int p = 0; p < static_cast<int>(Phase::count); ++p) {
       if (counts[p] == 0) continue;
-      text += (text.empty() ? "" : ", ") + std::string(kPhaseNames[p]) + " " + std::to_string(counts[p]);
+      text += (text.empty() ? "" : ", ") + std::string(kPhaseNames[p]) + " " +
+              std::to_string(counts[p]);
     }
     return text;
   };
-  std::printf("soak: seed %#llx; %zu connections, and %zu more cancelled before or while connecting\n",
-              static_cast<unsigned long long>(run_seed), connections, extras);
-  std::printf("soak: %zu open at once at the peak (%zu at most); fds: %zu before, %zu at the peak, %zu after\n",
-              timings.active_at_peak, round->peak_active, fds_before, timings.fds_at_peak, fds_after);
-  std::printf("soak: open %.2f s (listen overflows: %ld), traffic %.2f s, close %.2f s (%zu connections left)\n",
-              timings.open_s, timings.listen_overflows, timings.traffic_s, timings.close_s, timings.active_at_close);
-  std::printf("soak: clients: complete %zu (%zu of them ended by server.close()), cut by their handler %zu, "
-              "cancelled %zu, never started %zu; %llu bytes echoed to complete ones\n",
-              tally.complete, tally.lingered, tally.cut, tally.cancelled, tally.never_started,
-              static_cast<unsigned long long>(tally.echoed));
-  std::printf("soak: handlers: clean %zu, cancelled %zu, reset by their client %zu, no header %zu\n",
-              tally.server_clean, tally.server_cancelled, tally.server_peer_error, tally.server_no_header);
+  std::printf(
+      "soak: seed %#llx; %zu connections, and %zu more cancelled before or while connecting\n",
+      static_cast<unsigned long long>(run_seed), connections, extras);
+  std::printf(
+      "soak: %zu open at once at the peak (%zu at most); fds: %zu before, %zu at the peak, %zu "
+      "after\n",
+      timings.active_at_peak, round->peak_active, fds_before, timings.fds_at_peak, fds_after);
+  std::printf(
+      "soak: open %.2f s (listen overflows: %ld), traffic %.2f s, close %.2f s (%zu connections "
+      "left)\n",
+      timings.open_s, timings.listen_overflows, timings.traffic_s, timings.close_s,
+      timings.active_at_close);
+  std::printf(
+      "soak: clients: complete %zu (%zu of them ended by server.close()), cut by their handler "
+      "%zu, "
+      "cancelled %zu, never started %zu; %llu bytes echoed to complete ones\n",
+      tally.complete, tally.lingered, tally.cut, tally.cancelled, tally.never_started,
+      static_cast<unsigned long long>(tally.echoed));
+  std::printf(
+      "soak: handlers: clean %zu, cancelled %zu, reset by their client %zu, no header %zu\n",
+      tally.server_clean, tally.server_cancelled, tally.server_peer_error, tally.server_no_header);
   std::printf("soak: clients cancelled while %s\n", phases(tally.clients_cancelled_in).c_str());
   std::printf("soak: handlers cancelled while %s\n", phases(tally.handlers_cancelled_in).c_str());
-  std::printf("soak: drains that waited: %zu in clients, %zu in handlers\n", round->client_drains_waited,
-              round->server_drains_waited);
-  std::printf("soak: VmRSS %ld KiB at the start, %ld KiB at most, %ld KiB after the round, %ld KiB after malloc_trim\n",
-              rss_start, rss_high, rss_after, rss_end);
-  std::printf("soak: heap in use: %zu KiB at the start, %zu KiB at the end (%zu KiB allowed)\n", heap_start / 1024,
-              heap_end / 1024, (heap_start + heap_allowance) / 1024);
+  std::printf("soak: drains that waited: %zu in clients, %zu in handlers\n",
+              round->client_drains_waited, round->server_drains_waited);
+  std::printf(
+      "soak: VmRSS %ld KiB at the start, %ld KiB at most, %ld KiB after the round, %ld KiB after "
+      "malloc_trim\n",
+      rss_start, rss_high, rss_after, rss_end);
+  std::printf("soak: heap in use: %zu KiB at the start, %zu KiB at the end (%zu KiB allowed)\n",
+              heap_start / 1024, heap_end / 1024, (heap_start + heap_allowance) / 1024);
 }
 
 }  // namespace

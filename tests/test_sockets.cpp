@@ -65,7 +65,9 @@ void tcp_round_trip(asyncio::EventLoop& loop, const char* host, std::size_t size
     }
     co_return reply;
   };
-  auto both = [&]() -> Coro<std::tuple<std::string, std::string>> { co_return co_await asyncio::gather(server(), client()); };
+  auto both = [&]() -> Coro<std::tuple<std::string, std::string>> {
+    co_return co_await asyncio::gather(server(), client());
+  };
   auto [received, reply] = loop.run_until_complete(both());
   EXPECT_EQ(received, payload);
   EXPECT_EQ(reply, "got " + std::to_string(size));
@@ -79,7 +81,8 @@ TEST_F(SocketTest, TcpOverIpv4SmallAndLargerThanTheSocketBuffers) {
 TEST_F(SocketTest, TcpOverIpv6) {
   Fd probe(::socket(AF_INET6, SOCK_STREAM, 0));
   const SocketAddress any6 = SocketAddress::ip("::1", 0);
-  if (probe < 0 || ::bind(probe, any6.data(), any6.size()) != 0) GTEST_SKIP() << "no IPv6 loopback here";
+  if (probe < 0 || ::bind(probe, any6.data(), any6.size()) != 0)
+    GTEST_SKIP() << "no IPv6 loopback here";
   tcp_round_trip(*loop, "::1", 100'000);
 }
 
@@ -97,7 +100,9 @@ TEST_F(SocketTest, UnixStreamAndUdpDatagrams) {
   ASSERT_EQ(::bind(sender, local.data(), local.size()), 0);
   const SocketAddress to = SocketAddress::local_of(receiver);
   auto datagrams = [&]() -> Coro<void> {
-    auto receive = [&]() -> Coro<std::pair<std::string, SocketAddress>> { co_return co_await loop->sock_recvfrom(receiver, 100); };
+    auto receive = [&]() -> Coro<std::pair<std::string, SocketAddress>> {
+      co_return co_await loop->sock_recvfrom(receiver, 100);
+    };
     auto pending = asyncio::create_task(receive());  // waits: nothing sent yet
     co_await asyncio::sleep(0s);
     const std::size_t sent = co_await loop->sock_sendto(sender, "ping", to);

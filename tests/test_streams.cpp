@@ -34,18 +34,22 @@ struct StreamTest : asyncio_test::CountingLoopFixture {
   SocketPair pair;  // pair.a becomes our stream (open()); pair.b is the peer
 
   /// Our end as a stream (from inside the running loop).
-  asyncio::StreamPair open(std::size_t limit = asyncio::DEFAULT_LIMIT) { return asyncio::open_stream(pair.a.release(), limit); }
+  asyncio::StreamPair open(std::size_t limit = asyncio::DEFAULT_LIMIT) {
+    return asyncio::open_stream(pair.a.release(), limit);
+  }
 
   /// Sends `data` from the peer, whole (small amounts: it must fit the socket's buffer).
   void peer_send(std::string_view data) {
-    ASSERT_EQ(::send(pair.b, data.data(), data.size(), MSG_NOSIGNAL), static_cast<ssize_t>(data.size()));
+    ASSERT_EQ(::send(pair.b, data.data(), data.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(data.size()));
   }
   /// Everything the peer can read now, without waiting.
   std::string peer_receive() {
     std::string all;
     char buffer[65536];
     ssize_t n;
-    while ((n = ::recv(pair.b, buffer, sizeof buffer, 0)) > 0) all.append(buffer, static_cast<std::size_t>(n));
+    while ((n = ::recv(pair.b, buffer, sizeof buffer, 0)) > 0)
+      all.append(buffer, static_cast<std::size_t>(n));
     return all;
   }
   /// The peer reads until it has `size` bytes (or EOF), through the loop.
@@ -274,7 +278,8 @@ TEST_F(StreamTest, ReadlineOfTenMegabytesWithoutNewlineStaysBounded) {
         ++overruns;
         continue;
       }
-      if (line.empty() || line != std::string(line.size() - 1, 'z') + "\n") break;  // not the long line's tail
+      if (line.empty() || line != std::string(line.size() - 1, 'z') + "\n")
+        break;  // not the long line's tail
     }
     co_await sender;
     EXPECT_EQ(line, "next line\n");
@@ -306,7 +311,8 @@ TEST_F(StreamTest, CancelledReadLosesNoData) {
     auto waiting = asyncio::create_task(reader.readexactly(4));
     co_await asyncio::sleep(0s);
     peer_send("ab");
-    co_await asyncio_test::wait_until([&] { return reader.buffered() >= 2; }, 10s, "the reader to buffer \"ab\"");
+    co_await asyncio_test::wait_until([&] { return reader.buffered() >= 2; }, 10s,
+                                      "the reader to buffer \"ab\"");
     waiting.cancel();
     try {
       co_await waiting;
@@ -362,7 +368,8 @@ TEST_F(StreamTest, ReadOfZeroDoesNotWaitForData) {
     co_await asyncio::sleep(0s);
     EXPECT_TRUE(reading.done());
     if (!reading.done()) reading.cancel();  // so that the test ends either way
-    const bool cancelled = co_await asyncio_test::throws<asyncio::CancelledError>(std::move(reading));
+    const bool cancelled =
+        co_await asyncio_test::throws<asyncio::CancelledError>(std::move(reading));
     EXPECT_FALSE(cancelled);
     reader.set_exception(std::make_exception_ptr(Boom()));
     const bool threw = co_await asyncio_test::throws<Boom>(reader.read(0));
@@ -398,7 +405,8 @@ TEST_F(StreamTest, FedReaderReadsAcrossFeeds) {
       co_return got;
     };  // named: it must outlive its task
     auto reading = asyncio::create_task(reading_body());
-    for (std::string_view piece : {"fir", "st ", "line", "\nGET /", "\r", "\n12", "3", "45", "tail"}) {
+    for (std::string_view piece :
+         {"fir", "st ", "line", "\nGET /", "\r", "\n12", "3", "45", "tail"}) {
       co_await asyncio::sleep(0s);
       EXPECT_FALSE(reading.done()) << "before " << piece;
       reader.feed_data(piece);
@@ -433,7 +441,8 @@ TEST_F(StreamTest, FeedEofEndsEveryRead) {
       EXPECT_EQ(got, "");
     }
     {
-      const bool threw = co_await asyncio_test::throws<asyncio::IncompleteReadError>(reader.readuntil(";"));
+      const bool threw =
+          co_await asyncio_test::throws<asyncio::IncompleteReadError>(reader.readuntil(";"));
       EXPECT_TRUE(threw) << "reader.readuntil(\";\")";
     }
   }());
@@ -475,9 +484,11 @@ TEST_F(StreamTest, SetExceptionWakesTheWaitingReaderAndFailsLaterReads) {
     }
     reader.feed_data("d");  // allowed, as in Python
     EXPECT_EQ(reader.buffered(), 4u);
-    for (auto* read : {+[](StreamReader r) { return r.read(); }, +[](StreamReader r) { return r.read(1); },
-                       +[](StreamReader r) { return r.readline(); }, +[](StreamReader r) { return r.readexactly(1); },
-                       +[](StreamReader r) { return r.readuntil("c"); }}) {
+    for (auto* read :
+         {+[](StreamReader r) { return r.read(); }, +[](StreamReader r) { return r.read(1); },
+          +[](StreamReader r) { return r.readline(); },
+          +[](StreamReader r) { return r.readexactly(1); },
+          +[](StreamReader r) { return r.readuntil("c"); }}) {
       const bool threw = co_await asyncio_test::throws<Boom>(read(reader));
       EXPECT_TRUE(threw);
     }
@@ -504,7 +515,7 @@ TEST_F(StreamTest, ConnectionReaderCanBeFedByHand) {
     reader.feed_data(std::string(40, 'f'));  // more than 2 * 16
     peer_send("held back");
     co_await yield_times(3 * asyncio::EventLoop::poll_interval);  // the loop polls at least twice
-    EXPECT_EQ(reader.buffered(), 40u);                             // but does not read the socket
+    EXPECT_EQ(reader.buffered(), 40u);                            // but does not read the socket
     {
       const auto got = co_await reader.read(40);
       EXPECT_EQ(got, std::string(40, 'f'));
@@ -648,7 +659,8 @@ TEST_F(StreamTest, PeerGoneMidWriteRaisesFromDrainAndNeverSpins) {
       co_await writing;
       ADD_FAILURE() << "the writer ended without an error";
     } catch (const std::system_error& error) {
-      EXPECT_TRUE(error.code().value() == EPIPE || error.code().value() == ECONNRESET) << error.what();
+      EXPECT_TRUE(error.code().value() == EPIPE || error.code().value() == ECONNRESET)
+          << error.what();
     }
     EXPECT_TRUE(writer.is_closing());
     EXPECT_EQ(writer.socket(), -1);

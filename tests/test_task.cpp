@@ -27,7 +27,8 @@ TEST_F(TaskTest, FirstStepRunsOnALaterIterationTheCreatorKeepsRunning) {
     co_await t;
   };
   loop->run_until_complete(body());
-  EXPECT_EQ(order, (std::vector<std::string>{"creator before suspending", "child", "creator after"}));
+  EXPECT_EQ(order,
+            (std::vector<std::string>{"creator before suspending", "child", "creator after"}));
 }
 
 TEST_F(TaskTest, NamesDefaultToTaskNAndCanBeSet) {

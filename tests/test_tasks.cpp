@@ -73,7 +73,8 @@ TEST_F(TasksTest, SleepWaitsAtLeastItsDelay) {
 TEST_F(TasksTest, GatherGivesResultsInArgumentOrder) {
   std::vector<int> finished;
   auto body = [&]() -> Coro<std::tuple<int, int, int>> {
-    co_return co_await asyncio::gather(after_iterations(3, 1, &finished), after_iterations(1, 2, &finished),
+    co_return co_await asyncio::gather(after_iterations(3, 1, &finished),
+                                       after_iterations(1, 2, &finished),
                                        after_iterations(2, 3, &finished));
   };
   auto [a, b, c] = loop->run_until_complete(body());
@@ -99,7 +100,8 @@ TEST_F(TasksTest, GatherMixesCoroutinesTasksFuturesAndVoid) {
 TEST_F(TasksTest, GatherOverARange) {
   auto body = [&]() -> Coro<void> {
     std::vector<Task<int>> tasks;
-    for (int i = 0; i < 5; ++i) tasks.push_back(asyncio::create_task(after(std::chrono::milliseconds(5 - i), i)));
+    for (int i = 0; i < 5; ++i)
+      tasks.push_back(asyncio::create_task(after(std::chrono::milliseconds(5 - i), i)));
     std::vector<int> results = co_await asyncio::gather(tasks);
     EXPECT_EQ(results, (std::vector<int>{0, 1, 2, 3, 4}));
 
@@ -113,7 +115,8 @@ TEST_F(TasksTest, GatherOverARange) {
     std::vector<int> empty = co_await asyncio::gather(none);
     EXPECT_TRUE(empty.empty());
 
-    auto odd = tasks | std::views::filter([](Task<int>& t) { return t.result() % 2 == 1; });  // not sized
+    auto odd =
+        tasks | std::views::filter([](Task<int>& t) { return t.result() % 2 == 1; });  // not sized
     std::vector<int> filtered = co_await asyncio::gather(odd);
     EXPECT_EQ(filtered, (std::vector<int>{1, 3}));
   };
@@ -126,7 +129,8 @@ TEST_F(TasksTest, GatherFirstExceptionPropagatesWhileOthersKeepRunning) {
   auto body = [&]() -> Coro<void> {
     slow = asyncio::create_task(after_iterations(20, 1, &finished));
     try {
-      co_await asyncio::gather(slow, fail_after_iterations(1, "first"), fail_after_iterations(5, "second"));
+      co_await asyncio::gather(slow, fail_after_iterations(1, "first"),
+                               fail_after_iterations(5, "second"));
       ADD_FAILURE() << "gather must throw";
     } catch (const std::runtime_error& e) {
       EXPECT_STREQ(e.what(), "first");
@@ -143,8 +147,8 @@ TEST_F(TasksTest, GatherReturnExceptionsGivesEveryOutcome) {
   auto body = [&]() -> Coro<void> {
     auto cancelled = asyncio::create_task(after(1h, 0));
     loop->call_soon([cancelled]() mutable { cancelled.cancel(); });
-    auto [a, b, c] = co_await asyncio::gather(asyncio::return_exceptions, after(1ms, 1), fail_after(2ms, "bad"),
-                                              cancelled);
+    auto [a, b, c] = co_await asyncio::gather(asyncio::return_exceptions, after(1ms, 1),
+                                              fail_after(2ms, "bad"), cancelled);
     EXPECT_TRUE(a.has_value());
     EXPECT_EQ(a.value(), 1);
     EXPECT_FALSE(b.has_value());
@@ -241,7 +245,9 @@ TEST_F(TasksTest, GatherOfFuturesAlreadyDone) {
 
 TEST_F(TasksTest, GatherCopiesValuesTheCallerStillHoldsAndMovesTheRest) {
   auto make = [](std::string s) -> Coro<std::string> { co_return s; };
-  auto make_unique = [](int v) -> Coro<std::unique_ptr<int>> { co_return std::make_unique<int>(v); };
+  auto make_unique = [](int v) -> Coro<std::unique_ptr<int>> {
+    co_return std::make_unique<int>(v);
+  };
   auto body = [&]() -> Coro<void> {
     std::vector<Task<std::string>> held{asyncio::create_task(make(std::string(100, 'a'))),
                                         asyncio::create_task(make(std::string(100, 'b')))};
@@ -282,7 +288,8 @@ TEST_F(TasksTest, ChildCompletingAfterTheLoopClosedLosesNothing) {
 
 TEST_F(TasksTest, WaitFirstCompleted) {
   auto body = [&]() -> Coro<void> {
-    std::vector<Task<int>> fs{asyncio::create_task(after(1ms, 1)), asyncio::create_task(after(1h, 2))};
+    std::vector<Task<int>> fs{asyncio::create_task(after(1ms, 1)),
+                              asyncio::create_task(after(1h, 2))};
     auto [done, pending] = co_await asyncio::wait(fs, std::nullopt, asyncio::FIRST_COMPLETED);
     EXPECT_EQ(done.size(), 1u);
     EXPECT_EQ(pending.size(), 1u);
@@ -295,7 +302,8 @@ TEST_F(TasksTest, WaitFirstCompleted) {
 
 TEST_F(TasksTest, WaitFirstException) {
   auto body = [&]() -> Coro<void> {
-    std::vector<Task<int>> fs{asyncio::create_task(after(1ms, 1)), asyncio::create_task(fail_after(5ms, "x")),
+    std::vector<Task<int>> fs{asyncio::create_task(after(1ms, 1)),
+                              asyncio::create_task(fail_after(5ms, "x")),
                               asyncio::create_task(after(1h, 3))};
     auto [done, pending] = co_await asyncio::wait(fs, std::nullopt, asyncio::FIRST_EXCEPTION);
     EXPECT_EQ(done.size(), 2u);
@@ -308,14 +316,16 @@ TEST_F(TasksTest, WaitFirstException) {
 
 TEST_F(TasksTest, WaitAllCompletedAndTimeout) {
   auto body = [&]() -> Coro<void> {
-    std::vector<Task<int>> fs{asyncio::create_task(after(1ms, 1)), asyncio::create_task(after(2ms, 2))};
+    std::vector<Task<int>> fs{asyncio::create_task(after(1ms, 1)),
+                              asyncio::create_task(after(2ms, 2))};
     auto [done, pending] = co_await asyncio::wait(fs);
     EXPECT_EQ(done.size(), 2u);
     EXPECT_TRUE(pending.empty());
 
     // The first one finishes at its first step, which runs before any timer of that iteration,
     // the timeout's included, however late the loop gets to it.
-    std::vector<Task<int>> gs{asyncio::create_task(after_iterations(0, 1)), asyncio::create_task(after(1h, 2))};
+    std::vector<Task<int>> gs{asyncio::create_task(after_iterations(0, 1)),
+                              asyncio::create_task(after(1h, 2))};
     auto [done2, pending2] = co_await asyncio::wait(gs, 20ms);
     EXPECT_EQ(done2.size(), 1u);
     EXPECT_EQ(pending2.size(), 1u);
@@ -360,7 +370,9 @@ TEST_F(TasksTest, WaitForTimeoutCancelsAndWaitsForTheInnerThenThrowsTimeoutError
 }
 
 TEST_F(TasksTest, WaitForOnACoroutineTimesOut) {
-  auto body = [&]() -> Coro<void> { EXPECT_THROW(co_await asyncio::wait_for(after(1h, 1), 2ms), asyncio::TimeoutError); };
+  auto body = [&]() -> Coro<void> {
+    EXPECT_THROW(co_await asyncio::wait_for(after(1h, 1), 2ms), asyncio::TimeoutError);
+  };
   loop->run_until_complete(body());
 }
 
@@ -440,7 +452,9 @@ TEST_F(TasksTest, WaitForInnerThatSwallowsTheCancelGivesItsValue) {
     }
     co_return 3;
   };
-  auto body = [&]() -> Coro<int> { co_return co_await asyncio::wait_for(asyncio::create_task(stubborn()), 1ms); };
+  auto body = [&]() -> Coro<int> {
+    co_return co_await asyncio::wait_for(asyncio::create_task(stubborn()), 1ms);
+  };
   EXPECT_EQ(loop->run_until_complete(body()), 3);
 }
 
@@ -493,7 +507,8 @@ TEST_F(TasksTest, AsCompletedTimeout) {
   auto body = [&]() -> Coro<void> {
     // The first one is done before as_completed starts, so its completion is queued at once,
     // ahead of the timeout however late the loop runs.
-    std::vector<Task<int>> fs{asyncio::create_task(after_iterations(0, 1)), asyncio::create_task(after(1h, 2))};
+    std::vector<Task<int>> fs{asyncio::create_task(after_iterations(0, 1)),
+                              asyncio::create_task(after(1h, 2))};
     co_await asyncio::sleep(0s);
     EXPECT_TRUE(fs[0].done());
     auto it = asyncio::as_completed(fs, 20ms);
@@ -507,12 +522,15 @@ TEST_F(TasksTest, AsCompletedTimeout) {
 TEST_F(TasksTest, DurationsTooLongForTheClockMeanForeverNotNow) {
   auto never = loop->create_future<int>();
   auto sleeper = []() -> Coro<void> { co_await asyncio::sleep(std::chrono::nanoseconds::max()); };
-  auto waiter = [&]() -> Coro<int> { co_return co_await asyncio::wait_for(never, std::chrono::hours::max()); };
+  auto waiter = [&]() -> Coro<int> {
+    co_return co_await asyncio::wait_for(never, std::chrono::hours::max());
+  };
   auto body = [&]() -> Coro<std::vector<bool>> {
     auto s = asyncio::create_task(sleeper());
     auto w = asyncio::create_task(waiter());
     std::vector<asyncio::Future<int>> futures{never};
-    auto waited = asyncio::create_task(asyncio::wait(std::move(futures), std::chrono::hours::max()));
+    auto waited =
+        asyncio::create_task(asyncio::wait(std::move(futures), std::chrono::hours::max()));
     co_await asyncio::sleep(20ms);
     std::vector<bool> done{s.done(), w.done(), waited.done()};
     s.cancel();

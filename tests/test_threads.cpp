@@ -37,7 +37,8 @@ struct ThreadsTest : asyncio_test::LoopFixture {
 /// Runs the fixture's loop on its own thread until stop_loop().
 class LoopThread {
  public:
-  explicit LoopThread(asyncio::EventLoop& loop) : loop_(loop), thread_([this] { loop_.run_forever(); }) {}
+  explicit LoopThread(asyncio::EventLoop& loop)
+      : loop_(loop), thread_([this] { loop_.run_forever(); }) {}
   ~LoopThread() {
     loop_.call_soon_threadsafe([loop = &loop_] { loop->stop(); });
     thread_.join();
@@ -97,7 +98,8 @@ TEST_F(CallSoonThreadsafeTest, ThrowsRuntimeErrorAfterClose) {
   loop->close();
   auto held = std::make_shared<int>(0);
   EXPECT_THROW(loop->call_soon_threadsafe([held] {}), asyncio::RuntimeError);
-  std::thread other([&] { EXPECT_THROW(loop->call_soon_threadsafe([held] {}), asyncio::RuntimeError); });
+  std::thread other(
+      [&] { EXPECT_THROW(loop->call_soon_threadsafe([held] {}), asyncio::RuntimeError); });
   other.join();
   EXPECT_EQ(held.use_count(), 1);  // the refused callables were destroyed
 }
@@ -118,7 +120,8 @@ TEST_F(CallSoonThreadsafeTest, MoveOnlyCallablesAndArguments) {
   Future<void>* target = &done;  // a Future handle must not be copied on another thread
   std::thread other([&] {
     loop->call_soon_threadsafe([p = std::make_unique<int>(5), &got] { got = *p; });
-    loop->call_soon_threadsafe([&got_arg](std::unique_ptr<int>& q) { got_arg = *q; }, std::make_unique<int>(6));
+    loop->call_soon_threadsafe([&got_arg](std::unique_ptr<int>& q) { got_arg = *q; },
+                               std::make_unique<int>(6));
     loop->call_soon_threadsafe([target] { target->set_result(); });
   });
   run(done);
@@ -152,7 +155,8 @@ TEST_F(CallSoonThreadsafeTest, CallsRacingCloseRunOrThrow) {
 // --- run_in_executor and to_thread -------------------------------------------------------------
 
 TEST_F(ThreadsTest, RunInExecutorGivesTheResult) {
-  Future<int> f = loop->run_in_executor(nullptr, [](int a, int b) { return a * b; }, 6, 7);
+  Future<int> f = loop->run_in_executor(
+      nullptr, [](int a, int b) { return a * b; }, 6, 7);
   EXPECT_EQ(run(f), 42);
   auto where = loop->run_in_executor(nullptr, [] { return std::this_thread::get_id(); });
   EXPECT_NE(run(where), std::this_thread::get_id());
@@ -165,25 +169,29 @@ TEST_F(ThreadsTest, RunInExecutorGivesTheException) {
 
 TEST_F(ThreadsTest, RunInExecutorOnAGivenExecutor) {
   ThreadPoolExecutor pool(1);
-  const std::thread::id pool_thread = pool.submit([] { return std::this_thread::get_id(); }).result();
+  const std::thread::id pool_thread =
+      pool.submit([] { return std::this_thread::get_id(); }).result();
   auto f = loop->run_in_executor(&pool, [] { return std::this_thread::get_id(); });
   EXPECT_EQ(run(f), pool_thread);
   loop->close();
 }
 
 TEST_F(ThreadsTest, RunInExecutorMovesMoveOnlyResults) {
-  auto f = loop->run_in_executor(nullptr, [](std::unique_ptr<int> p) { return p; }, std::make_unique<int>(3));
+  auto f = loop->run_in_executor(
+      nullptr, [](std::unique_ptr<int> p) { return p; }, std::make_unique<int>(3));
   std::unique_ptr<int> p = run(std::move(f));
   EXPECT_EQ(*p, 3);
 }
 
 TEST_F(ThreadsTest, SetDefaultExecutor) {
   auto pool = std::make_unique<ThreadPoolExecutor>(1);
-  const std::thread::id pool_thread = pool->submit([] { return std::this_thread::get_id(); }).result();
+  const std::thread::id pool_thread =
+      pool->submit([] { return std::this_thread::get_id(); }).result();
   loop->set_default_executor(std::move(pool));
   auto f = loop->run_in_executor(nullptr, [] { return std::this_thread::get_id(); });
   EXPECT_EQ(run(f), pool_thread);
-  loop->set_default_executor(std::make_unique<ThreadPoolExecutor>(2));  // the old one is joined at close
+  loop->set_default_executor(
+      std::make_unique<ThreadPoolExecutor>(2));  // the old one is joined at close
   EXPECT_EQ(run(loop->run_in_executor(nullptr, [] { return 1; })), 1);
 }
 
@@ -204,7 +212,8 @@ TEST_F(ThreadsTest, CancellingTheFutureCancelsACallThatHasNotStarted) {
 TEST_F(ThreadsTest, ManyCallsCrossBack) {
   auto body = [&]() -> Coro<long> {
     std::vector<Future<long>> futures;
-    for (long i = 0; i < 200; ++i) futures.push_back(asyncio::to_thread([](long x) { return x * x; }, i));
+    for (long i = 0; i < 200; ++i)
+      futures.push_back(asyncio::to_thread([](long x) { return x * x; }, i));
     std::vector<long> squares = co_await asyncio::gather(futures);
     long sum = 0;
     for (long s : squares) sum += s;
@@ -218,8 +227,8 @@ TEST_F(ThreadsTest, ToThreadRunsOnTheDefaultExecutor) {
     std::thread::id loop_thread = std::this_thread::get_id();
     std::thread::id worker = co_await asyncio::to_thread([] { return std::this_thread::get_id(); });
     EXPECT_NE(worker, loop_thread);
-    std::string text = co_await asyncio::to_thread([](std::string s, int n) { return s + std::to_string(n); },
-                                                   std::string("n="), 3);
+    std::string text = co_await asyncio::to_thread(
+        [](std::string s, int n) { return s + std::to_string(n); }, std::string("n="), 3);
     co_return text;
   };
   EXPECT_EQ(run(body()), "n=3");
@@ -334,7 +343,8 @@ TEST_F(ThreadsTest, WrapStdFuture) {
 
   std::promise<void> done;
   Future<void> g = asyncio::wrap_future(done.get_future(), *loop);
-  std::thread failer([&done] { done.set_exception(std::make_exception_ptr(std::runtime_error("broken"))); });
+  std::thread failer(
+      [&done] { done.set_exception(std::make_exception_ptr(std::runtime_error("broken"))); });
   EXPECT_THROW(run(g), std::runtime_error);
   failer.join();
 
@@ -462,7 +472,8 @@ TEST_F(ThreadsTest, CoroutinesMadeOnAProducerThreadDoNotGrowMemoryWithoutBound) 
   int timed_out = 0;
   for (int batch = 0; batch < 1000; ++batch) {
     std::vector<ConcurrentFuture<int>> results;
-    for (int i = 0; i < 1000; ++i) results.push_back(asyncio::run_coroutine_threadsafe(same(i), *loop));
+    for (int i = 0; i < 1000; ++i)
+      results.push_back(asyncio::run_coroutine_threadsafe(same(i), *loop));
     for (auto& result : results) {
       try {
         result.result(10s);

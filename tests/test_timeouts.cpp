@@ -203,7 +203,7 @@ TEST_F(TimeoutsTest, TimeoutWithoutARunningLoopIsARuntimeError) {
 TEST_F(TimeoutsTest, UncancellingTheLastRequestDropsACancellationNotYetThrown) {
   auto body = [&]() -> Coro<void> {
     asyncio::TaskRef self = asyncio::current_task();
-    self.cancel();  // recorded: thrown at the next suspension ...
+    self.cancel();                   // recorded: thrown at the next suspension ...
     EXPECT_EQ(self.uncancel(), 0u);  // ... unless withdrawn first (Python 3.13)
     co_await asyncio::sleep(0s);
     self.cancel();
@@ -228,20 +228,22 @@ TEST_F(TimeoutsTest, AnExpiredDeadlineWinsOverABlockThatOnlyYields) {
       co_return "TimeoutError";
     }
   };
-  EXPECT_EQ(loop->run_until_complete(body([&] { return asyncio::timeout(0s, yields_once); })), "TimeoutError");
-  EXPECT_EQ(loop->run_until_complete(body([&] { return asyncio::timeout(-1s, yields_once); })), "TimeoutError");
-  EXPECT_EQ(loop->run_until_complete(body([&] {
-              return asyncio::timeout_at(loop->time() - 1s, yields_once);
-            })),
+  EXPECT_EQ(loop->run_until_complete(body([&] { return asyncio::timeout(0s, yields_once); })),
+            "TimeoutError");
+  EXPECT_EQ(loop->run_until_complete(body([&] { return asyncio::timeout(-1s, yields_once); })),
+            "TimeoutError");
+  EXPECT_EQ(loop->run_until_complete(
+                body([&] { return asyncio::timeout_at(loop->time() - 1s, yields_once); })),
             "TimeoutError");
 }
 
 TEST_F(TimeoutsTest, ADelayTooLongForTheClockIsNoDeadline) {
   auto body = [&]() -> Coro<bool> {
-    co_return co_await asyncio::timeout(std::chrono::hours::max(), [](asyncio::Timeout& t) -> Coro<bool> {
-      co_await asyncio::sleep(10ms);
-      co_return t.when() == asyncio::TimePoint::max() && !t.expired();
-    });
+    co_return co_await asyncio::timeout(
+        std::chrono::hours::max(), [](asyncio::Timeout& t) -> Coro<bool> {
+          co_await asyncio::sleep(10ms);
+          co_return t.when() == asyncio::TimePoint::max() && !t.expired();
+        });
   };
   EXPECT_TRUE(loop->run_until_complete(body()));
 }

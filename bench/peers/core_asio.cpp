@@ -2,8 +2,8 @@
 // pending task on one io_context, written as fast as Asio allows. Prints "<name> <value>" lines.
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <random>
@@ -36,7 +36,8 @@ double pending_task_bytes(int n) {
   int finished = 0;
   long before = rss_bytes();
   for (int i = 0; i < n; ++i) {
-    asio::co_spawn(ctx.get_executor(), wait_on(never), [&finished](std::exception_ptr) { ++finished; });
+    asio::co_spawn(ctx.get_executor(), wait_on(never),
+                   [&finished](std::exception_ptr) { ++finished; });
   }
   ctx.poll();  // every coroutine runs up to its wait; the timer never fires, so poll() returns
   long after = rss_bytes();
@@ -57,7 +58,8 @@ double spawn(int n) {
   int remaining = n;
   auto start = Clock::now();
   for (int i = 0; i < n; ++i) {
-    asio::co_spawn(ctx.get_executor(), yield_once(), [&remaining](std::exception_ptr) { --remaining; });
+    asio::co_spawn(ctx.get_executor(), yield_once(),
+                   [&remaining](std::exception_ptr) { --remaining; });
   }
   ctx.run();  // returns once every coroutine and its completion handler have run
   double result = ns_since(start) / n;
@@ -94,7 +96,8 @@ double timer_overhead(int n) {
   std::vector<Timer> timers;
   timers.reserve(n);  // no reallocation: a timer must not move while it has a wait pending
   for (int i = 0; i < n; ++i) {
-    Timer& timer = timers.emplace_back(ctx.get_executor(), std::chrono::microseconds(delay_us(rng)));
+    Timer& timer =
+        timers.emplace_back(ctx.get_executor(), std::chrono::microseconds(delay_us(rng)));
     timer.async_wait([&fired](const boost::system::error_code&) { ++fired; });
   }
   ctx.run();
@@ -105,7 +108,6 @@ double timer_overhead(int n) {
   }
   return (elapsed - 50e6) / n;
 }
-
 
 /// `--count WORKLOAD N`: runs one workload with N tasks or timers (how its cost scales).
 int run_one(const char* workload, int n) {
@@ -127,7 +129,8 @@ int run_one(const char* workload, int n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 4 && std::strcmp(argv[1], "--count") == 0) return run_one(argv[2], std::atoi(argv[3]));
+  if (argc == 4 && std::strcmp(argv[1], "--count") == 0)
+    return run_one(argv[2], std::atoi(argv[3]));
   bool quick;
   if (!parse_args(argc, argv, quick)) return 2;
   const int scale = quick ? 10 : 1;

@@ -20,11 +20,11 @@ constexpr std::size_t kReadSize = 65536;
 Awaitable<void> echo(Socket socket) {
   auto buffer = std::make_unique_for_overwrite<char[]>(kReadSize);
   for (;;) {
-    auto [read_error, n] =
-        co_await socket.async_read_some(asio::buffer(buffer.get(), kReadSize), asio::as_tuple(use_awaitable));
+    auto [read_error, n] = co_await socket.async_read_some(asio::buffer(buffer.get(), kReadSize),
+                                                           asio::as_tuple(use_awaitable));
     if (read_error) co_return;  // end of file, or reset by the peer
-    auto [write_error, written] =
-        co_await asio::async_write(socket, asio::buffer(buffer.get(), n), asio::as_tuple(use_awaitable));
+    auto [write_error, written] = co_await asio::async_write(socket, asio::buffer(buffer.get(), n),
+                                                             asio::as_tuple(use_awaitable));
     if (write_error) co_return;
   }
 }

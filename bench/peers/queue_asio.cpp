@@ -18,7 +18,8 @@ namespace {
 using Channel = asio::experimental::channel<Executor, void(boost::system::error_code, int)>;
 
 Awaitable<void> produce(Channel& channel, int n) {
-  for (int i = 0; i < n; ++i) co_await channel.async_send(boost::system::error_code{}, i, use_awaitable);
+  for (int i = 0; i < n; ++i)
+    co_await channel.async_send(boost::system::error_code{}, i, use_awaitable);
 }
 
 Awaitable<void> consume(Channel& channel, int n, long& sum) {

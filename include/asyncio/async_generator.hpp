@@ -5,10 +5,10 @@
 // Implementation notes. The generator's frame runs inside the task that calls next(), exactly
 // like an awaited Coro: next() joins the generator to the consumer's frame (a FrameLink that does
 // not own the generator's frame) and makes it the task's current frame; a co_yield, or the end
-// of the body, makes the consumer current again. TaskBase::resume_frames() does the resuming, so the C++ stack stays flat, an
-// await inside the generator suspends the consuming task, and cancelling that task throws
-// CancelledError at that await. Between two next() calls the frame sits at its co_yield and
-// belongs to no task.
+// of the body, makes the consumer current again. TaskBase::resume_frames() does the resuming, so
+// the C++ stack stays flat, an await inside the generator suspends the consuming task, and
+// cancelling that task throws CancelledError at that await. Between two next() calls the frame sits
+// at its co_yield and belongs to no task.
 //
 // As Python's loop keeps its async generators (the firstiter hook), a generator's first next()
 // registers it with the running loop (AsyncGenHook), until its frame is destroyed:
@@ -132,7 +132,8 @@ class AsyncGeneratorPromise final : public PromiseBase, public AsyncGenHook, pub
 /// co_yield runs. It must not be destroyed while a next() is running it.
 template <class T>
 class [[nodiscard]] AsyncGenerator : detail::LoopBound {
-  static_assert(!std::is_reference_v<T>, "AsyncGenerator<T&> is not supported; yield a pointer or wrapper");
+  static_assert(!std::is_reference_v<T>,
+                "AsyncGenerator<T&> is not supported; yield a pointer or wrapper");
 
  public:
   using promise_type = detail::AsyncGeneratorPromise<T>;
@@ -186,7 +187,8 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
       if (closed_) return NextAwaiter({});
       throw RuntimeError("cannot iterate a moved-from asynchronous generator");
     }
-    if (frame_.promise().running()) throw RuntimeError("anext(): asynchronous generator is already running");
+    if (frame_.promise().running())
+      throw RuntimeError("anext(): asynchronous generator is already running");
     return NextAwaiter(frame_);
   }
 
@@ -195,7 +197,8 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
   /// RuntimeError while a next() is running it.
   [[nodiscard]] std::suspend_never aclose() {
     if (frame_) {
-      if (frame_.promise().running()) throw RuntimeError("aclose(): asynchronous generator is already running");
+      if (frame_.promise().running())
+        throw RuntimeError("aclose(): asynchronous generator is already running");
       std::exchange(frame_, {}).destroy();
       closed_ = true;
     }
@@ -204,7 +207,9 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
 
  private:
   friend promise_type;
-  explicit AsyncGenerator(Handle frame) noexcept : frame_(frame) { frame_.promise().set_owner(this); }
+  explicit AsyncGenerator(Handle frame) noexcept : frame_(frame) {
+    frame_.promise().set_owner(this);
+  }
 
   Handle frame_;
   bool closed_ = false;  // aclose() destroyed the frame

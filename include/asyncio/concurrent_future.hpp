@@ -73,7 +73,8 @@ class ConcurrentStateBase : public std::enable_shared_from_this<ConcurrentStateB
   void complete(std::unique_lock<std::mutex> lock, Status status);
 
  private:
-  std::exception_ptr wait_done(std::unique_lock<std::mutex>& lock, std::optional<Clock::time_point> deadline) const;
+  std::exception_ptr wait_done(std::unique_lock<std::mutex>& lock,
+                               std::optional<Clock::time_point> deadline) const;
   void run_callbacks(std::vector<std::unique_ptr<DoneCallback>> callbacks);
 
   mutable std::mutex mutex_;
@@ -109,7 +110,8 @@ class ConcurrentDoneCallback final : public ConcurrentStateBase::DoneCallback {
  public:
   explicit ConcurrentDoneCallback(F fn) : fn_(std::move(fn)) {}
   void call(ConcurrentStateBase& state) override {
-    fn_(ConcurrentFuture<T>(std::static_pointer_cast<ConcurrentState<T>>(state.shared_from_this())));
+    fn_(ConcurrentFuture<T>(
+        std::static_pointer_cast<ConcurrentState<T>>(state.shared_from_this())));
   }
 
  private:
@@ -129,7 +131,8 @@ template <class T = void>
 class ConcurrentFuture {
  public:
   using value_type = T;
-  static_assert(!std::is_reference_v<T>, "ConcurrentFuture<T&> is not supported; return a pointer or wrapper");
+  static_assert(!std::is_reference_v<T>,
+                "ConcurrentFuture<T&> is not supported; return a pointer or wrapper");
 
   ConcurrentFuture() : state_(std::make_shared<detail::ConcurrentState<T>>()) {}
   explicit ConcurrentFuture(std::shared_ptr<detail::ConcurrentState<T>> state) noexcept
@@ -158,7 +161,8 @@ class ConcurrentFuture {
   std::exception_ptr exception() const { return state_->wait_exception(std::nullopt); }
   template <class Rep, class Period>
   std::exception_ptr exception(std::chrono::duration<Rep, Period> timeout) const {
-    return state_->wait_exception(detail::deadline_after(detail::ConcurrentStateBase::Clock::now(), timeout));
+    return state_->wait_exception(
+        detail::deadline_after(detail::ConcurrentStateBase::Clock::now(), timeout));
   }
 
   /// Calls fn(future) in the thread that completes the future, or at once in this thread when
@@ -166,7 +170,8 @@ class ConcurrentFuture {
   template <class F>
     requires std::is_invocable_v<F&, ConcurrentFuture<T>>
   void add_done_callback(F&& fn) {
-    state_->add_callback(std::make_unique<detail::ConcurrentDoneCallback<T, std::decay_t<F>>>(std::forward<F>(fn)));
+    state_->add_callback(
+        std::make_unique<detail::ConcurrentDoneCallback<T, std::decay_t<F>>>(std::forward<F>(fn)));
   }
 
   /// For whoever runs the work: false when the future was cancelled (do not run it), else marks
@@ -174,7 +179,7 @@ class ConcurrentFuture {
   bool set_running_or_notify_cancel() { return state_->set_running_or_notify_cancel(); }
   /// Finishes the future; InvalidStateError when cancelled or finished.
   template <class... V>
-    requires(std::is_void_v<T> ? sizeof...(V) == 0 : std::is_constructible_v<T, V&&...>)
+    requires(std::is_void_v<T> ? sizeof...(V) == 0 : std::is_constructible_v<T, V && ...>)
   void set_result(V&&... value) {
     state_->set_result(std::forward<V>(value)...);
   }

@@ -20,13 +20,13 @@ namespace asyncio {
 class EventLoop;
 
 struct DatagramOptions {
-  std::string local_host;         // bind here when local_host or local_port is set
+  std::string local_host;  // bind here when local_host or local_port is set
   std::uint16_t local_port = 0;
-  std::string remote_host;        // connect here (send() and recv() then talk to it only)
+  std::string remote_host;  // connect here (send() and recv() then talk to it only)
   std::uint16_t remote_port = 0;
-  int family = AF_UNSPEC;         // AF_INET or AF_INET6 to choose, when no host decides it
-  bool reuse_port = false;        // SO_REUSEPORT
-  bool allow_broadcast = false;   // SO_BROADCAST
+  int family = AF_UNSPEC;        // AF_INET or AF_INET6 to choose, when no host decides it
+  bool reuse_port = false;       // SO_REUSEPORT
+  bool allow_broadcast = false;  // SO_BROADCAST
 };
 
 /// A UDP socket on the running loop. A cheap handle: copies share the socket, which closes

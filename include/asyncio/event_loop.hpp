@@ -133,7 +133,8 @@ class EventLoop {
   /// A delay too long for the clock (e.g. `hours::max()`) means never.
   template <class Rep, class Period, class F, class... Args>
   TimerHandle call_later(std::chrono::duration<Rep, Period> delay, F&& fn, Args&&... args) {
-    return call_at(detail::deadline_after(time(), delay), std::forward<F>(fn), std::forward<Args>(args)...);
+    return call_at(detail::deadline_after(time(), delay), std::forward<F>(fn),
+                   std::forward<Args>(args)...);
   }
   /// Schedules fn(args...) to run at loop time `when`; equal deadlines run in call order.
   template <class F, class... Args>
@@ -151,7 +152,8 @@ class EventLoop {
   /// selector (std::system_error, std::invalid_argument) are thrown here.
   template <class F, class... Args>
   void add_reader(int fd, F&& fn, Args&&... args) {
-    add_io_callback(fd, detail::IoBackend::reader, std::forward<F>(fn), std::forward<Args>(args)...);
+    add_io_callback(fd, detail::IoBackend::reader, std::forward<F>(fn),
+                    std::forward<Args>(args)...);
   }
   /// Stops calling fd's reader; returns whether there was one. A task waiting in
   /// wait_readable(fd) is woken instead.
@@ -159,7 +161,8 @@ class EventLoop {
   /// Calls fn(args...) each time fd is writable (or hung up, or in error), until remove_writer.
   template <class F, class... Args>
   void add_writer(int fd, F&& fn, Args&&... args) {
-    add_io_callback(fd, detail::IoBackend::writer, std::forward<F>(fn), std::forward<Args>(args)...);
+    add_io_callback(fd, detail::IoBackend::writer, std::forward<F>(fn),
+                    std::forward<Args>(args)...);
   }
   bool remove_writer(int fd) { return remove_watcher(fd, detail::IoBackend::writer); }
   /// `co_await loop.wait_readable(fd)`: suspends the task until fd is readable, hung up or in
@@ -217,8 +220,12 @@ class EventLoop {
   /// cost one test of a flag.
   void set_debug(bool enabled) noexcept { scheduler_.set_debug(enabled); }
   bool get_debug() const noexcept { return scheduler_.debug(); }
-  void set_slow_callback_duration(Clock::duration d) noexcept { scheduler_.set_slow_callback_duration(d); }
-  Clock::duration slow_callback_duration() const noexcept { return scheduler_.slow_callback_duration(); }
+  void set_slow_callback_duration(Clock::duration d) noexcept {
+    scheduler_.set_slow_callback_duration(d);
+  }
+  Clock::duration slow_callback_duration() const noexcept {
+    return scheduler_.slow_callback_duration();
+  }
 
   /// Debug mode only: RuntimeError when called, while the loop runs, from a thread other than
   /// the loop's.
@@ -247,8 +254,8 @@ class EventLoop {
   /// this loop. Cancelling the Future cancels the call if it has not started. fn and the
   /// arguments are moved or copied in, as std::thread does.
   template <class F, class... Args>
-  Future<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>> run_in_executor(ThreadPoolExecutor* executor,
-                                                                                      F&& fn, Args&&... args);
+  Future<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>> run_in_executor(
+      ThreadPoolExecutor* executor, F&& fn, Args&&... args);
   /// Makes `executor` the default executor. The previous one stops accepting calls; close()
   /// joins its threads.
   void set_default_executor(std::unique_ptr<ThreadPoolExecutor> executor);
@@ -317,7 +324,8 @@ inline EventLoop* running_loop_or_null() noexcept {
 /// The running loop; RuntimeError("no running event loop") when none runs on this thread.
 inline EventLoop& get_running_loop() {
   detail::Scheduler* scheduler = detail::running_scheduler;
-  if (!scheduler) [[unlikely]] detail::throw_no_running_loop();
+  if (!scheduler) [[unlikely]]
+    detail::throw_no_running_loop();
   return scheduler->loop();
 }
 

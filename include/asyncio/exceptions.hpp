@@ -23,7 +23,9 @@ class CancelledError {
 
   /// The message given to `cancel(msg)`; empty when none was given.
   const std::string& message() const noexcept { return message_; }
-  const char* what() const noexcept { return message_.empty() ? "CancelledError" : message_.c_str(); }
+  const char* what() const noexcept {
+    return message_.empty() ? "CancelledError" : message_.c_str();
+  }
 
  private:
   std::string message_;
@@ -89,7 +91,8 @@ class IncompleteReadError : public Error {
  public:
   IncompleteReadError(std::string partial, long long expected)
       : Error(std::to_string(partial.size()) + " bytes read on a total of " +
-              (expected < 0 ? std::string("undefined") : std::to_string(expected)) + " expected bytes"),
+              (expected < 0 ? std::string("undefined") : std::to_string(expected)) +
+              " expected bytes"),
         partial_(std::move(partial)),
         expected_(expected) {}
 
@@ -105,7 +108,8 @@ class IncompleteReadError : public Error {
 /// consumed() is how many bytes may be consumed before the separator, as in Python.
 class LimitOverrunError : public Error {
  public:
-  LimitOverrunError(const std::string& message, std::size_t consumed) : Error(message), consumed_(consumed) {}
+  LimitOverrunError(const std::string& message, std::size_t consumed)
+      : Error(message), consumed_(consumed) {}
 
   std::size_t consumed() const noexcept { return consumed_; }
 

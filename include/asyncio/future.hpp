@@ -69,7 +69,9 @@ class FutureBase : detail::LoopBound {
   /// were removed (0 or 1).
   std::size_t remove_done_callback(CallbackId id);
 
-  friend bool operator==(const FutureBase& a, const FutureBase& b) noexcept { return a.state_ == b.state_; }
+  friend bool operator==(const FutureBase& a, const FutureBase& b) noexcept {
+    return a.state_ == b.state_;
+  }
 
   /// The state; for the library's own use.
   detail::FutureStateBase* state() const noexcept { return state_; }
@@ -119,8 +121,6 @@ class DoneCallback final : public DoneCallbackBase {
   F fn_;
 };
 
-
-
 }  // namespace detail
 
 template <class Handle, class F>
@@ -156,7 +156,7 @@ class Future : public FutureBase {
 
   /// Finishes the future with a value; InvalidStateError when already done.
   template <class... V>
-    requires(std::is_void_v<T> ? sizeof...(V) == 0 : std::is_constructible_v<T, V&&...>)
+    requires(std::is_void_v<T> ? sizeof...(V) == 0 : std::is_constructible_v<T, V && ...>)
   void set_result(V&&... value) {
     this->check_thread();
     detail::set_value<T>(state_, std::forward<V>(value)...);

@@ -70,7 +70,9 @@ class GeneratorPromise : public PooledFrame {
 
   /// `co_yield lvalue` in a Generator<T> of values: a copy lives in the frame while suspended.
   auto yield_value(const std::remove_reference_t<yielded>& value)
-    requires std::is_rvalue_reference_v<yielded> && std::constructible_from<std::remove_cvref_t<yielded>, const std::remove_reference_t<yielded>&>
+    requires std::is_rvalue_reference_v<yielded> &&
+             std::constructible_from<std::remove_cvref_t<yielded>,
+                                     const std::remove_reference_t<yielded>&>
   {
     return CopyAwaiter{std::remove_cvref_t<yielded>(value), root_};
   }
@@ -167,7 +169,7 @@ class GeneratorPromise : public PooledFrame {
 
   // Invariant: leaf_ and value_ are meaningful in the root only; parent_ is null in the root
   // only; every frame of a stack has root_ pointing at the root's promise.
-  Handle leaf_ = Handle::from_promise(*this);  // innermost active frame; null once finished
+  Handle leaf_ = Handle::from_promise(*this);    // innermost active frame; null once finished
   std::add_pointer_t<yielded> value_ = nullptr;  // the value the leaf yielded last
   GeneratorPromise* root_ = this;
   Handle parent_;                 // the frame that delegates to this one
@@ -210,7 +212,9 @@ class [[nodiscard]] Generator {
       return *this;
     }
     void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return it.frame_.promise().done(); }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
+      return it.frame_.promise().done();
+    }
 
    private:
     friend class Generator;

@@ -35,7 +35,8 @@ const std::error_category& gai_category() noexcept;
 /// hints (AF_INET, SOCK_STREAM, AI_PASSIVE, ...). A numeric host is answered without leaving
 /// the loop's thread; a name is resolved on the default executor. Failure throws
 /// std::system_error in gai_category().
-Coro<std::vector<AddressInfo>> getaddrinfo(std::string host, std::uint16_t port, int family = AF_UNSPEC,
-                                           int type = 0, int protocol = 0, int flags = 0);
+Coro<std::vector<AddressInfo>> getaddrinfo(std::string host, std::uint16_t port,
+                                           int family = AF_UNSPEC, int type = 0, int protocol = 0,
+                                           int flags = 0);
 
 }  // namespace asyncio

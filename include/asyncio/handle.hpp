@@ -43,13 +43,19 @@ struct HandleNode : Callback {
       ::new (static_cast<void*>(storage_)) Stored(std::forward<C>(callable));
       op_ = [](HandleNode* n, Op op) {
         Stored* stored = std::launder(reinterpret_cast<Stored*>(n->storage_));
-        if (op == Op::call) (*stored)(); else stored->~Stored();
+        if (op == Op::call)
+          (*stored)();
+        else
+          stored->~Stored();
       };
     } else {
       ::new (static_cast<void*>(storage_)) Stored*(new Stored(std::forward<C>(callable)));
       op_ = [](HandleNode* n, Op op) {
         Stored* stored = *std::launder(reinterpret_cast<Stored**>(n->storage_));
-        if (op == Op::call) (*stored)(); else delete stored;
+        if (op == Op::call)
+          (*stored)();
+        else
+          delete stored;
       };
     }
   }
@@ -73,7 +79,8 @@ struct HandleNode : Callback {
   bool cancelled_ : 1 = false;
   std::uint64_t when_ = 0;  // timers: deadline in loop-clock nanoseconds
   Scheduler* scheduler_ = nullptr;
-  void (*op_)(HandleNode*, Op) = nullptr;  // calls or destroys the stored callable; null once released
+  void (*op_)(HandleNode*,
+              Op) = nullptr;  // calls or destroys the stored callable; null once released
   alignas(void*) unsigned char storage_[inline_size];
 };
 
@@ -93,7 +100,8 @@ class Handle : detail::LoopBound {
 
  protected:
   friend class EventLoop;
-  explicit Handle(detail::HandleNode* node) noexcept : node_(node), generation_(node->generation_) {}
+  explicit Handle(detail::HandleNode* node) noexcept
+      : node_(node), generation_(node->generation_) {}
   bool live() const noexcept { return node_ && node_->generation_ == generation_; }
 
   detail::HandleNode* node_ = nullptr;

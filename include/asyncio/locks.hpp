@@ -55,7 +55,8 @@ namespace detail {
 template <class P>
 class [[nodiscard]] ScopedAcquire {
  public:
-  explicit ScopedAcquire(P& primitive) noexcept : primitive_(primitive), acquire_(primitive.acquire()) {}
+  explicit ScopedAcquire(P& primitive) noexcept
+      : primitive_(primitive), acquire_(primitive.acquire()) {}
 
   bool await_ready() noexcept { return acquire_.await_ready(); }
   template <AsyncioPromise Promise>
@@ -119,7 +120,8 @@ class Lock {
   /// Releases the lock, handing it to the first waiting task if there is one. RuntimeError
   /// when it is not locked.
   void release() {
-    if (!locked_) [[unlikely]] throw RuntimeError("Lock is not acquired.");
+    if (!locked_) [[unlikely]]
+      throw RuntimeError("Lock is not acquired.");
     if (waiters_.has_waiting()) [[unlikely]] {
       waiters_.wake_first();
       return;
@@ -176,7 +178,9 @@ class Condition {
 
   bool locked() const noexcept { return lock_->locked(); }
   Lock::AcquireAwaiter acquire() noexcept { return lock_->acquire(); }
-  detail::ScopedAcquire<Condition> scoped() noexcept { return detail::ScopedAcquire<Condition>(*this); }
+  detail::ScopedAcquire<Condition> scoped() noexcept {
+    return detail::ScopedAcquire<Condition>(*this);
+  }
   void release() { lock_->release(); }
 
   /// Releases the lock, waits until notified, and acquires the lock again before returning
@@ -227,7 +231,9 @@ class Semaphore {
   Semaphore& operator=(const Semaphore&) = delete;
 
   /// True when acquire() would wait: no permit, or tasks waiting or woken ahead of it.
-  bool locked() const noexcept { return value_ == 0 || waiters_.has_waiting() || waiters_.has_woken(); }
+  bool locked() const noexcept {
+    return value_ == 0 || waiters_.has_waiting() || waiters_.has_woken();
+  }
 
   class [[nodiscard]] AcquireAwaiter final : public detail::Waiter {
    public:
@@ -261,7 +267,9 @@ class Semaphore {
   };
 
   AcquireAwaiter acquire() noexcept { return AcquireAwaiter(*this); }
-  detail::ScopedAcquire<Semaphore> scoped() noexcept { return detail::ScopedAcquire<Semaphore>(*this); }
+  detail::ScopedAcquire<Semaphore> scoped() noexcept {
+    return detail::ScopedAcquire<Semaphore>(*this);
+  }
   /// Returns a permit: to the first waiting task, or to the counter.
   void release() noexcept {
     if (waiters_.has_waiting()) [[unlikely]] {
@@ -275,7 +283,9 @@ class Semaphore {
   std::int64_t value() const noexcept { return value_; }
 
  private:
-  static void hand_on(void* self, std::uint8_t) noexcept { static_cast<Semaphore*>(self)->release(); }
+  static void hand_on(void* self, std::uint8_t) noexcept {
+    static_cast<Semaphore*>(self)->release();
+  }
   /// CPython's "wake up as many as are allowed": permits that were released while the tasks
   /// waiting for them had to let woken tasks go first.
   void wake_for_spare_permits() noexcept {
@@ -298,7 +308,9 @@ class BoundedSemaphore : public Semaphore {
   explicit BoundedSemaphore(std::int64_t value = 1) : Semaphore(value), bound_(value) {}
 
   void release();
-  detail::ScopedAcquire<BoundedSemaphore> scoped() noexcept { return detail::ScopedAcquire<BoundedSemaphore>(*this); }
+  detail::ScopedAcquire<BoundedSemaphore> scoped() noexcept {
+    return detail::ScopedAcquire<BoundedSemaphore>(*this);
+  }
 
  private:
   std::int64_t bound_;

@@ -14,7 +14,9 @@ template <class T>
 class Outcome {
  public:
   static Outcome from_value(T value) { return Outcome(std::move(value), nullptr); }
-  static Outcome from_exception(std::exception_ptr error) { return Outcome(std::nullopt, std::move(error)); }
+  static Outcome from_exception(std::exception_ptr error) {
+    return Outcome(std::nullopt, std::move(error));
+  }
 
   bool has_value() const noexcept { return !error_; }
   /// True when it ended by CancelledError.
@@ -29,7 +31,8 @@ class Outcome {
   T&& value() && { return std::move(value()); }
 
  private:
-  Outcome(std::optional<T> value, std::exception_ptr error) : value_(std::move(value)), error_(std::move(error)) {}
+  Outcome(std::optional<T> value, std::exception_ptr error)
+      : value_(std::move(value)), error_(std::move(error)) {}
   std::optional<T> value_;
   std::exception_ptr error_;
 };

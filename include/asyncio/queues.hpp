@@ -58,20 +58,24 @@ class QueueBase {
 
   /// put_nowait's checks: QueueShutDown, then QueueFull.
   void check_put() const {
-    if (shutdown_ || !can_put()) [[unlikely]] throw_put_error();
+    if (shutdown_ || !can_put()) [[unlikely]]
+      throw_put_error();
   }
   /// get_nowait's checks: QueueEmpty, or QueueShutDown once shut down.
   void check_get() const {
-    if (!can_get()) [[unlikely]] throw_get_error();
+    if (!can_get()) [[unlikely]]
+      throw_get_error();
   }
   void item_added() noexcept {
     ++size_;
     ++unfinished_tasks_;
-    if (getters_.has_waiting()) [[unlikely]] wake_getters();
+    if (getters_.has_waiting()) [[unlikely]]
+      wake_getters();
   }
   void item_removed() noexcept {
     --size_;
-    if (putters_.has_waiting()) [[unlikely]] wake_putters();
+    if (putters_.has_waiting()) [[unlikely]]
+      wake_putters();
   }
   /// A getter resumed after waiting: takes the item it was promised, or throws QueueShutDown.
   void claim_item(std::uint8_t reason);
@@ -155,7 +159,8 @@ class BasicQueue : public detail::QueueBase {
   /// `T item = co_await q.get();` waits while no item is available. QueueShutDown once the
   /// queue is shut down and empty (at once after shutdown(true)).
   GetAwaiter get() noexcept { return GetAwaiter(*this); }
-  /// `co_await q.put(std::move(item));` waits while the queue is full. QueueShutDown once shut down.
+  /// `co_await q.put(std::move(item));` waits while the queue is full. QueueShutDown once shut
+  /// down.
   PutAwaiter put(T item) { return PutAwaiter(*this, std::move(item)); }
 
   /// Takes an item at once: QueueEmpty when none is available (an item promised to a woken

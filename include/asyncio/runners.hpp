@@ -53,10 +53,11 @@ void shutdown_run(EventLoop& loop, Clock::duration executor_timeout) noexcept;
 /// run_until_complete) that outlives them.
 template <class T>
 T run(Coro<T> main, RunOptions options) {
-  static_assert(!detail::loop_bound<T>,
-                "asyncio::run(main): main's result refers to the loop that run() creates and destroys "
-                "before returning (a Task, Future, TaskRef, Handle, stream, server or async generator); "
-                "return the value it holds instead, or use a loop of your own with run_until_complete");
+  static_assert(
+      !detail::loop_bound<T>,
+      "asyncio::run(main): main's result refers to the loop that run() creates and destroys "
+      "before returning (a Task, Future, TaskRef, Handle, stream, server or async generator); "
+      "return the value it holds instead, or use a loop of your own with run_until_complete");
   detail::check_no_running_loop("asyncio::run()");
   EventLoop loop;
   loop.set_debug(options.debug);

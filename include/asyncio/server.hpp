@@ -26,10 +26,10 @@ using ClientConnected = std::function<Coro<void>(StreamReader, StreamWriter)>;
 
 struct ServerOptions {
   std::size_t limit = DEFAULT_LIMIT;  // each StreamReader's limit
-  int backlog = 100;                  // listen(2)'s backlog; also the most connections taken per wake-up
-  bool reuse_address = true;          // SO_REUSEADDR (TCP)
-  bool reuse_port = false;            // SO_REUSEPORT (TCP)
-  bool start_serving = true;          // accept from the start, or wait for start_serving()
+  int backlog = 100;          // listen(2)'s backlog; also the most connections taken per wake-up
+  bool reuse_address = true;  // SO_REUSEADDR (TCP)
+  bool reuse_port = false;    // SO_REUSEPORT (TCP)
+  bool start_serving = true;  // accept from the start, or wait for start_serving()
   /// How long accepting pauses after running out of descriptors or memory (EMFILE, ENFILE,
   /// ENOBUFS, ENOMEM), instead of spinning on the pending connection (CPython: 1 s).
   std::chrono::milliseconds accept_retry_delay{1000};
@@ -72,9 +72,11 @@ class Server : detail::LoopBound {
 /// Listens on host:port (host "" means every interface, IPv4 and IPv6; a name is resolved off
 /// the loop's thread; port 0 picks a free port) and serves each connection with `handler`.
 /// std::system_error when an address cannot be bound.
-Coro<Server> start_server(ClientConnected handler, std::string host, std::uint16_t port, ServerOptions options = {});
+Coro<Server> start_server(ClientConnected handler, std::string host, std::uint16_t port,
+                          ServerOptions options = {});
 /// Listens on the Unix-domain socket `path`. A stale socket file there is removed first, and
 /// the file is removed again when the server closes.
-Coro<Server> start_unix_server(ClientConnected handler, std::string path, ServerOptions options = {});
+Coro<Server> start_unix_server(ClientConnected handler, std::string path,
+                               ServerOptions options = {});
 
 }  // namespace asyncio

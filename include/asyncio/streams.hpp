@@ -40,7 +40,9 @@ class StreamReader : detail::LoopBound {
   /// Marks EOF and wakes the task waiting for data. On a connection, reading stops.
   void feed_eof() noexcept { transport_->feed_eof(); }
   /// Fails the reader: the task waiting for data and every later read raise `error`.
-  void set_exception(std::exception_ptr error) noexcept { transport_->set_exception(std::move(error)); }
+  void set_exception(std::exception_ptr error) noexcept {
+    transport_->set_exception(std::move(error));
+  }
 
   /// Up to n bytes, waiting only when none are buffered; "" at EOF, and at once for n == 0.
   /// n < 0 reads until EOF.
@@ -111,7 +113,9 @@ class StreamWriter : detail::LoopBound {
   /// Python's transport.get_write_buffer_size() and set_write_buffer_limits(high, low):
   /// flow-control marks, 64 KiB and 16 KiB by default.
   std::size_t get_write_buffer_size() const noexcept { return transport_->write_buffer_size(); }
-  void set_write_buffer_limits(std::size_t high, std::size_t low) { transport_->set_write_buffer_limits(high, low); }
+  void set_write_buffer_limits(std::size_t high, std::size_t low) {
+    transport_->set_write_buffer_limits(high, low);
+  }
 
  private:
   std::shared_ptr<detail::StreamTransport> transport_;
@@ -126,7 +130,8 @@ StreamPair open_stream(int fd, std::size_t limit = DEFAULT_LIMIT);
 /// Connects to host:port: the name is resolved off the loop's thread (getaddrinfo.hpp), and
 /// each address is tried in turn, IPv4 and IPv6. TCP_NODELAY is set. Throws the connect
 /// error (std::system_error), or one naming every address's error when several failed.
-Coro<StreamPair> open_connection(std::string host, std::uint16_t port, std::size_t limit = DEFAULT_LIMIT);
+Coro<StreamPair> open_connection(std::string host, std::uint16_t port,
+                                 std::size_t limit = DEFAULT_LIMIT);
 /// Connects to the Unix-domain socket at `path`.
 Coro<StreamPair> open_unix_connection(std::string path, std::size_t limit = DEFAULT_LIMIT);
 

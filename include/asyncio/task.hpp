@@ -86,7 +86,9 @@ class TaskRef : public FutureBase {
     return add_callback<TaskRef>(std::forward<F>(fn));
   }
 
-  static TaskRef from_state(detail::FutureStateBase* state) noexcept { return TaskRef(state->as_task()); }
+  static TaskRef from_state(detail::FutureStateBase* state) noexcept {
+    return TaskRef(state->as_task());
+  }
 
  private:
   detail::TaskBase* task() const noexcept { return static_cast<detail::TaskBase*>(state_); }

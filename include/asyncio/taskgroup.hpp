@@ -98,7 +98,7 @@ class TaskGroup {
   Future<void> on_completed_;               // set when the last task finishes, while exit() waits
   bool exiting_ = false;
   bool aborting_ = false;
-  bool parent_cancel_requested_ = false;    // the group cancelled its parent: exit() uncancels
+  bool parent_cancel_requested_ = false;  // the group cancelled its parent: exit() uncancels
 };
 
 namespace detail {

@@ -3,9 +3,9 @@
 // Future<T>.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
-#include <algorithm>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -136,13 +136,16 @@ class TupleResults {
   static constexpr bool outcomes = Outcomes;  // return_exceptions: failures are results too
 
   explicit TupleResults(std::size_t) noexcept {}
-  void take(std::size_t index, FutureStateBase* child) { take(index, child, std::index_sequence_for<T...>{}); }
+  void take(std::size_t index, FutureStateBase* child) {
+    take(index, child, std::index_sequence_for<T...>{});
+  }
   Result result() { return result(std::index_sequence_for<T...>{}); }
 
  private:
   template <std::size_t... I>
   void take(std::size_t index, FutureStateBase* child, std::index_sequence<I...>) {
-    ((index == I ? (std::get<I>(values_).emplace(take_child_outcome<Outcomes, T>(child)), 0) : 0), ...);
+    ((index == I ? (std::get<I>(values_).emplace(take_child_outcome<Outcomes, T>(child)), 0) : 0),
+     ...);
   }
   template <std::size_t... I>
   Result result(std::index_sequence<I...>) {
@@ -217,7 +220,8 @@ class GatherState final : public FutureStateBase {
   /// once all `count` are watched and done.
   void watch(FutureBase future) {
     // Constructed here, not when the array is allocated: one pass over it fewer.
-    GatherChild& child = *::new (&children_.get()[watched_++]) GatherChild(&dispatch, future.state(), this);
+    GatherChild& child =
+        *::new (&children_.get()[watched_++]) GatherChild(&dispatch, future.state(), this);
     child.future->add_ref();
     add_ref();  // released when the child completes: a gather that finished early stays alive
                 // to retrieve the other children's exceptions, as in CPython
@@ -249,7 +253,8 @@ class GatherState final : public FutureStateBase {
         future->release();
       }
     } refs{std::exchange(child->future, nullptr), static_cast<GatherState*>(child->gather)};
-    if (action == Callback::Action::completed) refs.self->child_done(child - refs.self->children_.get(), refs.future);
+    if (action == Callback::Action::completed)
+      refs.self->child_done(child - refs.self->children_.get(), refs.future);
     return false;
   }
 
@@ -314,7 +319,8 @@ Future<typename Results::Result> make_gather(std::size_t count, ForEachChild&& f
 template <bool Outcomes, class... A>
 auto gather_pack(A&&... aws) {
   using Results = TupleResults<Outcomes, awaitable_value_t<A>...>;
-  return make_gather<Results>(sizeof...(A), [&](auto watch) { (watch(to_future(std::forward<A>(aws))), ...); });
+  return make_gather<Results>(sizeof...(A),
+                              [&](auto watch) { (watch(to_future(std::forward<A>(aws))), ...); });
 }
 
 template <class Range>
@@ -325,7 +331,8 @@ template <class Range>
 auto for_each_future(Range&& range) {
   return [&range](auto watch) {
     for (auto&& aw : range) {
-      if constexpr (std::is_same_v<RangeAwaitable<Range>, Coro<awaitable_value_t<RangeAwaitable<Range>>>>) {
+      if constexpr (std::is_same_v<RangeAwaitable<Range>,
+                                   Coro<awaitable_value_t<RangeAwaitable<Range>>>>) {
         watch(to_future(std::move(aw)));
       } else {
         watch(aw);
@@ -401,9 +408,9 @@ inline constexpr ReturnWhen ALL_COMPLETED = ReturnWhen::ALL_COMPLETED;
 /// gives (done, pending), each in the order of `fs`. Nothing is cancelled. A future listed
 /// twice counts once (Python takes a set). std::invalid_argument when `fs` is empty.
 template <class F>
-Coro<std::pair<std::vector<F>, std::vector<F>>> wait(std::vector<F> fs,
-                                                     std::optional<Clock::duration> timeout = std::nullopt,
-                                                     ReturnWhen return_when = ALL_COMPLETED) {
+Coro<std::pair<std::vector<F>, std::vector<F>>> wait(
+    std::vector<F> fs, std::optional<Clock::duration> timeout = std::nullopt,
+    ReturnWhen return_when = ALL_COMPLETED) {
   if (fs.empty()) throw std::invalid_argument("Set of Tasks/Futures is empty.");
   detail::remove_repeated_futures(fs);
   EventLoop& loop = get_running_loop();
@@ -413,7 +420,8 @@ Coro<std::pair<std::vector<F>, std::vector<F>>> wait(std::vector<F> fs,
     ReturnWhen return_when;
     TimerHandle timeout;
   };
-  auto shared = std::make_shared<Shared>(Shared{loop.create_future<void>(), fs.size(), return_when, {}});
+  auto shared =
+      std::make_shared<Shared>(Shared{loop.create_future<void>(), fs.size(), return_when, {}});
   if (timeout) {
     shared->timeout = loop.call_later(*timeout, [shared] {
       if (!shared->waiter.done()) shared->waiter.set_result();
@@ -448,9 +456,11 @@ Coro<std::pair<std::vector<F>, std::vector<F>>> wait(std::vector<F> fs,
 
 /// wait with a timeout of any duration; one too long for the clock means no timeout.
 template <class F, class Rep, class Period>
-Coro<std::pair<std::vector<F>, std::vector<F>>> wait(std::vector<F> fs, std::chrono::duration<Rep, Period> timeout,
+Coro<std::pair<std::vector<F>, std::vector<F>>> wait(std::vector<F> fs,
+                                                     std::chrono::duration<Rep, Period> timeout,
                                                      ReturnWhen return_when = ALL_COMPLETED) {
-  return wait(std::move(fs), std::optional<Clock::duration>(detail::saturating_cast<Clock::duration>(timeout)),
+  return wait(std::move(fs),
+              std::optional<Clock::duration>(detail::saturating_cast<Clock::duration>(timeout)),
               return_when);
 }
 
@@ -536,14 +546,15 @@ class AsCompleted {
  public:
   using T = awaitable_value_t<F>;
 
-  AsCompleted(std::vector<F> fs, std::optional<Clock::duration> timeout) : shared_(std::make_shared<Shared>()) {
+  AsCompleted(std::vector<F> fs, std::optional<Clock::duration> timeout)
+      : shared_(std::make_shared<Shared>()) {
     EventLoop& loop = get_running_loop();
     shared_->loop = &loop;
     shared_->todo = std::move(fs);
     size_ = shared_->todo.size();
     for (std::size_t i = 0; i < shared_->todo.size(); ++i) {
-      shared_->ids.push_back(shared_->todo[i].add_done_callback(
-          [weak = std::weak_ptr<Shared>(shared_)](F done) {
+      shared_->ids.push_back(
+          shared_->todo[i].add_done_callback([weak = std::weak_ptr<Shared>(shared_)](F done) {
             if (auto s = weak.lock()) s->on_completion(std::move(done));
           }));
     }
@@ -640,7 +651,8 @@ class AsCompleted {
 };
 
 template <class F>
-AsCompleted<F> as_completed(std::vector<F> fs, std::optional<Clock::duration> timeout = std::nullopt) {
+AsCompleted<F> as_completed(std::vector<F> fs,
+                            std::optional<Clock::duration> timeout = std::nullopt) {
   return AsCompleted<F>(std::move(fs), timeout);
 }
 /// as_completed with a timeout of any duration; one too long for the clock means no timeout.

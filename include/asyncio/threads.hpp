@@ -147,7 +147,10 @@ class StartTask {
   StartTask(EventLoop& loop, Coro<T> coro, ConcurrentFuture<T> result)
       : loop_(&loop), coro_(std::move(coro)), result_(std::move(result)) {}
   StartTask(StartTask&& other) noexcept
-      : loop_(other.loop_), coro_(std::move(other.coro_)), result_(other.result_), armed_(std::exchange(other.armed_, false)) {}
+      : loop_(other.loop_),
+        coro_(std::move(other.coro_)),
+        result_(other.result_),
+        armed_(std::exchange(other.armed_, false)) {}
   StartTask& operator=(StartTask&&) = delete;
   ~StartTask() {
     if (armed_) result_.cancel();
@@ -200,7 +203,8 @@ Future<T> wrap_future(std::future<T> future) {
 /// not when awaited. RuntimeError when no loop runs on this thread.
 template <class F, class... Args>
 Future<detail::call_result_t<F, Args...>> to_thread(F&& fn, Args&&... args) {
-  return get_running_loop().run_in_executor(nullptr, std::forward<F>(fn), std::forward<Args>(args)...);
+  return get_running_loop().run_in_executor(nullptr, std::forward<F>(fn),
+                                            std::forward<Args>(args)...);
 }
 
 /// Python's asyncio.run_coroutine_threadsafe, called from another thread: runs `coro` as a

@@ -76,7 +76,8 @@ auto as_block(B&& block) {
 }
 
 template <class B>
-using BlockResult = BlockValue<std::invoke_result_t<decltype(as_block(std::declval<B>()))&, Timeout&>>;
+using BlockResult =
+    BlockValue<std::invoke_result_t<decltype(as_block(std::declval<B>()))&, Timeout&>>;
 
 /// Runs `body(timeout)` under the deadline: the body lives in this coroutine's frame, so a
 /// lambda's captures stay valid while it runs.
@@ -108,14 +109,16 @@ Coro<T> run_in_timeout(std::optional<TimePoint> when, Body body) {
 /// Gives the block's value; TimeoutError when the deadline cut it short.
 template <class Block>
 Coro<detail::BlockResult<Block>> timeout_at(std::optional<TimePoint> when, Block&& block) {
-  return detail::run_in_timeout<detail::BlockResult<Block>>(when, detail::as_block(std::forward<Block>(block)));
+  return detail::run_in_timeout<detail::BlockResult<Block>>(
+      when, detail::as_block(std::forward<Block>(block)));
 }
 
 /// timeout_at with a deadline `delay` from now (taken when timeout() is called, as Python's
 /// asyncio.timeout computes it). A delay too long for the clock means no deadline in practice.
 template <class Rep, class Period, class Block>
 Coro<detail::BlockResult<Block>> timeout(std::chrono::duration<Rep, Period> delay, Block&& block) {
-  return timeout_at(detail::deadline_after(get_running_loop().time(), delay), std::forward<Block>(block));
+  return timeout_at(detail::deadline_after(get_running_loop().time(), delay),
+                    std::forward<Block>(block));
 }
 
 /// timeout(None): no deadline, until the block reschedules one.

@@ -41,14 +41,16 @@ std::string describe_exception(const std::exception_ptr& error) {
 
 // Loop time as nanoseconds of the monotonic clock (which starts at boot: never negative).
 std::uint64_t to_ns(TimePoint t) noexcept {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
   return ns > 0 ? static_cast<std::uint64_t>(ns) : 0;
 }
 
 }  // namespace
 
 void detail::report_callback_error(std::exception_ptr error) noexcept {
-  if (EventLoop* loop = running_loop_or_null()) loop->call_exception_handler({"Exception in callback", error, {}});
+  if (EventLoop* loop = running_loop_or_null())
+    loop->call_exception_handler({"Exception in callback", error, {}});
 }
 
 EventLoop::EventLoop() : EventLoop(nullptr) {}
@@ -72,7 +74,8 @@ EventLoop::~EventLoop() {
 void EventLoop::check_can_run() const {
   check_open();
   if (running_) throw RuntimeError("This event loop is already running");
-  if (running_scheduler) throw RuntimeError("Cannot run the event loop while another loop is running");
+  if (running_scheduler)
+    throw RuntimeError("Cannot run the event loop while another loop is running");
 }
 
 // libuv's uv_run, CPython's _run_once: the phases of one iteration.
@@ -129,7 +132,8 @@ void EventLoop::close() {
   // destructor may ask for get_running_loop() and call_soon (what it schedules is dropped).
   struct RunningHere {
     detail::Scheduler* outer;
-    explicit RunningHere(detail::Scheduler* scheduler) noexcept : outer(std::exchange(running_scheduler, scheduler)) {}
+    explicit RunningHere(detail::Scheduler* scheduler) noexcept
+        : outer(std::exchange(running_scheduler, scheduler)) {}
     ~RunningHere() { running_scheduler = outer; }
   } running_here(&scheduler_);
 
@@ -144,7 +148,7 @@ void EventLoop::close() {
   // 2. Let go of what other threads refer to, then join the executors' threads: none of them
   //    can wait for this loop any more (what they wait for was cancelled, and posting throws).
   close_threads();
-  drop_callbacks();  // what letting go scheduled
+  drop_callbacks();                // what letting go scheduled
   scheduler_.asyncgens().clear();  // generators that outlive the loop no longer refer to it
   closed_ = true;
   io_->close();
@@ -186,7 +190,8 @@ void EventLoop::call_exception_handler(const ExceptionContext& context) noexcept
   try {
     exception_handler_(*this, context);
   } catch (...) {
-    default_exception_handler({"Unhandled error in exception handler", std::current_exception(), {}});
+    default_exception_handler(
+        {"Unhandled error in exception handler", std::current_exception(), {}});
     default_exception_handler(context);
   }
 }

@@ -17,7 +17,9 @@ struct Proxy {
   struct promise_type {
     ForeignWake* wake = nullptr;
 
-    Proxy get_return_object() noexcept { return Proxy{std::coroutine_handle<promise_type>::from_promise(*this)}; }
+    Proxy get_return_object() noexcept {
+      return Proxy{std::coroutine_handle<promise_type>::from_promise(*this)};
+    }
     std::suspend_always initial_suspend() const noexcept { return {}; }
     auto final_suspend() const noexcept {
       struct Tell {

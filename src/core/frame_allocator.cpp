@@ -40,7 +40,8 @@ struct ThreadExit {
     for (std::size_t c = 0; c < FreeLists::classes; ++c) {
       FreeList& list = free_lists.lists[c];
       if (list.count > FreeLists::batch(c)) {  // two batches, none larger than batch(c) + 1
-        pool.batches[c].push_back({*static_cast<void**>(list.mark), list.tail, FreeLists::batch(c)});
+        pool.batches[c].push_back(
+            {*static_cast<void**>(list.mark), list.tail, FreeLists::batch(c)});
         *static_cast<void**>(list.mark) = nullptr;
         pool.batches[c].push_back({list.head, list.mark, list.count - FreeLists::batch(c)});
       } else if (list.head) {
@@ -62,7 +63,8 @@ Batch carve_slab(GlobalPool& pool, std::size_t c) {
   const std::size_t count = slab_size / size;
   char* slab = static_cast<char*>(::operator new(slab_size));
   pool.slabs.push_back(slab);
-  for (std::size_t i = 0; i + 1 < count; ++i) *reinterpret_cast<void**>(slab + i * size) = slab + (i + 1) * size;
+  for (std::size_t i = 0; i + 1 < count; ++i)
+    *reinterpret_cast<void**>(slab + i * size) = slab + (i + 1) * size;
   *reinterpret_cast<void**>(slab + (count - 1) * size) = nullptr;
   return {slab, slab + (count - 1) * size, static_cast<std::uint32_t>(count)};
 }

@@ -8,16 +8,20 @@ namespace asyncio::detail {
 
 FutureStateBase::~FutureStateBase() {
   if (log_traceback_) {
-    loop()->call_exception_handler({"Future exception was never retrieved", exception_, describe()});
+    loop()->call_exception_handler(
+        {"Future exception was never retrieved", exception_, describe()});
   }
   discard_callbacks();
 }
 
 std::string FutureStateBase::describe() const {
   switch (state_) {
-    case State::pending: return "<Future pending>";
-    case State::finished: return exception_ ? "<Future finished exception>" : "<Future finished>";
-    case State::cancelled: return "<Future cancelled>";
+    case State::pending:
+      return "<Future pending>";
+    case State::finished:
+      return exception_ ? "<Future finished exception>" : "<Future finished>";
+    case State::cancelled:
+      return "<Future cancelled>";
   }
   return "<Future>";
 }
@@ -88,7 +92,8 @@ void FutureStateBase::mark_done(State state) {
 
 void throw_value_taken() {
   throw InvalidStateError(
-      "Result was taken: co_await std::move(...) moved out a value that cannot be copied while other "
+      "Result was taken: co_await std::move(...) moved out a value that cannot be copied while "
+      "other "
       "handles shared the future");
 }
 

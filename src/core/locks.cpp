@@ -55,7 +55,8 @@ std::int64_t checked_initial_value(std::int64_t value) {
 
 }  // namespace
 
-Semaphore::Semaphore(std::int64_t value) : value_(checked_initial_value(value)), waiters_("Semaphore", this, &hand_on) {}
+Semaphore::Semaphore(std::int64_t value)
+    : value_(checked_initial_value(value)), waiters_("Semaphore", this, &hand_on) {}
 
 void BoundedSemaphore::release() {
   if (value() >= bound_) throw std::invalid_argument("BoundedSemaphore released too many times");

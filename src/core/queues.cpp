@@ -39,7 +39,8 @@ void QueueBase::claim_slot(std::uint8_t reason) {
 
 void QueueBase::hand_on_item(void* self, std::uint8_t reason) noexcept {
   auto* q = static_cast<QueueBase*>(self);
-  if (reason != granted || q->reserved_items_ == 0) return;  // nothing was promised, or it was dropped
+  if (reason != granted || q->reserved_items_ == 0)
+    return;  // nothing was promised, or it was dropped
   --q->reserved_items_;
   q->wake_getters();
 }

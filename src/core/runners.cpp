@@ -57,7 +57,8 @@ Coro<void> EventLoop::shutdown_asyncgens() {
     generator->unlink();
     if (!generator->close(generator)) {
       call_exception_handler({"an error occurred during closing of asynchronous generator",
-                              std::make_exception_ptr(RuntimeError("aclose(): asynchronous generator is already running")),
+                              std::make_exception_ptr(RuntimeError(
+                                  "aclose(): asynchronous generator is already running")),
                               {}});
     }
   }
@@ -81,7 +82,8 @@ void shutdown_run(EventLoop& loop, Clock::duration executor_timeout) noexcept {
       loop.call_exception_handler({what, std::current_exception(), {}});
     }
   };
-  step("error while cancelling tasks during asyncio.run() shutdown", [&] { cancel_all_tasks(loop); });
+  step("error while cancelling tasks during asyncio.run() shutdown",
+       [&] { cancel_all_tasks(loop); });
   step("error while closing asynchronous generators during asyncio.run() shutdown",
        [&] { loop.run_until_complete(loop.shutdown_asyncgens()); });
   step("error while shutting down the default executor during asyncio.run() shutdown",

@@ -18,7 +18,8 @@ namespace {
 
 // Loop time as nanoseconds of the monotonic clock (which starts at boot: never negative).
 std::uint64_t to_ns(TimePoint t) noexcept {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
   return ns > 0 ? static_cast<std::uint64_t>(ns) : 0;
 }
 
@@ -132,14 +133,16 @@ void Scheduler::report_if_slow(TimePoint start) {
 void Scheduler::check_thread_slow() const {
   const std::thread::id owner = thread_id_.load(std::memory_order_relaxed);
   if (owner != std::thread::id() && owner != std::this_thread::get_id()) {
-    throw RuntimeError("Non-thread-safe operation invoked on an event loop other than the current one");
+    throw RuntimeError(
+        "Non-thread-safe operation invoked on an event loop other than the current one");
   }
 }
 
 std::vector<TaskBase*> Scheduler::destroy_pending_frames() noexcept {
   std::vector<TaskBase*> pending;
   while (TaskBase* task = tasks_.take_any()) {
-    loop_->call_exception_handler({"Task was destroyed but it is pending!", nullptr, task->describe()});
+    loop_->call_exception_handler(
+        {"Task was destroyed but it is pending!", nullptr, task->describe()});
     // Innermost frame first, at constant stack; awaiters in the frames unlink the task from
     // what it waits on as they are destroyed.
     task->destroy_frames();

@@ -13,11 +13,13 @@ namespace asyncio::detail {
 // lines, with the frames of small coroutines.)
 static_assert(sizeof(void*) != 8 || sizeof(TaskState<void>) <= 88);
 
-TaskBase::TaskBase(Scheduler* scheduler, Callback::Fn step, std::coroutine_handle<> root, std::string_view name)
+TaskBase::TaskBase(Scheduler* scheduler, Callback::Fn step, std::coroutine_handle<> root,
+                   std::string_view name)
     : FutureStateBase(scheduler), Callback(step), current_(root) {
   const std::uint64_t number = scheduler->next_task_number();
   number_ = static_cast<std::uint32_t>(number & max_number);
-  if (!name.empty() || number > max_number) [[unlikely]] name_task(name, number);
+  if (!name.empty() || number > max_number) [[unlikely]]
+    name_task(name, number);
   scheduler->tasks().add(this);
   add_ref();  // the loop's reference, held until the task finishes
   schedule_step();
@@ -59,12 +61,13 @@ std::uint32_t TaskBase::uncancel() noexcept {
     count = --extras().cancels;
     if (count < cancels_elsewhere) num_cancels_requested_ = static_cast<std::uint16_t>(count);
   }
-  if (count == 0 && !done()) exception_ = nullptr;  // while pending: the cancellation not yet thrown, if any
+  if (count == 0 && !done())
+    exception_ = nullptr;  // while pending: the cancellation not yet thrown, if any
   return count;
 }
 
 std::string TaskBase::describe() const {
-  const char* state = state_ == State::pending ? "pending"
+  const char* state = state_ == State::pending     ? "pending"
                       : state_ == State::cancelled ? "cancelled"
                       : exception_                 ? "finished exception"
                                                    : "finished";
@@ -113,7 +116,8 @@ void TaskBase::destroy_frames() noexcept {
 
 void TaskBase::wait_on(FutureStateBase* future) {
   if (future == this) throw RuntimeError("Task cannot await on itself: " + describe());
-  if (&future->scheduler() != scheduler_) throw RuntimeError("Task got Future attached to a different loop");
+  if (&future->scheduler() != scheduler_)
+    throw RuntimeError("Task got Future attached to a different loop");
   future->add_callback(this);
   begin_wait(future);
 }

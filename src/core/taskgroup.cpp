@@ -37,7 +37,10 @@ void TaskGroup::add(const FutureBase& task) {
 }
 
 void TaskGroup::unlink(Child* child) noexcept {
-  if (child->prev) child->prev->next = child->next; else children_ = child->next;
+  if (child->prev)
+    child->prev->next = child->next;
+  else
+    children_ = child->next;
   if (child->next) child->next->prev = child->prev;
   child->prev = child->next = nullptr;
   --count_;
@@ -80,8 +83,8 @@ void TaskGroup::on_task_done(Child* child) {
   if (!error) return;
   errors_.push_back(error);
   if (parent_.done()) {
-    loop_->call_exception_handler({"Task has errored out but its parent task is already completed", error,
-                                   task.state()->describe()});
+    loop_->call_exception_handler({"Task has errored out but its parent task is already completed",
+                                   error, task.state()->describe()});
     return;
   }
   if (!aborting_ && !parent_cancel_requested_) {

@@ -14,8 +14,10 @@
 
 namespace asyncio::detail {
 
-ReadinessBackend::ReadinessBackend(Scheduler& scheduler, std::unique_ptr<selectors::Selector> selector)
-    : scheduler_(scheduler), selector_(selector ? std::move(selector) : selectors::make_default_selector()) {}
+ReadinessBackend::ReadinessBackend(Scheduler& scheduler,
+                                   std::unique_ptr<selectors::Selector> selector)
+    : scheduler_(scheduler),
+      selector_(selector ? std::move(selector) : selectors::make_default_selector()) {}
 
 void ReadinessBackend::add_watcher(int fd, int direction, IoWatcher* watcher, bool replace) {
   if (closed_) throw_loop_closed();
@@ -26,7 +28,8 @@ void ReadinessBackend::add_watcher(int fd, int direction, IoWatcher* watcher, bo
   }
   FdWatch& watch = fds_[fd];
   if (watch.watchers[direction] && !replace) {
-    throw RuntimeError("fd " + std::to_string(fd) + " already has a " + (direction == reader ? "reader" : "writer"));
+    throw RuntimeError("fd " + std::to_string(fd) + " already has a " +
+                       (direction == reader ? "reader" : "writer"));
   }
   const unsigned event = direction == reader ? selectors::EVENT_READ : selectors::EVENT_WRITE;
   if (watch.registered == 0) {
@@ -148,7 +151,8 @@ bool ReadinessBackend::check_unverified_fds() {
 // The selector refused fd, which was most likely closed behind the loop's back. Its watchers
 // cannot be woken by the selector any more: wake them now so they meet the error themselves.
 void ReadinessBackend::fail_fd(int fd) noexcept {
-  scheduler_.loop().call_exception_handler({"Cannot watch fd " + std::to_string(fd), std::current_exception(), {}});
+  scheduler_.loop().call_exception_handler(
+      {"Cannot watch fd " + std::to_string(fd), std::current_exception(), {}});
   FdWatch& watch = fds_[fd];
   if (watch.registered) {
     try {
@@ -204,10 +208,11 @@ void ReadinessBackend::notify_watcher(IoWatcher* watcher, int fd) {
   try {
     watcher->notify(IoWatcher::Event::ready);
   } catch (...) {
-    scheduler_.loop().call_exception_handler(
-        {"Exception in callback", std::current_exception(), "<fd " + std::to_string(fd) + " watcher>"});
+    scheduler_.loop().call_exception_handler({"Exception in callback", std::current_exception(),
+                                              "<fd " + std::to_string(fd) + " watcher>"});
   }
-  if (debug) [[unlikely]] scheduler_.report_if_slow(start);
+  if (debug) [[unlikely]]
+    scheduler_.report_if_slow(start);
 }
 
 }  // namespace asyncio::detail

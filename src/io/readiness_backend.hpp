@@ -39,16 +39,16 @@ class ReadinessBackend final : public IoBackend {
  private:
   // What each fd is watched for, indexed by fd.
   struct FdWatch {
-    IoWatcher* watchers[2] = {};      // [reader], [writer]; null when none
-    std::uint64_t armed_at[2] = {};   // polls_ when the watcher was added; a watcher is only
-                                      // woken by a poll that began after it was added
-    unsigned registered = 0;          // the events the selector has for the fd
-    bool dirty = false;               // listed in dirty_fds_
-    bool rewatched = false;           // a watcher was added to a registered fd since the
-                                      // selector was last updated
-    bool unverified = false;          // re-watched, and no event since (check_unverified_fds)
-    bool listed_unverified = false;   // listed in unverified_fds_ (until the next check finds
-                                      // it verified)
+    IoWatcher* watchers[2] = {};        // [reader], [writer]; null when none
+    std::uint64_t armed_at[2] = {};     // polls_ when the watcher was added; a watcher is only
+                                        // woken by a poll that began after it was added
+    unsigned registered = 0;            // the events the selector has for the fd
+    bool dirty = false;                 // listed in dirty_fds_
+    bool rewatched = false;             // a watcher was added to a registered fd since the
+                                        // selector was last updated
+    bool unverified = false;            // re-watched, and no event since (check_unverified_fds)
+    bool listed_unverified = false;     // listed in unverified_fds_ (until the next check finds
+                                        // it verified)
     std::uint8_t polls_unverified = 0;  // polls without an event while unverified
   };
 

@@ -25,7 +25,8 @@ struct DatagramEndpoint::State {
   int fd;  // -1 once closed
   SocketAddress peer;
 
-  State(EventLoop& loop, int fd, SocketAddress peer) noexcept : loop(&loop), fd(fd), peer(std::move(peer)) {}
+  State(EventLoop& loop, int fd, SocketAddress peer) noexcept
+      : loop(&loop), fd(fd), peer(std::move(peer)) {}
   ~State() { close(); }
   // A waiting receiver or sender is woken by the removal, and finds fd == -1.
   void close() noexcept {
@@ -45,7 +46,8 @@ namespace {
 
 using State = DatagramEndpoint::State;
 
-Coro<std::pair<std::string, SocketAddress>> receive(std::shared_ptr<State> state, std::size_t max_size) {
+Coro<std::pair<std::string, SocketAddress>> receive(std::shared_ptr<State> state,
+                                                    std::size_t max_size) {
   std::string data(max_size, '\0');
   sockaddr_storage address;
   socklen_t size;
@@ -53,11 +55,13 @@ Coro<std::pair<std::string, SocketAddress>> receive(std::shared_ptr<State> state
     const int fd = state->open_fd();
     const ssize_t n = detail::attempt("recvfrom", [&] {
       size = sizeof address;
-      return ::recvfrom(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&address), &size);
+      return ::recvfrom(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&address),
+                        &size);
     });
     if (n >= 0) {
       data.resize(static_cast<std::size_t>(n));
-      co_return std::pair{std::move(data), SocketAddress(reinterpret_cast<sockaddr*>(&address), size)};
+      co_return std::pair{std::move(data),
+                          SocketAddress(reinterpret_cast<sockaddr*>(&address), size)};
     }
     co_await state->loop->wait_readable(fd);
   }
@@ -67,8 +71,8 @@ Coro<void> send_to(std::shared_ptr<State> state, std::string data, const SocketA
   for (;;) {
     const int fd = state->open_fd();
     const ssize_t n = detail::attempt("sendto", [&] {
-      return ::sendto(fd, data.data(), data.size(), MSG_NOSIGNAL, address ? address->data() : nullptr,
-                      address ? address->size() : 0);
+      return ::sendto(fd, data.data(), data.size(), MSG_NOSIGNAL,
+                      address ? address->data() : nullptr, address ? address->size() : 0);
     });
     if (n >= 0) co_return;
     co_await state->loop->wait_writable(fd);
@@ -91,15 +95,19 @@ detail::OwnedFd open_socket(int family, const DatagramOptions& options, const So
   detail::OwnedFd fd(::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) detail::throw_errno(errno, "socket");
   const int one = 1;
-  if (options.reuse_port && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+  if (options.reuse_port &&
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
     detail::throw_errno(errno, "setsockopt(SO_REUSEPORT)");
   }
-  if (options.allow_broadcast && ::setsockopt(fd.get(), SOL_SOCKET, SO_BROADCAST, &one, sizeof one) < 0) {
+  if (options.allow_broadcast &&
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_BROADCAST, &one, sizeof one) < 0) {
     detail::throw_errno(errno, "setsockopt(SO_BROADCAST)");
   }
-  if (local && ::bind(fd.get(), local->data(), local->size()) < 0) detail::throw_errno(errno, "bind");
+  if (local && ::bind(fd.get(), local->data(), local->size()) < 0)
+    detail::throw_errno(errno, "bind");
   // connect(2) on a UDP socket only records the peer: it never blocks.
-  if (remote && ::connect(fd.get(), remote->data(), remote->size()) < 0) detail::throw_errno(errno, "connect");
+  if (remote && ::connect(fd.get(), remote->data(), remote->size()) < 0)
+    detail::throw_errno(errno, "connect");
   return fd;
 }
 
@@ -108,15 +116,21 @@ detail::OwnedFd open_socket(int family, const DatagramOptions& options, const So
 Coro<std::pair<std::string, SocketAddress>> DatagramEndpoint::recvfrom(std::size_t max_size) {
   return receive(state_, max_size);
 }
-Coro<std::string> DatagramEndpoint::recv(std::size_t max_size) { return receive_connected(state_, max_size); }
+Coro<std::string> DatagramEndpoint::recv(std::size_t max_size) {
+  return receive_connected(state_, max_size);
+}
 Coro<void> DatagramEndpoint::sendto(std::string data, SocketAddress address) {
   return send_to_address(state_, std::move(data), std::move(address));
 }
-Coro<void> DatagramEndpoint::send(std::string data) { return send_to(state_, std::move(data), nullptr); }
+Coro<void> DatagramEndpoint::send(std::string data) {
+  return send_to(state_, std::move(data), nullptr);
+}
 
 void DatagramEndpoint::close() noexcept { state_->close(); }
 bool DatagramEndpoint::is_closing() const noexcept { return state_->fd < 0; }
-SocketAddress DatagramEndpoint::sockname() const { return SocketAddress::local_of(state_->open_fd()); }
+SocketAddress DatagramEndpoint::sockname() const {
+  return SocketAddress::local_of(state_->open_fd());
+}
 SocketAddress DatagramEndpoint::peername() const { return state_->peer; }
 int DatagramEndpoint::socket() const noexcept { return state_->fd; }
 
@@ -124,13 +138,18 @@ Coro<DatagramEndpoint> create_datagram_endpoint(DatagramOptions options) {
   const bool bind = !options.local_host.empty() || options.local_port != 0;
   const bool connect = !options.remote_host.empty();
   std::vector<AddressInfo> locals, remotes;
-  if (bind) locals = co_await getaddrinfo(options.local_host, options.local_port, options.family, SOCK_DGRAM, 0, AI_PASSIVE);
-  if (connect) remotes = co_await getaddrinfo(options.remote_host, options.remote_port, options.family, SOCK_DGRAM);
+  if (bind)
+    locals = co_await getaddrinfo(options.local_host, options.local_port, options.family,
+                                  SOCK_DGRAM, 0, AI_PASSIVE);
+  if (connect)
+    remotes =
+        co_await getaddrinfo(options.remote_host, options.remote_port, options.family, SOCK_DGRAM);
   // Pairs of (local, remote) of one family, in the resolver's order, as Python tries them.
   std::vector<int> families;
   for (const std::vector<AddressInfo>* list : std::array{&locals, &remotes}) {
     for (const AddressInfo& info : *list) {
-      if (std::find(families.begin(), families.end(), info.family) == families.end()) families.push_back(info.family);
+      if (std::find(families.begin(), families.end(), info.family) == families.end())
+        families.push_back(info.family);
     }
   }
   if (!bind && !connect) families.push_back(options.family == AF_UNSPEC ? AF_INET : options.family);
@@ -147,7 +166,8 @@ Coro<DatagramEndpoint> create_datagram_endpoint(DatagramOptions options) {
     if ((bind && !local) || (connect && !remote)) continue;
     try {
       detail::OwnedFd fd = open_socket(family, options, local, remote);
-      auto state = std::make_shared<DatagramEndpoint::State>(get_running_loop(), fd.get(), remote ? *remote : SocketAddress());
+      auto state = std::make_shared<DatagramEndpoint::State>(get_running_loop(), fd.get(),
+                                                             remote ? *remote : SocketAddress());
       fd.release();  // now the endpoint's
       co_return DatagramEndpoint(std::move(state));
     } catch (const std::system_error& error) {

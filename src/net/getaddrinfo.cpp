@@ -33,13 +33,15 @@ struct Failure {
 /// Runs getaddrinfo(3): the answers, or why there are none in `failure`.
 std::vector<AddressInfo> resolve(const Query& query, Failure& failure) {
   addrinfo* list = nullptr;
-  failure.code = ::getaddrinfo(query.host.empty() ? nullptr : query.host.c_str(), query.port.c_str(), &query.hints, &list);
+  failure.code = ::getaddrinfo(query.host.empty() ? nullptr : query.host.c_str(),
+                               query.port.c_str(), &query.hints, &list);
   failure.system_error = failure.code == EAI_SYSTEM ? errno : 0;
   std::vector<AddressInfo> answers;
   if (failure.code != 0) return answers;
   std::unique_ptr<addrinfo, void (*)(addrinfo*)> owner(list, ::freeaddrinfo);
   for (const addrinfo* ai = list; ai; ai = ai->ai_next) {
-    answers.push_back({ai->ai_family, ai->ai_socktype, ai->ai_protocol, ai->ai_canonname ? ai->ai_canonname : "",
+    answers.push_back({ai->ai_family, ai->ai_socktype, ai->ai_protocol,
+                       ai->ai_canonname ? ai->ai_canonname : "",
                        SocketAddress(ai->ai_addr, ai->ai_addrlen)});
   }
   return answers;
@@ -47,7 +49,8 @@ std::vector<AddressInfo> resolve(const Query& query, Failure& failure) {
 
 [[noreturn]] void throw_failure(const Failure& failure, const std::string& host) {
   const std::string what = "getaddrinfo(\"" + host + "\")";
-  if (failure.code == EAI_SYSTEM) throw std::system_error(failure.system_error, std::generic_category(), what);
+  if (failure.code == EAI_SYSTEM)
+    throw std::system_error(failure.system_error, std::generic_category(), what);
   throw std::system_error(failure.code, gai_category(), what);
 }
 
@@ -65,8 +68,8 @@ const std::error_category& gai_category() noexcept {
   return category;
 }
 
-Coro<std::vector<AddressInfo>> getaddrinfo(std::string host, std::uint16_t port, int family, int type, int protocol,
-                                           int flags) {
+Coro<std::vector<AddressInfo>> getaddrinfo(std::string host, std::uint16_t port, int family,
+                                           int type, int protocol, int flags) {
   Query query{std::move(host), std::to_string(port), {}};
   query.hints.ai_family = family;
   query.hints.ai_socktype = type;
@@ -78,9 +81,11 @@ Coro<std::vector<AddressInfo>> getaddrinfo(std::string host, std::uint16_t port,
   Failure failure;
   std::vector<AddressInfo> answers = resolve(numeric, failure);
   if (failure.code == 0) co_return answers;
-  if (failure.code != EAI_NONAME || (query.hints.ai_flags & AI_NUMERICHOST)) throw_failure(failure, query.host);
+  if (failure.code != EAI_NONAME || (query.hints.ai_flags & AI_NUMERICHOST))
+    throw_failure(failure, query.host);
   // Not one full-expression with the co_await: g++ 12 mishandles a capturing lambda there.
-  auto answered = get_running_loop().run_in_executor(nullptr, [query = std::move(query)] { return resolve_or_throw(query); });
+  auto answered = get_running_loop().run_in_executor(
+      nullptr, [query = std::move(query)] { return resolve_or_throw(query); });
   co_return co_await answered;
 }
 

@@ -27,7 +27,8 @@ namespace {
 /// Runs a connection's handler; what escapes it (but cancellation) goes to the loop's exception
 /// handler and closes the connection, as CPython's StreamReaderProtocol does. It holds the
 /// handler object: a capturing lambda's frame refers to it, and may outlive the server.
-Coro<void> run_client(std::shared_ptr<const ClientConnected> handler, std::shared_ptr<StreamTransport> connection) {
+Coro<void> run_client(std::shared_ptr<const ClientConnected> handler,
+                      std::shared_ptr<StreamTransport> connection) {
   std::exception_ptr failure;
   try {
     co_await (*handler)(StreamReader(connection), StreamWriter(connection));
@@ -37,15 +38,16 @@ Coro<void> run_client(std::shared_ptr<const ClientConnected> handler, std::share
     failure = std::current_exception();
   }
   if (failure) {
-    connection->loop().call_exception_handler({"Unhandled exception in client_connected_cb", failure, ""});
+    connection->loop().call_exception_handler(
+        {"Unhandled exception in client_connected_cb", failure, ""});
     connection->close();
   }
 }
 
 }  // namespace
 
-ServerCore::ServerCore(EventLoop& loop, std::vector<OwnedFd> listeners, ClientConnected handler, ServerOptions options,
-                       SocketFile file)
+ServerCore::ServerCore(EventLoop& loop, std::vector<OwnedFd> listeners, ClientConnected handler,
+                       ServerOptions options, SocketFile file)
     : loop_(&loop),
       handler_(std::make_shared<const ClientConnected>(std::move(handler))),
       options_(options),
@@ -111,9 +113,10 @@ void ServerCore::accept_ready(Listener& listener) {
       fd = accept_connection(listener.fd, address, size);  // the same path as sock_accept
     } catch (const std::system_error& e) {
       const int error = e.code().value();
-      if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) return pause_accepting(listener, error);
-      loop_->call_exception_handler(
-          {"Error on accepting a connection", std::current_exception(), SocketAddress::local_of(listener.fd).to_string()});
+      if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM)
+        return pause_accepting(listener, error);
+      loop_->call_exception_handler({"Error on accepting a connection", std::current_exception(),
+                                     SocketAddress::local_of(listener.fd).to_string()});
       return;
     }
     if (fd < 0) return;  // none left
@@ -144,7 +147,8 @@ void ServerCore::serve(OwnedFd fd) {
   try {
     connection = std::make_shared<StreamTransport>(*loop_, std::move(fd), options_.limit);
   } catch (...) {  // fd is closed (by the transport, or here if there was no memory for it)
-    loop_->call_exception_handler({"Cannot serve an accepted connection", std::current_exception(), ""});
+    loop_->call_exception_handler(
+        {"Cannot serve an accepted connection", std::current_exception(), ""});
     return;
   }
   connection->attach_to(this);
@@ -153,7 +157,8 @@ void ServerCore::serve(OwnedFd fd) {
   try {
     loop_->create_task(run_client(handler_, connection));
   } catch (...) {
-    loop_->call_exception_handler({"Unhandled exception in client_connected_cb", std::current_exception(), ""});
+    loop_->call_exception_handler(
+        {"Unhandled exception in client_connected_cb", std::current_exception(), ""});
     connection->abort();
   }
 }
@@ -175,7 +180,8 @@ void ServerCore::close() {
   listeners_.clear();
   if (!file_.path.empty()) {  // remove the socket file, unless another server bound the path since
     struct stat now;
-    if (::stat(file_.path.c_str(), &now) == 0 && now.st_dev == file_.device && now.st_ino == file_.inode) {
+    if (::stat(file_.path.c_str(), &now) == 0 && now.st_dev == file_.device &&
+        now.st_ino == file_.inode) {
       ::unlink(file_.path.c_str());
     }
   }
@@ -200,19 +206,22 @@ namespace {
 
 using detail::throw_errno;
 
-detail::OwnedFd make_listener(int family, int protocol, const SocketAddress& address, const ServerOptions& options) {
+detail::OwnedFd make_listener(int family, int protocol, const SocketAddress& address,
+                              const ServerOptions& options) {
   detail::OwnedFd fd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol));
   if (fd.get() < 0) throw_errno(errno, "socket");
   const int one = 1;
   if (family != AF_UNIX) {
     if (options.reuse_address) ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (options.reuse_port && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+    if (options.reuse_port &&
+        ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
       throw_errno(errno, "setsockopt(SO_REUSEPORT)");
     }
     // An IPv6 socket takes IPv6 only, so that "" can bind IPv4 and IPv6 side by side.
     if (family == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   }
-  if (::bind(fd.get(), address.data(), address.size()) < 0 || ::listen(fd.get(), options.backlog) < 0) {
+  if (::bind(fd.get(), address.data(), address.size()) < 0 ||
+      ::listen(fd.get(), options.backlog) < 0) {
     throw_errno(errno, "error while attempting to bind on address " + address.to_string());
   }
   return fd;
@@ -220,12 +229,15 @@ detail::OwnedFd make_listener(int family, int protocol, const SocketAddress& add
 
 }  // namespace
 
-Coro<Server> start_server(ClientConnected handler, std::string host, std::uint16_t port, ServerOptions options) {
-  std::vector<AddressInfo> addresses = co_await getaddrinfo(host, port, AF_UNSPEC, SOCK_STREAM, 0, AI_PASSIVE);
+Coro<Server> start_server(ClientConnected handler, std::string host, std::uint16_t port,
+                          ServerOptions options) {
+  std::vector<AddressInfo> addresses =
+      co_await getaddrinfo(host, port, AF_UNSPEC, SOCK_STREAM, 0, AI_PASSIVE);
   std::vector<detail::OwnedFd> listeners;  // closed unless handed over to the server
   std::vector<SocketAddress> bound;
   for (const AddressInfo& info : addresses) {
-    if (std::find(bound.begin(), bound.end(), info.address) != bound.end()) continue;  // a duplicate answer
+    if (std::find(bound.begin(), bound.end(), info.address) != bound.end())
+      continue;  // a duplicate answer
     detail::OwnedFd fd;
     try {
       fd = make_listener(info.family, info.protocol, info.address, options);
@@ -237,15 +249,18 @@ Coro<Server> start_server(ClientConnected handler, std::string host, std::uint16
     listeners.push_back(std::move(fd));
     bound.push_back(info.address);
   }
-  if (listeners.empty()) throw std::system_error(EADDRNOTAVAIL, std::generic_category(), "no address to listen on");
-  co_return Server(std::make_shared<detail::ServerCore>(get_running_loop(), std::move(listeners), std::move(handler), options,
+  if (listeners.empty())
+    throw std::system_error(EADDRNOTAVAIL, std::generic_category(), "no address to listen on");
+  co_return Server(std::make_shared<detail::ServerCore>(get_running_loop(), std::move(listeners),
+                                                        std::move(handler), options,
                                                         detail::ServerCore::SocketFile{}));
 }
 
 Coro<Server> start_unix_server(ClientConnected handler, std::string path, ServerOptions options) {
   const SocketAddress address = SocketAddress::unix_path(path);
   struct stat existing;
-  if (!path.empty() && path[0] != '\0' && ::stat(path.c_str(), &existing) == 0 && S_ISSOCK(existing.st_mode)) {
+  if (!path.empty() && path[0] != '\0' && ::stat(path.c_str(), &existing) == 0 &&
+      S_ISSOCK(existing.st_mode)) {
     ::unlink(path.c_str());  // a stale socket file from an earlier server
   }
   std::vector<detail::OwnedFd> listeners;
@@ -258,8 +273,8 @@ Coro<Server> start_unix_server(ClientConnected handler, std::string path, Server
   } else {
     file.path.clear();  // an abstract socket: no file to remove
   }
-  co_return Server(std::make_shared<detail::ServerCore>(get_running_loop(), std::move(listeners), std::move(handler), options,
-                                                        std::move(file)));
+  co_return Server(std::make_shared<detail::ServerCore>(
+      get_running_loop(), std::move(listeners), std::move(handler), options, std::move(file)));
 }
 
 void Server::close() { core_->close(); }
@@ -279,10 +294,13 @@ std::vector<SocketAddress> Server::addresses() const {
 
 namespace {
 
-Coro<void> wait_server_closed(std::shared_ptr<detail::ServerCore> core) { co_await core->wait_for_closed(); }
+Coro<void> wait_server_closed(std::shared_ptr<detail::ServerCore> core) {
+  co_await core->wait_for_closed();
+}
 
 Coro<void> serve_until_closed(std::shared_ptr<detail::ServerCore> core) {
-  if (core->serving_forever_) throw RuntimeError("server is already being awaited on serve_forever()");
+  if (core->serving_forever_)
+    throw RuntimeError("server is already being awaited on serve_forever()");
   if (core->is_closed()) throw RuntimeError("Server is closed");
   core->start_serving();
   core->serving_forever_ = true;

@@ -53,14 +53,17 @@ std::string SocketAddress::host() const {
   char text[INET6_ADDRSTRLEN] = {};
   switch (family()) {
     case AF_INET:
-      ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, text, sizeof text);
+      ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, text,
+                  sizeof text);
       return text;
     case AF_INET6:
-      ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, text, sizeof text);
+      ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, text,
+                  sizeof text);
       return text;
     case AF_UNIX: {
       const auto* un = reinterpret_cast<const sockaddr_un*>(&storage_);
-      const std::size_t max = size_ > offsetof(sockaddr_un, sun_path) ? size_ - offsetof(sockaddr_un, sun_path) : 0;
+      const std::size_t max =
+          size_ > offsetof(sockaddr_un, sun_path) ? size_ - offsetof(sockaddr_un, sun_path) : 0;
       return std::string(un->sun_path, strnlen(un->sun_path, max));
     }
     default:
@@ -70,9 +73,12 @@ std::string SocketAddress::host() const {
 
 std::uint16_t SocketAddress::port() const noexcept {
   switch (family()) {
-    case AF_INET: return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
-    case AF_INET6: return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
-    default: return 0;
+    case AF_INET:
+      return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
+    case AF_INET6:
+      return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
+    default:
+      return 0;
   }
 }
 
@@ -103,8 +109,12 @@ SocketAddress query_address(int fd, AddressQuery query, const char* what) {
 
 }  // namespace
 
-SocketAddress SocketAddress::local_of(int fd) { return query_address(fd, ::getsockname, "getsockname"); }
+SocketAddress SocketAddress::local_of(int fd) {
+  return query_address(fd, ::getsockname, "getsockname");
+}
 
-SocketAddress SocketAddress::peer_of(int fd) { return query_address(fd, ::getpeername, "getpeername"); }
+SocketAddress SocketAddress::peer_of(int fd) {
+  return query_address(fd, ::getpeername, "getpeername");
+}
 
 }  // namespace asyncio

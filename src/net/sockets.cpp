@@ -59,7 +59,8 @@ ssize_t recv_some(int fd, void* data, std::size_t size) {
 
 /// Python raises ValueError for a blocking socket in debug mode; so do we.
 void check_nonblocking(bool debug, int fd) {
-  if (debug && !(::fcntl(fd, F_GETFL) & O_NONBLOCK)) throw std::invalid_argument("the socket must be non-blocking");
+  if (debug && !(::fcntl(fd, F_GETFL) & O_NONBLOCK))
+    throw std::invalid_argument("the socket must be non-blocking");
 }
 
 }  // namespace
@@ -70,7 +71,8 @@ Coro<std::pair<int, SocketAddress>> EventLoop::sock_accept(int fd) {
   socklen_t size;
   for (;;) {
     const int conn = detail::accept_connection(fd, address, size);
-    if (conn >= 0) co_return std::pair{conn, SocketAddress(reinterpret_cast<sockaddr*>(&address), size)};
+    if (conn >= 0)
+      co_return std::pair{conn, SocketAddress(reinterpret_cast<sockaddr*>(&address), size)};
     co_await wait_readable(fd);
   }
 }
@@ -116,7 +118,8 @@ Coro<void> EventLoop::sock_sendall(int fd, std::string_view data) {
   }
 }
 
-Coro<std::pair<std::string, SocketAddress>> EventLoop::sock_recvfrom(int fd, std::size_t max_bytes) {
+Coro<std::pair<std::string, SocketAddress>> EventLoop::sock_recvfrom(int fd,
+                                                                     std::size_t max_bytes) {
   check_nonblocking(get_debug(), fd);
   std::string data(max_bytes, '\0');
   sockaddr_storage address;
@@ -124,11 +127,13 @@ Coro<std::pair<std::string, SocketAddress>> EventLoop::sock_recvfrom(int fd, std
   for (;;) {
     const ssize_t n = attempt("recvfrom", [&] {
       size = sizeof address;
-      return ::recvfrom(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&address), &size);
+      return ::recvfrom(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&address),
+                        &size);
     });
     if (n >= 0) {
       data.resize(static_cast<std::size_t>(n));
-      co_return std::pair{std::move(data), SocketAddress(reinterpret_cast<sockaddr*>(&address), size)};
+      co_return std::pair{std::move(data),
+                          SocketAddress(reinterpret_cast<sockaddr*>(&address), size)};
     }
     co_await wait_readable(fd);
   }

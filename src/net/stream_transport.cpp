@@ -43,7 +43,8 @@ StreamTransport::StreamTransport(EventLoop& loop, OwnedFd fd, std::size_t limit)
   start_reading();
 }
 
-StreamTransport::StreamTransport(std::size_t limit) : StreamTransport(running_loop_or_null(), OwnedFd(), limit) {}
+StreamTransport::StreamTransport(std::size_t limit)
+    : StreamTransport(running_loop_or_null(), OwnedFd(), limit) {}
 
 StreamTransport::~StreamTransport() {
   if (!lost_) lose_connection(nullptr);
@@ -72,7 +73,7 @@ void StreamTransport::stop_reading() noexcept { read_watch_.remove(); }
 void StreamTransport::on_read_event(IoWatcher* watcher, IoWatcher::Event event) {
   auto& watch = *static_cast<Watch*>(watcher);
   if (event == IoWatcher::Event::removed) {  // the loop closed, or someone replaced the reader:
-    watch.installed = false;                  // no byte will arrive any more
+    watch.installed = false;                 // no byte will arrive any more
     watch.owner->feed_eof();
     return;
   }
@@ -88,7 +89,8 @@ void StreamTransport::read_ready() {
   if (room.size() > max_read) room = room.first(max_read);
   iovec parts[2] = {{room.data(), room.size()}, {spill, max_read - room.size()}};
   const ssize_t n = retry_on_eintr([&] {
-    return room.empty() ? ::read(fd_.get(), spill, max_read) : ::readv(fd_.get(), parts, parts[1].iov_len ? 2 : 1);
+    return room.empty() ? ::read(fd_.get(), spill, max_read)
+                        : ::readv(fd_.get(), parts, parts[1].iov_len ? 2 : 1);
   });
   if (n < 0) {
     if (!would_block(errno)) fail(errno);
@@ -142,7 +144,8 @@ void StreamTransport::consumed() {
 
 WakeAwaiter StreamTransport::wait_for_data(const char* what) {
   if (read_waiters_.has_waiting()) {
-    throw RuntimeError(std::string(what) + "() called while another coroutine is already waiting for incoming data");
+    throw RuntimeError(std::string(what) +
+                       "() called while another coroutine is already waiting for incoming data");
   }
   // A reader that needs more than the buffer may hold (readexactly) must get it.
   if (reading_paused_) {
@@ -162,7 +165,8 @@ void StreamTransport::write(std::string_view bytes) {
   check_writable();
   if (bytes.empty() || lost_) return;
   if (out_.empty()) {
-    ssize_t n = retry_on_eintr([&] { return ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL); });
+    ssize_t n =
+        retry_on_eintr([&] { return ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL); });
     if (n < 0) {
       if (!would_block(errno)) return fail(errno);
       n = 0;
@@ -180,7 +184,8 @@ void StreamTransport::write(std::string_view bytes) {
 bool StreamTransport::flush_now() {
   while (!out_.empty()) {
     const std::string_view pending = out_.view();
-    const ssize_t n = retry_on_eintr([&] { return ::send(fd_.get(), pending.data(), pending.size(), MSG_NOSIGNAL); });
+    const ssize_t n = retry_on_eintr(
+        [&] { return ::send(fd_.get(), pending.data(), pending.size(), MSG_NOSIGNAL); });
     if (n < 0) {
       if (would_block(errno)) break;
       fail(errno);
@@ -250,7 +255,9 @@ void StreamTransport::set_write_buffer_limits(std::size_t high, std::size_t low)
   }
 }
 
-WakeAwaiter StreamTransport::wait_for_drain() { return WakeAwaiter(drain_waiters_, !writing_paused_ || lost_); }
+WakeAwaiter StreamTransport::wait_for_drain() {
+  return WakeAwaiter(drain_waiters_, !writing_paused_ || lost_);
+}
 
 void StreamTransport::raise_if_lost() const {
   if (!lost_) return;
@@ -274,12 +281,14 @@ void StreamTransport::close() {
 // --- Addresses -----------------------------------------------------------------------------------
 
 const SocketAddress& StreamTransport::peer_address() {
-  if (peer_address_.family() == AF_UNSPEC && !lost_) peer_address_ = SocketAddress::peer_of(fd_.get());
+  if (peer_address_.family() == AF_UNSPEC && !lost_)
+    peer_address_ = SocketAddress::peer_of(fd_.get());
   return peer_address_;
 }
 
 const SocketAddress& StreamTransport::local_address() {
-  if (local_address_.family() == AF_UNSPEC && !lost_) local_address_ = SocketAddress::local_of(fd_.get());
+  if (local_address_.family() == AF_UNSPEC && !lost_)
+    local_address_ = SocketAddress::local_of(fd_.get());
   return local_address_;
 }
 

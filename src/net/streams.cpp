@@ -47,7 +47,8 @@ Coro<std::string> read_to_eof(TransportPtr t) {
 // CPython's readuntil: scan only the bytes not scanned yet, and give up once the separator
 // could no longer end within the limit.
 Coro<std::string> read_until(TransportPtr t, std::string separator) {
-  if (separator.empty()) throw std::invalid_argument("Separator should be at least one-byte string");
+  if (separator.empty())
+    throw std::invalid_argument("Separator should be at least one-byte string");
   detail::ByteBuffer& buffer = t->read_buffer();
   std::size_t offset = 0;
   std::size_t found;
@@ -58,7 +59,8 @@ Coro<std::string> read_until(TransportPtr t, std::string separator) {
       found = bytes.find(separator, offset);
       if (found != std::string_view::npos) break;
       offset = bytes.size() + 1 - separator.size();
-      if (offset > t->limit()) throw LimitOverrunError("Separator is not found, and chunk exceed the limit", offset);
+      if (offset > t->limit())
+        throw LimitOverrunError("Separator is not found, and chunk exceed the limit", offset);
     }
     if (t->eof()) {
       std::string partial = buffer.take(buffer.size());
@@ -67,7 +69,8 @@ Coro<std::string> read_until(TransportPtr t, std::string separator) {
     }
     co_await t->wait_for_data("readuntil");
   }
-  if (found > t->limit()) throw LimitOverrunError("Separator is found, but chunk is longer than limit", found);
+  if (found > t->limit())
+    throw LimitOverrunError("Separator is found, but chunk is longer than limit", found);
   std::string chunk = buffer.take(found + separator.size());
   t->consumed();
   co_return chunk;
@@ -132,7 +135,8 @@ Coro<StreamPair> connect_to(int family, int protocol, SocketAddress address, std
 
 }  // namespace
 
-StreamReader::StreamReader(std::size_t limit) : transport_(std::make_shared<detail::StreamTransport>(limit)) {}
+StreamReader::StreamReader(std::size_t limit)
+    : transport_(std::make_shared<detail::StreamTransport>(limit)) {}
 
 Coro<std::string> StreamReader::read(std::ptrdiff_t n) {
   if (n < 0) return read_to_eof(transport_);
@@ -141,7 +145,9 @@ Coro<std::string> StreamReader::read(std::ptrdiff_t n) {
 
 Coro<std::string> StreamReader::readline() { return read_line(transport_); }
 
-Coro<std::string> StreamReader::readuntil(std::string separator) { return read_until(transport_, std::move(separator)); }
+Coro<std::string> StreamReader::readuntil(std::string separator) {
+  return read_until(transport_, std::move(separator));
+}
 
 Coro<std::string> StreamReader::readexactly(std::size_t n) { return read_exactly(transport_, n); }
 
@@ -168,8 +174,11 @@ StreamPair open_stream(int fd, std::size_t limit) {
 }
 
 Coro<StreamPair> open_connection(std::string host, std::uint16_t port, std::size_t limit) {
-  const std::vector<AddressInfo> addresses = co_await getaddrinfo(host, port, AF_UNSPEC, SOCK_STREAM);
-  if (addresses.empty()) throw std::system_error(EADDRNOTAVAIL, std::generic_category(), "getaddrinfo() returned empty list");
+  const std::vector<AddressInfo> addresses =
+      co_await getaddrinfo(host, port, AF_UNSPEC, SOCK_STREAM);
+  if (addresses.empty())
+    throw std::system_error(EADDRNOTAVAIL, std::generic_category(),
+                            "getaddrinfo() returned empty list");
   // Python's create_connection: try each address in turn; report every failure if all fail.
   std::vector<std::system_error> failures;
   for (const AddressInfo& info : addresses) {
@@ -181,7 +190,8 @@ Coro<StreamPair> open_connection(std::string host, std::uint16_t port, std::size
   }
   if (failures.size() == 1) throw failures.front();
   std::string message = "Multiple exceptions:";
-  for (const std::system_error& failure : failures) message += std::string(" [") + failure.what() + "]";
+  for (const std::system_error& failure : failures)
+    message += std::string(" [") + failure.what() + "]";
   throw std::system_error(failures.front().code(), message);
 }
 

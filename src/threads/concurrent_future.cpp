@@ -50,7 +50,8 @@ std::unique_lock<std::mutex> ConcurrentStateBase::lock_for_completion(const char
   std::unique_lock lock(mutex_);
   if (status_ == Status::cancelled || status_ == Status::finished) {
     throw InvalidStateError(std::string("invalid state for ") + operation + ": " +
-                            (status_ == Status::cancelled ? "<ConcurrentFuture cancelled>" : "<ConcurrentFuture finished>"));
+                            (status_ == Status::cancelled ? "<ConcurrentFuture cancelled>"
+                                                          : "<ConcurrentFuture finished>"));
   }
   return lock;
 }
@@ -76,7 +77,8 @@ std::exception_ptr ConcurrentStateBase::wait_done(std::unique_lock<std::mutex>& 
   return exception_;
 }
 
-std::exception_ptr ConcurrentStateBase::wait_exception(std::optional<Clock::time_point> deadline) const {
+std::exception_ptr ConcurrentStateBase::wait_exception(
+    std::optional<Clock::time_point> deadline) const {
   std::unique_lock lock(mutex_);
   return wait_done(lock, deadline);
 }
@@ -105,7 +107,9 @@ void ConcurrentStateBase::run_callbacks(std::vector<std::unique_ptr<DoneCallback
     try {
       cb->call(*this);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "asyncio: exception calling callback for <ConcurrentFuture>\n  exception: %s\n", e.what());
+      std::fprintf(stderr,
+                   "asyncio: exception calling callback for <ConcurrentFuture>\n  exception: %s\n",
+                   e.what());
     } catch (...) {
       std::fprintf(stderr, "asyncio: exception calling callback for <ConcurrentFuture>\n");
     }

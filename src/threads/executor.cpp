@@ -17,7 +17,8 @@ struct ThreadPoolExecutor::Pool {
   /// Whether the calling thread is one of the pool's (mutex held).
   bool on_own_thread() const {
     const auto self = std::this_thread::get_id();
-    return std::any_of(threads.begin(), threads.end(), [self](const std::thread& t) { return t.get_id() == self; });
+    return std::any_of(threads.begin(), threads.end(),
+                       [self](const std::thread& t) { return t.get_id() == self; });
   }
 
   const std::size_t max_workers;

@@ -116,7 +116,8 @@ Coro<void> EventLoop::shutdown_default_executor(std::optional<Clock::duration> t
   }
   if (timed_out) {
     char message[128];
-    std::snprintf(message, sizeof message, "The executor did not finish joining its threads within %.3f seconds",
+    std::snprintf(message, sizeof message,
+                  "The executor did not finish joining its threads within %.3f seconds",
                   std::chrono::duration<double>(*timeout).count());
     call_exception_handler({message, nullptr, {}});
     co_return;  // the joining thread is detached, and frees the executor once it is done

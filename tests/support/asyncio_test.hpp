@@ -3,8 +3,8 @@
 // tests share, and wait_until, the one way a test waits for a condition.
 #pragma once
 
-#include <asyncio/asyncio.hpp>
 #include <gtest/gtest.h>
+#include <asyncio/asyncio.hpp>
 
 #include <chrono>
 #include <memory>
@@ -45,7 +45,9 @@ struct LoopFixture : ::testing::Test {
   /// Makes `loop`'s exception handler record into `reports` (for a fixture that replaces it).
   void record_reports() {
     loop->set_exception_handler(
-        [this](asyncio::EventLoop&, const asyncio::ExceptionContext& context) { reports.push_back(context); });
+        [this](asyncio::EventLoop&, const asyncio::ExceptionContext& context) {
+          reports.push_back(context);
+        });
   }
 
   /// How long run() lets the loop run: far more than any test needs on a loaded machine, so a
@@ -92,7 +94,8 @@ struct LoopFixture : ::testing::Test {
     if (loop->is_closed()) return {};  // run_until_complete refuses to run
     return {loop->call_later(run_limit, [this, where] {
       ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line()))
-          << "gave up after " << run_limit.count() << " s waiting for this run of the loop to finish";
+          << "gave up after " << run_limit.count()
+          << " s waiting for this run of the loop to finish";
       loop->stop();
     })};
   }

@@ -2,8 +2,8 @@
 // submitted meanwhile wait in its queue (with max_workers = 1, none of them starts).
 #pragma once
 
-#include <asyncio/executor.hpp>
 #include <gtest/gtest.h>
+#include <asyncio/executor.hpp>
 
 #include <chrono>
 #include <latch>

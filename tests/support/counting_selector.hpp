@@ -17,7 +17,8 @@ class CountingSelector final : public asyncio::selectors::Selector {
   using SelectorKey = asyncio::selectors::SelectorKey;
   using ReadyKey = asyncio::selectors::ReadyKey;
 
-  CountingSelector(std::size_t* polls, std::size_t* refreshes) : polls_(polls), refreshes_(refreshes) {}
+  CountingSelector(std::size_t* polls, std::size_t* refreshes)
+      : polls_(polls), refreshes_(refreshes) {}
 
   const SelectorKey& register_fd(int fd, unsigned events, void* data) override {
     inner_->register_fd(fd, events, data);
@@ -64,7 +65,8 @@ struct CountingLoopFixture : LoopFixture {
   std::size_t polls = 0, refreshes = 0;
 
   CountingLoopFixture() {
-    loop = std::make_unique<asyncio::EventLoop>(std::make_unique<CountingSelector>(&polls, &refreshes));
+    loop = std::make_unique<asyncio::EventLoop>(
+        std::make_unique<CountingSelector>(&polls, &refreshes));
     record_reports();
   }
 
@@ -72,7 +74,9 @@ struct CountingLoopFixture : LoopFixture {
   /// that sleeps polls a handful of times, one that spins thousands.
   std::size_t polls_during(std::chrono::milliseconds duration) {
     const std::size_t before = polls;
-    run([](std::chrono::milliseconds d) -> asyncio::Coro<void> { co_await asyncio::sleep(d); }(duration));
+    run([](std::chrono::milliseconds d) -> asyncio::Coro<void> {
+      co_await asyncio::sleep(d);
+    }(duration));
     return polls - before;
   }
 };

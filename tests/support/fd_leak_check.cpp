@@ -25,7 +25,8 @@ std::map<int, std::string> open_descriptors() {
   std::map<int, std::string> open;
   DIR* dir = ::opendir("/proc/self/fd");
   if (dir == nullptr) {
-    ADD_FAILURE() << "cannot list /proc/self/fd to check for leaked descriptors: " << std::strerror(errno);
+    ADD_FAILURE() << "cannot list /proc/self/fd to check for leaked descriptors: "
+                  << std::strerror(errno);
     return open;
   }
   const int listing = ::dirfd(dir);
@@ -52,10 +53,12 @@ class FdLeakCheck : public testing::EmptyTestEventListener {
     std::ostringstream leaked;
     for (const auto& [fd, target] : open_descriptors()) {
       const auto was = before_.find(fd);
-      if (was == before_.end() || was->second != target) leaked << "\n  fd " << fd << " -> " << target;
+      if (was == before_.end() || was->second != target)
+        leaked << "\n  fd " << fd << " -> " << target;
     }
     if (!leaked.str().empty()) {
-      ADD_FAILURE_AT(test.file(), test.line()) << "file descriptors left open by this test:" << leaked.str();
+      ADD_FAILURE_AT(test.file(), test.line())
+          << "file descriptors left open by this test:" << leaked.str();
     }
   }
 

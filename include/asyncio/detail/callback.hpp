@@ -39,14 +39,20 @@ class ReadyQueue {
 
   void push(Callback* cb) noexcept {
     cb->next_ = nullptr;
-    if (tail_) tail_->next_ = cb; else head_ = cb;
+    if (tail_)
+      tail_->next_ = cb;
+    else
+      head_ = cb;
     tail_ = cb;
   }
 
   /// Moves every callback of `other`, in order, to the back of this queue.
   void splice(ReadyQueue& other) noexcept {
     if (other.empty()) return;
-    if (tail_) tail_->next_ = other.head_; else head_ = other.head_;
+    if (tail_)
+      tail_->next_ = other.head_;
+    else
+      head_ = other.head_;
     tail_ = other.tail_;
     other.head_ = other.tail_ = nullptr;
   }

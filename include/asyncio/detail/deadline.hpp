@@ -15,7 +15,8 @@ namespace asyncio::detail {
 /// Duration::max(), too negative Duration::min(); NaN becomes zero.
 template <class Duration, class Rep, class Period>
 constexpr Duration saturating_cast(std::chrono::duration<Rep, Period> d) noexcept {
-  using Ticks = std::ratio_divide<Period, typename Duration::period>;  // one tick of d, in Duration's
+  using Ticks =
+      std::ratio_divide<Period, typename Duration::period>;  // one tick of d, in Duration's
   if constexpr (std::is_integral_v<Rep> && Ticks::den == 1) {
     // Whole ticks (seconds, milliseconds, ... to nanoseconds): the bounds are integers in d's
     // own units, so the common case costs two comparisons.

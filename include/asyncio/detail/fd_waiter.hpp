@@ -70,7 +70,11 @@ class FdWaiter final : public IoWatcher, public WaitTarget {
 
 namespace asyncio {
 
-inline detail::FdWaiter EventLoop::wait_readable(int fd) { return detail::FdWaiter(*this, fd, detail::IoBackend::reader); }
-inline detail::FdWaiter EventLoop::wait_writable(int fd) { return detail::FdWaiter(*this, fd, detail::IoBackend::writer); }
+inline detail::FdWaiter EventLoop::wait_readable(int fd) {
+  return detail::FdWaiter(*this, fd, detail::IoBackend::reader);
+}
+inline detail::FdWaiter EventLoop::wait_writable(int fd) {
+  return detail::FdWaiter(*this, fd, detail::IoBackend::writer);
+}
 
 }  // namespace asyncio

@@ -56,11 +56,12 @@ concept Awaiter = requires(W& w, std::coroutine_handle<> h) {
 
 /// An awaitable of the library's: its awaiter accepts only a handle to an asyncio promise.
 template <class A>
-concept NativeAwaitable =
-    requires(std::remove_reference_t<awaiter_of<A>>& w) {
-      w.await_ready();
-      w.await_resume();
-    } && !requires(std::remove_reference_t<awaiter_of<A>>& w, std::coroutine_handle<> h) { w.await_suspend(h); };
+concept NativeAwaitable = requires(std::remove_reference_t<awaiter_of<A>>& w) {
+  w.await_ready();
+  w.await_resume();
+} && !requires(std::remove_reference_t<awaiter_of<A>>& w, std::coroutine_handle<> h) {
+  w.await_suspend(h);
+};
 
 /// Stands for a native awaiter that is the operand of co_await itself (a prvalue such as
 /// sleep(d) or lock.acquire()): await_transform cannot hand it on by reference, since g++ 12
@@ -108,8 +109,8 @@ class ForeignWake : public WaitTarget {
   enum class State : std::uint8_t { idle, suspending, suspended, resumed };
 
   std::atomic<State> state_{State::idle};
-  TaskBase* task_ = nullptr;            // set by arm(), before any thread can see the proxy
-  std::coroutine_handle<> proxy_;       // made on the first suspension; destroyed with this
+  TaskBase* task_ = nullptr;       // set by arm(), before any thread can see the proxy
+  std::coroutine_handle<> proxy_;  // made on the first suspension; destroyed with this
 };
 
 /// Suspends the running task around a foreign awaiter (see the notes at the top).
@@ -176,9 +177,10 @@ struct AwaitTransform {
         return std::forward<A>(awaitable);
       }
     } else {
-      static_assert(Awaiter<std::remove_reference_t<awaiter_of<A>>>,
-                    "co_await in an asyncio coroutine needs an awaitable: an object with await_ready, "
-                    "await_suspend and await_resume, or an operator co_await returning one");
+      static_assert(
+          Awaiter<std::remove_reference_t<awaiter_of<A>>>,
+          "co_await in an asyncio coroutine needs an awaitable: an object with await_ready, "
+          "await_suspend and await_resume, or an operator co_await returning one");
       return ForeignAwaiter<A>(std::forward<A>(awaitable));
     }
   }

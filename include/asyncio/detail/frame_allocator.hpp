@@ -9,10 +9,11 @@
 // would hold more, its batch(c) oldest objects are cut off, in O(1), and given to a global
 // pool, which threads refill from, one batch at a time, before carving a new slab. Keeping
 // batch(c) + 1 objects after a flush means a thread that allocates and frees in turn rarely
-// takes the pool's lock. When a thread exits, its lists go to the global pool too. Slabs are kept for the life of the process (reachable from a
-// global registry), so memory is reused, never returned to the OS. Whether the pool is used at
-// all is decided once, by the library's build (asyncio/config.hpp): sanitizer builds bypass it
-// so that AddressSanitizer still sees every frame's lifetime.
+// takes the pool's lock. When a thread exits, its lists go to the global pool too. Slabs are kept
+// for the life of the process (reachable from a global registry), so memory is reused, never
+// returned to the OS. Whether the pool is used at all is decided once, by the library's build
+// (asyncio/config.hpp): sanitizer builds bypass it so that AddressSanitizer still sees every
+// frame's lifetime.
 #pragma once
 
 #include <cstddef>
@@ -29,10 +30,10 @@ inline constexpr bool pooled_frames = ASYNCIO_FRAME_POOL != 0;
 /// pushed and popped at the head.
 struct FreeList {
   void* head = nullptr;
-  void* tail = nullptr;      // the oldest object; meaningful only while head is not null
-  void* mark = nullptr;      // the object batch + 1 places from the tail: set when the count
-                             // last rose to batch + 1, so valid whenever count > batch
-  std::uint32_t count = 0;   // objects in the list
+  void* tail = nullptr;     // the oldest object; meaningful only while head is not null
+  void* mark = nullptr;     // the object batch + 1 places from the tail: set when the count
+                            // last rose to batch + 1, so valid whenever count > batch
+  std::uint32_t count = 0;  // objects in the list
 };
 
 struct FreeLists {
@@ -66,7 +67,8 @@ inline void* allocate_small(std::size_t size) {
   const std::size_t c = (size - 1) / FreeLists::granularity;
   FreeList& list = free_lists.lists[c];
   void* p = list.head;
-  if (!p) [[unlikely]] return refill_free_list(c);
+  if (!p) [[unlikely]]
+    return refill_free_list(c);
   list.head = *static_cast<void**>(p);
   --list.count;
   return p;
@@ -96,7 +98,9 @@ inline void deallocate_small(void* p, std::size_t size) noexcept {
 /// to alignof(std::max_align_t).
 struct PooledFrame {
   static void* operator new(std::size_t size) { return allocate_small(pooled_size(size, 16)); }
-  static void operator delete(void* p, std::size_t size) noexcept { deallocate_small(p, pooled_size(size, 16)); }
+  static void operator delete(void* p, std::size_t size) noexcept {
+    deallocate_small(p, pooled_size(size, 16));
+  }
 };
 
 }  // namespace asyncio::detail

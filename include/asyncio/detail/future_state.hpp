@@ -5,8 +5,9 @@
 // its callbacks onto the loop's ready queue. A task waiting on the future is one of those
 // callbacks (the task itself is a Callback), so waking it allocates nothing. A user's done
 // callback is owned by the future while it waits in the list, and holds a reference to the
-// future from the moment it is scheduled until it has run. The value lives in the most derived class (FutureState<T> or TaskState<T>) and is
-// reached through value_ptr(), so Task can extend the non-template part.
+// future from the moment it is scheduled until it has run. The value lives in the most derived
+// class (FutureState<T> or TaskState<T>) and is reached through value_ptr(), so Task can extend the
+// non-template part.
 #pragma once
 
 #include <cstdint>
@@ -60,7 +61,9 @@ class FutureStateBase : public WaitTarget {
 
   // Derived classes may hold anything up to alignof(std::max_align_t); PooledState narrows it.
   static void* operator new(std::size_t size) { return allocate_small(pooled_size(size, 16)); }
-  static void operator delete(void* p, std::size_t size) noexcept { deallocate_small(p, pooled_size(size, 16)); }
+  static void operator delete(void* p, std::size_t size) noexcept {
+    deallocate_small(p, pooled_size(size, 16));
+  }
 
   void add_ref() noexcept { ++refs_; }
   void release() noexcept {
@@ -140,7 +143,9 @@ class FutureStateBase : public WaitTarget {
 /// Allocates the most derived state `Self` in the pool class its own alignment needs.
 template <class Self>
 struct PooledState {
-  static void* operator new(std::size_t size) { return allocate_small(pooled_size(size, alignof(Self))); }
+  static void* operator new(std::size_t size) {
+    return allocate_small(pooled_size(size, alignof(Self)));
+  }
   static void operator delete(void* p, std::size_t size) noexcept {
     deallocate_small(p, pooled_size(size, alignof(Self)));
   }
@@ -166,7 +171,8 @@ class FutureState final : public FutureStateBase, public PooledState<FutureState
 template <class T>
 T& stored_value(FutureStateBase* state) {
   std::optional<T>& value = static_cast<ValueSlot<T>*>(state->value_ptr())->value;
-  if (!value) [[unlikely]] throw_value_taken();
+  if (!value) [[unlikely]]
+    throw_value_taken();
   return *value;
 }
 

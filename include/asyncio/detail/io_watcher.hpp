@@ -36,7 +36,10 @@ class IoCallback final : public IoWatcher {
   static void handle(IoWatcher* watcher, Event event) {
     auto* self = static_cast<IoCallback*>(watcher);
     if (event == Event::removed) {
-      if (self->running_) self->removed_ = true; else delete self;
+      if (self->running_)
+        self->removed_ = true;
+      else
+        delete self;
       return;
     }
     struct Running {  // deletes the callback after it ran, if it was removed meanwhile

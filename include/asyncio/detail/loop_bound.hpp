@@ -26,12 +26,15 @@ struct IsLoopBound<T, std::void_t<typename T::value_type>>
                          (!std::is_same_v<std::remove_cv_t<typename T::value_type>, T> &&
                           IsLoopBound<std::remove_cv_t<typename T::value_type>>::value)> {};
 template <class... T>
-struct IsLoopBound<std::tuple<T...>> : std::bool_constant<(IsLoopBound<std::remove_cv_t<T>>::value || ...)> {};
+struct IsLoopBound<std::tuple<T...>>
+    : std::bool_constant<(IsLoopBound<std::remove_cv_t<T>>::value || ...)> {};
 template <class A, class B>
-struct IsLoopBound<std::pair<A, B>>
-    : std::bool_constant<IsLoopBound<std::remove_cv_t<A>>::value || IsLoopBound<std::remove_cv_t<B>>::value> {};
+struct IsLoopBound<std::pair<A, B>> : std::bool_constant<IsLoopBound<std::remove_cv_t<A>>::value ||
+                                                         IsLoopBound<std::remove_cv_t<B>>::value> {
+};
 template <class... T>
-struct IsLoopBound<std::variant<T...>> : std::bool_constant<(IsLoopBound<std::remove_cv_t<T>>::value || ...)> {};
+struct IsLoopBound<std::variant<T...>>
+    : std::bool_constant<(IsLoopBound<std::remove_cv_t<T>>::value || ...)> {};
 template <class T, class D>
 struct IsLoopBound<std::unique_ptr<T, D>> : IsLoopBound<std::remove_cv_t<T>> {};
 template <class T>

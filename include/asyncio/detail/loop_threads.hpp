@@ -76,8 +76,8 @@ struct LoopThreads {
   void close() noexcept;
 
   EventLoop& loop;
-  std::unique_ptr<ThreadPoolExecutor> executor;             // the default executor, if made
-  bool executor_shutdown_called = false;                    // shutdown_default_executor ran
+  std::unique_ptr<ThreadPoolExecutor> executor;              // the default executor, if made
+  bool executor_shutdown_called = false;                     // shutdown_default_executor ran
   std::vector<std::unique_ptr<ThreadPoolExecutor>> retired;  // replaced defaults, joined at close
   std::unordered_map<LoopRef*, std::shared_ptr<LoopRef>> refs;
 };

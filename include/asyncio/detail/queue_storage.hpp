@@ -27,7 +27,8 @@ class RingBuffer {
   std::size_t size() const noexcept { return size_; }
 
   void push(T&& item) {
-    if (size_ == capacity_) [[unlikely]] grow();
+    if (size_ == capacity_) [[unlikely]]
+      grow();
     ::new (static_cast<void*>(data_ + ((head_ + size_) & (capacity_ - 1)))) T(std::move(item));
     ++size_;
   }

@@ -22,7 +22,9 @@ auto bind_call(F&& fn, Args&&... args) {
   if constexpr (sizeof...(Args) == 0) {
     return std::decay_t<F>(std::forward<F>(fn));
   } else {
-    return [f = std::forward<F>(fn), ... a = std::forward<Args>(args)]() mutable { std::invoke(f, a...); };
+    return [f = std::forward<F>(fn), ... a = std::forward<Args>(args)]() mutable {
+      std::invoke(f, a...);
+    };
   }
 }
 

@@ -147,7 +147,8 @@ class Scheduler {
   /// Debug mode only: RuntimeError when called, while the loop runs, from a thread other than
   /// the loop's.
   void check_thread() const {
-    if (debug_) [[unlikely]] check_thread_slow();
+    if (debug_) [[unlikely]]
+      check_thread_slow();
   }
   /// The thread running the loop (run_forever sets it, and resets it on return).
   void set_thread(std::thread::id id) noexcept { thread_id_.store(id, std::memory_order_relaxed); }
@@ -199,9 +200,9 @@ class Scheduler {
   Callback* free_nodes_ = nullptr;
   std::vector<std::unique_ptr<HandleNode[]>> pool_chunks_;
 
-  TaskRegistry tasks_;                                               // unfinished tasks
-  std::uint64_t task_counter_ = 0;                                   // for "Task-N" names
-  std::unordered_map<const TaskBase*, TaskExtras> task_extras_;      // rarely needed
+  TaskRegistry tasks_;                                           // unfinished tasks
+  std::uint64_t task_counter_ = 0;                               // for "Task-N" names
+  std::unordered_map<const TaskBase*, TaskExtras> task_extras_;  // rarely needed
   TaskBase* current_task_ = nullptr;
   IntrusiveList asyncgens_;
 

@@ -28,8 +28,8 @@ class ServerCore {
   };
 
   /// Takes ownership of `listeners`, bound and listening non-blocking sockets.
-  ServerCore(EventLoop& loop, std::vector<OwnedFd> listeners, ClientConnected handler, ServerOptions options,
-             SocketFile file);
+  ServerCore(EventLoop& loop, std::vector<OwnedFd> listeners, ClientConnected handler,
+             ServerOptions options, SocketFile file);
   ~ServerCore();
   ServerCore(const ServerCore&) = delete;
   ServerCore& operator=(const ServerCore&) = delete;
@@ -45,7 +45,9 @@ class ServerCore {
   std::size_t active_connections() const noexcept { return active_; }
 
   /// Ready once closed with no live connection.
-  WakeAwaiter wait_for_closed() noexcept { return WakeAwaiter(closed_waiters_, closed_ && active_ == 0); }
+  WakeAwaiter wait_for_closed() noexcept {
+    return WakeAwaiter(closed_waiters_, closed_ && active_ == 0);
+  }
   /// serve_forever's wait: ready once closed.
   WakeAwaiter wait_for_close_call() noexcept { return WakeAwaiter(close_waiters_, closed_); }
   bool serving_forever_ = false;  // a task is in serve_forever
@@ -73,7 +75,7 @@ class ServerCore {
 
   EventLoop* loop_;
   std::vector<std::unique_ptr<Listener>> listeners_;  // empty once closed
-  std::shared_ptr<const ClientConnected> handler_;  // shared with every handler task
+  std::shared_ptr<const ClientConnected> handler_;    // shared with every handler task
   ServerOptions options_;
   SocketFile file_;
   // The live connections this server accepted (StreamTransports); active_ counts them.

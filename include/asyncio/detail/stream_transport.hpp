@@ -139,7 +139,8 @@ class StreamTransport : public ListHook {
  private:
   /// One direction's watch of the fd: installed with the loop, or not.
   struct Watch : IoWatcher {
-    Watch(Fn fn, StreamTransport* owner, int direction) noexcept : IoWatcher(fn), owner(owner), direction(direction) {}
+    Watch(Fn fn, StreamTransport* owner, int direction) noexcept
+        : IoWatcher(fn), owner(owner), direction(direction) {}
     void install();
     void remove() noexcept;
     StreamTransport* owner;

@@ -18,7 +18,9 @@ inline bool would_block(int error) noexcept { return error == EAGAIN || error ==
 inline std::system_error errno_error(int error, const std::string& what) {
   return std::system_error(error, std::generic_category(), what);
 }
-[[noreturn]] inline void throw_errno(int error, const std::string& what) { throw errno_error(error, what); }
+[[noreturn]] inline void throw_errno(int error, const std::string& what) {
+  throw errno_error(error, what);
+}
 
 /// Makes `call`, a system call that returns -1 and sets errno on failure, again as long as it
 /// fails with EINTR; returns its last result (errno tells why when it is negative).
@@ -47,7 +49,8 @@ inline int accept_connection(int fd, sockaddr_storage& address, socklen_t& size)
     int result;
     do {
       size = sizeof address;
-      result = ::accept4(fd, reinterpret_cast<sockaddr*>(&address), &size, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      result =
+          ::accept4(fd, reinterpret_cast<sockaddr*>(&address), &size, SOCK_NONBLOCK | SOCK_CLOEXEC);
     } while (result < 0 && (errno == ECONNABORTED || errno == EPROTO));
     return result;
   }));

@@ -49,7 +49,8 @@ concept AsyncioPromise = std::derived_from<P, PromiseBase>;
 
 class TaskBase : public FutureStateBase, public Callback {
  public:
-  TaskBase(Scheduler* scheduler, Callback::Fn step, std::coroutine_handle<> root, std::string_view name);
+  TaskBase(Scheduler* scheduler, Callback::Fn step, std::coroutine_handle<> root,
+           std::string_view name);
   ~TaskBase() override;
 
   TaskBase* as_task() noexcept override { return this; }
@@ -62,7 +63,8 @@ class TaskBase : public FutureStateBase, public Callback {
   void set_name(std::string name);
   /// Task.cancelling(): cancel requests not yet withdrawn by uncancel(), 32 bits wide.
   std::uint32_t cancelling() const noexcept {
-    if (num_cancels_requested_ < cancels_elsewhere) [[likely]] return num_cancels_requested_;
+    if (num_cancels_requested_ < cancels_elsewhere) [[likely]]
+      return num_cancels_requested_;
     return extras().cancels;
   }
   /// Withdraws one cancel request; when none is left, a cancellation not yet thrown into the
@@ -74,7 +76,8 @@ class TaskBase : public FutureStateBase, public Callback {
 
   /// `outer`, the current frame, awaits `inner` through `link`: inner becomes the frame that
   /// resume_frames() resumes next, without waiting for the loop.
-  void enter(std::coroutine_handle<> inner, std::coroutine_handle<> outer, FrameLink* link) noexcept {
+  void enter(std::coroutine_handle<> inner, std::coroutine_handle<> outer,
+             FrameLink* link) noexcept {
     link->outer = outer;
     link->up = current_link_;
     current_link_ = link;
@@ -104,7 +107,8 @@ class TaskBase : public FutureStateBase, public Callback {
   /// The task resumed after a wait: throws the pending cancellation, if any.
   void end_wait() {
     waiting_on_ = nullptr;
-    if (exception_) [[unlikely]] throw_cancel_request();
+    if (exception_) [[unlikely]]
+      throw_cancel_request();
   }
   /// True while the task is suspended on `target`.
   bool waiting_on(const WaitTarget* target) const noexcept { return waiting_on_ == target; }
@@ -143,7 +147,7 @@ class TaskBase : public FutureStateBase, public Callback {
   // target (waiting_on_), or running, or done; never two of these at once.
   // The frames: current_ is the innermost, current_link_ joins it to the frame that awaits it
   // (null when current_ is the root frame). The task owns its root frame until it finishes.
-  std::coroutine_handle<> current_;   // resumed when the task next steps; null once finished
+  std::coroutine_handle<> current_;  // resumed when the task next steps; null once finished
   FrameLink* current_link_ = nullptr;
   WaitTarget* waiting_on_ = nullptr;  // CPython's _fut_waiter
   std::uint32_t index_ = 0;           // its slot in the loop's TaskRegistry

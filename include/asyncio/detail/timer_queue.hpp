@@ -11,8 +11,9 @@
 // is a sequential copy, which is what makes a million random timers cheap where a binary heap
 // pays a cache miss per level. A deadline already earlier than `last_` (a timer scheduled in
 // the past) counts as `last_`: it is overdue either way, and it runs after the timers already
-// at deadline `last_` and before every later deadline (CPython would order it by its own). Cancelled timers stay in place until they are taken out or make up most
-// of the queue, as in CPython's base_events.
+// at deadline `last_` and before every later deadline (CPython would order it by its own).
+// Cancelled timers stay in place until they are taken out or make up most of the queue, as in
+// CPython's base_events.
 #pragma once
 
 #include <array>
@@ -98,7 +99,9 @@ class TimerQueue {
   std::size_t bucket_of(std::uint64_t when) const noexcept {
     return when == last_ ? 0 : 64 - static_cast<std::size_t>(std::countl_zero(when ^ last_));
   }
-  std::size_t lowest_bucket() const noexcept { return 1 + static_cast<std::size_t>(std::countr_zero(occupied_)); }
+  std::size_t lowest_bucket() const noexcept {
+    return 1 + static_cast<std::size_t>(std::countr_zero(occupied_));
+  }
 
   void place(const Entry& e) {
     const std::size_t b = bucket_of(e.when);
@@ -129,7 +132,7 @@ class TimerQueue {
   // at bit b - 1; bucket 0 holds entries equal to last_ (taken out up to front_).
   std::array<std::vector<Entry>, 65> buckets_;
   std::array<std::uint64_t, 65> min_;  // smallest deadline in each bucket (none when empty)
-  std::uint64_t occupied_ = 0;          // bit b - 1 set when bucket b > 0 is not empty
+  std::uint64_t occupied_ = 0;         // bit b - 1 set when bucket b > 0 is not empty
   std::size_t front_ = 0;
   std::size_t size_ = 0;
   std::uint64_t last_ = 0;  // the deadline last taken out; no entry is below it

@@ -90,7 +90,8 @@ class WaitQueue {
   /// Destroying a queue that waiters still refer to is reported through the loop's exception
   /// handler; each of them then raises RuntimeError instead of touching the dead primitive.
   ~WaitQueue() {
-    if (waiting_.head || woken_.head) [[unlikely]] detach_all();
+    if (waiting_.head || woken_.head) [[unlikely]]
+      detach_all();
   }
 
   /// Whether a task waits that has not been woken yet.
@@ -130,12 +131,21 @@ class WaitQueue {
     void push_back(Waiter* w) noexcept {
       w->next_ = nullptr;
       w->prev_ = tail;
-      if (tail) tail->next_ = w; else head = w;
+      if (tail)
+        tail->next_ = w;
+      else
+        head = w;
       tail = w;
     }
     void remove(Waiter* w) noexcept {
-      if (w->prev_) w->prev_->next_ = w->next_; else head = w->next_;
-      if (w->next_) w->next_->prev_ = w->prev_; else tail = w->prev_;
+      if (w->prev_)
+        w->prev_->next_ = w->next_;
+      else
+        head = w->next_;
+      if (w->next_)
+        w->next_->prev_ = w->prev_;
+      else
+        tail = w->prev_;
       w->prev_ = w->next_ = nullptr;
     }
   };

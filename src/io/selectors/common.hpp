@@ -22,7 +22,8 @@ inline int timeout_ms(std::optional<std::chrono::nanoseconds> timeout) noexcept 
   const auto ns = timeout->count();
   if (ns <= 0) return 0;
   const auto ms = ns / 1'000'000 + (ns % 1'000'000 != 0);
-  return ms > std::numeric_limits<int>::max() ? std::numeric_limits<int>::max() : static_cast<int>(ms);
+  return ms > std::numeric_limits<int>::max() ? std::numeric_limits<int>::max()
+                                              : static_cast<int>(ms);
 }
 
 }  // namespace asyncio::selectors::detail

@@ -81,7 +81,8 @@ void EpollSelector::update_kernel(int fd, unsigned events) {
   throw_errno(errno, "epoll_ctl(MOD)");
 }
 
-const std::vector<ReadyKey>& EpollSelector::select(std::optional<std::chrono::nanoseconds> timeout) {
+const std::vector<ReadyKey>& EpollSelector::select(
+    std::optional<std::chrono::nanoseconds> timeout) {
   ready_.clear();
   epoll_event events[256];
   const int max_events = size() == 0 ? 1 : static_cast<int>(std::min<std::size_t>(size(), 256));

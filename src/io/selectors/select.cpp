@@ -17,8 +17,9 @@ void SelectSelector::close() {
 
 const SelectorKey& SelectSelector::register_fd(int fd, unsigned events, void* data) {
   if (fd >= FD_SETSIZE) {
-    throw std::invalid_argument("file descriptor " + std::to_string(fd) + " out of range for select() (FD_SETSIZE is " +
-                                std::to_string(FD_SETSIZE) + "); use PollSelector or EpollSelector");
+    throw std::invalid_argument(
+        "file descriptor " + std::to_string(fd) + " out of range for select() (FD_SETSIZE is " +
+        std::to_string(FD_SETSIZE) + "); use PollSelector or EpollSelector");
   }
   SelectorKey& key = add_key(fd, events, data);
   if (fd > max_fd_) max_fd_ = fd;
@@ -38,7 +39,8 @@ const SelectorKey& SelectSelector::modify(int fd, unsigned events, void* data) {
   return key;
 }
 
-const std::vector<ReadyKey>& SelectSelector::select(std::optional<std::chrono::nanoseconds> timeout) {
+const std::vector<ReadyKey>& SelectSelector::select(
+    std::optional<std::chrono::nanoseconds> timeout) {
   ready_.clear();
   fd_set readable, writable;
   FD_ZERO(&readable);

@@ -50,7 +50,8 @@ std::unique_ptr<Selector> make_selector(std::string_view name) {
   if (name == "epoll") return std::make_unique<EpollSelector>();
   if (name == "poll") return std::make_unique<PollSelector>();
   if (name == "select") return std::make_unique<SelectSelector>();
-  throw std::invalid_argument("Unknown selector '" + std::string(name) + "' (expected select, poll or epoll)");
+  throw std::invalid_argument("Unknown selector '" + std::string(name) +
+                              "' (expected select, poll or epoll)");
 }
 
 std::unique_ptr<Selector> make_default_selector() {
