@@ -247,7 +247,7 @@ class EventLoop {
   /// The I/O backend; watchers may be added through it only while the loop is open.
   detail::IoBackend& io_backend() noexcept { return *io_; }
 
-  // --- Threads (Python's run_in_executor; threads.hpp, src/threads.cpp) ----------------------
+  // --- Threads (Python's run_in_executor; threads.hpp, src/threads/threads.cpp) --------------
 
   /// Runs fn(args...) on `executor`, or on the loop's default executor when null (made on first
   /// use; close() shuts it down and joins its threads), and returns a Future of its result on

@@ -1,5 +1,6 @@
 // Non-template parts of Task: creation and registration with the loop, cancellation, waiting,
 // completion; and current_task / all_tasks.
+#include <cassert>
 #include <cstdint>
 #include <utility>
 
@@ -129,6 +130,7 @@ void TaskRegistry::add(TaskBase* task) {
 }
 
 void TaskRegistry::remove(const TaskBase* task) noexcept {
+  assert(task->index_ < slots_.size() && slots_[task->index_] == task);
   slots_[task->index_] = nullptr;
   if (++holes_ == slots_.size()) {  // none left: start over at the front
     slots_.clear();

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cassert>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -92,6 +93,7 @@ void ReadinessBackend::apply_fd_changes() {
   for (std::size_t i = 0; i < dirty_fds_.size(); ++i) {
     const int fd = dirty_fds_[i];
     FdWatch& watch = fds_[fd];
+    assert(watch.dirty);  // listed once, while dirty
     const unsigned wanted = (watch.watchers[reader] ? selectors::EVENT_READ : 0u) |
                             (watch.watchers[writer] ? selectors::EVENT_WRITE : 0u);
     const bool rewatched = watch.rewatched;

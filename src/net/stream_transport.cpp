@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cerrno>
 #include <stdexcept>
 #include <string>
@@ -114,6 +115,7 @@ void StreamTransport::data_received() noexcept {
     reading_paused_ = true;
     stop_reading();
   }
+  assert(!reading_paused_ || !read_watch_.installed);
   read_waiters_.wake_all();
 }
 
@@ -313,6 +315,8 @@ void StreamTransport::lose_connection(std::exception_ptr error) noexcept {
   read_waiters_.wake_all();
   drain_waiters_.wake_all();
   closed_waiters_.wake_all();
+  assert(eof_ && fd_.get() < 0 && !read_watch_.installed &&
+         !write_watch_.installed);  // lost_'s invariant
   if (server_) std::exchange(server_, nullptr)->connection_lost(this);
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cassert>
 #include <cstddef>
 #include <cstring>
 #include <memory>
@@ -28,10 +29,14 @@ class ByteBuffer {
 
   /// The free room at the back, for a read(2) to fill; commit() then adds what it wrote.
   std::span<char> back_room() noexcept { return {data_.get() + end_, capacity_ - end_}; }
-  void commit(std::size_t n) noexcept { end_ += n; }
+  void commit(std::size_t n) noexcept {
+    end_ += n;
+    assert(end_ <= capacity_);
+  }
 
   /// Drops the first n bytes (n <= size()).
   void consume(std::size_t n) noexcept {
+    assert(n <= size());
     begin_ += n;
     if (begin_ == end_) clear();
   }

@@ -2,6 +2,7 @@
 // Future keeps its done callbacks in. All are intrusive: queueing a callback allocates nothing.
 #pragma once
 
+#include <cassert>
 #include <cstddef>
 
 namespace asyncio::detail {
@@ -58,6 +59,7 @@ class ReadyQueue {
   }
 
   Callback* pop() noexcept {
+    assert(head_ != nullptr);
     Callback* cb = head_;
     head_ = cb->next_;
     if (!head_) tail_ = nullptr;

@@ -10,6 +10,7 @@
 // non-template part.
 #pragma once
 
+#include <cassert>
 #include <cstdint>
 #include <exception>
 #include <optional>
@@ -67,6 +68,7 @@ class FutureStateBase : public WaitTarget {
 
   void add_ref() noexcept { ++refs_; }
   void release() noexcept {
+    assert(refs_ > 0);
     if (--refs_ == 0) delete this;
   }
   bool sole_owner() const noexcept { return refs_ == 1; }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <cassert>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -77,6 +78,7 @@ class Scheduler {
     return node;
   }
   void release_node(HandleNode* node) noexcept {
+    assert(node->state_ != HandleNode::State::free);  // released once per use
     node->generation_ = (node->generation_ + 1) & HandleNode::generation_mask;
     node->state_ = HandleNode::State::free;
     node->cancelled_ = false;

@@ -16,6 +16,7 @@
 // constant stack at any depth, and each frame dies before the frames it may refer to.
 #pragma once
 
+#include <cassert>
 #include <coroutine>
 #include <cstdint>
 #include <exception>
@@ -99,6 +100,7 @@ class TaskBase : public FutureStateBase, public Callback {
   void wait_on(FutureStateBase* future);
   /// Suspends the task on `target`; if a cancellation is pending, hands it to the target.
   void begin_wait(WaitTarget* target) {
+    assert(waiting_on_ == nullptr);  // one target at a time (the invariant below)
     waiting_on_ = target;
     if (exception_) [[unlikely]] {
       if (target->cancel_wait(this, exception_)) exception_ = nullptr;

@@ -18,6 +18,7 @@
 
 #include <array>
 #include <bit>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -57,6 +58,7 @@ class TimerQueue {
   /// Takes the earliest entry out. Only for an entry that is due (top_when() <= now): taking
   /// one out raises the floor `last_` to its deadline, below which no later timer may fall.
   HandleNode* pop() {
+    assert(size_ > 0);
     if (front_ == buckets_[0].size()) refill_front();
     --size_;
     return buckets_[0][front_++].node;
