@@ -36,6 +36,15 @@ class ReadinessBackend final : public IoBackend {
   void close() noexcept override;
   selectors::Selector* selector() noexcept override { return selector_.get(); }
 
+  // The operations (src/io/readiness_sockets.cpp): the system call first, a wait for readiness
+  // only when it would block.
+  Coro<std::pair<int, SocketAddress>> accept(int fd) override;
+  Coro<void> connect(int fd, SocketAddress address) override;
+  Coro<std::size_t> recv_into(int fd, std::span<std::byte> buffer) override;
+  Coro<void> send_all(int fd, std::string_view data) override;
+  Coro<std::pair<std::string, SocketAddress>> recvfrom(int fd, std::size_t max_bytes) override;
+  Coro<std::size_t> sendto(int fd, std::string_view data, SocketAddress address) override;
+
  private:
   // What each fd is watched for, indexed by fd.
   struct FdWatch {
@@ -59,6 +68,8 @@ class ReadinessBackend final : public IoBackend {
   static void drop_watchers(FdWatch& watch) noexcept;
   void dispatch(const std::vector<selectors::ReadyKey>& ready);
   void notify_watcher(IoWatcher* watcher, int fd);
+  /// Python raises ValueError for a blocking socket in debug mode; so do the operations.
+  void check_nonblocking(int fd) const;
 
   Scheduler& scheduler_;
   std::unique_ptr<selectors::Selector> selector_;

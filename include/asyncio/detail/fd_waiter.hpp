@@ -13,19 +13,19 @@ namespace asyncio::detail {
 
 class FdWaiter final : public IoWatcher, public WaitTarget {
  public:
-  FdWaiter(EventLoop& loop, int fd, int direction) noexcept
-      : IoWatcher(&handle), loop_(&loop), fd_(fd), direction_(direction) {}
+  FdWaiter(IoBackend& backend, int fd, int direction) noexcept
+      : IoWatcher(&handle), backend_(&backend), fd_(fd), direction_(direction) {}
   FdWaiter(const FdWaiter&) = delete;
   FdWaiter& operator=(const FdWaiter&) = delete;
   ~FdWaiter() {  // a frame destroyed while waiting (its loop closing) unwatches the fd
-    if (watching_) loop_->io_backend().detach_watcher(fd_, direction_);
+    if (watching_) backend_->detach_watcher(fd_, direction_);
   }
 
   bool await_ready() const noexcept { return false; }
   template <AsyncioPromise P>
   void await_suspend(std::coroutine_handle<P>) {
     task_ = running_task();
-    loop_->io_backend().add_watcher(fd_, direction_, this, false);
+    backend_->add_watcher(fd_, direction_, this, false);
     watching_ = true;
     task_->begin_wait(this);
   }
@@ -56,10 +56,10 @@ class FdWaiter final : public IoWatcher, public WaitTarget {
 
   void stop_watching() noexcept {
     watching_ = false;
-    loop_->io_backend().detach_watcher(fd_, direction_);
+    backend_->detach_watcher(fd_, direction_);
   }
 
-  EventLoop* loop_;
+  IoBackend* backend_;
   TaskBase* task_ = nullptr;
   int fd_;
   int direction_;
@@ -71,10 +71,10 @@ class FdWaiter final : public IoWatcher, public WaitTarget {
 namespace asyncio {
 
 inline detail::FdWaiter EventLoop::wait_readable(int fd) {
-  return detail::FdWaiter(*this, fd, detail::IoBackend::reader);
+  return detail::FdWaiter(*io_, fd, detail::IoBackend::reader);
 }
 inline detail::FdWaiter EventLoop::wait_writable(int fd) {
-  return detail::FdWaiter(*this, fd, detail::IoBackend::writer);
+  return detail::FdWaiter(*io_, fd, detail::IoBackend::writer);
 }
 
 }  // namespace asyncio

@@ -1,19 +1,29 @@
-// The I/O backend: how a loop learns that file descriptors are ready and closes the ones it
-// watched. EventLoop owns one, polls it once per iteration, and forwards add_reader and the
-// like to it; wait_readable, transports and servers install their watchers through it. The
-// readiness kind (ReadinessBackend, on a selector) is the one there is today; a completion kind
-// (io_uring) implements the same interface with submissions.
+// The I/O backend: how a loop performs socket operations, learns that file descriptors are
+// ready, and closes the ones it watched. EventLoop owns one, polls it once per iteration, and
+// forwards add_reader and the sock_* calls to it; wait_readable, transports and servers install
+// their watchers through it. The readiness kind (ReadinessBackend, on a selector) is the one
+// there is today: it makes each operation a non-blocking call plus a wait for readiness. A
+// completion kind (io_uring) implements the same interface with submissions.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
 
 #include "asyncio/detail/io_watcher.hpp"
 
-namespace asyncio::selectors {
+namespace asyncio {
+template <class T>
+class Coro;
+class SocketAddress;
+namespace selectors {
 class Selector;
 }
+}  // namespace asyncio
 
 namespace asyncio::detail {
 
@@ -46,6 +56,17 @@ class IoBackend {
   virtual void drop_watchers() noexcept = 0;
   /// Releases the OS resources; only close_fd may be called afterwards.
   virtual void close() noexcept = 0;
+
+  // --- Operations: EventLoop's sock_* (their documentation is there) --------------------------
+  // Coroutines: an error (std::system_error with errno; std::invalid_argument for a blocking
+  // socket in debug mode) is raised where the operation is awaited.
+
+  virtual Coro<std::pair<int, SocketAddress>> accept(int fd) = 0;
+  virtual Coro<void> connect(int fd, SocketAddress address) = 0;
+  virtual Coro<std::size_t> recv_into(int fd, std::span<std::byte> buffer) = 0;
+  virtual Coro<void> send_all(int fd, std::string_view data) = 0;
+  virtual Coro<std::pair<std::string, SocketAddress>> recvfrom(int fd, std::size_t max_bytes) = 0;
+  virtual Coro<std::size_t> sendto(int fd, std::string_view data, SocketAddress address) = 0;
 
   /// The selector a readiness backend waits on; null for a completion backend.
   virtual selectors::Selector* selector() noexcept = 0;

@@ -1,0 +1,143 @@
+// ReadinessBackend's socket operations (the loop's sock_*): each tries its system call first and
+// waits for readiness only when the call would block. None of them ever raises SIGPIPE.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <stdexcept>
+#include <system_error>
+
+#include "asyncio/coro.hpp"
+#include "asyncio/detail/fd_waiter.hpp"
+#include "asyncio/detail/scheduler.hpp"
+#include "asyncio/detail/syscall.hpp"
+#include "asyncio/socket_address.hpp"
+#include "io/readiness_backend.hpp"
+
+namespace asyncio::detail {
+
+namespace {
+
+/// write(2) to a non-socket (a pipe) without SIGPIPE: the signal is blocked in this thread for
+/// the call, and one the call raised is taken back before unblocking it. The disposition of
+/// SIGPIPE is left alone.
+ssize_t write_without_sigpipe(int fd, const void* data, std::size_t size) {
+  sigset_t sigpipe, old, pending;
+  sigemptyset(&sigpipe);
+  sigaddset(&sigpipe, SIGPIPE);
+  sigpending(&pending);
+  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+  pthread_sigmask(SIG_BLOCK, &sigpipe, &old);
+  const ssize_t n = ::write(fd, data, size);
+  const int error = errno;
+  if (n < 0 && error == EPIPE && !was_pending) {
+    const timespec zero{};
+    retry_on_eintr([&] { return sigtimedwait(&sigpipe, nullptr, &zero); });
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = error;
+  return n;
+}
+
+/// send(2) without SIGPIPE, falling back to write(2) for pipes.
+ssize_t send_some(int fd, const char* data, std::size_t size) {
+  const ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
+  if (n < 0 && errno == ENOTSOCK) return write_without_sigpipe(fd, data, size);
+  return n;
+}
+
+/// recv(2), falling back to read(2) for pipes.
+ssize_t recv_some(int fd, void* data, std::size_t size) {
+  const ssize_t n = ::recv(fd, data, size, 0);
+  if (n < 0 && errno == ENOTSOCK) return ::read(fd, data, size);
+  return n;
+}
+
+}  // namespace
+
+void ReadinessBackend::check_nonblocking(int fd) const {
+  if (scheduler_.debug() && !(::fcntl(fd, F_GETFL) & O_NONBLOCK))
+    throw std::invalid_argument("the socket must be non-blocking");
+}
+
+Coro<std::pair<int, SocketAddress>> ReadinessBackend::accept(int fd) {
+  check_nonblocking(fd);
+  sockaddr_storage address;
+  socklen_t size;
+  for (;;) {
+    const int conn = accept_connection(fd, address, size);
+    if (conn >= 0)
+      co_return std::pair{conn, SocketAddress(reinterpret_cast<sockaddr*>(&address), size)};
+    co_await FdWaiter(*this, fd, reader);
+  }
+}
+
+Coro<void> ReadinessBackend::connect(int fd, SocketAddress address) {
+  check_nonblocking(fd);
+  if (::connect(fd, address.data(), address.size()) == 0) co_return;
+  const int error = errno;
+  // EINTR: the connection goes on in the background, as for EINPROGRESS.
+  if (error != EINPROGRESS && error != EINTR && !would_block(error)) throw_errno(error, "connect");
+  co_await FdWaiter(*this, fd, writer);
+  int result = 0;
+  socklen_t size = sizeof result;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &result, &size) < 0) throw_errno(errno, "getsockopt");
+  if (result != 0) throw_errno(result, "connect");
+}
+
+Coro<std::size_t> ReadinessBackend::recv_into(int fd, std::span<std::byte> buffer) {
+  check_nonblocking(fd);
+  for (;;) {
+    const ssize_t n = attempt("recv", [&] { return recv_some(fd, buffer.data(), buffer.size()); });
+    if (n >= 0) co_return static_cast<std::size_t>(n);
+    co_await FdWaiter(*this, fd, reader);
+  }
+}
+
+Coro<void> ReadinessBackend::send_all(int fd, std::string_view data) {
+  check_nonblocking(fd);
+  while (!data.empty()) {
+    const ssize_t n = attempt("send", [&] { return send_some(fd, data.data(), data.size()); });
+    if (n >= 0) {
+      data.remove_prefix(static_cast<std::size_t>(n));
+    } else {
+      co_await FdWaiter(*this, fd, writer);
+    }
+  }
+}
+
+Coro<std::pair<std::string, SocketAddress>> ReadinessBackend::recvfrom(int fd,
+                                                                       std::size_t max_bytes) {
+  check_nonblocking(fd);
+  std::string data(max_bytes, '\0');
+  sockaddr_storage address;
+  socklen_t size;
+  for (;;) {
+    const ssize_t n = attempt("recvfrom", [&] {
+      size = sizeof address;
+      return ::recvfrom(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&address),
+                        &size);
+    });
+    if (n >= 0) {
+      data.resize(static_cast<std::size_t>(n));
+      co_return std::pair{std::move(data),
+                          SocketAddress(reinterpret_cast<sockaddr*>(&address), size)};
+    }
+    co_await FdWaiter(*this, fd, reader);
+  }
+}
+
+Coro<std::size_t> ReadinessBackend::sendto(int fd, std::string_view data, SocketAddress address) {
+  check_nonblocking(fd);
+  for (;;) {
+    const ssize_t n = attempt("sendto", [&] {
+      return ::sendto(fd, data.data(), data.size(), MSG_NOSIGNAL, address.data(), address.size());
+    });
+    if (n >= 0) co_return static_cast<std::size_t>(n);
+    co_await FdWaiter(*this, fd, writer);
+  }
+}
+
+}  // namespace asyncio::detail
