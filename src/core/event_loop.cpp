@@ -39,13 +39,6 @@ std::string describe_exception(const std::exception_ptr& error) {
   }
 }
 
-// Loop time as nanoseconds of the monotonic clock (which starts at boot: never negative).
-std::uint64_t to_ns(TimePoint t) noexcept {
-  const auto ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-  return ns > 0 ? static_cast<std::uint64_t>(ns) : 0;
-}
-
 }  // namespace
 
 void detail::report_callback_error(std::exception_ptr error) noexcept {
@@ -110,7 +103,7 @@ void EventLoop::poll_io_and_timers() {
   if (scheduler_.has_ready() || stopping_) {
     timeout = std::chrono::nanoseconds(0);
   } else if (const std::optional<std::uint64_t> when = scheduler_.next_deadline()) {
-    const std::uint64_t now = to_ns(time());
+    const std::uint64_t now = detail::to_ns(time());
     timeout = std::chrono::nanoseconds(*when > now ? *when - now : 0);
   }
   if (timeout && timeout->count() == 0 && io_->registered_fds() == 1) {
@@ -122,7 +115,7 @@ void EventLoop::poll_io_and_timers() {
   }
   // The due timers are collected without touching their nodes: with many timers each node is
   // a cache miss, paid once when it runs (a cancelled one is skipped then).
-  if (scheduler_.next_deadline()) scheduler_.collect_due_timers(to_ns(time()));
+  if (scheduler_.next_deadline()) scheduler_.collect_due_timers(detail::to_ns(time()));
 }
 
 void EventLoop::close() {

@@ -14,17 +14,6 @@ namespace asyncio::detail {
 
 thread_local constinit Scheduler* running_scheduler = nullptr;
 
-namespace {
-
-// Loop time as nanoseconds of the monotonic clock (which starts at boot: never negative).
-std::uint64_t to_ns(TimePoint t) noexcept {
-  const auto ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-  return ns > 0 ? static_cast<std::uint64_t>(ns) : 0;
-}
-
-}  // namespace
-
 // A million pending timers are a million nodes: keep them at 96 bytes on 64-bit targets.
 static_assert(sizeof(void*) != 8 || sizeof(HandleNode) <= 96);
 

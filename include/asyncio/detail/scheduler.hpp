@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cassert>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -35,6 +36,14 @@ class EventLoop;
 namespace asyncio::detail {
 
 class TaskBase;
+
+/// Loop time as nanoseconds of the monotonic clock (which starts at boot: never negative): the
+/// unit of the timer queue's deadlines.
+inline std::uint64_t to_ns(TimePoint t) noexcept {
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  return ns > 0 ? static_cast<std::uint64_t>(ns) : 0;
+}
 
 /// What a task rarely needs, kept by its scheduler beside it rather than in every task: the
 /// name given to set_name() (or one whose number does not fit in the task), and a cancel
