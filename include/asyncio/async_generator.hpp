@@ -75,7 +75,7 @@ class AsyncGeneratorPromise final : public PromiseBase, public AsyncGenHook, pub
   void set_running() noexcept {
     running_ = true;
     if (!linked()) {
-      if (Scheduler* scheduler = running_scheduler) scheduler->asyncgens().push_back(this);
+      if (Scheduler* scheduler = running_loop.scheduler) scheduler->asyncgens().push_back(this);
     }
   }
   /// The AsyncGenerator object that owns the frame (kept up to date as it moves).

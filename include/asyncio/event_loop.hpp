@@ -312,10 +312,7 @@ class EventLoop {
 namespace detail {
 
 /// The loop running on this thread, or null.
-inline EventLoop* running_loop_or_null() noexcept {
-  Scheduler* scheduler = running_scheduler;
-  return scheduler ? &scheduler->loop() : nullptr;
-}
+inline EventLoop* running_loop_or_null() noexcept { return running_loop.loop; }
 
 [[noreturn]] void throw_no_running_loop();
 
@@ -323,10 +320,10 @@ inline EventLoop* running_loop_or_null() noexcept {
 
 /// The running loop; RuntimeError("no running event loop") when none runs on this thread.
 inline EventLoop& get_running_loop() {
-  detail::Scheduler* scheduler = detail::running_scheduler;
-  if (!scheduler) [[unlikely]]
+  EventLoop* loop = detail::running_loop.loop;
+  if (!loop) [[unlikely]]
     detail::throw_no_running_loop();
-  return scheduler->loop();
+  return *loop;
 }
 
 }  // namespace asyncio

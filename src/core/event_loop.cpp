@@ -22,7 +22,7 @@ void throw_no_running_loop() { throw RuntimeError("no running event loop"); }
 
 }  // namespace detail
 
-using detail::running_scheduler;
+using detail::running_loop;
 
 namespace {
 
@@ -67,7 +67,7 @@ EventLoop::~EventLoop() {
 void EventLoop::check_can_run() const {
   check_open();
   if (running_) throw RuntimeError("This event loop is already running");
-  if (running_scheduler)
+  if (running_loop.loop)
     throw RuntimeError("Cannot run the event loop while another loop is running");
 }
 
@@ -81,7 +81,7 @@ void EventLoop::check_can_run() const {
 void EventLoop::run_forever() {
   check_can_run();
   running_ = true;
-  running_scheduler = &scheduler_;
+  running_loop = {this, &scheduler_};
   scheduler_.set_thread(std::this_thread::get_id());
   struct Reset {
     EventLoop* loop;
@@ -89,7 +89,7 @@ void EventLoop::run_forever() {
       loop->running_ = false;
       loop->stopping_ = false;
       loop->scheduler_.set_thread(std::thread::id());
-      running_scheduler = nullptr;
+      running_loop = {};
     }
   } reset{this};
   do {
@@ -124,11 +124,11 @@ void EventLoop::close() {
   // What is destroyed from here on is destroyed as if the loop were running, so that code in a
   // destructor may ask for get_running_loop() and call_soon (what it schedules is dropped).
   struct RunningHere {
-    detail::Scheduler* outer;
-    explicit RunningHere(detail::Scheduler* scheduler) noexcept
-        : outer(std::exchange(running_scheduler, scheduler)) {}
-    ~RunningHere() { running_scheduler = outer; }
-  } running_here(&scheduler_);
+    detail::RunningLoop outer;
+    explicit RunningHere(const detail::RunningLoop& here) noexcept
+        : outer(std::exchange(running_loop, here)) {}
+    ~RunningHere() { running_loop = outer; }
+  } running_here({this, &scheduler_});
 
   // 1. Destroy the frames of tasks that never finished (CPython reports them when they are
   //    collected), then drop the callbacks and timers that will never run, and the fd

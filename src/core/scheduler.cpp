@@ -12,7 +12,7 @@
 
 namespace asyncio::detail {
 
-thread_local constinit Scheduler* running_scheduler = nullptr;
+thread_local constinit RunningLoop running_loop;
 
 // A million pending timers are a million nodes: keep them at 96 bytes on 64-bit targets.
 static_assert(sizeof(void*) != 8 || sizeof(HandleNode) <= 96);

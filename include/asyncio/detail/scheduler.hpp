@@ -225,12 +225,18 @@ class Scheduler {
 /// RuntimeError("Event loop is closed").
 [[noreturn]] void throw_loop_closed();
 
-/// The scheduler of the loop running on this thread, or null. (constinit: reading it from
+/// The loop running on this thread and its scheduler, set together by EventLoop::run_forever
+/// (and by close() while it destroys what was left); both null when none runs. Both are kept so
+/// that get_running_loop() and running_task() each cost one load. (constinit: reading it from
 /// another translation unit needs no guard for its initialization.)
-extern thread_local constinit Scheduler* running_scheduler;
+struct RunningLoop {
+  EventLoop* loop = nullptr;
+  Scheduler* scheduler = nullptr;
+};
+extern thread_local constinit RunningLoop running_loop;
 
 /// The task whose frames are running on this thread. Awaiters call it from await_suspend and
 /// await_resume: frames only ever run inside their task's step (TaskBase::resume_frames).
-inline TaskBase* running_task() noexcept { return running_scheduler->current_task(); }
+inline TaskBase* running_task() noexcept { return running_loop.scheduler->current_task(); }
 
 }  // namespace asyncio::detail
