@@ -112,19 +112,9 @@ Coro<std::pair<std::string, SocketAddress>> ReadinessBackend::recvfrom(int fd,
                                                                        std::size_t max_bytes) {
   check_nonblocking(fd);
   std::string data(max_bytes, '\0');
-  sockaddr_storage address;
-  socklen_t size;
   for (;;) {
-    const ssize_t n = attempt("recvfrom", [&] {
-      size = sizeof address;
-      return ::recvfrom(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&address),
-                        &size);
-    });
-    if (n >= 0) {
-      data.resize(static_cast<std::size_t>(n));
-      co_return std::pair{std::move(data),
-                          SocketAddress(reinterpret_cast<sockaddr*>(&address), size)};
-    }
+    if (std::optional<SocketAddress> sender = try_recvfrom(fd, data))
+      co_return std::pair{std::move(data), std::move(*sender)};
     co_await FdWaiter(*this, fd, reader);
   }
 }
@@ -132,9 +122,7 @@ Coro<std::pair<std::string, SocketAddress>> ReadinessBackend::recvfrom(int fd,
 Coro<std::size_t> ReadinessBackend::sendto(int fd, std::string_view data, SocketAddress address) {
   check_nonblocking(fd);
   for (;;) {
-    const ssize_t n = attempt("sendto", [&] {
-      return ::sendto(fd, data.data(), data.size(), MSG_NOSIGNAL, address.data(), address.size());
-    });
+    const ssize_t n = try_sendto(fd, data, &address);
     if (n >= 0) co_return static_cast<std::size_t>(n);
     co_await FdWaiter(*this, fd, writer);
   }

@@ -49,20 +49,10 @@ using State = DatagramEndpoint::State;
 Coro<std::pair<std::string, SocketAddress>> receive(std::shared_ptr<State> state,
                                                     std::size_t max_size) {
   std::string data(max_size, '\0');
-  sockaddr_storage address;
-  socklen_t size;
   for (;;) {
-    const int fd = state->open_fd();
-    const ssize_t n = detail::attempt("recvfrom", [&] {
-      size = sizeof address;
-      return ::recvfrom(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&address),
-                        &size);
-    });
-    if (n >= 0) {
-      data.resize(static_cast<std::size_t>(n));
-      co_return std::pair{std::move(data),
-                          SocketAddress(reinterpret_cast<sockaddr*>(&address), size)};
-    }
+    const int fd = state->open_fd();  // again after each wait: close() wakes the waiter
+    if (std::optional<SocketAddress> sender = detail::try_recvfrom(fd, data))
+      co_return std::pair{std::move(data), std::move(*sender)};
     co_await state->loop->wait_readable(fd);
   }
 }
@@ -70,11 +60,7 @@ Coro<std::pair<std::string, SocketAddress>> receive(std::shared_ptr<State> state
 Coro<void> send_to(std::shared_ptr<State> state, std::string data, const SocketAddress* address) {
   for (;;) {
     const int fd = state->open_fd();
-    const ssize_t n = detail::attempt("sendto", [&] {
-      return ::sendto(fd, data.data(), data.size(), MSG_NOSIGNAL,
-                      address ? address->data() : nullptr, address ? address->size() : 0);
-    });
-    if (n >= 0) co_return;
+    if (detail::try_sendto(fd, data, address) >= 0) co_return;
     co_await state->loop->wait_writable(fd);
   }
 }

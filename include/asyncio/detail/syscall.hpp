@@ -7,8 +7,12 @@
 #include <sys/types.h>
 
 #include <cerrno>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
+
+#include "asyncio/socket_address.hpp"
 
 namespace asyncio::detail {
 
@@ -54,6 +58,30 @@ inline int accept_connection(int fd, sockaddr_storage& address, socklen_t& size)
     } while (result < 0 && (errno == ECONNABORTED || errno == EPROTO));
     return result;
   }));
+}
+
+/// One recvfrom(2) into `data`, sized to the most it may take: on success `data` is resized to
+/// the datagram and its sender is returned; nothing when none is waiting. Other errors throw.
+inline std::optional<SocketAddress> try_recvfrom(int fd, std::string& data) {
+  sockaddr_storage address;
+  socklen_t size;
+  const ssize_t n = attempt("recvfrom", [&] {
+    size = sizeof address;
+    return ::recvfrom(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&address),
+                      &size);
+  });
+  if (n < 0) return std::nullopt;
+  data.resize(static_cast<std::size_t>(n));
+  return SocketAddress(reinterpret_cast<sockaddr*>(&address), size);
+}
+
+/// One sendto(2) of `data` to `address`, or to the connected peer when it is null, without
+/// SIGPIPE: the bytes sent, or -1 when it would block. Other errors throw.
+inline ssize_t try_sendto(int fd, std::string_view data, const SocketAddress* address) {
+  return attempt("sendto", [&] {
+    return ::sendto(fd, data.data(), data.size(), MSG_NOSIGNAL, address ? address->data() : nullptr,
+                    address ? address->size() : 0);
+  });
 }
 
 }  // namespace asyncio::detail
