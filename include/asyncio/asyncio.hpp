@@ -21,6 +21,7 @@
 #include "asyncio/server.hpp"
 #include "asyncio/socket_address.hpp"
 #include "asyncio/streams.hpp"
+#include "asyncio/subprocess.hpp"
 #include "asyncio/task.hpp"
 #include "asyncio/taskgroup.hpp"
 #include "asyncio/tasks.hpp"

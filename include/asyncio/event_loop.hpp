@@ -50,6 +50,8 @@ class ThreadPoolExecutor;
 namespace detail {
 class FdWaiter;
 class RemoteQueue;
+class SignalHandlers;
+class ChildWatcher;
 struct LoopThreads;
 }  // namespace detail
 
@@ -172,6 +174,27 @@ class EventLoop {
   /// `co_await loop.wait_writable(fd)`: the same for writability.
   detail::FdWaiter wait_writable(int fd);
 
+  // --- Unix signals (Python's add_signal_handler; src/unix/signal_handlers.cpp) --------------
+
+  /// Calls fn(args...) on this loop, as an ordinary callback (never inside the C signal
+  /// handler), when signal `sig` arrives, on whichever thread receives it; replaces the
+  /// signal's handler if it has one. A burst of one signal may give one call. Works on a loop
+  /// on any thread, but a signal has one handling loop in the process: RuntimeError when
+  /// another open loop handles `sig`, or when this one is closed. std::invalid_argument for a
+  /// number out of range, SIGKILL, SIGSTOP, or one the C library keeps for itself.
+  template <class F, class... Args>
+  void add_signal_handler(int sig, F&& fn, Args&&... args) {
+    auto call = std::make_shared<decltype(detail::bind_call(std::forward<F>(fn),
+                                                            std::forward<Args>(args)...))>(
+        detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...));
+    set_signal_handler(sig, std::make_shared<const std::function<void()>>(
+                                [call = std::move(call)] { (*call)(); }));
+  }
+  /// Removes the handler of `sig` and puts back the disposition the signal had before this
+  /// loop handled it; returns whether there was one. A call already scheduled for it does not
+  /// run. close() removes every handler. std::invalid_argument for a number out of range.
+  bool remove_signal_handler(int sig);
+
   // --- Socket operations (Python's loop.sock_*) ----------------------------------------------
   // On non-blocking sockets. Each tries the system call first and waits for readiness only
   // when it would block. OS errors throw std::system_error carrying errno. Data is bytes in a
@@ -246,6 +269,8 @@ class EventLoop {
   detail::Scheduler& scheduler() noexcept { return scheduler_; }
   /// The I/O backend; watchers may be added through it only while the loop is open.
   detail::IoBackend& io_backend() noexcept { return *io_; }
+  /// The watch over the child processes this loop started (made on first use).
+  detail::ChildWatcher& child_watcher();
 
   // --- Threads (Python's run_in_executor; threads.hpp, src/threads/threads.cpp) --------------
 
@@ -284,6 +309,7 @@ class EventLoop {
     watcher.release();  // now owned by the backend
   }
   bool remove_watcher(int fd, int direction);
+  void set_signal_handler(int sig, std::shared_ptr<const std::function<void()>> handler);
   /// RuntimeError when the loop cannot start running: closed, running, or another loop runs.
   void check_can_run() const;
 
@@ -297,6 +323,8 @@ class EventLoop {
   detail::Scheduler scheduler_{*this};
   std::unique_ptr<detail::IoBackend> io_;
   std::unique_ptr<detail::RemoteQueue> remote_;
+  std::unique_ptr<detail::SignalHandlers> signals_;  // made by the first add_signal_handler
+  std::unique_ptr<detail::ChildWatcher> children_;   // made by the first subprocess
   ExceptionHandler exception_handler_;
   bool running_ = false;
   bool stopping_ = false;

@@ -31,6 +31,14 @@ class CancelledError {
   std::string message_;
 };
 
+/// Thrown by asyncio::run when Ctrl-C (SIGINT) interrupted the main task (Python's
+/// KeyboardInterrupt). Like CancelledError it is not a std::exception. A program that lets it
+/// escape main() ends through std::terminate; catch it to end as Python does (runners.hpp).
+class KeyboardInterrupt {
+ public:
+  const char* what() const noexcept { return "KeyboardInterrupt"; }
+};
+
 /// Base of every other asyncio error, so `catch (const asyncio::Error&)` catches them all.
 class Error : public std::runtime_error {
  public:

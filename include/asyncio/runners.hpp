@@ -41,11 +41,39 @@ void check_no_running_loop(const char* caller);
 /// executor down (waiting at most `executor_timeout`); then close the loop. Errors are
 /// reported through the loop's exception handler.
 void shutdown_run(EventLoop& loop, Clock::duration executor_timeout) noexcept;
+
+/// Python 3.11's Runner and Ctrl-C: while it lives, the first SIGINT cancels `main` and puts
+/// SIGINT's default disposition back, so a second one ends the process as if nothing handled
+/// it. Installed only when SIGINT has its default disposition and no other loop handles it.
+class SigintCancelsMain {
+ public:
+  SigintCancelsMain(EventLoop& loop, TaskRef main);
+  ~SigintCancelsMain();
+  SigintCancelsMain(const SigintCancelsMain&) = delete;
+  SigintCancelsMain& operator=(const SigintCancelsMain&) = delete;
+  /// A SIGINT arrived and cancelled the main task.
+  bool interrupted() const noexcept { return interrupted_; }
+
+ private:
+  EventLoop& loop_;
+  bool installed_ = false;
+  bool interrupted_ = false;
+};
 }  // namespace detail
 
 /// Runs `main` on a new loop and returns its value: Python's asyncio.run. When it is done
 /// (returned or threw), the loop is shut down as Python's does (detail::shutdown_run) and
 /// closed. RuntimeError when called from a running loop.
+///
+/// Ctrl-C, as in Python 3.11: when SIGINT has its default disposition, the first SIGINT
+/// cancels `main` (its `catch`/destructors and TaskGroups unwind), and once `main` has ended
+/// by that cancellation run throws KeyboardInterrupt, after the shutdown. A second SIGINT ends
+/// the process at once, by the default disposition. To end as a Python program does (killed by
+/// SIGINT, exit status 130 in a shell), catch it in main():
+///
+///     try { asyncio::run(main()); }
+///     catch (const asyncio::KeyboardInterrupt&) { std::signal(SIGINT, SIG_DFL);
+///     std::raise(SIGINT); }
 ///
 /// The value must not refer to the loop, which is gone when run returns: a Task, Future,
 /// TaskRef, Handle, stream, server or async generator (or a container of them) is refused at
@@ -67,7 +95,14 @@ T run(Coro<T> main, RunOptions options) {
     Clock::duration executor_timeout;
     ~Shutdown() { detail::shutdown_run(loop, executor_timeout); }
   } shutdown{loop, options.executor_shutdown_timeout};
-  return loop.run_until_complete(std::move(main));
+  Task<T> task = loop.create_task(std::move(main));
+  detail::SigintCancelsMain sigint(loop, TaskRef::from_state(task.state()));
+  try {
+    return loop.run_until_complete(Future<T>(task));
+  } catch (const CancelledError&) {
+    if (sigint.interrupted() && task.uncancel() == 0) throw KeyboardInterrupt();
+    throw;
+  }
 }
 
 template <class T>

@@ -1,5 +1,6 @@
-// Python's high-level streams: StreamReader and StreamWriter over a connected socket, and
-// open_connection / open_unix_connection. Servers are in server.hpp.
+// Python's high-level streams: StreamReader and StreamWriter over a connected socket or a pipe,
+// open_connection / open_unix_connection, and connect_read_pipe / connect_write_pipe. Servers
+// are in server.hpp.
 #pragma once
 
 #include <any>
@@ -134,5 +135,15 @@ Coro<StreamPair> open_connection(std::string host, std::uint16_t port,
                                  std::size_t limit = DEFAULT_LIMIT);
 /// Connects to the Unix-domain socket at `path`.
 Coro<StreamPair> open_unix_connection(std::string path, std::size_t limit = DEFAULT_LIMIT);
+
+/// The stream form of Python's loop.connect_read_pipe: a reader of the pipe, FIFO or character
+/// device `fd`, which it takes over (made non-blocking; closed at EOF or when the reader goes).
+/// std::invalid_argument for any other kind of file ("Pipe transport is for
+/// pipes/sockets/character devices only"); `fd` is then left open.
+Coro<StreamReader> connect_read_pipe(int fd, std::size_t limit = DEFAULT_LIMIT);
+/// The stream form of loop.connect_write_pipe: a writer to the pipe, FIFO or character device
+/// `fd`, taken over as above. drain() raises std::system_error(EPIPE) once the reader has gone
+/// (never SIGPIPE); write_eof() and close() close the fd once the buffered bytes are written.
+Coro<StreamWriter> connect_write_pipe(int fd);
 
 }  // namespace asyncio

@@ -13,6 +13,8 @@
 #include "asyncio/task.hpp"
 #include "io/readiness_backend.hpp"
 #include "threads/remote_queue.hpp"
+#include "unix/child_watcher.hpp"
+#include "unix/signal_handlers.hpp"
 
 namespace asyncio {
 
@@ -130,6 +132,10 @@ void EventLoop::close() {
     ~RunningHere() { running_loop = outer; }
   } running_here({this, &scheduler_});
 
+  // 0. Put every signal's disposition back (as Python's unix loop does first); kill and reap
+  //    the children still running.
+  if (signals_) signals_->close();
+  if (children_) children_->close();
   // 1. Destroy the frames of tasks that never finished (CPython reports them when they are
   //    collected), then drop the callbacks and timers that will never run, and the fd
   //    watchers; from then on call_soon_threadsafe throws. The loop's references to the tasks
@@ -166,6 +172,28 @@ bool EventLoop::remove_watcher(int fd, int direction) {
   detail::IoWatcher* old = io_->detach_watcher(fd, direction);
   if (old) old->notify(detail::IoWatcher::Event::removed);
   return old != nullptr;
+}
+
+void EventLoop::set_signal_handler(int sig, std::shared_ptr<const std::function<void()>> handler) {
+  check_open();
+  check_thread();
+  if (!signals_) signals_ = std::make_unique<detail::SignalHandlers>(*this);
+  signals_->add(sig, std::move(handler));
+}
+
+detail::ChildWatcher& EventLoop::child_watcher() {
+  check_open();
+  if (!children_) children_ = std::make_unique<detail::ChildWatcher>(*this);
+  return *children_;
+}
+
+bool EventLoop::remove_signal_handler(int sig) {
+  check_thread();
+  if (!signals_) {
+    detail::SignalHandlers::check_signal(sig);
+    return false;
+  }
+  return signals_->remove(sig);
 }
 
 void EventLoop::post_threadsafe(detail::Callback* call) {

@@ -1,6 +1,8 @@
 // asyncio::run's shutdown, the loop's shutdown_asyncgens, and the thread's current loop.
 #include "asyncio/runners.hpp"
 
+#include <signal.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -90,6 +92,27 @@ void shutdown_run(EventLoop& loop, Clock::duration executor_timeout) noexcept {
        [&] { loop.run_until_complete(loop.shutdown_default_executor(executor_timeout)); });
   set_event_loop(nullptr);
   step("error while closing the loop", [&] { loop.close(); });
+}
+
+SigintCancelsMain::SigintCancelsMain(EventLoop& loop, TaskRef main) : loop_(loop) {
+  struct sigaction current;
+  if (::sigaction(SIGINT, nullptr, &current) != 0 || current.sa_handler != SIG_DFL) return;
+  try {
+    loop.add_signal_handler(SIGINT, [this, main]() mutable {
+      // Python's Runner._on_sigint; the second SIGINT meets the default disposition.
+      loop_.remove_signal_handler(SIGINT);
+      installed_ = false;
+      if (main.done()) return;
+      interrupted_ = true;
+      main.cancel();
+    });
+    installed_ = true;
+  } catch (const RuntimeError&) {  // another loop handles SIGINT: it is theirs
+  }
+}
+
+SigintCancelsMain::~SigintCancelsMain() {
+  if (installed_) loop_.remove_signal_handler(SIGINT);
 }
 
 }  // namespace detail

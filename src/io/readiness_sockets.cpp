@@ -1,7 +1,6 @@
 // ReadinessBackend's socket operations (the loop's sock_*): each tries its system call first and
 // waits for readiness only when the call would block. None of them ever raises SIGPIPE.
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,27 +18,6 @@
 namespace asyncio::detail {
 
 namespace {
-
-/// write(2) to a non-socket (a pipe) without SIGPIPE: the signal is blocked in this thread for
-/// the call, and one the call raised is taken back before unblocking it. The disposition of
-/// SIGPIPE is left alone.
-ssize_t write_without_sigpipe(int fd, const void* data, std::size_t size) {
-  sigset_t sigpipe, old, pending;
-  sigemptyset(&sigpipe);
-  sigaddset(&sigpipe, SIGPIPE);
-  sigpending(&pending);
-  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
-  pthread_sigmask(SIG_BLOCK, &sigpipe, &old);
-  const ssize_t n = ::write(fd, data, size);
-  const int error = errno;
-  if (n < 0 && error == EPIPE && !was_pending) {
-    const timespec zero{};
-    retry_on_eintr([&] { return sigtimedwait(&sigpipe, nullptr, &zero); });
-  }
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  errno = error;
-  return n;
-}
 
 /// send(2) without SIGPIPE, falling back to write(2) for pipes.
 ssize_t send_some(int fd, const char* data, std::size_t size) {

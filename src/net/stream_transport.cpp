@@ -30,22 +30,23 @@ std::exception_ptr os_error(int error, const char* what) {
 
 // fd_ is initialised before anything that can throw, so every throw from a constructor closes
 // the fd (one from the body of a delegating constructor through ~StreamTransport).
-StreamTransport::StreamTransport(EventLoop* loop, OwnedFd fd, std::size_t limit)
+StreamTransport::StreamTransport(EventLoop* loop, OwnedFd fd, std::size_t limit, Kind kind)
     : loop_(loop),
       fd_(std::move(fd)),
       limit_(limit),
+      kind_(kind),
       read_watch_(&on_read_event, this, IoBackend::reader),
       write_watch_(&on_write_event, this, IoBackend::writer) {
   if (limit == 0) throw std::invalid_argument("Limit cannot be <= 0");
 }
 
-StreamTransport::StreamTransport(EventLoop& loop, OwnedFd fd, std::size_t limit)
-    : StreamTransport(&loop, std::move(fd), limit) {
-  start_reading();
+StreamTransport::StreamTransport(EventLoop& loop, OwnedFd fd, std::size_t limit, Kind kind)
+    : StreamTransport(&loop, std::move(fd), limit, kind) {
+  if (kind != Kind::write_pipe) start_reading();
 }
 
 StreamTransport::StreamTransport(std::size_t limit)
-    : StreamTransport(running_loop_or_null(), OwnedFd(), limit) {}
+    : StreamTransport(running_loop_or_null(), OwnedFd(), limit, Kind::socket) {}
 
 StreamTransport::~StreamTransport() {
   if (!lost_) lose_connection(nullptr);
@@ -97,8 +98,9 @@ void StreamTransport::read_ready() {
     if (!would_block(errno)) fail(errno);
     return;
   }
-  if (n == 0) {  // EOF: keep the connection open for writing (Python's eof_received -> True)
+  if (n == 0) {  // EOF: a socket stays open for writing (Python's eof_received -> True)
     feed_eof();
+    if (kind_ == Kind::read_pipe) lose_connection(nullptr);
     return;
   }
   const std::size_t got = static_cast<std::size_t>(n);
@@ -167,8 +169,7 @@ void StreamTransport::write(std::string_view bytes) {
   check_writable();
   if (bytes.empty() || lost_) return;
   if (out_.empty()) {
-    ssize_t n =
-        retry_on_eintr([&] { return ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL); });
+    ssize_t n = retry_on_eintr([&] { return send_some(bytes); });
     if (n < 0) {
       if (!would_block(errno)) return fail(errno);
       n = 0;
@@ -186,8 +187,7 @@ void StreamTransport::write(std::string_view bytes) {
 bool StreamTransport::flush_now() {
   while (!out_.empty()) {
     const std::string_view pending = out_.view();
-    const ssize_t n = retry_on_eintr(
-        [&] { return ::send(fd_.get(), pending.data(), pending.size(), MSG_NOSIGNAL); });
+    const ssize_t n = retry_on_eintr([&] { return send_some(pending); });
     if (n < 0) {
       if (would_block(errno)) break;
       fail(errno);
@@ -202,6 +202,11 @@ bool StreamTransport::flush_now() {
     start_writing();
   }
   return !lost_;
+}
+
+ssize_t StreamTransport::send_some(std::string_view bytes) noexcept {
+  if (kind_ == Kind::socket) return ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  return write_without_sigpipe(fd_.get(), bytes.data(), bytes.size());
 }
 
 void StreamTransport::start_writing() {
@@ -232,9 +237,10 @@ void StreamTransport::write_ready() {
   }
 }
 
-// The write buffer is empty: finish what close() or write_eof() started.
+// The write buffer is empty: finish what close() or write_eof() started (a pipe has no
+// half-close: its write end is closed).
 void StreamTransport::after_flush() {
-  if (closing_) {
+  if (closing_ || (eof_requested_ && kind_ == Kind::write_pipe)) {
     lose_connection(nullptr);
   } else if (eof_requested_) {
     ::shutdown(fd_.get(), SHUT_WR);
@@ -270,7 +276,7 @@ void StreamTransport::raise_if_lost() const {
 void StreamTransport::write_eof() {
   if (eof_requested_ || is_closing()) return;
   eof_requested_ = true;
-  if (out_.empty()) ::shutdown(fd_.get(), SHUT_WR);
+  if (out_.empty()) after_flush();
 }
 
 void StreamTransport::close() {
@@ -283,13 +289,13 @@ void StreamTransport::close() {
 // --- Addresses -----------------------------------------------------------------------------------
 
 const SocketAddress& StreamTransport::peer_address() {
-  if (peer_address_.family() == AF_UNSPEC && !lost_)
+  if (peer_address_.family() == AF_UNSPEC && !lost_ && kind_ == Kind::socket)
     peer_address_ = SocketAddress::peer_of(fd_.get());
   return peer_address_;
 }
 
 const SocketAddress& StreamTransport::local_address() {
-  if (local_address_.family() == AF_UNSPEC && !lost_)
+  if (local_address_.family() == AF_UNSPEC && !lost_ && kind_ == Kind::socket)
     local_address_ = SocketAddress::local_of(fd_.get());
   return local_address_;
 }

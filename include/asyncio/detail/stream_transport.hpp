@@ -1,5 +1,6 @@
-// StreamTransport: one connected stream socket (TCP or Unix) and its read and write buffers,
-// shared by a StreamReader and its StreamWriter. It is CPython's _SelectorSocketTransport and
+// StreamTransport: one connected stream socket (TCP or Unix), or one end of a pipe, and its
+// read and write buffers, shared by a StreamReader and its StreamWriter. It is CPython's
+// _SelectorSocketTransport (or _UnixReadPipeTransport / _UnixWritePipeTransport) and
 // StreamReaderProtocol in one object. Without a socket it is the buffer of a StreamReader fed by
 // hand (Python's StreamReader(limit) made on its own): feed_data(), feed_eof() and
 // set_exception() drive it, reading never starts and nothing can be written.
@@ -13,6 +14,10 @@
 // does not take is buffered, and the transport becomes the fd's writer until the buffer is
 // empty. drain() waits while the buffer is above the high-water mark, until it falls to the
 // low-water mark.
+//
+// A pipe's end goes one way. The read end is closed when EOF arrives; the write end is never
+// read, its bytes go out with write(2) with SIGPIPE held back (EPIPE instead), and write_eof()
+// closes it once flushed.
 //
 // Once the connection is lost (an error, or close() with the write buffer flushed, or abort())
 // the fd is closed at once, the watches are gone, and every waiter is woken: readers see EOF
@@ -47,9 +52,13 @@ class StreamTransport : public ListHook {
   static constexpr std::size_t default_low_water = 16 * 1024;
   static constexpr std::size_t max_read = 64 * 1024;  // bytes read per readiness event, at most
 
-  /// Takes `fd`, a connected non-blocking stream socket, and starts reading. fd is closed when
+  /// What the fd is: a connected stream socket, or the read or the write end of a pipe (or
+  /// FIFO, or character device).
+  enum class Kind { socket, read_pipe, write_pipe };
+
+  /// Takes `fd`, non-blocking, and starts reading unless it is a write pipe. fd is closed when
   /// this throws (std::invalid_argument for a limit of 0).
-  StreamTransport(EventLoop& loop, OwnedFd fd, std::size_t limit);
+  StreamTransport(EventLoop& loop, OwnedFd fd, std::size_t limit, Kind kind = Kind::socket);
   /// A reader's buffer fed by hand, with no socket; on the running loop, if one runs.
   explicit StreamTransport(std::size_t limit);
   /// Aborts the connection if it is still open.
@@ -148,7 +157,7 @@ class StreamTransport : public ListHook {
     bool installed = false;
   };
   /// What both public constructors share: the members, and the limit's check.
-  StreamTransport(EventLoop* loop, OwnedFd fd, std::size_t limit);
+  StreamTransport(EventLoop* loop, OwnedFd fd, std::size_t limit, Kind kind);
   static void on_read_event(IoWatcher* watcher, IoWatcher::Event event);
   static void on_write_event(IoWatcher* watcher, IoWatcher::Event event);
 
@@ -162,6 +171,9 @@ class StreamTransport : public ListHook {
   /// Sends as much of the write buffer as the socket takes; returns false when the connection
   /// was lost doing so.
   bool flush_now();
+  /// One send(2) of `bytes` (write(2) for a pipe), never raising SIGPIPE; -1 and errno as the
+  /// call's.
+  ssize_t send_some(std::string_view bytes) noexcept;
   void check_writable() const;
   void check_high_water() noexcept;
   void after_flush();
@@ -171,6 +183,7 @@ class StreamTransport : public ListHook {
   EventLoop* loop_;  // null only for a transport fed by hand made with no loop running
   OwnedFd fd_;       // -1 once lost (closed), or from the start for a transport fed by hand
   std::size_t limit_;
+  Kind kind_;
   ByteBuffer in_;
   ByteBuffer out_;
   Watch read_watch_;

@@ -3,8 +3,10 @@
 // value, any other error thrown as std::system_error carrying errno.
 #pragma once
 
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <optional>
@@ -41,6 +43,27 @@ template <class Call>
 ssize_t attempt(const char* what, Call call) {
   const ssize_t n = retry_on_eintr(call);
   if (n < 0 && !would_block(errno)) throw_errno(errno, what);
+  return n;
+}
+
+/// write(2) to a non-socket (a pipe) without SIGPIPE: the signal is blocked in this thread for
+/// the call, and one the call raised is taken back before unblocking it. The disposition of
+/// SIGPIPE is left alone.
+inline ssize_t write_without_sigpipe(int fd, const void* data, std::size_t size) noexcept {
+  sigset_t sigpipe, old, pending;
+  sigemptyset(&sigpipe);
+  sigaddset(&sigpipe, SIGPIPE);
+  sigpending(&pending);
+  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+  pthread_sigmask(SIG_BLOCK, &sigpipe, &old);
+  const ssize_t n = ::write(fd, data, size);
+  const int error = errno;
+  if (n < 0 && error == EPIPE && !was_pending) {
+    const timespec zero{};
+    retry_on_eintr([&] { return sigtimedwait(&sigpipe, nullptr, &zero); });
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = error;
   return n;
 }
 
