@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -29,30 +30,39 @@ inline constexpr int DEVNULL = -3;
 
 /// The keyword arguments of Python's create_subprocess_exec, in its order, for designated
 /// initializers: `{.stdout = asyncio::subprocess::PIPE, .cwd = "/tmp"}`.
+///
+/// Every member is a value or a pointer that create_subprocess_exec/shell reads (and copies)
+/// when called, so the options may be a temporary inside a co_await expression: g++ 12
+/// destroys an aggregate temporary there twice, which only a trivially destructible one
+/// survives (hence pointers, not std::string and std::map members).
 struct SubprocessOptions {
   /// Each: unset to inherit ours (Python's None), subprocess::PIPE, subprocess::DEVNULL,
   /// subprocess::STDOUT (stderr only), or an open fd of ours (dup'ed; it stays ours).
-  std::optional<int> stdin;
-  std::optional<int> stdout;
-  std::optional<int> stderr;
+  std::optional<int> stdin{};
+  std::optional<int> stdout{};
+  std::optional<int> stderr{};
   /// The buffer limit of the stdout and stderr readers.
   std::size_t limit = DEFAULT_LIMIT;
-  /// The child's working directory.
-  std::optional<std::string> cwd;
-  /// The child's whole environment; unset: ours.
-  std::optional<std::map<std::string, std::string>> env;
+  /// The child's working directory; null: ours.
+  const char* cwd = nullptr;
+  /// The child's whole environment, names to values; null: ours.
+  const std::map<std::string, std::string>* env = nullptr;
   /// setsid() in the child: a new session and process group.
   bool start_new_session = false;
   /// Fds the child keeps, at the same numbers (close_fds closes all the others above 2).
-  std::vector<int> pass_fds;
+  std::span<const int> pass_fds{};
   /// Close every fd above 2 in the child except pass_fds (the library's own fds are
   /// close-on-exec in any case).
   bool close_fds = true;
 };
+static_assert(std::is_trivially_destructible_v<SubprocessOptions>);
 
 namespace detail {
 class ProcessState;
-}
+/// Whether child processes are watched through a pidfd (the default, where the kernel has
+/// them) or by the fallback that polls waitpid; tests turn pidfds off to exercise it.
+void set_pidfd_enabled(bool enabled) noexcept;
+}  // namespace detail
 
 /// A child process (Python's asyncio.subprocess.Process). A cheap handle: copies refer to the
 /// same process. The loop reaps the child when it exits, whether or not anyone waits; a child
@@ -93,10 +103,11 @@ class Process : detail::LoopBound {
   std::shared_ptr<detail::ProcessState> state_;
 };
 
-/// Starts `program` (looked up in PATH when it has no '/') with arguments `args` (argv[0] is
-/// `program`): Python's create_subprocess_exec. A program that cannot be run (missing, not
-/// executable) raises std::system_error with the child's errno (ENOENT: Python's
-/// FileNotFoundError) and no process is left behind.
+/// Starts `program` (looked up in our PATH when it has no '/') with arguments `args` (argv[0]
+/// is `program`) when awaited: Python's create_subprocess_exec. What `options` points at is
+/// copied now. A program that cannot be run (missing, not executable) raises
+/// std::system_error with the child's errno (ENOENT: Python's FileNotFoundError) and no
+/// process is left behind.
 Coro<Process> create_subprocess_exec(std::string program, std::vector<std::string> args = {},
                                      SubprocessOptions options = {});
 
@@ -124,8 +135,8 @@ Coro<Process> create_subprocess_exec(std::string program, Args&&... args) {
   return create_subprocess_exec(std::move(program), std::move(arguments), std::move(options));
 }
 
-/// Runs `cmd` with /bin/sh -c: Python's create_subprocess_shell. The caller quotes what needs
-/// quoting. A shell that cannot find the command exits with 127.
+/// Runs `cmd` with /bin/sh -c when awaited: Python's create_subprocess_shell. The caller quotes
+/// what needs quoting. A shell that cannot find the command exits with 127.
 Coro<Process> create_subprocess_shell(std::string cmd, SubprocessOptions options = {});
 
 }  // namespace asyncio

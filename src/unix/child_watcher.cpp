@@ -16,6 +16,7 @@
 #include "asyncio/detail/io_watcher.hpp"
 #include "asyncio/detail/syscall.hpp"
 #include "asyncio/event_loop.hpp"
+#include "asyncio/subprocess.hpp"
 
 namespace asyncio::detail {
 
@@ -54,7 +55,7 @@ void ChildWatcher::Child::on_event(IoWatcher* watcher, Event event) {
   child.owner.reap(child.pid);
 }
 
-void ChildWatcher::set_pidfd_enabled(bool enabled) noexcept { pidfd_enabled = enabled; }
+void set_pidfd_enabled(bool enabled) noexcept { pidfd_enabled = enabled; }
 
 ChildWatcher::~ChildWatcher() { close(); }
 

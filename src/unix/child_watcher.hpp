@@ -43,9 +43,6 @@ class ChildWatcher {
   /// Kills and reaps every child still running, reporting each.
   void close() noexcept;
 
-  /// Whether watch() tries pidfd_open (tests turn it off to exercise the fallback).
-  static void set_pidfd_enabled(bool enabled) noexcept;
-
  private:
   /// One watched child: its pidfd's reader (installed with the backend) or its polling timer.
   struct Child : IoWatcher {

@@ -123,12 +123,45 @@ StdioEnds stdio_ends(const std::optional<int>& how, int target) {
   return ends;
 }
 
-Process spawn(const std::string& file, const std::vector<std::string>& argv, bool search_path,
-              const SubprocessOptions& options) {
+/// What a spawn needs, copied out of the call's arguments (SubprocessOptions only points at
+/// the caller's strings), for the coroutine that spawns when awaited.
+struct SpawnRequest {
+  SpawnRequest(std::string file, std::vector<std::string> argv, bool search_path,
+               const SubprocessOptions& given)
+      : file(std::move(file)),
+        argv(std::move(argv)),
+        search_path(search_path),
+        stdio{given.stdin, given.stdout, given.stderr},
+        limit(given.limit),
+        pass_fds(given.pass_fds.begin(), given.pass_fds.end()),
+        start_new_session(given.start_new_session),
+        close_fds(given.close_fds) {
+    if (given.cwd) cwd = given.cwd;
+    if (given.env) {
+      env.emplace();
+      for (const auto& [name, value] : *given.env) env->push_back(name + "=" + value);
+    }
+  }
+
+  std::string file;
+  std::vector<std::string> argv;
+  bool search_path;  // posix_spawnp: look `file` up in PATH
+  std::optional<int> stdio[3];
+  std::size_t limit;
+  std::optional<std::string> cwd;
+  std::optional<std::vector<std::string>> env;  // "NAME=value" entries
+  std::set<int> pass_fds;
+  bool start_new_session;
+  bool close_fds;
+};
+
+Process spawn(SpawnRequest& request) {
+  const std::string& file = request.file;
+  const SpawnRequest& options = request;
   EventLoop& loop = get_running_loop();
   loop.check_open();
-  StdioEnds ends[3] = {stdio_ends(options.stdin, 0), stdio_ends(options.stdout, 1),
-                       stdio_ends(options.stderr, 2)};
+  StdioEnds ends[3] = {stdio_ends(options.stdio[0], 0), stdio_ends(options.stdio[1], 1),
+                       stdio_ends(options.stdio[2], 2)};
 
   SpawnSetup setup;
   for (int target = 0; target < 3; ++target) {
@@ -140,9 +173,8 @@ Process spawn(const std::string& file, const std::vector<std::string>& argv, boo
   }
   // pass_fds: kept at their numbers, made inheritable (a dup2 onto itself clears
   // close-on-exec); close_fds closes the gaps between them and everything above.
-  const std::set<int> passed(options.pass_fds.begin(), options.pass_fds.end());
   int next_to_close = 3;
-  for (const int fd : passed) {
+  for (const int fd : options.pass_fds) {
     if (fd < 3) continue;
     if (options.close_fds) {
       for (; next_to_close < fd; ++next_to_close) {
@@ -173,20 +205,18 @@ Process spawn(const std::string& file, const std::vector<std::string>& argv, boo
               "posix_spawnattr_setsigdefault");
 
   std::vector<char*> args;
-  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  for (std::string& arg : request.argv) args.push_back(arg.data());
   args.push_back(nullptr);
-  std::vector<std::string> env_strings;
   std::vector<char*> env;
-  if (options.env) {
-    for (const auto& [name, value] : *options.env) env_strings.push_back(name + "=" + value);
-    for (std::string& entry : env_strings) env.push_back(entry.data());
+  if (request.env) {
+    for (std::string& entry : *request.env) env.push_back(entry.data());
     env.push_back(nullptr);
   }
   char** envp = options.env ? env.data() : environ;
 
   pid_t pid;
   const int error =
-      search_path
+      request.search_path
           ? posix_spawnp(&pid, file.c_str(), &setup.actions, &setup.attributes, args.data(), envp)
           : posix_spawn(&pid, file.c_str(), &setup.actions, &setup.attributes, args.data(), envp);
   // glibc reports a failed exec here, with the child already reaped.
@@ -227,6 +257,8 @@ Coro<std::string> read_all(std::optional<StreamReader> reader) {
 }
 
 Coro<void> nothing() { co_return; }
+
+Coro<Process> spawn_when_awaited(SpawnRequest request) { co_return spawn(request); }
 
 }  // namespace
 
@@ -270,11 +302,12 @@ void Process::kill() { send_signal(SIGKILL); }
 Coro<Process> create_subprocess_exec(std::string program, std::vector<std::string> args,
                                      SubprocessOptions options) {
   args.insert(args.begin(), program);
-  co_return spawn(program, args, true, options);
+  return spawn_when_awaited(SpawnRequest(std::move(program), std::move(args), true, options));
 }
 
 Coro<Process> create_subprocess_shell(std::string cmd, SubprocessOptions options) {
-  co_return spawn("/bin/sh", {"/bin/sh", "-c", std::move(cmd)}, false, options);
+  return spawn_when_awaited(
+      SpawnRequest("/bin/sh", {"/bin/sh", "-c", std::move(cmd)}, false, options));
 }
 
 }  // namespace asyncio
