@@ -108,10 +108,12 @@ void EventLoop::poll_io_and_timers() {
     const std::uint64_t now = detail::to_ns(time());
     timeout = std::chrono::nanoseconds(*when > now ? *when - now : 0);
   }
-  if (timeout && timeout->count() == 0 && io_->registered_fds() == 1) {
-    // Only the loop's own eventfd is watched and the poll would not wait: the remote queue's
-    // flag mirrors the eventfd, so read that instead of making a system call.
+  if (timeout && timeout->count() == 0 && io_->registered_fds() == (signals_ ? 2 : 1)) {
+    // Only the loop's own eventfds are watched and the poll would not wait: the remote queue's
+    // flag and the signals' pending flags mirror them, so read those instead of making a
+    // system call.
     if (remote_->wakeup_pending()) remote_->take_into(scheduler_);
+    if (signals_ && signals_->any_pending()) signals_->dispatch();
   } else {
     io_->poll(timeout);
   }

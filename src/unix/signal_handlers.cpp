@@ -122,6 +122,13 @@ void SignalHandlers::close() noexcept {
   loop_.io_backend().close_fd(wakeup_.release());
 }
 
+bool SignalHandlers::any_pending() const noexcept {
+  for (const auto& entry : handlers_) {
+    if (slots[entry.first].pending.load(std::memory_order_relaxed)) return true;
+  }
+  return false;
+}
+
 // The eventfd is read before the flags are cleared: a signal arriving in between writes to it
 // again (its flag was clear), so none is missed; at worst the loop wakes once for nothing.
 void SignalHandlers::dispatch() {

@@ -46,11 +46,13 @@ class SignalHandlers {
   /// Removes every handler, waits for a C handler still running on another thread to leave,
   /// and closes the eventfd.
   void close() noexcept;
-
- private:
-  /// The eventfd is readable: schedules the callback of every signal that arrived.
+  /// Whether a handled signal arrived that dispatch() has not seen (the loop's poll skips the
+  /// system call when nothing else is watched and it would not wait).
+  bool any_pending() const noexcept;
+  /// Schedules the callback of every signal that arrived (the eventfd is readable).
   void dispatch();
 
+ private:
   EventLoop& loop_;
   OwnedFd wakeup_;  // the eventfd; -1 once closed
   std::map<int, Handler> handlers_;
