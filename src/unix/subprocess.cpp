@@ -87,7 +87,7 @@ struct StdioEnds {
   int child = -1;  // what the child gets as the stream: dup2'ed onto it; -1: inherited
 };
 
-/// Sets up stream `target` (0, 1 or 2) as `how` says; `to_child` is the pipe's direction.
+/// Sets up the child's stream `target` (0, 1 or 2) as `how` says.
 StdioEnds stdio_ends(const std::optional<int>& how, int target) {
   StdioEnds ends;
   if (!how) return ends;
@@ -260,6 +260,22 @@ Coro<void> nothing() { co_return; }
 
 Coro<Process> spawn_when_awaited(SpawnRequest request) { co_return spawn(request); }
 
+Coro<int> wait_for(std::shared_ptr<detail::ProcessState> state) {
+  co_await state->wait_for_exit();
+  for (const std::shared_ptr<detail::StreamTransport>& pipe : state->read_pipes)
+    co_await pipe->wait_for_close();
+  co_return *state->returncode();
+}
+
+Coro<std::pair<std::string, std::string>> communicate_with(Process process,
+                                                           std::optional<std::string> input) {
+  Coro<void> feed = process.stdin ? feed_stdin(*process.stdin, std::move(input)) : nothing();
+  auto results =
+      co_await gather(std::move(feed), read_all(process.stdout), read_all(process.stderr));
+  co_await process.wait();
+  co_return std::pair(std::move(std::get<1>(results)), std::move(std::get<2>(results)));
+}
+
 }  // namespace
 
 Process::Process(std::shared_ptr<detail::ProcessState> state, std::optional<StreamWriter> in,
@@ -273,21 +289,11 @@ int Process::pid() const noexcept { return state_->pid(); }
 
 std::optional<int> Process::returncode() const noexcept { return state_->returncode(); }
 
-Coro<int> Process::wait() {
-  // Copies: the coroutine may outlive the handle it was called on.
-  std::shared_ptr<detail::ProcessState> state = state_;
-  co_await state->wait_for_exit();
-  for (const std::shared_ptr<detail::StreamTransport>& pipe : state->read_pipes)
-    co_await pipe->wait_for_close();
-  co_return *state->returncode();
-}
+// Each coroutine holds what it needs, so it may outlive the handle it was called on.
+Coro<int> Process::wait() { return wait_for(state_); }
 
 Coro<std::pair<std::string, std::string>> Process::communicate(std::optional<std::string> input) {
-  Process self = *this;  // the coroutine may outlive the handle it was called on
-  Coro<void> feed = self.stdin ? feed_stdin(*self.stdin, std::move(input)) : nothing();
-  auto results = co_await gather(std::move(feed), read_all(self.stdout), read_all(self.stderr));
-  co_await self.wait();
-  co_return std::pair(std::move(std::get<1>(results)), std::move(std::get<2>(results)));
+  return communicate_with(*this, std::move(input));
 }
 
 void Process::send_signal(int sig) {
