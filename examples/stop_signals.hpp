@@ -1,31 +1,29 @@
 // Shared by the server examples (and bench/echo_server.cpp): close_on_stop_signal(server), a
-// coroutine that closes the server, so that its serve_forever() returns, when SIGINT (Ctrl-C) or
-// SIGTERM arrives. Python would call loop.add_signal_handler(signal.SIGTERM, server.close); here
-// the two signals are blocked and read from a signalfd that the loop watches.
+// coroutine that makes SIGINT (Ctrl-C) and SIGTERM close the server, so that its
+// serve_forever() returns: Python's loop.add_signal_handler(signal.SIGTERM, server.close). Run
+// it as a task; it keeps the two handlers until the server and its connections are closed, or
+// until it is cancelled (asyncio::run cancels it at exit), then removes them, which puts the
+// signals' former dispositions back (a later Ctrl-C ends the process at once).
 #pragma once
 
 #include <signal.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
 
 #include <asyncio/asyncio.hpp>
 
-#include <cerrno>
-#include <system_error>
-
 inline asyncio::Coro<> close_on_stop_signal(asyncio::Server& server) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  if (sigprocmask(SIG_BLOCK, &signals, nullptr) != 0) {
-    throw std::system_error(errno, std::generic_category(), "sigprocmask");
+  // A copy of the handle, for the handlers too: a signal that comes after the caller's Server
+  // has gone (while asyncio::run shuts down) still finds the server.
+  asyncio::Server handle = server;
+  asyncio::EventLoop& loop = asyncio::get_running_loop();
+  struct Handlers {  // removed however the task ends
+    asyncio::EventLoop& loop;
+    ~Handlers() {
+      loop.remove_signal_handler(SIGINT);
+      loop.remove_signal_handler(SIGTERM);
+    }
+  } handlers{loop};
+  for (const int sig : {SIGINT, SIGTERM}) {
+    loop.add_signal_handler(sig, [handle]() mutable { handle.close(); });
   }
-  struct SignalFd {  // closed however the wait ends (asyncio::run cancels it at exit)
-    int fd;
-    ~SignalFd() { ::close(fd); }
-  } signal_fd{signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC)};
-  if (signal_fd.fd < 0) throw std::system_error(errno, std::generic_category(), "signalfd");
-  co_await asyncio::get_running_loop().wait_readable(signal_fd.fd);
-  server.close();
+  co_await handle.wait_closed();
 }

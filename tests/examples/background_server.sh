@@ -1,7 +1,7 @@
 # Sourced by the network examples' tests and by scripts/demo.sh: start_server runs a server example in the background
-# on a free port (it is given port 0 and prints "Serving on ...:PORT"), stop_server and
-# wait_server_exit end it, and an EXIT trap kills it if a test fails half-way. Only the process
-# started here is ever signalled, by its PID.
+# on a free port (it is given port 0 and prints "Serving on ...:PORT"), wait_server_line waits
+# for a line of its output, stop_server and wait_server_exit end it, and an EXIT trap kills it
+# if a test fails half-way. Only the process started here is ever signalled, by its PID.
 server_pid=
 server_out=$(mktemp)
 trap '[ -n "$server_pid" ] && kill -KILL "$server_pid" 2>/dev/null; rm -f "$server_out"' EXIT
@@ -32,6 +32,16 @@ start_server() {
     sleep 0.1
   done
   fail "the server printed no 'Serving on' line within 10 s"
+}
+
+# wait_server_line REGEX: waits up to 10 s for a line of the server's output matching REGEX
+# (grep's basic syntax).
+wait_server_line() {
+  for _ in $(seq 100); do
+    grep -q -- "$1" "$server_out" && return 0
+    sleep 0.1
+  done
+  fail "the server printed no line matching '$1' within 10 s"
 }
 
 # wait_server_exit: waits up to 10 s for the server to exit by itself; fails unless it exits
