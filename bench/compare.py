@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-# Compares a benchmark suite of ours with the same workloads written for Boost.Asio (peers/*_asio.cpp)
-# and CPython asyncio (peers/*_asyncio.py): alternating rounds, then a table of medians and ratios.
+# Compares a benchmark suite of ours with the same workloads written for Boost.Asio (peers/*_asio.cpp),
+# CPython asyncio (peers/*_asyncio.py) and plain C floors (peers/*_floor.c): alternating rounds, then
+# a table of medians and ratios.
 """Run our program and its peers in alternating rounds and compare them.
 
 Suites: core (spawn, sleep(0), timers, memory per task), io (socket-pair ping-pong per
-selector backend), sync (queue handoff, uncontended lock) and generator (Generator<T> against a
-hand-written loop, and delegation depth). Each program prints "<workload> <value>" lines. The ratio column is always
-"how many times better ours is": peer/ours where lower is better, ours/peer where higher is.
+selector backend), sync (queue handoff, uncontended lock), generator (Generator<T> against a
+hand-written loop, and delegation depth) and subprocess (spawn-and-wait of /bin/true 50 at a time,
+signal-to-callback latency; also against a C floor). Each program prints "<workload> <value>" lines.
+The ratio column is always "how many times better ours is": peer/ours where lower is better,
+ours/peer where higher is.
 
 Two more suites run a server and a load client, the server pinned to one CPU and the client to
 another (taskset): echo (echo_client against our echo_server, a C epoll floor, Boost.Asio, libuv,
@@ -29,10 +32,14 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_BUILD = os.path.join(HERE, "..", "build", "bench", "bench")
 
-# Per suite: our program, the Asio peer, the Python peer (relative to the build's bench/ and to
-# bench/peers/), and the workloads: name, unit, whether lower is better, the issue's target.
-# A target is ("at most", value), ("ratio to", peer, minimum ratio of ours over the peer), or
-# ("within", another workload, maximum of ours / ours on that workload, or None to just show it).
+# Per suite: our program, the Asio peer, optionally a C floor ("floor"), the Python peer (relative to
+# the build's bench/ and to bench/peers/), optionally "args" given to every program ("{build}" is
+# the build's bench/ directory), "names" for the report (a peer's name in this suite) and
+# "targets_in_report" (report.py's table shows the targets and whether they are met), and the
+# workloads: name, unit, whether lower is better, the issue's target. A target is ("at most",
+# value), ("ratio to", peer, minimum ratio of ours over the peer), ("within", another workload,
+# maximum of ours / ours on that workload, or None to just show it), or a list of such targets,
+# all of which must be met.
 SUITES = {
     "core": {
         "ours": "bench_core", "asio": "peers/bench_core_asio", "python": "core_asyncio.py",
@@ -69,7 +76,19 @@ SUITES = {
             ("delegate_depth1000_ns", "ns/value, depth 1,000", True, ("within", "delegate_depth1_ns", None)),
         ],
     },
+    "subprocess": {
+        "ours": "bench_subprocess", "floor": "peers/bench_subprocess_floor", "python": "subprocess_asyncio.py",
+        "args": ["--sender", "{build}/signal_sender"],
+        "names": {"floor": "C floor"}, "targets_in_report": True,
+        "metrics": [
+            ("spawn_wait_per_s", "runs/s, 1,000 x /bin/true, 50 at a time", False,
+             [("ratio to", "python", 3.0), ("ratio to", "floor", 0.9)]),
+            ("signal_latency_p50_us", "us from kill() to callback, median", True, None),
+            ("signal_latency_p99_us", "us from kill() to callback, p99", True, None),
+        ],
+    },
 }
+
 
 def run_once(impl, command, timeout, metric_names):
     """Runs one program; returns ({metric: value}, error message or None)."""
@@ -135,14 +154,59 @@ def summarize(values):
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
+def median_in(summary, impl, metric):
+    """The median of impl's metric in a compare() summary, or None."""
+    stats = summary.get(impl, {}).get(metric)
+    return stats["median"] if stats else None
+
+
+def advantage(summary, impl, metric, lower_is_better):
+    """How many times better ours is than impl (None when unknown)."""
+    ours, peer = median_in(summary, "ours", metric), median_in(summary, impl, metric)
+    if not ours or not peer:
+        return None
+    return peer / ours if lower_is_better else ours / peer
+
+
+def target_cells(summary, metric, lower_is_better, target):
+    """(the target as text, whether ours meets it: "yes", "NO" or "-" when unknown or none)."""
+    if target is None:
+        return "-", "-"
+    if isinstance(target, list):  # all of them
+        cells = [target_cells(summary, metric, lower_is_better, t) for t in target]
+        mets = [met for _, met in cells]
+        met = "NO" if "NO" in mets else "-" if "-" in mets else "yes"
+        return ", ".join(text for text, _ in cells), met
+    ours = median_in(summary, "ours", metric)
+    if target[0] == "at most":
+        met = None if ours is None else ours <= target[1]
+        text = f"<= {target[1]}"
+    elif target[0] == "within":
+        _, other, maximum = target
+        base = median_in(summary, "ours", other)
+        ratio = ours / base if ours and base else None
+        text = ("-" if ratio is None else f"{ratio:.2f}x {other}") + ("" if maximum is None else f" (<= {maximum}x)")
+        met = None if ratio is None or maximum is None else ratio <= maximum
+    else:
+        _, peer, minimum = target
+        ratio = advantage(summary, peer, metric, lower_is_better)
+        met = None if ratio is None else ratio >= minimum
+        text = f">= {minimum}x {peer}"
+    return text, "-" if met is None else ("yes" if met else "NO")
+
+
 def compare(suite_name, args):
     """Runs one suite; prints its table; returns (summary, samples, failures, notes, commands)."""
     suite = SUITES[suite_name]
     metric_names = [m[0] for m in suite["metrics"]]
-    extra = ["--quick"] if args.quick else []
+    extra = (["--quick"] if args.quick else []) + [a.format(build=args.build) for a in suite.get("args", [])]
     commands = {}
     notes = []
-    for impl, name in (("ours", suite["ours"]), ("asio", suite["asio"])):
+    for impl in ("ours", "asio", "python", "floor"):  # the order of the runs and of the columns
+        if impl == "python":
+            commands["python"] = [args.python, os.path.join(HERE, "peers", suite["python"])] + extra
+            continue
+        name = suite.get(impl)
         if name is None:  # no such peer for this suite
             continue
         path = os.path.join(args.build, name)
@@ -150,7 +214,6 @@ def compare(suite_name, args):
             commands[impl] = [path] + extra
         else:
             notes.append(f"{impl}: no program at {path} (skipped)")
-    commands["python"] = [args.python, os.path.join(HERE, "peers", suite["python"])] + extra
     for note in notes:
         print(note, file=sys.stderr)
 
@@ -168,54 +231,25 @@ def compare(suite_name, args):
 
     summary = {impl: {m: summarize(samples[impl][m]) for m in metric_names} for impl in commands}
 
-    def median(impl, metric):
-        stats = summary.get(impl, {}).get(metric)
-        return stats["median"] if stats else None
-
     def cell(impl, metric):
         stats = summary.get(impl, {}).get(metric)
         if not stats:
             return "-"
         return f"{fmt(stats['median'])} ({fmt(stats['min'])}-{fmt(stats['max'])})"
 
-    def advantage(impl, metric, lower_is_better):
-        """How many times better ours is than impl (None when unknown)."""
-        ours, peer = median("ours", metric), median(impl, metric)
-        if not ours or not peer:
-            return None
-        return peer / ours if lower_is_better else ours / peer
-
-    def target_cells(metric, lower_is_better, target):
-        if target is None:
-            return "-", "-"
-        ours = median("ours", metric)
-        if target[0] == "at most":
-            met = None if ours is None else ours <= target[1]
-            text = f"<= {target[1]}"
-        elif target[0] == "within":
-            _, other, maximum = target
-            base = median("ours", other)
-            ratio = ours / base if ours and base else None
-            text = ("-" if ratio is None else f"{ratio:.2f}x {other}") + ("" if maximum is None else f" (<= {maximum}x)")
-            met = None if ratio is None or maximum is None else ratio <= maximum
-        else:
-            _, peer, minimum = target
-            ratio = advantage(peer, metric, lower_is_better)
-            met = None if ratio is None else ratio >= minimum
-            text = f">= {minimum}x {peer}"
-        return text, "-" if met is None else ("yes" if met else "NO")
-
     mode = "quick" if args.quick else "full"
     print(f"{suite_name} workloads, {args.rounds} round(s) ({mode}); median (min-max); "
           f"ratio = how many times better ours is than the peer")
-    header = ["workload", "unit", "ours", "asio", "python", "vs asio", "vs python", "target", "met"]
+    # The peers this suite has a column for: Asio (even when it has no program: "-"), Python, a floor.
+    peers = [peer for peer in ("asio", "python", "floor") if peer == "python" or peer in suite]
+    header = ["workload", "unit", "ours", *peers, *(f"vs {peer}" for peer in peers), "target", "met"]
     rows = []
     for metric, unit, lower_is_better, target in suite["metrics"]:
-        ratios = [advantage(peer, metric, lower_is_better) for peer in ("asio", "python")]
+        ratios = [advantage(summary, peer, metric, lower_is_better) for peer in peers]
         rows.append([metric, unit + (" (lower is better)" if lower_is_better else " (higher is better)"),
-                     cell("ours", metric), cell("asio", metric), cell("python", metric),
+                     cell("ours", metric), *(cell(peer, metric) for peer in peers),
                      *("-" if r is None else f"{r:.2f}x" for r in ratios),
-                     *target_cells(metric, lower_is_better, target)])
+                     *target_cells(summary, metric, lower_is_better, target)])
     print_table(header, rows, left_columns=2)
     for note in notes:
         print(f"note: {note}")

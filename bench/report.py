@@ -10,7 +10,9 @@
 The page (docs/benchmarks.md by default) is bench/report_template.md with its placeholders
 filled from this run: the machine, the date, one table per workload, and the charts (written
 next to the page, in benchmarks/, with the raw figures in benchmarks/results.json). Nothing on
-it is typed by hand. --render benchmarks/results.json writes the page again without running.
+it is typed by hand. --render benchmarks/results.json writes the page again without running;
+with --merge FILE it first adds the suites of a separate `compare.py --json FILE` run, which the
+page then says were measured apart.
 """
 import argparse
 import datetime
@@ -30,6 +32,16 @@ ROOT = os.path.dirname(HERE)
 PEER_PACKAGES = ["python3-uvloop", "libboost1.81-dev", "libuv1-dev", "nginx", "wrk", "python3-matplotlib", "curl"]
 PEER_NAMES = {"asio": "Boost.Asio", "python": "CPython asyncio", "uvloop": "uvloop", "libuv": "libuv",
               "floor": "C epoll floor", "nginx": "nginx", "asyncio": "CPython asyncio"}
+
+
+def peer_name(suite_name, impl):
+    """How the page names impl in a compare.py suite: the suite's own name for it, if it has one
+    (the subprocess suite's floor is not the echo suite's), else PEER_NAMES'."""
+    if impl == "ours":
+        return "ours"
+    names = compare.SUITES.get(suite_name, {}).get("names", {})
+    return names.get(impl) or PEER_NAMES.get(impl, impl)
+
 
 # How each cost grows: per workload, the counts (full mode, quick mode) and the unit.
 SCALING = [
@@ -149,14 +161,16 @@ def ratio_text(ours, peer, lower_is_better):
 
 
 def suite_table(name, result):
-    """Markdown: one row per workload, median (min–max) per implementation, ratios to peers."""
+    """Markdown: one row per workload, median (min–max) per implementation, ratios to peers, and
+    for a suite with "targets_in_report" the issue's target and whether ours meets it."""
     suite = compare.SUITES[name]
     impls = [impl for impl in result["summary"]]
     peers = [impl for impl in impls if impl != "ours"]
-    header = ["workload", "unit"] + [("ours" if i == "ours" else PEER_NAMES.get(i, i)) for i in impls] + \
-             [f"ours vs {PEER_NAMES.get(p, p)}" for p in peers]
+    with_targets = suite.get("targets_in_report", False)
+    header = ["workload", "unit"] + [peer_name(name, i) for i in impls] + \
+             [f"ours vs {peer_name(name, p)}" for p in peers] + (["target", "met"] if with_targets else [])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for metric, unit, lower_is_better, _target in suite["metrics"]:
+    for metric, unit, lower_is_better, target in suite["metrics"]:
         cells = []
         for impl in impls:
             stats = result["summary"][impl].get(metric)
@@ -165,7 +179,13 @@ def suite_table(name, result):
         ours = (result["summary"].get("ours", {}).get(metric) or {}).get("median")
         ratios = [ratio_text(ours, (result["summary"][p].get(metric) or {}).get("median"), lower_is_better) for p in peers]
         better = "lower is better" if lower_is_better else "higher is better"
-        lines.append("| " + " | ".join([f"`{metric}`", f"{unit} ({better})"] + cells + ratios) + " |")
+        targets = []
+        if with_targets:
+            text, met = compare.target_cells(result["summary"], metric, lower_is_better, target)
+            targets = [text.replace("x ", "× ").replace(">=", "≥"), met]
+            for impl in peers:  # compare.py's short names, as the page names them
+                targets[0] = targets[0].replace(f"× {impl}", f"× {peer_name(name, impl)}")
+        lines.append("| " + " | ".join([f"`{metric}`", f"{unit} ({better})"] + cells + ratios + targets) + " |")
     return "\n".join(lines)
 
 
@@ -289,7 +309,7 @@ def charts(results, server_results, scaling, echo_scaling, out_dir):
                 stats = summary[peer].get(metric) if peer != "ours" else None
                 if ours and stats:
                     value = stats["median"] / ours if lower_is_better else ours / stats["median"]
-                    rows.append((f"{metric} vs {PEER_NAMES.get(peer, peer)}", value))
+                    rows.append((f"{metric} vs {peer_name(name, peer)}", value))
     rows += server_ratio_rows(server_results)
     if rows:
         fig, ax = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.2))
@@ -352,6 +372,22 @@ def charts(results, server_results, scaling, echo_scaling, out_dir):
     return links
 
 
+def merge(run, path):
+    """Puts the program suites of a `compare.py --json` file into a saved run, each marked as
+    measured apart (its date: the file's modification day), with its failures."""
+    with open(path) as saved:
+        separate = json.load(saved, object_hook=int_keys)
+    date = datetime.date.fromtimestamp(os.path.getmtime(path)).isoformat()
+    for name, result in separate["suites"].items():
+        if name not in compare.SUITES:
+            raise SystemExit(f"--merge: {name} is not a program suite of compare.py")
+        run["results"][name] = result
+        run.setdefault("separate_runs", {})[name] = {"date": date, "quick": separate["quick"],
+                                                     "rounds": separate["rounds"]}
+        run["failures"] = [f for f in run["failures"] if f["suite"] != name] + \
+                          [f for f in separate["failures"] if f["suite"] == name]
+
+
 def int_keys(mapping):
     """json.load's object_hook: the counts that were dictionary keys become numbers again."""
     return {int(key) if key.isdigit() else key: value for key, value in mapping.items()}
@@ -386,7 +422,12 @@ def main():
     parser.add_argument("--no-install", action="store_true", help="do not install missing peers")
     parser.add_argument("--render", metavar="JSON", help="run nothing: write the page again from the results.json "
                         "an earlier run saved beside its charts (after editing the template)")
+    parser.add_argument("--merge", metavar="FILE", help="with --render: first put the suites of a separate "
+                        "`compare.py --json FILE` run into it (replacing those suites' figures; the page says "
+                        "they were measured apart), and save the result beside the charts")
     args = parser.parse_args()
+    if args.merge and not args.render:
+        parser.error("--merge needs --render")
     args.bench_dir = os.path.join(args.build, "bench")
     if args.rounds is None:
         args.rounds = 3 if args.quick else 5
@@ -397,6 +438,11 @@ def main():
     if args.render:
         with open(args.render) as saved:
             run = json.load(saved, object_hook=int_keys)
+        if args.merge:
+            merge(run, args.merge)
+            os.makedirs(charts_dir, exist_ok=True)
+            with open(os.path.join(charts_dir, "results.json"), "w") as out:
+                json.dump(run, out, indent=1)
     else:
         if not args.no_install:
             install_peers()
@@ -425,6 +471,12 @@ def main():
               "duration": f"{run['minutes']:.1f} minutes"}
     for name, result in results.items():
         values[f"suite:{name}"] = suite_table(name, result)
+        apart = run.get("separate_runs", {}).get(name)
+        if apart:
+            mode = "quick mode" if apart["quick"] else "full mode"
+            values[f"suite:{name}"] += (f"\n\nThese figures come from a separate run (`compare.py {name}`, {mode}, "
+                                        f"{apart['rounds']} alternating rounds, on {apart['date']}), not from the run "
+                                        "described above.")
     for name, result in server_results.items():
         values[f"suite:{name}"] = server_suite_table(name, result)
     for key, link in charts(results, server_results, scaling, echo_scaling, charts_dir).items():
