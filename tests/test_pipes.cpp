@@ -92,6 +92,24 @@ TEST_F(PipeTest, AReaderThatGoesAwayGivesEpipeFromDrainNotSigpipe) {
   EXPECT_FALSE(::sigismember(&pending, SIGPIPE));
 }
 
+TEST_F(PipeTest, AnIdleWriterLearnsThatItsReaderWentAway) {
+  Pipe pipe;
+  run([&]() -> Coro<void> {
+    asyncio::StreamWriter writer = co_await asyncio::connect_write_pipe(pipe.write_end.release());
+    pipe.read_end.close();
+    co_await writer.wait_closed();  // nothing was buffered: a clean close, as Python's
+    EXPECT_TRUE(writer.is_closing());
+    writer.write("too late");
+    int error = 0;
+    try {
+      co_await writer.drain();
+    } catch (const std::system_error& e) {
+      error = e.code().value();
+    }
+    EXPECT_EQ(error, EPIPE);
+  }());
+}
+
 TEST_F(PipeTest, AFifoWorksBothWays) {
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("asyncio-fifo-" + std::to_string(::getpid()));

@@ -368,6 +368,21 @@ TEST_F(SubprocessTest, ClosingTheLoopKillsAndReapsAChildStillRunning) {
   EXPECT_TRUE(children_states().empty());
 }
 
+TEST_F(SubprocessTest, AMissingWorkingDirectoryIsNamedInTheError) {
+  run([]() -> Coro<void> {
+    std::string what;
+    try {
+      co_await asyncio::create_subprocess_exec("true",
+                                               SubprocessOptions{.cwd = "/nonexistent/dir"});
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code().value(), ENOENT);
+      what = e.what();
+    }
+    EXPECT_NE(what.find("/nonexistent/dir"), std::string::npos) << what;
+  }());
+  EXPECT_TRUE(children_states().empty());
+}
+
 TEST_F(SubprocessTest, BadStdioValuesAreRefused) {
   run([]() -> Coro<void> {
     EXPECT_TRUE(co_await asyncio_test::throws<std::invalid_argument>(

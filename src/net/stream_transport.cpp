@@ -42,7 +42,17 @@ StreamTransport::StreamTransport(EventLoop* loop, OwnedFd fd, std::size_t limit,
 
 StreamTransport::StreamTransport(EventLoop& loop, OwnedFd fd, std::size_t limit, Kind kind)
     : StreamTransport(&loop, std::move(fd), limit, kind) {
-  if (kind != Kind::write_pipe) start_reading();
+  if (kind != Kind::write_pipe) {
+    start_reading();
+    return;
+  }
+  // A write pipe is watched for reading only to learn that its reader went away (the selector
+  // reports an error then), as CPython's _UnixWritePipeTransport does. A character device
+  // may not be watchable at all; it is then only written to.
+  try {
+    read_watch_.install();
+  } catch (const std::exception&) {
+  }
 }
 
 StreamTransport::StreamTransport(std::size_t limit)
@@ -86,6 +96,10 @@ void StreamTransport::on_read_event(IoWatcher* watcher, IoWatcher::Event event) 
 // room, with a stack buffer behind it for the rest: no more memory is reserved than the bytes
 // that arrived, and the buffer never exceeds 2 * limit_ + max_read.
 void StreamTransport::read_ready() {
+  if (kind_ == Kind::write_pipe) {  // the reader went away: nothing more can be written
+    lose_connection(out_.empty() ? nullptr : os_error(EPIPE, "Connection lost"));
+    return;
+  }
   char spill[max_read];
   std::span<char> room = in_.back_room();
   if (room.size() > max_read) room = room.first(max_read);
@@ -270,7 +284,9 @@ WakeAwaiter StreamTransport::wait_for_drain() {
 void StreamTransport::raise_if_lost() const {
   if (!lost_) return;
   throw_if_failed();
-  throw std::system_error(ECONNRESET, std::generic_category(), "Connection lost");
+  // A pipe has no reset: the reader went away (EPIPE, Python's BrokenPipeError).
+  throw std::system_error(kind_ == Kind::write_pipe ? EPIPE : ECONNRESET, std::generic_category(),
+                          "Connection lost");
 }
 
 void StreamTransport::write_eof() {

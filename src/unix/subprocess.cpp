@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -168,6 +169,10 @@ Process spawn(SpawnRequest& request) {
     if (ends[target].child >= 0) setup.dup2(ends[target].child, target);
   }
   if (options.cwd) {
+    // posix_spawn reports a failed chdir as it reports a failed exec; name the directory.
+    struct stat status;
+    if (::stat(options.cwd->c_str(), &status) != 0) throw_errno(errno, *options.cwd);
+    if (!S_ISDIR(status.st_mode)) throw_errno(ENOTDIR, *options.cwd);
     setup.check(posix_spawn_file_actions_addchdir_np(&setup.actions, options.cwd->c_str()),
                 "posix_spawn_file_actions_addchdir_np");
   }

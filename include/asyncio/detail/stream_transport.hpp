@@ -15,9 +15,10 @@
 // empty. drain() waits while the buffer is above the high-water mark, until it falls to the
 // low-water mark.
 //
-// A pipe's end goes one way. The read end is closed when EOF arrives; the write end is never
-// read, its bytes go out with write(2) with SIGPIPE held back (EPIPE instead), and write_eof()
-// closes it once flushed.
+// A pipe's end goes one way. The read end is closed when EOF arrives. The write end's bytes go
+// out with write(2) with SIGPIPE held back (EPIPE instead), write_eof() closes it once flushed,
+// and it is watched for reading only to learn that the reader went away (the connection is
+// then lost: cleanly with nothing buffered, with EPIPE otherwise).
 //
 // Once the connection is lost (an error, or close() with the write buffer flushed, or abort())
 // the fd is closed at once, the watches are gone, and every waiter is woken: readers see EOF
@@ -127,7 +128,8 @@ class StreamTransport : public ListHook {
   std::size_t low_water() const noexcept { return low_water_; }
   /// drain(): WakeAwaiter that is ready unless writing is paused; raise_if_lost() after it.
   WakeAwaiter wait_for_drain();
-  /// Raises what drain() raises on a lost connection: its error, or "Connection lost".
+  /// Raises what drain() raises on a lost connection: its error, or "Connection lost"
+  /// (ECONNRESET; EPIPE for a write pipe).
   void raise_if_lost() const;
   /// wait_closed(): ready once the connection is lost.
   WakeAwaiter wait_for_close() noexcept { return WakeAwaiter(closed_waiters_, lost_); }
