@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "support/asyncio_test.hpp"
 #include "support/fds.hpp"
@@ -381,6 +382,34 @@ TEST_F(SubprocessTest, AMissingWorkingDirectoryIsNamedInTheError) {
     EXPECT_NE(what.find("/nonexistent/dir"), std::string::npos) << what;
   }());
   EXPECT_TRUE(children_states().empty());
+}
+
+TEST_F(SubprocessTest, ACreationCancelledBeforeItRanStartsNothing) {
+  // CPython's test_cancel_make_subprocess_transport_exec.
+  run([]() -> Coro<void> {
+    auto creating = asyncio::create_task(asyncio::create_subprocess_exec("sleep", "60"));
+    creating.cancel();
+    EXPECT_TRUE(co_await asyncio_test::throws<asyncio::CancelledError>(creating));
+  }());
+  EXPECT_TRUE(children_states().empty());
+}
+
+TEST_F(SubprocessTest, ALoopOnAnotherThreadRunsChildren) {
+  // CPython's test_create_subprocess_with_pidfd: asyncio.run in a thread.
+  std::pair<std::string, std::string> output;
+  int returncode = -1;
+  std::thread thread([&] {
+    asyncio::run([&]() -> Coro<int> {
+      Process child = co_await asyncio::create_subprocess_exec(
+          "cat", SubprocessOptions{.stdin = PIPE, .stdout = PIPE});
+      output = co_await child.communicate("some data");
+      returncode = *child.returncode();
+      co_return 0;
+    }());
+  });
+  thread.join();
+  EXPECT_EQ(output.first, "some data");
+  EXPECT_EQ(returncode, 0);
 }
 
 TEST_F(SubprocessTest, BadStdioValuesAreRefused) {
