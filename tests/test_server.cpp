@@ -205,10 +205,34 @@ TEST_F(ServerTest, HandlerExceptionIsReportedAndClosesItsConnection) {
   EXPECT_EQ(asyncio_test::what(reports.at(0).exception), "handler failed");
 }
 
-// close() stops listening and closes live connections: handlers blocked in a read see EOF,
-// clients see EOF, wait_closed() returns once all are gone. (LeakSanitizer checks that every
-// transport and frame is freed.)
-TEST_F(ServerTest, CloseClosesLiveConnectionsAndWaitClosedWaitsForThem) {
+// close() stops listening and leaves the live connections open, as Python's: they keep being
+// served, and wait_closed() waits for them; close_clients() then closes them: handlers blocked
+// in a read see EOF, clients see EOF, wait_closed() returns once all are gone. (LeakSanitizer
+// checks that every transport and frame is freed.)
+TEST_F(ServerTest, CloseLeavesLiveConnectionsOpenAndWaitClosedWaitsForThem) {
+  run([&]() -> Coro<void> {
+    Server server = co_await asyncio::start_server(echo_lines, "127.0.0.1", 0);
+    const std::uint16_t port = server.addresses().at(0).port();
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port);
+    co_await asyncio_test::wait_until([&] { return server.active_connections() >= 1; }, 10s,
+                                      "the server to take the connection");
+    server.close();
+    EXPECT_FALSE(server.is_serving());
+    EXPECT_TRUE(server.sockets().empty());
+    auto closing = asyncio::create_task(server.wait_closed());
+    writer.write("still served\n");
+    EXPECT_EQ(co_await reader.readline(), "still served\n");
+    EXPECT_FALSE(closing.done());
+    writer.close();
+    co_await closing;
+    EXPECT_EQ(server.active_connections(), 0u);
+    const bool refused = co_await asyncio_test::throws<std::system_error>(
+        asyncio::open_connection("127.0.0.1", port));
+    EXPECT_TRUE(refused);
+  }());
+}
+
+TEST_F(ServerTest, CloseClientsClosesLiveConnectionsAndWaitClosedWaitsForThem) {
   run([&]() -> Coro<void> {
     int handlers_done = 0;
     Server server = co_await asyncio::start_server(
@@ -225,7 +249,8 @@ TEST_F(ServerTest, CloseClosesLiveConnectionsAndWaitClosedWaitsForThem) {
     co_await asyncio_test::wait_until([&] { return server.active_connections() >= 3; }, 10s,
                                       "the server to take all three connections");
     server.close();
-    EXPECT_FALSE(server.is_serving());
+    EXPECT_EQ(server.active_connections(), 3u);
+    server.close_clients();
     EXPECT_EQ(server.active_connections(), 0u);  // no bytes were buffered: closed at once
     co_await server.wait_closed();
     for (auto& [reader, writer] : clients) {

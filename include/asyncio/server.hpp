@@ -41,8 +41,9 @@ class Server : detail::LoopBound {
  public:
   explicit Server(std::shared_ptr<detail::ServerCore> core) noexcept : core_(std::move(core)) {}
 
-  /// Stops listening (closing the listening sockets) and closes every live connection once
-  /// its buffered bytes are sent (Python 3.13's close() followed by close_clients()).
+  /// Stops listening (closing the listening sockets); the live connections stay open, as
+  /// Python's close() leaves them. wait_closed() then waits for them; close_clients() and
+  /// abort_clients() end them.
   void close();
   /// Closes every live connection, after its buffered bytes are sent.
   void close_clients();

@@ -186,7 +186,6 @@ void ServerCore::close() {
     }
   }
   close_waiters_.wake_all();
-  close_clients();
   if (active_ == 0) closed_waiters_.wake_all();
 }
 
