@@ -11,17 +11,12 @@
 // and --grace, the deadline, 5 s. Try: nc 127.0.0.1 8888, type a line, and send the server
 // SIGTERM before the reply comes.
 //
-// It accepts with loop.sock_accept rather than start_server because asyncio::Server::close()
-// also closes the live connections (Python 3.13's close() and close_clients() in one), which
-// would cut off the requests in flight.
-#include <netinet/in.h>
+// The shutdown is Python's: server.close() (stop listening; live connections stay open), then
+// server.wait_closed() under a timeout, then server.abort_clients() for what is left.
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <asyncio/asyncio.hpp>
 
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -40,41 +35,6 @@ using Seconds = std::chrono::duration<double>;
 namespace {
 
 Seconds work_time = 1s;
-
-// One accepted connection as the shutdown sees it: its reader, to stop reading requests, and
-// the task serving it, to wait for it and to cancel it.
-struct Connection {
-  asyncio::StreamReader reader;
-  asyncio::Task<void> task;
-};
-
-// A listening TCP socket on 127.0.0.1:port, non-blocking, closed when it goes.
-class Listener {
- public:
-  explicit Listener(std::uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "socket");
-    const int on = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    const asyncio::SocketAddress address = asyncio::SocketAddress::ip("127.0.0.1", port);
-    if (::bind(fd_, address.data(), address.size()) != 0 || ::listen(fd_, 100) != 0) {
-      const int error = errno;
-      close();
-      throw std::system_error(error, std::generic_category(), "bind/listen");
-    }
-  }
-  ~Listener() { close(); }
-  Listener(const Listener&) = delete;
-  Listener& operator=(const Listener&) = delete;
-
-  int fd() const noexcept { return fd_; }
-  void close() noexcept {
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-  }
-
- private:
-  int fd_ = -1;
-};
 
 // Serves one connection: each message is sent back after work_time, until EOF (the client is
 // done, or the shutdown stopped reading requests). Cancelled at the deadline, it aborts the
@@ -103,30 +63,16 @@ asyncio::Coro<> serve_client(asyncio::StreamReader reader, asyncio::StreamWriter
   }
 }
 
-// Accepts connections until cancelled, a task for each.
-asyncio::Coro<> accept_clients(int listener, std::vector<Connection>& connections) {
-  asyncio::EventLoop& loop = asyncio::get_running_loop();
-  for (;;) {
-    int fd = -1;
-    try {
-      fd = (co_await loop.sock_accept(listener)).first;  // conn, addr = await loop.sock_accept()
-    } catch (const std::system_error& e) {  // out of descriptors, say: try again a bit later
-      std::printf("accept: %s\n", e.what());
-    }
-    if (fd < 0) {
-      co_await asyncio::sleep(100ms);
-      continue;
-    }
-    auto [reader, writer] = asyncio::open_stream(fd);
-    std::erase_if(connections, [](const Connection& c) { return c.task.done(); });
-    connections.push_back({reader, asyncio::create_task(serve_client(reader, writer))});
-  }
-}
-
 asyncio::Coro<> main_coro(std::uint16_t port, Seconds grace) {
-  Listener listener(port);
-  std::printf("Serving on %s\n",
-              asyncio::SocketAddress::local_of(listener.fd()).to_string().c_str());
+  // The readers of the connections, so that the shutdown can stop them reading requests.
+  std::vector<asyncio::StreamReader> readers;
+  asyncio::Server server = co_await asyncio::start_server(
+      [&readers](asyncio::StreamReader reader, asyncio::StreamWriter writer) {
+        readers.push_back(reader);
+        return serve_client(reader, writer);
+      },
+      "127.0.0.1", port);
+  std::printf("Serving on %s\n", server.addresses().at(0).to_string().c_str());
 
   // loop.add_signal_handler(signal.SIGTERM, stop.set), and the same for SIGINT. The handlers
   // run as ordinary callbacks on the loop, so they may touch anything the loop's tasks do.
@@ -148,47 +94,33 @@ asyncio::Coro<> main_coro(std::uint16_t port, Seconds grace) {
     received = "SIGINT";
     stop.set();
   });
-
-  std::vector<Connection> connections;
-  asyncio::Task<void> accepting = asyncio::create_task(accept_clients(listener.fd(), connections));
   co_await stop.wait();
   loop.remove_signal_handler(SIGTERM);  // a second signal now ends the process at once
   loop.remove_signal_handler(SIGINT);
 
-  // 1. Stop accepting: from now on a new connection is refused.
-  accepting.cancel();
-  try {
-    co_await accepting;
-  } catch (const asyncio::CancelledError&) {
-  }
-  listener.close();
-  std::erase_if(connections, [](const Connection& c) { return c.task.done(); });
+  // 1. Stop accepting: from now on a new connection is refused. The live ones stay open.
+  server.close();
   std::printf("%s: stopped accepting; waiting up to %g s for %zu connection(s)\n", received,
-              grace.count(), connections.size());
+              grace.count(), server.active_connections());
 
   // 2. Read no new requests: an idle connection sees EOF now and closes, a busy one once it
   //    has sent its reply.
-  std::vector<asyncio::Task<void>> tasks;
-  for (Connection& connection : connections) {
-    connection.reader.feed_eof();
-    tasks.push_back(connection.task);
-  }
+  for (asyncio::StreamReader& reader : readers) reader.feed_eof();
 
-  // 3. Wait for them until the deadline. Then the gather is cancelled, and with it the tasks
-  //    still running, which abort their connections.
+  // 3. Wait for them until the deadline, then abort the ones still open.
   bool in_time = true;
   try {
-    co_await asyncio::timeout(grace, asyncio::gather(tasks));  // async with timeout(grace):
-  } catch (const asyncio::TimeoutError&) {                     //     await gather(*tasks)
+    co_await asyncio::timeout(grace, server.wait_closed());  // async with timeout(grace):
+  } catch (const asyncio::TimeoutError&) {                   //     await server.wait_closed()
     in_time = false;
   }
   if (in_time) {
     std::printf("all connections finished\n");
   } else {
-    co_await asyncio::wait(tasks);  // until each cancelled task has unwound
-    std::size_t aborted = 0;
-    for (const asyncio::Task<void>& task : tasks) aborted += task.cancelled();
-    std::printf("deadline passed: %zu connection(s) aborted\n", aborted);
+    const std::size_t open = server.active_connections();
+    server.abort_clients();
+    co_await server.wait_closed();
+    std::printf("deadline passed: %zu connection(s) aborted\n", open);
   }
   std::printf("bye\n");
 }
