@@ -33,6 +33,16 @@ struct Pipe {
 /// Whether fd is still open.
 bool is_open(int fd) { return ::fcntl(fd, F_GETFD) >= 0; }
 
+/// The errno drain() raises, 0 when it returns.
+Coro<int> drain_error(asyncio::StreamWriter writer) {
+  try {
+    co_await writer.drain();
+  } catch (const std::system_error& e) {
+    co_return e.code().value();
+  }
+  co_return 0;
+}
+
 using PipeTest = asyncio_test::LoopFixture;
 
 TEST_F(PipeTest, ReaderReadsLinesThenEofAndClosesItsEnd) {
@@ -78,13 +88,7 @@ TEST_F(PipeTest, AReaderThatGoesAwayGivesEpipeFromDrainNotSigpipe) {
     asyncio::StreamWriter writer = co_await asyncio::connect_write_pipe(pipe.write_end.release());
     pipe.read_end.close();
     writer.write(std::string(1 << 20, 'x'));
-    int error = 0;
-    try {
-      co_await writer.drain();
-    } catch (const std::system_error& e) {
-      error = e.code().value();
-    }
-    EXPECT_EQ(error, EPIPE);
+    EXPECT_EQ(co_await drain_error(writer), EPIPE);
     EXPECT_TRUE(writer.is_closing());
   }());
   sigset_t pending;
@@ -100,13 +104,7 @@ TEST_F(PipeTest, AnIdleWriterLearnsThatItsReaderWentAway) {
     co_await writer.wait_closed();  // nothing was buffered: a clean close, as Python's
     EXPECT_TRUE(writer.is_closing());
     writer.write("too late");
-    int error = 0;
-    try {
-      co_await writer.drain();
-    } catch (const std::system_error& e) {
-      error = e.code().value();
-    }
-    EXPECT_EQ(error, EPIPE);
+    EXPECT_EQ(co_await drain_error(writer), EPIPE);
   }());
 }
 
