@@ -1,5 +1,9 @@
-// asyncio::run and the loop accessors: values and exceptions, shutdown of leftover tasks, and
-// the running / current loop rules.
+// asyncio::run, asyncio::Runner (CPython's RunnerTests of test_runners.py, each test naming the
+// one it comes from) and the loop accessors: values and exceptions, shutdown of leftover tasks,
+// and the running / current loop rules.
+#include <signal.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <fstream>
 #include <future>
@@ -282,6 +286,178 @@ TEST(Run, AsyncGeneratorsLeftOpenAreClosedWhileTheLoopRuns) {
   EXPECT_TRUE(loop_seen_at_close);
   ASSERT_TRUE(kept.has_value());
   EXPECT_TRUE(static_cast<bool>(*kept));  // closed, not moved from
+}
+
+// --- Runner -----------------------------------------------------------------------------------
+
+/// CPython's test helper interrupt_self: Ctrl-C sent to this process.
+void interrupt_self() { ::kill(::getpid(), SIGINT); }
+
+TEST(Runner, DebugModeAsAsked) {  // test_non_debug, test_debug
+  asyncio::Runner plain({.debug = false});
+  EXPECT_FALSE(plain.get_loop().get_debug());
+  asyncio::Runner debug({.debug = true});
+  EXPECT_TRUE(debug.get_loop().get_debug());
+}
+
+TEST(Runner, CustomLoopFactory) {  // test_custom_factory
+  asyncio::EventLoop* made = nullptr;
+  asyncio::Runner runner({.loop_factory = [&made] {
+    auto loop = asyncio::new_event_loop();
+    made = loop.get();
+    return loop;
+  }});
+  EXPECT_EQ(&runner.get_loop(), made);
+  EXPECT_THROW(asyncio::get_event_loop(), asyncio::RuntimeError);  // not made current
+}
+
+TEST(Runner, RunsOnOneLoopUntilClosed) {  // test_run, test_set_event_loop_called_once
+  asyncio::EventLoop* loop = nullptr;
+  {
+    asyncio::Runner runner;
+    auto f = []() -> Coro<std::string> {
+      co_await asyncio::sleep(0s);
+      co_return "done";
+    };
+    EXPECT_EQ(runner.run(f()), "done");
+    loop = &runner.get_loop();
+    EXPECT_EQ(&asyncio::get_event_loop(), loop);  // the thread's current loop meanwhile
+    auto where = []() -> Coro<asyncio::EventLoop*> { co_return &asyncio::get_running_loop(); };
+    EXPECT_EQ(runner.run(where()), loop);
+    runner.close();
+    EXPECT_TRUE(loop->is_closed());
+    EXPECT_THROW(runner.get_loop(), asyncio::RuntimeError);
+    EXPECT_THROW(asyncio::get_event_loop(), asyncio::RuntimeError);
+  }
+}
+
+TEST(Runner, TasksLeftByOneRunGoOnInTheNextAndCloseCancelsTheRest) {
+  asyncio::Runner runner;
+  asyncio::Event go;
+  bool finished = false, cancelled = false;
+  std::optional<asyncio::Task<int>> left;
+  // (Named: a coroutine lambda's captures live in the lambda, which must outlive its frame.)
+  auto waits_for_go = [&]() -> Coro<int> {
+    co_await go.wait();
+    finished = true;
+    co_return 7;
+  };
+  auto sleeps = [&]() -> Coro<void> {
+    try {
+      co_await asyncio::sleep(std::chrono::hours(1));
+    } catch (const asyncio::CancelledError&) {
+      cancelled = true;
+      throw;
+    }
+  };
+  auto start = [&]() -> Coro<void> {
+    left = asyncio::create_task(waits_for_go());
+    asyncio::create_task(sleeps());
+    co_return;
+  };
+  runner.run(start());
+  EXPECT_FALSE(finished);
+  auto finish = [&]() -> Coro<int> {
+    go.set();
+    co_return co_await *left;
+  };
+  EXPECT_EQ(runner.run(finish()), 7);
+  EXPECT_TRUE(finished);
+  left.reset();
+  EXPECT_FALSE(cancelled);
+  runner.close();
+  EXPECT_TRUE(cancelled);
+}
+
+TEST(Runner, CloseTwiceAndRunAfterClose) {  // test_explicit_close, test_double_close,
+  asyncio::Runner runner;                   // test_second_with_block_raises
+  int ran = 0;
+  auto f = [&](int) -> Coro<void> {
+    ++ran;
+    co_return;
+  };
+  runner.run(f(1));
+  asyncio::EventLoop& loop = runner.get_loop();
+  runner.close();
+  EXPECT_TRUE(loop.is_closed());
+  runner.close();  // a no-op
+  try {
+    runner.run(f(2));
+    ADD_FAILURE() << "ran on a closed Runner";
+  } catch (const asyncio::RuntimeError& e) {
+    EXPECT_STREQ(e.what(), "Runner is closed");
+  }
+  EXPECT_EQ(ran, 1);
+}
+
+TEST(Runner, ANeverUsedRunnerClosesQuietly) {
+  asyncio::Runner runner;
+  runner.close();
+  runner.close();
+}
+
+TEST(Runner, RunFromARunningLoopIsRefused) {  // test_recursive_run
+  asyncio::Runner runner;
+  auto g = []() -> Coro<void> { co_return; };
+  std::string error;
+  auto f = [&]() -> Coro<void> {
+    try {
+      runner.run(g());
+    } catch (const asyncio::RuntimeError& e) {
+      error = e.what();
+    }
+    co_return;
+  };
+  runner.run(f());
+  EXPECT_EQ(error, "Runner.run() cannot be called from a running event loop");
+}
+
+TEST(Runner, InterruptWhileCallbacksKeepRunning) {  // test_interrupt_call_soon
+  asyncio::Runner runner;
+  bool saw_cancel = false;
+  auto coro = [&]() -> Coro<void> {
+    try {
+      for (;;) co_await asyncio::sleep(0s);
+    } catch (const asyncio::CancelledError&) {
+      saw_cancel = true;
+    }
+    throw asyncio::CancelledError();
+  };
+  runner.get_loop().call_later(100ms, interrupt_self);
+  EXPECT_THROW(runner.run(coro()), asyncio::KeyboardInterrupt);
+  EXPECT_TRUE(saw_cancel);
+}
+
+TEST(Runner, InterruptWhileWaitingCancelsTheFutureAndTheMainTask) {  // test_interrupt_wait
+  asyncio::Runner runner;
+  asyncio::Future<void> fut = runner.get_loop().create_future<void>();
+  auto coro = [](asyncio::Future<void> f) -> Coro<void> {
+    bool cancelled = false;
+    try {
+      co_await f;
+    } catch (const asyncio::CancelledError&) {
+      cancelled = true;
+    }
+    EXPECT_TRUE(cancelled);
+    throw asyncio::CancelledError();
+  };
+  runner.get_loop().call_later(100ms, interrupt_self);
+  EXPECT_THROW(runner.run(coro(fut)), asyncio::KeyboardInterrupt);
+  EXPECT_TRUE(fut.cancelled());
+}
+
+TEST(Runner, InterruptingACancelledMainTaskRaisesCancelledError) {  // test_interrupt_cancelled_task
+  asyncio::Runner runner;
+  auto subtask = [](asyncio::TaskRef task) -> Coro<void> {
+    co_await asyncio::sleep(0s);
+    task.cancel();
+    interrupt_self();
+  };
+  auto coro = [&]() -> Coro<void> {
+    asyncio::create_task(subtask(asyncio::current_task()));
+    co_await asyncio::sleep(10s);
+  };
+  EXPECT_THROW(runner.run(coro()), asyncio::CancelledError);
 }
 
 }  // namespace

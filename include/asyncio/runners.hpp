@@ -1,9 +1,11 @@
-// asyncio::run and the loop accessors: new_event_loop, get_event_loop, set_event_loop,
-// get_running_loop (declared in task.hpp).
+// asyncio::run, asyncio::Runner, and the loop accessors: new_event_loop, get_event_loop,
+// set_event_loop, get_running_loop (declared in task.hpp).
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "asyncio/coro.hpp"
@@ -61,9 +63,65 @@ class SigintCancelsMain {
 };
 }  // namespace detail
 
-/// Runs `main` on a new loop and returns its value: Python's asyncio.run. When it is done
-/// (returned or threw), the loop is shut down as Python's does (detail::shutdown_run) and
-/// closed. RuntimeError when called from a running loop.
+/// What a Runner is made with (Python's Runner(debug=None, loop_factory=None)).
+struct RunnerOptions {
+  /// The loop's debug mode, when given; else the loop's own default.
+  std::optional<bool> debug{};
+  /// Makes the loop. Unset: new_event_loop(), which the runner also makes the thread's
+  /// current loop (set_event_loop) until it closes, as Python's.
+  std::function<std::unique_ptr<EventLoop>()> loop_factory{};
+  /// How long close() waits for the default executor's threads (RunOptions' member).
+  Clock::duration executor_shutdown_timeout = std::chrono::seconds(300);
+};
+
+/// Python 3.11's asyncio.Runner: a loop made on first use, on which run() runs coroutines one
+/// after another (tasks left by one run go on in the next), shut down as asyncio::run's is
+/// (detail::shutdown_run) by close() or the destructor. The loop itself lives as long as the
+/// Runner, so what refers to it (tasks, futures, streams) may be kept between runs, but not
+/// past the Runner.
+class Runner {
+ public:
+  explicit Runner(RunnerOptions options = {}) noexcept : options_(std::move(options)) {}
+  ~Runner() { close(); }
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+
+  /// Runs `coro` on the loop until it is done and returns its value or throws its exception,
+  /// with asyncio::run's Ctrl-C handling. RuntimeError("Runner.run() cannot be called from a
+  /// running event loop"), or "Runner is closed".
+  template <class T>
+  T run(Coro<T> coro);
+  /// The loop, made now if not yet. RuntimeError("Runner is closed") once closed.
+  EventLoop& get_loop();
+  /// Shuts the loop down and closes it; nothing when the loop was never made or is closed
+  /// already. run() and get_loop() raise RuntimeError afterwards.
+  void close() noexcept;
+
+ private:
+  enum class State { created, initialized, closed };
+  RunnerOptions options_;
+  std::unique_ptr<EventLoop> loop_;
+  State state_ = State::created;
+  bool set_event_loop_ = false;  // the runner made its loop the thread's current one
+};
+
+template <class T>
+T Runner::run(Coro<T> coro) {
+  detail::check_no_running_loop("Runner.run()");
+  EventLoop& loop = get_loop();
+  Task<T> task = loop.create_task(std::move(coro));
+  detail::SigintCancelsMain sigint(loop, TaskRef::from_state(task.state()));
+  try {
+    return loop.run_until_complete(Future<T>(task));
+  } catch (const CancelledError&) {
+    if (sigint.interrupted() && task.uncancel() == 0) throw KeyboardInterrupt();
+    throw;
+  }
+}
+
+/// Runs `main` on a new loop and returns its value: Python's asyncio.run, on a Runner. When it
+/// is done (returned or threw), the loop is shut down as Python's does (detail::shutdown_run)
+/// and closed. RuntimeError when called from a running loop.
 ///
 /// Ctrl-C, as in Python 3.11: when SIGINT has its default disposition, the first SIGINT
 /// cancels `main` (its `catch`/destructors and TaskGroups unwind), and once `main` has ended
@@ -87,22 +145,9 @@ T run(Coro<T> main, RunOptions options) {
       "before returning (a Task, Future, TaskRef, Handle, stream, server or async generator); "
       "return the value it holds instead, or use a loop of your own with run_until_complete");
   detail::check_no_running_loop("asyncio::run()");
-  EventLoop loop;
-  loop.set_debug(options.debug);
-  set_event_loop(&loop);
-  struct Shutdown {
-    EventLoop& loop;
-    Clock::duration executor_timeout;
-    ~Shutdown() { detail::shutdown_run(loop, executor_timeout); }
-  } shutdown{loop, options.executor_shutdown_timeout};
-  Task<T> task = loop.create_task(std::move(main));
-  detail::SigintCancelsMain sigint(loop, TaskRef::from_state(task.state()));
-  try {
-    return loop.run_until_complete(Future<T>(task));
-  } catch (const CancelledError&) {
-    if (sigint.interrupted() && task.uncancel() == 0) throw KeyboardInterrupt();
-    throw;
-  }
+  Runner runner(
+      {.debug = options.debug, .executor_shutdown_timeout = options.executor_shutdown_timeout});
+  return runner.run(std::move(main));
 }
 
 template <class T>

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,30 @@ Coro<void> EventLoop::shutdown_asyncgens() {
   co_return;
 }
 
+EventLoop& Runner::get_loop() {
+  if (state_ == State::closed) throw RuntimeError("Runner is closed");
+  if (state_ == State::created) {
+    if (options_.loop_factory) {
+      loop_ = options_.loop_factory();
+      if (!loop_) throw std::invalid_argument("Runner: the loop factory gave no loop");
+    } else {
+      loop_ = new_event_loop();
+      set_event_loop(loop_.get());
+      set_event_loop_ = true;
+    }
+    if (options_.debug) loop_->set_debug(*options_.debug);
+    state_ = State::initialized;
+  }
+  return *loop_;
+}
+
+void Runner::close() noexcept {
+  if (state_ != State::initialized) return;
+  detail::shutdown_run(*loop_, options_.executor_shutdown_timeout);
+  if (set_event_loop_) set_event_loop(nullptr);
+  state_ = State::closed;
+}
+
 namespace detail {
 
 void check_no_running_loop(const char* caller) {
@@ -90,7 +115,6 @@ void shutdown_run(EventLoop& loop, Clock::duration executor_timeout) noexcept {
        [&] { loop.run_until_complete(loop.shutdown_asyncgens()); });
   step("error while shutting down the default executor during asyncio.run() shutdown",
        [&] { loop.run_until_complete(loop.shutdown_default_executor(executor_timeout)); });
-  set_event_loop(nullptr);
   step("error while closing the loop", [&] { loop.close(); });
 }
 
