@@ -343,6 +343,30 @@ TEST_F(TasksTest, WaitForReturnsTheValueInTime) {
   EXPECT_EQ(loop->run_until_complete(body()), 9);
 }
 
+TEST_F(TasksTest, WaitForWithoutATimeoutAwaitsWithNoDeadline) {
+  // Python's wait_for(aw, None); also an empty std::optional, and one holding a duration.
+  auto body = [&]() -> Coro<int> {
+    int total = co_await asyncio::wait_for(after(5ms, 1), std::nullopt);
+    total += co_await asyncio::wait_for(after(5ms, 2), std::optional<std::chrono::seconds>());
+    auto nap = []() -> Coro<void> { co_await asyncio::sleep(1ms); };
+    co_await asyncio::wait_for(nap(), std::nullopt);
+    const bool timed_out = co_await asyncio_test::throws<asyncio::TimeoutError>(
+        asyncio::wait_for(after(1h, 3), std::optional(1ms)));
+    EXPECT_TRUE(timed_out);
+    co_return total;
+  };
+  EXPECT_EQ(run(body()), 3);
+}
+
+TEST_F(TasksTest, SleepWithAResultGivesIt) {  // Python's sleep(delay, result)
+  auto body = [&]() -> Coro<std::string> {
+    const int n = co_await asyncio::sleep(1ms, 42);
+    EXPECT_EQ(n, 42);
+    co_return co_await asyncio::sleep(0s, std::string("done"));
+  };
+  EXPECT_EQ(run(body()), "done");
+}
+
 TEST_F(TasksTest, WaitForTimeoutCancelsAndWaitsForTheInnerThenThrowsTimeoutError) {
   bool inner_finished_cleanup = false;
   auto inner = [&]() -> Coro<int> {

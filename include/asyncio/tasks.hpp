@@ -37,6 +37,13 @@ detail::SleepAwaiter sleep(std::chrono::duration<Rep, Period> delay) noexcept {
   return detail::SleepAwaiter(detail::saturating_cast<Clock::duration>(delay));
 }
 
+/// Python's sleep(delay, result): sleeps for `delay`, then gives `result`.
+template <class Rep, class Period, class T>
+Coro<T> sleep(std::chrono::duration<Rep, Period> delay, T result) {
+  co_await sleep(delay);
+  co_return std::move(result);
+}
+
 // --- Awaitable traits -------------------------------------------------------------------------
 
 namespace detail {
@@ -533,6 +540,24 @@ Coro<awaitable_value_t<A>> wait_for(A aw, std::chrono::duration<Rep, Period> tim
   } else {
     co_return co_await asyncio::timeout(timeout, std::move(aw));
   }
+}
+
+/// wait_for(aw, std::nullopt): no deadline, as Python's wait_for(aw, None); awaits `aw`.
+template <class A>
+Coro<awaitable_value_t<A>> wait_for(A aw, std::nullopt_t) {
+  if constexpr (std::is_void_v<awaitable_value_t<A>>) {
+    co_await std::move(aw);
+  } else {
+    co_return co_await std::move(aw);
+  }
+}
+
+/// wait_for with a timeout that may be absent (none: no deadline).
+template <class A, class Rep, class Period>
+Coro<awaitable_value_t<A>> wait_for(A aw,
+                                    std::optional<std::chrono::duration<Rep, Period>> timeout) {
+  if (timeout) return wait_for(std::move(aw), *timeout);
+  return wait_for(std::move(aw), std::nullopt);
 }
 
 // --- as_completed -----------------------------------------------------------------------------
