@@ -20,8 +20,8 @@
 //      waiting for wait_closed()) or aborts its connection; a cancelled handler's connection is
 //      aborted.
 //   3. close: 5 % of the clients keep their connection open after their last echo, until
-//      server.close() closes it; wait_closed() returns, active_connections() is 0, every task
-//      has finished.
+//      server.close() and close_clients() close it; wait_closed() returns,
+//      active_connections() is 0, every task has finished.
 // Then the records of both sides are matched up (check_accounting).
 //
 // Bounds. Every wait has a deadline, from one budget of 80 s for the main round, plus a few
@@ -788,7 +788,8 @@ Coro<Timings> run_round(Round& round, asyncio::TimePoint deadline) {
   if (!round.gave_up) {
     EXPECT_LE(active_at_close, round.lingerers) << "connections open that no client holds";
   }
-  server.close();
+  server.close();  // stops listening; the lingering connections stay open (Python's close())
+  server.close_clients();
   const bool closed =
       co_await before(std::max(deadline, loop.time() + kGrace), server.wait_closed());
   if (!closed) {
@@ -1082,7 +1083,8 @@ TEST(SoakTest, ThousandsOfEchoConnectionsWithCancellations) {
       timings.open_s, timings.listen_overflows, timings.traffic_s, timings.close_s,
       timings.active_at_close);
   std::printf(
-      "soak: clients: complete %zu (%zu of them ended by server.close()), cut by their handler "
+      "soak: clients: complete %zu (%zu of them ended by server.close_clients()), cut by their "
+      "handler "
       "%zu, "
       "cancelled %zu, never started %zu; %llu bytes echoed to complete ones\n",
       tally.complete, tally.lingered, tally.cut, tally.cancelled, tally.never_started,
