@@ -12,7 +12,8 @@
 //            failure are still fed by hand); bit 3: data and separators from "ab\n\r" only
 //   ops      1 + byte % 16 operations, each a byte (kind = byte % 6) and its arguments:
 //            0 read(n), n = byte % 80; 1 read(); 2 readline(); 3 readuntil(sep) with 1 + byte % 3
-//            separator bytes after it; 4 readexactly(n), n = byte % 80; 5 at_eof()
+//            separator bytes after it, and when byte / 3 is odd a second separator the same way
+//            (readuntil of both, Python 3.13's); 4 readexactly(n), n = byte % 80; 5 at_eof()
 //   chunks   byte % 17 chunks, each a byte (length = byte % 48, yields after it = byte / 48 % 3)
 //            and its data
 //   eof      byte % (chunks + 2): EOF comes before that chunk (chunks: after the last; chunks + 1:
@@ -36,6 +37,7 @@
 #include <unistd.h>
 #include <asyncio/asyncio.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
@@ -55,8 +57,8 @@ using asyncio::Coro;
 struct Op {
   enum Kind : std::uint8_t { read_n, read_all, readline, readuntil, readexactly, at_eof };
   Kind kind = read_n;
-  std::size_t n = 0;      // read_n, readexactly
-  std::string separator;  // readuntil
+  std::size_t n = 0;                    // read_n, readexactly
+  std::vector<std::string> separators;  // readuntil: one, or two
 };
 
 enum class Mode : std::uint8_t { fed, connection_fed, socket };
@@ -105,8 +107,13 @@ Case decode(const std::uint8_t* data, std::size_t size) {
     op.kind = static_cast<Op::Kind>(in.byte() % 6);
     if (op.kind == Op::read_n || op.kind == Op::readexactly) op.n = in.byte() % 80;
     if (op.kind == Op::readuntil) {
-      const int length = 1 + in.byte() % 3;
-      for (int j = 0; j < length; ++j) op.separator += next_char();
+      bool another = true;
+      while (another) {
+        const std::uint8_t b = in.byte();
+        std::string& separator = op.separators.emplace_back();
+        for (int j = 0; j < 1 + b % 3; ++j) separator += next_char();
+        another = op.separators.size() < 2 && (b / 3) % 2 == 1;
+      }
     }
     c.ops.push_back(std::move(op));
   }
@@ -155,8 +162,12 @@ std::string describe(const Op& op) {
       return "read()";
     case Op::readline:
       return "readline()";
-    case Op::readuntil:
-      return "readuntil(" + quoted(op.separator) + ")";
+    case Op::readuntil: {
+      std::string text = "readuntil(";
+      for (std::size_t i = 0; i < op.separators.size(); ++i)
+        text += (i ? ", " : "") + quoted(op.separators[i]);
+      return text + ")";
+    }
     case Op::readexactly:
       return "readexactly(" + std::to_string(op.n) + ")";
     case Op::at_eof:
@@ -283,7 +294,7 @@ class ModelReader {
       case Op::readline:
         return readline();
       case Op::readuntil:
-        return readuntil(op.separator);
+        return readuntil(op.separators);
       case Op::readexactly:
         if (buffer.size() >= op.n) return value(take(op.n));
         if (eof) return incomplete(take(buffer.size()), static_cast<long long>(op.n));
@@ -294,25 +305,35 @@ class ModelReader {
     __builtin_trap();  // at_eof() does not wait: the harness checks it directly
   }
 
-  std::optional<Outcome> readuntil(const std::string& separator) {
-    const std::size_t found = buffer.find(separator);
-    if (found == std::string::npos) {
+  // The shortest chunk that ends with one of the separators (Python 3.13).
+  std::optional<Outcome> readuntil(const std::vector<std::string>& separators) {
+    std::size_t match_start = 0, match_end = std::string::npos, longest = 0;
+    for (const std::string& separator : separators) {
+      longest = std::max(longest, separator.size());
+      const std::size_t at = buffer.find(separator);
+      if (at != std::string::npos && at + separator.size() < match_end) {
+        match_start = at;
+        match_end = at + separator.size();
+      }
+    }
+    if (match_end == std::string::npos) {
       // No separator can end within the limit any more.
-      if (buffer.size() >= separator.size() && buffer.size() + 1 - separator.size() > limit_) {
-        return overrun(buffer.size() + 1 - separator.size(),
+      if (buffer.size() + 1 > longest && buffer.size() + 1 - longest > limit_) {
+        return overrun(buffer.size() + 1 - longest,
                        "Separator is not found, and chunk exceed the limit");
       }
       if (eof) return incomplete(take(buffer.size()), -1);
       return std::nullopt;
     }
-    if (found > limit_) return overrun(found, "Separator is found, but chunk is longer than limit");
-    return value(take(found + separator.size()));
+    if (match_start > limit_)
+      return overrun(match_start, "Separator is found, but chunk is longer than limit");
+    return value(take(match_end));
   }
 
   // readuntil("\n"), except that EOF gives the partial line and an overrun drops the line: up
   // to its newline when that is buffered, else all of the buffer.
   std::optional<Outcome> readline() {
-    std::optional<Outcome> outcome = readuntil("\n");
+    std::optional<Outcome> outcome = readuntil({"\n"});
     if (!outcome) return std::nullopt;
     if (outcome->kind == Outcome::incomplete) return value(outcome->data);
     if (outcome->kind == Outcome::overrun) {
@@ -420,7 +441,9 @@ class Harness {
         case Op::readline:
           co_return value(co_await reader_->readline());
         case Op::readuntil:
-          co_return value(co_await reader_->readuntil(op.separator));
+          if (op.separators.size() == 1)
+            co_return value(co_await reader_->readuntil(op.separators[0]));
+          co_return value(co_await reader_->readuntil(op.separators));
         case Op::readexactly:
           co_return value(co_await reader_->readexactly(op.n));
         case Op::at_eof:

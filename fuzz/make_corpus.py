@@ -10,7 +10,7 @@ ALPHABET = b"ab\n\r"  # the small alphabet: its bytes are written as their index
 
 def encode(limit=None, mode="fed", ops=(), chunks=(), eof="end", failure="never", small=False):
     """limit: 1..64, or None for DEFAULT_LIMIT. mode: fed, connection or socket. ops: tuples
-    such as ("read", 5), ("read_all",), ("readline",), ("readuntil", b";"),
+    such as ("read", 5), ("read_all",), ("readline",), ("readuntil", b";"), ("readuntil", (b";", b"\n")),
     ("readexactly", 3), ("at_eof",). chunks: (bytes, yields) pairs. eof and failure: the index
     of the chunk they come before, "end" or "never"."""
     def data(raw):
@@ -24,9 +24,11 @@ def encode(limit=None, mode="fed", ops=(), chunks=(), eof="end", failure="never"
         out.append(kinds[op[0]])
         if op[0] in ("read", "readexactly"):
             out.append(op[1])
-        elif op[0] == "readuntil":
-            out.append(len(op[1]) - 1)
-            out += data(op[1])
+        elif op[0] == "readuntil":  # one separator, or a tuple of two (readuntil of both)
+            separators = op[1] if isinstance(op[1], tuple) else (op[1],)
+            for i, separator in enumerate(separators):
+                out.append(len(separator) - 1 + (3 if i + 1 < len(separators) else 0))
+                out += data(separator)
     out.append(len(chunks))
     for raw, yields in chunks:
         assert len(raw) < 48 and 0 <= yields < 3
@@ -49,6 +51,8 @@ CASES = {
     "readline-across-feeds": encode(ops=[("readline",)] * 5, chunks=feeds(b"fir", b"st\nsec", b"ond\n", b"third")),
     "readuntil-crlf": encode(ops=[("readuntil", b"\r\n\r\n"), ("read_all",)],
                              chunks=feeds(b"GET / HTTP/1.1\r", b"\nHost: x\r", b"\n\r\nbody")),
+    "readuntil-several": encode(limit=6, ops=[("readuntil", (b"\r\n", b"\n"))] * 3 + [("readuntil", (b"abc", b"b"))],
+                                chunks=feeds(b"one\r", b"\ntwo\nthre", b"e\r\nab", b"cd")),
     "readexactly-partial": encode(ops=[("readexactly", 5)] * 3, chunks=feeds(b"abc", b"defg", b"hij", b"kl")),
     "eof-first": encode(ops=[("at_eof",), ("read", 5), ("readline",), ("readexactly", 2), ("readuntil", b";")],
                         chunks=feeds(b"late"), eof=0),

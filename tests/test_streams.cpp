@@ -360,6 +360,48 @@ TEST_F(StreamTest, FedReaderReadsWhatWasFed) {
   EXPECT_THROW(StreamReader(0), std::invalid_argument);
 }
 
+// Python 3.13's readuntil with a tuple of separators (CPython's test_readuntil_multiple_*).
+TEST_F(StreamTest, ReaduntilWithSeveralSeparatorsTakesTheShortestChunk) {
+  StreamReader reader(8);
+  reader.feed_data("abc\r\ndef\nghi|abcdxyz");
+  auto parts = run([&]() -> Coro<std::vector<std::string>> {
+    const std::vector<std::string> line_ends{"\r\n", "\n", "|"};
+    const std::vector<std::string> overlapping{"abcd", "bc"};
+    std::vector<std::string> got;
+    got.push_back(co_await reader.readuntil(line_ends));
+    got.push_back(co_await reader.readuntil(line_ends));
+    got.push_back(co_await reader.readuntil(line_ends));
+    got.push_back(co_await reader.readuntil(overlapping));  // "bc" ends first
+    const std::vector<std::string> no_separator, an_empty_one{"x", ""};
+    const bool none =
+        co_await asyncio_test::throws<std::invalid_argument>(reader.readuntil(no_separator));
+    const bool empty =
+        co_await asyncio_test::throws<std::invalid_argument>(reader.readuntil(an_empty_one));
+    EXPECT_TRUE(none && empty);
+    reader.feed_eof();
+    try {
+      co_await reader.readuntil(line_ends);
+      ADD_FAILURE() << "no IncompleteReadError at EOF";
+    } catch (const asyncio::IncompleteReadError& error) {
+      got.push_back(error.partial());
+    }
+    co_return got;
+  }());
+  EXPECT_EQ(parts, (std::vector<std::string>{"abc\r\n", "def\n", "ghi|", "abc", "dxyz"}));
+}
+
+TEST_F(StreamTest, ReaduntilWithSeveralSeparatorsStopsAtTheLimit) {
+  StreamReader reader(8);
+  reader.feed_data("0123456789abcdefghij");
+  run([&]() -> Coro<void> {
+    const std::vector<std::string> separators{"\n", "XYZ"};
+    const bool overrun =
+        co_await asyncio_test::throws<asyncio::LimitOverrunError>(reader.readuntil(separators));
+    EXPECT_TRUE(overrun);
+    EXPECT_EQ(reader.buffered(), 20u);  // the data stays buffered, as with one separator
+  }());
+}
+
 // Python's read(0) gives b"" at once; it used to wait for data (found by the fuzzer).
 TEST_F(StreamTest, ReadOfZeroDoesNotWaitForData) {
   run([&]() -> Coro<void> {

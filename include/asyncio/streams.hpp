@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "asyncio/coro.hpp"
 #include "asyncio/detail/loop_bound.hpp"
@@ -54,6 +55,9 @@ class StreamReader : detail::LoopBound {
   /// Bytes up to and including `separator`. IncompleteReadError (with what was read) at EOF;
   /// LimitOverrunError when no separator is found within the limit (the data stays buffered).
   Coro<std::string> readuntil(std::string separator = "\n");
+  /// Python 3.13's readuntil with several separators: the shortest chunk that ends with any of
+  /// them. std::invalid_argument for no separator or an empty one.
+  Coro<std::string> readuntil(std::vector<std::string> separators);
   /// Exactly n bytes; IncompleteReadError (with what was read) when EOF comes first.
   Coro<std::string> readexactly(std::size_t n);
 

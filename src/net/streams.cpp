@@ -6,9 +6,13 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <stdexcept>
+#include <string>
 #include <system_error>
+#include <vector>
 
 #include "asyncio/detail/syscall.hpp"
 #include "asyncio/event_loop.hpp"
@@ -44,21 +48,36 @@ Coro<std::string> read_to_eof(TransportPtr t) {
   }
 }
 
-// CPython's readuntil: scan only the bytes not scanned yet, and give up once the separator
-// could no longer end within the limit.
-Coro<std::string> read_until(TransportPtr t, std::string separator) {
-  if (separator.empty())
-    throw std::invalid_argument("Separator should be at least one-byte string");
+// CPython 3.13's readuntil: scan only the bytes not scanned yet, take the shortest chunk that
+// ends with any of the separators, and give up once none could end within the limit.
+// `Separators` is a std::array of one (readline, readuntil(separator): no allocation) or a
+// std::vector.
+template <class Separators>
+Coro<std::string> read_until(TransportPtr t, Separators separators) {
+  if (separators.empty())
+    throw std::invalid_argument("Separator should contain at least one element");
+  std::size_t shortest = separators.front().size(), longest = 0;
+  for (const std::string& separator : separators) {
+    shortest = std::min(shortest, separator.size());
+    longest = std::max(longest, separator.size());
+  }
+  if (shortest == 0) throw std::invalid_argument("Separator should be at least one-byte string");
   detail::ByteBuffer& buffer = t->read_buffer();
   std::size_t offset = 0;
-  std::size_t found;
+  std::size_t match_start = 0, match_end = 0;  // match_end 0: no match yet
   for (;;) {
     t->throw_if_failed();
     const std::string_view bytes = buffer.view();
-    if (bytes.size() >= offset + separator.size()) {
-      found = bytes.find(separator, offset);
-      if (found != std::string_view::npos) break;
-      offset = bytes.size() + 1 - separator.size();
+    if (bytes.size() >= offset + shortest) {
+      for (const std::string& separator : separators) {
+        const std::size_t at = bytes.find(separator, offset);
+        if (at != std::string_view::npos && (match_end == 0 || at + separator.size() < match_end)) {
+          match_start = at;
+          match_end = at + separator.size();
+        }
+      }
+      if (match_end != 0) break;
+      offset = bytes.size() + 1 > longest ? bytes.size() + 1 - longest : 0;
       if (offset > t->limit())
         throw LimitOverrunError("Separator is not found, and chunk exceed the limit", offset);
     }
@@ -69,16 +88,18 @@ Coro<std::string> read_until(TransportPtr t, std::string separator) {
     }
     co_await t->wait_for_data("readuntil");
   }
-  if (found > t->limit())
-    throw LimitOverrunError("Separator is found, but chunk is longer than limit", found);
-  std::string chunk = buffer.take(found + separator.size());
+  if (match_start > t->limit())
+    throw LimitOverrunError("Separator is found, but chunk is longer than limit", match_start);
+  std::string chunk = buffer.take(match_end);
   t->consumed();
   co_return chunk;
 }
 
 Coro<std::string> read_line(TransportPtr t) {
   try {
-    co_return co_await read_until(t, "\n");
+    // A variable: g++ 12 destroys an aggregate temporary in a co_await expression twice.
+    std::array<std::string, 1> newline{"\n"};
+    co_return co_await read_until(t, std::move(newline));
   } catch (const IncompleteReadError& error) {
     co_return error.partial();
   } catch (const LimitOverrunError& error) {
@@ -146,7 +167,11 @@ Coro<std::string> StreamReader::read(std::ptrdiff_t n) {
 Coro<std::string> StreamReader::readline() { return read_line(transport_); }
 
 Coro<std::string> StreamReader::readuntil(std::string separator) {
-  return read_until(transport_, std::move(separator));
+  return read_until(transport_, std::array<std::string, 1>{std::move(separator)});
+}
+
+Coro<std::string> StreamReader::readuntil(std::vector<std::string> separators) {
+  return read_until(transport_, std::move(separators));
 }
 
 Coro<std::string> StreamReader::readexactly(std::size_t n) { return read_exactly(transport_, n); }
