@@ -427,12 +427,12 @@ TEST_F(LocksTest, BarrierAbortAndReset) {
 
     auto b = asyncio::create_task(wait());
     co_await asyncio::sleep(0s);
-    barrier.abort();
+    co_await barrier.abort();  // Python's `await barrier.abort()`
     co_await asyncio::gather(asyncio::return_exceptions, b);
     EXPECT_EQ(outcome(b), "Barrier aborted");
     EXPECT_TRUE(barrier.broken());
     EXPECT_THROW(co_await barrier.wait(), asyncio::BrokenBarrierError);
-    barrier.reset();
+    co_await barrier.reset();
     EXPECT_FALSE(barrier.broken());
   };
   loop->run_until_complete(body());

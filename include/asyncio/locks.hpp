@@ -330,10 +330,12 @@ class Barrier {
 
   /// Waits until `parties` tasks are waiting; gives this task's arrival index.
   Coro<std::size_t> wait();
-  /// Returns the barrier to its empty state; tasks waiting raise BrokenBarrierError.
-  void reset() noexcept;
-  /// Breaks the barrier: waiting tasks and later wait() calls raise BrokenBarrierError.
-  void abort() noexcept;
+  /// Returns the barrier to its empty state; tasks waiting raise BrokenBarrierError. Done at
+  /// once; the result may be awaited, as Python's `await barrier.reset()`, or dropped.
+  std::suspend_never reset() noexcept;
+  /// Breaks the barrier: waiting tasks and later wait() calls raise BrokenBarrierError. Done at
+  /// once; awaitable as reset() is.
+  std::suspend_never abort() noexcept;
 
   std::size_t parties() const noexcept { return parties_; }
   /// How many tasks wait for the barrier to fill.

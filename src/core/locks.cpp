@@ -101,18 +101,20 @@ void Barrier::leave() noexcept {
   changed_.wake_all();
 }
 
-void Barrier::reset() noexcept {
+std::suspend_never Barrier::reset() noexcept {
   if (count_ > 0) {
     state_ = State::resetting;
   } else {
     state_ = State::filling;
   }
   changed_.wake_all();
+  return {};
 }
 
-void Barrier::abort() noexcept {
+std::suspend_never Barrier::abort() noexcept {
   state_ = State::broken;
   changed_.wake_all();
+  return {};
 }
 
 }  // namespace asyncio
