@@ -290,6 +290,17 @@ TEST_F(ThreadsTest, WorkFinishingAfterTheLoopIsGoneIsDropped) {
 
 // --- wrap_future ---------------------------------------------------------------------------------
 
+TEST_F(ThreadsTest, WrapFutureOfAnAsyncioFutureGivesItBack) {  // Python: if isfuture(f): return f
+  asyncio::Future<int> future = loop->create_future<int>();
+  asyncio::Future<int> same = asyncio::wrap_future(future);
+  same.set_result(3);
+  EXPECT_TRUE(future.done());
+  EXPECT_EQ(future.result(), 3);
+  auto task = loop->create_task([]() -> Coro<int> { co_return 4; }());
+  asyncio::Future<int> of_task = asyncio::wrap_future(task);
+  EXPECT_EQ(run(of_task), 4);
+}
+
 TEST_F(ThreadsTest, WrapConcurrentFuture) {
   ConcurrentFuture<std::string> source;
   Future<std::string> f = asyncio::wrap_future(source, *loop);

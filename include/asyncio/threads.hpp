@@ -184,6 +184,12 @@ Future<T> wrap_future(ConcurrentFuture<T> future) {
   return wrap_future(std::move(future), get_event_loop());
 }
 
+/// Python's wrap_future of an asyncio Future (or Task): the future itself.
+template <class T>
+Future<T> wrap_future(Future<T> future) noexcept {
+  return future;
+}
+
 /// An asyncio Future on `loop` that gets the outcome of a std::future. A std::future tells
 /// nobody when it is ready, so a thread of the loop's default executor waits in get() for it:
 /// each wrapped std::future occupies one of those threads until it is ready. If whatever makes
