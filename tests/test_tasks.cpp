@@ -527,6 +527,20 @@ TEST_F(TasksTest, AsCompletedYieldsInCompletionOrder) {
   loop->run_until_complete(body());
 }
 
+TEST_F(TasksTest, AsCompletedOverCoroutinesWrapsThemInTasks) {  // Python: ensure_future each
+  auto body = [&]() -> Coro<void> {
+    std::vector<Coro<int>> coros;
+    coros.push_back(after_iterations(3, 1));
+    coros.push_back(after_iterations(1, 2));
+    coros.push_back(after_iterations(2, 3));
+    std::vector<int> order;
+    for (auto next : asyncio::as_completed(std::move(coros), 10s))
+      order.push_back(co_await std::move(next));
+    EXPECT_EQ(order, (std::vector<int>{2, 3, 1}));
+  };
+  loop->run_until_complete(body());
+}
+
 TEST_F(TasksTest, AsCompletedTimeout) {
   auto body = [&]() -> Coro<void> {
     // The first one is done before as_completed starts, so its completion is queued at once,

@@ -63,6 +63,11 @@ struct AwaitableTraits<Task<T>> {
   using value_type = T;
 };
 
+template <class A>
+inline constexpr bool is_coro = false;
+template <class T>
+inline constexpr bool is_coro<Coro<T>> = true;
+
 /// What gather puts in its result for a T: T itself, or std::monostate for void.
 template <class T>
 using GatherValue = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
@@ -418,6 +423,9 @@ template <class F>
 Coro<std::pair<std::vector<F>, std::vector<F>>> wait(
     std::vector<F> fs, std::optional<Clock::duration> timeout = std::nullopt,
     ReturnWhen return_when = ALL_COMPLETED) {
+  static_assert(!detail::is_coro<F>,
+                "asyncio::wait: passing coroutines is forbidden, use tasks explicitly "
+                "(create_task), as Python 3.11+ says");
   if (fs.empty()) throw std::invalid_argument("Set of Tasks/Futures is empty.");
   detail::remove_repeated_futures(fs);
   EventLoop& loop = get_running_loop();
@@ -680,10 +688,21 @@ AsCompleted<F> as_completed(std::vector<F> fs,
                             std::optional<Clock::duration> timeout = std::nullopt) {
   return AsCompleted<F>(std::move(fs), timeout);
 }
+/// as_completed over coroutines: each is wrapped in a Task on the running loop first, as
+/// Python's ensure_future does.
+template <class T>
+AsCompleted<Task<T>> as_completed(std::vector<Coro<T>> coros,
+                                  std::optional<Clock::duration> timeout = std::nullopt) {
+  std::vector<Task<T>> tasks;
+  tasks.reserve(coros.size());
+  for (Coro<T>& coro : coros) tasks.push_back(create_task(std::move(coro)));
+  return AsCompleted<Task<T>>(std::move(tasks), timeout);
+}
 /// as_completed with a timeout of any duration; one too long for the clock means no timeout.
 template <class F, class Rep, class Period>
-AsCompleted<F> as_completed(std::vector<F> fs, std::chrono::duration<Rep, Period> timeout) {
-  return AsCompleted<F>(std::move(fs), detail::saturating_cast<Clock::duration>(timeout));
+auto as_completed(std::vector<F> fs, std::chrono::duration<Rep, Period> timeout) {
+  return as_completed(std::move(fs), std::optional<Clock::duration>(
+                                         detail::saturating_cast<Clock::duration>(timeout)));
 }
 
 }  // namespace asyncio
