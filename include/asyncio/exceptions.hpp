@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <exception>
+#include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -125,10 +127,30 @@ class LimitOverrunError : public Error {
   std::size_t consumed_;
 };
 
+/// Whether `error` holds an E (or something derived from E).
+template <class E>
+bool holds(const std::exception_ptr& error) noexcept {
+  if (!error) return false;
+  try {
+    std::rethrow_exception(error);
+  } catch (const E&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 /// Several failures reported together (Python's ExceptionGroup): what a TaskGroup throws when
-/// its tasks, or its body, failed. exceptions() gives each one, in the order they happened.
+/// its tasks, or its body, failed. exceptions() gives each one, in the order they happened;
+/// one may itself be an ExceptionGroup (nested groups). subgroup() and split() pick leaves by
+/// type or by a condition, as Python's do; except_star() below is `except*`.
 class ExceptionGroup : public Error {
  public:
+  /// Decides whether an exception (a leaf, or a nested group) is picked.
+  using Condition = std::function<bool(const std::exception_ptr&)>;
+  /// Python's split(): what matched, and the rest; each none when empty.
+  using Split = std::pair<std::optional<ExceptionGroup>, std::optional<ExceptionGroup>>;
+
   ExceptionGroup(const std::string& message, std::vector<std::exception_ptr> exceptions)
       : Error(message + " (" + std::to_string(exceptions.size()) +
               (exceptions.size() == 1 ? " sub-exception)" : " sub-exceptions)")),
@@ -140,9 +162,66 @@ class ExceptionGroup : public Error {
   const std::vector<std::exception_ptr>& exceptions() const noexcept { return exceptions_; }
   std::size_t size() const noexcept { return exceptions_.size(); }
 
+  /// Python's eg.split(condition): the condition is asked of this group first (all of it
+  /// matches when it holds), then of each exception; a nested group is split the same way, and
+  /// keeps its place and message in both parts.
+  Split split(const Condition& condition) const;
+  /// split() by type: the exceptions that are E's.
+  template <class E>
+  Split split() const {
+    return split([](const std::exception_ptr& error) { return holds<E>(error); });
+  }
+  /// Python's eg.subgroup(condition): split()'s first part.
+  std::optional<ExceptionGroup> subgroup(const Condition& condition) const {
+    return split(condition).first;
+  }
+  template <class E>
+  std::optional<ExceptionGroup> subgroup() const {
+    return split<E>().first;
+  }
+
+  /// Python's eg.derive(exceptions): a group with this one's message.
+  ExceptionGroup derive(std::vector<std::exception_ptr> exceptions) const {
+    return ExceptionGroup(message_, std::move(exceptions));
+  }
+
  private:
+  /// split() once the condition did not hold for this group itself.
+  Split split_exceptions(const Condition& condition) const;
+
   std::string message_;
   std::vector<std::exception_ptr> exceptions_;
 };
+
+/// Python's `except* E as group:` clause, for use in a `catch (...)`: calls handler(group) with
+/// the part of `error` that is E's, as an ExceptionGroup (a lone exception is first wrapped in
+/// one, as Python does), and returns what is left: null when everything was handled, for the
+/// next clause or to rethrow. An exception the handler throws propagates, as from an except*
+/// clause.
+///
+///     catch (...) {
+///       std::exception_ptr rest = std::current_exception();
+///       rest = asyncio::except_star<std::system_error>(rest, [](const asyncio::ExceptionGroup& g)
+///       {...}); rest = asyncio::except_star<asyncio::TimeoutError>(rest, [](const
+///       asyncio::ExceptionGroup& g) {...}); if (rest) std::rethrow_exception(rest);
+///     }
+template <class E, class Handler>
+std::exception_ptr except_star(std::exception_ptr error, Handler&& handler) {
+  if (!error) return nullptr;
+  const bool grouped = holds<ExceptionGroup>(error);
+  ExceptionGroup group = [&] {
+    if (!grouped) return ExceptionGroup("", {error});
+    try {
+      std::rethrow_exception(error);
+    } catch (const ExceptionGroup& caught) {
+      return caught;
+    }
+  }();
+  auto [match, rest] = group.split<E>();
+  if (!match) return error;
+  std::forward<Handler>(handler)(static_cast<const ExceptionGroup&>(*match));
+  if (!rest) return nullptr;
+  return std::make_exception_ptr(std::move(*rest));
+}
 
 }  // namespace asyncio
