@@ -157,6 +157,102 @@ TEST_F(TaskGroupTest, CancellationFromOutsideCancelsEveryTaskAndPropagates) {
   loop->run_until_complete(body());
 }
 
+// Python 3.15's TaskGroup.cancel() (CPython's test_taskgroups.py test_cancel_*).
+TEST_F(TaskGroupTest, CancelFromTheBlockEndsTheGroupWithoutAnError) {
+  Task<int> a, b;
+  auto body = [&]() -> Coro<int> {
+    co_await asyncio::task_group([&](TaskGroup& tg) -> Coro<void> {
+      a = tg.create_task(after(1h, 1));
+      b = tg.create_task(after(1h, 2));
+      co_await asyncio::sleep(0s);
+      tg.cancel();
+      EXPECT_THROW(tg.create_task(after(1ms, 3)), asyncio::RuntimeError);
+      co_await asyncio::sleep(1h);  // interrupted by the group's cancellation
+      ADD_FAILURE() << "the block went on after cancel()";
+    });
+    EXPECT_EQ(asyncio::current_task().cancelling(), 0u);  // taken back
+    co_await asyncio::sleep(0s);                          // and not raised again at the next await
+    co_return 7;
+  };
+  EXPECT_EQ(run(body()), 7);
+  EXPECT_TRUE(a.cancelled());
+  EXPECT_TRUE(b.cancelled());
+}
+
+TEST_F(TaskGroupTest, CancelFromATaskOfTheGroupWhileTheBlockWaits) {
+  Task<int> slow;
+  auto body = [&]() -> Coro<bool> {
+    bool block_cancelled = false;
+    co_await asyncio::task_group([&](TaskGroup& tg) -> Coro<void> {
+      slow = tg.create_task(after(1h, 1));
+      tg.create_task([](TaskGroup& group) -> Coro<int> {
+        co_await asyncio::sleep(1ms);
+        group.cancel();
+        co_return 0;
+      }(tg));
+      try {
+        co_await asyncio::sleep(1h);
+      } catch (const asyncio::CancelledError&) {
+        block_cancelled = true;
+        throw;
+      }
+    });
+    co_return block_cancelled;
+  };
+  EXPECT_TRUE(run(body()));
+  EXPECT_TRUE(slow.cancelled());
+}
+
+TEST_F(TaskGroupTest, CancelAfterTheBlockEndedCancelsTheTasksOnly) {
+  Task<int> slow;
+  auto body = [&]() -> Coro<int> {
+    co_await asyncio::task_group([&](TaskGroup& tg) -> Coro<void> {
+      slow = tg.create_task(after(1h, 1));
+      tg.create_task([](TaskGroup& group) -> Coro<int> {
+        co_await asyncio::sleep(2ms);  // the block has ended: the group waits in its exit
+        group.cancel();
+        co_return 0;
+      }(tg));
+      co_return;
+    });
+    co_return 1;
+  };
+  EXPECT_EQ(run(body()), 1);
+  EXPECT_TRUE(slow.cancelled());
+}
+
+TEST_F(TaskGroupTest, ABlockWithAValueCutShortByCancelRaisesCancelledError) {
+  auto body = [&]() -> Coro<bool> {
+    const bool raised = co_await asyncio_test::throws<asyncio::CancelledError>(
+        asyncio::task_group([&](TaskGroup& tg) -> Coro<int> {
+          tg.cancel();
+          co_await asyncio::sleep(1h);
+          co_return 1;
+        }));
+    EXPECT_EQ(asyncio::current_task().cancelling(), 0u);
+    co_return raised;
+  };
+  EXPECT_TRUE(run(body()));
+}
+
+TEST_F(TaskGroupTest, FailuresStillRaiseAfterCancel) {
+  auto body = [&]() -> Coro<std::vector<std::string>> {
+    try {
+      co_await asyncio::task_group([&](TaskGroup& tg) -> Coro<void> {
+        tg.create_task(fail_now("failed first"));
+        co_await asyncio::sleep(0s);
+        co_await asyncio::sleep(0s);
+        tg.cancel();
+        co_return;
+      });
+    } catch (const asyncio::ExceptionGroup& group) {
+      co_return messages(group);
+    }
+    co_return std::vector<std::string>{};
+  };
+  EXPECT_EQ(run(body()), std::vector<std::string>{"failed first"});
+}
+
 TEST_F(TaskGroupTest, FailureWinsOverAnOutsideCancellationWhichStaysRequested) {
   Task<void> t;
   std::uint32_t cancelling = 99;

@@ -61,6 +61,13 @@ class TaskGroup {
 
   /// How many tasks of the group have not finished yet.
   std::size_t size() const noexcept { return count_; }
+  /// Python 3.15's TaskGroup.cancel(): ends the group early without an error. Cancels every
+  /// unfinished task of the group and, while it still runs, the block; task_group() then
+  /// returns normally once they are all done (an ExceptionGroup still reports tasks that
+  /// failed; a block that gives a value and was cut short has none to give, and raises its
+  /// CancelledError). Callable from the block, from a task of the group, or from anywhere on
+  /// the loop; create_task raises RuntimeError afterwards.
+  void cancel();
 
  private:
   template <class R, class F>
@@ -122,8 +129,15 @@ Coro<R> run_task_group(F body) {
     error = std::current_exception();
   }
   co_await group.exit(error);
-  if (!value) std::rethrow_exception(error);  // not reached: exit() throws when the block failed
-  if constexpr (!std::is_void_v<R>) co_return std::move(*value);
+  // exit() returned: the block ended normally, or cancel() cut it short. A block cut short has
+  // no value to give: a void one ends normally, as Python's `async with` does; one of another
+  // type raises the CancelledError it ended with.
+  if constexpr (std::is_void_v<R>) {
+    co_return;
+  } else {
+    if (!value) std::rethrow_exception(error);
+    co_return std::move(*value);
+  }
 }
 
 }  // namespace detail

@@ -72,6 +72,15 @@ void TaskGroup::abort() noexcept {
   }
 }
 
+void TaskGroup::cancel() {
+  if (!aborting_) abort();
+  // The block's CancelledError is the group's own: exit() takes it back, as after a failure.
+  if (!exiting_ && !parent_cancel_requested_ && !parent_.done()) {
+    parent_cancel_requested_ = true;
+    parent_.cancel();
+  }
+}
+
 void TaskGroup::on_task_done(Child* child) {
   unlink(child);
   FutureBase task = std::move(child->task);
