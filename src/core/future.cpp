@@ -102,14 +102,7 @@ std::exception_ptr make_cancelled_error(std::string msg) {
 }
 
 bool is_cancelled_error(const std::exception_ptr& error) noexcept {
-  if (!error) return false;
-  try {
-    std::rethrow_exception(error);
-  } catch (const CancelledError&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
+  return holds<CancelledError>(error);
 }
 
 DoneCallbackBase::DoneCallbackBase(FutureStateBase* state) : Callback(&dispatch), state_(state) {
