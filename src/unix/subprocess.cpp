@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <set>
 #include <system_error>
@@ -157,31 +156,29 @@ struct SpawnRequest {
 };
 
 Process spawn(SpawnRequest& request) {
-  const std::string& file = request.file;
-  const SpawnRequest& options = request;
   EventLoop& loop = get_running_loop();
   loop.check_open();
-  StdioEnds ends[3] = {stdio_ends(options.stdio[0], 0), stdio_ends(options.stdio[1], 1),
-                       stdio_ends(options.stdio[2], 2)};
+  StdioEnds ends[3] = {stdio_ends(request.stdio[0], 0), stdio_ends(request.stdio[1], 1),
+                       stdio_ends(request.stdio[2], 2)};
 
   SpawnSetup setup;
   for (int target = 0; target < 3; ++target) {
     if (ends[target].child >= 0) setup.dup2(ends[target].child, target);
   }
-  if (options.cwd) {
+  if (request.cwd) {
     // posix_spawn reports a failed chdir as it reports a failed exec; name the directory.
     struct stat status;
-    if (::stat(options.cwd->c_str(), &status) != 0) throw_errno(errno, *options.cwd);
-    if (!S_ISDIR(status.st_mode)) throw_errno(ENOTDIR, *options.cwd);
-    setup.check(posix_spawn_file_actions_addchdir_np(&setup.actions, options.cwd->c_str()),
+    if (::stat(request.cwd->c_str(), &status) != 0) throw_errno(errno, *request.cwd);
+    if (!S_ISDIR(status.st_mode)) throw_errno(ENOTDIR, *request.cwd);
+    setup.check(posix_spawn_file_actions_addchdir_np(&setup.actions, request.cwd->c_str()),
                 "posix_spawn_file_actions_addchdir_np");
   }
   // pass_fds: kept at their numbers, made inheritable (a dup2 onto itself clears
   // close-on-exec); close_fds closes the gaps between them and everything above.
   int next_to_close = 3;
-  for (const int fd : options.pass_fds) {
+  for (const int fd : request.pass_fds) {
     if (fd < 3) continue;
-    if (options.close_fds) {
+    if (request.close_fds) {
       for (; next_to_close < fd; ++next_to_close) {
         setup.check(posix_spawn_file_actions_addclose(&setup.actions, next_to_close),
                     "posix_spawn_file_actions_addclose");
@@ -190,7 +187,7 @@ Process spawn(SpawnRequest& request) {
     setup.dup2(fd, fd);
     next_to_close = fd + 1;
   }
-  if (options.close_fds) {
+  if (request.close_fds) {
     setup.check(posix_spawn_file_actions_addclosefrom_np(&setup.actions, next_to_close),
                 "posix_spawn_file_actions_addclosefrom_np");
   }
@@ -198,7 +195,7 @@ Process spawn(SpawnRequest& request) {
   // The child starts with no signal blocked, and with SIGPIPE and SIGXFSZ at their defaults
   // even where we ignore them (Python's restore_signals).
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-  if (options.start_new_session) flags |= POSIX_SPAWN_SETSID;
+  if (request.start_new_session) flags |= POSIX_SPAWN_SETSID;
   sigset_t none, defaults;
   sigemptyset(&none);
   sigemptyset(&defaults);
@@ -217,22 +214,22 @@ Process spawn(SpawnRequest& request) {
     for (std::string& entry : *request.env) env.push_back(entry.data());
     env.push_back(nullptr);
   }
-  char** envp = options.env ? env.data() : environ;
+  char** envp = request.env ? env.data() : environ;
 
   pid_t pid;
-  const int error =
-      request.search_path
-          ? posix_spawnp(&pid, file.c_str(), &setup.actions, &setup.attributes, args.data(), envp)
-          : posix_spawn(&pid, file.c_str(), &setup.actions, &setup.attributes, args.data(), envp);
+  const int error = request.search_path ? posix_spawnp(&pid, request.file.c_str(), &setup.actions,
+                                                       &setup.attributes, args.data(), envp)
+                                        : posix_spawn(&pid, request.file.c_str(), &setup.actions,
+                                                      &setup.attributes, args.data(), envp);
   // glibc reports a failed exec here, with the child already reaped.
-  if (error != 0) throw_errno(error, file);
+  if (error != 0) throw_errno(error, request.file);
 
   auto state = std::make_shared<detail::ProcessState>(pid);
   loop.child_watcher().watch(pid, [state](int returncode) { state->exited(returncode); });
 
   using Kind = detail::StreamTransport::Kind;
   auto transport = [&](StdioEnds& end, Kind kind) {
-    return std::make_shared<detail::StreamTransport>(loop, std::move(end.ours), options.limit,
+    return std::make_shared<detail::StreamTransport>(loop, std::move(end.ours), request.limit,
                                                      kind);
   };
   std::optional<StreamWriter> in;
