@@ -101,8 +101,7 @@ class Runner {
   enum class State { created, initialized, closed };
   RunnerOptions options_;
   std::unique_ptr<EventLoop> loop_;
-  State state_ = State::created;
-  bool set_event_loop_ = false;  // the runner made its loop the thread's current one
+  State state_ = State::created;  // a loop is made (and, without loop_factory, set current)
 };
 
 template <class T>

@@ -77,7 +77,6 @@ EventLoop& Runner::get_loop() {
     } else {
       loop_ = new_event_loop();
       set_event_loop(loop_.get());
-      set_event_loop_ = true;
     }
     if (options_.debug) loop_->set_debug(*options_.debug);
     state_ = State::initialized;
@@ -88,7 +87,7 @@ EventLoop& Runner::get_loop() {
 void Runner::close() noexcept {
   if (state_ != State::initialized) return;
   detail::shutdown_run(*loop_, options_.executor_shutdown_timeout);
-  if (set_event_loop_) set_event_loop(nullptr);
+  if (!options_.loop_factory) set_event_loop(nullptr);  // the runner made it current
   state_ = State::closed;
 }
 
