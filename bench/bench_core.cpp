@@ -1,5 +1,6 @@
 // The core runtime workloads of the comparison with CPython asyncio and Boost.Asio (see
-// compare.py): task spawn, sleep(0) round trip, timer overhead, memory per pending task.
+// compare.py): task spawn (a task that yields once; one that finishes at once, lazily and
+// eagerly), sleep(0) round trip, timer overhead, memory per pending task.
 // Prints one "<name> <value>" line per workload; --quick shrinks the counts, and
 // --count WORKLOAD N runs one workload with N tasks or timers.
 #include <asyncio/asyncio.hpp>
@@ -50,6 +51,21 @@ Coro<double> spawn(int n) {
   std::vector<asyncio::Task<void>> tasks;
   tasks.reserve(n);
   for (int i = 0; i < n; ++i) tasks.push_back(asyncio::create_task(yield_once()));
+  co_await asyncio::gather(tasks);
+  co_return ns_since(start) / n;
+}
+
+// --- spawn_done_ns, eager_spawn_done_ns: create_task of a coroutine that finishes without ever
+// suspending, then gather of all of them, per task; eager: with eager_start, which runs the
+// coroutine inside create_task (a task that finishes there is never scheduled) ---
+Coro<void> finish_at_once() { co_return; }
+
+Coro<double> spawn_done(int n, bool eager) {
+  auto start = Clock::now();
+  std::vector<asyncio::Task<void>> tasks;
+  tasks.reserve(n);
+  const asyncio::TaskOptions options{.eager_start = eager};
+  for (int i = 0; i < n; ++i) tasks.push_back(asyncio::create_task(finish_at_once(), options));
   co_await asyncio::gather(tasks);
   co_return ns_since(start) / n;
 }
@@ -106,6 +122,10 @@ int main(int argc, char** argv) {
               asyncio::run(pending_task_bytes(quick ? 10'000 : 100'000)));
   std::printf("spawn_ns %.1f\n",
               median_of(5, [&] { return asyncio::run(spawn(200'000 / scale)); }));
+  for (const bool eager : {false, true}) {
+    std::printf("%s %.1f\n", eager ? "eager_spawn_done_ns" : "spawn_done_ns",
+                median_of(5, [&] { return asyncio::run(spawn_done(200'000 / scale, eager)); }));
+  }
   std::printf("sleep0_ns %.2f\n", asyncio::run(sleep0(10'000'000 / scale)));
   std::printf("timer_overhead_ns %.1f\n", timer_overhead(quick ? 100'000 : 1'000'000));
 }

@@ -45,6 +45,8 @@ SUITES = {
         "ours": "bench_core", "asio": "peers/bench_core_asio", "python": "core_asyncio.py",
         "metrics": [
             ("spawn_ns", "ns/task", True, ("at most", 60)),
+            ("spawn_done_ns", "ns/task, finishes at once", True, None),
+            ("eager_spawn_done_ns", "ns/task, eager_start", True, ("at most", 20)),
             ("sleep0_ns", "ns/yield", True, ("at most", 15)),
             ("timer_overhead_ns", "ns/timer", True, ("at most", 150)),
             ("pending_task_bytes", "B/task", True, ("at most", 200)),

@@ -58,6 +58,18 @@ async def spawn(n):
     return (time.perf_counter_ns() - start) / n
 
 
+async def finish_at_once():
+    pass
+
+
+async def spawn_done(n):
+    """create_task of a coroutine that finishes without suspending + gather, per task (3.11 has
+    no eager tasks: these are plain ones)."""
+    start = time.perf_counter_ns()
+    await asyncio.gather(*[asyncio.create_task(finish_at_once()) for _ in range(n)])
+    return (time.perf_counter_ns() - start) / n
+
+
 async def sleep0(n):
     """One task yielding to the loop n times."""
     start = time.perf_counter_ns()
@@ -108,13 +120,14 @@ def main():
     workloads = [  # memory first, as bench_core does, before any freed memory can be reused
         ("pending_task_bytes", pending_task_bytes, 10_000 if quick else PENDING_N, "{:.1f}"),
         ("spawn_ns", spawn, SPAWN_N // 10 if quick else SPAWN_N, "{:.1f}"),
+        ("spawn_done_ns", spawn_done, SPAWN_N // 10 if quick else SPAWN_N, "{:.1f}"),
         ("sleep0_ns", sleep0, SLEEP0_N // 10 if quick else SLEEP0_N, "{:.1f}"),
         ("timer_overhead_ns", timer_overhead, 100_000 if quick else TIMER_N, "{:.1f}"),
     ]
     status = 0
     for name, workload, n, fmt in workloads:
         try:
-            if workload is spawn:  # its single runs scatter: the median of 5 after a warm-up, as in C++
+            if workload in (spawn, spawn_done):  # its single runs scatter: the median of 5 after a warm-up, as in C++
                 value = median_of(5, lambda: asyncio.run(spawn(n)))
             else:
                 value = asyncio.run(workload(n))

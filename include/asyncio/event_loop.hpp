@@ -64,6 +64,24 @@ struct ExceptionContext {
 
 using ExceptionHandler = std::function<void(class EventLoop&, const ExceptionContext&)>;
 
+class TaskRef;
+class TaskRequest;
+
+/// create_task's keyword arguments: Python's name= and eager_start=.
+struct TaskOptions {
+  std::string_view name = {};  // empty: "Task-<number>"
+  /// Python 3.14's eager_start. True: the coroutine runs at once, inside create_task, until it
+  /// first suspends, and a coroutine that finishes then is never scheduled (only while the loop
+  /// runs on this thread; otherwise the task is scheduled as usual). False: scheduled. None: the
+  /// loop's task factory decides, and without one the task is scheduled.
+  std::optional<bool> eager_start = std::nullopt;
+};
+
+/// Python's task factory (loop.set_task_factory): makes every task of a loop. It receives the
+/// coroutine as a TaskRequest and the create_task options, and returns the task that
+/// `coro.start(options)` made (options changed as it likes); eager_task_factory is one.
+using TaskFactory = std::function<TaskRef(EventLoop& loop, TaskRequest& coro, TaskOptions options)>;
+
 class EventLoop {
  public:
   /// A loop on the readiness backend, waiting on the DefaultSelector.
@@ -221,9 +239,17 @@ class EventLoop {
   /// A new pending Future attached to this loop.
   template <class T = void>
   Future<T> create_future();
-  /// Wraps `coro` in a Task whose first step runs on a later iteration.
+  /// Wraps `coro` in a Task whose first step runs on a later iteration (or at once: see
+  /// TaskOptions::eager_start). With a task factory set, the factory makes it.
   template <class T>
-  Task<T> create_task(Coro<T> coro, std::string_view name = {});
+  Task<T> create_task(Coro<T> coro, TaskOptions options);
+  template <class T>
+  Task<T> create_task(Coro<T> coro, std::string_view name = {}) {
+    return create_task(std::move(coro), TaskOptions{.name = name});
+  }
+  /// Python's set_task_factory / get_task_factory; an empty factory restores the default.
+  void set_task_factory(TaskFactory factory) { task_factory_ = std::move(factory); }
+  const TaskFactory& get_task_factory() const noexcept { return task_factory_; }
 
   // --- Errors and debugging ------------------------------------------------------------------
 
@@ -313,6 +339,9 @@ class EventLoop {
   /// RuntimeError when the loop cannot start running: closed, running, or another loop runs.
   void check_can_run() const;
 
+  template <class T>
+  Task<T> create_task_by_factory(Coro<T> coro, TaskOptions options);
+
   // call_soon_threadsafe: hands the call to the remote queue, or discards it once closed.
   void post_threadsafe(detail::Callback* call);
 
@@ -326,6 +355,7 @@ class EventLoop {
   std::unique_ptr<detail::SignalHandlers> signals_;  // made by the first add_signal_handler
   std::unique_ptr<detail::ChildWatcher> children_;   // made by the first subprocess
   ExceptionHandler exception_handler_;
+  TaskFactory task_factory_;
   bool running_ = false;
   bool stopping_ = false;
   bool closed_ = false;

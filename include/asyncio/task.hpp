@@ -2,6 +2,7 @@
 // create_task, ensure_future, current_task, all_tasks and TaskRef (a task of any value type).
 #pragma once
 
+#include <coroutine>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -36,20 +37,21 @@ class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
     return true;  // completed: a wake-up, queued to run
   }
 
-  /// CPython's Task.__step: resume the coroutine until it suspends or finishes.
+  /// CPython's Task.__step: resume the coroutine until it suspends or finishes. The running
+  /// task is null around a step the loop runs, and the creator around an eager first step.
   void step() {
     TaskBase*& running = scheduler_->current_task();
-    running = this;
+    TaskBase* const outer = std::exchange(running, this);
     if (!started_) [[unlikely]] {
       started_ = true;
       if (exception_) {  // cancelled before it ever ran: the body never starts
-        running = nullptr;
+        running = outer;
         complete(take_cancel_request());
         return;
       }
     }
     resume_frames();
-    running = nullptr;
+    running = outer;
     if (root_finished_running()) finish();
   }
 
@@ -133,19 +135,82 @@ class Task : public Future<T> {
   detail::TaskBase* task() const noexcept { return static_cast<detail::TaskBase*>(this->state_); }
 };
 
+/// What a task factory receives from create_task: the coroutine, of any result type, not yet
+/// a task. start() makes the task, once; a request never started destroys the coroutine.
+class TaskRequest {
+ public:
+  TaskRequest(const TaskRequest&) = delete;
+  TaskRequest& operator=(const TaskRequest&) = delete;
+  ~TaskRequest() {
+    if (frame_) frame_.destroy();
+  }
+
+  /// Makes and starts the task as create_task does on a loop without a factory. RuntimeError
+  /// when the coroutine was started already.
+  TaskRef start(TaskOptions options);
+
+ private:
+  friend class EventLoop;
+  using Make = detail::TaskBase* (*)(detail::Scheduler&, std::coroutine_handle<>, std::string_view);
+  TaskRequest(detail::Scheduler& scheduler, std::coroutine_handle<> frame, Make make) noexcept
+      : scheduler_(&scheduler), frame_(frame), make_(make) {}
+  /// The task start() made, which the factory must have returned.
+  detail::TaskBase* started(const TaskRef& returned) const;
+
+  detail::Scheduler* scheduler_;
+  std::coroutine_handle<> frame_;  // null once started
+  Make make_;
+  detail::TaskBase* task_ = nullptr;
+};
+
+/// Python's asyncio.eager_task_factory: every task starts eagerly unless create_task says
+/// eager_start = false.
+TaskRef eager_task_factory(EventLoop& loop, TaskRequest& coro, TaskOptions options);
+/// Python's create_eager_task_factory(custom_task_constructor): a factory that calls `factory`
+/// with eager_start = true unless create_task gave it.
+TaskFactory create_eager_task_factory(TaskFactory factory);
+
+namespace detail {
+
+/// A new task driving `frame`, the root of a Coro<T>; destroys the frame if it cannot.
 template <class T>
-Task<T> EventLoop::create_task(Coro<T> coro, std::string_view name) {
-  check_open();
-  check_thread();
-  auto frame = coro.release();
-  detail::TaskBase* task;
+TaskBase* make_task(Scheduler& scheduler, std::coroutine_handle<> frame, std::string_view name) {
   try {
-    task = new detail::TaskState<T>(&scheduler_, frame, name);
+    return new TaskState<T>(&scheduler, Coro<T>::Handle::from_address(frame.address()), name);
   } catch (...) {
     frame.destroy();
     throw;
   }
-  return Task<T>::from_state(task);
+}
+
+/// Schedules the new task's first step, or runs it now when `eager` and the loop runs here
+/// (Python's Task.__eager_start). The caller holds a reference: the step may finish the task.
+inline void start_task(Scheduler& scheduler, TaskBase* task, bool eager) {
+  if (eager && running_loop.scheduler == &scheduler) [[unlikely]]
+    task->invoke(Callback::Action::run);
+  else
+    task->schedule_step();
+}
+
+}  // namespace detail
+
+template <class T>
+Task<T> EventLoop::create_task(Coro<T> coro, TaskOptions options) {
+  check_open();
+  check_thread();
+  if (task_factory_) [[unlikely]]
+    return create_task_by_factory(std::move(coro), options);
+  detail::TaskBase* state = detail::make_task<T>(scheduler_, coro.release(), options.name);
+  auto task = Task<T>::from_state(state);
+  detail::start_task(scheduler_, state, options.eager_start.value_or(false));
+  return task;
+}
+
+template <class T>
+Task<T> EventLoop::create_task_by_factory(Coro<T> coro, TaskOptions options) {
+  TaskRequest request(scheduler_, coro.release(), &detail::make_task<T>);
+  const TaskRef made = task_factory_(*this, request, options);
+  return Task<T>::from_state(request.started(made));
 }
 
 template <class T>
@@ -174,6 +239,10 @@ T EventLoop::run_until_complete(Coro<T> coro) {
 template <class T>
 Task<T> create_task(Coro<T> coro, std::string_view name = {}) {
   return get_running_loop().create_task(std::move(coro), name);
+}
+template <class T>
+Task<T> create_task(Coro<T> coro, TaskOptions options) {
+  return get_running_loop().create_task(std::move(coro), options);
 }
 
 /// Python's ensure_future: a coroutine becomes a Task; a Future or Task is returned as is.

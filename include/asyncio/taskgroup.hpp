@@ -52,11 +52,18 @@ class TaskGroup {
   /// Starts `coro` as a task of the group. RuntimeError once the group is shutting down after
   /// a failure or a cancellation, or after it finished.
   template <class T>
-  Task<T> create_task(Coro<T> coro, std::string_view name = {}) {
+  Task<T> create_task(Coro<T> coro, TaskOptions options) {
     check_can_create();
-    Task<T> task = loop_->create_task(std::move(coro), name);
-    add(task);
+    Task<T> task = loop_->create_task(std::move(coro), options);
+    if (task.done()) [[unlikely]]
+      task_done(task);  // it finished eagerly: no callback to wait for, as CPython
+    else
+      add(task);
     return task;
+  }
+  template <class T>
+  Task<T> create_task(Coro<T> coro, std::string_view name = {}) {
+    return create_task(std::move(coro), TaskOptions{.name = name});
   }
 
   /// How many tasks of the group have not finished yet.
@@ -94,6 +101,8 @@ class TaskGroup {
   void check_can_create() const;
   void add(const FutureBase& task);
   void on_task_done(Child* child);
+  /// Python's _on_task_done: takes note of how `task`, one of the group's, ended.
+  void task_done(FutureBase& task);
   void abort() noexcept;
   void unlink(Child* child) noexcept;
 

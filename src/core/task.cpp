@@ -23,7 +23,6 @@ TaskBase::TaskBase(Scheduler* scheduler, Callback::Fn step, std::coroutine_handl
     name_task(name, number);
   scheduler->tasks().add(this);
   add_ref();  // the loop's reference, held until the task finishes
-  schedule_step();
 }
 
 TaskBase::~TaskBase() {
@@ -184,6 +183,33 @@ void TaskBase::complete(std::exception_ptr error) {
 }  // namespace asyncio::detail
 
 namespace asyncio {
+
+TaskRef TaskRequest::start(TaskOptions options) {
+  if (!frame_) throw RuntimeError("TaskRequest::start: the coroutine was started already");
+  task_ = make_(*scheduler_, std::exchange(frame_, nullptr), options.name);
+  TaskRef task(task_);
+  detail::start_task(*scheduler_, task_, options.eager_start.value_or(false));
+  return task;
+}
+
+detail::TaskBase* TaskRequest::started(const TaskRef& returned) const {
+  if (!task_ || returned.state() != task_)
+    throw RuntimeError("the task factory did not return the task that TaskRequest::start made");
+  return task_;
+}
+
+TaskRef eager_task_factory(EventLoop&, TaskRequest& coro, TaskOptions options) {
+  options.eager_start = options.eager_start.value_or(true);
+  return coro.start(options);
+}
+
+TaskFactory create_eager_task_factory(TaskFactory factory) {
+  if (!factory) return &eager_task_factory;  // Python's create_eager_task_factory(Task)
+  return [factory = std::move(factory)](EventLoop& loop, TaskRequest& coro, TaskOptions options) {
+    options.eager_start = options.eager_start.value_or(true);
+    return factory(loop, coro, options);
+  };
+}
 
 TaskRef current_task() {
   detail::TaskBase* task = get_running_loop().scheduler().current_task();

@@ -86,7 +86,10 @@ void TaskGroup::on_task_done(Child* child) {
   FutureBase task = std::move(child->task);
   delete child;
   if (count_ == 0 && on_completed_.valid() && !on_completed_.done()) on_completed_.set_result();
+  task_done(task);
+}
 
+void TaskGroup::task_done(FutureBase& task) {
   if (task.cancelled()) return;
   std::exception_ptr error = task.exception();
   if (!error) return;
