@@ -1,9 +1,12 @@
-// Generator<T>: laziness, order, reference and move-only values, std::ranges composition, the
-// next() step, single iteration, exceptions, destruction on early exit, yield_from delegation,
-// and the stack safety of deep recursive delegation.
+// Generator<T, R, S>: laziness, order, reference and move-only values, std::ranges composition,
+// the next() step, single iteration, exceptions, destruction on early exit, yield_from
+// delegation, Python's send(), throw() and close() and return values (ported from CPython's
+// Lib/test/test_generators.py and the synchronous halves of Lib/test/test_asyncgen.py), and the
+// stack safety of deep recursive delegation.
 #include <algorithm>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <ranges>
 #include <stdexcept>
 #include <string>
@@ -360,6 +363,552 @@ TEST(Generator, RecursiveTreeWalk) {
   EXPECT_EQ(collect(in_order(tree.get())), expected);
 }
 
+// --- send() ------------------------------------------------------------------------------------
+
+using asyncio::GeneratorExit;
+using asyncio::RuntimeError;
+
+// test_generators.py, coroutine_tests: "Sending a value into a started generator".
+TEST(GeneratorSend, SendGivesTheValueToTheCoYieldAndReturnsTheNextValue) {
+  std::vector<int> printed;
+  auto f = [&]() -> Generator<int, void, int> {
+    std::optional<int> got = co_yield 1;
+    printed.push_back(got.value_or(-1));
+    co_yield 2;
+  };
+  Generator<int, void, int> g = f();
+  EXPECT_EQ(g.next(), 1);
+  EXPECT_EQ(g.send(42), 2);
+  EXPECT_EQ(printed, (std::vector<int>{42}));
+}
+
+// test_generators.py, coroutine_tests: "Sending a value into a new generator produces a
+// TypeError" (a RuntimeError here); the generator is left as it was.
+TEST(GeneratorSend, SendToAJustStartedGeneratorIsRefusedAndRunsNothing) {
+  bool ran = false;
+  auto f = [&]() -> Generator<int, void, std::string> {
+    ran = true;
+    co_yield 1;
+  };
+  Generator<int, void, std::string> g = f();
+  try {
+    (void)g.send("foo");
+    ADD_FAILURE() << "send() to a just-started generator must throw";
+  } catch (const RuntimeError& e) {
+    EXPECT_STREQ(e.what(), "can't send non-None value to a just-started generator");
+  }
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(g.next(), 1);  // still usable: next() starts it
+}
+
+// test_asyncgen.py, test_async_gen_iteration_01 (`a = yield 123; assertIs(a, None)`): a
+// co_yield resumed by next() or by the iteration gives nullopt.
+TEST(GeneratorSend, CoYieldResumedByNextOrIterationGivesNullopt) {
+  std::vector<bool> had_value;
+  auto f = [&]() -> Generator<int, void, int> {
+    for (int i = 0; i < 3; ++i) {
+      std::optional<int> got = co_yield i;
+      had_value.push_back(got.has_value());
+    }
+  };
+  Generator<int, void, int> g = f();
+  EXPECT_EQ(g.next(), 0);
+  EXPECT_EQ(g.next(), 1);
+  for (int v : g) EXPECT_EQ(v, 2);
+  EXPECT_EQ(had_value, (std::vector<bool>{false, false, false}));
+}
+
+// test_generators.py, coroutine_tests: "A yield expression with augmented assignment".
+TEST(GeneratorSend, RunningTotalFedBySend) {
+  std::vector<int> seq;
+  auto coroutine = [&seq]() -> Generator<int, void, int> {
+    int count = 0;
+    while (count < 200) {
+      count += (co_yield count).value_or(0);
+      seq.push_back(count);
+    }
+  };
+  Generator<int, void, int> c = coroutine();
+  EXPECT_EQ(c.next(), 0);
+  EXPECT_TRUE(seq.empty());
+  EXPECT_EQ(c.send(10), 10);
+  EXPECT_EQ(seq, (std::vector<int>{10}));
+  EXPECT_EQ(c.send(10), 20);
+  EXPECT_EQ(c.send(10), 30);
+  EXPECT_EQ(seq, (std::vector<int>{10, 20, 30}));
+}
+
+// test_generators.py, coroutine_tests (`g.send(2)` on a terminated generator raises
+// StopIteration) and test_asyncgen.py, test_async_gen_asyncio_asend_01's sanity check: send()
+// gives nullopt once the generator has finished, and the value it sent is not used.
+TEST(GeneratorSend, SendToAFinishedGeneratorGivesNullopt) {
+  auto sgen = []() -> Generator<int, void, int> {
+    std::optional<int> v = co_yield 1;
+    co_yield *v * 2;
+  };
+  Generator<int, void, int> sg = sgen();
+  EXPECT_EQ(sg.next(), 1);
+  EXPECT_EQ(sg.send(100), 200);
+  EXPECT_EQ(sg.send(1), std::nullopt);
+  EXPECT_EQ(sg.send(1), std::nullopt);
+}
+
+TEST(GeneratorSend, MoveOnlySentValuesAreMovedIn) {
+  auto f = []() -> Generator<int, void, std::unique_ptr<int>> {
+    std::optional<std::unique_ptr<int>> box = co_yield 0;
+    co_yield **box;
+  };
+  Generator<int, void, std::unique_ptr<int>> g = f();
+  EXPECT_EQ(g.next(), 0);
+  EXPECT_EQ(g.send(std::make_unique<int>(7)), 7);
+}
+
+// test_generators.py, FinalizationTest.test_lambda_generator and test_return_tuple: `return
+// (yield 1)` and `return (yield from g())`: send() reaches the innermost generator, what it
+// returns is the value of the yield_from, and the outer generator's return value.
+Generator<int, int, int> returns_what_it_is_sent() { co_return (co_yield 1).value_or(-1); }
+
+TEST(GeneratorSend, SendReachesTheInnermostGeneratorAndItsReturnValueComesBack) {
+  Generator<int, int, int> direct = returns_what_it_is_sent();
+  EXPECT_EQ(direct.next(), 1);
+  EXPECT_EQ(direct.send(2), std::nullopt);
+  EXPECT_EQ(direct.return_value(), 2);
+
+  auto g2 = []() -> Generator<int, int, int> {
+    co_return co_yield yield_from(returns_what_it_is_sent());
+  };
+  auto g3 = []() -> Generator<int, int, int> {  // two levels, with a value of its own first
+    co_yield 0;
+    int inner = co_yield yield_from(returns_what_it_is_sent());
+    co_return inner * 10;
+  };
+  Generator<int, int, int> one = g2();
+  EXPECT_EQ(one.next(), 1);
+  EXPECT_EQ(one.send(2), std::nullopt);
+  EXPECT_EQ(one.return_value(), 2);
+  Generator<int, int, int> two = g3();
+  EXPECT_EQ(two.next(), 0);
+  EXPECT_EQ(two.send(5), 1);  // the outer co_yield 0 takes 5 and ignores it
+  EXPECT_EQ(two.send(3), std::nullopt);
+  EXPECT_EQ(two.return_value(), 30);
+}
+
+TEST(GeneratorSend, ANestedGeneratorWithoutASendTypeIgnoresTheValue) {
+  auto outer = []() -> Generator<int, void, int> {
+    co_yield yield_from(count_to(2));
+    std::optional<int> got = co_yield 10;
+    co_yield got.value_or(-1);
+  };
+  Generator<int, void, int> g = outer();
+  EXPECT_EQ(g.next(), 0);
+  EXPECT_EQ(g.send(99), 1);  // count_to's co_yield has no value to give
+  EXPECT_EQ(g.send(99), 10);
+  EXPECT_EQ(g.send(4), 4);
+}
+
+// --- Return values -----------------------------------------------------------------------------
+
+// test_generators.py, tutorial_tests ("return" also stops the generator), with the value
+// StopIteration.value would carry.
+TEST(GeneratorReturn, ReturnValueOnceTheBodyReturned) {
+  auto f = []() -> Generator<int, std::string> {
+    co_yield 1;
+    co_return "done";
+    co_yield 2;  // never reached
+  };
+  Generator<int, std::string> g = f();
+  EXPECT_THROW((void)g.return_value(), RuntimeError);  // not started
+  EXPECT_EQ(g.next(), 1);
+  EXPECT_THROW((void)g.return_value(), RuntimeError);  // suspended
+  EXPECT_EQ(g.next(), std::nullopt);
+  EXPECT_EQ(g.return_value(), "done");
+  EXPECT_EQ(g.next(), std::nullopt);  // once stopped, it cannot be resumed
+  EXPECT_EQ(g.return_value(), "done");
+
+  Generator<int, std::string> looped = f();
+  std::vector<int> got;
+  for (int v : looped) got.push_back(v);
+  EXPECT_EQ(got, (std::vector<int>{1}));
+  EXPECT_EQ(looped.return_value(), "done");
+}
+
+TEST(GeneratorReturn, NoReturnValueAfterAnException) {
+  auto f = []() -> Generator<int, int> {
+    co_yield 1;
+    throw std::logic_error("no value");
+  };
+  Generator<int, int> g = f();
+  EXPECT_EQ(g.next(), 1);
+  EXPECT_THROW((void)g.next(), std::logic_error);
+  EXPECT_THROW((void)g.return_value(), RuntimeError);
+}
+
+// `x = yield from g` (PEP 380): the value of the co_yield is what the nested generator
+// returned, whatever its type; its values go to the consumer as usual.
+TEST(GeneratorReturn, YieldFromGivesTheNestedGeneratorsReturnValue) {
+  auto words = [](int n) -> Generator<int, std::string> {
+    std::string s;
+    for (int i = 0; i < n; ++i) {
+      s += static_cast<char>('a' + i);
+      co_yield i;
+    }
+    co_return s;
+  };
+  auto outer = [&]() -> Generator<int, std::size_t> {
+    std::string first = co_yield yield_from(words(2));
+    std::string second = co_yield yield_from(words(3));
+    co_yield yield_from(count_to(1));  // no return value: the co_yield is void
+    co_return first.size() * 10 + second.size();
+  };
+  Generator<int, std::size_t> g = outer();
+  std::vector<int> got;
+  for (int v : g) got.push_back(v);
+  EXPECT_EQ(got, (std::vector<int>{0, 1, 0, 1, 2, 0}));
+  EXPECT_EQ(g.return_value(), 23u);
+}
+
+// --- throw_() -----------------------------------------------------------------------------------
+
+// test_generators.py, coroutine_tests: "Now check some throw() conditions": the exception
+// is thrown at the co_yield, caught there, and the generator goes on; one it does not catch
+// terminates it and comes out of throw_(); send() then gives nullopt; throw_() into a finished
+// generator throws the exception at once.
+TEST(GeneratorThrow, ThrowIsRaisedAtTheCoYield) {
+  std::vector<std::string> printed;
+  auto f = [&]() -> Generator<int, void, int> {
+    for (;;) {
+      try {
+        std::optional<int> got = co_yield 0;
+        printed.push_back("got " + std::to_string(got.value_or(-1)));
+      } catch (const std::invalid_argument& v) {
+        printed.push_back(std::string("caught invalid_argument (") + v.what() + ")");
+      }
+    }
+  };
+  Generator<int, void, int> g = f();
+  EXPECT_EQ(g.next(), 0);
+  EXPECT_EQ(g.throw_(std::invalid_argument("xyz")), 0);
+  EXPECT_EQ(g.throw_(std::make_exception_ptr(std::invalid_argument("1"))), 0);
+  EXPECT_EQ(g.send(1), 0);
+  EXPECT_THROW((void)g.throw_(std::domain_error("terminate")), std::domain_error);
+  EXPECT_EQ(printed, (std::vector<std::string>{"caught invalid_argument (xyz)",
+                                               "caught invalid_argument (1)", "got 1"}));
+  EXPECT_EQ(g.send(2), std::nullopt);
+  try {
+    (void)g.throw_(std::invalid_argument("6"));  // throw on a closed generator
+    ADD_FAILURE() << "must throw";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "6");
+  }
+}
+
+// test_generators.py, coroutine_tests: "throw on just-opened generator": the exception comes
+// out at once, the body does not run, and the generator is finished.
+TEST(GeneratorThrow, ThrowIntoAJustStartedGeneratorRaisesItAndFinishesIt) {
+  bool ran = false;
+  auto f = [&]() -> Generator<int> {
+    ran = true;
+    co_yield 1;
+  };
+  Generator<int> g = f();
+  try {
+    (void)g.throw_(std::invalid_argument("7"));
+    ADD_FAILURE() << "must throw";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "7");
+  }
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(g.next(), std::nullopt);
+  EXPECT_THROW((void)g.throw_(std::exception_ptr()), std::invalid_argument);  // no exception
+}
+
+// test_asyncgen.py, test_async_gen_asyncio_athrow_01, the synchronous sanity check: a
+// generator that catches the exception and yields gives that value to throw_().
+TEST(GeneratorThrow, CaughtThrowGivesTheNextValue) {
+  struct FooEr {};
+  auto sgen = []() -> Generator<int, void, int> {
+    int v = 0;
+    try {
+      v = (co_yield 1).value_or(0);
+    } catch (const FooEr&) {
+      v = 1000;
+    }
+    co_yield v * 2;
+  };
+  Generator<int, void, int> sg = sgen();
+  EXPECT_EQ(sg.next(), 1);
+  EXPECT_EQ(sg.throw_(FooEr{}), 2000);
+  EXPECT_EQ(sg.send(0), std::nullopt);
+}
+
+// test_asyncgen.py, test_async_gen_asyncio_athrow_03 and test_async_gen_asyncio_anext_06, the
+// synchronous halves: a generator that swallows the exception and finishes makes throw_() (and
+// send()) give nullopt, Python's StopIteration.
+TEST(GeneratorThrow, ThrowThatEndsTheGeneratorGivesNullopt) {
+  auto foo = []() -> Generator<int> {
+    try {
+      co_yield 0;
+    } catch (...) {
+    }
+  };
+  Generator<int> g = foo();
+  EXPECT_EQ(g.next(), 0);
+  EXPECT_EQ(g.throw_(std::invalid_argument("v")), std::nullopt);
+  Generator<int> h = foo();
+  EXPECT_EQ(h.next(), 0);
+  EXPECT_EQ(h.next(), std::nullopt);
+}
+
+// test_generators.py, SignalAndYieldFromTest.test_raise_and_yield_from: an exception thrown
+// into a delegating generator is raised in the innermost one, which may handle it and return;
+// its return value is the value of the delegation.
+TEST(GeneratorThrow, ThrowReachesTheInnermostDelegatedGenerator) {
+  struct Interrupt {};
+  auto generator2 = []() -> Generator<int, std::string> {
+    try {
+      co_yield 0;
+    } catch (const Interrupt&) {
+      co_return "PASSED";
+    }
+    co_return "FAILED";
+  };
+  auto generator1 = [&]() -> Generator<int, std::string> {
+    co_return co_yield yield_from(generator2());
+  };
+  Generator<int, std::string> gen = generator1();
+  EXPECT_EQ(gen.next(), 0);
+  EXPECT_EQ(gen.throw_(Interrupt{}), std::nullopt);
+  EXPECT_EQ(gen.return_value(), "PASSED");
+}
+
+// test_generators.py, GeneratorThrowTest.test_exception_context_with_yield_from: what the
+// innermost generator does not catch goes on through the delegating ones.
+TEST(GeneratorThrow, AnUncaughtThrowGoesOnToTheDelegatingGenerator) {
+  Instances::reset();
+  std::vector<std::string> log;
+  auto inner = [&]() -> Generator<int> {
+    Instances local;
+    co_yield 1;
+    log.push_back("inner resumed");
+  };
+  auto outer = [&]() -> Generator<int> {
+    bool caught = false;
+    try {
+      co_yield yield_from(inner());
+    } catch (const std::runtime_error& e) {
+      log.push_back(std::string("outer caught ") + e.what());
+      caught = true;
+    }
+    if (caught) co_yield -1;
+  };
+  Generator<int> g = outer();
+  EXPECT_EQ(g.next(), 1);
+  EXPECT_EQ(g.throw_(std::runtime_error("boom")), -1);
+  EXPECT_EQ(log, (std::vector<std::string>{"outer caught boom"}));
+  EXPECT_EQ(Instances::alive, 0);  // the inner generator's frame is gone
+}
+
+// --- close() ------------------------------------------------------------------------------------
+
+// test_generators.py, coroutine_tests: "Now let's try closing a generator": the handler of
+// GeneratorExit runs; closing again, closing a just-opened generator and closing a simpler
+// one are no-ops.
+TEST(GeneratorClose, CloseRunsTheGeneratorExitHandler) {
+  std::vector<std::string> printed;
+  auto f = [&]() -> Generator<int> {
+    try {
+      co_yield 0;
+    } catch (const GeneratorExit&) {
+      printed.push_back("exiting");
+    }
+  };
+  Generator<int> g = f();
+  EXPECT_EQ(g.next(), 0);
+  g.close();
+  EXPECT_EQ(printed, (std::vector<std::string>{"exiting"}));
+  g.close();  // a no-op now
+  EXPECT_EQ(printed.size(), 1u);
+  EXPECT_EQ(g.next(), std::nullopt);
+
+  Generator<int> fresh = f();
+  fresh.close();  // close on a just-opened generator: nothing runs
+  EXPECT_EQ(printed.size(), 1u);
+  EXPECT_EQ(fresh.next(), std::nullopt);
+
+  auto simpler = []() -> Generator<int> { co_yield 0; };
+  Generator<int> s = simpler();
+  EXPECT_EQ(s.next(), 0);
+  s.close();  // close normally
+  EXPECT_EQ(s.next(), std::nullopt);
+
+  Generator<int> moved = simpler();
+  Generator<int> keeper = std::move(moved);
+  moved.close();  // NOLINT(bugprone-use-after-move): a moved-from generator: nothing to do
+}
+
+// test_generators.py, coroutine_tests: "And finalization" and "GeneratorExit is not caught by
+// except Exception": catch (const std::exception&) does not stop it; the code it unwinds
+// through runs its destructors (Python's finally).
+TEST(GeneratorClose, GeneratorExitIsNotAStdException) {
+  std::vector<std::string> printed;
+  struct Finally {
+    std::vector<std::string>* printed;
+    ~Finally() { printed->push_back("finally"); }
+  };
+  auto f = [&]() -> Generator<int> {
+    Finally finally{&printed};
+    try {
+      co_yield 0;
+    } catch (const std::exception&) {
+      printed.push_back("except");
+    }
+    printed.push_back("after");
+  };
+  Generator<int> g = f();
+  EXPECT_EQ(g.next(), 0);
+  g.close();
+  EXPECT_EQ(printed, (std::vector<std::string>{"finally"}));
+}
+
+// test_generators.py, coroutine_tests: "Now let's try some ill-behaved generators" (the
+// generator yields in response to GeneratorExit; closing it again then succeeds, since the
+// new co_yield is outside the handler), and test_asyncgen.py, test_async_gen_asyncio_aclose_11,
+// the synchronous half.
+TEST(GeneratorClose, YieldingInResponseToGeneratorExitIsARuntimeError) {
+  auto f = []() -> Generator<std::string> {
+    bool exiting = false;
+    try {
+      co_yield "first";
+    } catch (const GeneratorExit&) {
+      exiting = true;
+    }
+    if (exiting) co_yield "foo!";
+  };
+  Generator<std::string> g = f();
+  EXPECT_EQ(g.next(), "first");
+  try {
+    g.close();
+    ADD_FAILURE() << "close() must throw";
+  } catch (const RuntimeError& e) {
+    EXPECT_STREQ(e.what(), "generator ignored GeneratorExit");
+  }
+  g.close();  // GeneratorExit at the second co_yield, not caught: finished
+  EXPECT_EQ(g.next(), std::nullopt);
+
+  auto swallow_then_yield = []() -> Generator<int> {
+    try {
+      co_yield 0;
+    } catch (...) {
+    }
+    co_yield 1;
+  };
+  Generator<int> h = swallow_then_yield();
+  EXPECT_EQ(h.next(), 0);
+  EXPECT_THROW(h.close(), RuntimeError);
+}
+
+// test_asyncgen.py, test_async_gen_asyncio_aclose_10, the synchronous half: a generator that
+// swallows GeneratorExit and finishes closes normally.
+TEST(GeneratorClose, SwallowingGeneratorExitAndFinishingIsFine) {
+  bool finished = false;
+  auto foo = [&]() -> Generator<int> {
+    try {
+      co_yield 0;
+    } catch (...) {
+    }
+    finished = true;
+  };
+  Generator<int> g = foo();
+  EXPECT_EQ(g.next(), 0);
+  g.close();
+  EXPECT_TRUE(finished);
+}
+
+// test_generators.py, coroutine_tests: "And errors thrown during closing should propagate".
+TEST(GeneratorClose, AnErrorThrownWhileClosingComesOut) {
+  auto f = []() -> Generator<int> {
+    try {
+      co_yield 0;
+    } catch (const GeneratorExit&) {
+      throw std::invalid_argument("fie!");
+    }
+  };
+  Generator<int> g = f();
+  EXPECT_EQ(g.next(), 0);
+  try {
+    g.close();
+    ADD_FAILURE() << "close() must throw";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "fie!");
+  }
+  EXPECT_EQ(g.next(), std::nullopt);
+}
+
+// Python 3.13: a generator that returns a value in response to GeneratorExit; close() returns
+// it there, return_value() here.
+TEST(GeneratorClose, AReturnInResponseToGeneratorExitIsItsReturnValue) {
+  auto f = []() -> Generator<int, int> {
+    try {
+      co_yield 0;
+    } catch (const GeneratorExit&) {
+      co_return 42;
+    }
+    co_return 0;
+  };
+  Generator<int, int> g = f();
+  EXPECT_EQ(g.next(), 0);
+  g.close();
+  EXPECT_EQ(g.return_value(), 42);
+}
+
+// PEP 380: closing a delegating generator closes the innermost one first; then GeneratorExit
+// is raised in each delegating one, even when a nested one caught it and returned.
+TEST(GeneratorClose, CloseThrowsAtTheInnermostGeneratorFirstThenInEachDelegatingOne) {
+  std::vector<std::string> log;
+  auto inner = [&]() -> Generator<int, int> {
+    try {
+      co_yield 1;
+    } catch (const GeneratorExit&) {
+      log.push_back("inner exits");
+      co_return 5;  // Python's yield from raises GeneratorExit in the parent all the same
+    }
+    co_return 0;
+  };
+  auto middle = [&]() -> Generator<int> {
+    try {
+      int r = co_yield yield_from(inner());
+      log.push_back("middle got " + std::to_string(r));
+    } catch (const GeneratorExit&) {
+      log.push_back("middle exits");
+      throw;
+    }
+    co_yield 2;
+  };
+  auto outer = [&]() -> Generator<int> {
+    try {
+      co_yield yield_from(middle());
+    } catch (const GeneratorExit&) {
+      log.push_back("outer exits");
+    }
+  };
+  Generator<int> g = outer();
+  EXPECT_EQ(g.next(), 1);
+  g.close();
+  EXPECT_EQ(log, (std::vector<std::string>{"inner exits", "middle exits", "outer exits"}));
+  EXPECT_EQ(g.next(), std::nullopt);
+}
+
+TEST(GeneratorClose, CloseDestroysTheLocalsOfEveryLevel) {
+  Instances::reset();
+  Generator<int> g = nested_with_locals(5);
+  for (int i = 0; i < 4; ++i) (void)g.next();
+  EXPECT_EQ(Instances::alive, 4);
+  g.close();
+  EXPECT_EQ(Instances::alive, 0);
+  EXPECT_EQ(Instances::destroyed, 4);
+  EXPECT_EQ(g.next(), std::nullopt);
+}
+
 // --- Stack safety: must hold in every build, g++ -O0 and ASan included ------------------------
 
 Generator<int> chain(int depth) {
@@ -397,6 +946,16 @@ TEST(GeneratorStackSafety, ExceptionFromTheBottomOfHundredThousandLevels) {
   EXPECT_THROW(collect(deep(deep, 100'000)), std::runtime_error);
   EXPECT_EQ(Instances::alive, 0);
   EXPECT_EQ(Instances::destroyed, 100'001);
+}
+
+TEST(GeneratorStackSafety, CloseAtTheBottomOfHundredThousandLevels) {
+  Instances::reset();
+  Generator<int> g = nested_with_locals(100'000);
+  while (g.next() != 0) {
+  }
+  EXPECT_EQ(Instances::alive, 100'001);
+  g.close();
+  EXPECT_EQ(Instances::alive, 0);
 }
 
 TEST(GeneratorStackSafety, TenMillionValues) {

@@ -41,6 +41,16 @@ class KeyboardInterrupt {
   const char* what() const noexcept { return "KeyboardInterrupt"; }
 };
 
+/// Thrown at the co_yield where a generator is suspended by Generator::close() and
+/// AsyncGenerator::aclose() (Python's GeneratorExit), so that the code that handles it, and
+/// the destructors of the generator's locals, run. Like CancelledError it is not a
+/// std::exception, so `catch (const std::exception&)` in the generator does not swallow it;
+/// a generator that catches it must finish (return, or throw), not yield.
+class GeneratorExit {
+ public:
+  const char* what() const noexcept { return "GeneratorExit"; }
+};
+
 /// Base of every other asyncio error, so `catch (const asyncio::Error&)` catches them all.
 class Error : public std::runtime_error {
  public:
