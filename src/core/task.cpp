@@ -130,6 +130,10 @@ void TaskRegistry::add(TaskBase* task) {
 
 void TaskRegistry::remove(const TaskBase* task) noexcept {
   assert(task->index_ < slots_.size() && slots_[task->index_] == task);
+  if (task->index_ + 1 == slots_.size()) {  // the newest: an eager task that finished at once
+    slots_.pop_back();
+    return;
+  }
   slots_[task->index_] = nullptr;
   if (++holes_ == slots_.size()) {  // none left: start over at the front
     slots_.clear();

@@ -10,8 +10,9 @@ class TaskBase;
 
 /// A vector in which a finished task leaves a hole, so that finishing touches only the task's
 /// own slot. Holes are squeezed out when the vector would otherwise grow and at least half of
-/// it is holes, which keeps adding amortized O(1); when the last task finishes the vector
-/// starts over from its front.
+/// it is holes, which keeps adding amortized O(1); the newest task leaves no hole (an eager
+/// task that finishes inside create_task comes and goes at the end), and when the last task
+/// finishes the vector starts over from its front.
 class TaskRegistry {
  public:
   /// Adds `task` and records its slot in it (TaskBase::index_).
