@@ -1,7 +1,11 @@
-// AsyncGenerator<T>: laziness, order, awaits between values that suspend the consuming task,
-// exceptions, cancellation at an await inside the generator, aclose(), early exit, loop close,
-// misuse errors, and stack safety of values that need no suspension.
+// AsyncGenerator<T, S>: laziness, order, awaits between values that suspend the consuming task,
+// exceptions, cancellation at an await inside the generator, early exit, loop close, misuse
+// errors, Python's asend(), athrow() and aclose() with GeneratorExit (ported from CPython's
+// Lib/test/test_asyncgen.py), shutdown_asyncgens, and stack safety of values that need no
+// suspension.
+#include <algorithm>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -241,13 +245,19 @@ TEST_F(AsyncGeneratorTest, CancellingTheConsumerCancelsTheFutureTheGeneratorAwai
   EXPECT_EQ(Instances::alive, 0);
 }
 
-TEST_F(AsyncGeneratorTest, AcloseDestroysASuspendedGeneratorAndEndsIt) {
+TEST_F(AsyncGeneratorTest, AcloseThrowsGeneratorExitAtTheCoYieldAndEndsIt) {
   bool after_yield = false;
+  bool handler_ran = false;
   auto make = [&]() -> AsyncGenerator<int> {
     Instances a(1);
     for (int i = 0;; ++i) {
       Instances b(2);
-      co_yield i;
+      try {
+        co_yield i;
+      } catch (const asyncio::GeneratorExit&) {
+        handler_ran = Instances::alive == 2;  // a and b are still there
+        throw;
+      }
       after_yield = true;
     }
   };
@@ -263,8 +273,9 @@ TEST_F(AsyncGeneratorTest, AcloseDestroysASuspendedGeneratorAndEndsIt) {
     co_await gen.aclose();  // closing twice is fine, as in Python
     EXPECT_TRUE(static_cast<bool>(gen));
   };
-  loop->run_until_complete(body());
-  EXPECT_FALSE(after_yield);  // unlike Python's GeneratorExit, no code after the co_yield runs
+  run(body());
+  EXPECT_TRUE(handler_ran);
+  EXPECT_FALSE(after_yield);
   EXPECT_EQ(Instances::destroyed, 2);
 }
 
@@ -356,6 +367,600 @@ TEST_F(AsyncGeneratorTest, NextOrAcloseWhileAnotherNextRunsItIsARuntimeError) {
   EXPECT_EQ(loop->run_until_complete(body()),
             "anext(): asynchronous generator is already running; aclose(): asynchronous generator "
             "is already running");
+}
+
+// --- asend() -----------------------------------------------------------------------------------
+
+// test_asyncgen.py, test_async_gen_asyncio_anext_05: values sent with asend() become the
+// values of the co_yield expressions.
+TEST_F(AsyncGeneratorTest, AsendGivesTheValueToTheCoYield) {
+  auto foo = []() -> AsyncGenerator<int, int> {
+    std::optional<int> v = co_yield 1;
+    v = co_yield v.value_or(-1);
+    co_yield v.value_or(-1) * 100;
+  };
+  auto body = [&]() -> Coro<std::vector<int>> {
+    AsyncGenerator<int, int> it = foo();
+    std::vector<int> got;
+    got.push_back((co_await it.next()).value_or(-2));
+    got.push_back((co_await it.asend(10)).value_or(-2));
+    got.push_back((co_await it.asend(12)).value_or(-2));
+    auto end = co_await it.next();
+    got.push_back(end ? 0 : -3);
+    co_return got;
+  };
+  EXPECT_EQ(run(body()), (std::vector<int>{1, 10, 1200, -3}));
+}
+
+// test_asyncgen.py, test_async_gen_exception_10: a value sent to a generator that has not
+// started is refused (Python's TypeError, a RuntimeError here); it stays startable.
+TEST_F(AsyncGeneratorTest, AsendToAJustStartedGeneratorIsRefused) {
+  auto gen = []() -> AsyncGenerator<int, int> { co_yield 123; };
+  auto body = [&]() -> Coro<std::string> {
+    AsyncGenerator<int, int> g = gen();
+    std::string error;
+    try {
+      (void)g.asend(100);
+    } catch (const asyncio::RuntimeError& e) {
+      error = e.what();
+    }
+    auto v = co_await g.next();
+    co_return error + " / " + std::to_string(v.value_or(-1));
+  };
+  EXPECT_EQ(run(body()), "can't send non-None value to a just-started async generator / 123");
+}
+
+// test_asyncgen.py, test_async_gen_asyncio_asend_01: asend() with awaits on both sides of the
+// co_yield; the last asend() finds the body finished (nullopt, Python's StopAsyncIteration),
+// after its cleanup awaited.
+TEST_F(AsyncGeneratorTest, AsendWithAwaitsAndCleanupThatAwaits) {
+  int done = 0;
+  auto gen = [&]() -> AsyncGenerator<int, int> {
+    co_await asyncio::sleep(0s);
+    std::optional<int> v = co_yield 1;
+    co_await asyncio::sleep(0s);
+    co_yield *v * 2;
+    co_await asyncio::sleep(0s);
+    co_await asyncio::sleep(0s);  // Python's finally, which awaits
+    co_await asyncio::sleep(0s);
+    done = 1;
+  };
+  auto body = [&]() -> Coro<std::string> {
+    AsyncGenerator<int, int> g = gen();
+    auto v = co_await g.next();
+    auto w = co_await g.asend(100);
+    auto end = co_await g.asend(5);
+    co_return std::to_string(v.value_or(-1)) + " " + std::to_string(w.value_or(-1)) +
+        (end ? " value" : " end");
+  };
+  EXPECT_EQ(run(body()), "1 200 end");
+  EXPECT_EQ(done, 1);
+}
+
+// test_asyncgen.py, test_async_gen_asyncio_asend_02 and _03: an exception (or a cancellation)
+// inside the body during asend() runs its cleanup, which awaits, and comes out of the asend().
+TEST_F(AsyncGeneratorTest, AnErrorOrACancellationDuringAsendComesOutAfterTheCleanup) {
+  int done = 0;
+  auto future = loop->create_future<void>();
+  auto gen = [&](bool cancel) -> AsyncGenerator<int, int> {
+    std::exception_ptr error;
+    try {
+      co_await asyncio::sleep(0s);
+      std::optional<int> v = co_yield 1;
+      if (cancel) {
+        loop->call_soon([&] { future.cancel(); });
+        co_await future;
+      } else {
+        co_await asyncio::sleep(0s);
+        throw std::domain_error("division by zero");
+      }
+      done += 1000;
+      co_yield *v * 2;
+    } catch (...) {
+      error = std::current_exception();
+    }
+    co_await asyncio::sleep(0s);  // Python's finally
+    co_await asyncio::sleep(0s);
+    done += 1;
+    if (error) std::rethrow_exception(error);
+  };
+  auto body = [&](bool cancel) -> Coro<void> {
+    AsyncGenerator<int, int> g = gen(cancel);
+    auto v = co_await g.next();
+    EXPECT_EQ(v, 1);
+    co_await g.asend(100);
+  };
+  EXPECT_THROW(run(body(false)), std::domain_error);
+  EXPECT_EQ(done, 1);
+  EXPECT_THROW(run(body(true)), asyncio::CancelledError);
+  EXPECT_EQ(done, 2);
+}
+
+// --- athrow() -----------------------------------------------------------------------------------
+
+// test_asyncgen.py, test_async_gen_asyncio_athrow_01: athrow() throws at the co_yield; the
+// body catches it, awaits, and yields again: that value is athrow()'s.
+TEST_F(AsyncGeneratorTest, AthrowIsCaughtAtTheCoYieldAndGivesTheNextValue) {
+  struct FooEr {};
+  int done = 0;
+  auto gen = [&]() -> AsyncGenerator<int, int> {
+    co_await asyncio::sleep(0s);
+    int v = 0;
+    bool caught = false;
+    try {
+      v = (co_yield 1).value_or(0);
+    } catch (const FooEr&) {
+      v = 1000;
+      caught = true;
+    }
+    if (caught) co_await asyncio::sleep(0s);  // no co_await inside a handler
+    co_yield v * 2;
+    co_await asyncio::sleep(0s);
+    co_await asyncio::sleep(0s);  // Python's finally
+    done = 1;
+  };
+  auto body = [&]() -> Coro<std::string> {
+    AsyncGenerator<int, int> g = gen();
+    auto v = co_await g.next();
+    FooEr error;
+    auto w = co_await g.athrow(error);
+    auto end = co_await g.asend(0);
+    co_return std::to_string(v.value_or(-1)) + " " + std::to_string(w.value_or(-1)) +
+        (end ? " value" : " end");
+  };
+  EXPECT_EQ(run(body()), "1 2000 end");
+  EXPECT_EQ(done, 1);
+}
+
+// test_asyncgen.py, test_async_gen_asyncio_athrow_02: the handler awaits something that is
+// cancelled; the CancelledError comes out of the athrow(), after the cleanup ran.
+TEST_F(AsyncGeneratorTest, ACancellationWhileHandlingAthrowComesOutOfIt) {
+  struct FooEr {};
+  int done = 0;
+  auto future = loop->create_future<void>();
+  auto gen = [&]() -> AsyncGenerator<int, int> {
+    std::exception_ptr error;
+    try {
+      bool caught = false;
+      try {
+        co_yield 1;
+      } catch (const FooEr&) {
+        caught = true;
+      }
+      if (caught) {
+        loop->call_soon([&] { future.cancel(); });
+        co_await future;
+      }
+      co_yield 2;
+    } catch (...) {
+      error = std::current_exception();
+    }
+    co_await asyncio::sleep(0s);  // Python's finally
+    done = 1;
+    if (error) std::rethrow_exception(error);
+  };
+  auto body = [&]() -> Coro<bool> {
+    AsyncGenerator<int, int> g = gen();
+    co_await g.next();
+    FooEr error;
+    try {
+      co_await g.athrow(error);
+    } catch (const asyncio::CancelledError&) {
+      co_return done == 1;
+    }
+    co_return false;
+  };
+  EXPECT_TRUE(run(body()));
+}
+
+// test_asyncgen.py, test_async_gen_asyncio_athrow_03: a body that swallows the exception and
+// finishes makes athrow() give nullopt (Python's StopAsyncIteration).
+TEST_F(AsyncGeneratorTest, AthrowThatEndsTheGeneratorGivesNullopt) {
+  int done = 0;
+  auto gen = [&]() -> AsyncGenerator<int> {
+    try {
+      co_yield 0;
+    } catch (...) {
+    }
+    done = 1;
+  };
+  auto body = [&]() -> Coro<void> {
+    AsyncGenerator<int> g = gen();
+    co_await g.next();
+    auto error = std::make_exception_ptr(std::invalid_argument("v"));
+    auto v = co_await g.athrow(error);
+    EXPECT_FALSE(v.has_value());
+    done += 10;
+  };
+  run(body());
+  EXPECT_EQ(done, 11);
+}
+
+// test_asyncgen.py, test_async_gen_asyncio_anext_04 (run2): athrow() on a generator inside a
+// try block gives the value of its handler's path, and the iteration goes on from there.
+TEST_F(AsyncGeneratorTest, IterationGoesOnAfterACaughtAthrow) {
+  auto foo = []() -> AsyncGenerator<int> {
+    co_yield 1;
+    co_await asyncio::sleep(0s);
+    bool caught = false;
+    try {
+      co_yield 2;
+      co_yield 3;
+    } catch (const std::domain_error&) {
+      caught = true;
+    }
+    if (caught) co_yield 1000;
+    co_await asyncio::sleep(0s);
+    co_yield 4;
+  };
+  auto body = [&]() -> Coro<std::vector<int>> {
+    AsyncGenerator<int> it = foo();
+    std::vector<int> got;
+    got.push_back(*co_await it.next());
+    got.push_back(*co_await it.next());
+    std::domain_error error("zero");
+    got.push_back(*co_await it.athrow(error));
+    got.push_back(*co_await it.next());
+    auto end = co_await it.next();
+    if (!end) got.push_back(-1);
+    co_return got;
+  };
+  EXPECT_EQ(run(body()), (std::vector<int>{1, 2, 1000, 4, -1}));
+}
+
+// test_generators.py, coroutine_tests ("throw on just-opened generator"), for an async one:
+// the exception comes out at once, nothing runs, and the generator is closed. On a generator
+// that has finished, athrow() gives nullopt (CPython's athrow on a completed frame).
+TEST_F(AsyncGeneratorTest, AthrowBeforeTheFirstStepOrAfterTheEnd) {
+  bool ran = false;
+  auto gen = [&](Instances) -> AsyncGenerator<int> {
+    ran = true;
+    co_yield 1;
+  };
+  auto body = [&]() -> Coro<void> {
+    AsyncGenerator<int> g = gen(Instances(1));
+    EXPECT_EQ(Instances::alive, 1);
+    auto error = std::make_exception_ptr(std::invalid_argument("7"));
+    bool thrown = false;
+    try {
+      co_await g.athrow(error);
+    } catch (const std::invalid_argument&) {
+      thrown = true;
+    }
+    EXPECT_TRUE(thrown);
+    EXPECT_EQ(Instances::alive, 0);  // the frame is gone
+    auto v = co_await g.next();
+    EXPECT_FALSE(v.has_value());
+
+    AsyncGenerator<int> finished = gen(Instances(2));
+    while (co_await finished.next()) {
+    }
+    auto after = co_await finished.athrow(error);
+    EXPECT_FALSE(after.has_value());
+  };
+  run(body());
+  EXPECT_TRUE(ran);  // the second generator only
+}
+
+// test_asyncgen.py, test_async_gen_exception_11: GeneratorExit thrown with athrow() into a
+// generator that does not catch it comes out of the athrow(), where the caller may handle it.
+TEST_F(AsyncGeneratorTest, AthrowOfGeneratorExitComesBack) {
+  auto async_gen = []() -> AsyncGenerator<int> {
+    co_yield 10;
+    co_yield 20;
+  };
+  auto async_gen_wrapper = [&]() -> AsyncGenerator<int> {
+    co_yield 1;
+    AsyncGenerator<int> asg = async_gen();
+    co_await asg.next();
+    bool caught = false;
+    try {
+      asyncio::GeneratorExit exit;
+      co_await asg.athrow(exit);
+    } catch (const asyncio::GeneratorExit&) {
+      caught = true;
+    }
+    if (caught) co_yield 2;
+    co_yield 3;
+  };
+  auto body = [&]() -> Coro<std::vector<int>> {
+    AsyncGenerator<int> g = async_gen_wrapper();
+    co_return co_await drain(g);
+  };
+  EXPECT_EQ(run(body()), (std::vector<int>{1, 2, 3}));
+}
+
+// --- aclose() -----------------------------------------------------------------------------------
+
+// test_asyncgen.py, test_async_gen_asyncio_aclose_06: cleanup that awaits, then yields:
+// RuntimeError("async generator ignored GeneratorExit").
+TEST_F(AsyncGeneratorTest, YieldingInResponseToAcloseIsARuntimeError) {
+  auto foo = []() -> AsyncGenerator<int> {
+    try {
+      co_yield 1;
+      throw std::domain_error("not reached");
+    } catch (const asyncio::GeneratorExit&) {
+    }
+    co_await asyncio::sleep(0s);
+    co_yield 12;
+  };
+  auto body = [&]() -> Coro<std::string> {
+    AsyncGenerator<int> gen = foo();
+    co_await gen.next();
+    try {
+      co_await gen.aclose();
+    } catch (const asyncio::RuntimeError& e) {
+      co_return e.what();
+    }
+    co_return "no error";
+  };
+  EXPECT_EQ(run(body()), "async generator ignored GeneratorExit");
+}
+
+// test_asyncgen.py, test_async_gen_asyncio_aclose_07 and _08: the cleanup after the co_yield
+// runs and awaits; the code after it does not. In _08 the body would next await a future that
+// never completes: aclose() does not get there.
+TEST_F(AsyncGeneratorTest, AcloseRunsCleanupThatAwaits) {
+  int done = 0;
+  auto future = loop->create_future<void>();
+  auto foo = [&](bool await_future) -> AsyncGenerator<int> {
+    bool exiting = false;
+    try {
+      co_yield 1;
+      if (await_future) co_await future;
+      done += 1000;
+      co_yield 2;
+    } catch (const asyncio::GeneratorExit&) {
+      exiting = true;
+    }
+    co_await asyncio::sleep(0s);  // Python's finally
+    co_await asyncio::sleep(0s);
+    done += 1;
+    if (exiting) throw asyncio::GeneratorExit();
+    done += 1000;
+  };
+  auto body = [&](bool await_future) -> Coro<void> {
+    AsyncGenerator<int> gen = foo(await_future);
+    auto v = co_await gen.next();
+    EXPECT_EQ(v, 1);
+    co_await gen.aclose();
+  };
+  run(body(false));
+  EXPECT_EQ(done, 1);
+  run(body(true));
+  EXPECT_EQ(done, 2);
+  EXPECT_FALSE(future.done());
+}
+
+// test_asyncgen.py, test_async_gen_asyncio_aclose_10: a body that swallows GeneratorExit and
+// finishes closes normally.
+TEST_F(AsyncGeneratorTest, SwallowingGeneratorExitAndFinishingClosesNormally) {
+  int done = 0;
+  auto gen = [&]() -> AsyncGenerator<int> {
+    try {
+      co_yield 0;
+    } catch (...) {
+    }
+    done = 1;
+  };
+  auto body = [&]() -> Coro<void> {
+    AsyncGenerator<int> g = gen();
+    co_await g.next();
+    co_await g.aclose();
+    done += 10;
+  };
+  run(body());
+  EXPECT_EQ(done, 11);
+}
+
+// test_asyncgen.py, test_async_gen_asyncio_aclose_11: a body that swallows GeneratorExit and
+// yields again: RuntimeError, and the code after that co_yield does not run.
+TEST_F(AsyncGeneratorTest, SwallowingGeneratorExitAndYieldingIsARuntimeError) {
+  int done = 0;
+  auto gen = [&]() -> AsyncGenerator<int> {
+    try {
+      co_yield 0;
+    } catch (...) {
+    }
+    co_yield 1;
+    done += 1;
+  };
+  auto body = [&]() -> Coro<void> {
+    AsyncGenerator<int> g = gen();
+    co_await g.next();
+    bool refused = false;
+    try {
+      co_await g.aclose();
+    } catch (const asyncio::RuntimeError& e) {
+      refused = std::string(e.what()).find("ignored GeneratorExit") != std::string::npos;
+    }
+    EXPECT_TRUE(refused);
+    done += 10;
+  };
+  run(body());
+  EXPECT_EQ(done, 10);
+}
+
+// test_asyncgen.py, test_async_gen_asyncio_aclose_12: the cleanup awaits a task that fails,
+// and handles its error.
+TEST_F(AsyncGeneratorTest, AcloseCleanupMayAwaitATask) {
+  int done = 0;
+  auto target = []() -> Coro<void> {
+    co_await asyncio::sleep(0s);
+    throw std::domain_error("division by zero");
+  };
+  auto foo = [&]() -> AsyncGenerator<int> {
+    asyncio::Task<void> task = asyncio::create_task(target());
+    try {
+      co_yield 1;
+    } catch (const asyncio::GeneratorExit&) {
+    }
+    try {
+      co_await task;
+    } catch (const std::domain_error&) {
+      done = 1;
+    }
+  };
+  auto body = [&]() -> Coro<void> {
+    AsyncGenerator<int> gen = foo();
+    co_await gen.next();
+    co_await gen.aclose();
+  };
+  run(body());
+  EXPECT_EQ(done, 1);
+}
+
+// test_asyncgen.py, test_async_gen_aclose_twice_with_different_coros and
+// test_async_gen_aclose_after_exhaustion.
+TEST_F(AsyncGeneratorTest, AcloseTwiceOrAfterExhaustion) {
+  auto async_iterate = []() -> AsyncGenerator<int> {
+    co_yield 1;
+    co_yield 2;
+  };
+  auto body = [&]() -> Coro<std::vector<int>> {
+    AsyncGenerator<int> it = async_iterate();
+    co_await it.aclose();
+    co_await it.aclose();
+    AsyncGenerator<int> exhausted = async_iterate();
+    std::vector<int> got = co_await drain(exhausted);
+    co_await exhausted.aclose();
+    co_return got;
+  };
+  EXPECT_EQ(run(body()), (std::vector<int>{1, 2}));
+}
+
+// An error other than GeneratorExit thrown while closing comes out of aclose() (test_generators
+// coroutine_tests' "errors thrown during closing should propagate"); the generator is closed.
+TEST_F(AsyncGeneratorTest, AnErrorThrownWhileClosingComesOutOfAclose) {
+  auto gen = []() -> AsyncGenerator<int> {
+    Instances local;
+    try {
+      co_yield 0;
+    } catch (const asyncio::GeneratorExit&) {
+    }
+    co_await asyncio::sleep(0s);
+    throw std::invalid_argument("fie!");
+  };
+  auto body = [&]() -> Coro<std::string> {
+    AsyncGenerator<int> g = gen();
+    co_await g.next();
+    std::string error;
+    try {
+      co_await g.aclose();
+    } catch (const std::invalid_argument& e) {
+      error = e.what();
+    }
+    auto v = co_await g.next();
+    co_return error + (v ? " value" : " end");
+  };
+  EXPECT_EQ(run(body()), "fie! end");
+  EXPECT_EQ(Instances::alive, 0);
+}
+
+// --- shutdown_asyncgens() -------------------------------------------------------------------
+
+// test_asyncgen.py, test_async_gen_asyncio_shutdown_01: generators whose consumers were
+// cancelled ran their cleanup (with an await in it) as the cancellation went through them.
+TEST_F(AsyncGeneratorTest, CancelledConsumersFinalizeTheirGenerators) {
+  int finalized = 0;
+  auto waiter = [&]() -> AsyncGenerator<int> {
+    std::exception_ptr error;
+    try {
+      co_await asyncio::sleep(1h);
+      co_yield 1;
+    } catch (...) {
+      error = std::current_exception();
+    }
+    co_await asyncio::sleep(0s);  // Python's finally
+    finalized += 1;
+    if (error) std::rethrow_exception(error);
+  };
+  auto wait = [&]() -> Coro<void> {
+    AsyncGenerator<int> gen = waiter();
+    while (co_await gen.next()) {
+    }
+  };
+  asyncio::Task<void> t1 = loop->create_task(wait());
+  asyncio::Task<void> t2 = loop->create_task(wait());
+  run_iterations(2);
+  t1.cancel();
+  t2.cancel();
+  EXPECT_THROW(run(t1), asyncio::CancelledError);
+  EXPECT_THROW(run(t2), asyncio::CancelledError);
+  run(loop->shutdown_asyncgens());
+  EXPECT_EQ(finalized, 2);
+}
+
+// Python's loop.shutdown_asyncgens() closes the generators still open with aclose(): their
+// cleanup runs, and may await; an error it throws is reported to the exception handler.
+TEST_F(AsyncGeneratorTest, ShutdownAsyncgensRunsTheCleanupOfOpenGenerators) {
+  std::vector<std::string> log;
+  auto tidy = [&]() -> AsyncGenerator<int> {
+    try {
+      co_yield 1;
+    } catch (const asyncio::GeneratorExit&) {
+      log.push_back("tidy exits");
+    }
+    co_await asyncio::sleep(0s);
+    log.push_back("tidy cleaned up");
+  };
+  auto failing = [&]() -> AsyncGenerator<int> {
+    try {
+      co_yield 1;
+    } catch (const asyncio::GeneratorExit&) {
+      log.push_back("failing exits");
+    }
+    co_await asyncio::sleep(0s);
+    throw std::runtime_error("cleanup failed");
+  };
+  AsyncGenerator<int> a = tidy();
+  AsyncGenerator<int> b = failing();
+  AsyncGenerator<int> never_started = tidy();
+  auto step = [](AsyncGenerator<int>& g) -> Coro<void> { co_await g.next(); };
+  run(step(a));
+  run(step(b));
+  run(loop->shutdown_asyncgens());
+  std::sort(log.begin(), log.end());
+  EXPECT_EQ(log, (std::vector<std::string>{"failing exits", "tidy cleaned up", "tidy exits"}));
+  EXPECT_EQ(reported("an error occurred during closing of asynchronous generator"), 1u);
+  EXPECT_TRUE(static_cast<bool>(a));  // closed, not moved from
+  auto after = [](AsyncGenerator<int>& g) -> Coro<bool> { co_return !co_await g.next(); };
+  EXPECT_TRUE(run(after(a)));
+  EXPECT_TRUE(run(after(b)));
+}
+
+// --- Misuse of asend/athrow -----------------------------------------------------------------
+
+TEST_F(AsyncGeneratorTest, AsendOrAthrowWhileAnotherStepRunsItIsARuntimeError) {
+  auto gen = []() -> AsyncGenerator<int, int> {
+    for (int i = 0; i < 2; ++i) {
+      co_await asyncio::sleep(0s);
+      co_yield i;
+    }
+  };
+  auto body = [&]() -> Coro<std::string> {
+    AsyncGenerator<int, int> g = gen();
+    co_await g.next();
+    auto stepping = [&g]() -> Coro<void> { co_await g.next(); };
+    auto task = asyncio::create_task(stepping());
+    co_await asyncio::sleep(0s);  // the task is now inside the generator's sleep(0)
+    std::string errors;
+    try {
+      (void)g.asend(1);
+    } catch (const asyncio::RuntimeError& e) {
+      errors += e.what();
+    }
+    try {
+      (void)g.athrow(std::make_exception_ptr(std::invalid_argument("x")));
+    } catch (const asyncio::RuntimeError& e) {
+      errors += std::string("; ") + e.what();
+    }
+    co_await task;
+    co_return errors;
+  };
+  EXPECT_EQ(run(body()),
+            "anext(): asynchronous generator is already running; athrow(): asynchronous "
+            "generator is already running");
 }
 
 // --- Stack safety -----------------------------------------------------------------------------

@@ -1,57 +1,68 @@
-// asyncio::AsyncGenerator<T>: an asynchronous generator (Python's `async def` with `yield`), a
-// coroutine that may both `co_await` and `co_yield`; a task steps it with `co_await gen.next()`
-// and closes it early with `co_await gen.aclose()`.
+// asyncio::AsyncGenerator<T, S>: an asynchronous generator (Python's `async def` with `yield`),
+// a coroutine that may both `co_await` and `co_yield`; a task steps it with `co_await
+// gen.next()` (or asend(), athrow()) and closes it early with `co_await gen.aclose()`.
 //
-// Implementation notes. The generator's frame runs inside the task that calls next(), exactly
-// like an awaited Coro: next() joins the generator to the consumer's frame (a FrameLink that does
-// not own the generator's frame) and makes it the task's current frame; a co_yield, or the end
-// of the body, makes the consumer current again. TaskBase::resume_frames() does the resuming, so
-// the C++ stack stays flat, an await inside the generator suspends the consuming task, and
-// cancelling that task throws CancelledError at that await. Between two next() calls the frame sits
-// at its co_yield and belongs to no task.
+// Implementation notes. The generator's frame runs inside the task that steps it, exactly like
+// an awaited Coro: a NextAwaiter joins the generator to the consumer's frame (a FrameLink that
+// does not own the generator's frame) and makes it the task's current frame; a co_yield, or the
+// end of the body, makes the consumer current again. TaskBase::resume_frames() does the
+// resuming, so the C++ stack stays flat, an await inside the generator suspends the consuming
+// task, and cancelling that task throws CancelledError at that await. Between two steps the
+// frame sits at its co_yield and belongs to no task. athrow() and aclose() leave the exception
+// in the promise's exception_ slot, which the co_yield rethrows when resumed; asend() leaves the
+// address of its value, which the co_yield of a generator with a send type takes.
 //
-// As Python's loop keeps its async generators (the firstiter hook), a generator's first next()
+// As Python's loop keeps its async generators (the firstiter hook), a generator's first step
 // registers it with the running loop (AsyncGenHook), until its frame is destroyed:
 // EventLoop::shutdown_asyncgens(), which asyncio::run calls before closing the loop, closes the
-// generators still open, so that their destructors run while the loop still runs.
+// generators still open with aclose(), so that their cleanup runs while the loop still runs.
 #pragma once
 
 #include <coroutine>
 #include <exception>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
+#include "asyncio/coro.hpp"
 #include "asyncio/detail/foreign_awaiter.hpp"
 #include "asyncio/detail/task_base.hpp"
 #include "asyncio/exceptions.hpp"
 
 namespace asyncio {
 
-template <class T>
+/// An asynchronous generator yielding T's; `co_yield v` evaluates to a std::optional<S> when S
+/// is not void: the value asend() passed, or nullopt when next() resumed it (Python's None).
+template <class T, class S = void>
 class AsyncGenerator;
 
 namespace detail {
 
 /// A generator's entry in its loop's list of async generators (EventLoop::shutdown_asyncgens).
 struct AsyncGenHook : ListHook {
-  using Close = bool (*)(AsyncGenHook*) noexcept;
+  using Close = Coro<void> (*)(AsyncGenHook*);
   explicit AsyncGenHook(Close fn) noexcept : close(fn) {}
-  /// Closes the generator (destroys its frame, which unlinks the hook); false when it cannot
-  /// be closed because a next() is running it.
+  /// The generator's aclose(), to await at once (the hook may be gone later): its cleanup runs;
+  /// the frame is destroyed, which unlinks the hook.
   Close close;
 };
 
-template <class T>
+/// The parameter type of asend() in a generator without a send type (asend() is not there).
+struct NoAsend {};
+
+template <class T, class S>
 class AsyncGeneratorPromise final : public PromiseBase, public AsyncGenHook, public AwaitTransform {
  public:
   using Handle = std::coroutine_handle<AsyncGeneratorPromise>;
+  /// What `co_yield value` evaluates to.
+  using resumed = std::conditional_t<std::is_void_v<S>, void, std::optional<S>>;
 
   AsyncGeneratorPromise() noexcept : AsyncGenHook(&close_generator) {}
   ~AsyncGeneratorPromise() { unlink(); }
 
-  AsyncGenerator<T> get_return_object() noexcept;
+  AsyncGenerator<T, S> get_return_object() noexcept;
   std::suspend_always initial_suspend() const noexcept { return {}; }
   auto final_suspend() noexcept { return HandBack{}; }
   void return_void() noexcept {}
@@ -60,34 +71,53 @@ class AsyncGeneratorPromise final : public PromiseBase, public AsyncGenHook, pub
   /// `co_yield value`: the consumer moves the value out of this frame.
   auto yield_value(T&& value) noexcept {
     value_ = std::addressof(value);
-    return HandBack{};
+    return YieldAwaiter{this};
   }
   /// `co_yield lvalue`: a copy lives in the frame until the consumer takes it.
   auto yield_value(const T& value)
     requires std::copy_constructible<T>
   {
-    return CopyAwaiter{T(value)};
+    return CopyAwaiter(value, this);
   }
 
-  /// Inside next(), with the consumer's frame waiting on this one.
+  /// Inside a step, with the consumer's frame waiting on this one.
   bool running() const noexcept { return running_; }
-  /// The first next() on a loop registers the generator with it (Python's firstiter hook).
+  /// Asked for no value yet (Python's "just started").
+  bool started() const noexcept { return started_; }
+  /// Before a step: the first one registers the generator with the running loop (Python's
+  /// firstiter hook).
   void set_running() noexcept {
     running_ = true;
-    if (!linked()) {
+    if (!started_) {
+      started_ = true;
       if (Scheduler* scheduler = running_loop.scheduler) scheduler->asyncgens().push_back(this);
     }
   }
   /// The AsyncGenerator object that owns the frame (kept up to date as it moves).
-  void set_owner(AsyncGenerator<T>* owner) noexcept { owner_ = owner; }
+  void set_owner(AsyncGenerator<T, S>* owner) noexcept { owner_ = owner; }
+  /// Before a step: what the co_yield it resumes is to throw, or the value it is to give.
+  void set_pending(std::exception_ptr error, void* sent) noexcept {
+    exception_ = std::move(error);
+    sent_ = sent;
+  }
 
   /// The consumer's side of a step: the value yielded, or nullopt at the end; rethrows what
   /// the body ended with.
   std::optional<T> take() {
+    sent_ = nullptr;  // a step that did not resume a co_yield (the first) left it
     if (value_) return std::optional<T>(std::move(*std::exchange(value_, nullptr)));
     if (exception_) std::rethrow_exception(std::exchange(exception_, nullptr));
     return std::nullopt;
   }
+  /// After aclose() resumed the frame: true when the body yielded instead of finishing (the
+  /// value is dropped); otherwise what it ended with, and the frame is destroyed.
+  bool yielded_again() noexcept {
+    sent_ = nullptr;
+    return std::exchange(value_, nullptr) != nullptr;
+  }
+  std::exception_ptr take_exception() noexcept { return std::exchange(exception_, nullptr); }
+  /// Destroys the frame and leaves the owner closed (aclose(), athrow() before the first step).
+  void destroy_closed() noexcept;
 
  private:
   /// Hands control back to the consumer's frame through the task's trampoline.
@@ -100,24 +130,43 @@ class AsyncGeneratorPromise final : public PromiseBase, public AsyncGenHook, pub
     void await_resume() const noexcept {}
   };
 
-  struct CopyAwaiter {
-    T copy;
-    bool await_ready() const noexcept { return false; }
-    void await_suspend(Handle frame) noexcept {
-      frame.promise().value_ = std::addressof(copy);
-      HandBack{}.await_suspend(frame);
+  /// A co_yield: hands back, and when resumed, throws what athrow()/aclose() left, or gives
+  /// what asend() passed.
+  struct YieldAwaiter : HandBack {
+    AsyncGeneratorPromise* self;
+    explicit YieldAwaiter(AsyncGeneratorPromise* p) noexcept : self(p) {}
+    resumed await_resume() const {
+      if (self->exception_) [[unlikely]]
+        std::rethrow_exception(std::exchange(self->exception_, nullptr));
+      if constexpr (!std::is_void_v<S>) {
+        if (void* sent = std::exchange(self->sent_, nullptr)) {
+          return std::optional<S>(std::move(*static_cast<S*>(sent)));
+        }
+        return std::nullopt;
+      }
     }
-    void await_resume() const noexcept {}
   };
 
-  // Invariant: value_ is set only while the frame is suspended at a co_yield whose value the
-  // consumer has not taken yet; exception_ only once the body ended with it, until taken.
-  static bool close_generator(AsyncGenHook* hook) noexcept;
+  struct CopyAwaiter : YieldAwaiter {
+    T copy;
+    CopyAwaiter(const T& value, AsyncGeneratorPromise* p) : YieldAwaiter(p), copy(value) {}
+    void await_suspend(Handle frame) noexcept {
+      frame.promise().value_ = std::addressof(copy);
+      HandBack::await_suspend(frame);
+    }
+  };
 
+  static Coro<void> close_generator(AsyncGenHook* hook);
+
+  // Invariant: value_ is set only while the frame is suspended at a co_yield whose value the
+  // consumer has not taken yet; exception_ once the body ended with it, until taken, or while
+  // a step is about to resume a co_yield that is to throw it; sent_ only during an asend().
   T* value_ = nullptr;
   std::exception_ptr exception_;
-  AsyncGenerator<T>* owner_ = nullptr;
-  bool running_ = false;  // inside next(): the consumer's frame waits on this one
+  void* sent_ = nullptr;
+  AsyncGenerator<T, S>* owner_ = nullptr;
+  bool running_ = false;  // inside a step: the consumer's frame waits on this one
+  bool started_ = false;  // a step began (the generator is registered with a loop)
 };
 
 }  // namespace detail
@@ -126,18 +175,22 @@ class AsyncGeneratorPromise final : public PromiseBase, public AsyncGenHook, pub
 /// futures, tasks, Coros) and `co_yield` values of type T. Lazy; move-only.
 ///
 /// A task consumes it with `while (auto v = co_await gen.next())`. An exception thrown in the
-/// body is rethrown by the next() that was running it. Destroying the generator, or
-/// `co_await gen.aclose()`, while it is suspended at a co_yield destroys its frame: the
-/// destructors of its locals run, but, unlike Python's GeneratorExit, no code after the
-/// co_yield runs. It must not be destroyed while a next() is running it.
-template <class T>
+/// body is rethrown by the step (next(), asend(), athrow()) that was running it.
+/// `co_await gen.aclose()` throws GeneratorExit at the co_yield where it is suspended, so its
+/// cleanup runs, and may await, as in Python. Destroying the generator while it is suspended
+/// only destroys its frame: the destructors of its locals run, no code after the co_yield does.
+/// It must not be destroyed while a step is running it.
+template <class T, class S>
 class [[nodiscard]] AsyncGenerator : detail::LoopBound {
   static_assert(!std::is_reference_v<T>,
                 "AsyncGenerator<T&> is not supported; yield a pointer or wrapper");
+  static_assert(!std::is_reference_v<S>,
+                "AsyncGenerator<T, S&> is not supported; send a pointer or wrapper");
 
  public:
-  using promise_type = detail::AsyncGeneratorPromise<T>;
+  using promise_type = detail::AsyncGeneratorPromise<T, S>;
   using value_type = T;
+  using send_type = S;
   using Handle = std::coroutine_handle<promise_type>;
 
   AsyncGenerator() noexcept = default;
@@ -161,48 +214,143 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
   /// False for a moved-from generator; true for one that finished or was closed.
   explicit operator bool() const noexcept { return frame_ || closed_; }
 
-  /// Runs the generator's frame inside the awaiting task; the frame stays the generator's.
-  class NextAwaiter : detail::FrameLink {
+ private:
+  /// Runs the generator's frame inside the awaiting task, resuming its co_yield with `error`
+  /// to throw or `sent` to give; the frame stays the generator's.
+  class Step : detail::FrameLink {
    public:
-    explicit NextAwaiter(Handle gen) noexcept : gen_(gen) {}
-    NextAwaiter(const NextAwaiter&) = delete;
-    NextAwaiter& operator=(const NextAwaiter&) = delete;
-    bool await_ready() const noexcept { return !gen_ || gen_.done(); }
+    Step(Handle gen, std::exception_ptr error, void* sent) noexcept
+        : gen_(gen), error_(std::move(error)), sent_(sent) {}
+    Step(const Step&) = delete;
+    Step& operator=(const Step&) = delete;
     template <detail::AsyncioPromise P>
     void await_suspend(std::coroutine_handle<P> consumer) noexcept {
-      gen_.promise().set_running();
+      promise_type& p = gen_.promise();
+      p.set_running();
+      p.set_pending(std::exchange(error_, nullptr), sent_);
       detail::running_task()->enter(gen_, consumer, this);
     }
-    std::optional<T> await_resume() const { return gen_ ? gen_.promise().take() : std::nullopt; }
 
-   private:
+   protected:
     Handle gen_;
+    std::exception_ptr error_;
+    void* sent_;
   };
 
-  /// Python's `await anext(gen)`: runs the body inside the awaiting task up to its next
-  /// co_yield, and gives that value; nullopt once the body has finished, or after aclose().
-  /// RuntimeError on a moved-from generator, or while another next() is running it.
+ public:
+  /// What next(), asend() and athrow() give to co_await: the next value, or nullopt once the
+  /// body has finished.
+  class NextAwaiter : public Step {
+   public:
+    using Step::Step;
+    bool await_ready() const noexcept {
+      if (!this->gen_ || this->gen_.done()) return true;
+      // athrow() before the first step: nothing runs (await_resume throws).
+      return this->error_ && !this->gen_.promise().started();
+    }
+    std::optional<T> await_resume() {
+      if (!this->gen_) return std::nullopt;
+      promise_type& p = this->gen_.promise();
+      if (this->error_) {  // not run: athrow() on a generator not started, or finished
+        if (this->gen_.done()) return std::nullopt;
+        p.destroy_closed();
+        std::rethrow_exception(std::move(this->error_));
+      }
+      return p.take();
+    }
+  };
+
+  /// What aclose() gives to co_await.
+  class CloseAwaiter : public Step {
+   public:
+    explicit CloseAwaiter(Handle gen) : Step(gen, std::make_exception_ptr(GeneratorExit()), {}) {}
+    bool await_ready() const noexcept {
+      return !this->gen_ || this->gen_.done() || !this->gen_.promise().started();
+    }
+    void await_resume() {
+      if (!this->gen_) return;
+      promise_type& p = this->gen_.promise();
+      if (!this->error_ && p.yielded_again()) {  // it ran, and yielded
+        throw RuntimeError("async generator ignored GeneratorExit");
+      }
+      std::exception_ptr error = p.take_exception();
+      p.destroy_closed();
+      if (error && !holds<GeneratorExit>(error)) std::rethrow_exception(std::move(error));
+    }
+  };
+
+  /// Python's `await anext(gen)` (and `await gen.asend(None)`): runs the body inside the
+  /// awaiting task up to its next co_yield, and gives that value; nullopt once the body has
+  /// finished, or after aclose(). RuntimeError on a moved-from generator, or while another
+  /// step is running it.
   NextAwaiter next() {
     if (!frame_) {
-      if (closed_) return NextAwaiter({});
+      if (closed_) return NextAwaiter({}, {}, {});
       throw RuntimeError("cannot iterate a moved-from asynchronous generator");
     }
     if (frame_.promise().running())
       throw RuntimeError("anext(): asynchronous generator is already running");
-    return NextAwaiter(frame_);
+    return NextAwaiter(frame_, {}, {});
   }
 
-  /// Python's `await gen.aclose()`: destroys the frame where it is suspended, which runs the
-  /// destructors of its locals (see the class comment); later next() calls give nullopt.
-  /// RuntimeError while a next() is running it.
-  [[nodiscard]] std::suspend_never aclose() {
-    if (frame_) {
-      if (frame_.promise().running())
-        throw RuntimeError("aclose(): asynchronous generator is already running");
-      std::exchange(frame_, {}).destroy();
-      closed_ = true;
+  /// Python's `await gen.asend(value)`: as next(), with `value` as the result of the co_yield
+  /// the body is suspended at. A generator that has not started must be started with next():
+  /// RuntimeError (Python's TypeError). The value is kept in the awaiter; when the generator has
+  /// finished, it is dropped and the result is nullopt.
+  auto asend(std::conditional_t<std::is_void_v<S>, detail::NoAsend, S> value)
+    requires(!std::is_void_v<S>)
+  {
+    struct AsendAwaiter : NextAwaiter {
+      S value;
+      AsendAwaiter(Handle gen, S v) : NextAwaiter(gen, {}, {}), value(std::move(v)) {
+        this->sent_ = std::addressof(value);
+      }
+    };
+    if (!frame_) {
+      if (closed_) return AsendAwaiter({}, std::move(value));
+      throw RuntimeError("cannot iterate a moved-from asynchronous generator");
     }
-    return {};
+    promise_type& p = frame_.promise();
+    if (p.running()) throw RuntimeError("anext(): asynchronous generator is already running");
+    if (!p.started() && !frame_.done()) {
+      throw RuntimeError("can't send non-None value to a just-started async generator");
+    }
+    return AsendAwaiter(frame_, std::move(value));
+  }
+
+  /// Python's `await gen.athrow(error)`: throws `error` at the co_yield where the body is
+  /// suspended, runs it inside the awaiting task, and gives the next value it yields, or
+  /// nullopt when it finishes; what it does not catch comes out of the co_await. On a
+  /// generator not started yet, throws `error` at once and closes it; on one that has finished
+  /// (or was closed), gives nullopt, as Python's does. RuntimeError while another step runs it.
+  NextAwaiter athrow(std::exception_ptr error) {
+    if (!error) throw std::invalid_argument("athrow(): no exception given");
+    if (!frame_) {
+      if (closed_) return NextAwaiter({}, {}, {});
+      throw RuntimeError("cannot iterate a moved-from asynchronous generator");
+    }
+    if (frame_.promise().running())
+      throw RuntimeError("athrow(): asynchronous generator is already running");
+    return NextAwaiter(frame_, std::move(error), {});
+  }
+  /// athrow() with an exception object: `co_await gen.athrow(std::runtime_error("x"))`.
+  template <class E>
+    requires(!std::is_same_v<std::remove_cvref_t<E>, std::exception_ptr>)
+  NextAwaiter athrow(E&& error) {
+    return athrow(std::make_exception_ptr(std::forward<E>(error)));
+  }
+
+  /// Python's `await gen.aclose()`: throws GeneratorExit at the co_yield where the body is
+  /// suspended and runs it inside the awaiting task, so its handlers and cleanup run, and may
+  /// await; then destroys the frame. Normal when the body ends (by GeneratorExit or
+  /// otherwise); another exception it throws comes out of the co_await;
+  /// RuntimeError("async generator ignored GeneratorExit") when it yields instead (it stays
+  /// suspended there). A generator not started, or finished, is only destroyed; a closed one
+  /// is left alone. Later steps give nullopt. RuntimeError while another step is running it.
+  CloseAwaiter aclose() {
+    if (frame_ && frame_.promise().running())
+      throw RuntimeError("aclose(): asynchronous generator is already running");
+    return CloseAwaiter(frame_);
   }
 
  private:
@@ -215,20 +363,22 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
   bool closed_ = false;  // aclose() destroyed the frame
 };
 
-template <class T>
-AsyncGenerator<T> detail::AsyncGeneratorPromise<T>::get_return_object() noexcept {
-  return AsyncGenerator<T>(AsyncGenerator<T>::Handle::from_promise(*this));
+template <class T, class S>
+AsyncGenerator<T, S> detail::AsyncGeneratorPromise<T, S>::get_return_object() noexcept {
+  return AsyncGenerator<T, S>(AsyncGenerator<T, S>::Handle::from_promise(*this));
 }
 
-template <class T>
-bool detail::AsyncGeneratorPromise<T>::close_generator(AsyncGenHook* hook) noexcept {
-  auto& self = static_cast<AsyncGeneratorPromise&>(*hook);
-  if (self.running_) return false;
-  AsyncGenerator<T>& owner = *self.owner_;
+template <class T, class S>
+void detail::AsyncGeneratorPromise<T, S>::destroy_closed() noexcept {
+  AsyncGenerator<T, S>& owner = *owner_;
   owner.frame_ = {};
   owner.closed_ = true;
-  Handle::from_promise(self).destroy();
-  return true;
+  Handle::from_promise(*this).destroy();
+}
+
+template <class T, class S>
+Coro<void> detail::AsyncGeneratorPromise<T, S>::close_generator(AsyncGenHook* hook) {
+  co_await static_cast<AsyncGeneratorPromise&>(*hook).owner_->aclose();
 }
 
 }  // namespace asyncio

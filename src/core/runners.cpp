@@ -53,19 +53,25 @@ EventLoop& get_event_loop() {
 void set_event_loop(EventLoop* loop) noexcept { current_loop = loop; }
 
 Coro<void> EventLoop::shutdown_asyncgens() {
-  // Python closes them all concurrently with aclose(); closing one here destroys its frame at
-  // once. Always the first of the list: closing one may destroy others (which unlink themselves).
+  // Python closes them all concurrently with aclose(); here one after the other, each with
+  // aclose(), so that its cleanup runs (and may await). Always the first of the list: closing
+  // one may destroy others (which unlink themselves).
   while (detail::ListHook* hook = scheduler_.asyncgens().front()) {
     auto* generator = static_cast<detail::AsyncGenHook*>(hook);
     generator->unlink();
-    if (!generator->close(generator)) {
-      call_exception_handler({"an error occurred during closing of asynchronous generator",
-                              std::make_exception_ptr(RuntimeError(
-                                  "aclose(): asynchronous generator is already running")),
-                              {}});
+    std::exception_ptr error;
+    try {
+      co_await generator->close(generator);
+    } catch (const CancelledError&) {
+      // Not an error to report, as in Python (a BaseException); the others still get closed.
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (error) {
+      call_exception_handler(
+          {"an error occurred during closing of asynchronous generator", error, {}});
     }
   }
-  co_return;
 }
 
 EventLoop& Runner::get_loop() {
