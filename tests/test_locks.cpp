@@ -614,3 +614,63 @@ TEST_F(LocksTest, SemaphoreWaiterCancelledBeforeTheReleaseDoesNotHang) {
 }
 
 }  // namespace
+
+namespace {
+
+// --- waiters(): how many tasks wait and have not been woken yet ---
+
+TEST_F(LocksTest, WaiterCountsFollowWaitingWakingAndCancelling) {
+  auto body = [&]() -> Coro<void> {
+    asyncio::Lock lock;
+    asyncio::Semaphore sem(0);
+    asyncio::Event event;
+    asyncio::Condition cond;
+    co_await lock.acquire();
+    auto acquire = [](auto& p) -> Coro<void> {
+      co_await p.acquire();
+      p.release();
+    };
+    auto wait_event = [&]() -> Coro<void> { co_await event.wait(); };
+    auto wait_cond = [&]() -> Coro<void> {
+      auto held = co_await cond.scoped();
+      co_await cond.wait();
+    };
+    std::vector<Task<void>> tasks;
+    for (int i = 0; i < 3; ++i) {
+      tasks.push_back(asyncio::create_task(acquire(lock)));
+      tasks.push_back(asyncio::create_task(acquire(sem)));
+      tasks.push_back(asyncio::create_task(wait_event()));
+      tasks.push_back(asyncio::create_task(wait_cond()));
+    }
+    EXPECT_EQ(lock.waiters(), 0u);  // the tasks have not run yet
+    co_await asyncio::sleep(0s);
+    EXPECT_EQ(lock.waiters(), 3u);
+    EXPECT_EQ(sem.waiters(), 3u);
+    EXPECT_EQ(event.waiters(), 3u);
+    EXPECT_EQ(cond.waiters(), 3u);
+
+    lock.release();  // handed to the first waiter: it no longer counts
+    EXPECT_EQ(lock.waiters(), 2u);
+    sem.release();
+    EXPECT_EQ(sem.waiters(), 2u);
+    tasks[4 * 2 + 1].cancel();  // the third semaphore waiter leaves at once
+    EXPECT_EQ(sem.waiters(), 1u);
+    {
+      auto held = co_await cond.scoped();
+      cond.notify(2);
+      EXPECT_EQ(cond.waiters(), 1u);
+      cond.notify_all();
+      EXPECT_EQ(cond.waiters(), 0u);
+    }
+    event.set();
+    EXPECT_EQ(event.waiters(), 0u);
+    sem.release();
+    sem.release();
+    co_await asyncio::gather(asyncio::return_exceptions, tasks);
+    EXPECT_EQ(lock.waiters(), 0u);
+    EXPECT_EQ(sem.waiters(), 0u);
+  };
+  run(body());
+}
+
+}  // namespace

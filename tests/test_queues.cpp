@@ -93,6 +93,38 @@ TEST_F(QueuesTest, GettersWaitAndAreServedInFifoOrder) {
   loop->run_until_complete(body());
 }
 
+TEST_F(QueuesTest, WaitingGettersAndPuttersAreCountedUntilServed) {
+  auto body = [&]() -> Coro<void> {
+    Queue<int> q(1);
+    std::vector<Task<int>> getters;
+    for (int i = 0; i < 3; ++i) getters.push_back(asyncio::create_task(get_one(q)));
+    co_await asyncio::sleep(0s);
+    EXPECT_EQ(q.waiting_getters(), 3u);
+    EXPECT_EQ(q.waiting_putters(), 0u);
+    q.put_nowait(1);  // promised to the first getter
+    EXPECT_EQ(q.waiting_getters(), 2u);
+    getters[2].cancel();
+    co_await asyncio::sleep(0s);
+    EXPECT_EQ(q.waiting_getters(), 1u);
+    q.put_nowait(2);
+    co_await asyncio::gather(getters[0], getters[1]);
+    EXPECT_EQ(q.waiting_getters(), 0u);
+
+    q.put_nowait(3);  // full
+    std::vector<Task<void>> putters;
+    for (int i = 0; i < 2; ++i) putters.push_back(asyncio::create_task(put_one(q, i)));
+    co_await asyncio::sleep(0s);
+    EXPECT_EQ(q.waiting_putters(), 2u);
+    EXPECT_EQ(q.get_nowait(), 3);  // a slot for the first putter
+    EXPECT_EQ(q.waiting_putters(), 1u);
+    EXPECT_EQ(co_await q.get(), 0);
+    EXPECT_EQ(co_await q.get(), 1);
+    co_await asyncio::gather(putters);
+    EXPECT_EQ(q.waiting_putters(), 0u);
+  };
+  loop->run_until_complete(body());
+}
+
 TEST_F(QueuesTest, PuttersWaitWhileFullAndAreServedInFifoOrder) {
   auto body = [&]() -> Coro<void> {
     Queue<int> q(1);

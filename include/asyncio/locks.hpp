@@ -91,6 +91,8 @@ class Lock {
   Lock& operator=(const Lock&) = delete;
 
   bool locked() const noexcept { return locked_; }
+  /// How many tasks wait in acquire() and have not been handed the lock yet.
+  std::size_t waiters() const noexcept { return waiters_.waiting_count(); }
 
   class [[nodiscard]] AcquireAwaiter final : public detail::Waiter {
    public:
@@ -149,6 +151,8 @@ class Event {
   Event& operator=(const Event&) = delete;
 
   bool is_set() const noexcept { return value_; }
+  /// How many tasks wait in wait() and have not been woken yet.
+  std::size_t waiters() const noexcept { return waiters_.waiting_count(); }
   /// Sets the flag and wakes every waiting task (in the order they started waiting).
   void set() noexcept {
     if (value_) return;
@@ -177,6 +181,8 @@ class Condition {
   Condition& operator=(const Condition&) = delete;
 
   bool locked() const noexcept { return lock_->locked(); }
+  /// How many tasks wait in wait() and have not been notified yet.
+  std::size_t waiters() const noexcept { return waiters_.waiting_count(); }
   Lock::AcquireAwaiter acquire() noexcept { return lock_->acquire(); }
   detail::ScopedAcquire<Condition> scoped() noexcept {
     return detail::ScopedAcquire<Condition>(*this);
@@ -234,6 +240,8 @@ class Semaphore {
   bool locked() const noexcept {
     return value_ == 0 || waiters_.has_waiting() || waiters_.has_woken();
   }
+  /// How many tasks wait in acquire() and have not been handed a permit yet.
+  std::size_t waiters() const noexcept { return waiters_.waiting_count(); }
 
   class [[nodiscard]] AcquireAwaiter final : public detail::Waiter {
    public:

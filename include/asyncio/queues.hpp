@@ -38,6 +38,9 @@ class QueueBase {
   bool empty() const noexcept { return size_ == 0; }
   /// True when the queue holds maxsize items (never with maxsize 0).
   bool full() const noexcept { return maxsize_ != 0 && size_ >= maxsize_; }
+  /// How many tasks wait in get() (put()) and have not been promised an item (a slot) yet.
+  std::size_t waiting_getters() const noexcept { return getters_.waiting_count(); }
+  std::size_t waiting_putters() const noexcept { return putters_.waiting_count(); }
 
   /// Marks one item taken by get() as processed. std::invalid_argument (Python's ValueError)
   /// when called more times than items were put.
