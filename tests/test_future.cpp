@@ -129,6 +129,50 @@ TEST_F(FutureTest, RemoveDoneCallback) {
   EXPECT_EQ(b, 1);
 }
 
+// Function pointers as callbacks, for remove_done_callback(fn).
+std::vector<int> callback_bag;
+void add_42(Future<void>) { callback_bag.push_back(42); }
+void add_17(Future<void>) { callback_bag.push_back(17); }
+void add_100(Future<void>) { callback_bag.push_back(100); }
+
+// CPython's test_futures.py test_callbacks_remove_first_callback, _remove_first_and_second,
+// _remove_third_callback and test_remove_done_callback (the count of removed callbacks).
+TEST_F(FutureTest, RemoveDoneCallbackByCallableRemovesEveryEqualOneAndCountsThem) {
+  struct Case {
+    std::vector<void (*)(Future<void>)> removed;
+    std::vector<int> bag;
+  };
+  const std::vector<Case> cases = {
+      {{&add_42}, {17, 100}}, {{&add_42, &add_17}, {100}}, {{&add_100}, {42, 17}}};
+  for (const Case& c : cases) {
+    callback_bag.clear();
+    auto f = loop->create_future<void>();
+    f.add_done_callback(&add_42);
+    f.add_done_callback(&add_17);
+    f.add_done_callback(&add_100);
+    for (auto* fn : c.removed) {
+      EXPECT_EQ(f.remove_done_callback(fn), 1u);
+      EXPECT_EQ(f.remove_done_callback(fn), 0u);
+    }
+    f.set_result();
+    run_iterations(1);
+    EXPECT_EQ(callback_bag, c.bag);
+  }
+  callback_bag.clear();
+  auto f = loop->create_future<void>();
+  f.add_done_callback(add_42);  // a function's name decays to the same pointer
+  f.add_done_callback(&add_17);
+  f.add_done_callback(&add_42);
+  int other = 0;
+  f.add_done_callback([&other](Future<void>) { ++other; });
+  EXPECT_EQ(f.remove_done_callback(add_42), 2u);
+  f.set_result();
+  EXPECT_EQ(f.remove_done_callback(&add_17), 0u);  // already scheduled
+  run_iterations(1);
+  EXPECT_EQ(callback_bag, (std::vector<int>{17}));
+  EXPECT_EQ(other, 1);
+}
+
 TEST_F(FutureTest, CallbackKeepsTheFutureAliveUntilItRuns) {
   int got = 0;
   {

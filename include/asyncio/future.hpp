@@ -2,10 +2,13 @@
 // FutureBase, the operations every future has whatever its value type.
 #pragma once
 
+#include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 
 #include "asyncio/detail/future_state.hpp"
@@ -68,6 +71,20 @@ class FutureBase : detail::LoopBound {
   /// Removes a callback added by add_done_callback before it was scheduled; returns how many
   /// were removed (0 or 1).
   std::size_t remove_done_callback(CallbackId id);
+  /// Python's remove_done_callback(fn): removes every callback not yet scheduled that was
+  /// added with a callable of fn's type equal to `fn` (a function pointer, or any
+  /// equality-comparable callable); returns how many.
+  template <class F>
+    requires(!std::is_same_v<std::decay_t<F>, CallbackId> &&
+             std::equality_comparable<std::decay_t<F>>)
+  std::size_t remove_done_callback(F&& fn) {
+    using Key = std::decay_t<F>;
+    const Key key(std::forward<F>(fn));
+    return remove_done_callbacks(typeid(Key), &key, [](const void* stored, const void* wanted) {
+      return static_cast<bool>(*static_cast<const Key*>(stored) ==
+                               *static_cast<const Key*>(wanted));
+    });
+  }
 
   friend bool operator==(const FutureBase& a, const FutureBase& b) noexcept {
     return a.state_ == b.state_;
@@ -84,6 +101,8 @@ class FutureBase : detail::LoopBound {
 
   template <class Handle, class F>
   CallbackId add_callback(F&& fn);
+  std::size_t remove_done_callbacks(const std::type_info& type, const void* key,
+                                    bool (*equal)(const void* stored, const void* key));
   /// Debug mode: RuntimeError when not on the loop's thread (EventLoop::check_thread).
   void check_thread() const { state_->loop()->check_thread(); }
 
@@ -100,6 +119,8 @@ class DoneCallbackBase : public Callback {
   virtual ~DoneCallbackBase() = default;
 
   std::uint64_t serial() const noexcept { return serial_; }
+  /// The stored callable when it is of type `type`, else null.
+  virtual const void* callable(const std::type_info& type) const noexcept = 0;
   static bool is_done_callback(const Callback* cb) noexcept { return cb->fn_ == &dispatch; }
 
  protected:
@@ -115,6 +136,9 @@ template <class Handle, class F>
 class DoneCallback final : public DoneCallbackBase {
  public:
   DoneCallback(FutureStateBase* state, F fn) : DoneCallbackBase(state), fn_(std::move(fn)) {}
+  const void* callable(const std::type_info& type) const noexcept override {
+    return type == typeid(F) ? &fn_ : nullptr;
+  }
 
  private:
   void call() override { fn_(Handle::from_state(state_)); }

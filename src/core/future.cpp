@@ -154,4 +154,21 @@ std::size_t FutureBase::remove_done_callback(CallbackId id) {
   return 1;
 }
 
+std::size_t FutureBase::remove_done_callbacks(const std::type_info& type, const void* key,
+                                              bool (*equal)(const void*, const void*)) {
+  check_thread();
+  detail::CallbackList removed = state_->take_callbacks_if([&](const detail::Callback* cb) {
+    if (!detail::DoneCallbackBase::is_done_callback(cb)) return false;
+    const void* stored = static_cast<const detail::DoneCallbackBase*>(cb)->callable(type);
+    return stored && equal(stored, key);
+  });
+  // Released after the list is whole again: a callable's destructor may touch the future.
+  std::size_t count = 0;
+  removed.drain([&count](detail::Callback* cb) {
+    cb->invoke(detail::Callback::Action::discard);
+    ++count;
+  });
+  return count;
+}
+
 }  // namespace asyncio

@@ -113,6 +113,14 @@ class FutureStateBase : public WaitTarget {
   void add_callback(Callback* cb);
   bool remove_callback(Callback* cb) noexcept { return callbacks_.remove(cb); }
   bool has_callback(const Callback* cb) const noexcept { return callbacks_.contains(cb); }
+  /// Unlinks the callbacks for which `pred(cb)` holds and returns them, in order.
+  template <class Pred>
+  CallbackList take_callbacks_if(Pred&& pred) {
+    CallbackList kept, taken;
+    callbacks_.drain([&](Callback* cb) { (pred(cb) ? taken : kept).push(cb); });
+    callbacks_ = kept;
+    return taken;
+  }
   /// Drops the callbacks unrun (a pending future that will never complete).
   void discard_callbacks() noexcept {
     callbacks_.drain([](Callback* cb) { cb->invoke(Callback::Action::discard); });
