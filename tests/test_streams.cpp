@@ -360,6 +360,19 @@ TEST_F(StreamTest, FedReaderReadsWhatWasFed) {
   EXPECT_THROW(StreamReader(0), std::invalid_argument);
 }
 
+// Python's `async for line in reader` (CPython's test_streams.py test___aiter__ and friends).
+TEST_F(StreamTest, AReaderIteratesItsLinesUntilEof) {
+  StreamReader reader;
+  reader.feed_data("line1\nline2\nlast without newline");
+  reader.feed_eof();
+  auto lines = run([&]() -> Coro<std::vector<std::string>> {
+    std::vector<std::string> got;
+    while (auto line = co_await reader.anext()) got.push_back(std::move(*line));
+    co_return got;
+  }());
+  EXPECT_EQ(lines, (std::vector<std::string>{"line1\n", "line2\n", "last without newline"}));
+}
+
 // Python 3.13's readuntil with a tuple of separators (CPython's test_readuntil_multiple_*).
 TEST_F(StreamTest, ReaduntilWithSeveralSeparatorsTakesTheShortestChunk) {
   StreamReader reader(8);

@@ -1,7 +1,9 @@
 // The task functions: sleep, gather (tuple, range, return_exceptions, cancellation), wait,
 // wait_for, shield and as_completed.
+#include <array>
 #include <chrono>
 #include <ranges>
+#include <span>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -555,6 +557,61 @@ TEST_F(TasksTest, AsCompletedTimeout) {
     fs[1].cancel();
   };
   loop->run_until_complete(body());
+}
+
+// Python 3.13: `async for` over as_completed gives the original tasks (CPython's
+// test_as_completed_same_tasks_in_as_out), the tasks made for coroutines, and TimeoutError.
+TEST_F(TasksTest, AsCompletedAsAnAsyncIteratorGivesTheOriginalTasksAsTheyFinish) {
+  auto body = [&]() -> Coro<void> {
+    std::vector<Task<int>> fs{asyncio::create_task(after_iterations(3, 1)),
+                              asyncio::create_task(after_iterations(1, 2)),
+                              asyncio::create_task(after_iterations(2, 3))};
+    auto completed = asyncio::as_completed(fs);
+    std::vector<Task<int>> order;
+    while (auto task = co_await completed.anext()) {
+      EXPECT_TRUE(task->done());
+      order.push_back(std::move(*task));
+    }
+    EXPECT_EQ(order, (std::vector<Task<int>>{fs[1], fs[2], fs[0]}));
+    EXPECT_FALSE(co_await completed.anext());  // still exhausted
+
+    std::vector<Coro<int>> coros;
+    coros.push_back(after_iterations(2, 10));
+    coros.push_back(after_iterations(1, 20));
+    auto from_coros = asyncio::as_completed(std::move(coros));
+    std::vector<int> values;
+    while (auto task = co_await from_coros.anext()) values.push_back(task->result());
+    EXPECT_EQ(values, (std::vector<int>{20, 10}));
+
+    Task<int> slow = asyncio::create_task(after(1h, 0));
+    std::vector<Task<int>> one{slow};
+    auto timed = asyncio::as_completed(one, 1ms);
+    const bool timed_out = co_await asyncio_test::throws<asyncio::TimeoutError>(timed.anext());
+    EXPECT_TRUE(timed_out);
+    slow.cancel();
+  };
+  run(body());
+}
+
+TEST_F(TasksTest, WaitAndAsCompletedTakeAnyRange) {
+  auto body = [&]() -> Coro<void> {
+    std::array<Task<int>, 2> tasks{asyncio::create_task(after_iterations(1, 1)),
+                                   asyncio::create_task(after(1h, 2))};
+    auto [done, pending] = co_await asyncio::wait(tasks, asyncio::FIRST_COMPLETED);
+    EXPECT_EQ(done.size(), 1u);
+    EXPECT_TRUE(done.size() == 1 && done[0] == tasks[0]);
+    EXPECT_EQ(pending.size(), 1u);
+    auto pending_only = std::span(tasks).subspan(1);
+    auto [none_done, still] = co_await asyncio::wait(pending_only, 1ms);
+    EXPECT_TRUE(none_done.empty());
+    EXPECT_EQ(still.size(), 1u);
+    tasks[1].cancel();
+    auto finished = asyncio::as_completed(tasks | std::views::take(1));
+    auto first = co_await finished.anext();
+    EXPECT_TRUE(first && *first == tasks[0]);
+    co_await asyncio::gather(asyncio::return_exceptions, tasks[1]);
+  };
+  run(body());
 }
 
 TEST_F(TasksTest, DurationsTooLongForTheClockMeanForeverNotNow) {

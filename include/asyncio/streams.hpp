@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -52,6 +53,9 @@ class StreamReader : detail::LoopBound {
   /// One line, '\n' included; at EOF the partial last line, then "". LimitOverrunError when
   /// the line is longer than the limit (the buffered bytes are dropped, as Python does).
   Coro<std::string> readline();
+  /// Python's `async for line in reader`: the next line as readline() gives it, or nullopt at
+  /// EOF (StopAsyncIteration):  while (auto line = co_await reader.anext()) { ... }
+  Coro<std::optional<std::string>> anext();
   /// Bytes up to and including `separator`. IncompleteReadError (with what was read) at EOF;
   /// LimitOverrunError when no separator is found within the limit (the data stays buffered).
   Coro<std::string> readuntil(std::string separator = "\n");

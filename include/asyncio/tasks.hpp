@@ -402,6 +402,28 @@ auto gather(ReturnExceptions, Range&& range) {
 
 namespace detail {
 
+template <class R>
+inline constexpr bool is_vector = false;
+template <class T, class A>
+inline constexpr bool is_vector<std::vector<T, A>> = true;
+
+/// The elements of any input range, in a vector: moved out of a container passed as an
+/// rvalue, copied otherwise (a view refers to elements that are not its own).
+template <std::ranges::input_range R>
+auto to_vector(R&& range) {
+  constexpr bool owns_elements =
+      std::is_rvalue_reference_v<R&&> && !std::ranges::view<std::remove_cvref_t<R>>;
+  std::vector<std::ranges::range_value_t<R>> elements;
+  if constexpr (std::ranges::sized_range<R>) elements.reserve(std::ranges::size(range));
+  for (auto&& element : range) {
+    if constexpr (owns_elements)
+      elements.push_back(std::move(element));
+    else
+      elements.push_back(std::forward<decltype(element)>(element));
+  }
+  return elements;
+}
+
 /// Keeps the first of each future that `fs` lists more than once, in order.
 template <class F>
 void remove_repeated_futures(std::vector<F>& fs) {
@@ -477,6 +499,19 @@ Coro<std::pair<std::vector<F>, std::vector<F>>> wait(std::vector<F> fs,
   return wait(std::move(fs),
               std::optional<Clock::duration>(detail::saturating_cast<Clock::duration>(timeout)),
               return_when);
+}
+
+/// wait without a timeout: Python's wait(fs, return_when=...).
+template <class F>
+Coro<std::pair<std::vector<F>, std::vector<F>>> wait(std::vector<F> fs, ReturnWhen return_when) {
+  return wait(std::move(fs), std::optional<Clock::duration>(), return_when);
+}
+
+/// wait over any input range of futures or tasks (a std::span, a std::array, a view...).
+template <std::ranges::input_range R, class... Args>
+  requires(!detail::is_vector<std::remove_cvref_t<R>>)
+auto wait(R&& fs, Args&&... args) {
+  return wait(detail::to_vector(std::forward<R>(fs)), std::forward<Args>(args)...);
 }
 
 // --- shield -----------------------------------------------------------------------------------
@@ -574,6 +609,9 @@ Coro<awaitable_value_t<A>> wait_for(A aw,
 /// finish and returns its value (or throws its exception); TimeoutError once `timeout` passed.
 /// Iterating gives size() such coroutines:
 ///     for (auto next : as_completed(tasks)) { auto value = co_await std::move(next); }
+/// Python 3.13's async iteration gives the futures themselves, as they finish:
+///     auto completed = as_completed(tasks);
+///     while (auto task = co_await completed.anext()) { ... task->result() ... }
 template <class F>
 class AsCompleted {
  public:
@@ -585,6 +623,7 @@ class AsCompleted {
     shared_->loop = &loop;
     shared_->todo = std::move(fs);
     size_ = shared_->todo.size();
+    shared_->left = size_;
     for (std::size_t i = 0; i < shared_->todo.size(); ++i) {
       shared_->ids.push_back(
           shared_->todo[i].add_done_callback([weak = std::weak_ptr<Shared>(shared_)](F done) {
@@ -604,7 +643,18 @@ class AsCompleted {
 
   std::size_t size() const noexcept { return size_; }
   /// A coroutine giving the value of the next future to finish.
-  Coro<T> next() { return wait_for_one(shared_); }
+  Coro<T> next() {
+    if (shared_->left > 0) --shared_->left;
+    return wait_for_one(shared_);
+  }
+  /// `async for`'s step (Python 3.13): a coroutine giving the next future (or task) to finish,
+  /// the one that was passed in (for coroutines, the task made for it); nullopt once each has
+  /// been given (StopAsyncIteration); TimeoutError once the timeout passed.
+  Coro<std::optional<F>> anext() {
+    const bool more = shared_->left > 0;
+    if (more) --shared_->left;
+    return next_if(shared_, more);
+  }
 
   class iterator {
    public:
@@ -635,6 +685,7 @@ class AsCompleted {
     std::deque<std::optional<F>> done;  // nullopt: the timeout passed
     std::deque<Future<void>> getters;   // next() calls waiting for `done` to fill
     TimerHandle timeout;
+    std::size_t left = 0;  // how many next()/anext() calls may still give one (Python's _todo_left)
 
     void push(std::optional<F> f) {
       done.push_back(std::move(f));
@@ -667,7 +718,8 @@ class AsCompleted {
     }
   };
 
-  static Coro<T> wait_for_one(std::shared_ptr<Shared> shared) {
+  /// The next future to finish, once it has; TimeoutError when the timeout came first.
+  static Coro<F> next_done(std::shared_ptr<Shared> shared) {
     while (shared->done.empty()) {
       Future<void> getter = shared->loop->template create_future<void>();
       shared->getters.push_back(getter);
@@ -676,7 +728,15 @@ class AsCompleted {
     std::optional<F> f = std::move(shared->done.front());
     shared->done.pop_front();
     if (!f) throw TimeoutError();
-    co_return co_await std::move(*f);
+    co_return std::move(*f);
+  }
+  static Coro<T> wait_for_one(std::shared_ptr<Shared> shared) {
+    F f = co_await next_done(std::move(shared));
+    co_return co_await std::move(f);
+  }
+  static Coro<std::optional<F>> next_if(std::shared_ptr<Shared> shared, bool more) {
+    if (!more) co_return std::nullopt;
+    co_return co_await next_done(std::move(shared));
   }
 
   std::shared_ptr<Shared> shared_;
@@ -703,6 +763,12 @@ template <class F, class Rep, class Period>
 auto as_completed(std::vector<F> fs, std::chrono::duration<Rep, Period> timeout) {
   return as_completed(std::move(fs), std::optional<Clock::duration>(
                                          detail::saturating_cast<Clock::duration>(timeout)));
+}
+/// as_completed over any input range of futures, tasks or (an rvalue range of) coroutines.
+template <std::ranges::input_range R, class... Args>
+  requires(!detail::is_vector<std::remove_cvref_t<R>>)
+auto as_completed(R&& fs, Args&&... args) {
+  return as_completed(detail::to_vector(std::forward<R>(fs)), std::forward<Args>(args)...);
 }
 
 }  // namespace asyncio

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -113,6 +114,13 @@ Coro<std::string> read_line(TransportPtr t) {
   }
 }
 
+/// Async iteration's step: a line, or nullopt at EOF.
+Coro<std::optional<std::string>> next_line(TransportPtr t) {
+  std::string line = co_await read_line(std::move(t));
+  if (line.empty()) co_return std::nullopt;
+  co_return line;
+}
+
 Coro<std::string> read_exactly(TransportPtr t, std::size_t n) {
   detail::ByteBuffer& buffer = t->read_buffer();
   for (;;) {
@@ -165,6 +173,8 @@ Coro<std::string> StreamReader::read(std::ptrdiff_t n) {
 }
 
 Coro<std::string> StreamReader::readline() { return read_line(transport_); }
+
+Coro<std::optional<std::string>> StreamReader::anext() { return next_line(transport_); }
 
 Coro<std::string> StreamReader::readuntil(std::string separator) {
   return read_until(transport_, std::array<std::string, 1>{std::move(separator)});
