@@ -898,6 +898,73 @@ TEST(GeneratorClose, CloseThrowsAtTheInnermostGeneratorFirstThenInEachDelegating
   EXPECT_EQ(g.next(), std::nullopt);
 }
 
+// PEP 380 (Python's yield from closes the nested generator with its close()): a nested
+// generator that yields in response makes that close() fail, so RuntimeError is raised in the
+// delegating generator, at its yield_from; the nested one is dropped. Uncaught, the RuntimeError
+// comes out of close(), and the generator is finished.
+TEST(GeneratorClose, ANestedGeneratorThatIgnoresGeneratorExitRaisesRuntimeErrorInItsParent) {
+  Instances::reset();
+  auto stubborn = []() -> Generator<int> {
+    Instances local;
+    bool exiting = false;
+    try {
+      co_yield 1;
+    } catch (const GeneratorExit&) {
+      exiting = true;
+    }
+    if (exiting) co_yield 2;
+  };
+  auto outer = [&]() -> Generator<int> {
+    co_yield yield_from(stubborn());
+    co_yield 3;
+  };
+  Generator<int> g = outer();
+  EXPECT_EQ(g.next(), 1);
+  try {
+    g.close();
+    ADD_FAILURE() << "close() must throw";
+  } catch (const RuntimeError& e) {
+    EXPECT_STREQ(e.what(), "generator ignored GeneratorExit");
+  }
+  EXPECT_EQ(Instances::alive, 0);  // the nested generator was dropped
+  EXPECT_EQ(g.next(), std::nullopt);
+
+  std::vector<std::string> log;
+  auto forgiving = [&]() -> Generator<int> {
+    try {
+      co_yield yield_from(stubborn());
+    } catch (const RuntimeError& e) {
+      log.push_back(std::string("outer caught: ") + e.what());
+    }
+  };
+  Generator<int> h = forgiving();
+  EXPECT_EQ(h.next(), 1);
+  h.close();  // the outer generator finished: close() succeeds
+  EXPECT_EQ(log, (std::vector<std::string>{"outer caught: generator ignored GeneratorExit"}));
+}
+
+// PEP 380: GeneratorExit is raised again in a delegating generator only when the generator it
+// delegated to was closed; a delegation its handler starts afterwards ends normally.
+TEST(GeneratorClose, ADelegationStartedWhileClosingEndsNormally) {
+  std::vector<std::string> log;
+  auto outer = [&]() -> Generator<int> {
+    bool exiting = false;
+    try {
+      co_yield yield_from(count_to(3));
+    } catch (const GeneratorExit&) {
+      exiting = true;
+    }
+    if (exiting) {
+      co_yield yield_from(std::vector<int>());  // yields nothing
+      log.push_back("after the empty delegation");
+    }
+  };
+  Generator<int> g = outer();
+  EXPECT_EQ(g.next(), 0);
+  g.close();
+  EXPECT_EQ(log, (std::vector<std::string>{"after the empty delegation"}));
+}
+
 TEST(GeneratorClose, CloseDestroysTheLocalsOfEveryLevel) {
   Instances::reset();
   Generator<int> g = nested_with_locals(5);

@@ -127,6 +127,35 @@ class GeneratorFrame : public PooledFrame {
     leaf_frame_ = nullptr;
   }
 
+  /// Root only: marks the frames of the stack as closed by close() (or clears the marks): a
+  /// delegating frame whose child was closed gets GeneratorExit when the child finishes.
+  void mark_closing(bool closing) noexcept {
+    for (GeneratorFrame* f = leaf_frame_; f; f = f->parent_) f->closing_ = closing;
+  }
+
+  /// Root only, in close(), after a frame yielded instead of finishing. Python's `yield from`
+  /// closes the nested generator with its close(): the innermost generator being closed that
+  /// yielded (the deepest marked frame) makes that close() fail, so RuntimeError("generator
+  /// ignored GeneratorExit") is raised in its parent, at the delegation, and the generator is
+  /// dropped (its frame and those below it are destroyed). Resumes the parent; false, and
+  /// nothing done, when that generator is the root (close() throws the RuntimeError itself).
+  bool fail_nested_close() {
+    GeneratorFrame* ignoring = leaf_frame_;
+    while (!ignoring->closing_) ignoring = ignoring->parent_;  // the root is marked
+    if (ignoring == this) return false;
+    for (GeneratorFrame* f = leaf_frame_; f != ignoring;) {
+      GeneratorFrame* parent = f->parent_;
+      f->self_.destroy();
+      f = parent;
+    }
+    GeneratorFrame* parent = ignoring->parent_;  // its DelegateAwaiter destroys `ignoring`
+    parent->exception_ = std::make_exception_ptr(RuntimeError("generator ignored GeneratorExit"));
+    leaf_frame_ = parent;
+    leaf_ = parent->self_;
+    advance();
+    return true;
+  }
+
   /// Root only: destroys the stack, innermost frame first, then the root itself.
   void destroy_stack() noexcept {
     GeneratorFrame* frame = leaf_frame_ ? leaf_frame_ : this;
@@ -173,10 +202,11 @@ class GeneratorFrame : public PooledFrame {
     child.parent_ = this;
   }
 
-  // Invariant: leaf_, leaf_frame_, value_, sent_ and closing_ are meaningful in the root only;
+  // Invariant: leaf_, leaf_frame_, value_ and sent_ are meaningful in the root only;
   // parent_ is null in the root only; every frame of a stack has root_ pointing at the root's
   // promise. While a frame is suspended at a co_yield, exception_ is null unless throw_() or
-  // close() put there what the co_yield is to throw.
+  // close() put there what the co_yield is to throw; at a co_yield yield_from(...), unless
+  // close() put there what the delegation is to throw instead (fail_nested_close).
   std::coroutine_handle<> leaf_;                 // innermost active frame; null once finished
   std::add_pointer_t<yielded> value_ = nullptr;  // the value the leaf yielded last
   GeneratorFrame* leaf_frame_ = this;            // the promise of leaf_
@@ -186,7 +216,7 @@ class GeneratorFrame : public PooledFrame {
   std::exception_ptr exception_;      // what this frame ended with, until its parent takes it
   void* sent_ = nullptr;              // the value send() passes, until the leaf takes it
   bool iterated_ = false;             // begin() or yield_from claimed the root
-  bool closing_ = false;              // close() is running
+  bool closing_ = false;              // close() threw GeneratorExit into this frame's stack
 };
 
 /// Where a generator keeps what it returned.
@@ -302,9 +332,11 @@ class GeneratorPromise final : public GeneratorReturn<T, R> {
         std::coroutine_handle<> frame;
         ~Destroy() { frame.destroy(); }
       } destroy{child};
+      if (parent->exception_) [[unlikely]]  // the child was dropped (fail_nested_close)
+        std::rethrow_exception(std::exchange(parent->exception_, nullptr));
       std::exception_ptr error = std::exchange(child.promise().exception_, nullptr);
       if (error) std::rethrow_exception(std::move(error));
-      if (parent->root_->closing_) throw GeneratorExit();
+      if (child.promise().closing_) throw GeneratorExit();
       if constexpr (requires { child.promise().returned_; }) {
         return std::move(*child.promise().returned_);
       }
@@ -458,18 +490,17 @@ class [[nodiscard]] Generator {
       p.finish_unstarted();
       return;
     }
-    p.closing_ = true;
+    p.mark_closing(true);
     try {
       p.advance_throwing(std::make_exception_ptr(GeneratorExit()));
+      while (!p.done() && p.fail_nested_close()) {
+      }
     } catch (const GeneratorExit&) {
-      p.closing_ = false;
-      return;
-    } catch (...) {
-      p.closing_ = false;
-      throw;
+      return;  // finished: no frame is left to unmark
     }
-    p.closing_ = false;
-    if (!p.done()) throw RuntimeError("generator ignored GeneratorExit");
+    if (p.done()) return;
+    p.mark_closing(false);  // the root yielded instead: it stays suspended there
+    throw RuntimeError("generator ignored GeneratorExit");
   }
 
   /// What the body returned with `co_return r;` (Python's StopIteration.value), once it has:
