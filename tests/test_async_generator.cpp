@@ -963,6 +963,32 @@ TEST_F(AsyncGeneratorTest, AsendOrAthrowWhileAnotherStepRunsItIsARuntimeError) {
             "generator is already running");
 }
 
+TEST_F(AsyncGeneratorTest, AsendAndAthrowOnAMovedFromOrClosedGenerator) {
+  auto gen = []() -> AsyncGenerator<int, int> { co_yield 1; };
+  auto body = [&]() -> Coro<std::string> {
+    AsyncGenerator<int, int> a = gen();
+    AsyncGenerator<int, int> b = std::move(a);
+    std::string result;
+    try {
+      (void)a.asend(1);  // NOLINT(bugprone-use-after-move): the point of the test
+    } catch (const asyncio::RuntimeError&) {
+      result += "asend refused";
+    }
+    try {
+      (void)a.athrow(std::make_exception_ptr(std::invalid_argument("x")));
+    } catch (const asyncio::RuntimeError&) {
+      result += ", athrow refused";
+    }
+    co_await b.next();
+    co_await b.aclose();
+    auto sent = co_await b.asend(2);
+    auto error = std::make_exception_ptr(std::invalid_argument("x"));
+    auto thrown = co_await b.athrow(error);
+    co_return result + (sent || thrown ? ", a value" : ", nullopt after aclose");
+  };
+  EXPECT_EQ(run(body()), "asend refused, athrow refused, nullopt after aclose");
+}
+
 // --- Stack safety -----------------------------------------------------------------------------
 
 TEST(AsyncGeneratorStackSafety, MillionValuesWithoutSuspending) {
