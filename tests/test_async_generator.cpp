@@ -929,6 +929,53 @@ TEST_F(AsyncGeneratorTest, ShutdownAsyncgensRunsTheCleanupOfOpenGenerators) {
   EXPECT_TRUE(run(after(b)));
 }
 
+// Python's shutdown_asyncgens gathers the aclose() calls with return_exceptions=True: a
+// CancelledError from a generator's own cleanup is neither reported nor stops the others, but
+// cancelling the shutdown cancels it.
+TEST_F(AsyncGeneratorTest, ShutdownAsyncgensAndCancellation) {
+  auto future = loop->create_future<void>();
+  bool second_closed = false;
+  auto cancelled_cleanup = [&]() -> AsyncGenerator<int> {
+    try {
+      co_yield 1;
+    } catch (const asyncio::GeneratorExit&) {
+    }
+    loop->call_soon([&] { future.cancel(); });
+    co_await future;  // CancelledError
+  };
+  auto plain = [&]() -> AsyncGenerator<int> {
+    try {
+      co_yield 1;
+    } catch (const asyncio::GeneratorExit&) {
+      second_closed = true;
+      throw;
+    }
+  };
+  auto step = [](AsyncGenerator<int>& g) -> Coro<void> { co_await g.next(); };
+  AsyncGenerator<int> a = cancelled_cleanup();
+  AsyncGenerator<int> b = plain();
+  run(step(a));
+  run(step(b));
+  run(loop->shutdown_asyncgens());
+  EXPECT_TRUE(second_closed);
+  EXPECT_TRUE(reports.empty());
+
+  auto slow = []() -> AsyncGenerator<int> {
+    try {
+      co_yield 1;
+    } catch (const asyncio::GeneratorExit&) {
+    }
+    co_await asyncio::sleep(1h);  // the cleanup waits
+  };
+  AsyncGenerator<int> c = slow();
+  run(step(c));
+  asyncio::Task<void> shutdown = loop->create_task(loop->shutdown_asyncgens());
+  run_iterations(1);  // the shutdown is now inside the cleanup's sleep
+  shutdown.cancel();
+  EXPECT_THROW(run(shutdown), asyncio::CancelledError);
+  EXPECT_TRUE(reports.empty());
+}
+
 // --- Misuse of asend/athrow -----------------------------------------------------------------
 
 TEST_F(AsyncGeneratorTest, AsendOrAthrowWhileAnotherStepRunsItIsARuntimeError) {

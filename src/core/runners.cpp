@@ -63,7 +63,9 @@ Coro<void> EventLoop::shutdown_asyncgens() {
     try {
       co_await generator->close(generator);
     } catch (const CancelledError&) {
-      // Not an error to report, as in Python (a BaseException); the others still get closed.
+      // The shutdown itself was cancelled: it ends. A generator's own CancelledError is not
+      // reported, as in Python (not an Exception), and the others still get closed.
+      if (current_task().cancelling() > 0) throw;
     } catch (...) {
       error = std::current_exception();
     }
