@@ -3,6 +3,7 @@
 
 #include "asyncio/async_generator.hpp"
 #include "asyncio/concurrent_future.hpp"
+#include "asyncio/contextvars.hpp"
 #include "asyncio/coro.hpp"
 #include "asyncio/datagram.hpp"
 #include "asyncio/detail/fd_waiter.hpp"

@@ -25,6 +25,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "asyncio/contextvars.hpp"
 #include "asyncio/detail/callback.hpp"
 #include "asyncio/detail/deadline.hpp"
 #include "asyncio/detail/io_backend.hpp"
@@ -75,6 +76,9 @@ struct TaskOptions {
   /// runs on this thread; otherwise the task is scheduled as usual). False: scheduled. None: the
   /// loop's task factory decides, and without one the task is scheduled.
   std::optional<bool> eager_start = std::nullopt;
+  /// Python's context=: the task runs in this context itself (the pointer need only be valid
+  /// during create_task). None: in a copy of the current context.
+  const Context* context = nullptr;
 };
 
 /// Python's task factory (loop.set_task_factory): makes every task of a loop. It receives the
@@ -131,13 +135,17 @@ class EventLoop {
   /// The loop's monotonic clock.
   TimePoint time() const noexcept { return Clock::now(); }
 
-  /// Schedules fn(args...) to run on a later iteration, after the callbacks already scheduled.
+  /// Schedules fn(args...) to run on a later iteration, after the callbacks already scheduled,
+  /// in a copy of the current context (contextvars.hpp), or of `context` when given first
+  /// (Python's context=); likewise call_later and call_at.
   template <class F, class... Args>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, Context>)
   Handle call_soon(F&& fn, Args&&... args) {
-    check_thread();
-    detail::HandleNode* node = new_handle(std::forward<F>(fn), std::forward<Args>(args)...);
-    scheduler_.schedule_soon(node);
-    return Handle(node);
+    return soon_in(detail::current_context, std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+  template <class F, class... Args>
+  Handle call_soon(const Context& context, F&& fn, Args&&... args) {
+    return soon_in(context.data(), std::forward<F>(fn), std::forward<Args>(args)...);
   }
   /// call_soon from any thread: the callback runs on the loop's thread, on its next iteration,
   /// in the order the calls were made (per calling thread); a loop waiting in its selector is
@@ -158,11 +166,19 @@ class EventLoop {
   }
   /// Schedules fn(args...) to run at loop time `when`; equal deadlines run in call order.
   template <class F, class... Args>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, Context>)
   TimerHandle call_at(TimePoint when, F&& fn, Args&&... args) {
-    check_thread();
-    detail::HandleNode* node = new_handle(std::forward<F>(fn), std::forward<Args>(args)...);
-    scheduler_.schedule_timer(node, when);
-    return TimerHandle(node, when);
+    return at_in(when, detail::current_context, std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+  template <class Rep, class Period, class F, class... Args>
+  TimerHandle call_later(std::chrono::duration<Rep, Period> delay, const Context& context, F&& fn,
+                         Args&&... args) {
+    return call_at(detail::deadline_after(time(), delay), context, std::forward<F>(fn),
+                   std::forward<Args>(args)...);
+  }
+  template <class F, class... Args>
+  TimerHandle call_at(TimePoint when, const Context& context, F&& fn, Args&&... args) {
+    return at_in(when, context.data(), std::forward<F>(fn), std::forward<Args>(args)...);
   }
 
   // --- Watching file descriptors (Python's add_reader family) ---------------------------------
@@ -312,12 +328,17 @@ class EventLoop {
   void set_default_executor(std::unique_ptr<ThreadPoolExecutor> executor);
 
  private:
+  /// A node holding fn(args...), to run in a copy of `context`'s values (null: none).
   template <class F, class... Args>
-  detail::HandleNode* new_handle(F&& fn, Args&&... args) {
+  detail::HandleNode* new_handle(detail::ContextData* context, F&& fn, Args&&... args) {
     check_open();
     detail::HandleNode* node = scheduler_.acquire_node();
     try {
-      node->emplace(detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...));
+      auto call = detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...);
+      if (context) [[unlikely]]
+        node->emplace(detail::InContext(context, std::move(call)));
+      else
+        node->emplace(std::move(call));
     } catch (...) {
       scheduler_.release_node(node);
       throw;
@@ -333,6 +354,22 @@ class EventLoop {
     auto watcher = std::make_unique<detail::IoCallback<decltype(call)>>(std::move(call));
     io_->add_watcher(fd, direction, watcher.get(), true);
     watcher.release();  // now owned by the backend
+  }
+  template <class F, class... Args>
+  Handle soon_in(detail::ContextData* context, F&& fn, Args&&... args) {
+    check_thread();
+    detail::HandleNode* node =
+        new_handle(context, std::forward<F>(fn), std::forward<Args>(args)...);
+    scheduler_.schedule_soon(node);
+    return Handle(node);
+  }
+  template <class F, class... Args>
+  TimerHandle at_in(TimePoint when, detail::ContextData* context, F&& fn, Args&&... args) {
+    check_thread();
+    detail::HandleNode* node =
+        new_handle(context, std::forward<F>(fn), std::forward<Args>(args)...);
+    scheduler_.schedule_timer(node, when);
+    return TimerHandle(node, when);
   }
   bool remove_watcher(int fd, int direction);
   void set_signal_handler(int sig, std::shared_ptr<const std::function<void()>> handler);

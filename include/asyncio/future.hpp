@@ -115,8 +115,9 @@ namespace detail {
 /// to the future until it has run.
 class DoneCallbackBase : public Callback {
  public:
+  /// It will run in a copy of the current context (contextvars.hpp).
   explicit DoneCallbackBase(FutureStateBase* state);
-  virtual ~DoneCallbackBase() = default;
+  virtual ~DoneCallbackBase();
 
   std::uint64_t serial() const noexcept { return serial_; }
   /// The stored callable when it is of type `type`, else null.
@@ -130,6 +131,7 @@ class DoneCallbackBase : public Callback {
  private:
   static bool dispatch(Callback* cb, Action action);
   std::uint64_t serial_;
+  ContextData* context_;  // a count, or null: none
 };
 
 template <class Handle, class F>

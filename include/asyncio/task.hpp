@@ -24,8 +24,9 @@ class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
   using PooledState<TaskState<T>>::operator new;
   using PooledState<TaskState<T>>::operator delete;
 
-  TaskState(Scheduler* scheduler, typename Coro<T>::Handle root, std::string_view name)
-      : TaskBase(scheduler, &dispatch, root, name) {}
+  TaskState(Scheduler* scheduler, typename Coro<T>::Handle root, std::string_view name,
+            TaskContext context)
+      : TaskBase(scheduler, &dispatch, root, name, context) {}
 
   void* value_ptr() noexcept override { return std::is_void_v<T> ? nullptr : &slot_; }
 
@@ -40,6 +41,10 @@ class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
   /// CPython's Task.__step: resume the coroutine until it suspends or finishes. The running
   /// task is null around a step the loop runs, and the creator around an eager first step.
   void step() {
+    if (has_context_ || current_context) [[unlikely]] {
+      step_in_context();
+      return;
+    }
     TaskBase*& running = scheduler_->current_task();
     TaskBase* const outer = std::exchange(running, this);
     if (!started_) [[unlikely]] {
@@ -52,7 +57,39 @@ class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
     }
     resume_frames();
     running = outer;
+    if (current_context) [[unlikely]]
+      keep_context(std::exchange(current_context, nullptr));  // the step set a variable
     if (root_finished_running()) finish();
+  }
+
+  /// step() with the task's context values current (or none, when the code around has some):
+  /// they go from the task's slot to current_context and back, so that what the step sets
+  /// stays the task's.
+  [[gnu::noinline]] void step_in_context() {
+    TaskBase*& running = scheduler_->current_task();
+    TaskBase* const outer = std::exchange(running, this);
+    ContextData* const outer_context = current_context;
+    const void* const outer_owner = entered_context;
+    if (has_context_) {
+      current_context = enter_context();
+    } else {
+      current_context = nullptr;
+      entered_context = nullptr;
+    }
+    bool run = true;
+    if (!started_) [[unlikely]] {
+      started_ = true;
+      run = !exception_;  // cancelled before it ever ran: the body never starts
+    }
+    if (run) resume_frames();
+    running = outer;
+    keep_context(std::exchange(current_context, outer_context));
+    entered_context = outer_owner;
+    if (!run) {
+      complete(take_cancel_request());
+    } else if (root_finished_running()) {
+      finish();
+    }
   }
 
   // Out of line: the step that only suspends then needs fewer registers.
@@ -78,6 +115,7 @@ class TaskRef : public FutureBase {
 
   std::string get_name() const { return task()->get_name(); }
   void set_name(std::string name) { task()->set_name(std::move(name)); }
+  Context get_context() const noexcept { return task()->get_context(); }
   std::uint32_t cancelling() const noexcept { return task()->cancelling(); }
   std::uint32_t uncancel() noexcept { return task()->uncancel(); }
 
@@ -109,6 +147,8 @@ class Task : public Future<T> {
 
   std::string get_name() const { return task()->get_name(); }
   void set_name(std::string name) { task()->set_name(std::move(name)); }
+  /// Python's Task.get_context(): a copy of the context the task runs in.
+  Context get_context() const noexcept { return task()->get_context(); }
   /// How many cancellation requests are outstanding (Python 3.11's Task.cancelling()).
   std::uint32_t cancelling() const noexcept { return task()->cancelling(); }
   /// Withdraws one cancellation request; returns how many remain.
@@ -151,7 +191,8 @@ class TaskRequest {
 
  private:
   friend class EventLoop;
-  using Make = detail::TaskBase* (*)(detail::Scheduler&, std::coroutine_handle<>, std::string_view);
+  using Make = detail::TaskBase* (*)(detail::Scheduler&, std::coroutine_handle<>, std::string_view,
+                                     detail::TaskContext);
   TaskRequest(detail::Scheduler& scheduler, std::coroutine_handle<> frame, Make make) noexcept
       : scheduler_(&scheduler), frame_(frame), make_(make) {}
   /// The task start() made, which the factory must have returned.
@@ -172,15 +213,24 @@ TaskFactory create_eager_task_factory(TaskFactory factory);
 
 namespace detail {
 
-/// A new task driving `frame`, the root of a Coro<T>; destroys the frame if it cannot.
+/// A new task driving `frame`, the root of a Coro<T>, in a copy of `context` (null: none);
+/// destroys the frame if it cannot.
 template <class T>
-TaskBase* make_task(Scheduler& scheduler, std::coroutine_handle<> frame, std::string_view name) {
+TaskBase* make_task(Scheduler& scheduler, std::coroutine_handle<> frame, std::string_view name,
+                    TaskContext context) {
   try {
-    return new TaskState<T>(&scheduler, Coro<T>::Handle::from_address(frame.address()), name);
+    return new TaskState<T>(&scheduler, Coro<T>::Handle::from_address(frame.address()), name,
+                            context);
   } catch (...) {
     frame.destroy();
     throw;
   }
+}
+
+/// The context a new task runs in: create_task's context= itself, or a copy of the current.
+inline TaskContext task_context(const TaskOptions& options) noexcept {
+  if (options.context) return {nullptr, options.context->state()};
+  return {current_context, nullptr};
 }
 
 /// Schedules the new task's first step, or runs it now when `eager` and the loop runs here
@@ -200,7 +250,8 @@ Task<T> EventLoop::create_task(Coro<T> coro, TaskOptions options) {
   check_thread();
   if (task_factory_) [[unlikely]]
     return create_task_by_factory(std::move(coro), options);
-  detail::TaskBase* state = detail::make_task<T>(scheduler_, coro.release(), options.name);
+  detail::TaskBase* state =
+      detail::make_task<T>(scheduler_, coro.release(), options.name, detail::task_context(options));
   auto task = Task<T>::from_state(state);
   detail::start_task(scheduler_, state, options.eager_start.value_or(false));
   return task;

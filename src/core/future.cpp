@@ -105,9 +105,15 @@ bool is_cancelled_error(const std::exception_ptr& error) noexcept {
   return holds<CancelledError>(error);
 }
 
-DoneCallbackBase::DoneCallbackBase(FutureStateBase* state) : Callback(&dispatch), state_(state) {
+DoneCallbackBase::DoneCallbackBase(FutureStateBase* state)
+    : Callback(&dispatch), state_(state), context_(current_context) {
   static std::atomic<std::uint64_t> counter{0};
   serial_ = counter.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (context_) context_->add_ref();
+}
+
+DoneCallbackBase::~DoneCallbackBase() {
+  if (context_) context_->release();
 }
 
 bool DoneCallbackBase::dispatch(Callback* cb, Action action) {
@@ -119,7 +125,13 @@ bool DoneCallbackBase::dispatch(Callback* cb, Action action) {
       return true;
     case Action::run:
       try {
-        self->call();
+        if (self->context_) [[unlikely]] {
+          self->context_->add_ref();
+          ContextScope scope(self->context_, self);
+          self->call();
+        } else {
+          self->call();
+        }
       } catch (...) {
         state->loop()->call_exception_handler(
             {"Exception in done callback", std::current_exception(), state->describe()});

@@ -15,13 +15,18 @@ namespace asyncio::detail {
 static_assert(sizeof(void*) != 8 || sizeof(TaskState<void>) <= 88);
 
 TaskBase::TaskBase(Scheduler* scheduler, Callback::Fn step, std::coroutine_handle<> root,
-                   std::string_view name)
-    : FutureStateBase(scheduler), Callback(step), current_(root) {
+                   std::string_view name, TaskContext context)
+    : FutureStateBase(scheduler),
+      Callback(step),
+      current_(root),
+      has_context_(context.data || context.shared) {
   const std::uint64_t number = scheduler->next_task_number();
   number_ = static_cast<std::uint32_t>(number & max_number);
   if (!name.empty() || number > max_number) [[unlikely]]
     name_task(name, number);
-  scheduler->tasks().add(this);
+  if (context.data) context.data->add_ref();
+  if (context.shared) context.shared->add_ref();
+  scheduler->tasks().add(this, context);
   add_ref();  // the loop's reference, held until the task finishes
 }
 
@@ -32,6 +37,44 @@ TaskBase::~TaskBase() {
   }
   if (current_) destroy_frames();
   if (has_extras_) scheduler_->task_extras().erase(this);
+  if (has_context_ && done()) {
+    if (context_is_shared_)
+      final_shared_->release();
+    else if (final_context_)
+      final_context_->release();
+  }
+}
+
+void TaskBase::keep_context(ContextData* values) noexcept {
+  TaskContext& context = scheduler_->tasks().context(index_);
+  if (context.shared) {
+    context.shared->leave(values);
+  } else {
+    context.data = values;
+    has_context_ = values != nullptr;
+  }
+}
+
+ContextData* TaskBase::enter_context() noexcept {
+  TaskContext& context = scheduler_->tasks().context(index_);
+  if (context.shared) {
+    entered_context = context.shared;
+    return context.shared->enter_for_task();
+  }
+  entered_context = nullptr;
+  return std::exchange(context.data, nullptr);
+}
+
+Context TaskBase::get_context() const {
+  if (done()) {
+    if (!has_context_) return Context();
+    return context_is_shared_ ? Context(final_shared_) : Context(final_context_);
+  }
+  const TaskContext* context = has_context_ ? &scheduler_->tasks().context(index_) : nullptr;
+  if (context && context->shared) return Context(context->shared);
+  if (running_loop.scheduler && running_loop.scheduler->current_task() == this)
+    return copy_context();  // its values are current while it runs
+  return context ? Context(context->data) : Context();
 }
 
 void TaskBase::name_task(std::string_view name, std::uint64_t number) {
@@ -122,30 +165,37 @@ void TaskBase::wait_on(FutureStateBase* future) {
   begin_wait(future);
 }
 
-void TaskRegistry::add(TaskBase* task) {
+void TaskRegistry::add(TaskBase* task, TaskContext context) {
   if (slots_.size() == slots_.capacity() && holes_ >= slots_.size() / 2) compact();
   task->index_ = static_cast<std::uint32_t>(slots_.size());
-  slots_.push_back(task);
+  slots_.push_back({task, context});
 }
 
-void TaskRegistry::remove(const TaskBase* task) noexcept {
-  assert(task->index_ < slots_.size() && slots_[task->index_] == task);
+TaskContext TaskRegistry::remove(const TaskBase* task) noexcept {
+  assert(task->index_ < slots_.size() && slots_[task->index_].task == task);
+  const TaskContext context = slots_[task->index_].context;
   if (task->index_ + 1 == slots_.size()) {  // the newest: an eager task that finished at once
     slots_.pop_back();
-    return;
+    return context;
   }
-  slots_[task->index_] = nullptr;
+  slots_[task->index_] = {nullptr, {}};
   if (++holes_ == slots_.size()) {  // none left: start over at the front
     slots_.clear();
     holes_ = 0;
   }
+  return context;
 }
 
 TaskBase* TaskRegistry::take_any() noexcept {
   while (!slots_.empty()) {
-    TaskBase* task = slots_.back();
+    const Slot slot = slots_.back();
     slots_.pop_back();
-    if (task) return task;
+    if (slot.task) {
+      if (slot.context.data) slot.context.data->release();
+      if (slot.context.shared) slot.context.shared->release();
+      slot.task->has_context_ = false;
+      return slot.task;
+    }
     --holes_;
   }
   return nullptr;
@@ -153,10 +203,10 @@ TaskBase* TaskRegistry::take_any() noexcept {
 
 void TaskRegistry::compact() noexcept {
   std::size_t kept = 0;
-  for (TaskBase* task : slots_) {
-    if (!task) continue;
-    task->index_ = static_cast<std::uint32_t>(kept);
-    slots_[kept++] = task;
+  for (const Slot& slot : slots_) {
+    if (!slot.task) continue;
+    slot.task->index_ = static_cast<std::uint32_t>(kept);
+    slots_[kept++] = slot;
   }
   slots_.resize(kept);
   holes_ = 0;
@@ -178,7 +228,19 @@ void TaskBase::complete(std::exception_ptr error) {
   waiting_on_ = nullptr;
   destroy_frames();
 
-  scheduler_->tasks().remove(this);
+  // The context stays for get_context() until the task is destroyed.
+  if (has_context_) {
+    const TaskContext context = scheduler_->tasks().remove(this);
+    if (context.shared) {
+      final_shared_ = context.shared;
+      if (context.data) context.data->release();
+    } else {
+      final_context_ = context.data;
+    }
+    context_is_shared_ = context.shared != nullptr;
+  } else {
+    scheduler_->tasks().remove(this);
+  }
 
   mark_done(final_state);
   release();  // the loop's reference; may destroy this
@@ -190,7 +252,8 @@ namespace asyncio {
 
 TaskRef TaskRequest::start(TaskOptions options) {
   if (!frame_) throw RuntimeError("TaskRequest::start: the coroutine was started already");
-  task_ = make_(*scheduler_, std::exchange(frame_, nullptr), options.name);
+  task_ = make_(*scheduler_, std::exchange(frame_, nullptr), options.name,
+                detail::task_context(options));
   TaskRef task(task_);
   detail::start_task(*scheduler_, task_, options.eager_start.value_or(false));
   return task;

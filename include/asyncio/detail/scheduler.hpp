@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "asyncio/contextvars.hpp"
 #include "asyncio/detail/callback.hpp"
 #include "asyncio/detail/intrusive_list.hpp"
 #include "asyncio/detail/task_registry.hpp"
@@ -187,6 +188,9 @@ class Scheduler {
     } else {
       cb->invoke(Callback::Action::run);
     }
+    // A callback without a context of its own runs in the empty one: what it set was its own.
+    if (current_context) [[unlikely]]
+      drop_stray_context();
   }
   void run_timer_batch();
   void run_debug(Callback* cb);

@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 
+#include "asyncio/contextvars.hpp"
 #include "asyncio/detail/callback.hpp"
 #include "asyncio/detail/frame_allocator.hpp"
 #include "asyncio/detail/future_state.hpp"
@@ -50,8 +51,9 @@ concept AsyncioPromise = std::derived_from<P, PromiseBase>;
 
 class TaskBase : public FutureStateBase, public Callback {
  public:
+  /// `context`: the values the task runs with (it adds a count), or null for none.
   TaskBase(Scheduler* scheduler, Callback::Fn step, std::coroutine_handle<> root,
-           std::string_view name);
+           std::string_view name, TaskContext context);
   ~TaskBase() override;
 
   TaskBase* as_task() noexcept override { return this; }
@@ -62,6 +64,10 @@ class TaskBase : public FutureStateBase, public Callback {
 
   std::string get_name() const;
   void set_name(std::string name);
+  /// Python's Task.get_context(): the Context given to create_task, itself; otherwise a copy
+  /// of the task's values as they are now (Python gives the task's own context object, through
+  /// which a change would reach the task; here it does not).
+  Context get_context() const;
   /// Task.cancelling(): cancel requests not yet withdrawn by uncancel(), 32 bits wide.
   std::uint32_t cancelling() const noexcept {
     if (num_cancels_requested_ < cancels_elsewhere) [[likely]]
@@ -135,7 +141,7 @@ class TaskBase : public FutureStateBase, public Callback {
   /// The task's entry in the loop's side table (has_extras_ must be set).
   TaskExtras& extras() const noexcept { return scheduler_->task_extras().find(this)->second; }
   TaskExtras& make_extras();
-  static constexpr std::uint64_t max_number = (std::uint64_t{1} << 29) - 1;  // number_'s range
+  static constexpr std::uint64_t max_number = (std::uint64_t{1} << 27) - 1;  // number_'s range
   /// The constructor's rare case: a name given, or a number number_ cannot hold.
   [[gnu::noinline]] void name_task(std::string_view name, std::uint64_t number);
   /// Completes the task from its root frame's outcome: a value was stored, `error` is null;
@@ -144,6 +150,11 @@ class TaskBase : public FutureStateBase, public Callback {
   /// Takes the pending cancellation request (there must be one).
   std::exception_ptr take_cancel_request() noexcept { return std::exchange(exception_, nullptr); }
   [[noreturn]] void throw_cancel_request();
+  /// Before a step (has_context_): takes the task's values out of its slot for current_context
+  /// and sets entered_context to its Context, if it runs in one.
+  ContextData* enter_context() noexcept;
+  /// After a step: `values` (a count, or null) are the task's values from now on.
+  void keep_context(ContextData* values) noexcept;
 
   // Invariant (CPython's): a task is either on the ready queue, or waiting on exactly one
   // target (waiting_on_), or running, or done; never two of these at once.
@@ -151,12 +162,21 @@ class TaskBase : public FutureStateBase, public Callback {
   // (null when current_ is the root frame). The task owns its root frame until it finishes.
   std::coroutine_handle<> current_;  // resumed when the task next steps; null once finished
   FrameLink* current_link_ = nullptr;
-  WaitTarget* waiting_on_ = nullptr;  // CPython's _fut_waiter
-  std::uint32_t index_ = 0;           // its slot in the loop's TaskRegistry
-  std::uint32_t number_ : 29 = 0;     // for the default name "Task-<number>"
-  bool started_ : 1 = false;          // the first step ran
-  bool has_extras_ : 1 = false;       // the loop holds TaskExtras for it (a name, a large count)
-  bool root_done_ : 1 = false;        // the root frame reached its final suspend point
+  union {
+    WaitTarget* waiting_on_ = nullptr;  // CPython's _fut_waiter, while pending
+    ContextData* final_context_;        // once done with has_context_: its values (a count)
+    ContextState* final_shared_;        // or, when context_is_shared_, its Context (a count)
+  };
+  std::uint32_t index_ = 0;        // its slot in the loop's TaskRegistry
+  std::uint32_t number_ : 27 = 0;  // for the default name "Task-<number>"
+  // The task has a context (contextvars.hpp): in its TaskRegistry slot while pending, its
+  // values in current_context during a step (task.hpp, step_in_context), in final_context_ or
+  // final_shared_ once done.
+  bool has_context_ : 1 = false;
+  bool context_is_shared_ : 1 = false;  // once done: final_shared_ is the one
+  bool started_ : 1 = false;            // the first step ran
+  bool has_extras_ : 1 = false;         // the loop holds TaskExtras for it (a name, a large count)
+  bool root_done_ : 1 = false;          // the root frame reached its final suspend point
   // CPython's _must_cancel is not a field: while the task is pending, a non-null exception_
   // (FutureStateBase) is the CancelledError to throw at its next resumption. The cancel
   // request count, Task.cancelling(), lives in FutureStateBase too, where it fills padding.

@@ -1,0 +1,58 @@
+// ContextData's copy on write, the thread's current context, and the ids of ContextVars.
+#include "asyncio/contextvars.hpp"
+
+#include <algorithm>
+#include <atomic>
+
+#include "asyncio/detail/scheduler.hpp"
+
+namespace asyncio::detail {
+
+thread_local constinit ContextData* current_context = nullptr;
+thread_local constinit const void* entered_context = nullptr;
+
+const std::shared_ptr<const void>* ContextData::find(std::uint64_t var) const noexcept {
+  for (const Entry& entry : entries_) {
+    if (entry.var == var) return &entry.value;
+  }
+  return nullptr;
+}
+
+ContextData* ContextData::with(const ContextData* base, std::uint64_t var,
+                               std::shared_ptr<const void> value) {
+  auto* data = new ContextData();
+  if (base) {
+    data->entries_.reserve(base->entries_.size() + 1);
+    for (const Entry& entry : base->entries_) {
+      if (entry.var != var) data->entries_.push_back(entry);
+    }
+  }
+  if (value) data->entries_.push_back({var, std::move(value)});
+  if (data->entries_.empty()) {  // no value left: the empty context
+    delete data;
+    return nullptr;
+  }
+  return data;
+}
+
+void ContextState::enter() {
+  if (entered_) throw RuntimeError("cannot enter context: it is already entered");
+  entered_ = true;
+}
+
+void drop_stray_context() noexcept {
+  if (current_context) std::exchange(current_context, nullptr)->release();
+}
+
+std::uint64_t next_context_var_id() noexcept {
+  static std::atomic<std::uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+const void* context_owner() noexcept {
+  if (entered_context) return entered_context;
+  if (running_loop.scheduler) return running_loop.scheduler->current_task();
+  return nullptr;
+}
+
+}  // namespace asyncio::detail
