@@ -1,7 +1,7 @@
 // The core runtime workloads of the comparison with CPython asyncio and Boost.Asio (see
-// compare.py): task spawn (a task that yields once; one that finishes at once, lazily and
-// eagerly), sleep(0) round trip, timer overhead, memory per pending task.
-// Prints one "<name> <value>" line per workload; --quick shrinks the counts, and
+// compare.py): task spawn (a task that yields once, also with a context variable set; one that
+// finishes at once, lazily and eagerly), sleep(0) round trip, timer overhead, memory per pending
+// task. Prints one "<name> <value>" line per workload; --quick shrinks the counts, and
 // --count WORKLOAD N runs one workload with N tasks or timers.
 #include <asyncio/asyncio.hpp>
 
@@ -53,6 +53,14 @@ Coro<double> spawn(int n) {
   for (int i = 0; i < n; ++i) tasks.push_back(asyncio::create_task(yield_once()));
   co_await asyncio::gather(tasks);
   co_return ns_since(start) / n;
+}
+
+// --- spawn_context_ns: spawn_ns with one context variable set (each task copies the context) ---
+asyncio::ContextVar<int> request_id("request_id");
+
+Coro<double> spawn_with_context(int n) {
+  request_id.set(1);
+  co_return co_await spawn(n);
 }
 
 // --- spawn_done_ns, eager_spawn_done_ns: create_task of a coroutine that finishes without ever
@@ -122,6 +130,8 @@ int main(int argc, char** argv) {
               asyncio::run(pending_task_bytes(quick ? 10'000 : 100'000)));
   std::printf("spawn_ns %.1f\n",
               median_of(5, [&] { return asyncio::run(spawn(200'000 / scale)); }));
+  std::printf("spawn_context_ns %.1f\n",
+              median_of(5, [&] { return asyncio::run(spawn_with_context(200'000 / scale)); }));
   for (const bool eager : {false, true}) {
     std::printf("%s %.1f\n", eager ? "eager_spawn_done_ns" : "spawn_done_ns",
                 median_of(5, [&] { return asyncio::run(spawn_done(200'000 / scale, eager)); }));

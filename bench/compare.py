@@ -45,6 +45,7 @@ SUITES = {
         "ours": "bench_core", "asio": "peers/bench_core_asio", "python": "core_asyncio.py",
         "metrics": [
             ("spawn_ns", "ns/task", True, ("at most", 60)),
+            ("spawn_context_ns", "ns/task, a ContextVar set", True, ("within", "spawn_ns", 1.1)),
             ("spawn_done_ns", "ns/task, finishes at once", True, None),
             ("eager_spawn_done_ns", "ns/task, eager_start", True, ("at most", 20)),
             ("sleep0_ns", "ns/yield", True, ("at most", 15)),

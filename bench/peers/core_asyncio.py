@@ -2,6 +2,7 @@
 # per pending task. Prints "<name> <value>" lines; --quick shrinks the counts, and
 # --count WORKLOAD N runs one workload with N tasks or timers.
 import asyncio
+import contextvars
 import math
 import random
 import sys
@@ -56,6 +57,15 @@ async def spawn(n):
     start = time.perf_counter_ns()
     await asyncio.gather(*[asyncio.create_task(yield_once()) for _ in range(n)])
     return (time.perf_counter_ns() - start) / n
+
+
+request_id = contextvars.ContextVar("request_id")
+
+
+async def spawn_with_context(n):
+    """spawn with one context variable set (every task copies the context, set or not)."""
+    request_id.set(1)
+    return await spawn(n)
 
 
 async def finish_at_once():
@@ -120,6 +130,7 @@ def main():
     workloads = [  # memory first, as bench_core does, before any freed memory can be reused
         ("pending_task_bytes", pending_task_bytes, 10_000 if quick else PENDING_N, "{:.1f}"),
         ("spawn_ns", spawn, SPAWN_N // 10 if quick else SPAWN_N, "{:.1f}"),
+        ("spawn_context_ns", spawn_with_context, SPAWN_N // 10 if quick else SPAWN_N, "{:.1f}"),
         ("spawn_done_ns", spawn_done, SPAWN_N // 10 if quick else SPAWN_N, "{:.1f}"),
         ("sleep0_ns", sleep0, SLEEP0_N // 10 if quick else SLEEP0_N, "{:.1f}"),
         ("timer_overhead_ns", timer_overhead, 100_000 if quick else TIMER_N, "{:.1f}"),
@@ -127,7 +138,7 @@ def main():
     status = 0
     for name, workload, n, fmt in workloads:
         try:
-            if workload in (spawn, spawn_done):  # its single runs scatter: the median of 5 after a warm-up, as in C++
+            if workload in (spawn, spawn_with_context, spawn_done):  # its single runs scatter: the median of 5 after a warm-up, as in C++
                 value = median_of(5, lambda: asyncio.run(spawn(n)))
             else:
                 value = asyncio.run(workload(n))

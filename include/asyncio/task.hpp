@@ -25,7 +25,7 @@ class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
   using PooledState<TaskState<T>>::operator delete;
 
   TaskState(Scheduler* scheduler, typename Coro<T>::Handle root, std::string_view name,
-            TaskContext context)
+            ContextData* context)
       : TaskBase(scheduler, &dispatch, root, name, context) {}
 
   void* value_ptr() noexcept override { return std::is_void_v<T> ? nullptr : &slot_; }
@@ -41,7 +41,7 @@ class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
   /// CPython's Task.__step: resume the coroutine until it suspends or finishes. The running
   /// task is null around a step the loop runs, and the creator around an eager first step.
   void step() {
-    if (has_context_ || current_context) [[unlikely]] {
+    if (has_context_) [[unlikely]] {
       step_in_context();
       return;
     }
@@ -62,20 +62,14 @@ class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
     if (root_finished_running()) finish();
   }
 
-  /// step() with the task's context values current (or none, when the code around has some):
-  /// they go from the task's slot to current_context and back, so that what the step sets
-  /// stays the task's.
+  /// step() with the task's context values current: they go from where the task keeps them
+  /// to current_context and back, so that what the step sets stays the task's.
   [[gnu::noinline]] void step_in_context() {
     TaskBase*& running = scheduler_->current_task();
     TaskBase* const outer = std::exchange(running, this);
     ContextData* const outer_context = current_context;
     const void* const outer_owner = entered_context;
-    if (has_context_) {
-      current_context = enter_context();
-    } else {
-      current_context = nullptr;
-      entered_context = nullptr;
-    }
+    current_context = enter_context();
     bool run = true;
     if (!started_) [[unlikely]] {
       started_ = true;
@@ -192,7 +186,7 @@ class TaskRequest {
  private:
   friend class EventLoop;
   using Make = detail::TaskBase* (*)(detail::Scheduler&, std::coroutine_handle<>, std::string_view,
-                                     detail::TaskContext);
+                                     detail::ContextData*);
   TaskRequest(detail::Scheduler& scheduler, std::coroutine_handle<> frame, Make make) noexcept
       : scheduler_(&scheduler), frame_(frame), make_(make) {}
   /// The task start() made, which the factory must have returned.
@@ -217,7 +211,7 @@ namespace detail {
 /// destroys the frame if it cannot.
 template <class T>
 TaskBase* make_task(Scheduler& scheduler, std::coroutine_handle<> frame, std::string_view name,
-                    TaskContext context) {
+                    ContextData* context) {
   try {
     return new TaskState<T>(&scheduler, Coro<T>::Handle::from_address(frame.address()), name,
                             context);
@@ -227,17 +221,26 @@ TaskBase* make_task(Scheduler& scheduler, std::coroutine_handle<> frame, std::st
   }
 }
 
-/// The context a new task runs in: create_task's context= itself, or a copy of the current.
-inline TaskContext task_context(const TaskOptions& options) noexcept {
-  if (options.context) return {nullptr, options.context->state()};
-  return {current_context, nullptr};
+/// Makes a task (through `make`) in the context TaskOptions asks for: the given Context
+/// itself, or a copy of the current one.
+template <class Make>
+TaskBase* make_task_in_context(const TaskOptions& options, Make&& make) {
+  if (!options.context) [[likely]]
+    return make(current_context);
+  TaskBase* task = make(nullptr);
+  task->run_in(*options.context);
+  return task;
 }
 
-/// Schedules the new task's first step, or runs it now when `eager` and the loop runs here
-/// (Python's Task.__eager_start). The caller holds a reference: the step may finish the task.
+/// Python's Task.__eager_start: runs the new task's first step now, with its creator's
+/// context put aside.
+void run_first_step(TaskBase* task) noexcept;
+
+/// Schedules the new task's first step, or runs it now when `eager` and the loop runs here.
+/// The caller holds a reference: the step may finish the task.
 inline void start_task(Scheduler& scheduler, TaskBase* task, bool eager) {
   if (eager && running_loop.scheduler == &scheduler) [[unlikely]]
-    task->invoke(Callback::Action::run);
+    run_first_step(task);
   else
     task->schedule_step();
 }
@@ -251,7 +254,9 @@ Task<T> EventLoop::create_task(Coro<T> coro, TaskOptions options) {
   if (task_factory_) [[unlikely]]
     return create_task_by_factory(std::move(coro), options);
   detail::TaskBase* state =
-      detail::make_task<T>(scheduler_, coro.release(), options.name, detail::task_context(options));
+      detail::make_task_in_context(options, [&](detail::ContextData* context) {
+        return detail::make_task<T>(scheduler_, coro.release(), options.name, context);
+      });
   auto task = Task<T>::from_state(state);
   detail::start_task(scheduler_, state, options.eager_start.value_or(false));
   return task;

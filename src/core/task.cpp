@@ -15,17 +15,13 @@ namespace asyncio::detail {
 static_assert(sizeof(void*) != 8 || sizeof(TaskState<void>) <= 88);
 
 TaskBase::TaskBase(Scheduler* scheduler, Callback::Fn step, std::coroutine_handle<> root,
-                   std::string_view name, TaskContext context)
-    : FutureStateBase(scheduler),
-      Callback(step),
-      current_(root),
-      has_context_(context.data || context.shared) {
+                   std::string_view name, ContextData* context)
+    : FutureStateBase(scheduler), Callback(step), current_(root), has_context_(context != nullptr) {
   const std::uint64_t number = scheduler->next_task_number();
   number_ = static_cast<std::uint32_t>(number & max_number);
   if (!name.empty() || number > max_number) [[unlikely]]
     name_task(name, number);
-  if (context.data) context.data->add_ref();
-  if (context.shared) context.shared->add_ref();
+  if (context) context->add_ref();
   scheduler->tasks().add(this, context);
   add_ref();  // the loop's reference, held until the task finishes
 }
@@ -36,45 +32,65 @@ TaskBase::~TaskBase() {
     loop()->call_exception_handler({"Task exception was never retrieved", exception_, describe()});
   }
   if (current_) destroy_frames();
+  if (has_context_) [[unlikely]]
+    release_context();
   if (has_extras_) scheduler_->task_extras().erase(this);
-  if (has_context_ && done()) {
-    if (context_is_shared_)
-      final_shared_->release();
-    else if (final_context_)
-      final_context_->release();
-  }
+}
+
+void TaskBase::release_context() noexcept {
+  if (context_is_shared_)
+    extras().shared_context->release();
+  else if (done())
+    final_context_->release();
+  // (pending: TaskRegistry::take_any released it)
+}
+
+void TaskBase::run_in(const Context& context) {
+  ContextState* shared = context.state();
+  make_extras().shared_context = shared;
+  shared->add_ref();
+  context_is_shared_ = true;
+  has_context_ = true;
+}
+
+void run_first_step(TaskBase* task) noexcept {
+  // The loop runs steps with no context current (EventLoop::run_forever); so must this one.
+  ContextData* const outer_context = std::exchange(current_context, nullptr);
+  const void* const outer_owner = std::exchange(entered_context, nullptr);
+  task->invoke(Callback::Action::run);
+  current_context = outer_context;
+  entered_context = outer_owner;
 }
 
 void TaskBase::keep_context(ContextData* values) noexcept {
-  TaskContext& context = scheduler_->tasks().context(index_);
-  if (context.shared) {
-    context.shared->leave(values);
+  if (context_is_shared_) {
+    extras().shared_context->leave(values);
   } else {
-    context.data = values;
+    scheduler_->tasks().values(index_) = values;
     has_context_ = values != nullptr;
   }
 }
 
 ContextData* TaskBase::enter_context() noexcept {
-  TaskContext& context = scheduler_->tasks().context(index_);
-  if (context.shared) {
-    entered_context = context.shared;
-    return context.shared->enter_for_task();
+  if (context_is_shared_) {
+    ContextState* shared = extras().shared_context;
+    entered_context = shared;
+    return shared->enter_for_task();
   }
   entered_context = nullptr;
-  return std::exchange(context.data, nullptr);
+  return std::exchange(scheduler_->tasks().values(index_), nullptr);
 }
 
 Context TaskBase::get_context() const {
-  if (done()) {
-    if (!has_context_) return Context();
-    return context_is_shared_ ? Context(final_shared_) : Context(final_context_);
+  if (context_is_shared_) return Context(extras().shared_context);
+  if (!has_context_) {
+    const bool running = running_loop.scheduler && running_loop.scheduler->current_task() == this;
+    return running ? copy_context() : Context();  // while it runs: what it set so far
   }
-  const TaskContext* context = has_context_ ? &scheduler_->tasks().context(index_) : nullptr;
-  if (context && context->shared) return Context(context->shared);
+  if (done()) return Context(final_context_);
   if (running_loop.scheduler && running_loop.scheduler->current_task() == this)
     return copy_context();  // its values are current while it runs
-  return context ? Context(context->data) : Context();
+  return Context(scheduler_->tasks().values(index_));
 }
 
 void TaskBase::name_task(std::string_view name, std::uint64_t number) {
@@ -165,25 +181,23 @@ void TaskBase::wait_on(FutureStateBase* future) {
   begin_wait(future);
 }
 
-void TaskRegistry::add(TaskBase* task, TaskContext context) {
-  if (slots_.size() == slots_.capacity() && holes_ >= slots_.size() / 2) compact();
-  task->index_ = static_cast<std::uint32_t>(slots_.size());
-  slots_.push_back({task, context});
+void TaskRegistry::set_index(TaskBase* task, std::size_t index) noexcept {
+  task->index_ = static_cast<std::uint32_t>(index);
 }
 
-TaskContext TaskRegistry::remove(const TaskBase* task) noexcept {
+ContextData* TaskRegistry::remove(const TaskBase* task) noexcept {
   assert(task->index_ < slots_.size() && slots_[task->index_].task == task);
-  const TaskContext context = slots_[task->index_].context;
+  ContextData* values = slots_[task->index_].values;
   if (task->index_ + 1 == slots_.size()) {  // the newest: an eager task that finished at once
     slots_.pop_back();
-    return context;
+    return values;
   }
-  slots_[task->index_] = {nullptr, {}};
+  slots_[task->index_] = {nullptr, nullptr};
   if (++holes_ == slots_.size()) {  // none left: start over at the front
     slots_.clear();
     holes_ = 0;
   }
-  return context;
+  return values;
 }
 
 TaskBase* TaskRegistry::take_any() noexcept {
@@ -191,9 +205,8 @@ TaskBase* TaskRegistry::take_any() noexcept {
     const Slot slot = slots_.back();
     slots_.pop_back();
     if (slot.task) {
-      if (slot.context.data) slot.context.data->release();
-      if (slot.context.shared) slot.context.shared->release();
-      slot.task->has_context_ = false;
+      if (slot.values) slot.values->release();
+      slot.task->has_context_ = slot.task->context_is_shared_;
       return slot.task;
     }
     --holes_;
@@ -228,19 +241,9 @@ void TaskBase::complete(std::exception_ptr error) {
   waiting_on_ = nullptr;
   destroy_frames();
 
-  // The context stays for get_context() until the task is destroyed.
-  if (has_context_) {
-    const TaskContext context = scheduler_->tasks().remove(this);
-    if (context.shared) {
-      final_shared_ = context.shared;
-      if (context.data) context.data->release();
-    } else {
-      final_context_ = context.data;
-    }
-    context_is_shared_ = context.shared != nullptr;
-  } else {
-    scheduler_->tasks().remove(this);
-  }
+  // Its own values stay for get_context() until the task is destroyed.
+  ContextData* values = scheduler_->tasks().remove(this);
+  if (values) final_context_ = values;
 
   mark_done(final_state);
   release();  // the loop's reference; may destroy this
@@ -252,8 +255,9 @@ namespace asyncio {
 
 TaskRef TaskRequest::start(TaskOptions options) {
   if (!frame_) throw RuntimeError("TaskRequest::start: the coroutine was started already");
-  task_ = make_(*scheduler_, std::exchange(frame_, nullptr), options.name,
-                detail::task_context(options));
+  task_ = detail::make_task_in_context(options, [&](detail::ContextData* context) {
+    return make_(*scheduler_, std::exchange(frame_, nullptr), options.name, context);
+  });
   TaskRef task(task_);
   detail::start_task(*scheduler_, task_, options.eager_start.value_or(false));
   return task;

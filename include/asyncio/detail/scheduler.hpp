@@ -47,11 +47,12 @@ inline std::uint64_t to_ns(TimePoint t) noexcept {
 }
 
 /// What a task rarely needs, kept by its scheduler beside it rather than in every task: the
-/// name given to set_name() (or one whose number does not fit in the task), and a cancel
-/// request count of 0xFFFF or more.
+/// name given to set_name() (or one whose number does not fit in the task), a cancel request
+/// count of 0xFFFF or more, and the Context given to create_task.
 struct TaskExtras {
-  std::optional<std::string> name;  // none: "Task-<number>"
-  std::uint32_t cancels = 0;        // meaningful while the task's own count says 0xFFFF
+  std::optional<std::string> name;         // none: "Task-<number>"
+  std::uint32_t cancels = 0;               // meaningful while the task's own count says 0xFFFF
+  ContextState* shared_context = nullptr;  // the Context given to create_task (a count)
 };
 
 class Scheduler {

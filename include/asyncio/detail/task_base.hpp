@@ -53,7 +53,10 @@ class TaskBase : public FutureStateBase, public Callback {
  public:
   /// `context`: the values the task runs with (it adds a count), or null for none.
   TaskBase(Scheduler* scheduler, Callback::Fn step, std::coroutine_handle<> root,
-           std::string_view name, TaskContext context);
+           std::string_view name, ContextData* context);
+  /// Makes the task run in `context` itself (create_task's context=), not in its own values;
+  /// right after construction.
+  void run_in(const Context& context);
   ~TaskBase() override;
 
   TaskBase* as_task() noexcept override { return this; }
@@ -155,6 +158,7 @@ class TaskBase : public FutureStateBase, public Callback {
   ContextData* enter_context() noexcept;
   /// After a step: `values` (a count, or null) are the task's values from now on.
   void keep_context(ContextData* values) noexcept;
+  void release_context() noexcept;
 
   // Invariant (CPython's): a task is either on the ready queue, or waiting on exactly one
   // target (waiting_on_), or running, or done; never two of these at once.
@@ -164,19 +168,18 @@ class TaskBase : public FutureStateBase, public Callback {
   FrameLink* current_link_ = nullptr;
   union {
     WaitTarget* waiting_on_ = nullptr;  // CPython's _fut_waiter, while pending
-    ContextData* final_context_;        // once done with has_context_: its values (a count)
-    ContextState* final_shared_;        // or, when context_is_shared_, its Context (a count)
+    ContextData* final_context_;        // once done, with has_context_: its own values (a count)
   };
   std::uint32_t index_ = 0;        // its slot in the loop's TaskRegistry
   std::uint32_t number_ : 27 = 0;  // for the default name "Task-<number>"
-  // The task has a context (contextvars.hpp): in its TaskRegistry slot while pending, its
-  // values in current_context during a step (task.hpp, step_in_context), in final_context_ or
-  // final_shared_ once done.
+  // The task has a context (contextvars.hpp). Its own values: in its TaskRegistry slot between
+  // steps, in current_context during a step (task.hpp, step_in_context), in final_context_
+  // once done. Or, with context_is_shared_, a Context it runs in, kept in its TaskExtras.
   bool has_context_ : 1 = false;
-  bool context_is_shared_ : 1 = false;  // once done: final_shared_ is the one
-  bool started_ : 1 = false;            // the first step ran
-  bool has_extras_ : 1 = false;         // the loop holds TaskExtras for it (a name, a large count)
-  bool root_done_ : 1 = false;          // the root frame reached its final suspend point
+  bool context_is_shared_ : 1 = false;
+  bool started_ : 1 = false;     // the first step ran
+  bool has_extras_ : 1 = false;  // the loop holds TaskExtras for it (a name, a large count)
+  bool root_done_ : 1 = false;   // the root frame reached its final suspend point
   // CPython's _must_cancel is not a field: while the task is pending, a non-null exception_
   // (FutureStateBase) is the CancelledError to throw at its next resumption. The cancel
   // request count, Task.cancelling(), lives in FutureStateBase too, where it fills padding.

@@ -9,14 +9,6 @@ namespace asyncio::detail {
 
 class TaskBase;
 class ContextData;
-class ContextState;
-
-/// A task's context between its steps: its own values (copied from its creator's), or a
-/// Context it was given to run in (create_task's context=); each holds a count. Both null: none.
-struct TaskContext {
-  ContextData* data = nullptr;
-  ContextState* shared = nullptr;
-};
 
 /// A vector in which a finished task leaves a hole, so that finishing touches only the task's
 /// own slot. Holes are squeezed out when the vector would otherwise grow and at least half of
@@ -25,15 +17,19 @@ struct TaskContext {
 /// finishes the vector starts over from its front.
 class TaskRegistry {
  public:
-  /// Adds `task` with its context (whose counts it takes), and records its slot in it
+  /// Adds `task` with its own context values (a count, or null), and records its slot in it
   /// (TaskBase::index_).
-  void add(TaskBase* task, TaskContext context);
-  /// Removes a task added before; returns its context (the counts to the caller).
-  TaskContext remove(const TaskBase* task) noexcept;
-  /// Removes and returns some unfinished task, dropping its context; null when there is none.
+  void add(TaskBase* task, ContextData* values) {
+    if (slots_.size() == slots_.capacity() && holes_ >= slots_.size() / 2) compact();
+    set_index(task, slots_.size());
+    slots_.push_back({task, values});
+  }
+  /// Removes a task added before; returns its values (their count to the caller).
+  ContextData* remove(const TaskBase* task) noexcept;
+  /// Removes and returns some unfinished task, dropping its values; null when there is none.
   TaskBase* take_any() noexcept;
-  /// The context of a task (by index_), kept here while it is not running.
-  TaskContext& context(std::uint32_t index) noexcept { return slots_[index].context; }
+  /// The context values of a task (by index_), kept here between its steps.
+  ContextData*& values(std::uint32_t index) noexcept { return slots_[index].values; }
   /// Calls f(task) for each unfinished task.
   template <class F>
   void for_each(F&& f) const {
@@ -44,10 +40,11 @@ class TaskRegistry {
 
  private:
   void compact() noexcept;
+  static void set_index(TaskBase* task, std::size_t index) noexcept;
 
   struct Slot {
     TaskBase* task;
-    TaskContext context;
+    ContextData* values;  // the task's own context values (a count), or null
   };
   // Invariant: slots_[t->index_].task == t for every unfinished task t; other slots are null,
   // and holes_ counts them.
