@@ -249,3 +249,49 @@ TEST_F(TimeoutsTest, ADelayTooLongForTheClockIsNoDeadline) {
 }
 
 }  // namespace
+
+namespace {
+
+// --- A Timeout object of the program's own, looked at after its block (CPython's
+// test_timeouts.py: test_timeout_basic, test_timeout_at_basic, reschedule before entering and
+// after leaving, entering twice) ---
+
+TEST_F(TimeoutsTest, AnOwnTimeoutTellsAfterItsBlockThatItExpiredAndWhen) {
+  auto body = [&]() -> Coro<void> {
+    const asyncio::TimePoint deadline = loop->time() + 10ms;
+    Timeout cm(deadline);
+    EXPECT_FALSE(cm.expired());
+    EXPECT_EQ(cm.when(), deadline);
+    const bool timed_out =
+        co_await asyncio_test::throws<asyncio::TimeoutError>(cm.run(after(1h, 0)));
+    EXPECT_TRUE(timed_out);
+    EXPECT_TRUE(cm.expired());
+    EXPECT_EQ(cm.when(), deadline);
+    EXPECT_THROW(cm.reschedule(std::nullopt), asyncio::RuntimeError);  // expired
+    EXPECT_EQ(asyncio::current_task().cancelling(), 0u);
+  };
+  run(body());
+}
+
+TEST_F(TimeoutsTest, AnOwnTimeoutWhoseBlockFinishedIsNotExpiredAndCannotChange) {
+  auto body = [&]() -> Coro<int> {
+    Timeout cm(std::nullopt);
+    EXPECT_THROW(cm.reschedule(loop->time() + 1h), asyncio::RuntimeError);  // not entered
+    const int value = co_await cm.run([&](Timeout& inside) -> Coro<int> {
+      EXPECT_EQ(&inside, &cm);
+      inside.reschedule(loop->time() + 1h);
+      co_await asyncio::sleep(0s);
+      co_return 5;
+    });
+    EXPECT_FALSE(cm.expired());
+    EXPECT_TRUE(cm.when().has_value());
+    EXPECT_THROW(cm.reschedule(std::nullopt), asyncio::RuntimeError);  // left
+    // Entered once only.
+    const bool again = co_await asyncio_test::throws<asyncio::RuntimeError>(cm.run(after(0ms, 0)));
+    EXPECT_TRUE(again);
+    co_return value;
+  };
+  EXPECT_EQ(run(body()), 5);
+}
+
+}  // namespace

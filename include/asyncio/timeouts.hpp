@@ -30,15 +30,30 @@ class Timeout;
 
 namespace detail {
 template <class T, class Body>
-Coro<T> run_in_timeout(std::optional<TimePoint> when, Body body);
+Coro<T> run_in_timeout(Timeout* given, std::optional<TimePoint> when, Body body);
 }  // namespace detail
 
-/// The deadline of a timeout() block, as the block sees it (Python's asyncio.Timeout).
+/// The deadline of a timeout() block (Python's asyncio.Timeout). timeout() makes one for the
+/// block to see; a program may also make its own, run a block under it, and look at it
+/// afterwards, as Python's `async with asyncio.timeout(d) as cm:` lets it read cm later:
+///
+///     asyncio::Timeout cm(loop.time() + 10ms);
+///     try { co_await cm.run(work()); } catch (const asyncio::TimeoutError&) {}
+///     if (cm.expired()) ...
 class Timeout {
  public:
+  /// A timeout not entered yet, with the deadline `when` on the loop clock (none: none).
+  explicit Timeout(std::optional<TimePoint> when) noexcept : scope_(when) {}
+  /// Python's `async with cm:` around `block` (what timeout_at() accepts): enters the timeout in
+  /// the awaiting task, awaits the block, leaves. The Timeout must outlive the await.
+  /// RuntimeError when it was entered before.
+  template <class Block>
+  auto run(Block&& block);
+
   /// The deadline, or none.
   std::optional<TimePoint> when() const noexcept { return scope_.when(); }
-  /// Moves the deadline; none removes it. RuntimeError once it expired.
+  /// Moves the deadline; none removes it. RuntimeError before run() and once it expired or
+  /// was left, as Python's.
   void reschedule(std::optional<TimePoint> when) { scope_.reschedule(when); }
   /// True once the deadline passed and the block was cancelled for it.
   bool expired() const noexcept {
@@ -51,8 +66,7 @@ class Timeout {
 
  private:
   template <class T, class Body>
-  friend Coro<T> detail::run_in_timeout(std::optional<TimePoint> when, Body body);
-  explicit Timeout(std::optional<TimePoint> when) : scope_(when) {}
+  friend Coro<T> detail::run_in_timeout(Timeout* given, std::optional<TimePoint> when, Body body);
   detail::TimeoutScope scope_;
 };
 
@@ -79,11 +93,13 @@ template <class B>
 using BlockResult =
     BlockValue<std::invoke_result_t<decltype(as_block(std::declval<B>()))&, Timeout&>>;
 
-/// Runs `body(timeout)` under the deadline: the body lives in this coroutine's frame, so a
-/// lambda's captures stay valid while it runs.
+/// Runs `body(timeout)` under `given`, or under a Timeout of its own with the deadline `when`:
+/// the body lives in this coroutine's frame, so a lambda's captures stay valid while it runs.
 template <class T, class Body>
-Coro<T> run_in_timeout(std::optional<TimePoint> when, Body body) {
-  Timeout scope(when);
+Coro<T> run_in_timeout(Timeout* given, std::optional<TimePoint> when, Body body) {
+  std::optional<Timeout> own;
+  Timeout& scope = given ? *given : own.emplace(when);
+  scope.scope_.enter();
   std::exception_ptr error;
   try {
     if constexpr (std::is_void_v<T>) {
@@ -104,13 +120,19 @@ Coro<T> run_in_timeout(std::optional<TimePoint> when, Body body) {
 
 }  // namespace detail
 
+template <class Block>
+auto Timeout::run(Block&& block) {
+  return detail::run_in_timeout<detail::BlockResult<Block>>(
+      this, std::nullopt, detail::as_block(std::forward<Block>(block)));
+}
+
 /// Awaits `block` (a Coro, Task or Future, or a callable `(Timeout&) -> Coro<T>`) with the
 /// deadline `when` on the loop clock (none: no deadline unless the block reschedules one).
 /// Gives the block's value; TimeoutError when the deadline cut it short.
 template <class Block>
 Coro<detail::BlockResult<Block>> timeout_at(std::optional<TimePoint> when, Block&& block) {
   return detail::run_in_timeout<detail::BlockResult<Block>>(
-      when, detail::as_block(std::forward<Block>(block)));
+      nullptr, when, detail::as_block(std::forward<Block>(block)));
 }
 
 /// timeout_at with a deadline `delay` from now (taken when timeout() is called, as Python's

@@ -3,16 +3,20 @@
 
 namespace asyncio::detail {
 
-TimeoutScope::TimeoutScope(std::optional<TimePoint> when) : task_(current_task()) {
+void TimeoutScope::enter() {
+  if (state_ != State::created) throw RuntimeError("Timeout has already been entered");
+  task_ = current_task();
   if (!task_.valid()) throw RuntimeError("Timeout should be used inside a task");
   cancelling_ = task_.cancelling();
-  reschedule(when);
+  state_ = State::entered;
+  reschedule(when_);
 }
 
 void TimeoutScope::reschedule(std::optional<TimePoint> when) {
   if (state_ != State::entered) {
-    throw RuntimeError(state_ == State::exited ? "Cannot change state of exited Timeout"
-                                               : "Cannot change state of expired Timeout");
+    throw RuntimeError(state_ == State::created  ? "Timeout has not been entered"
+                       : state_ == State::exited ? "Cannot change state of exited Timeout"
+                                                 : "Cannot change state of expired Timeout");
   }
   when_ = when;
   handle_.cancel();

@@ -15,21 +15,26 @@ namespace asyncio::detail {
 
 class TimeoutScope {
  public:
-  enum class State { entered, expiring, expired, exited };
+  enum class State { created, entered, expiring, expired, exited };
 
-  /// Enters the scope in the current task, with a deadline of `when` on the running loop
-  /// (none: no deadline until reschedule()). RuntimeError outside a task.
-  explicit TimeoutScope(std::optional<TimePoint> when);
+  /// A scope not entered yet, with a deadline of `when` on the loop clock (none: no deadline
+  /// until reschedule()).
+  explicit TimeoutScope(std::optional<TimePoint> when) noexcept : when_(when) {}
   TimeoutScope(const TimeoutScope&) = delete;
   TimeoutScope& operator=(const TimeoutScope&) = delete;
   ~TimeoutScope() { handle_.cancel(); }
+
+  /// Enters the scope in the current task: the deadline starts to count. RuntimeError outside a
+  /// task, or when it was entered before.
+  void enter();
 
   /// Leaves the scope. `error` is what the block exited with (null: normally). Returns true
   /// when that error is this scope's own cancellation and must become TimeoutError.
   bool exit(const std::exception_ptr& error) noexcept;
   State state() const noexcept { return state_; }
   std::optional<TimePoint> when() const noexcept { return when_; }
-  /// Moves the deadline (none: no deadline). RuntimeError once it expired or was left.
+  /// Moves the deadline (none: no deadline). RuntimeError before it is entered, and once it
+  /// expired or was left.
   void reschedule(std::optional<TimePoint> when);
 
  private:
@@ -39,7 +44,7 @@ class TimeoutScope {
   std::uint32_t cancelling_ = 0;  // the task's cancel requests when the scope was entered
   Handle handle_;                 // the expiry: a timer, or a callback when already expired
   std::optional<TimePoint> when_;
-  State state_ = State::entered;
+  State state_ = State::created;
 };
 
 }  // namespace asyncio::detail
