@@ -342,3 +342,53 @@ TEST_F(TaskGroupTest, ClosingTheLoopWhileAGroupWaitsIsSafe) {
 }
 
 }  // namespace
+
+namespace {
+
+// CPython's test_taskgroups.py test_taskgroup_base_error / test_keyboard_interrupt_*: a
+// KeyboardInterrupt in a task, or in the block, ends the group as it is, after the other tasks
+// were cancelled and awaited, not wrapped in an ExceptionGroup.
+TEST_F(TaskGroupTest, AKeyboardInterruptEndsTheGroupAsItIs) {
+  Task<int> slow;
+  auto interrupted = []() -> Coro<void> {
+    co_await asyncio::sleep(0s);
+    throw asyncio::KeyboardInterrupt();
+  };
+  auto failing = []() -> Coro<void> {
+    co_await asyncio::sleep(0s);
+    throw std::runtime_error("also failed");
+  };
+  auto from_a_task = [&]() -> Coro<void> {
+    co_await asyncio::task_group([&](TaskGroup& tg) -> Coro<void> {
+      slow = tg.create_task(after(1h, 1));
+      tg.create_task(failing());
+      tg.create_task(interrupted());
+      co_await asyncio::sleep(1h);
+    });
+  };
+  auto from_the_block = [&]() -> Coro<void> {
+    co_await asyncio::task_group([&](TaskGroup& tg) -> Coro<void> {
+      tg.create_task(after(1h, 2));
+      co_await asyncio::sleep(0s);
+      throw asyncio::KeyboardInterrupt();
+    });
+  };
+  auto body = [&]() -> Coro<int> {
+    int interrupts = 0;
+    try {
+      co_await from_a_task();
+    } catch (const asyncio::KeyboardInterrupt&) {
+      ++interrupts;
+    }
+    try {
+      co_await from_the_block();
+    } catch (const asyncio::KeyboardInterrupt&) {
+      ++interrupts;
+    }
+    EXPECT_TRUE(slow.cancelled());
+    co_return interrupts;
+  };
+  EXPECT_EQ(run(body()), 2);
+}
+
+}  // namespace

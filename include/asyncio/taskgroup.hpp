@@ -41,7 +41,9 @@ Coro<R> run_task_group(F body);
 /// - The first task to fail (with anything but CancelledError) cancels the other tasks and the
 ///   block itself; the block's CancelledError then stays inside the group.
 /// - task_group() then throws one ExceptionGroup holding every failure: the tasks', and the
-///   block's own if it failed with something else than CancelledError.
+///   block's own if it failed with something else than CancelledError; except that a
+///   KeyboardInterrupt (a task's or the block's) is rethrown as it is, as Python does with
+///   KeyboardInterrupt and SystemExit.
 /// - Cancelling the task running task_group() cancels every task of the group; once they are
 ///   done, the CancelledError propagates (unless there were failures: an ExceptionGroup wins).
 class TaskGroup {
@@ -111,6 +113,7 @@ class TaskGroup {
   Child* children_ = nullptr;               // unfinished tasks, newest first
   std::size_t count_ = 0;                   // how many are in children_
   std::vector<std::exception_ptr> errors_;  // failures, in the order they happened
+  std::exception_ptr base_error_;           // the first KeyboardInterrupt among them, if any
   Future<void> on_completed_;               // set when the last task finishes, while exit() waits
   bool exiting_ = false;
   bool aborting_ = false;

@@ -94,6 +94,7 @@ void TaskGroup::task_done(FutureBase& task) {
   std::exception_ptr error = task.exception();
   if (!error) return;
   errors_.push_back(error);
+  if (!base_error_ && holds<KeyboardInterrupt>(error)) base_error_ = error;
   if (parent_.done()) {
     loop_->call_exception_handler({"Task has errored out but its parent task is already completed",
                                    error, task.state()->describe()});
@@ -112,6 +113,7 @@ Coro<void> TaskGroup::exit(std::exception_ptr error) {
   const bool block_cancelled = detail::is_cancelled_error(error);
   std::exception_ptr propagate_cancellation = block_cancelled ? error : nullptr;
   if (error && !aborting_) abort();  // the block failed, or its task is being cancelled
+  if (!base_error_ && holds<KeyboardInterrupt>(error)) base_error_ = error;
 
   // The wait may be cancelled several times (the parent cancelled again, or once more while
   // the group already aborts), hence the loop.
@@ -140,6 +142,9 @@ Coro<void> TaskGroup::exit(std::exception_ptr error) {
       propagate_cancellation = pending_cancellation;
     }
   }
+  // Python's _base_error: a KeyboardInterrupt, the block's or a task's, ends the group as it
+  // is, not in an ExceptionGroup.
+  if (base_error_) std::rethrow_exception(base_error_);
   if (propagate_cancellation && errors_.empty()) std::rethrow_exception(propagate_cancellation);
 
   if (error && !block_cancelled) errors_.push_back(error);
