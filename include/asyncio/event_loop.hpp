@@ -120,8 +120,9 @@ class EventLoop {
   /// asyncio::run never gets here with tasks pending: it cancels them and lets them unwind.
   void close();
   /// Python's loop.shutdown_asyncgens(): closes every AsyncGenerator first iterated on this
-  /// loop and not finished yet (its frame is destroyed, as aclose() does), so that their
-  /// destructors run while the loop still runs. asyncio::run calls it before closing.
+  /// loop and not finished yet with aclose(), one after the other, so that their cleanup runs
+  /// (and may await) while the loop still runs. What one throws, except CancelledError, goes
+  /// to the exception handler. asyncio::run calls it before closing.
   Coro<void> shutdown_asyncgens();
   /// Python's loop.shutdown_default_executor(timeout): shuts the default executor down and
   /// waits for its threads on another thread, so the loop keeps running meanwhile (calls the
