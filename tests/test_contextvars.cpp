@@ -2,6 +2,8 @@
 // loop carries contexts: a task runs in a copy of its creator's context (or in the one given to
 // create_task), callbacks in a copy of the context current when they were scheduled. Ports of
 // CPython's test_context.py and of the test_context_* cases of test_tasks.py name their source.
+#include <unistd.h>
+
 #include <chrono>
 #include <optional>
 #include <stdexcept>
@@ -304,6 +306,58 @@ TEST_F(ContextVarsTest, AnEagerTaskRunsItsFirstStepInItsOwnCopy) {
     EXPECT_EQ(cv.get(), 1);
   };
   run(main());
+}
+
+// Python's add_reader makes a Handle with a copy of the current context; what the reader sets
+// stays in it and reaches no later callback.
+TEST_F(ContextVarsTest, AReaderRunsInACopyOfTheContextItWasAddedInAndKeepsWhatItSets) {
+  ContextVar<int> cvar("cvar", 0);
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::vector<int> seen;
+  auto done = loop->create_future<void>();
+  Context ctx;
+  ctx.run([&] {
+    cvar.set(7);
+    loop->add_reader(fds[0], [&] {
+      seen.push_back(cvar.get());
+      cvar.set(42);
+      loop->remove_reader(fds[0]);
+      loop->call_soon([&] {  // scheduled from the reader: a copy of the reader's context
+        seen.push_back(cvar.get());
+        loop->call_later(0s, [&] {
+          seen.push_back(cvar.get());
+          done.set_result();
+        });
+      });
+    });
+  });
+  auto unrelated = [&] { seen.push_back(cvar.get()); };
+  loop->call_soon(unrelated);
+  ASSERT_EQ(::write(fds[1], "x", 1), 1);
+  run(done);
+  loop->call_soon(unrelated);
+  run_iterations(1);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  EXPECT_EQ(seen, (std::vector<int>{0, 7, 42, 42, 0}));
+}
+
+// Creating an eager task given a Context that is entered around create_task: the task starts
+// on a later iteration, in that context (Python raises RuntimeError here instead).
+TEST_F(ContextVarsTest, AnEagerTaskWhoseContextIsEnteredStartsLater) {
+  ContextVar<int> cvar("cvar", 0);
+  auto child = [&]() -> Coro<int> { co_return cvar.get(); };
+  auto main = [&]() -> Coro<int> {
+    Context ctx;
+    Task<int> t = ctx.run([&] {
+      cvar.set(3);
+      return asyncio::create_task(child(), TaskOptions{.eager_start = true, .context = &ctx});
+    });
+    EXPECT_FALSE(t.done());
+    co_return co_await t;
+  };
+  EXPECT_EQ(run(main()), 3);
 }
 
 }  // namespace

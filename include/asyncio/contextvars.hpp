@@ -84,6 +84,7 @@ class ContextState {
   }
   /// RuntimeError when entered already; otherwise marks it entered.
   void enter();
+  bool entered() const noexcept { return entered_; }
   /// Takes the values out for current_context (their count to the caller).
   ContextData* take_data() noexcept { return std::exchange(data, nullptr); }
   /// enter() and take_data() for a step of a task that runs in this context. A task does not

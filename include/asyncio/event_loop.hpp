@@ -352,7 +352,15 @@ class EventLoop {
     check_open();
     check_thread();
     auto call = detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...);
-    auto watcher = std::make_unique<detail::IoCallback<decltype(call)>>(std::move(call));
+    if (detail::current_context) [[unlikely]] {  // it runs in a copy of the current context
+      add_io_watcher(fd, direction, detail::InContext(detail::current_context, std::move(call)));
+    } else {
+      add_io_watcher(fd, direction, std::move(call));
+    }
+  }
+  template <class C>
+  void add_io_watcher(int fd, int direction, C call) {
+    auto watcher = std::make_unique<detail::IoCallback<C>>(std::move(call));
     io_->add_watcher(fd, direction, watcher.get(), true);
     watcher.release();  // now owned by the backend
   }

@@ -141,7 +141,8 @@ class Task : public Future<T> {
 
   std::string get_name() const { return task()->get_name(); }
   void set_name(std::string name) { task()->set_name(std::move(name)); }
-  /// Python's Task.get_context(): a copy of the context the task runs in.
+  /// Python's Task.get_context(): the Context given to create_task, itself; otherwise a copy
+  /// of the task's values.
   Context get_context() const noexcept { return task()->get_context(); }
   /// How many cancellation requests are outstanding (Python 3.11's Task.cancelling()).
   std::uint32_t cancelling() const noexcept { return task()->cancelling(); }
@@ -232,15 +233,11 @@ TaskBase* make_task_in_context(const TaskOptions& options, Make&& make) {
   return task;
 }
 
-/// Python's Task.__eager_start: runs the new task's first step now, with its creator's
-/// context put aside.
-void run_first_step(TaskBase* task) noexcept;
-
 /// Schedules the new task's first step, or runs it now when `eager` and the loop runs here.
 /// The caller holds a reference: the step may finish the task.
 inline void start_task(Scheduler& scheduler, TaskBase* task, bool eager) {
   if (eager && running_loop.scheduler == &scheduler) [[unlikely]]
-    run_first_step(task);
+    task->start_eagerly();
   else
     task->schedule_step();
 }

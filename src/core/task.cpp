@@ -53,11 +53,16 @@ void TaskBase::run_in(const Context& context) {
   has_context_ = true;
 }
 
-void run_first_step(TaskBase* task) noexcept {
+void TaskBase::start_eagerly() noexcept {
+  if (context_is_shared_ && extras().shared_context->entered()) {
+    // Its Context is entered around create_task (Python raises here): it starts later.
+    schedule_step();
+    return;
+  }
   // The loop runs steps with no context current (EventLoop::run_forever); so must this one.
   ContextData* const outer_context = std::exchange(current_context, nullptr);
   const void* const outer_owner = std::exchange(entered_context, nullptr);
-  task->invoke(Callback::Action::run);
+  invoke(Callback::Action::run);
   current_context = outer_context;
   entered_context = outer_owner;
 }

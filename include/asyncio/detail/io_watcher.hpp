@@ -5,6 +5,8 @@
 #include <functional>
 #include <utility>
 
+#include "asyncio/contextvars.hpp"
+
 namespace asyncio::detail {
 
 /// Watches one direction (read or write) of one fd for the loop. Two kinds exist: IoCallback
@@ -47,6 +49,9 @@ class IoCallback final : public IoWatcher {
       ~Running() {
         self->running_ = false;
         if (self->removed_) delete self;
+        // A callback runs in its own context (or none): what it set was its own.
+        if (current_context) [[unlikely]]
+          drop_stray_context();
       }
     } running{self};
     self->running_ = true;

@@ -105,6 +105,9 @@ class TaskBase : public FutureStateBase, public Callback {
   }
   /// Puts the task on the ready queue (sleep(0), or a wake-up).
   void schedule_step() noexcept { scheduler_->push_ready(this); }
+  /// Python's Task.__eager_start: runs the new task's first step now, with its creator's
+  /// context put aside (the caller holds a reference: the step may finish the task).
+  void start_eagerly() noexcept;
   /// Suspends the task on `future`, which must be pending.
   void wait_on(FutureStateBase* future);
   /// Suspends the task on `target`; if a cancellation is pending, hands it to the target.
