@@ -1,6 +1,8 @@
 // Task<T>: scheduling of the first step, names, results, cancellation at every kind of await
 // point and its propagation, uncancel counting, and the reports of failed or pending tasks.
+#include <algorithm>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 
 #include "support/asyncio_test.hpp"
@@ -470,6 +472,44 @@ TEST_F(TaskTest, FramesDestroyedByCloseSeeTheirLoopRunning) {
   EXPECT_EQ(ran, 0);
   EXPECT_EQ(reported("Task was destroyed but it is pending!"), 1u);
   EXPECT_THROW(asyncio::get_running_loop(), asyncio::RuntimeError);  // only during close()
+}
+
+}  // namespace
+
+namespace {
+
+// CPython's test_tasks.py test_get_coro and test_get_stack / test_task_print_stack: the root
+// coroutine while pending, none once done; the frames it is suspended in, oldest first.
+Coro<void> innermost(asyncio::Future<void> gate) { co_await gate; }
+Coro<void> middle(asyncio::Future<void> gate) { co_await innermost(gate); }
+Coro<void> outermost(asyncio::Future<void> gate) { co_await middle(gate); }
+
+TEST_F(TaskTest, GetCoroGetStackAndPrintStackShowWhereATaskIsSuspended) {
+  auto gate = loop->create_future<void>();
+  Task<void> t = loop->create_task(outermost(gate));
+  const std::coroutine_handle<> root = t.get_coro();
+  EXPECT_TRUE(root);
+  EXPECT_EQ(t.get_stack().size(), 1u);  // not started: only its root
+  run_iterations(1);
+  const std::vector<std::coroutine_handle<>> stack = t.get_stack();
+  ASSERT_EQ(stack.size(), 3u);
+  EXPECT_EQ(stack.front(), root);  // oldest first
+  EXPECT_EQ(t.get_coro(), root);
+  const std::vector<std::coroutine_handle<>> newest = t.get_stack(1);
+  ASSERT_EQ(newest.size(), 1u);
+  EXPECT_EQ(newest[0], stack.back());
+  std::ostringstream out;
+  t.print_stack(out);
+  const std::string printed = out.str();
+  EXPECT_EQ(printed.rfind("Stack for <Task pending name='Task-", 0), 0u) << printed;
+  EXPECT_EQ(std::count(printed.begin(), printed.end(), '\n'), 4);
+  gate.set_result();
+  run(t);
+  EXPECT_FALSE(t.get_coro());
+  EXPECT_TRUE(t.get_stack().empty());
+  std::ostringstream after;
+  t.print_stack(after);
+  EXPECT_EQ(after.str().rfind("No stack for <Task finished", 0), 0u) << after.str();
 }
 
 }  // namespace

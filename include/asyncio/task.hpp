@@ -3,6 +3,8 @@
 #pragma once
 
 #include <coroutine>
+#include <cstdint>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -109,7 +111,15 @@ class TaskRef : public FutureBase {
 
   std::string get_name() const { return task()->get_name(); }
   void set_name(std::string name) { task()->set_name(std::move(name)); }
-  Context get_context() const noexcept { return task()->get_context(); }
+  Context get_context() const { return task()->get_context(); }
+  std::coroutine_handle<> get_coro() const noexcept { return task()->get_coro(); }
+  std::vector<std::coroutine_handle<>> get_stack(std::size_t limit = SIZE_MAX) const {
+    return task()->get_stack(limit);
+  }
+  void print_stack(std::ostream& out, std::size_t limit = SIZE_MAX) const {
+    task()->print_stack(out, limit);
+  }
+  void print_stack(std::size_t limit = SIZE_MAX) const { task()->print_stack(limit); }
   std::uint32_t cancelling() const noexcept { return task()->cancelling(); }
   std::uint32_t uncancel() noexcept { return task()->uncancel(); }
 
@@ -143,7 +153,20 @@ class Task : public Future<T> {
   void set_name(std::string name) { task()->set_name(std::move(name)); }
   /// Python's Task.get_context(): the Context given to create_task, itself; otherwise a copy
   /// of the task's values.
-  Context get_context() const noexcept { return task()->get_context(); }
+  Context get_context() const { return task()->get_context(); }
+  /// Python's Task.get_coro(): the root coroutine frame; null once done.
+  std::coroutine_handle<> get_coro() const noexcept { return task()->get_coro(); }
+  /// Python's Task.get_stack(): the frames the task is suspended in, oldest first, at most
+  /// the newest `limit`; empty once done and while it runs. C++ frames have no names: a frame
+  /// is its coroutine handle.
+  std::vector<std::coroutine_handle<>> get_stack(std::size_t limit = SIZE_MAX) const {
+    return task()->get_stack(limit);
+  }
+  /// Python's Task.print_stack(): the stack, one frame address per line, to `out` (or stderr).
+  void print_stack(std::ostream& out, std::size_t limit = SIZE_MAX) const {
+    task()->print_stack(out, limit);
+  }
+  void print_stack(std::size_t limit = SIZE_MAX) const { task()->print_stack(limit); }
   /// How many cancellation requests are outstanding (Python 3.11's Task.cancelling()).
   std::uint32_t cancelling() const noexcept { return task()->cancelling(); }
   /// Withdraws one cancellation request; returns how many remain.

@@ -1,10 +1,11 @@
 // Non-template parts of Task: creation and registration with the loop, cancellation, waiting,
 // completion; and current_task / all_tasks.
+#include "asyncio/task.hpp"
+#include <algorithm>
 #include <cassert>
 #include <cstdint>
+#include <iostream>
 #include <utility>
-
-#include "asyncio/task.hpp"
 
 namespace asyncio::detail {
 
@@ -66,6 +67,37 @@ void TaskBase::start_eagerly() noexcept {
   current_context = outer_context;
   entered_context = outer_owner;
 }
+
+std::coroutine_handle<> TaskBase::get_coro() const noexcept {
+  if (!current_) return {};
+  std::coroutine_handle<> root = current_;
+  for (const FrameLink* link = current_link_; link; link = link->up) root = link->outer;
+  return root;
+}
+
+std::vector<std::coroutine_handle<>> TaskBase::get_stack(std::size_t limit) const {
+  std::vector<std::coroutine_handle<>> frames;
+  const bool running = running_loop.scheduler && running_loop.scheduler->current_task() == this;
+  if (!current_ || running || limit == 0) return frames;
+  frames.push_back(current_);  // newest first while walking, reversed below
+  for (const FrameLink* link = current_link_; link && frames.size() < limit; link = link->up)
+    frames.push_back(link->outer);
+  std::reverse(frames.begin(), frames.end());
+  return frames;
+}
+
+void TaskBase::print_stack(std::ostream& out, std::size_t limit) const {
+  const std::vector<std::coroutine_handle<>> frames = get_stack(limit);
+  if (frames.empty()) {
+    out << "No stack for " << describe() << '\n';
+    return;
+  }
+  out << "Stack for " << describe() << " (most recent call last):\n";
+  for (std::coroutine_handle<> frame : frames)
+    out << "  coroutine frame at " << frame.address() << '\n';
+}
+
+void TaskBase::print_stack(std::size_t limit) const { print_stack(std::cerr, limit); }
 
 void TaskBase::keep_context(ContextData* values) noexcept {
   if (context_is_shared_) {

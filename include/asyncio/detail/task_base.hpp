@@ -20,9 +20,10 @@
 #include <coroutine>
 #include <cstdint>
 #include <exception>
+#include <iosfwd>
 #include <string>
 #include <string_view>
-
+#include <vector>
 #include "asyncio/contextvars.hpp"
 #include "asyncio/detail/callback.hpp"
 #include "asyncio/detail/frame_allocator.hpp"
@@ -71,6 +72,15 @@ class TaskBase : public FutureStateBase, public Callback {
   /// of the task's values as they are now (Python gives the task's own context object, through
   /// which a change would reach the task; here it does not).
   Context get_context() const;
+  /// Python's Task.get_coro(): the task's root coroutine frame; null once the task is done.
+  std::coroutine_handle<> get_coro() const noexcept;
+  /// Python's Task.get_stack(): the coroutine frames the task is suspended in, oldest (its
+  /// root) first, at most the newest `limit`; empty once done, and while it runs.
+  std::vector<std::coroutine_handle<>> get_stack(std::size_t limit) const;
+  /// Python's Task.print_stack(): "Stack for <Task ...> (most recent call last):" and a line
+  /// per frame of get_stack(limit) (C++ frames have no names: each is its address).
+  void print_stack(std::ostream& out, std::size_t limit) const;
+  void print_stack(std::size_t limit) const;  // to stderr
   /// Task.cancelling(): cancel requests not yet withdrawn by uncancel(), 32 bits wide.
   std::uint32_t cancelling() const noexcept {
     if (num_cancels_requested_ < cancels_elsewhere) [[likely]]
