@@ -392,3 +392,32 @@ TEST_F(TaskGroupTest, AKeyboardInterruptEndsTheGroupAsItIs) {
 }
 
 }  // namespace
+
+namespace {
+
+// A TaskGroup a program makes itself (CPython's test_taskgroups.py: test_taskgroup_not_entered
+// via create_task, test_taskgroup_already_entered, test_create_task_after_exit / "is
+// finished").
+TEST_F(TaskGroupTest, AnOwnTaskGroupIsEnteredByRunOnceAndRefusesTasksBeforeAndAfter) {
+  auto body = [&]() -> Coro<int> {
+    TaskGroup tg;
+    auto early = []() -> Coro<int> { co_return 0; };
+    EXPECT_THROW(tg.create_task(early()), asyncio::RuntimeError);  // not entered
+    Task<int> a;
+    const int value = co_await tg.run([&](TaskGroup& group) -> Coro<int> {
+      EXPECT_EQ(&group, &tg);
+      a = group.create_task(after(1ms, 4));
+      co_return 3;
+    });
+    EXPECT_TRUE(a.done());
+    EXPECT_EQ(tg.size(), 0u);
+    EXPECT_THROW(tg.create_task(after(1ms, 5)), asyncio::RuntimeError);  // finished
+    const bool again = co_await asyncio_test::throws<asyncio::RuntimeError>(
+        tg.run([](TaskGroup&) -> Coro<void> { co_return; }));
+    EXPECT_TRUE(again);
+    co_return value + a.result();
+  };
+  EXPECT_EQ(run(body()), 7);
+}
+
+}  // namespace

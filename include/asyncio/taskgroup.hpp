@@ -7,8 +7,10 @@
 //       co_return;
 //     });  // both tasks are done here
 //
-// The TaskGroup lives in task_group's frame and cannot be made elsewhere, and task_group does
-// not return before every task created in the group has finished: no task outlives its group.
+// task_group does not return before every task created in the group has finished: no task
+// outlives its group. A program may also make the TaskGroup itself and run a block in it with
+// `co_await tg.run(block)` (Python's `async with tg:`), to use the object afterwards: its
+// create_task then raises RuntimeError, as Python's does once the group finished.
 #pragma once
 
 #include <cstddef>
@@ -32,8 +34,10 @@ class TaskGroup;
 
 namespace detail {
 template <class R, class F>
-Coro<R> run_task_group(F body);
+Coro<R> run_task_group(TaskGroup* given, F body);
 }  // namespace detail
+template <class F>
+using TaskGroupBlockValue = typename std::invoke_result_t<F&, TaskGroup&>::value_type;
 
 /// The group of tasks of one task_group() block (Python's asyncio.TaskGroup).
 ///
@@ -48,11 +52,24 @@ Coro<R> run_task_group(F body);
 ///   done, the CancelledError propagates (unless there were failures: an ExceptionGroup wins).
 class TaskGroup {
  public:
+  /// A group not entered yet (Python's TaskGroup()); run() enters it.
+  TaskGroup() noexcept = default;
+  ~TaskGroup();
   TaskGroup(const TaskGroup&) = delete;
   TaskGroup& operator=(const TaskGroup&) = delete;
 
-  /// Starts `coro` as a task of the group. RuntimeError once the group is shutting down after
-  /// a failure or a cancellation, or after it finished.
+  /// Python's `async with tg:` around `body(tg)` (a callable returning a Coro): enters the
+  /// group in the awaiting task, runs the body, then waits for every task of the group, as
+  /// task_group() does. The group must outlive the await. RuntimeError when it was entered
+  /// before.
+  template <class F>
+    requires std::is_invocable_v<F&, TaskGroup&>
+  Coro<TaskGroupBlockValue<F>> run(F body) {
+    return detail::run_task_group<TaskGroupBlockValue<F>>(this, std::move(body));
+  }
+
+  /// Starts `coro` as a task of the group. RuntimeError before the group is entered, once it is
+  /// shutting down after a failure or a cancellation, and after it finished.
   template <class T>
   Task<T> create_task(Coro<T> coro, TaskOptions options) {
     check_can_create();
@@ -80,7 +97,7 @@ class TaskGroup {
 
  private:
   template <class R, class F>
-  friend Coro<R> detail::run_task_group(F body);
+  friend Coro<R> detail::run_task_group(TaskGroup* given, F body);
 
   // The done callback the group puts on each of its tasks; owned by the group until it runs.
   struct Child : detail::Callback {
@@ -93,9 +110,9 @@ class TaskGroup {
     Child* next = nullptr;
   };
 
-  TaskGroup();  // enters the group in the current task
-  ~TaskGroup();
-
+  /// Python's __aenter__: the group's parent is the current task. RuntimeError outside a task
+  /// and when it was entered before.
+  void enter();
   /// Python's __aexit__: `error` is what the block ended with (null: normally). Waits for
   /// every task, then throws what the group must throw, if anything.
   Coro<void> exit(std::exception_ptr error);
@@ -108,7 +125,7 @@ class TaskGroup {
   void abort() noexcept;
   void unlink(Child* child) noexcept;
 
-  EventLoop* loop_;
+  EventLoop* loop_ = nullptr;               // null until entered
   TaskRef parent_;                          // the task running the block
   Child* children_ = nullptr;               // unfinished tasks, newest first
   std::size_t count_ = 0;                   // how many are in children_
@@ -122,12 +139,12 @@ class TaskGroup {
 
 namespace detail {
 
-template <class F>
-using TaskGroupBlockValue = typename std::invoke_result_t<F&, TaskGroup&>::value_type;
-
+/// Runs `body` in `given`, or in a group of its own.
 template <class R, class F>
-Coro<R> run_task_group(F body) {
-  TaskGroup group;
+Coro<R> run_task_group(TaskGroup* given, F body) {
+  std::optional<TaskGroup> own;
+  TaskGroup& group = given ? *given : own.emplace();
+  group.enter();
   std::exception_ptr error;
   std::optional<std::conditional_t<std::is_void_v<R>, bool, R>> value;
   try {
@@ -159,8 +176,8 @@ Coro<R> run_task_group(F body) {
 /// captures stay valid while the group runs.
 template <class F>
   requires std::is_invocable_v<F&, TaskGroup&>
-Coro<detail::TaskGroupBlockValue<F>> task_group(F body) {
-  return detail::run_task_group<detail::TaskGroupBlockValue<F>>(std::move(body));
+Coro<TaskGroupBlockValue<F>> task_group(F body) {
+  return detail::run_task_group<TaskGroupBlockValue<F>>(nullptr, std::move(body));
 }
 
 }  // namespace asyncio

@@ -4,8 +4,11 @@
 
 namespace asyncio {
 
-TaskGroup::TaskGroup() : loop_(&get_running_loop()), parent_(current_task()) {
+void TaskGroup::enter() {
+  if (loop_) throw RuntimeError("TaskGroup has already been entered");
+  parent_ = current_task();
   if (!parent_.valid()) throw RuntimeError("TaskGroup cannot determine the parent task");
+  loop_ = &parent_.get_loop();
 }
 
 TaskGroup::~TaskGroup() {
@@ -23,6 +26,7 @@ TaskGroup::~TaskGroup() {
 }
 
 void TaskGroup::check_can_create() const {
+  if (!loop_) throw RuntimeError("TaskGroup has not been entered");
   if (exiting_ && count_ == 0) throw RuntimeError("TaskGroup is finished");
   if (aborting_) throw RuntimeError("TaskGroup is shutting down");
 }
@@ -73,6 +77,7 @@ void TaskGroup::abort() noexcept {
 }
 
 void TaskGroup::cancel() {
+  if (!loop_) throw RuntimeError("TaskGroup has not been entered");
   if (!aborting_) abort();
   // The block's CancelledError is the group's own: exit() takes it back, as after a failure.
   if (!exiting_ && !parent_cancel_requested_ && !parent_.done()) {
