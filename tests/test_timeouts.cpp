@@ -295,3 +295,24 @@ TEST_F(TimeoutsTest, AnOwnTimeoutWhoseBlockFinishedIsNotExpiredAndCannotChange) 
 }
 
 }  // namespace
+
+namespace {
+
+// Python's Timeout.__aexit__ raises `TimeoutError from exc`: the CancelledError is the cause.
+TEST_F(TimeoutsTest, TheTimeoutErrorCarriesTheCancelledErrorAsItsNestedCause) {
+  auto body = [&]() -> Coro<bool> {
+    try {
+      co_await asyncio::timeout(1ms, after(1h, 0));
+    } catch (const asyncio::TimeoutError& error) {
+      try {
+        std::rethrow_if_nested(error);
+      } catch (const asyncio::CancelledError&) {
+        co_return true;
+      }
+    }
+    co_return false;
+  };
+  EXPECT_TRUE(run(body()));
+}
+
+}  // namespace

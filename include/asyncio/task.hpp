@@ -103,52 +103,13 @@ class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
 
 }  // namespace detail
 
-/// A task of any value type: what current_task() and all_tasks() give.
-class TaskRef : public FutureBase {
+namespace detail {
+
+/// What Task<T> and TaskRef have beyond a future's methods (Python's Task methods); `Self`, a
+/// future handle, gives the task's state.
+template <class Self>
+class TaskMethods {
  public:
-  TaskRef() noexcept = default;
-  explicit TaskRef(detail::TaskBase* task) noexcept : FutureBase(task) {}
-
-  std::string get_name() const { return task()->get_name(); }
-  void set_name(std::string name) { task()->set_name(std::move(name)); }
-  Context get_context() const { return task()->get_context(); }
-  std::coroutine_handle<> get_coro() const noexcept { return task()->get_coro(); }
-  std::vector<std::coroutine_handle<>> get_stack(std::size_t limit = SIZE_MAX) const {
-    return task()->get_stack(limit);
-  }
-  void print_stack(std::ostream& out, std::size_t limit = SIZE_MAX) const {
-    task()->print_stack(out, limit);
-  }
-  void print_stack(std::size_t limit = SIZE_MAX) const { task()->print_stack(limit); }
-  std::uint32_t cancelling() const noexcept { return task()->cancelling(); }
-  std::uint32_t uncancel() noexcept { return task()->uncancel(); }
-
-  /// Schedules fn(task) once the task is done.
-  template <class F>
-    requires std::is_invocable_v<F&, TaskRef>
-  CallbackId add_done_callback(F&& fn) {
-    return add_callback<TaskRef>(std::forward<F>(fn));
-  }
-
-  static TaskRef from_state(detail::FutureStateBase* state) noexcept {
-    return TaskRef(state->as_task());
-  }
-
- private:
-  detail::TaskBase* task() const noexcept { return static_cast<detail::TaskBase*>(state_); }
-};
-
-/// A Future<T> whose result is the outcome of a coroutine run by the loop.
-///
-/// Its first step runs on a later loop iteration (the creator keeps running until it next
-/// suspends). cancel() throws CancelledError into the coroutine at its current await the next
-/// time it runs, and cancels what it awaits; the coroutine may catch it. cancelled() is true
-/// only when the coroutine ended by CancelledError.
-template <class T = void>
-class Task : public Future<T> {
- public:
-  Task() noexcept = default;
-
   std::string get_name() const { return task()->get_name(); }
   void set_name(std::string name) { task()->set_name(std::move(name)); }
   /// Python's Task.get_context(): the Context given to create_task, itself; otherwise a copy
@@ -172,6 +133,41 @@ class Task : public Future<T> {
   /// Withdraws one cancellation request; returns how many remain.
   std::uint32_t uncancel() noexcept { return task()->uncancel(); }
 
+ protected:
+  TaskBase* task() const noexcept {
+    return static_cast<TaskBase*>(static_cast<const Self*>(this)->state());
+  }
+};
+
+}  // namespace detail
+
+/// A task of any value type: what current_task() and all_tasks() give.
+class TaskRef : public FutureBase, public detail::TaskMethods<TaskRef> {
+ public:
+  TaskRef() noexcept = default;
+  explicit TaskRef(detail::TaskBase* task) noexcept : FutureBase(task) {}
+  /// Schedules fn(task) once the task is done.
+  template <class F>
+    requires std::is_invocable_v<F&, TaskRef>
+  CallbackId add_done_callback(F&& fn) {
+    return add_callback<TaskRef>(std::forward<F>(fn));
+  }
+
+  static TaskRef from_state(detail::FutureStateBase* state) noexcept {
+    return TaskRef(state->as_task());
+  }
+};
+
+/// A Future<T> whose result is the outcome of a coroutine run by the loop.
+///
+/// Its first step runs on a later loop iteration (the creator keeps running until it next
+/// suspends). cancel() throws CancelledError into the coroutine at its current await the next
+/// time it runs, and cancels what it awaits; the coroutine may catch it. cancelled() is true
+/// only when the coroutine ended by CancelledError.
+template <class T = void>
+class Task : public Future<T>, public detail::TaskMethods<Task<T>> {
+ public:
+  Task() noexcept = default;
   /// Schedules fn(task) once the task is done.
   template <class F>
     requires std::is_invocable_v<F&, Task<T>>
@@ -184,13 +180,12 @@ class Task : public Future<T> {
   void set_result(V&&...) = delete;
   void set_exception(std::exception_ptr) = delete;
 
-  operator TaskRef() const noexcept { return TaskRef(task()); }
+  operator TaskRef() const noexcept { return TaskRef(this->task()); }
 
   static Task from_state(detail::FutureStateBase* state) noexcept { return Task(state); }
 
  private:
   using Future<T>::Future;
-  detail::TaskBase* task() const noexcept { return static_cast<detail::TaskBase*>(this->state_); }
 };
 
 /// What a task factory receives from create_task: the coroutine, of any result type, not yet

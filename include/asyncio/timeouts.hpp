@@ -114,7 +114,15 @@ Coro<T> run_in_timeout(Timeout* given, std::optional<TimePoint> when, Body body)
   } catch (...) {
     error = std::current_exception();
   }
-  if (scope.scope_.exit(error)) throw TimeoutError();
+  if (scope.scope_.exit(error)) {
+    // Python's `raise TimeoutError from exc`: the CancelledError is its cause, nested in it
+    // (std::rethrow_if_nested gives it back).
+    try {
+      std::rethrow_exception(error);
+    } catch (...) {
+      std::throw_with_nested(TimeoutError());
+    }
+  }
   std::rethrow_exception(error);
 }
 
