@@ -99,23 +99,14 @@ void TaskBase::print_stack(std::ostream& out, std::size_t limit) const {
 
 void TaskBase::print_stack(std::size_t limit) const { print_stack(std::cerr, limit); }
 
-void TaskBase::keep_context(ContextData* values) noexcept {
-  if (context_is_shared_) {
-    extras().shared_context->leave(values);
-  } else {
-    scheduler_->tasks().values(index_) = values;
-    has_context_ = values != nullptr;
-  }
+void TaskBase::keep_shared_context(ContextData* values) noexcept {
+  extras().shared_context->leave(values);
 }
 
-ContextData* TaskBase::enter_context() noexcept {
-  if (context_is_shared_) {
-    ContextState* shared = extras().shared_context;
-    entered_context = shared;
-    return shared->enter_for_task();
-  }
-  entered_context = nullptr;
-  return std::exchange(scheduler_->tasks().values(index_), nullptr);
+ContextData* TaskBase::enter_shared_context() noexcept {
+  ContextState* shared = extras().shared_context;
+  entered_context = shared;
+  return shared->enter_for_task();
 }
 
 Context TaskBase::get_context() const {

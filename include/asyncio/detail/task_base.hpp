@@ -168,9 +168,23 @@ class TaskBase : public FutureStateBase, public Callback {
   [[noreturn]] void throw_cancel_request();
   /// Before a step (has_context_): takes the task's values out of its slot for current_context
   /// and sets entered_context to its Context, if it runs in one.
-  ContextData* enter_context() noexcept;
+  ContextData* enter_context() noexcept {
+    if (context_is_shared_) [[unlikely]]
+      return enter_shared_context();
+    entered_context = nullptr;
+    return std::exchange(scheduler_->tasks().values(index_), nullptr);
+  }
   /// After a step: `values` (a count, or null) are the task's values from now on.
-  void keep_context(ContextData* values) noexcept;
+  void keep_context(ContextData* values) noexcept {
+    if (context_is_shared_) [[unlikely]] {
+      keep_shared_context(values);
+      return;
+    }
+    scheduler_->tasks().values(index_) = values;
+    has_context_ = values != nullptr;
+  }
+  ContextData* enter_shared_context() noexcept;
+  void keep_shared_context(ContextData* values) noexcept;
   void release_context() noexcept;
 
   // Invariant (CPython's): a task is either on the ready queue, or waiting on exactly one
