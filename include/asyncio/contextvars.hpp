@@ -1,17 +1,18 @@
 // Python's contextvars on the loop: ContextVar<T> (get, set, reset with a Token), Context and
 // copy_context(). A task runs in its own copy of the context it was created in (or the one
-// given to create_task), and call_soon, call_later, call_at and add_done_callback run their
-// callback in a copy of the context current when they were called, as in Python.
+// given to create_task), and call_soon, call_later, call_at, add_reader, add_writer and
+// add_done_callback run their callback in a copy of the context current when they were called,
+// as in Python.
 //
 // Implementation notes. A context's values are an immutable ContextData: set() makes a new one
 // (copy on write), so a copy of a context is one pointer and one count, and copies never see
 // each other's later changes. The values the running code sees are `current_context`, a
 // thread-local pointer that owns one count: a task keeps its values in its slot of the loop's
 // TaskRegistry and hands them to current_context for each step, taking back what the step
-// left there. A task created while no variable is set holds no values, and its steps do not
-// touch current_context at all: contexts cost nothing to programs that do not use them.
-// ContextData's count is not atomic: like futures, contexts belong to one thread; copy_context()
-// and Context::copy() on another thread make that thread its own.
+// left there. A task created while no variable is set holds no values, and its steps only test
+// one bit before and current_context after: programs that never set a variable pay that much.
+// ContextData's count is not atomic: like futures, a context and its copies (which share the
+// values) belong to one thread; another thread starts from copy_context() or Context().
 #pragma once
 
 #include <cstddef>
