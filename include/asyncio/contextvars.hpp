@@ -148,8 +148,7 @@ class ContextScope {
   const void* saved_owner_;
 };
 
-/// A callable that runs in the context current when it was made, a copy of it (Python's
-/// Handle with context=copy_context()).
+/// A callable that runs in a copy of a context's values (Python's Handle with context=).
 template <class C>
 class InContext {
  public:
@@ -173,6 +172,16 @@ class InContext {
   ContextData* data_;
   C call_;
 };
+
+/// Hands `call` to `sink` as it is, or, when `context` holds values, wrapped to run in a copy
+/// of them: a callback scheduled where no variable is set costs nothing more.
+template <class C, class Sink>
+void pass_in_context(ContextData* context, C&& call, Sink&& sink) {
+  if (context) [[unlikely]]
+    sink(InContext(context, std::forward<C>(call)));
+  else
+    sink(std::forward<C>(call));
+}
 
 }  // namespace detail
 

@@ -335,11 +335,9 @@ class EventLoop {
     check_open();
     detail::HandleNode* node = scheduler_.acquire_node();
     try {
-      auto call = detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...);
-      if (context) [[unlikely]]
-        node->emplace(detail::InContext(context, std::move(call)));
-      else
-        node->emplace(std::move(call));
+      detail::pass_in_context(
+          context, detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...),
+          [node](auto&& call) { node->emplace(std::forward<decltype(call)>(call)); });
     } catch (...) {
       scheduler_.release_node(node);
       throw;
@@ -351,18 +349,16 @@ class EventLoop {
   void add_io_callback(int fd, int direction, F&& fn, Args&&... args) {
     check_open();
     check_thread();
-    auto call = detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...);
-    if (detail::current_context) [[unlikely]] {  // it runs in a copy of the current context
-      add_io_watcher(fd, direction, detail::InContext(detail::current_context, std::move(call)));
-    } else {
-      add_io_watcher(fd, direction, std::move(call));
-    }
-  }
-  template <class C>
-  void add_io_watcher(int fd, int direction, C call) {
-    auto watcher = std::make_unique<detail::IoCallback<C>>(std::move(call));
-    io_->add_watcher(fd, direction, watcher.get(), true);
-    watcher.release();  // now owned by the backend
+    // It runs in a copy of the current context.
+    detail::pass_in_context(
+        detail::current_context,
+        detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...), [&](auto&& call) {
+          using C = std::decay_t<decltype(call)>;
+          auto watcher =
+              std::make_unique<detail::IoCallback<C>>(std::forward<decltype(call)>(call));
+          io_->add_watcher(fd, direction, watcher.get(), true);
+          watcher.release();  // now owned by the backend
+        });
   }
   template <class F, class... Args>
   Handle soon_in(detail::ContextData* context, F&& fn, Args&&... args) {

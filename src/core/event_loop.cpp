@@ -87,18 +87,14 @@ void EventLoop::run_forever() {
   scheduler_.set_thread(std::this_thread::get_id());
   // The loop runs each task and callback in its own context, and its own code in none: the
   // caller's context is put aside until it returns.
+  const detail::ContextScope no_context(nullptr, nullptr);
   struct Reset {
     EventLoop* loop;
-    detail::ContextData* context = std::exchange(detail::current_context, nullptr);
-    const void* owner = std::exchange(detail::entered_context, nullptr);
     ~Reset() {
       loop->running_ = false;
       loop->stopping_ = false;
       loop->scheduler_.set_thread(std::thread::id());
       running_loop = {};
-      detail::drop_stray_context();
-      detail::current_context = context;
-      detail::entered_context = owner;
     }
   } reset{this};
   do {

@@ -61,11 +61,8 @@ void TaskBase::start_eagerly() noexcept {
     return;
   }
   // The loop runs steps with no context current (EventLoop::run_forever); so must this one.
-  ContextData* const outer_context = std::exchange(current_context, nullptr);
-  const void* const outer_owner = std::exchange(entered_context, nullptr);
+  const ContextScope no_context(nullptr, nullptr);
   invoke(Callback::Action::run);
-  current_context = outer_context;
-  entered_context = outer_owner;
 }
 
 std::coroutine_handle<> TaskBase::get_coro() const noexcept {
@@ -77,8 +74,7 @@ std::coroutine_handle<> TaskBase::get_coro() const noexcept {
 
 std::vector<std::coroutine_handle<>> TaskBase::get_stack(std::size_t limit) const {
   std::vector<std::coroutine_handle<>> frames;
-  const bool running = running_loop.scheduler && running_loop.scheduler->current_task() == this;
-  if (!current_ || running || limit == 0) return frames;
+  if (!current_ || running() || limit == 0) return frames;
   frames.push_back(current_);  // newest first while walking, reversed below
   for (const FrameLink* link = current_link_; link && frames.size() < limit; link = link->up)
     frames.push_back(link->outer);
@@ -111,14 +107,13 @@ ContextData* TaskBase::enter_shared_context() noexcept {
 
 Context TaskBase::get_context() const {
   if (context_is_shared_) return Context(extras().shared_context);
-  if (!has_context_) {
-    const bool running = running_loop.scheduler && running_loop.scheduler->current_task() == this;
-    return running ? copy_context() : Context();  // while it runs: what it set so far
-  }
-  if (done()) return Context(final_context_);
-  if (running_loop.scheduler && running_loop.scheduler->current_task() == this)
-    return copy_context();  // its values are current while it runs
-  return Context(scheduler_->tasks().values(index_));
+  if (done()) return has_context_ ? Context(final_context_) : Context();
+  if (running()) return copy_context();  // its values are current while it runs
+  return has_context_ ? Context(scheduler_->tasks().values(index_)) : Context();
+}
+
+bool TaskBase::running() const noexcept {
+  return running_loop.scheduler && running_loop.scheduler->current_task() == this;
 }
 
 void TaskBase::name_task(std::string_view name, std::uint64_t number) {

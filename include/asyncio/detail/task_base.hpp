@@ -186,6 +186,8 @@ class TaskBase : public FutureStateBase, public Callback {
   ContextData* enter_shared_context() noexcept;
   void keep_shared_context(ContextData* values) noexcept;
   void release_context() noexcept;
+  /// Whether this task's step is running on this thread now.
+  bool running() const noexcept;
 
   // Invariant (CPython's): a task is either on the ready queue, or waiting on exactly one
   // target (waiting_on_), or running, or done; never two of these at once.
