@@ -1,7 +1,6 @@
 // ContextData's copy on write, the thread's current context, and the ids of ContextVars.
 #include "asyncio/contextvars.hpp"
 
-#include <algorithm>
 #include <atomic>
 
 #include "asyncio/detail/scheduler.hpp"
