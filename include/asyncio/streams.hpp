@@ -17,6 +17,7 @@
 #include "asyncio/coro.hpp"
 #include "asyncio/detail/loop_bound.hpp"
 #include "asyncio/detail/stream_transport.hpp"
+#include "asyncio/stream_reader_protocol.hpp"
 #include "asyncio/socket_address.hpp"
 
 namespace asyncio {
@@ -34,17 +35,18 @@ class StreamReader : detail::LoopBound {
   /// A reader with no connection, fed with feed_data() and feed_eof() (Python's
   /// StreamReader(limit=...)). std::invalid_argument when `limit` is 0.
   explicit StreamReader(std::size_t limit = DEFAULT_LIMIT);
-  explicit StreamReader(std::shared_ptr<detail::StreamTransport> transport) noexcept
-      : transport_(std::move(transport)) {}
+  /// A handle on a connection's (or another reader's) protocol.
+  explicit StreamReader(std::shared_ptr<StreamReaderProtocol> protocol) noexcept
+      : protocol_(std::move(protocol)) {}
 
   /// Appends `data` to the buffer and wakes the task waiting for data; empty data does nothing.
   /// RuntimeError("feed_data after feed_eof") once EOF was fed or received.
-  void feed_data(std::string_view data) { transport_->feed_data(data); }
+  void feed_data(std::string_view data) { protocol_->feed_data(data); }
   /// Marks EOF and wakes the task waiting for data. On a connection, reading stops.
-  void feed_eof() noexcept { transport_->feed_eof(); }
+  void feed_eof() noexcept { protocol_->feed_eof(); }
   /// Fails the reader: the task waiting for data and every later read raise `error`.
   void set_exception(std::exception_ptr error) noexcept {
-    transport_->set_exception(std::move(error));
+    protocol_->set_exception(std::move(error));
   }
 
   /// Up to n bytes, waiting only when none are buffered; "" at EOF, and at once for n == 0.
@@ -66,68 +68,82 @@ class StreamReader : detail::LoopBound {
   Coro<std::string> readexactly(std::size_t n);
 
   /// True when the buffer is empty and EOF was received or fed.
-  bool at_eof() const noexcept { return transport_->eof() && transport_->read_buffer().empty(); }
+  bool at_eof() const noexcept { return protocol_->eof() && protocol_->read_buffer().empty(); }
   /// set_exception()'s error, or the one the connection was lost with; else null.
-  std::exception_ptr exception() const noexcept { return transport_->error(); }
-  std::size_t limit() const noexcept { return transport_->limit(); }
+  std::exception_ptr exception() const noexcept { return protocol_->error(); }
+  std::size_t limit() const noexcept { return protocol_->limit(); }
   /// How many bytes are buffered, not read yet (an extension: Python keeps this private). At
   /// most twice the limit plus 64 KiB (one read), unless readexactly() asked for more.
-  std::size_t buffered() const noexcept { return transport_->read_buffer().size(); }
+  std::size_t buffered() const noexcept { return protocol_->read_buffer().size(); }
+
+  /// The protocol this reader reads from (Python's _protocol).
+  const std::shared_ptr<StreamReaderProtocol>& protocol() const noexcept { return protocol_; }
 
  private:
-  std::shared_ptr<detail::StreamTransport> transport_;
+  std::shared_ptr<StreamReaderProtocol> protocol_;
 };
 
 /// The writing half of a connection. A cheap handle: copies write to the same connection.
 class StreamWriter : detail::LoopBound {
  public:
-  explicit StreamWriter(std::shared_ptr<detail::StreamTransport> transport) noexcept
-      : transport_(std::move(transport)) {}
+  /// A handle on a connection's protocol, which must have its transport.
+  explicit StreamWriter(std::shared_ptr<StreamReaderProtocol> protocol) noexcept
+      : protocol_(std::move(protocol)) {}
 
   /// Sends what the socket takes now and buffers the rest; never blocks. Follow with
   /// `co_await drain()` to keep the buffer bounded. Ignored once the connection is lost
   /// (drain() then raises); RuntimeError after write_eof().
-  void write(std::string_view data) { transport_->write(data); }
+  void write(std::string_view data) { transport().write(data); }
   /// write() for each piece of a range of string-likes, as one send when nothing is buffered.
   template <class Range>
   void writelines(const Range& pieces) {
-    transport_->write_all(pieces);
+    transport().write_all(pieces);
   }
-  void writelines(std::initializer_list<std::string_view> pieces) { transport_->write_all(pieces); }
+  void writelines(std::initializer_list<std::string_view> pieces) { transport().write_all(pieces); }
   /// Waits while the write buffer is above the high-water mark, until it falls to the low-water
   /// mark. Raises the connection's error, or std::system_error(ECONNRESET) "Connection lost",
   /// once the connection is lost.
   Coro<void> drain();
 
-  bool can_write_eof() const noexcept { return true; }
+  bool can_write_eof() const noexcept { return transport().can_write_eof(); }
   /// Shuts down the sending side (after the buffered bytes); the reading side stays open.
-  void write_eof() { transport_->write_eof(); }
+  void write_eof() { transport().write_eof(); }
   /// Closes the connection once the buffered bytes are sent; stops reading now.
-  void close() { transport_->close(); }
+  void close() { transport().close(); }
   /// Closes the connection now, dropping the buffered bytes (Python's transport.abort()).
-  void abort() { transport_->abort(); }
-  bool is_closing() const noexcept { return transport_->is_closing(); }
+  void abort() { transport().abort(); }
+  bool is_closing() const noexcept { return transport().is_closing(); }
   /// Waits until the connection is closed; raises the error it was lost with, if any.
   Coro<void> wait_closed();
 
   /// Python's get_extra_info: "peername" and "sockname" give a SocketAddress, "socket" the fd
   /// (an int, -1 once closed); anything else an empty std::any.
-  std::any get_extra_info(std::string_view name) const;
+  std::any get_extra_info(std::string_view name) const { return transport().get_extra_info(name); }
   /// The peer's and our own address (empty if the connection was lost before first asked).
   SocketAddress peername() const;
   SocketAddress sockname() const;
   /// The socket's fd, -1 once the connection is lost.
-  int socket() const noexcept { return transport_->fd(); }
+  int socket() const noexcept { return transport().fd(); }
 
   /// Python's transport.get_write_buffer_size() and set_write_buffer_limits(high, low):
   /// flow-control marks, 64 KiB and 16 KiB by default.
-  std::size_t get_write_buffer_size() const noexcept { return transport_->write_buffer_size(); }
-  void set_write_buffer_limits(std::size_t high, std::size_t low) {
-    transport_->set_write_buffer_limits(high, low);
+  std::size_t get_write_buffer_size() const noexcept {
+    return transport().get_write_buffer_size();
+  }
+  void set_write_buffer_limits(std::optional<std::size_t> high = std::nullopt,
+                               std::optional<std::size_t> low = std::nullopt) {
+    transport().set_write_buffer_limits(high, low);
   }
 
+  /// Python's writer.transport: the connection's transport, for what the streams do not
+  /// offer (pause_reading, get_write_buffer_limits, ...).
+  Transport& get_transport() const noexcept { return transport(); }
+  const std::shared_ptr<StreamReaderProtocol>& protocol() const noexcept { return protocol_; }
+
  private:
-  std::shared_ptr<detail::StreamTransport> transport_;
+  detail::StreamTransport& transport() const noexcept { return *protocol_->transport(); }
+
+  std::shared_ptr<StreamReaderProtocol> protocol_;
 };
 
 /// A connection's reader and writer (use with structured bindings).

@@ -1,5 +1,6 @@
-// Stream servers: binding the listening sockets, accepting (with a pause instead of a busy loop
-// when descriptors run out), a handler task per connection, and closing.
+// Servers: binding the listening sockets, accepting (with a pause instead of a busy loop when
+// descriptors run out), a transport and protocol per connection (for a stream server, a
+// StreamReaderProtocol that starts the handler task), and closing.
 #include "asyncio/server.hpp"
 
 #include <netdb.h>
@@ -22,34 +23,10 @@
 
 namespace asyncio::detail {
 
-namespace {
-
-/// Runs a connection's handler; what escapes it (but cancellation) goes to the loop's exception
-/// handler and closes the connection, as CPython's StreamReaderProtocol does. It holds the
-/// handler object: a capturing lambda's frame refers to it, and may outlive the server.
-Coro<void> run_client(std::shared_ptr<const ClientConnected> handler,
-                      std::shared_ptr<StreamTransport> connection) {
-  std::exception_ptr failure;
-  try {
-    co_await (*handler)(StreamReader(connection), StreamWriter(connection));
-  } catch (const CancelledError&) {
-    throw;
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  if (failure) {
-    connection->loop().call_exception_handler(
-        {"Unhandled exception in client_connected_cb", failure, ""});
-    connection->close();
-  }
-}
-
-}  // namespace
-
-ServerCore::ServerCore(EventLoop& loop, std::vector<OwnedFd> listeners, ClientConnected handler,
+ServerCore::ServerCore(EventLoop& loop, std::vector<OwnedFd> listeners, ProtocolFactory factory,
                        ServerOptions options, SocketFile file)
     : loop_(&loop),
-      handler_(std::make_shared<const ClientConnected>(std::move(handler))),
+      factory_(std::move(factory)),
       options_(options),
       file_(std::move(file)) {
   for (OwnedFd& fd : listeners) {
@@ -142,25 +119,20 @@ void ServerCore::pause_accepting(Listener& listener, int error) {
   });
 }
 
+// Python's _accept_connection2: a protocol from the factory, and a transport that calls its
+// connection_made. What fails goes to the exception handler, and the connection is closed.
 void ServerCore::serve(OwnedFd fd) {
-  std::shared_ptr<StreamTransport> connection;
   try {
-    connection = std::make_shared<StreamTransport>(*loop_, std::move(fd), options_.limit);
-  } catch (...) {  // fd is closed (by the transport, or here if there was no memory for it)
-    loop_->call_exception_handler(
-        {"Cannot serve an accepted connection", std::current_exception(), ""});
-    return;
-  }
-  connection->attach_to(this);
-  connections_.push_back(connection.get());
-  ++active_;
-  try {
-    loop_->create_task(run_client(handler_, connection));
+    StreamTransport::open(*loop_, std::move(fd), StreamTransport::Kind::socket, factory_(), this);
   } catch (...) {
     loop_->call_exception_handler(
-        {"Unhandled exception in client_connected_cb", std::current_exception(), ""});
-    connection->abort();
+        {"Error on transport creation for incoming connection", std::current_exception(), ""});
   }
+}
+
+void ServerCore::connection_made(StreamTransport* connection) noexcept {
+  connections_.push_back(connection);
+  ++active_;
 }
 
 void ServerCore::connection_lost(StreamTransport* connection) noexcept {
@@ -226,10 +198,58 @@ detail::OwnedFd make_listener(int family, int protocol, const SocketAddress& add
   return fd;
 }
 
+/// Runs a connection's handler; what escapes it (but cancellation) goes to the loop's exception
+/// handler and closes the connection, as CPython's StreamReaderProtocol does. It holds the
+/// handler object: a capturing lambda's frame refers to it, and may outlive the server.
+Coro<void> run_client(std::shared_ptr<const ClientConnected> handler,
+                      std::shared_ptr<StreamReaderProtocol> protocol) {
+  std::exception_ptr failure;
+  try {
+    co_await (*handler)(StreamReader(protocol), StreamWriter(protocol));
+  } catch (const CancelledError&) {
+    throw;
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (failure) {
+    detail::StreamTransport& transport = *protocol->transport();
+    transport.loop().call_exception_handler(
+        {"Unhandled exception in client_connected_cb", failure, ""});
+    transport.close();
+  }
+}
+
+/// StreamReaderProtocol's ClientTask: the handler's task, started from connection_made.
+void start_client(const std::shared_ptr<const void>& handler,
+                  const std::shared_ptr<StreamReaderProtocol>& protocol) {
+  protocol->transport()->loop().create_task(
+      run_client(std::static_pointer_cast<const ClientConnected>(handler), protocol));
+}
+
+/// A stream server's protocol factory: a StreamReaderProtocol whose connection starts the
+/// handler.
+ProtocolFactory stream_protocols(ClientConnected handler, std::size_t limit) {
+  std::shared_ptr<const void> shared = std::make_shared<const ClientConnected>(std::move(handler));
+  return [shared = std::move(shared), limit]() -> std::shared_ptr<StreamProtocol> {
+    return std::make_shared<StreamReaderProtocol>(limit, &start_client, shared);
+  };
+}
+
 }  // namespace
 
 Coro<Server> start_server(ClientConnected handler, std::string host, std::uint16_t port,
                           ServerOptions options) {
+  return detail::create_server(stream_protocols(std::move(handler), options.limit),
+                               std::move(host), port, options);
+}
+
+Coro<Server> start_unix_server(ClientConnected handler, std::string path, ServerOptions options) {
+  return detail::create_unix_server(stream_protocols(std::move(handler), options.limit),
+                                    std::move(path), options);
+}
+
+Coro<Server> detail::create_server(ProtocolFactory factory, std::string host, std::uint16_t port,
+                                   ServerOptions options) {
   std::vector<AddressInfo> addresses =
       co_await getaddrinfo(host, port, AF_UNSPEC, SOCK_STREAM, 0, AI_PASSIVE);
   std::vector<detail::OwnedFd> listeners;  // closed unless handed over to the server
@@ -251,11 +271,12 @@ Coro<Server> start_server(ClientConnected handler, std::string host, std::uint16
   if (listeners.empty())
     throw std::system_error(EADDRNOTAVAIL, std::generic_category(), "no address to listen on");
   co_return Server(std::make_shared<detail::ServerCore>(get_running_loop(), std::move(listeners),
-                                                        std::move(handler), options,
+                                                        std::move(factory), options,
                                                         detail::ServerCore::SocketFile{}));
 }
 
-Coro<Server> start_unix_server(ClientConnected handler, std::string path, ServerOptions options) {
+Coro<Server> detail::create_unix_server(ProtocolFactory factory, std::string path,
+                                        ServerOptions options) {
   const SocketAddress address = SocketAddress::unix_path(path);
   struct stat existing;
   if (!path.empty() && path[0] != '\0' && ::stat(path.c_str(), &existing) == 0 &&
@@ -273,7 +294,7 @@ Coro<Server> start_unix_server(ClientConnected handler, std::string path, Server
     file.path.clear();  // an abstract socket: no file to remove
   }
   co_return Server(std::make_shared<detail::ServerCore>(
-      get_running_loop(), std::move(listeners), std::move(handler), options, std::move(file)));
+      get_running_loop(), std::move(listeners), std::move(factory), options, std::move(file)));
 }
 
 void Server::close() { core_->close(); }

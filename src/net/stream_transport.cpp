@@ -1,9 +1,8 @@
-// StreamTransport: reading into the buffer, sending and buffering, flow control, and losing the
-// connection (see the header's notes).
+// StreamTransport: reading into the protocol, sending and buffering, flow control, and losing
+// the connection (see the header's notes).
 #include "asyncio/detail/stream_transport.hpp"
 
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cassert>
@@ -17,49 +16,106 @@
 #include "asyncio/detail/syscall.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"
+#include "asyncio/stream_reader_protocol.hpp"
 
 namespace asyncio::detail {
 
-namespace {
-
-std::exception_ptr os_error(int error, const char* what) {
-  return std::make_exception_ptr(errno_error(error, what));
-}
-
-}  // namespace
-
-// fd_ is initialised before anything that can throw, so every throw from a constructor closes
-// the fd (one from the body of a delegating constructor through ~StreamTransport).
-StreamTransport::StreamTransport(EventLoop* loop, OwnedFd fd, std::size_t limit, Kind kind)
-    : loop_(loop),
+StreamTransport::StreamTransport(EventLoop& loop, OwnedFd fd, Kind kind,
+                                 ServerCore* server) noexcept
+    : loop_(&loop),
       fd_(std::move(fd)),
-      limit_(limit),
       kind_(kind),
       read_watch_(&on_read_event, this, IoBackend::reader),
-      write_watch_(&on_write_event, this, IoBackend::writer) {
-  if (limit == 0) throw std::invalid_argument("Limit cannot be <= 0");
+      write_watch_(&on_write_event, this, IoBackend::writer),
+      server_(server) {
+  loop_link_.owner = this;
 }
 
-StreamTransport::StreamTransport(EventLoop& loop, OwnedFd fd, std::size_t limit, Kind kind)
-    : StreamTransport(&loop, std::move(fd), limit, kind) {
-  if (kind != Kind::write_pipe) {
-    start_reading();
+std::shared_ptr<StreamTransport> StreamTransport::open(EventLoop& loop, OwnedFd fd, Kind kind,
+                                                       std::shared_ptr<StreamProtocol> protocol,
+                                                       ServerCore* server) {
+  if (!protocol) throw std::invalid_argument("a transport needs a protocol");
+  // make_shared cannot reach the private constructor; fd is closed if allocating throws.
+  std::shared_ptr<StreamTransport> transport(
+      new StreamTransport(loop, std::move(fd), kind, server));
+  transport->use_protocol(protocol);  // `protocol` lives on until connection_made is called
+  if (server) server->connection_made(transport.get());
+  transport->start();
+  return transport;
+}
+
+// Python's order: connection_made, then reading starts (a write pipe is watched for reading
+// only to learn that its reader went away, as CPython's _UnixWritePipeTransport does; a
+// character device may not be watchable at all, and is then only written to).
+void StreamTransport::start() {
+  self_ = shared_from_this();
+  loop_->open_transports().push_back(&loop_link_);
+  try {
+    protocol_->connection_made(self_);
+  } catch (...) {
+    report("Exception in protocol.connection_made()", std::current_exception());
+    lose_connection(std::current_exception());
     return;
   }
-  // A write pipe is watched for reading only to learn that its reader went away (the selector
-  // reports an error then), as CPython's _UnixWritePipeTransport does. A character device
-  // may not be watchable at all; it is then only written to.
+  if (kind_ != Kind::write_pipe) {
+    try {
+      start_reading();
+    } catch (...) {
+      lose_connection(std::current_exception());
+    }
+    return;
+  }
   try {
     read_watch_.install();
   } catch (const std::exception&) {
   }
 }
 
-StreamTransport::StreamTransport(std::size_t limit)
-    : StreamTransport(running_loop_or_null(), OwnedFd(), limit, Kind::socket) {}
-
 StreamTransport::~StreamTransport() {
-  if (!lost_) lose_connection(nullptr);
+  protocol_ = nullptr;  // nobody is told any more
+  lose_connection(nullptr, true);
+}
+
+// --- The protocol --------------------------------------------------------------------------------
+
+std::shared_ptr<BaseProtocol> StreamTransport::get_protocol() const noexcept {
+  if (owned_) return owned_;
+  return std::shared_ptr<BaseProtocol>(std::shared_ptr<void>(), protocol_);  // not owned
+}
+
+void StreamTransport::set_protocol(std::shared_ptr<BaseProtocol> protocol) {
+  auto stream = std::dynamic_pointer_cast<StreamProtocol>(std::move(protocol));
+  if (!stream) throw std::invalid_argument("a stream transport needs a Protocol or BufferedProtocol");
+  if (!protocol_) return;  // connection_lost was called already: nothing would call it
+  use_protocol(stream);
+}
+
+void StreamTransport::use_protocol(const std::shared_ptr<StreamProtocol>& protocol) noexcept {
+  protocol_ = protocol.get();
+  plain_ = dynamic_cast<Protocol*>(protocol_);
+  buffered_ = dynamic_cast<BufferedProtocol*>(protocol_);
+  // A StreamReaderProtocol belongs to its reader and writer.
+  if (dynamic_cast<StreamReaderProtocol*>(protocol_))
+    owned_.reset();
+  else
+    owned_ = protocol;
+}
+
+void StreamTransport::orphan() noexcept {
+  protocol_ = nullptr;
+  plain_ = nullptr;
+  buffered_ = nullptr;
+  owned_.reset();
+  lose_connection(nullptr);
+}
+
+void StreamTransport::report(const char* message, std::exception_ptr error) noexcept {
+  loop_->call_exception_handler({message, std::move(error), "StreamTransport"});
+}
+
+void StreamTransport::protocol_failed(const char* message) noexcept {
+  report(message, std::current_exception());
+  lose_connection(std::current_exception());
 }
 
 // --- Reading -------------------------------------------------------------------------------------
@@ -77,100 +133,106 @@ void StreamTransport::Watch::remove() noexcept {
 }
 
 void StreamTransport::start_reading() {
-  if (!eof_ && !closing_) read_watch_.install();
+  if (!reading_paused_ && !eof_ && !is_closing()) read_watch_.install();
 }
 
-void StreamTransport::stop_reading() noexcept { read_watch_.remove(); }
+void StreamTransport::pause_reading() {
+  if (!is_reading()) return;
+  reading_paused_ = true;
+  if (kind_ != Kind::write_pipe) stop_reading();
+}
+
+void StreamTransport::resume_reading() {
+  if (is_closing() || !reading_paused_) return;
+  reading_paused_ = false;
+  if (kind_ == Kind::write_pipe) return;
+  try {
+    start_reading();
+  } catch (...) {
+    lose_connection(std::current_exception());
+  }
+}
 
 void StreamTransport::on_read_event(IoWatcher* watcher, IoWatcher::Event event) {
   auto& watch = *static_cast<Watch*>(watcher);
-  if (event == IoWatcher::Event::removed) {  // the loop closed, or someone replaced the reader:
-    watch.installed = false;                 // no byte will arrive any more
-    watch.owner->feed_eof();
+  if (event == IoWatcher::Event::removed) {  // someone replaced the reader: nothing will arrive
+    watch.installed = false;
+    watch.owner->lose_connection(nullptr);
     return;
   }
   watch.owner->read_ready();
 }
 
-// One read(2) of up to max_read bytes per readiness event, straight into the buffer's free
-// room, with a stack buffer behind it for the rest: no more memory is reserved than the bytes
-// that arrived, and the buffer never exceeds 2 * limit_ + max_read.
 void StreamTransport::read_ready() {
   if (kind_ == Kind::write_pipe) {  // the reader went away: nothing more can be written
-    lose_connection(out_.empty() ? nullptr : os_error(EPIPE, "Connection lost"));
+    lose_connection(out_.empty() ? nullptr
+                                 : std::make_exception_ptr(errno_error(EPIPE, "Connection lost")));
     return;
   }
-  char spill[max_read];
-  std::span<char> room = in_.back_room();
-  if (room.size() > max_read) room = room.first(max_read);
-  iovec parts[2] = {{room.data(), room.size()}, {spill, max_read - room.size()}};
-  const ssize_t n = retry_on_eintr([&] {
-    return room.empty() ? ::read(fd_.get(), spill, max_read)
-                        : ::readv(fd_.get(), parts, parts[1].iov_len ? 2 : 1);
-  });
+  // The transport outlives this call even if the protocol closes it: losing the connection
+  // moves self_ into the callback that tells the protocol.
+  if (buffered_)
+    read_into_protocol_buffer();
+  else
+    read_and_hand_over();
+}
+
+// BufferedProtocol: one read(2) straight into the protocol's memory.
+void StreamTransport::read_into_protocol_buffer() {
+  std::span<char> buffer;
+  try {
+    buffer = buffered_->get_buffer(max_read);
+    if (buffer.empty()) throw RuntimeError("get_buffer() returned an empty buffer");
+  } catch (...) {
+    return protocol_failed("Fatal error: protocol.get_buffer() call failed.");
+  }
+  const ssize_t n = retry_on_eintr([&] { return ::read(fd_.get(), buffer.data(), buffer.size()); });
   if (n < 0) {
     if (!would_block(errno)) fail(errno);
     return;
   }
-  if (n == 0) {  // EOF: a socket stays open for writing (Python's eof_received -> True)
-    feed_eof();
-    if (kind_ == Kind::read_pipe) lose_connection(nullptr);
+  if (n == 0) return eof_received();
+  try {
+    buffered_->buffer_updated(static_cast<std::size_t>(n));
+  } catch (...) {
+    protocol_failed("Fatal error: protocol.buffer_updated() call failed.");
+  }
+}
+
+// Protocol: one read(2) into the stack; data_received sees the bytes during its call only.
+void StreamTransport::read_and_hand_over() {
+  char data[max_read];
+  const ssize_t n = retry_on_eintr([&] { return ::read(fd_.get(), data, max_read); });
+  if (n < 0) {
+    if (!would_block(errno)) fail(errno);
     return;
   }
-  const std::size_t got = static_cast<std::size_t>(n);
-  const std::size_t in_room = std::min(got, room.size());
-  in_.commit(in_room);
-  in_.append(std::string_view(spill, got - in_room));
-  data_received();
-}
-
-// Bytes were added to the read buffer: wake the reader, and stop reading from the socket while
-// more than twice the limit is buffered (a transport fed by hand has no socket to stop).
-void StreamTransport::data_received() noexcept {
-  if (in_.size() > 2 * limit_ && fd_.get() >= 0) {
-    reading_paused_ = true;
-    stop_reading();
+  if (n == 0) return eof_received();
+  if (!plain_) return;  // orphaned
+  try {
+    plain_->data_received(std::string_view(data, static_cast<std::size_t>(n)));
+  } catch (...) {
+    protocol_failed("Fatal error: protocol.data_received() call failed.");
   }
-  assert(!reading_paused_ || !read_watch_.installed);
-  read_waiters_.wake_all();
 }
 
-void StreamTransport::feed_data(std::string_view bytes) {
-  if (eof_) throw RuntimeError("feed_data after feed_eof");
-  if (bytes.empty()) return;
-  in_.append(bytes);
-  data_received();
-}
-
-void StreamTransport::feed_eof() noexcept {
+// Python's _read_ready__on_eof: a socket stays open for writing when eof_received() says so,
+// else it is closed; a read pipe's connection is lost at EOF whatever it says.
+void StreamTransport::eof_received() {
   eof_ = true;
   stop_reading();
-  read_waiters_.wake_all();
-}
-
-void StreamTransport::set_exception(std::exception_ptr error) noexcept {
-  error_ = std::move(error);
-  read_waiters_.wake_all();
-}
-
-void StreamTransport::consumed() {
-  if (reading_paused_ && in_.size() <= limit_) {
-    reading_paused_ = false;
-    start_reading();
+  bool keep_open = false;
+  if (protocol_) {
+    try {
+      keep_open = protocol_->eof_received();
+    } catch (...) {
+      return protocol_failed("Fatal error: protocol.eof_received() call failed.");
+    }
   }
-}
-
-WakeAwaiter StreamTransport::wait_for_data(const char* what) {
-  if (read_waiters_.has_waiting()) {
-    throw RuntimeError(std::string(what) +
-                       "() called while another coroutine is already waiting for incoming data");
-  }
-  // A reader that needs more than the buffer may hold (readexactly) must get it.
-  if (reading_paused_) {
-    reading_paused_ = false;
-    start_reading();
-  }
-  return WakeAwaiter(read_waiters_, eof_);
+  if (kind_ == Kind::read_pipe)
+    lose_connection(nullptr);
+  else if (!keep_open)
+    close();
 }
 
 // --- Writing -------------------------------------------------------------------------------------
@@ -195,7 +257,7 @@ void StreamTransport::write(std::string_view bytes) {
   } else {
     out_.append(bytes);
   }
-  check_high_water();
+  maybe_pause_protocol();
 }
 
 bool StreamTransport::flush_now() {
@@ -231,11 +293,9 @@ void StreamTransport::start_writing() {
   }
 }
 
-void StreamTransport::stop_writing() noexcept { write_watch_.remove(); }
-
 void StreamTransport::on_write_event(IoWatcher* watcher, IoWatcher::Event event) {
   auto& watch = *static_cast<Watch*>(watcher);
-  if (event == IoWatcher::Event::removed) {  // the loop closed: nothing more can be sent
+  if (event == IoWatcher::Event::removed) {  // nothing more can be sent
     watch.installed = false;
     watch.owner->lose_connection(nullptr);
     return;
@@ -244,11 +304,7 @@ void StreamTransport::on_write_event(IoWatcher* watcher, IoWatcher::Event event)
 }
 
 void StreamTransport::write_ready() {
-  if (!flush_now()) return;
-  if (writing_paused_ && out_.size() <= low_water_) {
-    writing_paused_ = false;
-    drain_waiters_.wake_all();
-  }
+  if (flush_now()) maybe_resume_protocol();
 }
 
 // The write buffer is empty: finish what close() or write_eof() started (a pipe has no
@@ -261,36 +317,45 @@ void StreamTransport::after_flush() {
   }
 }
 
-void StreamTransport::check_high_water() noexcept {
-  if (out_.size() > high_water_) writing_paused_ = true;
-}
-
-void StreamTransport::set_write_buffer_limits(std::size_t high, std::size_t low) {
-  if (low > high) throw std::invalid_argument("high must be >= low must be >= 0");
-  high_water_ = high;
-  low_water_ = low;
-  if (out_.size() > high_water_) {
-    writing_paused_ = true;
-  } else if (writing_paused_ && out_.size() <= low_water_) {
-    writing_paused_ = false;
-    drain_waiters_.wake_all();
+void StreamTransport::maybe_pause_protocol() noexcept {
+  if (writing_paused_ || out_.size() <= high_water_) return;
+  writing_paused_ = true;
+  if (!protocol_) return;
+  try {
+    protocol_->pause_writing();
+  } catch (...) {
+    report("protocol.pause_writing() failed", std::current_exception());
   }
 }
 
-WakeAwaiter StreamTransport::wait_for_drain() {
-  return WakeAwaiter(drain_waiters_, !writing_paused_ || lost_);
+void StreamTransport::maybe_resume_protocol() noexcept {
+  if (!writing_paused_ || out_.size() > low_water_) return;
+  writing_paused_ = false;
+  if (!protocol_) return;
+  try {
+    protocol_->resume_writing();
+  } catch (...) {
+    report("protocol.resume_writing() failed", std::current_exception());
+  }
 }
 
-void StreamTransport::raise_if_lost() const {
-  if (!lost_) return;
-  throw_if_failed();
-  // A pipe has no reset: the reader went away (EPIPE, Python's BrokenPipeError).
-  throw std::system_error(kind_ == Kind::write_pipe ? EPIPE : ECONNRESET, std::generic_category(),
-                          "Connection lost");
+void StreamTransport::set_write_buffer_limits(std::optional<std::size_t> high,
+                                              std::optional<std::size_t> low) {
+  const std::size_t high_mark = high ? *high : low ? 4 * *low : default_high_water;
+  const std::size_t low_mark = low ? *low : high_mark / 4;
+  if (low_mark > high_mark) {
+    throw std::invalid_argument("high (" + std::to_string(high_mark) + ") must be >= low (" +
+                                std::to_string(low_mark) + ") must be >= 0");
+  }
+  high_water_ = high_mark;
+  low_water_ = low_mark;
+  maybe_pause_protocol();
+  maybe_resume_protocol();
 }
 
 void StreamTransport::write_eof() {
   if (eof_requested_ || is_closing()) return;
+  if (kind_ == Kind::read_pipe) throw RuntimeError("a read pipe cannot write EOF");
   eof_requested_ = true;
   if (out_.empty()) after_flush();
 }
@@ -298,48 +363,83 @@ void StreamTransport::write_eof() {
 void StreamTransport::close() {
   if (is_closing()) return;
   closing_ = true;
-  stop_reading();
+  if (kind_ != Kind::write_pipe) stop_reading();
   if (out_.empty()) lose_connection(nullptr);
 }
 
 // --- Addresses -----------------------------------------------------------------------------------
 
-const SocketAddress& StreamTransport::peer_address() {
+const SocketAddress& StreamTransport::peer_address() const {
   if (peer_address_.family() == AF_UNSPEC && !lost_ && kind_ == Kind::socket)
     peer_address_ = SocketAddress::peer_of(fd_.get());
   return peer_address_;
 }
 
-const SocketAddress& StreamTransport::local_address() {
+const SocketAddress& StreamTransport::local_address() const {
   if (local_address_.family() == AF_UNSPEC && !lost_ && kind_ == Kind::socket)
     local_address_ = SocketAddress::local_of(fd_.get());
   return local_address_;
+}
+
+std::any StreamTransport::get_extra_info(std::string_view name) const {
+  if (kind_ == Kind::socket) {
+    if (name == "peername") return peer_address();
+    if (name == "sockname") return local_address();
+    if (name == "socket") return fd();
+  } else if (name == "pipe") {
+    return fd();
+  }
+  return {};
 }
 
 // --- Losing the connection -----------------------------------------------------------------------
 
 void StreamTransport::fail(int error) {
   const char* what = error == EPIPE || error == ECONNRESET ? "Connection lost" : "socket error";
-  lose_connection(os_error(error, what));
+  lose_connection(std::make_exception_ptr(errno_error(error, what)));
 }
 
-void StreamTransport::lose_connection(std::exception_ptr error) noexcept {
+void StreamTransport::lose_connection(std::exception_ptr error, bool now) noexcept {
   if (lost_) return;
   lost_ = true;
-  eof_ = true;
-  if (error) error_ = std::move(error);  // a clean loss keeps what set_exception() set
+  closing_ = true;
   stop_reading();
   stop_writing();
   out_.clear();
-  // Out of the selector first, then closed (a reader fed by hand has no fd).
+  loop_link_.unlink();
+  // Out of the selector first, then closed.
   if (fd_.get() >= 0) loop_->io_backend().close_fd(fd_.release());
-  writing_paused_ = false;
-  read_waiters_.wake_all();
-  drain_waiters_.wake_all();
-  closed_waiters_.wake_all();
-  assert(eof_ && fd_.get() < 0 && !read_watch_.installed &&
-         !write_watch_.installed);  // lost_'s invariant
+  assert(fd_.get() < 0 && !read_watch_.installed && !write_watch_.installed);  // lost_'s invariant
+  // The server counts open connections: this one is closed now.
   if (server_) std::exchange(server_, nullptr)->connection_lost(this);
+  if (!now) {
+    // connection_lost from the loop; the callback holds the last reference to this
+    // transport when nobody else does.
+    try {
+      loop_->call_soon([self = std::move(self_), error]() mutable {
+        self->call_connection_lost(std::move(error));
+      });
+      return;
+    } catch (...) {  // no memory, or the loop is closed: tell the protocol now
+    }
+  }
+  const std::shared_ptr<StreamTransport> keep = std::move(self_);
+  call_connection_lost(std::move(error));
+}
+
+void StreamTransport::abort_for_loop_close() noexcept { lose_connection(nullptr, true); }
+
+void StreamTransport::call_connection_lost(std::exception_ptr error) noexcept {
+  if (StreamProtocol* protocol = std::exchange(protocol_, nullptr)) {
+    plain_ = nullptr;
+    buffered_ = nullptr;
+    try {
+      protocol->connection_lost(std::move(error));
+    } catch (...) {
+      report("Exception in protocol.connection_lost()", std::current_exception());
+    }
+    owned_.reset();
+  }
 }
 
 }  // namespace asyncio::detail

@@ -19,7 +19,9 @@
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"
 #include "asyncio/getaddrinfo.hpp"
+#include "asyncio/connections.hpp"
 #include "asyncio/task.hpp"
+#include "asyncio/tasks.hpp"
 
 namespace asyncio {
 
@@ -27,9 +29,9 @@ namespace {
 
 using detail::throw_errno;
 
-using TransportPtr = std::shared_ptr<detail::StreamTransport>;
+using ProtocolPtr = std::shared_ptr<StreamReaderProtocol>;
 
-Coro<std::string> read_some(TransportPtr t, std::size_t n) {
+Coro<std::string> read_some(ProtocolPtr t, std::size_t n) {
   t->throw_if_failed();
   if (n == 0) co_return std::string();  // at once, even with nothing buffered (as Python's read(0))
   if (t->read_buffer().empty() && !t->eof()) co_await t->wait_for_data("read");
@@ -40,7 +42,7 @@ Coro<std::string> read_some(TransportPtr t, std::size_t n) {
   co_return data;
 }
 
-Coro<std::string> read_to_eof(TransportPtr t) {
+Coro<std::string> read_to_eof(ProtocolPtr t) {
   std::string all;
   for (;;) {
     std::string block = co_await read_some(t, t->limit());
@@ -54,7 +56,7 @@ Coro<std::string> read_to_eof(TransportPtr t) {
 // `Separators` is a std::array of one (readline, readuntil(separator): no allocation) or a
 // std::vector.
 template <class Separators>
-Coro<std::string> read_until(TransportPtr t, Separators separators) {
+Coro<std::string> read_until(ProtocolPtr t, Separators separators) {
   if (separators.empty())
     throw std::invalid_argument("Separator should contain at least one element");
   std::size_t shortest = separators.front().size(), longest = 0;
@@ -96,7 +98,7 @@ Coro<std::string> read_until(TransportPtr t, Separators separators) {
   co_return chunk;
 }
 
-Coro<std::string> read_line(TransportPtr t) {
+Coro<std::string> read_line(ProtocolPtr t) {
   try {
     // A variable: g++ 12 destroys an aggregate temporary in a co_await expression twice.
     std::array<std::string, 1> newline{"\n"};
@@ -115,13 +117,13 @@ Coro<std::string> read_line(TransportPtr t) {
 }
 
 /// Async iteration's step: a line, or nullopt at EOF.
-Coro<std::optional<std::string>> next_line(TransportPtr t) {
+Coro<std::optional<std::string>> next_line(ProtocolPtr t) {
   std::string line = co_await read_line(std::move(t));
   if (line.empty()) co_return std::nullopt;
   co_return line;
 }
 
-Coro<std::string> read_exactly(TransportPtr t, std::size_t n) {
+Coro<std::string> read_exactly(ProtocolPtr t, std::size_t n) {
   detail::ByteBuffer& buffer = t->read_buffer();
   for (;;) {
     t->throw_if_failed();
@@ -138,100 +140,83 @@ Coro<std::string> read_exactly(TransportPtr t, std::size_t n) {
   co_return data;
 }
 
-Coro<void> drain_writer(TransportPtr t) {
+Coro<void> drain_writer(ProtocolPtr t) {
   t->throw_if_failed();
+  // Python's drain: a closing transport may have lost its connection already; one turn of the
+  // loop lets the protocol hear of it.
+  if (t->transport()->is_closing() && !t->is_lost()) co_await sleep(std::chrono::seconds(0));
   co_await t->wait_for_drain();
   t->raise_if_lost();
 }
 
-Coro<void> wait_writer_closed(TransportPtr t) {
+Coro<void> wait_writer_closed(ProtocolPtr t) {
   co_await t->wait_for_close();
   t->throw_if_failed();
 }
 
-/// Connects a new non-blocking socket of `family` to `address`; returns the open stream.
-Coro<StreamPair> connect_to(int family, int protocol, SocketAddress address, std::size_t limit) {
-  detail::OwnedFd socket(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol));
-  if (socket.get() < 0) throw_errno(errno, "socket");
-  co_await get_running_loop().sock_connect(socket.get(), address);
-  if (family != AF_UNIX) {
-    const int one = 1;
-    ::setsockopt(socket.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  StreamPair pair = open_stream(socket.release(), limit);
-  co_return pair;
+/// A stream connection's protocol factory.
+ProtocolFactory stream_protocol(std::size_t limit) {
+  return [limit] { return std::make_shared<StreamReaderProtocol>(limit); };
+}
+
+StreamPair stream_pair(const detail::StreamConnection& connection) {
+  auto protocol = std::static_pointer_cast<StreamReaderProtocol>(connection.second);
+  return {StreamReader(protocol), StreamWriter(protocol)};
+}
+
+Coro<StreamPair> open_stream_connection(Coro<detail::StreamConnection> connecting) {
+  co_return stream_pair(co_await std::move(connecting));
 }
 
 }  // namespace
 
 StreamReader::StreamReader(std::size_t limit)
-    : transport_(std::make_shared<detail::StreamTransport>(limit)) {}
+    : protocol_(std::make_shared<StreamReaderProtocol>(limit)) {}
 
 Coro<std::string> StreamReader::read(std::ptrdiff_t n) {
-  if (n < 0) return read_to_eof(transport_);
-  return read_some(transport_, static_cast<std::size_t>(n));
+  if (n < 0) return read_to_eof(protocol_);
+  return read_some(protocol_, static_cast<std::size_t>(n));
 }
 
-Coro<std::string> StreamReader::readline() { return read_line(transport_); }
+Coro<std::string> StreamReader::readline() { return read_line(protocol_); }
 
-Coro<std::optional<std::string>> StreamReader::anext() { return next_line(transport_); }
+Coro<std::optional<std::string>> StreamReader::anext() { return next_line(protocol_); }
 
 Coro<std::string> StreamReader::readuntil(std::string separator) {
-  return read_until(transport_, std::array<std::string, 1>{std::move(separator)});
+  return read_until(protocol_, std::array<std::string, 1>{std::move(separator)});
 }
 
 Coro<std::string> StreamReader::readuntil(std::vector<std::string> separators) {
-  return read_until(transport_, std::move(separators));
+  return read_until(protocol_, std::move(separators));
 }
 
-Coro<std::string> StreamReader::readexactly(std::size_t n) { return read_exactly(transport_, n); }
+Coro<std::string> StreamReader::readexactly(std::size_t n) { return read_exactly(protocol_, n); }
 
-Coro<void> StreamWriter::drain() { return drain_writer(transport_); }
+Coro<void> StreamWriter::drain() { return drain_writer(protocol_); }
 
-Coro<void> StreamWriter::wait_closed() { return wait_writer_closed(transport_); }
+Coro<void> StreamWriter::wait_closed() { return wait_writer_closed(protocol_); }
 
-SocketAddress StreamWriter::peername() const { return transport_->peer_address(); }
+SocketAddress StreamWriter::peername() const { return transport().peer_address(); }
 
-SocketAddress StreamWriter::sockname() const { return transport_->local_address(); }
-
-std::any StreamWriter::get_extra_info(std::string_view name) const {
-  if (name == "peername") return peername();
-  if (name == "sockname") return sockname();
-  if (name == "socket") return socket();
-  return {};
-}
+SocketAddress StreamWriter::sockname() const { return transport().local_address(); }
 
 StreamPair open_stream(int fd, std::size_t limit) {
   detail::OwnedFd owned(fd);  // closes fd when there is no running loop, or no memory
   EventLoop& loop = get_running_loop();
-  auto transport = std::make_shared<detail::StreamTransport>(loop, std::move(owned), limit);
-  return {StreamReader(transport), StreamWriter(transport)};
+  auto protocol = std::make_shared<StreamReaderProtocol>(limit);
+  detail::StreamTransport::open(loop, std::move(owned), detail::StreamTransport::Kind::socket,
+                                protocol);
+  return {StreamReader(protocol), StreamWriter(protocol)};
 }
 
 Coro<StreamPair> open_connection(std::string host, std::uint16_t port, std::size_t limit) {
-  const std::vector<AddressInfo> addresses =
-      co_await getaddrinfo(host, port, AF_UNSPEC, SOCK_STREAM);
-  if (addresses.empty())
-    throw std::system_error(EADDRNOTAVAIL, std::generic_category(),
-                            "getaddrinfo() returned empty list");
-  // Python's create_connection: try each address in turn; report every failure if all fail.
-  std::vector<std::system_error> failures;
-  for (const AddressInfo& info : addresses) {
-    try {
-      co_return co_await connect_to(info.family, info.protocol, info.address, limit);
-    } catch (const std::system_error& error) {
-      failures.emplace_back(error.code(), "connect to " + info.address.to_string());
-    }
-  }
-  if (failures.size() == 1) throw failures.front();
-  std::string message = "Multiple exceptions:";
-  for (const std::system_error& failure : failures)
-    message += std::string(" [") + failure.what() + "]";
-  throw std::system_error(failures.front().code(), message);
+  return open_stream_connection(
+      detail::create_connection(stream_protocol(limit), std::move(host), port, {}));
 }
 
 Coro<StreamPair> open_unix_connection(std::string path, std::size_t limit) {
-  co_return co_await connect_to(AF_UNIX, 0, SocketAddress::unix_path(path), limit);
+  return open_stream_connection(
+      detail::create_unix_connection(stream_protocol(limit), std::move(path)));
 }
 
 }  // namespace asyncio

@@ -32,7 +32,7 @@ class ProcessState {
   explicit ProcessState(pid_t pid) noexcept : pid_(pid) {}
 
   /// The read pipes wait() waits to reach EOF (each is closed at EOF).
-  std::vector<std::shared_ptr<StreamTransport>> read_pipes;
+  std::vector<std::shared_ptr<StreamReaderProtocol>> read_pipes;
 
   pid_t pid() const noexcept { return pid_; }
   const std::optional<int>& returncode() const noexcept { return returncode_; }
@@ -229,8 +229,9 @@ Process spawn(SpawnRequest& request) {
 
   using Kind = detail::StreamTransport::Kind;
   auto transport = [&](StdioEnds& end, Kind kind) {
-    return std::make_shared<detail::StreamTransport>(loop, std::move(end.ours), request.limit,
-                                                     kind);
+    auto protocol = std::make_shared<StreamReaderProtocol>(request.limit);
+    detail::StreamTransport::open(loop, std::move(end.ours), kind, protocol);
+    return protocol;
   };
   std::optional<StreamWriter> in;
   std::optional<StreamReader> out, err;
@@ -264,7 +265,7 @@ Coro<Process> spawn_when_awaited(SpawnRequest request) { co_return spawn(request
 
 Coro<int> wait_for(std::shared_ptr<detail::ProcessState> state) {
   co_await state->wait_for_exit();
-  for (const std::shared_ptr<detail::StreamTransport>& pipe : state->read_pipes)
+  for (const std::shared_ptr<StreamReaderProtocol>& pipe : state->read_pipes)
     co_await pipe->wait_for_close();
   co_return *state->returncode();
 }

@@ -1,6 +1,7 @@
 // ServerCore: what a Server handle refers to. It owns the listening sockets, accepts
-// connections while serving, starts a handler task for each, and keeps the list of live
-// connections so that closing the server can close them.
+// connections while serving, opens a transport with a new protocol for each (a stream server's
+// protocol starts the handler task), and keeps the list of live connections so that closing
+// the server can close them.
 #pragma once
 
 #include <sys/types.h>
@@ -14,6 +15,7 @@
 #include "asyncio/detail/stream_transport.hpp"
 #include "asyncio/detail/wait_queue.hpp"
 #include "asyncio/handle.hpp"
+#include "asyncio/connections.hpp"
 #include "asyncio/server.hpp"
 
 namespace asyncio::detail {
@@ -28,7 +30,7 @@ class ServerCore {
   };
 
   /// Takes ownership of `listeners`, bound and listening non-blocking sockets.
-  ServerCore(EventLoop& loop, std::vector<OwnedFd> listeners, ClientConnected handler,
+  ServerCore(EventLoop& loop, std::vector<OwnedFd> listeners, ProtocolFactory factory,
              ServerOptions options, SocketFile file);
   ~ServerCore();
   ServerCore(const ServerCore&) = delete;
@@ -52,7 +54,8 @@ class ServerCore {
   WakeAwaiter wait_for_close_call() noexcept { return WakeAwaiter(close_waiters_, closed_); }
   bool serving_forever_ = false;  // a task is in serve_forever
 
-  /// A connection this server accepted was lost (called by the transport).
+  /// A connection this server accepted is opened, and was lost (called by the transport).
+  void connection_made(StreamTransport* connection) noexcept;
   void connection_lost(StreamTransport* connection) noexcept;
 
  private:
@@ -75,7 +78,7 @@ class ServerCore {
 
   EventLoop* loop_;
   std::vector<std::unique_ptr<Listener>> listeners_;  // empty once closed
-  std::shared_ptr<const ClientConnected> handler_;    // shared with every handler task
+  ProtocolFactory factory_;
   ServerOptions options_;
   SocketFile file_;
   // The live connections this server accepted (StreamTransports); active_ counts them.

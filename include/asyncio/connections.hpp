@@ -1,0 +1,135 @@
+// The calls that make transports at the protocol level: create_connection,
+// create_unix_connection, connect_accepted_socket, connect_read_pipe, connect_write_pipe,
+// create_server and create_unix_server (Python's loop methods of those names; here free
+// functions on the running loop, like open_connection and start_server). Each takes a factory:
+// a callable returning a std::shared_ptr to a Protocol or BufferedProtocol (protocols.hpp),
+// called once per connection; the results give the protocol back with the factory's type.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "asyncio/coro.hpp"
+#include "asyncio/detail/owned_fd.hpp"
+#include "asyncio/protocols.hpp"
+#include "asyncio/server.hpp"
+#include "asyncio/transports.hpp"
+
+namespace asyncio {
+
+/// A protocol factory's product, for the typed results below.
+template <class Factory>
+using ProtocolOf = typename std::invoke_result_t<Factory&>::element_type;
+
+/// A connection as create_connection returns it: Python's (transport, protocol) pair.
+template <class P>
+using Connection = std::pair<std::shared_ptr<Transport>, std::shared_ptr<P>>;
+
+/// What makes one StreamProtocol per connection (type-erased form).
+using ProtocolFactory = std::function<std::shared_ptr<StreamProtocol>()>;
+
+/// create_connection's options, as Python 3.12's keyword arguments.
+struct ConnectionOptions {
+  /// Bind the socket here before connecting (host "" = any address; port 0 = any port).
+  std::optional<std::pair<std::string, std::uint16_t>> local_addr;
+  /// RFC 8305 Happy Eyeballs: start the next address's attempt after this delay while the
+  /// earlier ones are still connecting; unset tries one address after another.
+  std::optional<std::chrono::milliseconds> happy_eyeballs_delay;
+  /// Reorder the addresses alternating families, first family first `interleave` times (1
+  /// when happy_eyeballs_delay is set and this is 0).
+  int interleave = 0;
+  int family = 0;  // AF_INET or AF_INET6 to choose; 0: both
+};
+
+namespace detail {
+using StreamConnection = Connection<StreamProtocol>;
+Coro<StreamConnection> create_connection(ProtocolFactory factory, std::string host,
+                                         std::uint16_t port, ConnectionOptions options);
+Coro<StreamConnection> create_unix_connection(ProtocolFactory factory, std::string path);
+Coro<StreamConnection> connect_accepted_socket(ProtocolFactory factory, OwnedFd fd);
+Coro<StreamConnection> connect_pipe(ProtocolFactory factory, int fd, bool read_end);
+Coro<Server> create_server(ProtocolFactory factory, std::string host, std::uint16_t port,
+                           ServerOptions options);
+Coro<Server> create_unix_server(ProtocolFactory factory, std::string path, ServerOptions options);
+
+template <class Factory>
+ProtocolFactory erase(Factory factory) {
+  static_assert(std::is_base_of_v<StreamProtocol, ProtocolOf<Factory>>,
+                "the factory must return a std::shared_ptr to a Protocol or BufferedProtocol");
+  return [factory = std::move(factory)]() mutable -> std::shared_ptr<StreamProtocol> {
+    return factory();
+  };
+}
+/// The connection with its protocol as the factory's type.
+template <class P>
+Coro<Connection<P>> typed(Coro<StreamConnection> connecting) {
+  StreamConnection connection = co_await std::move(connecting);
+  co_return Connection<P>(std::move(connection.first),
+                          std::static_pointer_cast<P>(std::move(connection.second)));
+}
+}  // namespace detail
+
+/// Python's loop.create_connection(protocol_factory, host, port, ...): resolves host (off the
+/// loop's thread), connects to its addresses in turn (or racing them, with
+/// happy_eyeballs_delay), makes one protocol with `factory` (a callable returning a
+/// std::shared_ptr to a Protocol or BufferedProtocol) and calls its connection_made. Throws
+/// the connect error (std::system_error), or one naming every address's error.
+template <class Factory>
+Coro<Connection<ProtocolOf<Factory>>> create_connection(Factory factory, std::string host,
+                                                        std::uint16_t port,
+                                                        ConnectionOptions options = {}) {
+  return detail::typed<ProtocolOf<Factory>>(detail::create_connection(
+      detail::erase(std::move(factory)), std::move(host), port, std::move(options)));
+}
+
+/// Python's loop.create_unix_connection: the same over the Unix-domain socket at `path`.
+template <class Factory>
+Coro<Connection<ProtocolOf<Factory>>> create_unix_connection(Factory factory, std::string path) {
+  return detail::typed<ProtocolOf<Factory>>(
+      detail::create_unix_connection(detail::erase(std::move(factory)), std::move(path)));
+}
+
+/// Python's loop.connect_accepted_socket: wraps an already connected stream socket `fd`
+/// (taken over and made non-blocking; closed if this throws).
+template <class Factory>
+Coro<Connection<ProtocolOf<Factory>>> connect_accepted_socket(Factory factory, int fd) {
+  return detail::typed<ProtocolOf<Factory>>(
+      detail::connect_accepted_socket(detail::erase(std::move(factory)), detail::OwnedFd(fd)));
+}
+
+/// Python's loop.connect_read_pipe / connect_write_pipe at the protocol level: `fd` (a pipe,
+/// FIFO, socket or character device, taken over and made non-blocking) is read from, or
+/// written to. std::invalid_argument for any other kind of file ("Pipe transport is for
+/// pipes/sockets/character devices only"); fd is then left open.
+template <class Factory>
+Coro<Connection<ProtocolOf<Factory>>> connect_read_pipe(Factory factory, int fd) {
+  return detail::typed<ProtocolOf<Factory>>(
+      detail::connect_pipe(detail::erase(std::move(factory)), fd, true));
+}
+template <class Factory>
+Coro<Connection<ProtocolOf<Factory>>> connect_write_pipe(Factory factory, int fd) {
+  return detail::typed<ProtocolOf<Factory>>(
+      detail::connect_pipe(detail::erase(std::move(factory)), fd, false));
+}
+
+/// Python's loop.create_server(protocol_factory, host, port, ...): listens as start_server
+/// does (ServerOptions' limit is unused here), and makes one protocol per accepted
+/// connection.
+template <class Factory>
+Coro<Server> create_server(Factory factory, std::string host, std::uint16_t port,
+                           ServerOptions options = {}) {
+  return detail::create_server(detail::erase(std::move(factory)), std::move(host), port, options);
+}
+/// Python's loop.create_unix_server: the same on the Unix-domain socket `path`.
+template <class Factory>
+Coro<Server> create_unix_server(Factory factory, std::string path, ServerOptions options = {}) {
+  return detail::create_unix_server(detail::erase(std::move(factory)), std::move(path), options);
+}
+
+}  // namespace asyncio
