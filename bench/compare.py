@@ -265,8 +265,13 @@ def compare(suite_name, args):
 
 # Echo workloads: name, message size (bytes), connections. The targets are ours over each peer.
 ECHO_WORKLOADS = [("64 B x 50", 64, 50), ("64 KiB x 50", 65536, 50), ("64 B x 1000", 64, 1000)]
-ECHO_TARGETS = [("asio", 1.0), ("floor", 0.95)]  # for the first workload; the others are reported
-ECHO_METRICS = ["round_trips_per_s", "latency_p50_us", "latency_p90_us", "latency_p99_us", "latency_p999_us"]
+# Targets per (workload, server): (peer, at least this many times its round trips/s), or ("cpu",
+# at most this many times the floor's server CPU per round trip). The other rows are reported.
+ECHO_TARGETS = {("64 B x 50", "ours"): [("asio", 1.0), ("floor", 0.95)],
+                ("64 B x 50", "ours-buffered"): [("floor", 1.0), ("cpu", 1.05)],
+                ("64 KiB x 50", "ours-buffered"): [("asio", 1.1)]}
+ECHO_METRICS = ["round_trips_per_s", "latency_p50_us", "latency_p90_us", "latency_p99_us", "latency_p999_us",
+                "server_cpu_ns_per_rt"]
 # Measured and warm-up seconds per echo run, HTTP seconds per wrk run: full and --quick.
 ECHO_SECONDS = {False: (3.0, 1.0), True: (0.5, 0.25)}
 HTTP_SECONDS = {False: 5, True: 1}
@@ -329,18 +334,31 @@ def stop_server(proc):
     return None if proc.returncode == 0 else f"the server exited with status {proc.returncode}"
 
 
+def process_cpu_seconds(pid):
+    """User + system CPU time a live process has used (/proc/PID/stat), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def run_with_server(server_command, client_command, cpus, timeout):
-    """Runs client_command(port) against server_command(port); returns (client's stdout, error)."""
+    """Runs client_command(port) against server_command(port); returns (client's stdout, error,
+    the server's CPU seconds up to the client's end)."""
     port = free_port()
     server_cpu, client_cpu = cpus or (None, None)
     with tempfile.TemporaryFile(mode="w+") as log:
         proc, error = start_server(server_command(port), port, server_cpu, log)
         stdout = ""
+        cpu_seconds = None
         try:
             if error is None:
                 client = subprocess.run(pinned(client_cpu, client_command(port)), capture_output=True,
                                         text=True, timeout=timeout)
                 stdout = client.stdout
+                cpu_seconds = process_cpu_seconds(proc.pid)
                 if client.returncode != 0:
                     tail = client.stderr.strip().splitlines()[-2:]
                     error = f"client exit status {client.returncode}" + (f" ({' | '.join(tail)})" if tail else "")
@@ -354,7 +372,7 @@ def run_with_server(server_command, client_command, cpus, timeout):
             tail = log.read().strip().splitlines()[-2:]
             if tail:
                 error += f" (server: {' | '.join(tail)})"
-        return stdout, error
+        return stdout, error, cpu_seconds
 
 
 def rotated(items, round_no):
@@ -368,18 +386,21 @@ def echo_servers(args):
     peers = os.path.join(args.build, "peers")
     script = os.path.join(HERE, "peers", "echo_asyncio.py")
     programs = [("ours", os.path.join(args.build, "echo_server")),
+                ("ours-protocol", os.path.join(args.build, "echo_server"), "--protocol"),
+                ("ours-buffered", os.path.join(args.build, "echo_server"), "--buffered"),
                 ("floor", os.path.join(peers, "bench_echo_floor")),
                 ("asio", os.path.join(peers, "bench_echo_asio")),
                 ("libuv", os.path.join(peers, "bench_echo_libuv"))]
     servers, notes = {}, []
-    for name, path in programs:
+    for name, path, *flags in programs:
         if os.path.exists(path):
-            servers[name] = lambda port, path=path: [path, str(port)]
+            servers[name] = lambda port, path=path, flags=flags: [path, str(port), *flags]
         else:
             notes.append(f"{name}: not installed (no program at {path})")
     has_uvloop = subprocess.run([args.python, "-c", "import uvloop"], capture_output=True).returncode == 0
     if has_uvloop:
         servers["uvloop"] = lambda port: [args.python, script, str(port), "--uvloop"]
+        servers["uvloop-protocol"] = lambda port: [args.python, script, str(port), "--uvloop", "--protocol"]
     else:
         notes.append(f"uvloop: not installed (no uvloop module for {args.python}; Debian: python3-uvloop)")
     servers["asyncio"] = lambda port: [args.python, script, str(port)]
@@ -410,9 +431,12 @@ def compare_echo(args, workloads=ECHO_WORKLOADS):
         for workload, size, connections in workloads:
             for name in rotated(list(servers), round_no):
                 started = time.monotonic()
-                stdout, error = run_with_server(servers[name], client_command(size, connections), cpus,
-                                                timeout=seconds + warmup + 60)
-                values = parse_output(stdout, ECHO_METRICS)
+                stdout, error, cpu_seconds = run_with_server(servers[name], client_command(size, connections),
+                                                             cpus, timeout=seconds + warmup + 60)
+                values = parse_output(stdout, ECHO_METRICS + ["round_trips_total"])
+                total = values.pop("round_trips_total", None)
+                if cpu_seconds is not None and total:
+                    values["server_cpu_ns_per_rt"] = cpu_seconds * 1e9 / total
                 for metric, value in values.items():
                     samples[workload][name][metric].append(value)
                 if error is None and "round_trips_per_s" not in values:
@@ -451,20 +475,29 @@ def echo_table(summary):
         this, other = median(workload, name, "round_trips_per_s"), median(workload, peer, "round_trips_per_s")
         return this / other if this and other else None
 
-    header = ["workload", "server", "round trips/s", "p99 us", "vs asio", "vs floor", "target", "met"]
+    def cpu_ratio(workload, name):
+        this, floor = median(workload, name, "server_cpu_ns_per_rt"), median(workload, "floor", "server_cpu_ns_per_rt")
+        return this / floor if this and floor else None
+
+    header = ["workload", "server", "round trips/s", "p99 us", "server CPU ns/rt", "vs asio", "vs floor",
+              "CPU vs floor", "target", "met"]
     rows = []
     for workload in summary:
         for i, name in enumerate(summary.get(workload, {})):
             ratios = [ratio(workload, name, peer) for peer in ("asio", "floor")]
-            target, met = "-", "-"
-            if name == "ours" and workload == ECHO_WORKLOADS[0][0]:  # the others are only reported
-                target = ", ".join(f">= {minimum}x {peer}" for peer, minimum in ECHO_TARGETS)
-                checks = [ratio(workload, name, peer) for peer, _ in ECHO_TARGETS]
-                if all(c is not None for c in checks):
-                    met = "yes" if all(c >= m for c, (_, m) in zip(checks, ECHO_TARGETS)) else "NO"
+            targets = ECHO_TARGETS.get((workload, name), [])
+            target = ", ".join(f"CPU <= {m}x floor" if peer == "cpu" else f">= {m}x {peer}" for peer, m in targets) or "-"
+            met = "-"
+            checks = [(cpu_ratio(workload, name), m, True) if peer == "cpu" else (ratio(workload, name, peer), m, False)
+                      for peer, m in targets]
+            if checks and all(c is not None for c, _, _ in checks):
+                met = "yes" if all((c <= m) if lower else (c >= m) for c, m, lower in checks) else "NO"
+            cpu = cpu_ratio(workload, name)
             rows.append([workload if i == 0 else "", name, stats_cell(summary[workload][name]["round_trips_per_s"]),
                          fmt(median(workload, name, "latency_p99_us")),
-                         *("-" if r is None else f"{r:.2f}x" for r in ratios), target, met])
+                         fmt(median(workload, name, "server_cpu_ns_per_rt")),
+                         *("-" if r is None else f"{r:.2f}x" for r in ratios),
+                         "-" if cpu is None else f"{cpu:.2f}x", target, met])
     return header, rows
 
 
@@ -547,7 +580,8 @@ def compare_http(args):
             print(f"http: round {round_no}/{args.rounds}", file=sys.stderr)
             for name in rotated(list(servers), round_no):
                 started = time.monotonic()
-                stdout, error = run_with_server(servers[name], client_command(name), cpus, timeout=seconds + 60)
+                stdout, error, _cpu = run_with_server(servers[name], client_command(name), cpus,
+                                                      timeout=seconds + 60)
                 values, wrk_error = parse_wrk(stdout)
                 for metric, value in values.items():
                     samples[name][metric].append(value)

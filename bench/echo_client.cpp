@@ -2,7 +2,8 @@
 // library. Each of N connections sends a message of SIZE bytes, waits until all of it has come
 // back, then sends the next (a closed loop). After a warm-up it counts the round trips that end
 // within the measured seconds and prints "round_trips_per_s" and "latency_p50_us",
-// "latency_p90_us", "latency_p99_us" and "latency_p999_us" lines. A server that sends back anything
+// "latency_p90_us", "latency_p99_us" and "latency_p999_us" lines, and "round_trips_total" (all
+// round trips, warm-up included: what the server's CPU time is divided by). A server that sends back anything
 // but the bytes it was sent, closes a connection early or stops answering for 5 s makes it fail
 // (exit status 1, a message on stderr).
 #include <arpa/inet.h>
@@ -271,6 +272,7 @@ class Client {
     if (now >= measure_from_ns_ && now < measure_until_ns_)
       latencies_ns_.push_back(now - c.started_ns);
     ++c.messages;
+    ++round_trips_total_;
     if (now < measure_until_ns_) {
       start_message(c);
     } else {
@@ -295,9 +297,11 @@ class Client {
     std::printf("latency_p90_us %.1f\n", percentile_us(0.90));
     std::printf("latency_p99_us %.1f\n", percentile_us(0.99));
     std::printf("latency_p999_us %.1f\n", percentile_us(0.999));
+    std::printf("round_trips_total %llu\n", static_cast<unsigned long long>(round_trips_total_));
   }
 
   const Options& options_;
+  std::uint64_t round_trips_total_ = 0;  // warm-up and measured time, all connections
   std::vector<Connection> connections_;
   int open_ = static_cast<int>(connections_.size());
   int epoll_fd_;

@@ -1,12 +1,21 @@
-// Our server of the echo benchmarks (compare.py echo), on StreamReader / StreamWriter: each
-// connection's handler reads up to 64 KiB with reader.read, writes it back with writer.write and
-// waits in writer.drain, until end of file. Listens on 127.0.0.1:PORT (backlog 1024); exits with
-// status 0 on SIGINT or SIGTERM. Usage: echo_server PORT
+// Our servers of the echo benchmarks (compare.py echo), in three forms:
+//   echo_server PORT              streams: each connection's handler reads up to 64 KiB with
+//                                 reader.read, writes it back with writer.write and waits in
+//                                 writer.drain, until end of file;
+//   echo_server PORT --protocol   a Protocol: data_received writes the bytes back;
+//   echo_server PORT --buffered   a BufferedProtocol: the transport reads into the protocol's
+//                                 64 KiB buffer, and buffer_updated writes them back from there.
+// The protocol forms pause reading while the transport's write buffer is over its high-water
+// mark, as drain() does for the streams. Listens on 127.0.0.1:PORT (backlog 1024); exits with
+// status 0 on SIGINT or SIGTERM.
 #include <asyncio/asyncio.hpp>
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include "stop_signals.hpp"  // examples/stop_signals.hpp: close_on_stop_signal(server)
@@ -27,9 +36,41 @@ asyncio::Coro<> echo(asyncio::StreamReader reader, asyncio::StreamWriter writer)
   co_await writer.wait_closed();
 }
 
-asyncio::Coro<> serve(int port) {
-  asyncio::Server server = co_await asyncio::start_server(echo, "127.0.0.1", port,
-                                                          asyncio::ServerOptions{.backlog = 1024});
+/// What both protocol forms share: the transport, and reads paused while writes back up.
+template <class Base>
+struct EchoBase : Base {
+  std::shared_ptr<asyncio::Transport> transport;
+  void connection_made(std::shared_ptr<asyncio::Transport> t) override { transport = std::move(t); }
+  void pause_writing() override { transport->pause_reading(); }
+  void resume_writing() override { transport->resume_reading(); }
+};
+
+struct EchoProtocol final : EchoBase<asyncio::Protocol> {
+  void data_received(std::string_view data) override { transport->write(data); }
+};
+
+struct EchoBuffered final : EchoBase<asyncio::BufferedProtocol> {
+  std::array<char, 64 * 1024> buffer;
+  std::span<char> get_buffer(std::size_t) override { return buffer; }
+  void buffer_updated(std::size_t n) override {
+    transport->write(std::string_view(buffer.data(), n));
+  }
+};
+
+asyncio::Coro<asyncio::Server> listen(int port, std::string_view form) {
+  const asyncio::ServerOptions options{.backlog = 1024};
+  const auto at = static_cast<std::uint16_t>(port);
+  if (form == "--protocol")
+    co_return co_await asyncio::create_server([] { return std::make_shared<EchoProtocol>(); },
+                                              "127.0.0.1", at, options);
+  if (form == "--buffered")
+    co_return co_await asyncio::create_server([] { return std::make_shared<EchoBuffered>(); },
+                                              "127.0.0.1", at, options);
+  co_return co_await asyncio::start_server(echo, "127.0.0.1", at, options);
+}
+
+asyncio::Coro<> serve(int port, std::string form) {
+  asyncio::Server server = co_await listen(port, form);
   asyncio::create_task(close_on_stop_signal(server));
   co_await server.serve_forever();
 }
@@ -37,9 +78,10 @@ asyncio::Coro<> serve(int port) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s PORT\n", argv[0]);
+  const std::string form = argc == 3 ? argv[2] : "";
+  if (argc < 2 || argc > 3 || !(form.empty() || form == "--protocol" || form == "--buffered")) {
+    std::fprintf(stderr, "usage: %s PORT [--protocol | --buffered]\n", argv[0]);
     return 2;
   }
-  asyncio::run(serve(std::atoi(argv[1])));
+  asyncio::run(serve(std::atoi(argv[1]), form));
 }

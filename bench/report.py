@@ -256,7 +256,7 @@ def server_ratio_rows(server_results):
             ours = ((by_server.get("ours") or {}).get(metric) or {}).get("median")
             for server, stats in by_server.items():
                 peer = (stats.get(metric) or {}).get("median")
-                if server != "ours" and ours and peer:
+                if not server.startswith("ours") and ours and peer:
                     rows.append((f"{name} {workload} vs {PEER_NAMES.get(server, server)}", ours / peer))
     return rows
 

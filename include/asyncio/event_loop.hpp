@@ -68,6 +68,7 @@ using ExceptionHandler = std::function<void(class EventLoop&, const ExceptionCon
 
 class TaskRef;
 class TaskRequest;
+class Transport;
 
 /// create_task's keyword arguments: Python's name= and eager_start=.
 struct TaskOptions {
@@ -251,6 +252,24 @@ class EventLoop {
   Coro<std::pair<std::string, SocketAddress>> sock_recvfrom(int fd, std::size_t max_bytes);
   /// Sends one datagram to `address`; returns the number of bytes sent.
   Coro<std::size_t> sock_sendto(int fd, std::string_view data, SocketAddress address);
+  /// Receives one datagram into `buffer` (the rest of a longer one is dropped): its size and
+  /// its sender. `buffer` must outlive the call.
+  Coro<std::pair<std::size_t, SocketAddress>> sock_recvfrom_into(int fd, std::span<char> buffer);
+  /// Python's sock_sendfile: sends `file` (an fd) from `offset`, `count` bytes or up to its
+  /// end, over the connected stream socket `fd` with sendfile(2); when that cannot send this
+  /// file, reads and sends it instead (unless `fallback` is false: SendfileNotAvailableError).
+  /// Returns the bytes sent, fewer than `count` when the file ends first; the file's offset is
+  /// left after them. std::invalid_argument for a negative offset or a count of 0.
+  Coro<std::size_t> sock_sendfile(int fd, int file, std::int64_t offset = 0,
+                                  std::optional<std::size_t> count = std::nullopt,
+                                  bool fallback = true);
+  /// Python's loop.sendfile: sock_sendfile over a transport's connection (connections.hpp):
+  /// waits until its write buffer is flushed, pauses its reading meanwhile; write() raises
+  /// RuntimeError until it is done. RuntimeError when the transport is closing.
+  Coro<std::size_t> sendfile(std::shared_ptr<Transport> transport, int file,
+                             std::int64_t offset = 0,
+                             std::optional<std::size_t> count = std::nullopt,
+                             bool fallback = true);
 
   // --- Futures and tasks ---------------------------------------------------------------------
 

@@ -77,6 +77,14 @@ class RuntimeError : public Error {
   using Error::Error;
 };
 
+/// Python's SendfileNotAvailableError: sendfile(2) cannot send this file over this socket (the
+/// file is not a regular one, say); sock_sendfile and sendfile then fall back to reading and
+/// sending, unless told not to.
+class SendfileNotAvailableError : public RuntimeError {
+ public:
+  using RuntimeError::RuntimeError;
+};
+
 /// get_nowait() on a queue with no item to give.
 class QueueEmpty : public Error {
  public:

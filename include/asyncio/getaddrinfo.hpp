@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "asyncio/coro.hpp"
@@ -38,5 +39,10 @@ const std::error_category& gai_category() noexcept;
 Coro<std::vector<AddressInfo>> getaddrinfo(std::string host, std::uint16_t port,
                                            int family = AF_UNSPEC, int type = 0, int protocol = 0,
                                            int flags = 0);
+
+/// Python's loop.getnameinfo(sockaddr, flags): the host and service names of `address`
+/// (getnameinfo(3) with NI_* `flags`), found on the default executor unless NI_NUMERICHOST and
+/// NI_NUMERICSERV are both given. Failure throws std::system_error in gai_category().
+Coro<std::pair<std::string, std::string>> getnameinfo(SocketAddress address, int flags = 0);
 
 }  // namespace asyncio

@@ -56,7 +56,7 @@ class ReadTransport : public virtual BaseTransport {
 class WriteTransport : public virtual BaseTransport {
  public:
   /// Sends what the fd takes now and buffers the rest. Ignored once the connection is lost;
-  /// RuntimeError after write_eof().
+  /// RuntimeError after write_eof(), while loop.sendfile() sends, and on a read pipe.
   virtual void write(std::string_view data) = 0;
   /// write() for each piece, as one system call when nothing is buffered.
   virtual void writelines(std::span<const std::string_view> pieces) = 0;
@@ -79,7 +79,8 @@ class WriteTransport : public virtual BaseTransport {
 };
 
 /// A stream connection, both ways (Python's Transport): TCP, a Unix socket, or a pipe's end
-/// (which supports one direction: a read pipe's writes and a write pipe's reads do nothing).
+/// (which goes one way: writing to a read pipe is a RuntimeError; a write pipe never
+/// reads, and pausing or resuming its reading does nothing).
 class Transport : public ReadTransport, public WriteTransport {};
 
 }  // namespace asyncio

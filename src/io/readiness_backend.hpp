@@ -44,6 +44,9 @@ class ReadinessBackend final : public IoBackend {
   Coro<void> send_all(int fd, std::string_view data) override;
   Coro<std::pair<std::string, SocketAddress>> recvfrom(int fd, std::size_t max_bytes) override;
   Coro<std::size_t> sendto(int fd, std::string_view data, SocketAddress address) override;
+  Coro<std::pair<std::size_t, SocketAddress>> recvfrom_into(int fd,
+                                                            std::span<char> buffer) override;
+  Coro<std::size_t> sendfile(int fd, int file, std::int64_t offset, std::size_t count) override;
 
  private:
   // What each fd is watched for, indexed by fd.

@@ -1,9 +1,11 @@
 // ReadinessBackend's socket operations (the loop's sock_*): each tries its system call first and
 // waits for readiness only when the call would block. None of them ever raises SIGPIPE.
 #include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <stdexcept>
 #include <system_error>
@@ -12,6 +14,7 @@
 #include "asyncio/detail/fd_waiter.hpp"
 #include "asyncio/detail/scheduler.hpp"
 #include "asyncio/detail/syscall.hpp"
+#include "asyncio/exceptions.hpp"
 #include "asyncio/socket_address.hpp"
 #include "io/readiness_backend.hpp"
 
@@ -104,6 +107,47 @@ Coro<std::size_t> ReadinessBackend::sendto(int fd, std::string_view data, Socket
     if (n >= 0) co_return static_cast<std::size_t>(n);
     co_await FdWaiter(*this, fd, writer);
   }
+}
+
+Coro<std::pair<std::size_t, SocketAddress>> ReadinessBackend::recvfrom_into(
+    int fd, std::span<char> buffer) {
+  check_nonblocking(fd);
+  for (;;) {
+    if (auto got = try_recvfrom_into(fd, buffer)) co_return std::move(*got);
+    co_await FdWaiter(*this, fd, reader);
+  }
+}
+
+// sendfile(2) has no MSG_NOSIGNAL: SIGPIPE is held back around it. A file sendfile(2) cannot
+// read from (a pipe, a socket), or an fd it cannot write to, fails before any byte is sent.
+Coro<std::size_t> ReadinessBackend::sendfile(int fd, int file, std::int64_t offset,
+                                             std::size_t count) {
+  check_nonblocking(fd);
+  constexpr std::size_t most_per_call = 0x7ffff000;  // what Linux sends per call at most
+  std::size_t total = 0;
+  off_t at = static_cast<off_t>(offset);
+  while (total < count) {
+    const std::size_t chunk = std::min(count - total, most_per_call);
+    const ssize_t n = without_sigpipe([&] { return ::sendfile(fd, file, &at, chunk); });
+    if (n > 0) {
+      total += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n == 0) break;  // the file ended
+    const int error = errno;
+    if (error == EINTR) continue;
+    if (would_block(error)) {
+      co_await FdWaiter(*this, fd, writer);
+      continue;
+    }
+    if (total == 0 && (error == EINVAL || error == ENOSYS || error == ESPIPE ||
+                       error == EOVERFLOW || error == EOPNOTSUPP)) {
+      throw SendfileNotAvailableError("os.sendfile call failed: " +
+                                      std::system_category().message(error));
+    }
+    throw_errno(error, "sendfile");
+  }
+  co_return total;
 }
 
 }  // namespace asyncio::detail

@@ -47,8 +47,9 @@ std::vector<AddressInfo> resolve(const Query& query, Failure& failure) {
   return answers;
 }
 
-[[noreturn]] void throw_failure(const Failure& failure, const std::string& host) {
-  const std::string what = "getaddrinfo(\"" + host + "\")";
+[[noreturn]] void throw_failure(const Failure& failure, const std::string& host,
+                                const char* call = "getaddrinfo") {
+  const std::string what = std::string(call) + "(\"" + host + "\")";
   if (failure.code == EAI_SYSTEM)
     throw std::system_error(failure.system_error, std::generic_category(), what);
   throw std::system_error(failure.code, gai_category(), what);
@@ -61,7 +62,27 @@ std::vector<AddressInfo> resolve_or_throw(const Query& query) {
   return answers;
 }
 
+/// Runs getnameinfo(3): (host, service), or throws as getaddrinfo does.
+std::pair<std::string, std::string> name_of(const SocketAddress& address, int flags) {
+  char host[NI_MAXHOST], service[NI_MAXSERV];
+  const int code = ::getnameinfo(address.data(), address.size(), host, sizeof host, service,
+                                 sizeof service, flags);
+  if (code != 0) {
+    Failure failure{code, code == EAI_SYSTEM ? errno : 0};
+    throw_failure(failure, address.to_string(), "getnameinfo");
+  }
+  return {host, service};
+}
+
 }  // namespace
+
+Coro<std::pair<std::string, std::string>> getnameinfo(SocketAddress address, int flags) {
+  // Numeric answers need no name service: given here, without a thread.
+  if ((flags & NI_NUMERICHOST) && (flags & NI_NUMERICSERV)) co_return name_of(address, flags);
+  auto answered = get_running_loop().run_in_executor(
+      nullptr, [address = std::move(address), flags] { return name_of(address, flags); });
+  co_return co_await answered;
+}
 
 const std::error_category& gai_category() noexcept {
   static const GaiCategory category;

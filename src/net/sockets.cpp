@@ -37,4 +37,9 @@ Coro<std::size_t> EventLoop::sock_sendto(int fd, std::string_view data, SocketAd
   return io_->sendto(fd, data, std::move(address));
 }
 
+Coro<std::pair<std::size_t, SocketAddress>> EventLoop::sock_recvfrom_into(int fd,
+                                                                          std::span<char> buffer) {
+  return io_->recvfrom_into(fd, buffer);
+}
+
 }  // namespace asyncio

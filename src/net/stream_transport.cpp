@@ -239,6 +239,8 @@ void StreamTransport::eof_received() {
 
 void StreamTransport::check_writable() const {
   if (eof_requested_) throw RuntimeError("Cannot call write() after write_eof()");
+  if (sending_file_) throw RuntimeError("unable to write; sendfile is in progress");
+  if (kind_ == Kind::read_pipe) throw RuntimeError("a read pipe cannot be written to");
 }
 
 void StreamTransport::write(std::string_view bytes) {
@@ -273,6 +275,7 @@ bool StreamTransport::flush_now() {
   }
   if (out_.empty()) {
     stop_writing();
+    flushed_waiters_.wake_all();
     after_flush();
   } else {
     start_writing();
@@ -407,9 +410,18 @@ void StreamTransport::lose_connection(std::exception_ptr error, bool now) noexce
   stop_writing();
   out_.clear();
   loop_link_.unlink();
-  // Out of the selector first, then closed.
-  if (fd_.get() >= 0) loop_->io_backend().close_fd(fd_.release());
-  assert(fd_.get() < 0 && !read_watch_.installed && !write_watch_.installed);  // lost_'s invariant
+  flushed_waiters_.wake_all();
+  if (sending_file_) {
+    // send_file's next call fails; it closes the fd then. Its wait for writability ends now
+    // (select(2) would not report a shut-down socket whose peer's buffer is full).
+    ::shutdown(fd_.get(), SHUT_RDWR);
+    if (IoWatcher* waiter = loop_->io_backend().detach_watcher(fd_.get(), IoBackend::writer))
+      waiter->notify(IoWatcher::Event::removed);
+  } else if (fd_.get() >= 0) {
+    loop_->io_backend().close_fd(fd_.release());  // out of the selector first, then closed
+  }
+  assert((fd_.get() < 0 || sending_file_) && !read_watch_.installed &&
+         !write_watch_.installed);  // lost_'s invariant
   // The server counts open connections: this one is closed now.
   if (server_) std::exchange(server_, nullptr)->connection_lost(this);
   if (!now) {

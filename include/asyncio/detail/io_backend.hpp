@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -67,6 +68,12 @@ class IoBackend {
   virtual Coro<void> send_all(int fd, std::string_view data) = 0;
   virtual Coro<std::pair<std::string, SocketAddress>> recvfrom(int fd, std::size_t max_bytes) = 0;
   virtual Coro<std::size_t> sendto(int fd, std::string_view data, SocketAddress address) = 0;
+  virtual Coro<std::pair<std::size_t, SocketAddress>> recvfrom_into(int fd,
+                                                                    std::span<char> buffer) = 0;
+  /// sendfile(2) of up to `count` bytes of `file` from `offset` to the socket or pipe `fd`, until
+  /// the file ends; the bytes sent. SendfileNotAvailableError when sendfile(2) cannot do it (no
+  /// byte was sent then).
+  virtual Coro<std::size_t> sendfile(int fd, int file, std::int64_t offset, std::size_t count) = 0;
 
   /// The selector a readiness backend waits on; null for a completion backend.
   virtual selectors::Selector* selector() noexcept = 0;

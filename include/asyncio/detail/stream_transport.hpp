@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -34,6 +35,8 @@
 #include "asyncio/detail/intrusive_list.hpp"
 #include "asyncio/detail/io_watcher.hpp"
 #include "asyncio/detail/owned_fd.hpp"
+#include "asyncio/detail/wait_queue.hpp"
+#include "asyncio/coro.hpp"
 #include "asyncio/socket_address.hpp"
 #include "asyncio/transports.hpp"
 
@@ -120,6 +123,13 @@ class StreamTransport final : public Transport,
   /// The protocol owned by others is going: forget it and abort the connection.
   void orphan() noexcept;
 
+  /// loop.sendfile's part: waits until the write buffer is flushed, pauses reading, sends
+  /// `file` on the fd (sock_sendfile's way), and resumes reading. write() raises RuntimeError
+  /// meanwhile; losing the connection shuts the socket down, which ends the sending.
+  static Coro<std::size_t> send_file(std::shared_ptr<StreamTransport> self, int file,
+                                     std::int64_t offset, std::optional<std::size_t> count,
+                                     bool fallback);
+
   // --- The loop and the server -----------------------------------------------------------------
 
   /// Its link in the loop's list of open transports.
@@ -193,19 +203,22 @@ class StreamTransport final : public Transport,
   Watch read_watch_;
   Watch write_watch_;
   ServerCore* server_;
+  WaitQueue flushed_waiters_{"sendfile"};  // send_file waiting for the write buffer to empty
   mutable SocketAddress peer_address_;
   mutable SocketAddress local_address_;
   std::size_t high_water_ = default_high_water;
   std::size_t low_water_ = default_low_water;
   // Invariants: read_watch_ is installed only while reading (not paused, no EOF, not closing)
   // or for a write pipe; write_watch_.installed iff !out_.empty() and !lost_; lost_ implies
-  // fd_ == -1, no watch installed and not in the loop's list.
+  // no watch installed, not in the loop's list, and fd_ == -1 but while sending_file_ (the
+  // socket is shut down then, and send_file closes it when it ends).
   bool reading_paused_ = false;   // pause_reading() was called, not yet resume_reading()
   bool eof_ = false;              // EOF was received
   bool writing_paused_ = false;   // pause_writing() was called, not yet resume_writing()
   bool eof_requested_ = false;    // write_eof() was called
   bool closing_ = false;          // close() was called
   bool lost_ = false;
+  bool sending_file_ = false;     // inside send_file
 };
 
 }  // namespace asyncio::detail

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -46,17 +47,18 @@ ssize_t attempt(const char* what, Call call) {
   return n;
 }
 
-/// write(2) to a non-socket (a pipe) without SIGPIPE: the signal is blocked in this thread for
-/// the call, and one the call raised is taken back before unblocking it. The disposition of
-/// SIGPIPE is left alone.
-inline ssize_t write_without_sigpipe(int fd, const void* data, std::size_t size) noexcept {
+/// Makes `call` (a write(2) to a pipe, a sendfile(2): calls with no MSG_NOSIGNAL) without
+/// SIGPIPE: the signal is blocked in this thread for the call, and one the call raised is taken
+/// back before unblocking it. The disposition of SIGPIPE is left alone.
+template <class F>
+ssize_t without_sigpipe(F call) noexcept {
   sigset_t sigpipe, old, pending;
   sigemptyset(&sigpipe);
   sigaddset(&sigpipe, SIGPIPE);
   sigpending(&pending);
   const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
   pthread_sigmask(SIG_BLOCK, &sigpipe, &old);
-  const ssize_t n = ::write(fd, data, size);
+  const ssize_t n = call();
   const int error = errno;
   if (n < 0 && error == EPIPE && !was_pending) {
     const timespec zero{};
@@ -65,6 +67,11 @@ inline ssize_t write_without_sigpipe(int fd, const void* data, std::size_t size)
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   errno = error;
   return n;
+}
+
+/// write(2) to a non-socket (a pipe) without SIGPIPE.
+inline ssize_t write_without_sigpipe(int fd, const void* data, std::size_t size) noexcept {
+  return without_sigpipe([&] { return ::write(fd, data, size); });
 }
 
 /// Takes one connection from the listening socket `fd` (non-blocking and close-on-exec, as
@@ -83,19 +90,28 @@ inline int accept_connection(int fd, sockaddr_storage& address, socklen_t& size)
   }));
 }
 
-/// One recvfrom(2) into `data`, sized to the most it may take: on success `data` is resized to
-/// the datagram and its sender is returned; nothing when none is waiting. Other errors throw.
-inline std::optional<SocketAddress> try_recvfrom(int fd, std::string& data) {
+/// One recvfrom(2) into `buffer`: the datagram's size (truncated to the buffer) and its sender;
+/// nothing when none is waiting. Other errors throw.
+inline std::optional<std::pair<std::size_t, SocketAddress>> try_recvfrom_into(int fd,
+                                                                             std::span<char> buffer) {
   sockaddr_storage address;
   socklen_t size;
   const ssize_t n = attempt("recvfrom", [&] {
     size = sizeof address;
-    return ::recvfrom(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&address),
+    return ::recvfrom(fd, buffer.data(), buffer.size(), 0, reinterpret_cast<sockaddr*>(&address),
                       &size);
   });
   if (n < 0) return std::nullopt;
-  data.resize(static_cast<std::size_t>(n));
-  return SocketAddress(reinterpret_cast<sockaddr*>(&address), size);
+  return std::pair(static_cast<std::size_t>(n),
+                   SocketAddress(reinterpret_cast<sockaddr*>(&address), size));
+}
+
+/// try_recvfrom_into a string sized to the most it may take, resized to the datagram.
+inline std::optional<SocketAddress> try_recvfrom(int fd, std::string& data) {
+  auto got = try_recvfrom_into(fd, data);
+  if (!got) return std::nullopt;
+  data.resize(got->first);
+  return std::move(got->second);
 }
 
 /// One sendto(2) of `data` to `address`, or to the connected peer when it is null, without

@@ -1,0 +1,134 @@
+// sock_sendfile and sendfile (Python's loop.sock_sendfile and loop.sendfile): a file over a
+// connection with sendfile(2), so no byte of it passes through user memory, or read and sent
+// chunk by chunk when sendfile(2) cannot send that file.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "asyncio/detail/fd_waiter.hpp"
+#include "asyncio/detail/stream_transport.hpp"
+#include "asyncio/detail/syscall.hpp"
+#include "asyncio/event_loop.hpp"
+#include "asyncio/exceptions.hpp"
+
+namespace asyncio {
+
+namespace {
+
+using detail::throw_errno;
+
+void check_sendfile_arguments(int fd, std::int64_t offset, std::optional<std::size_t> count) {
+  if (offset < 0)
+    throw std::invalid_argument("offset must be a non-negative integer (got " +
+                                std::to_string(offset) + ")");
+  if (count && *count == 0) throw std::invalid_argument("count must be a positive integer (got 0)");
+  int type = 0;
+  socklen_t size = sizeof type;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &size) == 0 && type != SOCK_STREAM)
+    throw std::invalid_argument("only SOCK_STREAM type sockets are supported");
+}
+
+/// The fallback (Python's _sock_sendfile_fallback): reads up to 256 KiB at a time and sends
+/// it. The file is read on the loop's thread (a regular file's read does not wait for long; a
+/// pipe's is waited for).
+Coro<std::size_t> read_and_send(EventLoop& loop, int fd, int file, std::int64_t offset,
+                                std::size_t count) {
+  if (offset != 0 && ::lseek(file, static_cast<off_t>(offset), SEEK_SET) < 0)
+    throw_errno(errno, "lseek");
+  std::vector<char> chunk(std::min<std::size_t>(count, 256 * 1024));
+  std::size_t total = 0;
+  while (total < count) {
+    const std::size_t wanted = std::min(chunk.size(), count - total);
+    const ssize_t n = detail::retry_on_eintr([&] { return ::read(file, chunk.data(), wanted); });
+    if (n < 0) {
+      if (!detail::would_block(errno)) throw_errno(errno, "read");
+      co_await loop.wait_readable(file);
+      continue;
+    }
+    if (n == 0) break;  // the file ended
+    co_await loop.sock_sendall(fd, std::string_view(chunk.data(), static_cast<std::size_t>(n)));
+    total += static_cast<std::size_t>(n);
+  }
+  co_return total;
+}
+
+/// sendfile(2), or the fallback; leaves the file's offset after what was sent, as Python does.
+Coro<std::size_t> send_file_over(EventLoop& loop, int fd, int file, std::int64_t offset,
+                                 std::optional<std::size_t> count, bool fallback) {
+  const std::size_t wanted = count.value_or(std::numeric_limits<std::size_t>::max());
+  std::size_t sent = 0;
+  bool not_available = false;
+  try {
+    sent = co_await loop.io_backend().sendfile(fd, file, offset, wanted);
+  } catch (const SendfileNotAvailableError&) {
+    if (!fallback) throw;
+    not_available = true;
+  }
+  if (not_available) sent = co_await read_and_send(loop, fd, file, offset, wanted);
+  ::lseek(file, static_cast<off_t>(offset) + static_cast<off_t>(sent), SEEK_SET);  // not for pipes
+  co_return sent;
+}
+
+}  // namespace
+
+// Coroutines, so that bad arguments are raised where they are awaited, as Python's.
+Coro<std::size_t> EventLoop::sock_sendfile(int fd, int file, std::int64_t offset,
+                                           std::optional<std::size_t> count, bool fallback) {
+  check_sendfile_arguments(fd, offset, count);
+  co_return co_await send_file_over(*this, fd, file, offset, count, fallback);
+}
+
+Coro<std::size_t> EventLoop::sendfile(std::shared_ptr<Transport> transport, int file,
+                                      std::int64_t offset, std::optional<std::size_t> count,
+                                      bool fallback) {
+  auto stream = std::dynamic_pointer_cast<detail::StreamTransport>(transport);
+  if (!stream) throw std::invalid_argument("sendfile needs a stream transport of this library");
+  check_sendfile_arguments(stream->fd(), offset, count);
+  co_return co_await detail::StreamTransport::send_file(std::move(stream), file, offset, count,
+                                                        fallback);
+}
+
+namespace detail {
+
+Coro<std::size_t> StreamTransport::send_file(std::shared_ptr<StreamTransport> self, int file,
+                                             std::int64_t offset, std::optional<std::size_t> count,
+                                             bool fallback) {
+  if (self->is_closing()) throw RuntimeError("Transport is closing");
+  if (self->kind_ == Kind::read_pipe) throw RuntimeError("a read pipe cannot send a file");
+  if (self->sending_file_) throw RuntimeError("sendfile is in progress");
+  self->sending_file_ = true;
+  // However this ends: writing is allowed again, and a connection lost meanwhile gets its fd
+  // closed now.
+  // However this ends: writing is allowed again, reading resumes if it was on, and a
+  // connection lost meanwhile gets its fd closed now.
+  struct Done {
+    StreamTransport* transport;
+    bool resume_reading = false;
+    ~Done() {
+      transport->sending_file_ = false;
+      if (transport->lost_ && transport->fd_.get() >= 0)
+        transport->loop_->io_backend().close_fd(transport->fd_.release());
+      if (resume_reading) transport->resume_reading();  // nothing once closing
+    }
+  } done{self.get()};
+  co_await WakeAwaiter(self->flushed_waiters_, self->out_.empty() || self->lost_);
+  if (self->lost_) throw std::system_error(ECONNRESET, std::generic_category(), "Connection lost");
+  done.resume_reading = self->is_reading();
+  self->pause_reading();
+  co_return co_await send_file_over(*self->loop_, self->fd_.get(), file, offset, count, fallback);
+}
+
+}  // namespace detail
+
+}  // namespace asyncio
