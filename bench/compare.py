@@ -513,12 +513,14 @@ def http_table(summary):
     return ["server", "requests/s", "p99 us", "vs nginx"], rows
 
 
-def nginx_command(nginx, directory):
-    """command(port) for nginx serving directory/hello.txt with bench/peers/nginx.conf."""
-    with open(os.path.join(HERE, "peers", "nginx.conf")) as template:
+def nginx_command(nginx, directory, conf="nginx.conf"):
+    """command(port) for nginx serving `directory` with bench/peers/`conf` (nginx.conf: the file
+    hello.txt, written here)."""
+    with open(os.path.join(HERE, "peers", conf)) as template:
         config = template.read()
-    with open(os.path.join(directory, "hello.txt"), "w") as hello:
-        hello.write("Hello, world!\n")
+    if conf == "nginx.conf":
+        with open(os.path.join(directory, "hello.txt"), "w") as hello:
+            hello.write("Hello, world!\n")
     os.chmod(directory, 0o755)  # nginx's worker may run as another user
 
     def command(port):
@@ -610,8 +612,89 @@ def compare_http(args):
 
 
 # The server suites: how to run each, and the (header, rows) of its table from its summary.
-SERVER_SUITES = {"echo": compare_echo, "http": compare_http}
-SERVER_TABLES = {"echo": echo_table, "http": http_table}
+# The sendfile workload: a file of this many bytes (full, --quick) downloaded once per run.
+SENDFILE_BYTES = {False: 1 << 30, True: 128 << 20}
+SENDFILE_METRICS = ["mb_per_s", "server_cpu_ms_per_gb"]
+
+
+def compare_sendfile(args):
+    """The sendfile suite: one download of a large file over loopback with curl, from
+    examples/sendfile_server (loop.sendfile) and from nginx (sendfile on); returns (summary,
+    samples, failures, notes, commands) like compare()."""
+    notes = []
+    curl, nginx = find_tool("curl"), find_tool("nginx")
+    ours = os.path.normpath(os.path.join(args.build, "..", "examples", "example_sendfile_server"))
+    directory = tempfile.mkdtemp(prefix="asyncio-sendfile-")
+    size = SENDFILE_BYTES[args.quick]
+    big = os.path.join(directory, "big.bin")
+    with open(big, "wb") as out:  # pseudo-random bytes, the same every run
+        block = bytes((i * 7 + i // 251) & 0xFF for i in range(1 << 20))
+        for _ in range(size >> 20):
+            out.write(block)
+    servers, urls = {}, {}
+    if os.path.exists(ours):
+        servers["ours"], urls["ours"] = (lambda port: [ours, big, str(port)]), "/big.bin"
+    else:
+        notes.append(f"ours: not built (no program at {ours}; the examples must be on)")
+    if nginx:
+        servers["nginx"], urls["nginx"] = nginx_command(nginx, directory, "nginx_sendfile.conf"), "/big.bin"
+    else:
+        notes.append("nginx: not installed (Debian: nginx)")
+    if not curl:
+        notes.append("curl: not installed: nothing measured")
+        servers = {}
+    cpus = pick_cpus(notes)
+    for note in notes:
+        print(note, file=sys.stderr)
+
+    def client_command(name):
+        return lambda port: [curl, "--noproxy", "*", "-sf", "-o", "/dev/null", "-w",
+                             "size %{size_download}\nseconds %{time_total}\n", f"http://127.0.0.1:{port}{urls[name]}"]
+
+    samples = {name: {m: [] for m in SENDFILE_METRICS} for name in servers}
+    failures = []
+    try:
+        for round_no in range(1, args.rounds + 1):
+            print(f"sendfile: round {round_no}/{args.rounds}", file=sys.stderr)
+            for name in rotated(list(servers), round_no):
+                stdout, error, cpu_seconds = run_with_server(servers[name], client_command(name), cpus, timeout=120)
+                values = parse_output(stdout, ["size", "seconds"])
+                if error is None and values.get("size") != size:
+                    error = f"downloaded {values.get('size')} bytes of {size}"
+                if error is None and values.get("seconds"):
+                    samples[name]["mb_per_s"].append(size / values["seconds"] / 1e6)
+                    if cpu_seconds is not None:
+                        samples[name]["server_cpu_ms_per_gb"].append(cpu_seconds * 1e3 / (size / 1e9))
+                if error:
+                    failures.append({"suite": "sendfile", "round": round_no, "impl": name, "error": error})
+                    print(f"  {name} FAILED: {error}", file=sys.stderr)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+    summary = {name: {m: summarize(samples[name][m]) for m in SENDFILE_METRICS} for name in servers}
+    print(f"sendfile: one {size >> 20} MiB download per run with curl over loopback, {args.rounds} round(s); "
+          f"MB/s (higher is better): median (min-max); server CPU ms per GB: median")
+    print_table(*sendfile_table(summary), left_columns=1)
+    for note in notes:
+        print(f"note: {note}")
+    commands = {name: pinned((cpus or (None,))[0], command("PORT")) for name, command in servers.items()}
+    commands["client"] = pinned(cpus[1] if cpus else None, client_command("ours")("PORT")) if servers else []
+    return summary, samples, failures, notes, commands
+
+
+def sendfile_table(summary):
+    """(header, rows) of the sendfile suite's table."""
+    rows = []
+    nginx = (summary.get("nginx", {}).get("mb_per_s") or {}).get("median")
+    for name, stats in summary.items():
+        mb = (stats.get("mb_per_s") or {}).get("median")
+        rows.append([name, stats_cell(stats.get("mb_per_s")), fmt((stats.get("server_cpu_ms_per_gb") or {}).get("median")),
+                     f"{mb / nginx:.2f}x" if mb and nginx and name != "nginx" else "-"])
+    return ["server", "MB/s", "server CPU ms/GB", "vs nginx"], rows
+
+
+SERVER_SUITES = {"echo": compare_echo, "http": compare_http, "sendfile": compare_sendfile}
+SERVER_TABLES = {"echo": echo_table, "http": http_table, "sendfile": sendfile_table}
 
 
 def main():

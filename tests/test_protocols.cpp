@@ -3,7 +3,7 @@
 // (pause_writing / resume_writing), pause_reading, a callback that throws, eof_received keeping
 // the connection open, set_protocol, the loop closing with transports open, pipes,
 // connect_accepted_socket, create_connection's errors, local_addr, interleaving and Happy
-// Eyeballs.
+// Eyeballs; and datagram endpoints (UDP and Unix) with DatagramProtocol.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
@@ -634,6 +634,178 @@ TEST_F(ProtocolTest, HappyEyeballsStartsTheNextAttemptAtOnceWhenOneFails) {
     server.close();
     co_await server.wait_closed();
   }());
+}
+
+// --- Datagrams -----------------------------------------------------------------------------------
+
+/// Records a datagram endpoint's callbacks: m(ade) g (datagram) x (error) l(ost).
+struct DatagramRecorder : asyncio::DatagramProtocol {
+  std::string events;
+  std::vector<std::pair<std::string, asyncio::SocketAddress>> received;
+  std::shared_ptr<asyncio::DatagramTransport> transport;
+  std::exception_ptr error;
+  bool echo = false;
+  bool throw_on_datagram = false;
+
+  void connection_made(std::shared_ptr<asyncio::DatagramTransport> t) override {
+    events += 'm';
+    transport = std::move(t);
+  }
+  void datagram_received(std::string_view data, const asyncio::SocketAddress& addr) override {
+    events += 'g';
+    if (throw_on_datagram) throw std::runtime_error("bad datagram");
+    received.emplace_back(std::string(data), addr);
+    if (echo) transport->sendto(data, addr);
+  }
+  void error_received(std::exception_ptr exc) override {
+    events += 'x';
+    error = exc;
+  }
+  void connection_lost(std::exception_ptr) override { events += 'l'; }
+  bool lost() const { return events.find('l') != std::string::npos; }
+};
+
+Coro<std::pair<std::shared_ptr<asyncio::DatagramTransport>, std::shared_ptr<DatagramRecorder>>>
+udp_echo_server() {
+  asyncio::DatagramOptions options;
+  options.local_host = "127.0.0.1";
+  co_return co_await asyncio::create_datagram_endpoint(
+      [] {
+        auto p = std::make_shared<DatagramRecorder>();
+        p->echo = true;
+        return p;
+      },
+      options);
+}
+
+TEST_F(ProtocolTest, UdpEchoWithDatagramProtocols) {
+  run([&]() -> Coro<void> {
+    auto [server_transport, server] = co_await udp_echo_server();
+    const auto server_address =
+        std::any_cast<asyncio::SocketAddress>(server_transport->get_extra_info("sockname"));
+    asyncio::DatagramOptions options;
+    options.remote_host = "127.0.0.1";
+    options.remote_port = server_address.port();
+    auto [transport, client] = co_await asyncio::create_datagram_endpoint(
+        [] { return std::make_shared<DatagramRecorder>(); }, options);
+    EXPECT_EQ(client->events, "m");
+    EXPECT_EQ(std::any_cast<asyncio::SocketAddress>(transport->get_extra_info("peername")),
+              server_address);
+    transport->sendto("ping");
+    transport->sendto("pong", server_address);  // the connected peer's own address is allowed
+    co_await asyncio_test::wait_until([&] { return client->received.size() == 2; }, 10s,
+                                      "two echoes");
+    EXPECT_EQ(client->received[0].first, "ping");
+    EXPECT_EQ(client->received[1].first, "pong");
+    EXPECT_EQ(client->received[0].second, server_address);
+    EXPECT_THROW(transport->sendto("x", asyncio::SocketAddress::ip("127.0.0.1", 9)),
+                 std::invalid_argument);
+    EXPECT_THROW(server_transport->sendto("no address"), std::invalid_argument);
+    EXPECT_EQ(transport->get_write_buffer_size(), 0u);
+    transport->close();
+    EXPECT_TRUE(transport->is_closing());
+    transport->sendto("late");  // ignored once closed, as Python does
+    server_transport->close();
+    co_await asyncio_test::wait_until([&] { return client->lost() && server->lost(); }, 10s,
+                                      "both to close");
+    EXPECT_EQ(client->events, "mggl");
+    EXPECT_EQ(server->events, "mggl");
+  }());
+}
+
+TEST_F(ProtocolTest, DatagramErrorsGoToErrorReceivedAndTheTransportStaysOpen) {
+  run([&]() -> Coro<void> {
+    // A connected UDP socket to a port nobody listens on: ICMP port unreachable comes back
+    // as ECONNREFUSED on the next receive.
+    std::uint16_t closed_port;
+    {
+      auto [t, p] = co_await udp_echo_server();
+      closed_port = std::any_cast<asyncio::SocketAddress>(t->get_extra_info("sockname")).port();
+      t->close();
+    }
+    asyncio::DatagramOptions options;
+    options.remote_host = "127.0.0.1";
+    options.remote_port = closed_port;
+    auto [transport, client] = co_await asyncio::create_datagram_endpoint(
+        [] { return std::make_shared<DatagramRecorder>(); }, options);
+    transport->sendto("anyone?");
+    co_await asyncio_test::wait_until([&] { return client->error != nullptr; }, 10s,
+                                      "error_received");
+    try {
+      std::rethrow_exception(client->error);
+    } catch (const std::system_error& error) {
+      EXPECT_EQ(error.code().value(), ECONNREFUSED);
+    }
+    EXPECT_FALSE(transport->is_closing());
+    EXPECT_FALSE(client->lost());
+    transport->abort();
+    co_await asyncio_test::wait_until([&] { return client->lost(); }, 10s, "connection_lost");
+  }());
+}
+
+TEST_F(ProtocolTest, ThrowingDatagramReceivedClosesThatEndpoint) {
+  run([&]() -> Coro<void> {
+    asyncio::DatagramOptions options;
+    options.local_host = "127.0.0.1";
+    auto [transport, fragile] = co_await asyncio::create_datagram_endpoint(
+        [] {
+          auto p = std::make_shared<DatagramRecorder>();
+          p->throw_on_datagram = true;
+          return p;
+        },
+        options);
+    const auto address = std::any_cast<asyncio::SocketAddress>(transport->get_extra_info("sockname"));
+    asyncio::DatagramOptions unbound;  // a variable: g++ 12 destroys a temporary one twice
+    auto [sender, unused] = co_await asyncio::create_datagram_endpoint(
+        [] { return std::make_shared<DatagramRecorder>(); }, unbound);
+    sender->sendto("boom", address);
+    co_await asyncio_test::wait_until([&] { return fragile->lost(); }, 10s, "the endpoint to close");
+    EXPECT_EQ(reported("Fatal error: protocol.datagram_received() call failed."), 1u);
+    sender->close();
+    co_await asyncio_test::wait_until([&] { return unused->lost(); }, 10s, "connection_lost");
+  }());
+}
+
+TEST_F(ProtocolTest, UnixDatagramSockets) {
+  const std::string base = "/tmp/asyncio-dgram-" + std::to_string(::getpid());
+  run([&]() -> Coro<void> {
+    asyncio::DatagramOptions server_options;
+    server_options.local_path = base + "-server.sock";
+    auto [server_transport, server] = co_await asyncio::create_datagram_endpoint(
+        [] {
+          auto p = std::make_shared<DatagramRecorder>();
+          p->echo = true;
+          return p;
+        },
+        server_options);
+    asyncio::DatagramOptions client_options;
+    client_options.local_path = base + "-client.sock";  // bound, so that replies can come back
+    client_options.remote_path = base + "-server.sock";
+    auto [transport, client] = co_await asyncio::create_datagram_endpoint(
+        [] { return std::make_shared<DatagramRecorder>(); }, client_options);
+    transport->sendto("over unix");
+    co_await asyncio_test::wait_until([&] { return client->received.size() == 1; }, 10s,
+                                      "the echo");
+    EXPECT_EQ(client->received[0].first, "over unix");
+    transport->close();
+    server_transport->close();
+    co_await asyncio_test::wait_until([&] { return client->lost() && server->lost(); }, 10s,
+                                      "both to close");
+  }());
+  ::unlink((base + "-server.sock").c_str());
+  ::unlink((base + "-client.sock").c_str());
+}
+
+TEST_F(ProtocolTest, ClosingTheLoopClosesOpenDatagramTransports) {
+  std::shared_ptr<DatagramRecorder> left;
+  run([&]() -> Coro<void> {
+    auto [transport, protocol] = co_await udp_echo_server();
+    protocol->transport.reset();
+    left = protocol;
+  }());
+  EXPECT_FALSE(left->lost());
+  loop->close();
+  EXPECT_EQ(left->events, "ml");
 }
 
 }  // namespace

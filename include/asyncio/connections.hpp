@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "asyncio/coro.hpp"
+#include "asyncio/datagram.hpp"
 #include "asyncio/detail/owned_fd.hpp"
 #include "asyncio/protocols.hpp"
 #include "asyncio/server.hpp"
@@ -57,6 +58,11 @@ Coro<StreamConnection> connect_pipe(ProtocolFactory factory, int fd, bool read_e
 Coro<Server> create_server(ProtocolFactory factory, std::string host, std::uint16_t port,
                            ServerOptions options);
 Coro<Server> create_unix_server(ProtocolFactory factory, std::string path, ServerOptions options);
+using DatagramConnection =
+    std::pair<std::shared_ptr<DatagramTransport>, std::shared_ptr<DatagramProtocol>>;
+using DatagramProtocolFactory = std::function<std::shared_ptr<DatagramProtocol>()>;
+Coro<DatagramConnection> create_datagram_endpoint(DatagramProtocolFactory factory,
+                                                  DatagramOptions options);
 
 template <class Factory>
 ProtocolFactory erase(Factory factory) {
@@ -67,12 +73,14 @@ ProtocolFactory erase(Factory factory) {
   };
 }
 /// The connection with its protocol as the factory's type.
-template <class P>
-Coro<Connection<P>> typed(Coro<StreamConnection> connecting) {
-  StreamConnection connection = co_await std::move(connecting);
-  co_return Connection<P>(std::move(connection.first),
-                          std::static_pointer_cast<P>(std::move(connection.second)));
+template <class P, class T, class Base>
+Coro<std::pair<std::shared_ptr<T>, std::shared_ptr<P>>> typed(
+    Coro<std::pair<std::shared_ptr<T>, std::shared_ptr<Base>>> connecting) {
+  auto connection = co_await std::move(connecting);
+  co_return std::pair(std::move(connection.first),
+                      std::static_pointer_cast<P>(std::move(connection.second)));
 }
+
 }  // namespace detail
 
 /// Python's loop.create_connection(protocol_factory, host, port, ...): resolves host (off the
@@ -130,6 +138,22 @@ Coro<Server> create_server(Factory factory, std::string host, std::uint16_t port
 template <class Factory>
 Coro<Server> create_unix_server(Factory factory, std::string path, ServerOptions options = {}) {
   return detail::create_unix_server(detail::erase(std::move(factory)), std::move(path), options);
+}
+
+/// Python's loop.create_datagram_endpoint(protocol_factory, local_addr, remote_addr, ...):
+/// opens the socket as the awaitable form does (datagram.hpp: UDP, bound and/or connected,
+/// reuse_port, allow_broadcast; or a Unix datagram socket with local_path / remote_path),
+/// makes one protocol with `factory` (a callable returning a std::shared_ptr to a
+/// DatagramProtocol) and calls its connection_made. std::system_error on failure.
+template <class Factory>
+  requires std::is_base_of_v<DatagramProtocol, ProtocolOf<Factory>>
+Coro<std::pair<std::shared_ptr<DatagramTransport>, std::shared_ptr<ProtocolOf<Factory>>>>
+create_datagram_endpoint(Factory factory, DatagramOptions options = {}) {
+  detail::DatagramProtocolFactory erased = [factory = std::move(factory)]() mutable {
+    return std::shared_ptr<DatagramProtocol>(factory());
+  };
+  return detail::typed<ProtocolOf<Factory>>(
+      detail::create_datagram_endpoint(std::move(erased), std::move(options)));
 }
 
 }  // namespace asyncio

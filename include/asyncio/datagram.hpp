@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -25,6 +26,10 @@ struct DatagramOptions {
   std::string remote_host;  // connect here (send() and recv() then talk to it only)
   std::uint16_t remote_port = 0;
   int family = AF_UNSPEC;        // AF_INET or AF_INET6 to choose, when no host decides it
+  /// A Unix datagram socket instead (Python's family=AF_UNIX): bound to local_path (a stale
+  /// socket file there is removed first), connected to remote_path.
+  std::string local_path;
+  std::string remote_path;
   bool reuse_port = false;       // SO_REUSEPORT
   bool allow_broadcast = false;  // SO_BROADCAST
 };
@@ -60,7 +65,14 @@ class DatagramEndpoint : detail::LoopBound {
 
 /// Creates a UDP endpoint: local and remote hosts are resolved as open_connection does (names
 /// off the loop's thread); the first address that works is used. std::system_error on
-/// failure.
+/// failure. (The protocol form, with a DatagramProtocol, is in connections.hpp.)
 Coro<DatagramEndpoint> create_datagram_endpoint(DatagramOptions options);
+
+namespace detail {
+class OwnedFd;
+/// The socket create_datagram_endpoint opens, as `options` say, and the peer it is connected
+/// to, if any.
+Coro<std::pair<OwnedFd, std::optional<SocketAddress>>> open_datagram_socket(DatagramOptions options);
+}  // namespace detail
 
 }  // namespace asyncio

@@ -334,8 +334,9 @@ class EventLoop {
   detail::IoBackend& io_backend() noexcept { return *io_; }
   /// The watch over the child processes this loop started (made on first use).
   detail::ChildWatcher& child_watcher();
-  /// The stream transports whose connection is open (each links itself in): close() aborts
-  /// them, and their protocols see connection_lost, before anything else is torn down.
+  /// The transports whose connection is open (each links itself in with a detail::LoopLink):
+  /// close() aborts them, and their protocols see connection_lost, before anything else is
+  /// torn down.
   detail::IntrusiveList& open_transports() noexcept { return open_transports_; }
 
   // --- Threads (Python's run_in_executor; threads.hpp, src/threads/threads.cpp) --------------
@@ -419,7 +420,7 @@ class EventLoop {
   std::unique_ptr<detail::RemoteQueue> remote_;
   std::unique_ptr<detail::SignalHandlers> signals_;  // made by the first add_signal_handler
   std::unique_ptr<detail::ChildWatcher> children_;   // made by the first subprocess
-  detail::IntrusiveList open_transports_;            // of StreamTransport::LoopLink
+  detail::IntrusiveList open_transports_;            // of detail::LoopLink
   ExceptionHandler exception_handler_;
   TaskFactory task_factory_;
   bool running_ = false;

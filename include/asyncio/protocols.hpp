@@ -1,7 +1,8 @@
 // Python's protocols (asyncio.protocols): the callbacks a transport calls as a connection makes
 // progress. Derive from Protocol (bytes handed over in data_received) or from BufferedProtocol
-// (the transport reads straight into memory the protocol provides), override what matters,
-// and give a factory of them to create_connection or create_server (transports.hpp).
+// (the transport reads straight into memory the protocol provides), or from DatagramProtocol,
+// override what matters, and give a factory of them to create_connection, create_server or
+// create_datagram_endpoint (connections.hpp).
 //
 // The order Python guarantees holds: connection_made first; then any number of data_received
 // (or get_buffer/buffer_updated pairs); at most one eof_received; connection_lost exactly once,
@@ -23,6 +24,8 @@
 namespace asyncio {
 
 class Transport;
+class DatagramTransport;
+class SocketAddress;
 
 /// What every protocol has: the end of the connection and write flow control.
 class BaseProtocol {
@@ -73,6 +76,21 @@ class BufferedProtocol : public StreamProtocol {
   virtual std::span<char> get_buffer(std::size_t sizehint) = 0;
   /// The transport wrote `nbytes` at the start of the last buffer get_buffer returned.
   virtual void buffer_updated(std::size_t nbytes) = 0;
+};
+
+/// Python's DatagramProtocol: what a datagram transport (UDP, Unix datagram socket) tells it.
+class DatagramProtocol : public BaseProtocol {
+ public:
+  /// The endpoint is ready: the transport to send with, kept alive by this pointer.
+  virtual void connection_made(std::shared_ptr<DatagramTransport> transport) { (void)transport; }
+  /// One datagram and its sender; `data` is valid only during the call.
+  virtual void datagram_received(std::string_view data, const SocketAddress& addr) {
+    (void)data;
+    (void)addr;
+  }
+  /// A send or receive failed with an OS error (std::system_error: ECONNREFUSED from a
+  /// connected peer, say); the transport stays open.
+  virtual void error_received(std::exception_ptr exc) { (void)exc; }
 };
 
 }  // namespace asyncio

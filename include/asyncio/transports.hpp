@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "asyncio/protocols.hpp"
+#include "asyncio/socket_address.hpp"
 
 namespace asyncio {
 
@@ -82,5 +83,25 @@ class WriteTransport : public virtual BaseTransport {
 /// (which goes one way: writing to a read pipe is a RuntimeError; a write pipe never
 /// reads, and pausing or resuming its reading does nothing).
 class Transport : public ReadTransport, public WriteTransport {};
+
+/// A datagram endpoint (Python's DatagramTransport): UDP or a Unix datagram socket. Datagrams
+/// the socket does not take at once wait in a queue; the protocol's pause_writing and
+/// resume_writing report it passing its high-water mark and falling back to the low one.
+class DatagramTransport : public virtual BaseTransport {
+ public:
+  /// Sends `data` as one datagram to `address`, or to the connected peer when none is given.
+  /// std::invalid_argument for an address other than a connected peer's, or none on an
+  /// unconnected endpoint; ignored once closed (as Python, which only logs it). A send error
+  /// goes to the protocol's error_received.
+  virtual void sendto(std::string_view data,
+                      std::optional<SocketAddress> address = std::nullopt) = 0;
+  /// Closes now, dropping the queued datagrams; connection_lost(nullptr) follows.
+  virtual void abort() = 0;
+  /// The bytes of the datagrams waiting in the queue.
+  virtual std::size_t get_write_buffer_size() const noexcept = 0;
+  virtual void set_write_buffer_limits(std::optional<std::size_t> high = std::nullopt,
+                                       std::optional<std::size_t> low = std::nullopt) = 0;
+  virtual std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept = 0;
+};
 
 }  // namespace asyncio

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "asyncio/detail/loop_threads.hpp"
-#include "asyncio/detail/stream_transport.hpp"
+#include "asyncio/detail/loop_link.hpp"
 #include "asyncio/exceptions.hpp"
 #include "asyncio/selectors.hpp"
 #include "asyncio/task.hpp"
@@ -145,8 +145,10 @@ void EventLoop::close() {
   //    Abort the connections still open; their protocols learn it now (the loop will not run
   //    the callback that would tell them).
   //    Each unlinks itself first; a protocol may close others meanwhile.
-  while (detail::ListHook* hook = open_transports_.front())
-    static_cast<detail::StreamTransport::LoopLink*>(hook)->owner->abort_for_loop_close();
+  while (detail::ListHook* hook = open_transports_.front()) {
+    auto* link = static_cast<detail::LoopLink*>(hook);
+    link->close_now(link->owner);
+  }
   // 1. Destroy the frames of tasks that never finished (CPython reports them when they are
   //    collected), then drop the callbacks and timers that will never run, and the fd
   //    watchers; from then on call_soon_threadsafe throws. The loop's references to the tasks

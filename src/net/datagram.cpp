@@ -1,16 +1,20 @@
-// Datagram endpoints: one UDP socket, received from and sent to by coroutines that try the
-// system call first and wait for readiness only when it would block.
+// Datagram endpoints: opening the socket (UDP, or Unix datagram), and the awaitable
+// DatagramEndpoint over it, whose coroutines try the system call first and wait for readiness
+// only when it would block; or a DatagramSocketTransport with a protocol (connections.hpp).
 #include "asyncio/datagram.hpp"
 
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <vector>
 
+#include "asyncio/connections.hpp"
+#include "asyncio/detail/datagram_transport.hpp"
 #include "asyncio/detail/fd_waiter.hpp"
 #include "asyncio/detail/owned_fd.hpp"
 #include "asyncio/detail/syscall.hpp"
@@ -76,9 +80,11 @@ Coro<std::string> receive_connected(std::shared_ptr<State> state, std::size_t ma
 
 /// A UDP socket of `family`, with the options set, bound to `local` and connected to `remote`
 /// when given; the fd, or the error that stopped it.
-detail::OwnedFd open_socket(int family, const DatagramOptions& options, const SocketAddress* local,
+using detail::OwnedFd;
+
+OwnedFd open_socket(int family, const DatagramOptions& options, const SocketAddress* local,
                             const SocketAddress* remote) {
-  detail::OwnedFd fd(::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  OwnedFd fd(::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) detail::throw_errno(errno, "socket");
   const int one = 1;
   if (options.reuse_port &&
@@ -120,7 +126,22 @@ SocketAddress DatagramEndpoint::sockname() const {
 SocketAddress DatagramEndpoint::peername() const { return state_->peer; }
 int DatagramEndpoint::socket() const noexcept { return state_->fd; }
 
-Coro<DatagramEndpoint> create_datagram_endpoint(DatagramOptions options) {
+Coro<std::pair<detail::OwnedFd, std::optional<SocketAddress>>> detail::open_datagram_socket(
+    DatagramOptions options) {
+  if (!options.local_path.empty() || !options.remote_path.empty()) {  // a Unix datagram socket
+    std::optional<SocketAddress> local, remote;
+    if (!options.local_path.empty()) {
+      struct stat existing;
+      if (options.local_path[0] != '\0' && ::stat(options.local_path.c_str(), &existing) == 0 &&
+          S_ISSOCK(existing.st_mode)) {
+        ::unlink(options.local_path.c_str());  // a stale socket file, as Python removes it
+      }
+      local = SocketAddress::unix_path(options.local_path);
+    }
+    if (!options.remote_path.empty()) remote = SocketAddress::unix_path(options.remote_path);
+    OwnedFd fd = open_socket(AF_UNIX, options, local ? &*local : nullptr, remote ? &*remote : nullptr);
+    co_return std::pair(std::move(fd), std::move(remote));
+  }
   const bool bind = !options.local_host.empty() || options.local_port != 0;
   const bool connect = !options.remote_host.empty();
   std::vector<AddressInfo> locals, remotes;
@@ -151,16 +172,30 @@ Coro<DatagramEndpoint> create_datagram_endpoint(DatagramOptions options) {
     const SocketAddress* remote = first_of(remotes);
     if ((bind && !local) || (connect && !remote)) continue;
     try {
-      detail::OwnedFd fd = open_socket(family, options, local, remote);
-      auto state = std::make_shared<DatagramEndpoint::State>(get_running_loop(), fd.get(),
-                                                             remote ? *remote : SocketAddress());
-      fd.release();  // now the endpoint's
-      co_return DatagramEndpoint(std::move(state));
+      OwnedFd fd = open_socket(family, options, local, remote);
+      co_return std::pair(std::move(fd), remote ? std::optional(*remote) : std::nullopt);
     } catch (const std::system_error& error) {
       last = error.code();
     }
   }
   throw std::system_error(last, "create_datagram_endpoint");
+}
+
+Coro<DatagramEndpoint> create_datagram_endpoint(DatagramOptions options) {
+  auto [fd, peer] = co_await detail::open_datagram_socket(std::move(options));
+  auto state = std::make_shared<DatagramEndpoint::State>(get_running_loop(), fd.get(),
+                                                         peer.value_or(SocketAddress()));
+  fd.release();  // now the endpoint's
+  co_return DatagramEndpoint(std::move(state));
+}
+
+Coro<detail::DatagramConnection> detail::create_datagram_endpoint(DatagramProtocolFactory factory,
+                                                                  DatagramOptions options) {
+  auto [fd, peer] = co_await open_datagram_socket(std::move(options));
+  auto protocol = factory();
+  auto transport =
+      DatagramSocketTransport::open(get_running_loop(), std::move(fd), std::move(peer), protocol);
+  co_return DatagramConnection(std::move(transport), std::move(protocol));
 }
 
 }  // namespace asyncio

@@ -27,7 +27,7 @@ StreamReaderProtocol::StreamReaderProtocol(std::size_t limit, ClientTask client_
 }
 
 StreamReaderProtocol::~StreamReaderProtocol() {
-  if (transport_) transport_->orphan();
+  if (transport_) transport_->orphan(this);
 }
 
 // --- The transport's side ------------------------------------------------------------------------

@@ -25,11 +25,10 @@ StreamTransport::StreamTransport(EventLoop& loop, OwnedFd fd, Kind kind,
     : loop_(&loop),
       fd_(std::move(fd)),
       kind_(kind),
+      loop_link_(&close_for_loop, this),
       read_watch_(&on_read_event, this, IoBackend::reader),
       write_watch_(&on_write_event, this, IoBackend::writer),
-      server_(server) {
-  loop_link_.owner = this;
-}
+      server_(server) {}
 
 std::shared_ptr<StreamTransport> StreamTransport::open(EventLoop& loop, OwnedFd fd, Kind kind,
                                                        std::shared_ptr<StreamProtocol> protocol,
@@ -101,7 +100,8 @@ void StreamTransport::use_protocol(const std::shared_ptr<StreamProtocol>& protoc
     owned_ = protocol;
 }
 
-void StreamTransport::orphan() noexcept {
+void StreamTransport::orphan(const StreamProtocol* protocol) noexcept {
+  if (protocol != protocol_) return;  // set_protocol gave the connection to another
   protocol_ = nullptr;
   plain_ = nullptr;
   buffered_ = nullptr;
@@ -439,7 +439,9 @@ void StreamTransport::lose_connection(std::exception_ptr error, bool now) noexce
   call_connection_lost(std::move(error));
 }
 
-void StreamTransport::abort_for_loop_close() noexcept { lose_connection(nullptr, true); }
+void StreamTransport::close_for_loop(void* owner) noexcept {
+  static_cast<StreamTransport*>(owner)->lose_connection(nullptr, true);
+}
 
 void StreamTransport::call_connection_lost(std::exception_ptr error) noexcept {
   if (StreamProtocol* protocol = std::exchange(protocol_, nullptr)) {

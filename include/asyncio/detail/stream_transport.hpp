@@ -34,6 +34,7 @@
 #include "asyncio/detail/byte_buffer.hpp"
 #include "asyncio/detail/intrusive_list.hpp"
 #include "asyncio/detail/io_watcher.hpp"
+#include "asyncio/detail/loop_link.hpp"
 #include "asyncio/detail/owned_fd.hpp"
 #include "asyncio/detail/wait_queue.hpp"
 #include "asyncio/coro.hpp"
@@ -120,8 +121,9 @@ class StreamTransport final : public Transport,
   /// The peer's address, when the caller knows it already (accept, connect).
   void set_peer_address(const SocketAddress& address) { peer_address_ = address; }
 
-  /// The protocol owned by others is going: forget it and abort the connection.
-  void orphan() noexcept;
+  /// `protocol`, owned by others, is going: unless set_protocol replaced it, forget it and
+  /// abort the connection.
+  void orphan(const StreamProtocol* protocol) noexcept;
 
   /// loop.sendfile's part: waits until the write buffer is flushed, pauses reading, sends
   /// `file` on the fd (sock_sendfile's way), and resumes reading. write() raises RuntimeError
@@ -132,12 +134,6 @@ class StreamTransport final : public Transport,
 
   // --- The loop and the server -----------------------------------------------------------------
 
-  /// Its link in the loop's list of open transports.
-  struct LoopLink : ListHook {
-    StreamTransport* owner;
-  };
-  /// The loop is closing: the connection is aborted and connection_lost called now.
-  void abort_for_loop_close() noexcept;
   /// The server that accepted this connection is gone: no longer report to it.
   void detach_from_server() noexcept { server_ = nullptr; }
 
@@ -157,6 +153,8 @@ class StreamTransport final : public Transport,
   void use_protocol(const std::shared_ptr<StreamProtocol>& protocol) noexcept;
   static void on_read_event(IoWatcher* watcher, IoWatcher::Event event);
   static void on_write_event(IoWatcher* watcher, IoWatcher::Event event);
+  /// The loop is closing: the connection is aborted and connection_lost called now.
+  static void close_for_loop(void* owner) noexcept;
 
   void start_reading();
   void stop_reading() noexcept { read_watch_.remove(); }
