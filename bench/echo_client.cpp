@@ -3,9 +3,9 @@
 // back, then sends the next (a closed loop). After a warm-up it counts the round trips that end
 // within the measured seconds and prints "round_trips_per_s" and "latency_p50_us",
 // "latency_p90_us", "latency_p99_us" and "latency_p999_us" lines, and "round_trips_total" (all
-// round trips, warm-up included: what the server's CPU time is divided by). A server that sends back anything
-// but the bytes it was sent, closes a connection early or stops answering for 5 s makes it fail
-// (exit status 1, a message on stderr).
+// round trips, warm-up included: what the server's CPU time is divided by). A server that sends
+// back anything but the bytes it was sent, closes a connection early or stops answering for 5 s
+// makes it fail (exit status 1, a message on stderr).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>

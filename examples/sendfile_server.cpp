@@ -62,7 +62,8 @@ class FileServerProtocol : public asyncio::Protocol {
       asyncio::create_task(send_file(transport_, file_));
     } else if (request_.size() > 8192) {
       answered_ = true;
-      transport_->write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      transport_->write(
+          "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
       transport_->close();
     }
   }

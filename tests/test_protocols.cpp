@@ -211,7 +211,8 @@ TEST_F(ProtocolTest, PauseAndResumeWritingAlternateAtTheLimits) {
     EXPECT_EQ(defaults.first, 16u * 1024);  // (low, high), as Python
     EXPECT_EQ(defaults.second, 64u * 1024);
     transport->set_write_buffer_limits(8192);
-    EXPECT_EQ(transport->get_write_buffer_limits(), std::make_pair(std::size_t{2048}, std::size_t{8192}));
+    EXPECT_EQ(transport->get_write_buffer_limits(),
+              std::make_pair(std::size_t{2048}, std::size_t{8192}));
     EXPECT_THROW(transport->set_write_buffer_limits(100, 200), std::invalid_argument);
     const std::string chunk(1000, 'w');
     std::size_t written = 0;
@@ -277,8 +278,8 @@ TEST_F(ProtocolTest, ThrowingCallbackClosesOnlyItsTransportAndTheServerKeepsServ
     }
   };
   run([&]() -> Coro<void> {
-    asyncio::Server server = co_await asyncio::create_server(
-        [] { return std::make_shared<Fragile>(); }, "127.0.0.1", 0);
+    asyncio::Server server =
+        co_await asyncio::create_server([] { return std::make_shared<Fragile>(); }, "127.0.0.1", 0);
     const std::uint16_t port = port_of(server);
     auto [bad, bad_client] = co_await asyncio::create_connection(
         [] { return std::make_shared<Recorder>(); }, "127.0.0.1", port);
@@ -311,8 +312,8 @@ TEST_F(ProtocolTest, ThrowingConnectionMadeAbortsThatConnection) {
     }
   };
   run([&]() -> Coro<void> {
-    asyncio::Server server = co_await asyncio::create_server(
-        [] { return std::make_shared<Refuses>(); }, "127.0.0.1", 0);
+    asyncio::Server server =
+        co_await asyncio::create_server([] { return std::make_shared<Refuses>(); }, "127.0.0.1", 0);
     auto [transport, client] = co_await asyncio::create_connection(
         [] { return std::make_shared<Recorder>(); }, "127.0.0.1", port_of(server));
     co_await asyncio_test::wait_until([&] { return client->lost(); }, 10s, "the server's abort");
@@ -413,7 +414,7 @@ TEST_F(ProtocolTest, ClosingTheLoopAbortsOpenTransportsAndTellsTheirProtocols) {
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
     auto [transport, protocol] = co_await asyncio::connect_accepted_socket(
         [] { return std::make_shared<Recorder>(); }, pair[0]);
-    transport->pause_reading();  // no watch left: only the loop's list knows it
+    transport->pause_reading();   // no watch left: only the loop's list knows it
     protocol->transport.reset();  // nobody holds the transport but itself
     paused = protocol;
     transport_left = transport;
@@ -430,10 +431,10 @@ TEST_F(ProtocolTest, PipesAtTheProtocolLevel) {
   run([&]() -> Coro<void> {
     int fds[2];
     EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
-    auto [read_end, reader] = co_await asyncio::connect_read_pipe(
-        [] { return std::make_shared<Recorder>(); }, fds[0]);
-    auto [write_end, writer] = co_await asyncio::connect_write_pipe(
-        [] { return std::make_shared<Recorder>(); }, fds[1]);
+    auto [read_end, reader] =
+        co_await asyncio::connect_read_pipe([] { return std::make_shared<Recorder>(); }, fds[0]);
+    auto [write_end, writer] =
+        co_await asyncio::connect_write_pipe([] { return std::make_shared<Recorder>(); }, fds[1]);
     EXPECT_GE(std::any_cast<int>(read_end->get_extra_info("pipe")), 0);
     EXPECT_FALSE(read_end->can_write_eof());
     write_end->writelines({"through ", "the ", "pipe"});
@@ -450,8 +451,8 @@ TEST_F(ProtocolTest, WritePipeLosesItsConnectionWhenTheReaderGoes) {
   run([&]() -> Coro<void> {
     int fds[2];
     EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
-    auto [write_end, writer] = co_await asyncio::connect_write_pipe(
-        [] { return std::make_shared<Recorder>(); }, fds[1]);
+    auto [write_end, writer] =
+        co_await asyncio::connect_write_pipe([] { return std::make_shared<Recorder>(); }, fds[1]);
     ::close(fds[0]);
     co_await asyncio_test::wait_until([&] { return writer->lost(); }, 10s, "connection_lost");
     EXPECT_EQ(writer->lost_with, nullptr);  // nothing was buffered
@@ -472,10 +473,10 @@ TEST_F(ProtocolTest, RegularFileIsNotAPipe) {
 TEST_F(ProtocolTest, UnixConnectionAndServer) {
   const std::string path = "/tmp/asyncio-protocols-" + std::to_string(::getpid()) + ".sock";
   run([&]() -> Coro<void> {
-    asyncio::Server server = co_await asyncio::create_unix_server(
-        [] { return std::make_shared<Echo>(); }, path);
-    auto [transport, client] = co_await asyncio::create_unix_connection(
-        [] { return std::make_shared<Recorder>(); }, path);
+    asyncio::Server server =
+        co_await asyncio::create_unix_server([] { return std::make_shared<Echo>(); }, path);
+    auto [transport, client] =
+        co_await asyncio::create_unix_connection([] { return std::make_shared<Recorder>(); }, path);
     transport->write("over unix");
     co_await asyncio_test::wait_until([&] { return client->received == "over unix"; }, 10s,
                                       "the echo");
@@ -523,8 +524,9 @@ TEST_F(ProtocolTest, LocalAddrBindsTheClientSide) {
     EXPECT_EQ(own.to_string().rfind("127.0.0.1", 0), 0u);
     transport->close();
     options.local_addr = std::pair<std::string, std::uint16_t>("::1", 0);  // no IPv4 to bind
-    const bool refused = co_await asyncio_test::throws<std::system_error>(asyncio::create_connection(
-        [] { return std::make_shared<Recorder>(); }, "127.0.0.1", port_of(server), options));
+    const bool refused =
+        co_await asyncio_test::throws<std::system_error>(asyncio::create_connection(
+            [] { return std::make_shared<Recorder>(); }, "127.0.0.1", port_of(server), options));
     EXPECT_TRUE(refused);
     co_await asyncio_test::wait_until([&] { return client->lost(); }, 10s, "connection_lost");
     server.close();
@@ -586,9 +588,8 @@ TEST_F(ProtocolTest, HappyEyeballsConnectsThroughTheSecondAddressAfterTheDelay) 
   run([&]() -> Coro<void> {
     Blackhole blackhole;
     asyncio::Server server = co_await echo_server();
-    std::vector<asyncio::AddressInfo> targets = {
-        address(AF_INET, "127.0.0.1", blackhole.port),
-        address(AF_INET, "127.0.0.1", port_of(server))};
+    std::vector<asyncio::AddressInfo> targets = {address(AF_INET, "127.0.0.1", blackhole.port),
+                                                 address(AF_INET, "127.0.0.1", port_of(server))};
     asyncio::ConnectionOptions options;
     options.happy_eyeballs_delay = 100ms;
     const auto started = loop->time();
@@ -754,12 +755,14 @@ TEST_F(ProtocolTest, ThrowingDatagramReceivedClosesThatEndpoint) {
           return p;
         },
         options);
-    const auto address = std::any_cast<asyncio::SocketAddress>(transport->get_extra_info("sockname"));
+    const auto address =
+        std::any_cast<asyncio::SocketAddress>(transport->get_extra_info("sockname"));
     asyncio::DatagramOptions unbound;  // a variable: g++ 12 destroys a temporary one twice
     auto [sender, unused] = co_await asyncio::create_datagram_endpoint(
         [] { return std::make_shared<DatagramRecorder>(); }, unbound);
     sender->sendto("boom", address);
-    co_await asyncio_test::wait_until([&] { return fragile->lost(); }, 10s, "the endpoint to close");
+    co_await asyncio_test::wait_until([&] { return fragile->lost(); }, 10s,
+                                      "the endpoint to close");
     EXPECT_EQ(reported("Fatal error: protocol.datagram_received() call failed."), 1u);
     sender->close();
     co_await asyncio_test::wait_until([&] { return unused->lost(); }, 10s, "connection_lost");

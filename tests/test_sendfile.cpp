@@ -29,7 +29,8 @@ int temp_file(std::size_t size) {
   std::vector<char> block(1 << 20);
   for (std::size_t done = 0; done < size;) {
     const std::size_t n = std::min(block.size(), size - done);
-    for (std::size_t i = 0; i < n; ++i) block[i] = static_cast<char>(((done + i) * 7 + (done + i) / 251) & 0xff);
+    for (std::size_t i = 0; i < n; ++i)
+      block[i] = static_cast<char>(((done + i) * 7 + (done + i) / 251) & 0xff);
     if (::write(fd, block.data(), n) != static_cast<ssize_t>(n)) ADD_FAILURE() << "write";
     done += n;
   }
@@ -38,7 +39,9 @@ int temp_file(std::size_t size) {
 }
 
 /// What temp_file holds at `offset`.
-char expected_at(std::size_t offset) { return static_cast<char>((offset * 7 + offset / 251) & 0xff); }
+char expected_at(std::size_t offset) {
+  return static_cast<char>((offset * 7 + offset / 251) & 0xff);
+}
 
 /// A connected, non-blocking pair of stream sockets.
 std::pair<int, int> socket_pair() {
@@ -115,7 +118,8 @@ TEST_F(SendfileTest, AFileSendfileCannotSendFallsBackToReadAndSend) {
     EXPECT_TRUE(refused);
     EXPECT_EQ(co_await loop->sock_sendfile(ours, pipe_fds[0]), 5000u);  // fallback on
     std::string got(6000, '\0');
-    const std::size_t n = co_await loop->sock_recv_into(peer, std::as_writable_bytes(std::span(got)));
+    const std::size_t n =
+        co_await loop->sock_recv_into(peer, std::as_writable_bytes(std::span(got)));
     EXPECT_EQ(got.substr(0, n), data);
     ::close(ours);
     ::close(peer);
@@ -127,10 +131,13 @@ TEST_F(SendfileTest, BadArgumentsAreRefused) {
   run([&]() -> Coro<void> {
     const int file = temp_file(10);
     auto [ours, peer] = socket_pair();
-    EXPECT_TRUE(co_await asyncio_test::throws<std::invalid_argument>(loop->sock_sendfile(ours, file, -1)));
-    EXPECT_TRUE(co_await asyncio_test::throws<std::invalid_argument>(loop->sock_sendfile(ours, file, 0, 0)));
+    EXPECT_TRUE(
+        co_await asyncio_test::throws<std::invalid_argument>(loop->sock_sendfile(ours, file, -1)));
+    EXPECT_TRUE(co_await asyncio_test::throws<std::invalid_argument>(
+        loop->sock_sendfile(ours, file, 0, 0)));
     const int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    EXPECT_TRUE(co_await asyncio_test::throws<std::invalid_argument>(loop->sock_sendfile(udp, file)));
+    EXPECT_TRUE(
+        co_await asyncio_test::throws<std::invalid_argument>(loop->sock_sendfile(udp, file)));
     ::close(udp);
     ::close(ours);
     ::close(peer);
@@ -170,8 +177,8 @@ TEST_F(SendfileTest, HundredMegabytesToASlowReaderKeepMemoryFlatAndArriveWhole) 
     const std::size_t size = 100 * 1024 * 1024;
     const int file = temp_file(size);
     auto [ours, peer] = socket_pair();
-    auto [transport, protocol] = co_await asyncio::connect_accepted_socket(
-        [] { return std::make_shared<Quiet>(); }, ours);
+    auto [transport, protocol] =
+        co_await asyncio::connect_accepted_socket([] { return std::make_shared<Quiet>(); }, ours);
     const long before = resident_kib();
     std::size_t bad = 0;
     std::size_t most_buffered = 0;
@@ -202,16 +209,18 @@ TEST_F(SendfileTest, TransportFlushesWhatWasWrittenBeforeTheFileAndRefusesWhenCl
   run([&]() -> Coro<void> {
     const int file = temp_file(1000);
     auto [ours, peer] = socket_pair();
-    auto [transport, protocol] = co_await asyncio::connect_accepted_socket(
-        [] { return std::make_shared<Quiet>(); }, ours);
+    auto [transport, protocol] =
+        co_await asyncio::connect_accepted_socket([] { return std::make_shared<Quiet>(); }, ours);
     transport->write("head:");
     EXPECT_EQ(co_await loop->sendfile(transport, file, 0, 10), 10u);
     std::string got(100, '\0');
-    const std::size_t n = co_await loop->sock_recv_into(peer, std::as_writable_bytes(std::span(got)));
+    const std::size_t n =
+        co_await loop->sock_recv_into(peer, std::as_writable_bytes(std::span(got)));
     got.resize(n);
     EXPECT_EQ(got.substr(0, 5), "head:");
     transport->close();
-    EXPECT_TRUE(co_await asyncio_test::throws<asyncio::RuntimeError>(loop->sendfile(transport, file)));
+    EXPECT_TRUE(
+        co_await asyncio_test::throws<asyncio::RuntimeError>(loop->sendfile(transport, file)));
     co_await asyncio_test::wait_until([&] { return protocol->lost; }, 10s, "connection_lost");
     ::close(peer);
     ::close(file);
@@ -222,8 +231,8 @@ TEST_F(SendfileTest, AbortWhileSendingEndsTheSend) {
   run([&]() -> Coro<void> {
     const int file = temp_file(8 * 1024 * 1024);
     auto [ours, peer] = socket_pair();
-    auto [transport, protocol] = co_await asyncio::connect_accepted_socket(
-        [] { return std::make_shared<Quiet>(); }, ours);
+    auto [transport, protocol] =
+        co_await asyncio::connect_accepted_socket([] { return std::make_shared<Quiet>(); }, ours);
     auto sending = asyncio::create_task(loop->sendfile(transport, file));
     co_await asyncio::sleep(0s);  // the socket's buffer is full: the send waits for the peer
     EXPECT_FALSE(sending.done());

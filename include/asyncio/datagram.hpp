@@ -25,7 +25,7 @@ struct DatagramOptions {
   std::uint16_t local_port = 0;
   std::string remote_host;  // connect here (send() and recv() then talk to it only)
   std::uint16_t remote_port = 0;
-  int family = AF_UNSPEC;        // AF_INET or AF_INET6 to choose, when no host decides it
+  int family = AF_UNSPEC;  // AF_INET or AF_INET6 to choose, when no host decides it
   /// A Unix datagram socket instead (Python's family=AF_UNIX): bound to local_path (a stale
   /// socket file there is removed first), connected to remote_path.
   std::string local_path;
@@ -72,7 +72,8 @@ namespace detail {
 class OwnedFd;
 /// The socket create_datagram_endpoint opens, as `options` say, and the peer it is connected
 /// to, if any.
-Coro<std::pair<OwnedFd, std::optional<SocketAddress>>> open_datagram_socket(DatagramOptions options);
+Coro<std::pair<OwnedFd, std::optional<SocketAddress>>> open_datagram_socket(
+    DatagramOptions options);
 }  // namespace detail
 
 }  // namespace asyncio

@@ -28,8 +28,8 @@
 #include "asyncio/contextvars.hpp"
 #include "asyncio/detail/callback.hpp"
 #include "asyncio/detail/deadline.hpp"
-#include "asyncio/detail/io_backend.hpp"
 #include "asyncio/detail/intrusive_list.hpp"
+#include "asyncio/detail/io_backend.hpp"
 #include "asyncio/detail/io_watcher.hpp"
 #include "asyncio/detail/remote_call.hpp"
 #include "asyncio/detail/scheduler.hpp"
@@ -268,8 +268,7 @@ class EventLoop {
   /// RuntimeError until it is done. RuntimeError when the transport is closing.
   Coro<std::size_t> sendfile(std::shared_ptr<Transport> transport, int file,
                              std::int64_t offset = 0,
-                             std::optional<std::size_t> count = std::nullopt,
-                             bool fallback = true);
+                             std::optional<std::size_t> count = std::nullopt, bool fallback = true);
 
   // --- Futures and tasks ---------------------------------------------------------------------
 

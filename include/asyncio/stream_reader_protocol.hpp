@@ -109,7 +109,7 @@ class StreamReaderProtocol final : public BufferedProtocol,
   detail::WaitQueue read_waiters_{"StreamReader"};
   detail::WaitQueue drain_waiters_{"StreamWriter"};
   detail::WaitQueue closed_waiters_{"StreamWriter"};
-  std::exception_ptr error_;  // set_exception's, or what the connection was lost with
+  std::exception_ptr error_;     // set_exception's, or what the connection was lost with
   bool eof_ = false;             // EOF received or fed, or the connection is lost
   bool reading_paused_ = false;  // this protocol paused the transport (buffer over 2 * limit)
   bool writing_paused_ = false;  // between pause_writing and resume_writing

@@ -17,8 +17,8 @@
 #include "asyncio/coro.hpp"
 #include "asyncio/detail/loop_bound.hpp"
 #include "asyncio/detail/stream_transport.hpp"
-#include "asyncio/stream_reader_protocol.hpp"
 #include "asyncio/socket_address.hpp"
+#include "asyncio/stream_reader_protocol.hpp"
 
 namespace asyncio {
 
@@ -127,9 +127,7 @@ class StreamWriter : detail::LoopBound {
 
   /// Python's transport.get_write_buffer_size() and set_write_buffer_limits(high, low):
   /// flow-control marks, 64 KiB and 16 KiB by default.
-  std::size_t get_write_buffer_size() const noexcept {
-    return transport().get_write_buffer_size();
-  }
+  std::size_t get_write_buffer_size() const noexcept { return transport().get_write_buffer_size(); }
   void set_write_buffer_limits(std::optional<std::size_t> high = std::nullopt,
                                std::optional<std::size_t> low = std::nullopt) {
     transport().set_write_buffer_limits(high, low);

@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <vector>
 
-#include "asyncio/detail/loop_threads.hpp"
 #include "asyncio/detail/loop_link.hpp"
+#include "asyncio/detail/loop_threads.hpp"
 #include "asyncio/exceptions.hpp"
 #include "asyncio/selectors.hpp"
 #include "asyncio/task.hpp"

@@ -44,9 +44,9 @@ void bind_local(int fd, int family, const std::vector<AddressInfo>& local) {
                         "error while attempting to bind on address " + info.address.to_string());
   }
   if (!errors.empty()) throw errors.front();
-  throw std::system_error(EADDRNOTAVAIL, std::generic_category(),
-                          "no matching local address with family=" + std::to_string(family) +
-                              " found");
+  throw std::system_error(
+      EADDRNOTAVAIL, std::generic_category(),
+      "no matching local address with family=" + std::to_string(family) + " found");
 }
 
 /// One attempt: a new socket, bound when asked, connected to `target`; its fd.
@@ -191,8 +191,7 @@ Coro<int> connect_to_any(std::vector<AddressInfo> targets, ConnectionOptions opt
 
 Coro<StreamConnection> create_connection(ProtocolFactory factory, std::string host,
                                          std::uint16_t port, ConnectionOptions options) {
-  std::vector<AddressInfo> targets =
-      co_await getaddrinfo(host, port, options.family, SOCK_STREAM);
+  std::vector<AddressInfo> targets = co_await getaddrinfo(host, port, options.family, SOCK_STREAM);
   OwnedFd fd(co_await connect_to_any(std::move(targets), std::move(options)));
   auto protocol = factory();
   auto transport = StreamTransport::open(get_running_loop(), std::move(fd),

@@ -83,7 +83,7 @@ Coro<std::string> receive_connected(std::shared_ptr<State> state, std::size_t ma
 using detail::OwnedFd;
 
 OwnedFd open_socket(int family, const DatagramOptions& options, const SocketAddress* local,
-                            const SocketAddress* remote) {
+                    const SocketAddress* remote) {
   OwnedFd fd(::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) detail::throw_errno(errno, "socket");
   const int one = 1;
@@ -139,7 +139,8 @@ Coro<std::pair<detail::OwnedFd, std::optional<SocketAddress>>> detail::open_data
       local = SocketAddress::unix_path(options.local_path);
     }
     if (!options.remote_path.empty()) remote = SocketAddress::unix_path(options.remote_path);
-    OwnedFd fd = open_socket(AF_UNIX, options, local ? &*local : nullptr, remote ? &*remote : nullptr);
+    OwnedFd fd =
+        open_socket(AF_UNIX, options, local ? &*local : nullptr, remote ? &*remote : nullptr);
     co_return std::pair(std::move(fd), std::move(remote));
   }
   const bool bind = !options.local_host.empty() || options.local_port != 0;

@@ -152,7 +152,7 @@ void DatagramSocketTransport::sendto(std::string_view data, std::optional<Socket
   } catch (...) {
     return lose(std::current_exception());
   }
-  maybe_pause_protocol();
+  flow_.maybe_pause(queued_bytes_, protocol_.get(), reporter());
 }
 
 // True when the datagram is done with: sent, or its error reported; false when it would block.
@@ -174,46 +174,17 @@ void DatagramSocketTransport::write_ready() {
     queued_bytes_ -= next.data.size();
     queue_.pop_front();
   }
-  maybe_resume_protocol();
+  flow_.maybe_resume(queued_bytes_, protocol_.get(), reporter());
   if (!queue_.empty()) return;
   remove(write_watch_, IoBackend::writer);
   if (closing_) lose(nullptr);
 }
 
-void DatagramSocketTransport::maybe_pause_protocol() noexcept {
-  if (writing_paused_ || queued_bytes_ <= high_water_) return;
-  writing_paused_ = true;
-  if (!protocol_) return;
-  try {
-    protocol_->pause_writing();
-  } catch (...) {
-    report("protocol.pause_writing() failed", std::current_exception());
-  }
-}
-
-void DatagramSocketTransport::maybe_resume_protocol() noexcept {
-  if (!writing_paused_ || queued_bytes_ > low_water_) return;
-  writing_paused_ = false;
-  if (!protocol_) return;
-  try {
-    protocol_->resume_writing();
-  } catch (...) {
-    report("protocol.resume_writing() failed", std::current_exception());
-  }
-}
-
 void DatagramSocketTransport::set_write_buffer_limits(std::optional<std::size_t> high,
                                                       std::optional<std::size_t> low) {
-  const std::size_t high_mark = high ? *high : low ? 4 * *low : 64 * 1024;
-  const std::size_t low_mark = low ? *low : high_mark / 4;
-  if (low_mark > high_mark) {
-    throw std::invalid_argument("high (" + std::to_string(high_mark) + ") must be >= low (" +
-                                std::to_string(low_mark) + ") must be >= 0");
-  }
-  high_water_ = high_mark;
-  low_water_ = low_mark;
-  maybe_pause_protocol();
-  maybe_resume_protocol();
+  flow_.set_limits(high, low);
+  flow_.maybe_pause(queued_bytes_, protocol_.get(), reporter());
+  flow_.maybe_resume(queued_bytes_, protocol_.get(), reporter());
 }
 
 // --- Closing -------------------------------------------------------------------------------------

@@ -25,10 +25,7 @@ namespace asyncio::detail {
 
 ServerCore::ServerCore(EventLoop& loop, std::vector<OwnedFd> listeners, ProtocolFactory factory,
                        ServerOptions options, SocketFile file)
-    : loop_(&loop),
-      factory_(std::move(factory)),
-      options_(options),
-      file_(std::move(file)) {
+    : loop_(&loop), factory_(std::move(factory)), options_(options), file_(std::move(file)) {
   for (OwnedFd& fd : listeners) {
     listeners_.push_back(std::make_unique<Listener>(this, fd.get()));
     fd.release();  // now the listener's
@@ -239,8 +236,8 @@ ProtocolFactory stream_protocols(ClientConnected handler, std::size_t limit) {
 
 Coro<Server> start_server(ClientConnected handler, std::string host, std::uint16_t port,
                           ServerOptions options) {
-  return detail::create_server(stream_protocols(std::move(handler), options.limit),
-                               std::move(host), port, options);
+  return detail::create_server(stream_protocols(std::move(handler), options.limit), std::move(host),
+                               port, options);
 }
 
 Coro<Server> start_unix_server(ClientConnected handler, std::string path, ServerOptions options) {

@@ -84,7 +84,8 @@ std::shared_ptr<BaseProtocol> StreamTransport::get_protocol() const noexcept {
 
 void StreamTransport::set_protocol(std::shared_ptr<BaseProtocol> protocol) {
   auto stream = std::dynamic_pointer_cast<StreamProtocol>(std::move(protocol));
-  if (!stream) throw std::invalid_argument("a stream transport needs a Protocol or BufferedProtocol");
+  if (!stream)
+    throw std::invalid_argument("a stream transport needs a Protocol or BufferedProtocol");
   if (!protocol_) return;  // connection_lost was called already: nothing would call it
   use_protocol(stream);
 }
@@ -307,7 +308,7 @@ void StreamTransport::on_write_event(IoWatcher* watcher, IoWatcher::Event event)
 }
 
 void StreamTransport::write_ready() {
-  if (flush_now()) maybe_resume_protocol();
+  if (flush_now()) flow_.maybe_resume(out_.size(), protocol_, reporter());
 }
 
 // The write buffer is empty: finish what close() or write_eof() started (a pipe has no
@@ -321,39 +322,14 @@ void StreamTransport::after_flush() {
 }
 
 void StreamTransport::maybe_pause_protocol() noexcept {
-  if (writing_paused_ || out_.size() <= high_water_) return;
-  writing_paused_ = true;
-  if (!protocol_) return;
-  try {
-    protocol_->pause_writing();
-  } catch (...) {
-    report("protocol.pause_writing() failed", std::current_exception());
-  }
-}
-
-void StreamTransport::maybe_resume_protocol() noexcept {
-  if (!writing_paused_ || out_.size() > low_water_) return;
-  writing_paused_ = false;
-  if (!protocol_) return;
-  try {
-    protocol_->resume_writing();
-  } catch (...) {
-    report("protocol.resume_writing() failed", std::current_exception());
-  }
+  flow_.maybe_pause(out_.size(), protocol_, reporter());
 }
 
 void StreamTransport::set_write_buffer_limits(std::optional<std::size_t> high,
                                               std::optional<std::size_t> low) {
-  const std::size_t high_mark = high ? *high : low ? 4 * *low : default_high_water;
-  const std::size_t low_mark = low ? *low : high_mark / 4;
-  if (low_mark > high_mark) {
-    throw std::invalid_argument("high (" + std::to_string(high_mark) + ") must be >= low (" +
-                                std::to_string(low_mark) + ") must be >= 0");
-  }
-  high_water_ = high_mark;
-  low_water_ = low_mark;
+  flow_.set_limits(high, low);
   maybe_pause_protocol();
-  maybe_resume_protocol();
+  flow_.maybe_resume(out_.size(), protocol_, reporter());
 }
 
 void StreamTransport::write_eof() {

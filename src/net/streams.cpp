@@ -15,11 +15,11 @@
 #include <system_error>
 #include <vector>
 
+#include "asyncio/connections.hpp"
 #include "asyncio/detail/syscall.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"
 #include "asyncio/getaddrinfo.hpp"
-#include "asyncio/connections.hpp"
 #include "asyncio/task.hpp"
 #include "asyncio/tasks.hpp"
 

@@ -23,6 +23,7 @@
 #include "asyncio/detail/io_watcher.hpp"
 #include "asyncio/detail/loop_link.hpp"
 #include "asyncio/detail/owned_fd.hpp"
+#include "asyncio/detail/write_flow.hpp"
 #include "asyncio/socket_address.hpp"
 #include "asyncio/transports.hpp"
 
@@ -57,7 +58,7 @@ class DatagramSocketTransport final : public DatagramTransport,
   void set_write_buffer_limits(std::optional<std::size_t> high = std::nullopt,
                                std::optional<std::size_t> low = std::nullopt) override;
   std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept override {
-    return {low_water_, high_water_};
+    return flow_.limits();
   }
 
  private:
@@ -83,27 +84,27 @@ class DatagramSocketTransport final : public DatagramTransport,
   /// One sendto(2): the bytes sent, or -1 when it would block; other errors to error_received.
   bool send_one(std::string_view data, const std::optional<SocketAddress>& address);
   void error_received(int error) noexcept;
-  void maybe_pause_protocol() noexcept;
-  void maybe_resume_protocol() noexcept;
   void report(const char* message, std::exception_ptr error) noexcept;
+  /// report() as WriteFlow takes it.
+  auto reporter() noexcept {
+    return [this](const char* message, std::exception_ptr error) { report(message, error); };
+  }
   void lose(std::exception_ptr error, bool now = false) noexcept;
   void call_connection_lost(std::exception_ptr error) noexcept;
 
   EventLoop* loop_;
   OwnedFd fd_;  // -1 once lost
   std::optional<SocketAddress> peer_;
-  std::shared_ptr<DatagramProtocol> protocol_;  // null once connection_lost was called
+  std::shared_ptr<DatagramProtocol> protocol_;     // null once connection_lost was called
   std::shared_ptr<DatagramSocketTransport> self_;  // set while open
   LoopLink loop_link_;
   std::deque<Queued> queue_;  // datagrams the socket did not take yet, in order
   std::size_t queued_bytes_ = 0;
   Watch read_watch_;
   Watch write_watch_;
-  std::size_t high_water_ = 64 * 1024;
-  std::size_t low_water_ = 16 * 1024;
+  WriteFlow flow_;
   // Invariants: write_watch_ installed iff !queue_.empty() and !lost_; read_watch_ installed
   // while open and not closing; lost_ implies fd_ == -1 and no watch installed.
-  bool writing_paused_ = false;
   bool closing_ = false;
   bool lost_ = false;
 };

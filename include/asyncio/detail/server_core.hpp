@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "asyncio/connections.hpp"
 #include "asyncio/detail/io_watcher.hpp"
 #include "asyncio/detail/stream_transport.hpp"
 #include "asyncio/detail/wait_queue.hpp"
 #include "asyncio/handle.hpp"
-#include "asyncio/connections.hpp"
 #include "asyncio/server.hpp"
 
 namespace asyncio::detail {

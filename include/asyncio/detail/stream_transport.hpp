@@ -31,13 +31,14 @@
 #include <string_view>
 #include <utility>
 
+#include "asyncio/coro.hpp"
 #include "asyncio/detail/byte_buffer.hpp"
 #include "asyncio/detail/intrusive_list.hpp"
 #include "asyncio/detail/io_watcher.hpp"
 #include "asyncio/detail/loop_link.hpp"
 #include "asyncio/detail/owned_fd.hpp"
 #include "asyncio/detail/wait_queue.hpp"
-#include "asyncio/coro.hpp"
+#include "asyncio/detail/write_flow.hpp"
 #include "asyncio/socket_address.hpp"
 #include "asyncio/transports.hpp"
 
@@ -55,8 +56,8 @@ class StreamTransport final : public Transport,
                               public ListHook,
                               public std::enable_shared_from_this<StreamTransport> {
  public:
-  static constexpr std::size_t default_high_water = 64 * 1024;
-  static constexpr std::size_t default_low_water = 16 * 1024;
+  static constexpr std::size_t default_high_water = WriteFlow::default_high_water;
+  static constexpr std::size_t default_low_water = WriteFlow::default_low_water;
   static constexpr std::size_t max_read = 64 * 1024;  // bytes read per readiness event, at most
 
   /// What the fd is: a connected stream socket, or the read or the write end of a pipe (or
@@ -111,7 +112,7 @@ class StreamTransport final : public Transport,
                                std::optional<std::size_t> low = std::nullopt) override;
   std::size_t get_write_buffer_size() const noexcept override { return out_.size(); }
   std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept override {
-    return {low_water_, high_water_};
+    return flow_.limits();
   }
 
   /// The peer's and the socket's own address, asked of the OS on first use and kept (empty
@@ -174,7 +175,6 @@ class StreamTransport final : public Transport,
   ssize_t send_some(std::string_view bytes) noexcept;
   void check_writable() const;
   void maybe_pause_protocol() noexcept;
-  void maybe_resume_protocol() noexcept;
   void after_flush();
   /// An OS error on the fd: the connection is lost with it (not reported: Python's
   /// _fatal_error logs OSError only in debug mode).
@@ -183,6 +183,10 @@ class StreamTransport final : public Transport,
   /// aborted with it.
   void protocol_failed(const char* message) noexcept;
   void report(const char* message, std::exception_ptr error) noexcept;
+  /// report() as WriteFlow takes it.
+  auto reporter() noexcept {
+    return [this](const char* message, std::exception_ptr error) { report(message, error); };
+  }
   /// Closes the fd and drops the buffer now; tells the protocol from the loop (or at once
   /// when `now`).
   void lose_connection(std::exception_ptr error, bool now = false) noexcept;
@@ -191,11 +195,11 @@ class StreamTransport final : public Transport,
   EventLoop* loop_;
   OwnedFd fd_;  // -1 once lost (closed)
   Kind kind_;
-  StreamProtocol* protocol_ = nullptr;           // null once connection_lost was called
-  Protocol* plain_ = nullptr;                    // protocol_ as a Protocol, or null
-  BufferedProtocol* buffered_ = nullptr;         // protocol_ as a BufferedProtocol, or null
-  std::shared_ptr<StreamProtocol> owned_;        // protocol_ when the transport holds it
-  std::shared_ptr<StreamTransport> self_;        // set while the connection is open
+  StreamProtocol* protocol_ = nullptr;     // null once connection_lost was called
+  Protocol* plain_ = nullptr;              // protocol_ as a Protocol, or null
+  BufferedProtocol* buffered_ = nullptr;   // protocol_ as a BufferedProtocol, or null
+  std::shared_ptr<StreamProtocol> owned_;  // protocol_ when the transport holds it
+  std::shared_ptr<StreamTransport> self_;  // set while the connection is open
   LoopLink loop_link_;
   ByteBuffer out_;
   Watch read_watch_;
@@ -204,19 +208,17 @@ class StreamTransport final : public Transport,
   WaitQueue flushed_waiters_{"sendfile"};  // send_file waiting for the write buffer to empty
   mutable SocketAddress peer_address_;
   mutable SocketAddress local_address_;
-  std::size_t high_water_ = default_high_water;
-  std::size_t low_water_ = default_low_water;
+  WriteFlow flow_;
   // Invariants: read_watch_ is installed only while reading (not paused, no EOF, not closing)
   // or for a write pipe; write_watch_.installed iff !out_.empty() and !lost_; lost_ implies
   // no watch installed, not in the loop's list, and fd_ == -1 but while sending_file_ (the
   // socket is shut down then, and send_file closes it when it ends).
-  bool reading_paused_ = false;   // pause_reading() was called, not yet resume_reading()
-  bool eof_ = false;              // EOF was received
-  bool writing_paused_ = false;   // pause_writing() was called, not yet resume_writing()
-  bool eof_requested_ = false;    // write_eof() was called
-  bool closing_ = false;          // close() was called
+  bool reading_paused_ = false;  // pause_reading() was called, not yet resume_reading()
+  bool eof_ = false;             // EOF was received
+  bool eof_requested_ = false;   // write_eof() was called
+  bool closing_ = false;         // close() was called
   bool lost_ = false;
-  bool sending_file_ = false;     // inside send_file
+  bool sending_file_ = false;  // inside send_file
 };
 
 }  // namespace asyncio::detail

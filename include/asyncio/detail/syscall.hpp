@@ -92,8 +92,8 @@ inline int accept_connection(int fd, sockaddr_storage& address, socklen_t& size)
 
 /// One recvfrom(2) into `buffer`: the datagram's size (truncated to the buffer) and its sender;
 /// nothing when none is waiting. Other errors throw.
-inline std::optional<std::pair<std::size_t, SocketAddress>> try_recvfrom_into(int fd,
-                                                                             std::span<char> buffer) {
+inline std::optional<std::pair<std::size_t, SocketAddress>> try_recvfrom_into(
+    int fd, std::span<char> buffer) {
   sockaddr_storage address;
   socklen_t size;
   const ssize_t n = attempt("recvfrom", [&] {
