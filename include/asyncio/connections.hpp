@@ -14,12 +14,14 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "asyncio/coro.hpp"
 #include "asyncio/datagram.hpp"
 #include "asyncio/detail/owned_fd.hpp"
 #include "asyncio/protocols.hpp"
 #include "asyncio/server.hpp"
+#include "asyncio/subprocess.hpp"
 #include "asyncio/transports.hpp"
 
 namespace asyncio {
@@ -63,6 +65,18 @@ using DatagramConnection =
 using DatagramProtocolFactory = std::function<std::shared_ptr<DatagramProtocol>()>;
 Coro<DatagramConnection> create_datagram_endpoint(DatagramProtocolFactory factory,
                                                   DatagramOptions options);
+using SubprocessConnection =
+    std::pair<std::shared_ptr<SubprocessTransport>, std::shared_ptr<SubprocessProtocol>>;
+using SubprocessProtocolFactory = std::function<std::shared_ptr<SubprocessProtocol>()>;
+Coro<SubprocessConnection> subprocess_exec(SubprocessProtocolFactory factory, std::string program,
+                                           std::vector<std::string> args,
+                                           const SubprocessOptions& options, bool shell);
+template <class Factory>
+SubprocessProtocolFactory erase_subprocess(Factory factory) {
+  return [factory = std::move(factory)]() mutable {
+    return std::shared_ptr<SubprocessProtocol>(factory());
+  };
+}
 
 template <class Factory>
 ProtocolFactory erase(Factory factory) {
@@ -138,6 +152,37 @@ Coro<Server> create_server(Factory factory, std::string host, std::uint16_t port
 template <class Factory>
 Coro<Server> create_unix_server(Factory factory, std::string path, ServerOptions options = {}) {
   return detail::create_unix_server(detail::erase(std::move(factory)), std::move(path), options);
+}
+
+/// The options of subprocess_exec / subprocess_shell unless given: every stream a pipe, as
+/// Python's loop.subprocess_exec defaults (create_subprocess_exec's inherit them instead).
+inline constexpr SubprocessOptions subprocess_pipes{
+    .stdin = subprocess::PIPE, .stdout = subprocess::PIPE, .stderr = subprocess::PIPE};
+
+/// Python's loop.subprocess_exec(protocol_factory, program, *args, ...): starts `program`
+/// (looked up in PATH) with `args`, as create_subprocess_exec does, and a SubprocessTransport
+/// over it whose protocol `factory` makes (a callable returning a std::shared_ptr to a
+/// SubprocessProtocol). Options left unset are inherited (Python's None): pass
+/// subprocess::PIPE for the pipes wanted, as subprocess_pipes does. std::system_error when the
+/// child cannot be started.
+template <class Factory>
+  requires std::is_base_of_v<SubprocessProtocol, ProtocolOf<Factory>>
+Coro<std::pair<std::shared_ptr<SubprocessTransport>, std::shared_ptr<ProtocolOf<Factory>>>>
+subprocess_exec(Factory factory, std::string program, std::vector<std::string> args = {},
+                const SubprocessOptions& options = subprocess_pipes) {
+  return detail::typed<ProtocolOf<Factory>>(
+      detail::subprocess_exec(detail::erase_subprocess(std::move(factory)), std::move(program),
+                              std::move(args), options, false));
+}
+
+/// Python's loop.subprocess_shell(protocol_factory, cmd, ...): `cmd` run by /bin/sh -c.
+template <class Factory>
+  requires std::is_base_of_v<SubprocessProtocol, ProtocolOf<Factory>>
+Coro<std::pair<std::shared_ptr<SubprocessTransport>, std::shared_ptr<ProtocolOf<Factory>>>>
+subprocess_shell(Factory factory, std::string cmd,
+                 const SubprocessOptions& options = subprocess_pipes) {
+  return detail::typed<ProtocolOf<Factory>>(detail::subprocess_exec(
+      detail::erase_subprocess(std::move(factory)), std::move(cmd), {}, options, true));
 }
 
 /// Python's loop.create_datagram_endpoint(protocol_factory, local_addr, remote_addr, ...):

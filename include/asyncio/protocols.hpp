@@ -25,6 +25,7 @@ namespace asyncio {
 
 class Transport;
 class DatagramTransport;
+class SubprocessTransport;
 class SocketAddress;
 
 /// What every protocol has: the end of the connection and write flow control.
@@ -91,6 +92,27 @@ class DatagramProtocol : public BaseProtocol {
   /// A send or receive failed with an OS error (std::system_error: ECONNREFUSED from a
   /// connected peer, say); the transport stays open.
   virtual void error_received(std::exception_ptr exc) { (void)exc; }
+};
+
+/// Python's SubprocessProtocol: what loop.subprocess_exec / subprocess_shell's transport tells
+/// it about a child process and its pipes (fd 0, 1, 2). connection_made comes first; then any
+/// pipe_data_received, each pipe's pipe_connection_lost once, and process_exited once, in the
+/// order they happen; connection_lost last, once the child exited and every pipe is closed.
+class SubprocessProtocol : public BaseProtocol {
+ public:
+  virtual void connection_made(std::shared_ptr<SubprocessTransport> transport) { (void)transport; }
+  /// Bytes the child wrote to its stdout (fd 1) or stderr (2); valid only during the call.
+  virtual void pipe_data_received(int fd, std::string_view data) {
+    (void)fd;
+    (void)data;
+  }
+  /// One of the child's pipes closed (EOF, or an error in `exc`).
+  virtual void pipe_connection_lost(int fd, std::exception_ptr exc) {
+    (void)fd;
+    (void)exc;
+  }
+  /// The child exited; the transport's get_returncode() says how.
+  virtual void process_exited() {}
 };
 
 }  // namespace asyncio

@@ -104,4 +104,20 @@ class DatagramTransport : public virtual BaseTransport {
   virtual std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept = 0;
 };
 
+/// A child process and its pipes (Python's SubprocessTransport), from subprocess_exec or
+/// subprocess_shell (connections.hpp).
+class SubprocessTransport : public virtual BaseTransport {
+ public:
+  virtual int get_pid() const noexcept = 0;
+  /// The exit status once the child exited (-N: killed by signal N), else nothing.
+  virtual std::optional<int> get_returncode() const noexcept = 0;
+  /// The transport of pipe `fd` (0: a WriteTransport to the child's stdin; 1, 2: reading its
+  /// stdout, stderr), or null when that stream was not a pipe.
+  virtual std::shared_ptr<Transport> get_pipe_transport(int fd) const noexcept = 0;
+  /// std::system_error(ESRCH) once the child exited.
+  virtual void send_signal(int sig) = 0;
+  virtual void terminate() = 0;
+  virtual void kill() = 0;
+};
+
 }  // namespace asyncio
