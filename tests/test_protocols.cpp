@@ -388,6 +388,23 @@ TEST_F(ProtocolTest, SetProtocolHandsTheRestOfTheConnectionToAnother) {
   }());
 }
 
+TEST_F(ProtocolTest, StreamsAreAStreamReaderProtocolOverTheSameTransport) {
+  run([&]() -> Coro<void> {
+    asyncio::Server server = co_await echo_server();
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server));
+    asyncio::Transport& transport = writer.get_transport();
+    std::shared_ptr<asyncio::BaseProtocol> protocol = transport.get_protocol();
+    EXPECT_EQ(protocol, reader.protocol());  // an owning pointer to the reader's protocol
+    EXPECT_NE(std::dynamic_pointer_cast<asyncio::BufferedProtocol>(protocol), nullptr);
+    transport.write("through the transport\n");
+    EXPECT_EQ(co_await reader.readline(), "through the transport\n");
+    writer.close();
+    co_await writer.wait_closed();
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
 TEST_F(ProtocolTest, ExtraInfoGivesAddressesAndTheSocket) {
   run([&]() -> Coro<void> {
     asyncio::Server server = co_await echo_server();

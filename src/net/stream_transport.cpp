@@ -78,8 +78,9 @@ StreamTransport::~StreamTransport() {
 // --- The protocol --------------------------------------------------------------------------------
 
 std::shared_ptr<BaseProtocol> StreamTransport::get_protocol() const noexcept {
-  if (owned_) return owned_;
-  return std::shared_ptr<BaseProtocol>(std::shared_ptr<void>(), protocol_);  // not owned
+  if (owned_ || !protocol_) return owned_;
+  // A StreamReaderProtocol, held by its reader and writer (and alive while protocol_ is set).
+  return static_cast<StreamReaderProtocol*>(protocol_)->weak_from_this().lock();
 }
 
 void StreamTransport::set_protocol(std::shared_ptr<BaseProtocol> protocol) {
