@@ -335,13 +335,26 @@ def stop_server(proc):
 
 
 def process_cpu_seconds(pid):
-    """User + system CPU time a live process has used (/proc/PID/stat), or None."""
+    """User + system CPU time a live process and its live children (nginx's workers) have used
+    (/proc/PID/stat), or None."""
+    def stat_fields(path):
+        with open(path) as stat:
+            return stat.read().rsplit(")", 1)[1].split()
+
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
+        fields = stat_fields(f"/proc/{pid}/stat")
+    except (OSError, IndexError):
         return None
+    ticks = int(fields[11]) + int(fields[12])
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != pid:
+            try:
+                child = stat_fields(f"/proc/{entry}/stat")
+            except (OSError, IndexError):
+                continue
+            if child[1] == str(pid):  # field 4, the parent's pid
+                ticks += int(child[11]) + int(child[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def run_with_server(server_command, client_command, cpus, timeout):
@@ -646,6 +659,7 @@ def compare_sendfile(args):
     cpus = pick_cpus(notes)
     for note in notes:
         print(note, file=sys.stderr)
+    commands = {name: pinned((cpus or (None,))[0], command("PORT")) for name, command in servers.items()}
 
     def client_command(name):
         return lambda port: [curl, "--noproxy", "*", "-sf", "-o", "/dev/null", "-w",
@@ -677,8 +691,8 @@ def compare_sendfile(args):
     print_table(*sendfile_table(summary), left_columns=1)
     for note in notes:
         print(f"note: {note}")
-    commands = {name: pinned((cpus or (None,))[0], command("PORT")) for name, command in servers.items()}
-    commands["client"] = pinned(cpus[1] if cpus else None, client_command("ours")("PORT")) if servers else []
+    if servers:
+        commands["client"] = pinned(cpus[1] if cpus else None, client_command(next(iter(servers)))("PORT"))
     return summary, samples, failures, notes, commands
 
 
