@@ -71,20 +71,15 @@ using SubprocessProtocolFactory = std::function<std::shared_ptr<SubprocessProtoc
 Coro<SubprocessConnection> subprocess_exec(SubprocessProtocolFactory factory, std::string program,
                                            std::vector<std::string> args,
                                            const SubprocessOptions& options, bool shell);
-template <class Factory>
-SubprocessProtocolFactory erase_subprocess(Factory factory) {
-  return [factory = std::move(factory)]() mutable {
-    return std::shared_ptr<SubprocessProtocol>(factory());
-  };
-}
 
-template <class Factory>
-ProtocolFactory erase(Factory factory) {
-  static_assert(std::is_base_of_v<StreamProtocol, ProtocolOf<Factory>>,
-                "the factory must return a std::shared_ptr to a Protocol or BufferedProtocol");
-  return [factory = std::move(factory)]() mutable -> std::shared_ptr<StreamProtocol> {
-    return factory();
-  };
+/// `factory` as a std::function making the Base its protocols derive from (StreamProtocol:
+/// a Protocol or BufferedProtocol; DatagramProtocol; SubprocessProtocol).
+template <class Base = StreamProtocol, class Factory>
+std::function<std::shared_ptr<Base>()> erase(Factory factory) {
+  static_assert(std::is_base_of_v<Base, ProtocolOf<Factory>>,
+                "the factory must return a std::shared_ptr to a protocol of the kind this call "
+                "takes (Protocol or BufferedProtocol, DatagramProtocol, SubprocessProtocol)");
+  return [factory = std::move(factory)]() mutable -> std::shared_ptr<Base> { return factory(); };
 }
 /// The connection with its protocol as the factory's type.
 template <class P, class T, class Base>
@@ -171,8 +166,8 @@ Coro<std::pair<std::shared_ptr<SubprocessTransport>, std::shared_ptr<ProtocolOf<
 subprocess_exec(Factory factory, std::string program, std::vector<std::string> args = {},
                 const SubprocessOptions& options = subprocess_pipes) {
   return detail::typed<ProtocolOf<Factory>>(
-      detail::subprocess_exec(detail::erase_subprocess(std::move(factory)), std::move(program),
-                              std::move(args), options, false));
+      detail::subprocess_exec(detail::erase<SubprocessProtocol>(std::move(factory)),
+                              std::move(program), std::move(args), options, false));
 }
 
 /// Python's loop.subprocess_shell(protocol_factory, cmd, ...): `cmd` run by /bin/sh -c.
@@ -182,7 +177,7 @@ Coro<std::pair<std::shared_ptr<SubprocessTransport>, std::shared_ptr<ProtocolOf<
 subprocess_shell(Factory factory, std::string cmd,
                  const SubprocessOptions& options = subprocess_pipes) {
   return detail::typed<ProtocolOf<Factory>>(detail::subprocess_exec(
-      detail::erase_subprocess(std::move(factory)), std::move(cmd), {}, options, true));
+      detail::erase<SubprocessProtocol>(std::move(factory)), std::move(cmd), {}, options, true));
 }
 
 /// Python's loop.create_datagram_endpoint(protocol_factory, local_addr, remote_addr, ...):
@@ -194,11 +189,8 @@ template <class Factory>
   requires std::is_base_of_v<DatagramProtocol, ProtocolOf<Factory>>
 Coro<std::pair<std::shared_ptr<DatagramTransport>, std::shared_ptr<ProtocolOf<Factory>>>>
 create_datagram_endpoint(Factory factory, DatagramOptions options = {}) {
-  detail::DatagramProtocolFactory erased = [factory = std::move(factory)]() mutable {
-    return std::shared_ptr<DatagramProtocol>(factory());
-  };
-  return detail::typed<ProtocolOf<Factory>>(
-      detail::create_datagram_endpoint(std::move(erased), std::move(options)));
+  return detail::typed<ProtocolOf<Factory>>(detail::create_datagram_endpoint(
+      detail::erase<DatagramProtocol>(std::move(factory)), std::move(options)));
 }
 
 }  // namespace asyncio

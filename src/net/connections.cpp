@@ -189,14 +189,19 @@ Coro<int> connect_to_any(std::vector<AddressInfo> targets, ConnectionOptions opt
   co_return co_await connect_in_turn(std::move(targets), std::move(local));
 }
 
+/// A connected socket's transport, with a protocol from `factory`.
+StreamConnection connection_over(ProtocolFactory& factory, OwnedFd fd) {
+  auto protocol = factory();
+  auto transport = StreamTransport::open(get_running_loop(), std::move(fd),
+                                         StreamTransport::Kind::socket, protocol);
+  return StreamConnection(std::move(transport), std::move(protocol));
+}
+
 Coro<StreamConnection> create_connection(ProtocolFactory factory, std::string host,
                                          std::uint16_t port, ConnectionOptions options) {
   std::vector<AddressInfo> targets = co_await getaddrinfo(host, port, options.family, SOCK_STREAM);
   OwnedFd fd(co_await connect_to_any(std::move(targets), std::move(options)));
-  auto protocol = factory();
-  auto transport = StreamTransport::open(get_running_loop(), std::move(fd),
-                                         StreamTransport::Kind::socket, protocol);
-  co_return StreamConnection(std::move(transport), std::move(protocol));
+  co_return connection_over(factory, std::move(fd));
 }
 
 Coro<StreamConnection> create_unix_connection(ProtocolFactory factory, std::string path) {
@@ -204,20 +209,14 @@ Coro<StreamConnection> create_unix_connection(ProtocolFactory factory, std::stri
   target.family = AF_UNIX;
   target.address = SocketAddress::unix_path(path);
   OwnedFd fd(co_await connect_one(std::move(target), nullptr));
-  auto protocol = factory();
-  auto transport = StreamTransport::open(get_running_loop(), std::move(fd),
-                                         StreamTransport::Kind::socket, protocol);
-  co_return StreamConnection(std::move(transport), std::move(protocol));
+  co_return connection_over(factory, std::move(fd));
 }
 
 Coro<StreamConnection> connect_accepted_socket(ProtocolFactory factory, OwnedFd owned) {
   const int fd = owned.get();
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) throw_errno(errno, "fcntl");
-  auto protocol = factory();
-  auto transport = StreamTransport::open(get_running_loop(), std::move(owned),
-                                         StreamTransport::Kind::socket, protocol);
-  co_return StreamConnection(std::move(transport), std::move(protocol));
+  co_return connection_over(factory, std::move(owned));
 }
 
 }  // namespace asyncio::detail

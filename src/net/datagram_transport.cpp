@@ -206,17 +206,8 @@ void DatagramSocketTransport::lose(std::exception_ptr error, bool now) noexcept 
   queued_bytes_ = 0;
   loop_link_.unlink();
   if (fd_.get() >= 0) loop_->io_backend().close_fd(fd_.release());
-  if (!now) {
-    try {
-      loop_->call_soon([self = std::move(self_), error]() mutable {
-        self->call_connection_lost(std::move(error));
-      });
-      return;
-    } catch (...) {  // no memory, or the loop is closed: tell the protocol now
-    }
-  }
-  const std::shared_ptr<DatagramSocketTransport> keep = std::move(self_);
-  call_connection_lost(std::move(error));
+  tell_from_loop(*loop_, std::move(self_), now,
+                 [this, error]() mutable { call_connection_lost(std::move(error)); });
 }
 
 void DatagramSocketTransport::close_for_loop(void* owner) noexcept {

@@ -401,19 +401,8 @@ void StreamTransport::lose_connection(std::exception_ptr error, bool now) noexce
          !write_watch_.installed);  // lost_'s invariant
   // The server counts open connections: this one is closed now.
   if (server_) std::exchange(server_, nullptr)->connection_lost(this);
-  if (!now) {
-    // connection_lost from the loop; the callback holds the last reference to this
-    // transport when nobody else does.
-    try {
-      loop_->call_soon([self = std::move(self_), error]() mutable {
-        self->call_connection_lost(std::move(error));
-      });
-      return;
-    } catch (...) {  // no memory, or the loop is closed: tell the protocol now
-    }
-  }
-  const std::shared_ptr<StreamTransport> keep = std::move(self_);
-  call_connection_lost(std::move(error));
+  tell_from_loop(*loop_, std::move(self_), now,
+                 [this, error]() mutable { call_connection_lost(std::move(error)); });
 }
 
 void StreamTransport::close_for_loop(void* owner) noexcept {

@@ -145,15 +145,7 @@ class ChildTransport final : public SubprocessTransport,
     finished_ = true;
     closed_ = true;
     link_.unlink();
-    if (!loop_closing_) {
-      try {
-        loop_->call_soon([self = std::move(self_)] { self->connection_lost(); });
-        return;
-      } catch (...) {  // the loop is closed: tell the protocol now
-      }
-    }
-    const std::shared_ptr<ChildTransport> keep = std::move(self_);
-    connection_lost();
+    tell_from_loop(*loop_, std::move(self_), loop_closing_, [this] { connection_lost(); });
   }
   void connection_lost() noexcept {
     call([](SubprocessProtocol& p) { p.connection_lost(nullptr); }, "connection_lost");
