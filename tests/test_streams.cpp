@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "asyncio/detail/stream_transport.hpp"
 #include "support/asyncio_test.hpp"
 #include "support/counting_selector.hpp"
 #include "support/fds.hpp"

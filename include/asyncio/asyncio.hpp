@@ -23,6 +23,7 @@
 #include "asyncio/selectors.hpp"
 #include "asyncio/server.hpp"
 #include "asyncio/socket_address.hpp"
+#include "asyncio/ssl.hpp"
 #include "asyncio/stream_reader_protocol.hpp"
 #include "asyncio/streams.hpp"
 #include "asyncio/subprocess.hpp"

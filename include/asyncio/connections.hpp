@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "asyncio/connection_options.hpp"
 #include "asyncio/coro.hpp"
 #include "asyncio/datagram.hpp"
 #include "asyncio/detail/owned_fd.hpp"
@@ -37,25 +38,18 @@ using Connection = std::pair<std::shared_ptr<Transport>, std::shared_ptr<P>>;
 /// What makes one StreamProtocol per connection (type-erased form).
 using ProtocolFactory = std::function<std::shared_ptr<StreamProtocol>()>;
 
-/// create_connection's options, as Python 3.12's keyword arguments.
-struct ConnectionOptions {
-  /// Bind the socket here before connecting (host "" = any address; port 0 = any port).
-  std::optional<std::pair<std::string, std::uint16_t>> local_addr;
-  /// RFC 8305 Happy Eyeballs: start the next address's attempt after this delay while the
-  /// earlier ones are still connecting; unset tries one address after another.
-  std::optional<std::chrono::milliseconds> happy_eyeballs_delay;
-  /// Reorder the addresses alternating families, first family first `interleave` times (1
-  /// when happy_eyeballs_delay is set and this is 0).
-  int interleave = 0;
-  int family = 0;  // AF_INET or AF_INET6 to choose; 0: both
-};
-
 namespace detail {
 using StreamConnection = Connection<StreamProtocol>;
 Coro<StreamConnection> create_connection(ProtocolFactory factory, std::string host,
                                          std::uint16_t port, ConnectionOptions options);
-Coro<StreamConnection> create_unix_connection(ProtocolFactory factory, std::string path);
-Coro<StreamConnection> connect_accepted_socket(ProtocolFactory factory, OwnedFd fd);
+Coro<StreamConnection> create_unix_connection(ProtocolFactory factory, std::string path,
+                                              ConnectionOptions options);
+Coro<StreamConnection> connect_accepted_socket(ProtocolFactory factory, OwnedFd fd,
+                                               ConnectionOptions options);
+Coro<std::shared_ptr<Transport>> start_tls(std::shared_ptr<Transport> transport,
+                                           std::shared_ptr<StreamProtocol> protocol,
+                                           std::shared_ptr<ssl::SSLContext> context,
+                                           StartTLSOptions options, std::string early_records);
 Coro<StreamConnection> connect_pipe(ProtocolFactory factory, int fd, bool read_end);
 Coro<Server> create_server(ProtocolFactory factory, std::string host, std::uint16_t port,
                            ServerOptions options);
@@ -105,19 +99,37 @@ Coro<Connection<ProtocolOf<Factory>>> create_connection(Factory factory, std::st
       detail::erase(std::move(factory)), std::move(host), port, std::move(options)));
 }
 
-/// Python's loop.create_unix_connection: the same over the Unix-domain socket at `path`.
+/// Python's loop.create_unix_connection: the same over the Unix-domain socket at `path` (of
+/// the options, only ssl, server_hostname and the ssl timeouts apply; with ssl,
+/// server_hostname must be given unless the context checks no host name).
 template <class Factory>
-Coro<Connection<ProtocolOf<Factory>>> create_unix_connection(Factory factory, std::string path) {
-  return detail::typed<ProtocolOf<Factory>>(
-      detail::create_unix_connection(detail::erase(std::move(factory)), std::move(path)));
+Coro<Connection<ProtocolOf<Factory>>> create_unix_connection(Factory factory, std::string path,
+                                                             ConnectionOptions options = {}) {
+  return detail::typed<ProtocolOf<Factory>>(detail::create_unix_connection(
+      detail::erase(std::move(factory)), std::move(path), std::move(options)));
 }
 
 /// Python's loop.connect_accepted_socket: wraps an already connected stream socket `fd`
-/// (taken over and made non-blocking; closed if this throws).
+/// (taken over and made non-blocking; closed if this throws); with options.ssl (a server
+/// context) as the server side of TLS, returned once the handshake is done.
 template <class Factory>
-Coro<Connection<ProtocolOf<Factory>>> connect_accepted_socket(Factory factory, int fd) {
-  return detail::typed<ProtocolOf<Factory>>(
-      detail::connect_accepted_socket(detail::erase(std::move(factory)), detail::OwnedFd(fd)));
+Coro<Connection<ProtocolOf<Factory>>> connect_accepted_socket(Factory factory, int fd,
+                                                              ConnectionOptions options = {}) {
+  return detail::typed<ProtocolOf<Factory>>(detail::connect_accepted_socket(
+      detail::erase(std::move(factory)), detail::OwnedFd(fd), std::move(options)));
+}
+
+/// Python's loop.start_tls(transport, protocol, sslcontext, ...): upgrades a live connection
+/// to TLS. From now on `transport` feeds the TLS layer, which calls `protocol` (not its
+/// connection_made again); the result is the transport to write to from now on, returned once
+/// the handshake is done. The handshake's error is raised, and the connection then closed.
+/// Over a TLS transport this makes TLS within TLS.
+inline Coro<std::shared_ptr<Transport>> start_tls(std::shared_ptr<Transport> transport,
+                                                  std::shared_ptr<StreamProtocol> protocol,
+                                                  std::shared_ptr<ssl::SSLContext> context,
+                                                  StartTLSOptions options = {}) {
+  return detail::start_tls(std::move(transport), std::move(protocol), std::move(context),
+                           std::move(options), {});
 }
 
 /// Python's loop.connect_read_pipe / connect_write_pipe at the protocol level: `fd` (a pipe,

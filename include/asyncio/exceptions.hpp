@@ -77,6 +77,13 @@ class RuntimeError : public Error {
   using Error::Error;
 };
 
+/// Python's NotImplementedError: an operation this object does not offer (write_eof over
+/// TLS: "SSL doesn't support half-closes").
+class NotImplementedError : public RuntimeError {
+ public:
+  using RuntimeError::RuntimeError;
+};
+
 /// Python's SendfileNotAvailableError: sendfile(2) cannot send this file over this socket (the
 /// file is not a regular one, say); sock_sendfile and sendfile then fall back to reading and
 /// sending, unless told not to.

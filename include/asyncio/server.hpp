@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,9 +27,16 @@ using ClientConnected = std::function<Coro<void>(StreamReader, StreamWriter)>;
 
 struct ServerOptions {
   std::size_t limit = DEFAULT_LIMIT;  // each StreamReader's limit
-  int backlog = 100;          // listen(2)'s backlog; also the most connections taken per wake-up
+  int backlog = 100;  // listen(2)'s backlog; also the most connections taken per wake-up
+  /// TLS on every connection with this server-side context (Python's ssl=): the handler (or
+  /// the protocol's connection_made) runs once the handshake is done.
+  std::shared_ptr<ssl::SSLContext> ssl{};
   bool reuse_address = true;  // SO_REUSEADDR (TCP)
   bool reuse_port = false;    // SO_REUSEPORT (TCP)
+  /// How long a client's handshake may take (60 s unset) before its connection is aborted, and
+  /// how long closing waits for its close_notify (30 s unset). Only with ssl.
+  std::optional<std::chrono::milliseconds> ssl_handshake_timeout{};
+  std::optional<std::chrono::milliseconds> ssl_shutdown_timeout{};
   bool start_serving = true;  // accept from the start, or wait for start_serving()
   /// How long accepting pauses after running out of descriptors or memory (EMFILE, ENFILE,
   /// ENOBUFS, ENOMEM), instead of spinning on the pending connection (CPython: 1 s).
@@ -67,7 +75,7 @@ class Server : detail::LoopBound {
   EventLoop& get_loop() const noexcept;
 
  private:
-  std::shared_ptr<detail::ServerCore> core_;
+  std::shared_ptr<detail::ServerCore> core_{};
 };
 
 /// Listens on host:port (host "" means every interface, IPv4 and IPv6; a name is resolved off

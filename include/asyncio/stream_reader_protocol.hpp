@@ -27,7 +27,7 @@ class StreamReader;
 class StreamWriter;
 
 namespace detail {
-class StreamTransport;
+class ConnectionTransport;
 }
 
 class StreamReaderProtocol final : public BufferedProtocol,
@@ -82,7 +82,16 @@ class StreamReaderProtocol final : public BufferedProtocol,
 
   // --- The writer's side -----------------------------------------------------------------------
   /// The connection's transport (null for a reader fed by hand).
-  detail::StreamTransport* transport() const noexcept { return transport_.get(); }
+  detail::ConnectionTransport* transport() const noexcept { return transport_.get(); }
+  const std::shared_ptr<detail::ConnectionTransport>& shared_transport() const noexcept {
+    return transport_;
+  }
+  /// A server's connection (start_tls is then the server side).
+  bool is_server_side() const noexcept { return client_task_ != nullptr; }
+  /// start_tls's: the connection goes on over `transport` (the TLS layer over the old one).
+  void replace_transport(std::shared_ptr<detail::ConnectionTransport> transport) noexcept {
+    transport_ = std::move(transport);
+  }
   bool is_lost() const noexcept { return lost_; }
   /// drain(): ready unless writing is paused; raise_if_lost() after it.
   detail::WakeAwaiter wait_for_drain();
@@ -96,7 +105,7 @@ class StreamReaderProtocol final : public BufferedProtocol,
   void data_added() noexcept;
   void pause_transport() noexcept;
 
-  std::shared_ptr<detail::StreamTransport> transport_;  // from connection_made
+  std::shared_ptr<detail::ConnectionTransport> transport_;  // from connection_made
   ClientTask client_task_ = nullptr;
   std::shared_ptr<const void> handler_;  // a server's ClientConnected
   static constexpr std::size_t first_read_size = 256;

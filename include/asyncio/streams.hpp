@@ -10,13 +10,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <span>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "asyncio/coro.hpp"
 #include "asyncio/detail/loop_bound.hpp"
-#include "asyncio/detail/stream_transport.hpp"
+#include "asyncio/connection_options.hpp"
+#include "asyncio/detail/connection_transport.hpp"
 #include "asyncio/socket_address.hpp"
 #include "asyncio/stream_reader_protocol.hpp"
 
@@ -97,16 +99,22 @@ class StreamWriter : detail::LoopBound {
   /// write() for each piece of a range of string-likes, as one send when nothing is buffered.
   template <class Range>
   void writelines(const Range& pieces) {
-    transport().write_all(pieces);
+    std::vector<std::string_view> views;
+    for (const auto& piece : pieces) views.emplace_back(piece);
+    transport().writelines(views);
   }
-  void writelines(std::initializer_list<std::string_view> pieces) { transport().write_all(pieces); }
+  void writelines(std::initializer_list<std::string_view> pieces) {
+    transport().writelines(std::span<const std::string_view>(pieces.begin(), pieces.size()));
+  }
   /// Waits while the write buffer is above the high-water mark, until it falls to the low-water
   /// mark. Raises the connection's error, or std::system_error(ECONNRESET) "Connection lost",
   /// once the connection is lost.
   Coro<void> drain();
 
+  /// False over TLS, which has no half-close.
   bool can_write_eof() const noexcept { return transport().can_write_eof(); }
   /// Shuts down the sending side (after the buffered bytes); the reading side stays open.
+  /// NotImplementedError over TLS.
   void write_eof() { transport().write_eof(); }
   /// Closes the connection once the buffered bytes are sent; stops reading now.
   void close() { transport().close(); }
@@ -117,7 +125,9 @@ class StreamWriter : detail::LoopBound {
   Coro<void> wait_closed();
 
   /// Python's get_extra_info: "peername" and "sockname" give a SocketAddress, "socket" the fd
-  /// (an int, -1 once closed); anything else an empty std::any.
+  /// (an int, -1 once closed); over TLS also "ssl_object", "peercert", "cipher",
+  /// "compression", "sslcontext" and "alpn_protocol" (docs/tls.md); anything else an empty
+  /// std::any.
   std::any get_extra_info(std::string_view name) const { return transport().get_extra_info(name); }
   /// The peer's and our own address (empty if the connection was lost before first asked).
   SocketAddress peername() const;
@@ -133,13 +143,20 @@ class StreamWriter : detail::LoopBound {
     transport().set_write_buffer_limits(high, low);
   }
 
+  /// Python's StreamWriter.start_tls: upgrades the connection to TLS (STARTTLS) with
+  /// `context`, as a client, or as the server when the connection came from start_server.
+  /// Waits for the buffered bytes to be sent, then for the handshake; reading and writing go
+  /// on over TLS afterwards, through this writer and its reader. The handshake's error
+  /// (ssl::SSLError, ...) is raised, and the connection is then closed.
+  Coro<void> start_tls(std::shared_ptr<ssl::SSLContext> context, StartTLSOptions options = {});
+
   /// Python's writer.transport: the connection's transport, for what the streams do not
   /// offer (pause_reading, get_write_buffer_limits, ...).
   Transport& get_transport() const noexcept { return transport(); }
   const std::shared_ptr<StreamReaderProtocol>& protocol() const noexcept { return protocol_; }
 
  private:
-  detail::StreamTransport& transport() const noexcept { return *protocol_->transport(); }
+  detail::ConnectionTransport& transport() const noexcept { return *protocol_->transport(); }
 
   std::shared_ptr<StreamReaderProtocol> protocol_;
 };
@@ -155,8 +172,15 @@ StreamPair open_stream(int fd, std::size_t limit = DEFAULT_LIMIT);
 /// error (std::system_error), or one naming every address's error when several failed.
 Coro<StreamPair> open_connection(std::string host, std::uint16_t port,
                                  std::size_t limit = DEFAULT_LIMIT);
+/// The same with create_connection's options (Python's keyword arguments): TLS with
+/// `options.ssl`, returned once the handshake is done (its error raised otherwise).
+Coro<StreamPair> open_connection(std::string host, std::uint16_t port, ConnectionOptions options,
+                                 std::size_t limit = DEFAULT_LIMIT);
 /// Connects to the Unix-domain socket at `path`.
 Coro<StreamPair> open_unix_connection(std::string path, std::size_t limit = DEFAULT_LIMIT);
+/// The same with TLS (options.ssl, server_hostname, the ssl timeouts; the others are unused).
+Coro<StreamPair> open_unix_connection(std::string path, ConnectionOptions options,
+                                      std::size_t limit = DEFAULT_LIMIT);
 
 /// The stream form of Python's loop.connect_read_pipe: a reader of the pipe, FIFO or character
 /// device `fd`, which it takes over (made non-blocking; closed at EOF or when the reader goes).

@@ -20,6 +20,7 @@
 #include "asyncio/detail/syscall.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/getaddrinfo.hpp"
+#include "tls/tls_setup.hpp"
 #include "asyncio/task.hpp"
 #include "asyncio/tasks.hpp"
 
@@ -189,34 +190,45 @@ Coro<int> connect_to_any(std::vector<AddressInfo> targets, ConnectionOptions opt
   co_return co_await connect_in_turn(std::move(targets), std::move(local));
 }
 
-/// A connected socket's transport, with a protocol from `factory`.
-StreamConnection connection_over(ProtocolFactory& factory, OwnedFd fd) {
+/// A connected socket's transport, with a protocol from `factory`; with TLS over it when
+/// `tls` has a context (then once the handshake is done).
+Coro<StreamConnection> connection_over(ProtocolFactory& factory, OwnedFd fd, TLSSettings tls) {
   auto protocol = factory();
-  auto transport = StreamTransport::open(get_running_loop(), std::move(fd),
-                                         StreamTransport::Kind::socket, protocol);
-  return StreamConnection(std::move(transport), std::move(protocol));
+  EventLoop& loop = get_running_loop();
+  if (!tls.context) {
+    auto transport =
+        StreamTransport::open(loop, std::move(fd), StreamTransport::Kind::socket, protocol);
+    co_return StreamConnection(std::move(transport), std::move(protocol));
+  }
+  co_return StreamConnection(co_await open_tls(loop, std::move(fd), std::move(tls), protocol),
+                             std::move(protocol));
 }
 
 Coro<StreamConnection> create_connection(ProtocolFactory factory, std::string host,
                                          std::uint16_t port, ConnectionOptions options) {
+  TLSSettings tls = tls_settings(options, host, false);  // bad TLS options raise before connecting
   std::vector<AddressInfo> targets = co_await getaddrinfo(host, port, options.family, SOCK_STREAM);
   OwnedFd fd(co_await connect_to_any(std::move(targets), std::move(options)));
-  co_return connection_over(factory, std::move(fd));
+  co_return co_await connection_over(factory, std::move(fd), std::move(tls));
 }
 
-Coro<StreamConnection> create_unix_connection(ProtocolFactory factory, std::string path) {
+Coro<StreamConnection> create_unix_connection(ProtocolFactory factory, std::string path,
+                                              ConnectionOptions options) {
+  TLSSettings tls = tls_settings(options, "", false);
   AddressInfo target;
   target.family = AF_UNIX;
   target.address = SocketAddress::unix_path(path);
   OwnedFd fd(co_await connect_one(std::move(target), nullptr));
-  co_return connection_over(factory, std::move(fd));
+  co_return co_await connection_over(factory, std::move(fd), std::move(tls));
 }
 
-Coro<StreamConnection> connect_accepted_socket(ProtocolFactory factory, OwnedFd owned) {
+Coro<StreamConnection> connect_accepted_socket(ProtocolFactory factory, OwnedFd owned,
+                                               ConnectionOptions options) {
+  TLSSettings tls = tls_settings(options, "", true);
   const int fd = owned.get();
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) throw_errno(errno, "fcntl");
-  co_return connection_over(factory, std::move(owned));
+  co_return co_await connection_over(factory, std::move(owned), std::move(tls));
 }
 
 }  // namespace asyncio::detail

@@ -1,6 +1,7 @@
 // Servers: binding the listening sockets, accepting (with a pause instead of a busy loop when
 // descriptors run out), a transport and protocol per connection (for a stream server, a
 // StreamReaderProtocol that starts the handler task), and closing.
+#include "asyncio/detail/stream_transport.hpp"
 #include "asyncio/server.hpp"
 
 #include <netdb.h>
@@ -20,6 +21,7 @@
 #include "asyncio/exceptions.hpp"
 #include "asyncio/getaddrinfo.hpp"
 #include "asyncio/task.hpp"
+#include "tls/tls_setup.hpp"
 
 namespace asyncio::detail {
 
@@ -120,7 +122,10 @@ void ServerCore::pause_accepting(Listener& listener, int error) {
 // connection_made. What fails goes to the exception handler, and the connection is closed.
 void ServerCore::serve(OwnedFd fd) {
   try {
-    StreamTransport::open(*loop_, std::move(fd), StreamTransport::Kind::socket, factory_(), this);
+    std::shared_ptr<StreamProtocol> protocol = factory_();
+    if (options_.ssl)  // the TLS layer is the socket's protocol, and calls the factory's
+      protocol = TLSTransport::create(*loop_, tls_settings(options_), std::move(protocol));
+    StreamTransport::open(*loop_, std::move(fd), StreamTransport::Kind::socket, protocol, this);
   } catch (...) {
     loop_->call_exception_handler(
         {"Error on transport creation for incoming connection", std::current_exception(), ""});
@@ -209,7 +214,7 @@ Coro<void> run_client(std::shared_ptr<const ClientConnected> handler,
     failure = std::current_exception();
   }
   if (failure) {
-    detail::StreamTransport& transport = *protocol->transport();
+    detail::ConnectionTransport& transport = *protocol->transport();
     transport.loop().call_exception_handler(
         {"Unhandled exception in client_connected_cb", failure, ""});
     transport.close();
@@ -247,6 +252,7 @@ Coro<Server> start_unix_server(ClientConnected handler, std::string path, Server
 
 Coro<Server> detail::create_server(ProtocolFactory factory, std::string host, std::uint16_t port,
                                    ServerOptions options) {
+  detail::tls_settings(options);  // bad TLS options raise before binding
   std::vector<AddressInfo> addresses =
       co_await getaddrinfo(host, port, AF_UNSPEC, SOCK_STREAM, 0, AI_PASSIVE);
   std::vector<detail::OwnedFd> listeners;  // closed unless handed over to the server
@@ -274,6 +280,7 @@ Coro<Server> detail::create_server(ProtocolFactory factory, std::string host, st
 
 Coro<Server> detail::create_unix_server(ProtocolFactory factory, std::string path,
                                         ServerOptions options) {
+  detail::tls_settings(options);
   const SocketAddress address = SocketAddress::unix_path(path);
   struct stat existing;
   if (!path.empty() && path[0] != '\0' && ::stat(path.c_str(), &existing) == 0 &&

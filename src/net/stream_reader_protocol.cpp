@@ -10,7 +10,7 @@
 #include <system_error>
 #include <utility>
 
-#include "asyncio/detail/stream_transport.hpp"
+#include "asyncio/detail/connection_transport.hpp"
 #include "asyncio/exceptions.hpp"
 
 namespace asyncio {
@@ -33,7 +33,8 @@ StreamReaderProtocol::~StreamReaderProtocol() {
 // --- The transport's side ------------------------------------------------------------------------
 
 void StreamReaderProtocol::connection_made(std::shared_ptr<Transport> transport) {
-  transport_ = std::static_pointer_cast<detail::StreamTransport>(std::move(transport));
+  transport_ = std::dynamic_pointer_cast<detail::ConnectionTransport>(std::move(transport));
+  if (!transport_) throw std::invalid_argument("a StreamReaderProtocol needs a transport of this library");
   if (client_task_) {
     // The handler task holds this protocol through its reader and writer.
     client_task_(handler_, shared_from_this());
@@ -148,7 +149,7 @@ void StreamReaderProtocol::raise_if_lost() const {
   if (!lost_) return;
   throw_if_failed();
   // A pipe has no reset: the reader went away (EPIPE, Python's BrokenPipeError).
-  const bool pipe = transport_ && transport_->kind() != detail::StreamTransport::Kind::socket;
+  const bool pipe = transport_ && transport_->is_pipe();
   throw std::system_error(pipe ? EPIPE : ECONNRESET, std::generic_category(), "Connection lost");
 }
 

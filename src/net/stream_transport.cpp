@@ -37,7 +37,7 @@ std::shared_ptr<StreamTransport> StreamTransport::open(EventLoop& loop, OwnedFd 
   // make_shared cannot reach the private constructor; fd is closed if allocating throws.
   std::shared_ptr<StreamTransport> transport(
       new StreamTransport(loop, std::move(fd), kind, server));
-  transport->use_protocol(protocol);  // `protocol` lives on until connection_made is called
+  transport->protocol_.set(protocol);  // `protocol` lives on until connection_made is called
   if (server) server->connection_made(transport.get());
   transport->start();
   return transport;
@@ -50,7 +50,7 @@ void StreamTransport::start() {
   self_ = shared_from_this();
   loop_->open_transports().push_back(&loop_link_);
   try {
-    protocol_->connection_made(self_);
+    protocol_.protocol->connection_made(self_);
   } catch (...) {
     report("Exception in protocol.connection_made()", std::current_exception());
     lose_connection(std::current_exception());
@@ -71,43 +71,27 @@ void StreamTransport::start() {
 }
 
 StreamTransport::~StreamTransport() {
-  protocol_ = nullptr;  // nobody is told any more
+  protocol_.take();  // nobody is told any more
   lose_connection(nullptr, true);
 }
 
 // --- The protocol --------------------------------------------------------------------------------
 
 std::shared_ptr<BaseProtocol> StreamTransport::get_protocol() const noexcept {
-  if (owned_ || !protocol_) return owned_;
-  // A StreamReaderProtocol, held by its reader and writer (and alive while protocol_ is set).
-  return static_cast<StreamReaderProtocol*>(protocol_)->weak_from_this().lock();
+  return protocol_.get();
 }
 
 void StreamTransport::set_protocol(std::shared_ptr<BaseProtocol> protocol) {
   auto stream = std::dynamic_pointer_cast<StreamProtocol>(std::move(protocol));
   if (!stream)
     throw std::invalid_argument("a stream transport needs a Protocol or BufferedProtocol");
-  if (!protocol_) return;  // connection_lost was called already: nothing would call it
-  use_protocol(stream);
-}
-
-void StreamTransport::use_protocol(const std::shared_ptr<StreamProtocol>& protocol) noexcept {
-  protocol_ = protocol.get();
-  plain_ = dynamic_cast<Protocol*>(protocol_);
-  buffered_ = dynamic_cast<BufferedProtocol*>(protocol_);
-  // A StreamReaderProtocol belongs to its reader and writer.
-  if (dynamic_cast<StreamReaderProtocol*>(protocol_))
-    owned_.reset();
-  else
-    owned_ = protocol;
+  if (!protocol_.protocol) return;  // connection_lost was called already: nothing would call it
+  protocol_.set(stream);
 }
 
 void StreamTransport::orphan(const StreamProtocol* protocol) noexcept {
-  if (protocol != protocol_) return;  // set_protocol gave the connection to another
-  protocol_ = nullptr;
-  plain_ = nullptr;
-  buffered_ = nullptr;
-  owned_.reset();
+  if (protocol != protocol_.protocol) return;  // set_protocol gave the connection to another
+  protocol_.clear();
   lose_connection(nullptr);
 }
 
@@ -173,7 +157,7 @@ void StreamTransport::read_ready() {
   }
   // The transport outlives this call even if the protocol closes it: losing the connection
   // moves self_ into the callback that tells the protocol.
-  if (buffered_)
+  if (protocol_.buffered)
     read_into_protocol_buffer();
   else
     read_and_hand_over();
@@ -183,7 +167,7 @@ void StreamTransport::read_ready() {
 void StreamTransport::read_into_protocol_buffer() {
   std::span<char> buffer;
   try {
-    buffer = buffered_->get_buffer(max_read);
+    buffer = protocol_.buffered->get_buffer(max_read);
     if (buffer.empty()) throw RuntimeError("get_buffer() returned an empty buffer");
   } catch (...) {
     return protocol_failed("Fatal error: protocol.get_buffer() call failed.");
@@ -195,7 +179,7 @@ void StreamTransport::read_into_protocol_buffer() {
   }
   if (n == 0) return eof_received();
   try {
-    buffered_->buffer_updated(static_cast<std::size_t>(n));
+    protocol_.buffered->buffer_updated(static_cast<std::size_t>(n));
   } catch (...) {
     protocol_failed("Fatal error: protocol.buffer_updated() call failed.");
   }
@@ -210,9 +194,9 @@ void StreamTransport::read_and_hand_over() {
     return;
   }
   if (n == 0) return eof_received();
-  if (!plain_) return;  // orphaned
+  if (!protocol_.plain) return;  // orphaned
   try {
-    plain_->data_received(std::string_view(data, static_cast<std::size_t>(n)));
+    protocol_.plain->data_received(std::string_view(data, static_cast<std::size_t>(n)));
   } catch (...) {
     protocol_failed("Fatal error: protocol.data_received() call failed.");
   }
@@ -224,9 +208,9 @@ void StreamTransport::eof_received() {
   eof_ = true;
   stop_reading();
   bool keep_open = false;
-  if (protocol_) {
+  if (protocol_.protocol) {
     try {
-      keep_open = protocol_->eof_received();
+      keep_open = protocol_.protocol->eof_received();
     } catch (...) {
       return protocol_failed("Fatal error: protocol.eof_received() call failed.");
     }
@@ -309,7 +293,7 @@ void StreamTransport::on_write_event(IoWatcher* watcher, IoWatcher::Event event)
 }
 
 void StreamTransport::write_ready() {
-  if (flush_now()) flow_.maybe_resume(out_.size(), protocol_, reporter());
+  if (flush_now()) flow_.maybe_resume(out_.size(), protocol_.protocol, reporter());
 }
 
 // The write buffer is empty: finish what close() or write_eof() started (a pipe has no
@@ -323,14 +307,14 @@ void StreamTransport::after_flush() {
 }
 
 void StreamTransport::maybe_pause_protocol() noexcept {
-  flow_.maybe_pause(out_.size(), protocol_, reporter());
+  flow_.maybe_pause(out_.size(), protocol_.protocol, reporter());
 }
 
 void StreamTransport::set_write_buffer_limits(std::optional<std::size_t> high,
                                               std::optional<std::size_t> low) {
   flow_.set_limits(high, low);
   maybe_pause_protocol();
-  flow_.maybe_resume(out_.size(), protocol_, reporter());
+  flow_.maybe_resume(out_.size(), protocol_.protocol, reporter());
 }
 
 void StreamTransport::write_eof() {
@@ -349,13 +333,13 @@ void StreamTransport::close() {
 
 // --- Addresses -----------------------------------------------------------------------------------
 
-const SocketAddress& StreamTransport::peer_address() const {
+SocketAddress StreamTransport::peer_address() const {
   if (peer_address_.family() == AF_UNSPEC && !lost_ && kind_ == Kind::socket)
     peer_address_ = SocketAddress::peer_of(fd_.get());
   return peer_address_;
 }
 
-const SocketAddress& StreamTransport::local_address() const {
+SocketAddress StreamTransport::local_address() const {
   if (local_address_.family() == AF_UNSPEC && !lost_ && kind_ == Kind::socket)
     local_address_ = SocketAddress::local_of(fd_.get());
   return local_address_;
@@ -410,15 +394,13 @@ void StreamTransport::close_for_loop(void* owner) noexcept {
 }
 
 void StreamTransport::call_connection_lost(std::exception_ptr error) noexcept {
-  if (StreamProtocol* protocol = std::exchange(protocol_, nullptr)) {
-    plain_ = nullptr;
-    buffered_ = nullptr;
+  if (StreamProtocol* protocol = protocol_.take()) {
     try {
       protocol->connection_lost(std::move(error));
     } catch (...) {
       report("Exception in protocol.connection_lost()", std::current_exception());
     }
-    owned_.reset();
+    protocol_.owned.reset();
   }
 }
 

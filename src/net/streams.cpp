@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "asyncio/connections.hpp"
+#include "asyncio/detail/stream_transport.hpp"
 #include "asyncio/detail/syscall.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"
@@ -214,9 +215,21 @@ Coro<StreamPair> open_connection(std::string host, std::uint16_t port, std::size
       detail::create_connection(stream_protocol(limit), std::move(host), port, {}));
 }
 
+Coro<StreamPair> open_connection(std::string host, std::uint16_t port, ConnectionOptions options,
+                                 std::size_t limit) {
+  return open_stream_connection(detail::create_connection(stream_protocol(limit), std::move(host),
+                                                          port, std::move(options)));
+}
+
 Coro<StreamPair> open_unix_connection(std::string path, std::size_t limit) {
   return open_stream_connection(
-      detail::create_unix_connection(stream_protocol(limit), std::move(path)));
+      detail::create_unix_connection(stream_protocol(limit), std::move(path), {}));
+}
+
+Coro<StreamPair> open_unix_connection(std::string path, ConnectionOptions options,
+                                      std::size_t limit) {
+  return open_stream_connection(detail::create_unix_connection(
+      stream_protocol(limit), std::move(path), std::move(options)));
 }
 
 }  // namespace asyncio

@@ -7,6 +7,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "asyncio/detail/stream_transport.hpp"
 #include "asyncio/connections.hpp"
 #include "asyncio/detail/owned_fd.hpp"
 #include "asyncio/detail/syscall.hpp"

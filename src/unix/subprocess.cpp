@@ -1,6 +1,7 @@
 // create_subprocess_exec / create_subprocess_shell and Process: the child is started by
 // spawn_child (spawn.hpp), its pipes become stream transports, and the loop's ChildWatcher
 // reaps it.
+#include "asyncio/detail/stream_transport.hpp"
 #include "asyncio/subprocess.hpp"
 
 #include <signal.h>

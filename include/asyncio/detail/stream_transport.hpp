@@ -33,10 +33,12 @@
 
 #include "asyncio/coro.hpp"
 #include "asyncio/detail/byte_buffer.hpp"
+#include "asyncio/detail/connection_transport.hpp"
 #include "asyncio/detail/intrusive_list.hpp"
 #include "asyncio/detail/io_watcher.hpp"
 #include "asyncio/detail/loop_link.hpp"
 #include "asyncio/detail/owned_fd.hpp"
+#include "asyncio/detail/stream_protocol_slot.hpp"
 #include "asyncio/detail/wait_queue.hpp"
 #include "asyncio/detail/write_flow.hpp"
 #include "asyncio/socket_address.hpp"
@@ -52,7 +54,7 @@ class ServerCore;
 
 /// Linked, through its ListHook, in the list of live connections of the server that accepted
 /// it; and through its LoopLink in its loop's list of open transports.
-class StreamTransport final : public Transport,
+class StreamTransport final : public ConnectionTransport,
                               public ListHook,
                               public std::enable_shared_from_this<StreamTransport> {
  public:
@@ -76,8 +78,9 @@ class StreamTransport final : public Transport,
   /// Aborts the connection if it is still open.
   ~StreamTransport() override;
 
-  EventLoop& loop() const noexcept { return *loop_; }
-  int fd() const noexcept { return fd_.get(); }
+  EventLoop& loop() const noexcept override { return *loop_; }
+  int fd() const noexcept override { return fd_.get(); }
+  bool is_pipe() const noexcept override { return kind_ != Kind::socket; }
   Kind kind() const noexcept { return kind_; }
 
   // --- BaseTransport ---------------------------------------------------------------------------
@@ -115,16 +118,13 @@ class StreamTransport final : public Transport,
     return flow_.limits();
   }
 
-  /// The peer's and the socket's own address, asked of the OS on first use and kept (empty
-  /// when the connection was lost before).
-  const SocketAddress& peer_address() const;
-  const SocketAddress& local_address() const;
+  /// Asked of the OS on first use and kept.
+  SocketAddress peer_address() const override;
+  SocketAddress local_address() const override;
   /// The peer's address, when the caller knows it already (accept, connect).
   void set_peer_address(const SocketAddress& address) { peer_address_ = address; }
 
-  /// `protocol`, owned by others, is going: unless set_protocol replaced it, forget it and
-  /// abort the connection.
-  void orphan(const StreamProtocol* protocol) noexcept;
+  void orphan(const StreamProtocol* protocol) noexcept override;
 
   /// loop.sendfile's part: waits until the write buffer is flushed, pauses reading, sends
   /// `file` on the fd (sock_sendfile's way), and resumes reading. write() raises RuntimeError
@@ -151,7 +151,6 @@ class StreamTransport final : public Transport,
   };
   StreamTransport(EventLoop& loop, OwnedFd fd, Kind kind, ServerCore* server) noexcept;
   void start();
-  void use_protocol(const std::shared_ptr<StreamProtocol>& protocol) noexcept;
   static void on_read_event(IoWatcher* watcher, IoWatcher::Event event);
   static void on_write_event(IoWatcher* watcher, IoWatcher::Event event);
   /// The loop is closing: the connection is aborted and connection_lost called now.
@@ -195,10 +194,7 @@ class StreamTransport final : public Transport,
   EventLoop* loop_;
   OwnedFd fd_;  // -1 once lost (closed)
   Kind kind_;
-  StreamProtocol* protocol_ = nullptr;     // null once connection_lost was called
-  Protocol* plain_ = nullptr;              // protocol_ as a Protocol, or null
-  BufferedProtocol* buffered_ = nullptr;   // protocol_ as a BufferedProtocol, or null
-  std::shared_ptr<StreamProtocol> owned_;  // protocol_ when the transport holds it
+  StreamProtocolSlot protocol_;            // cleared once connection_lost was called
   std::shared_ptr<StreamTransport> self_;  // set while the connection is open
   LoopLink loop_link_;
   ByteBuffer out_;

@@ -1,0 +1,666 @@
+// TLS (asyncio/ssl.hpp, ssl= on connections and servers, start_tls) on real sockets: our client
+// and server together, against openssl s_server / s_client and curl; certificate verification
+// and its errors; the handshake and shutdown timeouts; garbage, truncated records and a close
+// without close_notify; flow control over 100 MB; STARTTLS; 1,000 connections at once.
+// Certificates are made at run time (support/test_certificates.hpp).
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "support/asyncio_test.hpp"
+#include "support/test_certificates.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using asyncio::Coro;
+using asyncio::StreamReader;
+using asyncio::StreamWriter;
+using asyncio_test::TestCertificates;
+namespace ssl = asyncio::ssl;
+
+const TestCertificates& certs() { return TestCertificates::get(); }
+
+std::shared_ptr<ssl::SSLContext> server_context(const TestCertificates::Pair& pair) {
+  auto context = ssl::create_default_context(ssl::Purpose::CLIENT_AUTH);
+  context->load_cert_chain(pair.cert, pair.key);
+  return context;
+}
+std::shared_ptr<ssl::SSLContext> server_context() { return server_context(certs().server); }
+
+std::shared_ptr<ssl::SSLContext> client_context() {
+  return ssl::create_default_context(ssl::Purpose::SERVER_AUTH, certs().ca);
+}
+
+std::uint16_t port_of(const asyncio::Server& server) { return server.addresses().at(0).port(); }
+
+/// Echoes each line until EOF, then closes.
+Coro<void> echo_lines(StreamReader reader, StreamWriter writer) {
+  while (auto line = co_await reader.anext()) {
+    writer.write(*line);
+    co_await writer.drain();
+  }
+  writer.close();
+  co_await writer.wait_closed();
+}
+
+asyncio::ServerOptions tls_server_options(std::shared_ptr<ssl::SSLContext> context) {
+  asyncio::ServerOptions options;
+  options.ssl = std::move(context);
+  return options;
+}
+
+asyncio::ConnectionOptions tls_client_options(std::shared_ptr<ssl::SSLContext> context,
+                                              std::optional<std::string> hostname = "localhost") {
+  asyncio::ConnectionOptions options;
+  options.ssl = std::move(context);
+  options.server_hostname = std::move(hostname);
+  return options;
+}
+
+/// A free loopback port (for a server another program opens).
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t size = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+/// Reads `reader` until a line containing `text` (or EOF); returns everything read.
+Coro<std::string> read_until_text(StreamReader reader, std::string text) {
+  std::string all;
+  while (auto line = co_await reader.anext()) {
+    all += *line;
+    if (line->find(text) != std::string::npos) break;
+  }
+  co_return all;
+}
+
+using TLSTest = asyncio_test::LoopFixture;
+
+TEST_F(TLSTest, ClientAndServerExchangeDataAndReportTheSession) {
+  run([&]() -> Coro<void> {
+    auto context = server_context();
+    context->set_alpn_protocols(std::vector<std::string>{"h2", "http/1.1"});
+    std::optional<std::string> seen_name;
+    asyncio::Server server = co_await asyncio::start_server(
+        [&](StreamReader reader, StreamWriter writer) -> Coro<void> {
+          auto object = std::any_cast<ssl::SSLObject>(writer.get_extra_info("ssl_object"));
+          seen_name = object.server_name();
+          co_await echo_lines(reader, writer);
+        },
+        "127.0.0.1", 0, tls_server_options(context));
+    auto client = client_context();
+    client->set_alpn_protocols(std::vector<std::string>{"http/1.1", "h2"});
+    auto [reader, writer] =
+        co_await asyncio::open_connection("127.0.0.1", port_of(server), tls_client_options(client));
+    writer.write("hello over TLS\n");
+    EXPECT_EQ(co_await reader.readline(), "hello over TLS\n");
+    EXPECT_EQ(seen_name, "localhost");
+    auto object = std::any_cast<ssl::SSLObject>(writer.get_extra_info("ssl_object"));
+    EXPECT_EQ(object.version(), "TLSv1.3");
+    EXPECT_EQ(std::any_cast<std::optional<std::string>>(writer.get_extra_info("alpn_protocol")),
+              "h2");  // the server's preference
+    auto cipher = std::any_cast<std::optional<ssl::CipherInfo>>(writer.get_extra_info("cipher"));
+    ASSERT_TRUE(cipher.has_value());
+    EXPECT_EQ(cipher->protocol, "TLSv1.3");
+    EXPECT_GT(cipher->secret_bits, 0);
+    auto peer = std::any_cast<std::optional<ssl::PeerCertificate>>(writer.get_extra_info("peercert"));
+    ASSERT_TRUE(peer.has_value());
+    EXPECT_EQ(peer->subject.back(), std::pair<std::string, std::string>("commonName", "localhost"));
+    EXPECT_EQ(peer->issuer.back().second, "asyncio test CA");
+    EXPECT_EQ(peer->subject_alt_name.at(0), std::pair<std::string, std::string>("DNS", "localhost"));
+    EXPECT_EQ(peer->subject_alt_name.at(1),
+              std::pair<std::string, std::string>("IP Address", "127.0.0.1"));
+    EXPECT_NE(peer->not_after.find("GMT"), std::string::npos);
+    EXPECT_EQ(std::any_cast<std::shared_ptr<ssl::SSLContext>>(writer.get_extra_info("sslcontext")),
+              client);
+    EXPECT_FALSE(std::any_cast<std::optional<std::string>>(writer.get_extra_info("compression")));
+    EXPECT_EQ(std::any_cast<asyncio::SocketAddress>(writer.get_extra_info("peername")).port(),
+              port_of(server));
+    EXPECT_FALSE(writer.can_write_eof());
+    EXPECT_THROW(writer.write_eof(), asyncio::NotImplementedError);
+    writer.close();
+    co_await writer.wait_closed();
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+TEST_F(TLSTest, TLS12CanBeChosen) {
+  run([&]() -> Coro<void> {
+    asyncio::Server server =
+        co_await asyncio::start_server(echo_lines, "127.0.0.1", 0, tls_server_options(server_context()));
+    auto client = client_context();
+    client->set_maximum_version(ssl::TLSVersion::TLSv1_2);
+    auto [reader, writer] =
+        co_await asyncio::open_connection("127.0.0.1", port_of(server), tls_client_options(client));
+    writer.write("twelve\n");
+    EXPECT_EQ(co_await reader.readline(), "twelve\n");
+    EXPECT_EQ(std::any_cast<ssl::SSLObject>(writer.get_extra_info("ssl_object")).version(), "TLSv1.2");
+    writer.close();
+    co_await writer.wait_closed();
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+// --- Against real peers ----------------------------------------------------------------------------
+
+struct OpenSSLPeer : TLSTest, ::testing::WithParamInterface<const char*> {};
+
+TEST_P(OpenSSLPeer, OurClientTalksToOpensslSServer) {
+  const std::string version = GetParam();
+  run([&]() -> Coro<void> {
+    const std::uint16_t port = free_port();
+    const std::vector<std::string> args{
+        "s_server", "-accept", "127.0.0.1:" + std::to_string(port), "-cert", certs().server.cert,
+        "-key", certs().server.key, "-alpn", "h2,http/1.1", "-" + version, "-naccept", "1"};
+    asyncio::SubprocessOptions options{.stdin = asyncio::subprocess::PIPE,
+                                       .stdout = asyncio::subprocess::PIPE,
+                                       .stderr = asyncio::subprocess::DEVNULL};
+    asyncio::Process process = co_await asyncio::create_subprocess_exec("openssl", args, options);
+    co_await read_until_text(*process.stdout, "ACCEPT");  // listening now
+    auto client = client_context();
+    client->set_alpn_protocols(std::vector<std::string>{"h2"});
+    auto [reader, writer] =
+        co_await asyncio::open_connection("127.0.0.1", port, tls_client_options(client));
+    writer.write("from our client\n");
+    const std::string seen = co_await read_until_text(*process.stdout, "from our client");
+    EXPECT_NE(seen.find("from our client"), std::string::npos);
+    process.stdin->write("from s_server\n");  // s_server sends its stdin to the client
+    EXPECT_EQ(co_await reader.readline(), "from s_server\n");
+    auto object = std::any_cast<ssl::SSLObject>(writer.get_extra_info("ssl_object"));
+    EXPECT_EQ(object.version(), version == "tls1_3" ? "TLSv1.3" : "TLSv1.2");
+    EXPECT_EQ(object.selected_alpn_protocol(), "h2");
+    writer.close();
+    co_await writer.wait_closed();
+    process.kill();
+    co_await process.wait();
+  }());
+}
+
+TEST_P(OpenSSLPeer, OpensslSClientTalksToOurServer) {
+  const std::string version = GetParam();
+  run([&]() -> Coro<void> {
+    auto context = server_context();
+    context->set_alpn_protocols(std::vector<std::string>{"http/1.1"});
+    std::optional<std::string> seen_name;
+    asyncio::Server server = co_await asyncio::start_server(
+        [&](StreamReader reader, StreamWriter writer) -> Coro<void> {
+          seen_name =
+              std::any_cast<ssl::SSLObject>(writer.get_extra_info("ssl_object")).server_name();
+          auto line = co_await reader.readline();
+          writer.write("echo: " + line);
+          co_await writer.drain();
+        },
+        "127.0.0.1", 0, tls_server_options(context));
+    const std::vector<std::string> args{"s_client", "-connect", "127.0.0.1:" + std::to_string(port_of(server)),
+                                        "-CAfile", certs().ca, "-servername", "localhost",
+                                        "-verify_return_error", "-alpn", "http/1.1", "-" + version};
+    asyncio::SubprocessOptions options{.stdin = asyncio::subprocess::PIPE,
+                                       .stdout = asyncio::subprocess::PIPE,
+                                       .stderr = asyncio::subprocess::DEVNULL};
+    asyncio::Process process = co_await asyncio::create_subprocess_exec("openssl", args, options);
+    process.stdin->write("from s_client\n");
+    const std::string seen = co_await read_until_text(*process.stdout, "echo: from s_client");
+    EXPECT_NE(seen.find("echo: from s_client"), std::string::npos);
+    EXPECT_NE(seen.find("Verify return code: 0 (ok)"), std::string::npos);
+    EXPECT_NE(seen.find("ALPN protocol: http/1.1"), std::string::npos);
+    EXPECT_NE(seen.find(version == "tls1_3" ? "TLSv1.3" : "TLSv1.2"), std::string::npos);
+    EXPECT_EQ(seen_name, "localhost");
+    process.stdin->close();
+    EXPECT_EQ(co_await process.wait(), 0);
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, OpenSSLPeer, ::testing::Values("tls1_2", "tls1_3"));
+
+TEST_F(TLSTest, CurlGetsAPageFromOurServer) {
+  run([&]() -> Coro<void> {
+    auto context = server_context();
+    context->set_alpn_protocols(std::vector<std::string>{"http/1.1"});
+    asyncio::Server server = co_await asyncio::start_server(
+        [](StreamReader reader, StreamWriter writer) -> Coro<void> {
+          while (auto line = co_await reader.anext()) {
+            if (*line == "\r\n") break;
+          }
+          writer.write("HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\nhello, TLS!\n");
+          co_await writer.drain();
+          writer.close();
+        },
+        "127.0.0.1", 0, tls_server_options(context));
+    const std::string port = std::to_string(port_of(server));
+    const std::vector<std::string> args{"-sS", "--cacert", certs().ca, "--resolve",
+                                        "localhost:" + port + ":127.0.0.1",
+                                        "https://localhost:" + port + "/"};
+    asyncio::Process process = co_await asyncio::create_subprocess_exec(
+        "curl", args, {.stdout = asyncio::subprocess::PIPE});
+    auto [out, err] = co_await process.communicate();
+    EXPECT_EQ(out, "hello, TLS!\n");
+    EXPECT_EQ(process.returncode(), 0);
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+// --- Verification ----------------------------------------------------------------------------------
+
+/// The verify code a client gets from a server presenting `pair`.
+Coro<long> verify_failure(const TestCertificates::Pair& pair, std::string hostname,
+                          std::shared_ptr<ssl::SSLContext> client) {
+  asyncio::Server server =
+      co_await asyncio::start_server(echo_lines, "127.0.0.1", 0, tls_server_options(server_context(pair)));
+  long code = -1;
+  try {
+    co_await asyncio::open_connection("127.0.0.1", port_of(server), tls_client_options(client, hostname));
+    ADD_FAILURE() << "the handshake succeeded";
+  } catch (const ssl::SSLCertVerificationError& error) {
+    code = error.verify_code();
+    EXPECT_NE(std::string(error.what()).find("certificate verify failed: "), std::string::npos);
+    EXPECT_NE(std::string(error.what()).find(error.verify_message()), std::string::npos);
+  }
+  server.close();
+  co_await server.wait_closed();
+  co_return code;
+}
+
+TEST_F(TLSTest, VerificationFailuresNameTheirReason) {
+  run([&]() -> Coro<void> {
+    EXPECT_EQ(co_await verify_failure(certs().expired, "localhost", client_context()),
+              X509_V_ERR_CERT_HAS_EXPIRED);
+    EXPECT_EQ(co_await verify_failure(certs().server, "other.example", client_context()),
+              X509_V_ERR_HOSTNAME_MISMATCH);
+    EXPECT_EQ(co_await verify_failure(certs().other_ca_server, "localhost", client_context()),
+              X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+    EXPECT_EQ(co_await verify_failure(certs().self_signed, "localhost", client_context()),
+              X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
+    // Nothing trusted at all: the CA is unknown.
+    EXPECT_EQ(co_await verify_failure(certs().server, "localhost",
+                                      ssl::SSLContext::create(ssl::Protocol::TLS_CLIENT)),
+              X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+  }());
+}
+
+TEST_F(TLSTest, HostnameMismatchSaysWhichName) {
+  run([&]() -> Coro<void> {
+    asyncio::Server server =
+        co_await asyncio::start_server(echo_lines, "127.0.0.1", 0, tls_server_options(server_context()));
+    try {
+      co_await asyncio::open_connection("127.0.0.1", port_of(server),
+                                        tls_client_options(client_context(), "other.example"));
+      ADD_FAILURE() << "connected";
+    } catch (const ssl::SSLCertVerificationError& error) {
+      EXPECT_EQ(error.verify_message(),
+                "Hostname mismatch, certificate is not valid for 'other.example'.");
+    }
+    // An address as server_hostname is checked against the IP addresses.
+    auto [reader, writer] = co_await asyncio::open_connection(
+        "127.0.0.1", port_of(server), tls_client_options(client_context(), std::nullopt));
+    writer.close();
+    co_await writer.wait_closed();
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+TEST_F(TLSTest, CertNoneConnectsToAnyCertificate) {
+  run([&]() -> Coro<void> {
+    asyncio::Server server = co_await asyncio::start_server(
+        echo_lines, "127.0.0.1", 0, tls_server_options(server_context(certs().self_signed)));
+    auto client = ssl::SSLContext::create(ssl::Protocol::TLS_CLIENT);
+    EXPECT_THROW(client->set_verify_mode(ssl::VerifyMode::CERT_NONE), std::invalid_argument);
+    client->set_check_hostname(false);
+    client->set_verify_mode(ssl::VerifyMode::CERT_NONE);
+    auto [reader, writer] =
+        co_await asyncio::open_connection("127.0.0.1", port_of(server), tls_client_options(client, ""));
+    writer.write("anyone\n");
+    EXPECT_EQ(co_await reader.readline(), "anyone\n");
+    // Not verified: Python's getpeercert() gives nothing then.
+    EXPECT_FALSE(std::any_cast<std::optional<ssl::PeerCertificate>>(writer.get_extra_info("peercert")));
+    writer.close();
+    co_await writer.wait_closed();
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+TEST_F(TLSTest, ClientCertificatesRequiredByTheServerAreChecked) {
+  run([&]() -> Coro<void> {
+    auto context = server_context();
+    context->load_verify_locations(certs().ca);
+    context->set_verify_mode(ssl::VerifyMode::CERT_REQUIRED);
+    std::vector<std::string> clients;
+    asyncio::Server server = co_await asyncio::start_server(
+        [&](StreamReader reader, StreamWriter writer) -> Coro<void> {
+          auto peer =
+              std::any_cast<std::optional<ssl::PeerCertificate>>(writer.get_extra_info("peercert"));
+          clients.push_back(peer ? peer->subject.back().second : "none");
+          co_await echo_lines(reader, writer);
+        },
+        "127.0.0.1", 0, tls_server_options(context));
+    auto with_cert = client_context();
+    with_cert->load_cert_chain(certs().client.cert, certs().client.key);
+    {
+      auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server),
+                                                                tls_client_options(with_cert));
+      writer.write("mine\n");
+      EXPECT_EQ(co_await reader.readline(), "mine\n");
+      writer.close();
+      co_await writer.wait_closed();
+    }
+    // Without one, TLS 1.3 finishes the client's handshake first; the server's alert ends the
+    // connection at the first read.
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server),
+                                                              tls_client_options(client_context()));
+    writer.write("no certificate\n");
+    EXPECT_THROW(co_await reader.readline(), ssl::SSLError);
+    EXPECT_EQ(clients, std::vector<std::string>{"test client"});
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+// --- Timeouts and bad peers -----------------------------------------------------------------------
+
+TEST_F(TLSTest, APeerThatSendsNothingIsCutOffByTheHandshakeTimeout) {
+  run([&]() -> Coro<void> {
+    bool handled = false;
+    auto options = tls_server_options(server_context());
+    options.ssl_handshake_timeout = 200ms;
+    asyncio::Server server = co_await asyncio::start_server(
+        [&](StreamReader, StreamWriter) -> Coro<void> {
+          handled = true;
+          co_return;
+        },
+        "127.0.0.1", 0, options);
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server));
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(co_await asyncio::wait_for(reader.read(), 10s), "");  // closed by the server
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 150ms);
+    EXPECT_FALSE(handled);
+    writer.close();
+    server.close();
+    co_await server.wait_closed();
+    // And a client whose server never answers.
+    asyncio::Server silent = co_await asyncio::start_server(
+        [](StreamReader reader, StreamWriter) -> Coro<void> { co_await reader.read(); }, "127.0.0.1", 0);
+    auto client = tls_client_options(client_context());
+    client.ssl_handshake_timeout = 200ms;
+    try {
+      co_await asyncio::open_connection("127.0.0.1", port_of(silent), client);
+      ADD_FAILURE() << "connected";
+    } catch (const std::system_error& error) {
+      EXPECT_EQ(error.code().value(), ECONNABORTED);
+      EXPECT_NE(std::string(error.what()).find("SSL handshake is taking longer than 0.2 seconds"),
+                std::string::npos);
+    }
+    silent.close();
+    silent.abort_clients();
+    co_await silent.wait_closed();
+  }());
+}
+
+TEST_F(TLSTest, APeerThatVanishesDuringShutdownIsCutOffByTheShutdownTimeout) {
+  run([&]() -> Coro<void> {
+    std::exception_ptr closed_with;
+    auto elapsed = std::chrono::steady_clock::duration::zero();
+    auto options = tls_server_options(server_context());
+    options.ssl_shutdown_timeout = 200ms;
+    asyncio::Server server = co_await asyncio::start_server(
+        [&](StreamReader reader, StreamWriter writer) -> Coro<void> {
+          co_await reader.readline();
+          const auto start = std::chrono::steady_clock::now();
+          writer.close();
+          try {
+            co_await writer.wait_closed();
+          } catch (...) {
+            closed_with = std::current_exception();
+          }
+          elapsed = std::chrono::steady_clock::now() - start;
+        },
+        "127.0.0.1", 0, options);
+    auto [reader, writer] =
+        co_await asyncio::open_connection("127.0.0.1", port_of(server), tls_client_options(client_context()));
+    writer.get_transport().pause_reading();  // never reads the close_notify, never answers it
+    writer.write("bye\n");
+    co_await asyncio_test::wait_until([&] { return elapsed.count() != 0; }, 10s, "the shutdown");
+    EXPECT_GE(elapsed, 150ms);
+    ASSERT_TRUE(closed_with);
+    EXPECT_THROW(std::rethrow_exception(closed_with), asyncio::TimeoutError);
+    writer.abort();
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+TEST_F(TLSTest, GarbageInsteadOfAClientHelloClosesTheConnection) {
+  run([&]() -> Coro<void> {
+    bool handled = false;
+    asyncio::Server server = co_await asyncio::start_server(
+        [&](StreamReader, StreamWriter) -> Coro<void> {
+          handled = true;
+          co_return;
+        },
+        "127.0.0.1", 0, tls_server_options(server_context()));
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server));
+    writer.write("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    co_await asyncio::wait_for(reader.read(), 10s);  // an alert, or nothing, then EOF
+    EXPECT_TRUE(co_await asyncio::wait_for(reader.read(), 10s) == "");
+    EXPECT_FALSE(handled);
+    writer.close();
+    // And our client given a plain-text answer instead of a ServerHello.
+    asyncio::Server plain = co_await asyncio::start_server(
+        [](StreamReader reader, StreamWriter writer) -> Coro<void> {
+          co_await reader.read(1);
+          writer.write("220 this is not TLS\r\n");
+          co_await writer.drain();
+          co_await reader.read();
+        },
+        "127.0.0.1", 0);
+    EXPECT_THROW(co_await asyncio::open_connection("127.0.0.1", port_of(plain),
+                                                   tls_client_options(client_context())),
+                 ssl::SSLError);
+    plain.close();
+    plain.abort_clients();
+    co_await plain.wait_closed();
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+/// The server's reader, after the client sent `line` over TLS and then `raw` bytes straight on
+/// the socket, and shut its sending side without close_notify.
+Coro<void> end_without_close_notify(std::string raw, std::string& got, std::exception_ptr& failed) {
+  bool done = false;
+  asyncio::Server server = co_await asyncio::start_server(
+      [&](StreamReader reader, StreamWriter) -> Coro<void> {
+        try {
+          got = co_await reader.read();
+        } catch (...) {
+          failed = std::current_exception();
+        }
+        done = true;
+      },
+      "127.0.0.1", 0, tls_server_options(server_context()));
+  auto [reader, writer] =
+      co_await asyncio::open_connection("127.0.0.1", port_of(server), tls_client_options(client_context()));
+  writer.write("before the end\n");
+  co_await writer.drain();
+  const int fd = std::any_cast<int>(writer.get_extra_info("socket"));
+  if (!raw.empty()) EXPECT_EQ(::send(fd, raw.data(), raw.size(), 0), static_cast<ssize_t>(raw.size()));
+  ::shutdown(fd, SHUT_WR);
+  co_await asyncio_test::wait_until([&] { return done; }, 10s, "the server's read");
+  writer.abort();
+  server.close();
+  co_await server.wait_closed();
+}
+
+TEST_F(TLSTest, ACloseWithoutCloseNotifyIsAnEOFBetweenRecords) {
+  run([&]() -> Coro<void> {
+    std::string got;
+    std::exception_ptr failed;
+    co_await end_without_close_notify("", got, failed);
+    EXPECT_EQ(got, "before the end\n");
+    EXPECT_FALSE(failed);
+  }());
+}
+
+TEST_F(TLSTest, ATruncatedRecordIsAnSSLEOFError) {
+  run([&]() -> Coro<void> {
+    std::string got;
+    std::exception_ptr failed;
+    co_await end_without_close_notify(std::string("\x17\x03\x03\x01", 4), got, failed);
+    ASSERT_TRUE(failed);
+    EXPECT_THROW(std::rethrow_exception(failed), ssl::SSLEOFError);
+  }());
+}
+
+TEST_F(TLSTest, OptionsThatNeedSslRaiseWithoutIt) {
+  run([&]() -> Coro<void> {
+    asyncio::ConnectionOptions options;
+    options.server_hostname = "localhost";
+    EXPECT_THROW(co_await asyncio::open_connection("127.0.0.1", 1, options), std::invalid_argument);
+    asyncio::ConnectionOptions timeout;
+    timeout.ssl_handshake_timeout = 1s;
+    EXPECT_THROW(co_await asyncio::open_connection("127.0.0.1", 1, timeout), std::invalid_argument);
+    EXPECT_THROW(co_await asyncio::open_unix_connection("/nonexistent", tls_client_options(client_context(), std::nullopt)),
+                 std::invalid_argument);
+    // A client context cannot serve.
+    EXPECT_THROW(co_await asyncio::start_server(echo_lines, "127.0.0.1", 0, tls_server_options(client_context())),
+                 ssl::SSLError);
+    EXPECT_THROW(client_context()->load_cert_chain("/nonexistent.pem"), std::system_error);
+    EXPECT_THROW(client_context()->set_ciphers("NOTHING-AT-ALL"), ssl::SSLError);
+  }());
+}
+
+// --- Flow control, STARTTLS, many connections -----------------------------------------------------
+
+TEST_F(TLSTest, HundredMegabytesToASlowReaderKeepMemoryBounded) {
+  constexpr std::size_t total = 100 * 1024 * 1024;
+  constexpr std::size_t chunk = 64 * 1024;
+  run([&]() -> Coro<void> {
+    std::size_t most_buffered = 0;
+    asyncio::Server server = co_await asyncio::start_server(
+        [&](StreamReader, StreamWriter writer) -> Coro<void> {
+          const std::string block(chunk, 'x');
+          for (std::size_t sent = 0; sent < total; sent += chunk) {
+            writer.write(block);
+            most_buffered = std::max(most_buffered, writer.get_write_buffer_size());
+            co_await writer.drain();
+          }
+          writer.close();
+          co_await writer.wait_closed();
+        },
+        "127.0.0.1", 0, tls_server_options(server_context()));
+    auto [reader, writer] =
+        co_await asyncio::open_connection("127.0.0.1", port_of(server), tls_client_options(client_context()));
+    std::size_t received = 0, most_unread = 0;
+    for (;;) {
+      std::string data = co_await reader.read(4096);  // small reads: the slow side
+      if (data.empty()) break;
+      received += data.size();
+      most_unread = std::max(most_unread, reader.buffered());
+    }
+    EXPECT_EQ(received, total);
+    // One write's records beyond the high-water mark, at most.
+    EXPECT_LE(most_buffered, 64 * 1024 + chunk + 4096);
+    EXPECT_LE(most_unread, 2 * asyncio::DEFAULT_LIMIT + 256 * 1024);
+    writer.close();
+    co_await writer.wait_closed();
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+TEST_F(TLSTest, StartTlsUpgradesAPlainTextConnection) {
+  run([&]() -> Coro<void> {
+    auto context = server_context();
+    asyncio::Server server = co_await asyncio::start_server(
+        [&](StreamReader reader, StreamWriter writer) -> Coro<void> {
+          EXPECT_EQ(co_await reader.readline(), "EHLO client\r\n");
+          writer.write("250 hello\r\n");
+          EXPECT_EQ(co_await reader.readline(), "STARTTLS\r\n");
+          writer.write("220 go ahead\r\n");
+          co_await writer.start_tls(context);
+          EXPECT_TRUE(writer.get_extra_info("ssl_object").has_value());
+          co_await echo_lines(reader, writer);
+        },
+        "127.0.0.1", 0);
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server));
+    writer.write("EHLO client\r\n");
+    EXPECT_EQ(co_await reader.readline(), "250 hello\r\n");
+    writer.write("STARTTLS\r\n");
+    EXPECT_EQ(co_await reader.readline(), "220 go ahead\r\n");
+    EXPECT_FALSE(writer.get_extra_info("ssl_object").has_value());
+    co_await writer.start_tls(client_context(), {.server_hostname = "localhost"});
+    writer.write("secret\n");
+    EXPECT_EQ(co_await reader.readline(), "secret\n");
+    EXPECT_EQ(std::any_cast<ssl::SSLObject>(writer.get_extra_info("ssl_object")).version(), "TLSv1.3");
+    writer.close();
+    co_await writer.wait_closed();
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+TEST_F(TLSTest, AThousandConnectionsHandshakeAndEcho) {
+  const int n = asyncio_test::sanitized ? 300 : 1000;
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit raised = saved;
+  raised.rlim_cur = std::min<rlim_t>(saved.rlim_max, 4 * n + 256);
+  ::setrlimit(RLIMIT_NOFILE, &raised);
+  if (raised.rlim_cur < static_cast<rlim_t>(2 * n + 64)) GTEST_SKIP() << "too few descriptors";
+  run([&]() -> Coro<void> {
+    asyncio::ServerOptions options = tls_server_options(server_context());
+    options.backlog = 1024;
+    asyncio::Server server = co_await asyncio::start_server(echo_lines, "127.0.0.1", 0, options);
+    auto client = client_context();
+    int echoed = 0;
+    auto one = [&](int i) -> Coro<void> {
+      auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server),
+                                                                tls_client_options(client));
+      const std::string line = "connection " + std::to_string(i) + "\n";
+      writer.write(line);
+      if (co_await reader.readline() == line) ++echoed;
+      writer.close();
+      co_await writer.wait_closed();
+    };
+    std::vector<asyncio::Task<void>> tasks;
+    for (int i = 0; i < n; ++i) tasks.push_back(asyncio::create_task(one(i)));
+    for (auto& task : tasks) co_await task;
+    EXPECT_EQ(echoed, n);
+    server.close();
+    co_await server.wait_closed();
+  }());
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+}
+
+TEST_F(TLSTest, ClosingTheLoopWithTLSConnectionsOpenLeaksNothing) {
+  run([&]() -> Coro<void> {
+    asyncio::Server server =
+        co_await asyncio::start_server(echo_lines, "127.0.0.1", 0, tls_server_options(server_context()));
+    auto [reader, writer] =
+        co_await asyncio::open_connection("127.0.0.1", port_of(server), tls_client_options(client_context()));
+    writer.write("open\n");
+    EXPECT_EQ(co_await reader.readline(), "open\n");
+    // The connection is left open; the loop closes it (LeakSanitizer checks the SSL objects).
+  }());
+  loop->close();
+}
+
+}  // namespace
