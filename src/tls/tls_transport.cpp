@@ -103,6 +103,7 @@ std::shared_ptr<TLSTransport> TLSTransport::create(EventLoop& loop, TLSSettings 
   }
   std::shared_ptr<TLSTransport> transport(new TLSTransport(loop, std::move(settings)));
   transport->app_.set(app);
+  transport->unconnected_app_ = std::move(app);
   return transport;
 }
 
@@ -152,6 +153,7 @@ void TLSTransport::connection_made(std::shared_ptr<Transport> transport) {
   below_ = std::move(transport);
   below_conn_ = dynamic_cast<ConnectionTransport*>(below_.get());
   app_connected_ = !settings_.call_connection_made;
+  if (app_connected_) unconnected_app_.reset();
   handshake_timer_ =
       loop_->call_later(settings_.handshake_timeout, [weak = weak_from_this()] {
         auto self = weak.lock();
@@ -200,6 +202,7 @@ void TLSTransport::connection_lost(std::exception_ptr exc) {
     }
   }
   app_.owned.reset();
+  unconnected_app_.reset();
 }
 
 void TLSTransport::pause_writing() {
@@ -264,7 +267,9 @@ void TLSTransport::handshake_finished(std::exception_ptr error) {
     app_connected_ = true;
     try {
       app_.protocol->connection_made(shared_from_this());
+      unconnected_app_.reset();
     } catch (...) {
+      unconnected_app_.reset();
       report("Exception in protocol.connection_made()", std::current_exception());
       fail(std::current_exception());
       return;
@@ -292,7 +297,7 @@ void TLSTransport::read_into_app() {
   if (below_eof_ && !app_reading_paused_) {
     // The peer's EOF without close_notify: an end between records is an EOF, as Python takes
     // it; one in the middle of a record lost bytes.
-    if (!in_.empty()) return fail(std::make_exception_ptr(ssl::SSLEOFError()));
+    if (!in_.empty() || SSL_has_pending(ssl_)) return fail(std::make_exception_ptr(ssl::SSLEOFError()));
     peer_finished();
   }
 }

@@ -17,8 +17,9 @@
 // already), and connection_lost once, after the transport below lost its connection.
 //
 // Lifetime. The transport below holds this object as its protocol until its connection is lost;
-// this object holds the application's protocol (but a StreamReaderProtocol, as the stream
-// transport does) until it has told it connection_lost.
+// this object holds the application's protocol until it has told it connection_lost (but a
+// StreamReaderProtocol, as the stream transport does, once its connection_made has run: its
+// reader and writer hold it then).
 #pragma once
 
 #include <chrono>
@@ -139,6 +140,9 @@ class TLSTransport final : public ConnectionTransport,
   TLSSettings settings_;
   struct ssl_st* ssl_;
   StreamProtocolSlot app_;                  // cleared once told connection_lost
+  // The application's protocol until its connection_made: a server's StreamReaderProtocol
+  // has no other owner before its handler task starts.
+  std::shared_ptr<StreamProtocol> unconnected_app_;
   std::shared_ptr<Transport> below_;        // from connection_made
   ConnectionTransport* below_conn_ = nullptr;  // below_ as a transport of this library, or null
   ByteBuffer in_;       // the peer's records not read by OpenSSL yet
