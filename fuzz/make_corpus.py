@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of fuzz_stream_reader into corpus/stream_reader/: hand-written cases
-in the harness's input layout (see the top of fuzz_stream_reader.cpp), one per file, and a few
-random ones from a fixed seed. Run it again after changing the layout."""
+"""Writes the seed corpora: fuzz_stream_reader's into corpus/stream_reader/ (hand-written cases
+in the harness's input layout, see the top of fuzz_stream_reader.cpp, one per file, and a few
+random ones from a fixed seed), and fuzz_tls_server's into corpus/tls_server/ (real
+ClientHellos from Python's ssl module, TLS 1.3 and 1.2, fed whole or in small pieces, with and
+without EOF). Run it again after changing a layout."""
 import pathlib
 import random
+import ssl
 
 ALPHABET = b"ab\n\r"  # the small alphabet: its bytes are written as their index
 
@@ -97,8 +100,41 @@ CASES = {
 }
 
 
+def client_hello(maximum_version, alpn):
+    """The first flight of a client (its ClientHello record), as it would go on the wire."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.maximum_version = maximum_version
+    if alpn:
+        context.set_alpn_protocols(alpn)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    session = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    try:
+        session.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def write_tls_corpus(root):
+    directory = root / "tls_server"
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.iterdir():
+        old.unlink()
+    hellos = {"tls13": client_hello(ssl.TLSVersion.TLSv1_3, ["h2", "http/1.1"]),
+              "tls12": client_hello(ssl.TLSVersion.TLSv1_2, None)}
+    for name, hello in hellos.items():
+        # flags: bit 0 EOF after the data; bit 1 pause at data; bits 2-7 piece size
+        (directory / f"{name}-whole").write_bytes(bytes([63 << 2]) + hello)
+        (directory / f"{name}-pieces-eof").write_bytes(bytes([1 | 2 << 2]) + hello)
+        (directory / f"{name}-truncated").write_bytes(bytes([1 | 63 << 2]) + hello[: len(hello) // 2])
+
+
 def main():
-    directory = pathlib.Path(__file__).resolve().parent / "corpus" / "stream_reader"
+    root = pathlib.Path(__file__).resolve().parent / "corpus"
+    write_tls_corpus(root)
+    directory = root / "stream_reader"
     directory.mkdir(parents=True, exist_ok=True)
     for old in directory.iterdir():
         old.unlink()
