@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the examples (release) and runs them: the seed programs of Python's asyncio in C++ and
 # the subprocess examples, then the echo server with the echo client, the HTTP hello server with
-# curl, and the graceful shutdown server, sent SIGTERM while the echo client waits for its
+# curl, the HTTPS hello server with curl (a certificate made with openssl), and the graceful
+# shutdown server, sent SIGTERM while the echo client waits for its
 # reply; each server on a free loopback port. Extra arguments (e.g. --fast) are passed to every
 # example but the network ones.
 set -euo pipefail
@@ -31,6 +32,17 @@ echo "=== examples/http_hello.cpp, and curl with two URLs (one connection) ==="
 start_server "$build/examples/example_http_hello" 0 --seconds 10
 timeout 10 curl --noproxy '*' -s "http://127.0.0.1:$port/" "http://127.0.0.1:$port/again"
 stop_server
+echo
+
+echo "=== examples/https_hello.cpp with a certificate made here, and curl --cacert ==="
+certs=$(mktemp -d)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$certs/key.pem" -out "$certs/cert.pem" 2> /dev/null
+start_server "$build/examples/example_https_hello" "$certs/cert.pem" "$certs/key.pem" 0 --seconds 10
+timeout 10 curl --noproxy '*' -s --cacert "$certs/cert.pem" --resolve "localhost:$port:127.0.0.1" \
+  "https://localhost:$port/" "https://localhost:$port/again"
+stop_server
+rm -rf "$certs"
 echo
 
 echo "=== examples/graceful_shutdown.cpp: SIGTERM while examples/echo_client.cpp waits for its reply ==="

@@ -110,8 +110,7 @@ std::shared_ptr<TLSTransport> TLSTransport::create(EventLoop& loop, TLSSettings 
 TLSTransport::TLSTransport(EventLoop& loop, TLSSettings settings)
     : loop_(&loop),
       settings_(std::move(settings)),
-      ssl_(SSL_new(settings_.context->native_handle())),
-      handshake_done_(loop.create_future<void>()) {
+      ssl_(SSL_new(settings_.context->native_handle())) {
   if (!ssl_) ssl::detail::throw_ssl_error("SSL_new failed");
   BIO* bio = Bio::method() ? BIO_new(Bio::method()) : nullptr;
   if (!bio) {
@@ -190,8 +189,7 @@ void TLSTransport::connection_lost(std::exception_ptr exc) {
   shutdown_timer_.cancel();
   state_ = State::closed;
   std::exception_ptr error = error_ ? error_ : exc;
-  if (!handshake_done_.done())
-    handshake_done_.set_exception(error ? error : connection_error(ECONNRESET, "Connection lost"));
+  settle_handshake(error ? error : connection_error(ECONNRESET, "Connection lost"));
   auto hold = shared_from_this();  // the transport below lets go of this object after the call
   if (StreamProtocol* app = app_.take(); app && app_connected_) {
     app_connected_ = false;
@@ -258,7 +256,7 @@ void TLSTransport::handshake_finished(std::exception_ptr error) {
     if (loop_->get_debug()) report("SSL handshake failed", error);
     state_ = State::closed;
     error_ = error;
-    if (!handshake_done_.done()) handshake_done_.set_exception(error);
+    settle_handshake(error);
     if (below_) below_->close();  // after the alert
     return;
   }
@@ -275,7 +273,7 @@ void TLSTransport::handshake_finished(std::exception_ptr error) {
       return;
     }
   }
-  if (!handshake_done_.done()) handshake_done_.set_result();
+  settle_handshake(nullptr);
   if (state_ != State::wrapped) return;  // connection_made closed it
   if (!pending_.empty()) {
     const std::string waiting = pending_.take(pending_.size());
@@ -432,12 +430,7 @@ void TLSTransport::fail(std::exception_ptr error) noexcept {
   handshake_timer_.cancel();
   shutdown_timer_.cancel();
   if (!error_) error_ = std::move(error);
-  if (!handshake_done_.done()) {
-    try {
-      handshake_done_.set_exception(error_);
-    } catch (...) {
-    }
-  }
+  settle_handshake(error_);
   state_ = State::closed;
   in_.clear();
   if (below_) below_->abort();
@@ -445,6 +438,33 @@ void TLSTransport::fail(std::exception_ptr error) noexcept {
 
 void TLSTransport::report(const char* message, std::exception_ptr error) noexcept {
   loop_->call_exception_handler({message, std::move(error), "TLSTransport"});
+}
+
+Future<void> TLSTransport::handshake_done() {
+  if (!handshake_done_) {
+    handshake_done_ = loop_->create_future<void>();
+    if (handshake_over_) {
+      if (handshake_error_)
+        handshake_done_->set_exception(handshake_error_);
+      else
+        handshake_done_->set_result();
+    }
+  }
+  return *handshake_done_;
+}
+
+void TLSTransport::settle_handshake(std::exception_ptr error) noexcept {
+  if (handshake_over_) return;
+  handshake_over_ = true;
+  handshake_error_ = error;
+  if (!handshake_done_ || handshake_done_->done()) return;  // nobody waits, or gave up
+  try {
+    if (error)
+      handshake_done_->set_exception(std::move(error));
+    else
+      handshake_done_->set_result();
+  } catch (...) {
+  }
 }
 
 void TLSTransport::schedule_process() {

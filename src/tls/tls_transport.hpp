@@ -26,6 +26,7 @@
 #include <cstddef>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -63,8 +64,9 @@ class TLSTransport final : public ConnectionTransport,
   TLSTransport(const TLSTransport&) = delete;
   TLSTransport& operator=(const TLSTransport&) = delete;
 
-  /// Done when the handshake is: with nothing, or with the error that ended it.
-  Future<void> handshake_done() const { return handshake_done_; }
+  /// Done when the handshake is: with nothing, or with the error that ended it. Made when first
+  /// asked for (a server's connections have nobody waiting, and no unretrieved error to report).
+  Future<void> handshake_done();
   /// Records that arrived before this layer was put on the connection (start_tls).
   void feed_records(std::string_view bytes) { in_.append(bytes); }
 
@@ -135,6 +137,8 @@ class TLSTransport final : public ConnectionTransport,
   void fail(std::exception_ptr error) noexcept;
   void report(const char* message, std::exception_ptr error) noexcept;
   void schedule_process();
+  /// The handshake is over, with `error` or none: handshake_done()'s future says so.
+  void settle_handshake(std::exception_ptr error) noexcept;
 
   EventLoop* loop_;
   TLSSettings settings_;
@@ -149,7 +153,8 @@ class TLSTransport final : public ConnectionTransport,
   ByteBuffer out_;      // records for the peer not handed below yet
   ByteBuffer pending_;  // the application's bytes written during the handshake
   std::string gather_;  // writelines' pieces joined into one record
-  Future<void> handshake_done_;
+  std::optional<Future<void>> handshake_done_;  // made by handshake_done()
+  std::exception_ptr handshake_error_;  // what ended the handshake, or null
   TimerHandle handshake_timer_;
   TimerHandle shutdown_timer_;
   std::exception_ptr error_;  // what ended the connection, for connection_lost
@@ -160,6 +165,7 @@ class TLSTransport final : public ConnectionTransport,
   bool app_reading_paused_ = false;  // pause_reading() without resume_reading()
   bool below_eof_ = false;           // the peer's EOF arrived below
   bool process_scheduled_ = false;
+  bool handshake_over_ = false;  // handshake_finished ran (or the connection was lost first)
 };
 
 }  // namespace asyncio::detail
