@@ -5,8 +5,9 @@
 #   clang-asan    clang++-16, AddressSanitizer + UndefinedBehaviorSanitizer
 #   gcc-asan-O0   g++ 12 at -O0 with AddressSanitizer + UBSan (where g++ emits no tail calls)
 #   gcc-tsan      g++ 12 with ThreadSanitizer
-#   clang-fuzz    clang++-16, libFuzzer + ASan + UBSan; builds fuzz/fuzz_stream_reader and runs it
-#                 from the seed corpus for a fixed number of inputs with a fixed seed
+#   clang-fuzz    clang++-16, libFuzzer + ASan + UBSan; builds fuzz/fuzz_stream_reader and
+#                 fuzz/fuzz_tls_server and runs each from its seed corpus for a fixed number of
+#                 inputs with a fixed seed
 # Each of the others runs its tests once per selector backend (ASYNCIO_SELECTOR=epoll, poll,
 # select). Pass configuration names to run only those. Warnings are errors in every one.
 set -euo pipefail
@@ -19,7 +20,7 @@ jobs=$(nproc)
 echo "=== format ==="
 (cd "$root" && find include src tests bench fuzz examples -name '*.cpp' -o -name '*.hpp' | sort |
    xargs clang-format-16 --dry-run --Werror)
-fuzz_runs=100000  # 1 to 2 minutes on 2 cores
+fuzz_runs=100000  # 1 to 2 minutes on 2 cores for the stream reader, 20 s for TLS
 for config in "${configs[@]}"; do
   case $config in
     gcc-release) args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release) ;;
@@ -38,16 +39,20 @@ for config in "${configs[@]}"; do
   echo "=== $config ==="
   if [ "$config" = clang-fuzz ]; then
     cmake -S "$root" -B "$build" -G Ninja -DASYNCIO_WERROR=ON "${args[@]}" > /dev/null
-    cmake --build "$build" -j "$jobs" --target fuzz_stream_reader
-    # New inputs go to a fresh scratch corpus, so every run starts from the committed seeds alone.
-    rm -rf "$build/fuzz-corpus" && mkdir -p "$build/fuzz-corpus"
-    if ! "$build/fuzz/fuzz_stream_reader" -runs=$fuzz_runs -seed=1 -max_len=1024 -timeout=10 \
-         -artifact_prefix="$build/" "$build/fuzz-corpus" "$root/fuzz/corpus/stream_reader" 2> "$build/fuzz.log"; then
-      tail -n 60 "$build/fuzz.log"
-      echo "fuzz_stream_reader failed: the input is in $build/ (crash-* or timeout-*), the log in $build/fuzz.log" >&2
-      exit 1
-    fi
-    grep '^Done' "$build/fuzz.log"
+    cmake --build "$build" -j "$jobs" --target fuzz_stream_reader fuzz_tls_server
+    for fuzzer in stream_reader tls_server; do
+      max_len=1024
+      [ "$fuzzer" = tls_server ] && max_len=2048  # a ClientHello with its extensions is ~500 bytes
+      # New inputs go to a fresh scratch corpus, so every run starts from the committed seeds alone.
+      rm -rf "$build/fuzz-corpus-$fuzzer" && mkdir -p "$build/fuzz-corpus-$fuzzer"
+      if ! "$build/fuzz/fuzz_$fuzzer" -runs=$fuzz_runs -seed=1 -max_len=$max_len -timeout=10 \
+           -artifact_prefix="$build/" "$build/fuzz-corpus-$fuzzer" "$root/fuzz/corpus/$fuzzer" 2> "$build/fuzz-$fuzzer.log"; then
+        tail -n 60 "$build/fuzz-$fuzzer.log"
+        echo "fuzz_$fuzzer failed: the input is in $build/ (crash-* or timeout-*), the log in $build/fuzz-$fuzzer.log" >&2
+        exit 1
+      fi
+      echo "fuzz_$fuzzer: $(grep '^Done' "$build/fuzz-$fuzzer.log")"
+    done
     continue
   fi
   cmake -S "$root" -B "$build" -G Ninja -DASYNCIO_WERROR=ON -DASYNCIO_BUILD_TESTS=ON "${args[@]}" > /dev/null
