@@ -15,6 +15,10 @@ Two more suites run a server and a load client, the server pinned to one CPU and
 another (taskset): echo (echo_client against our echo_server, a C epoll floor, Boost.Asio, libuv,
 uvloop and asyncio, for 64 B and 64 KiB messages on 50 connections and 64 B on 1,000) and http
 (wrk against examples/http_hello and nginx). Their ratios are "this server / the peer named".
+Two more do the same over TLS, with a certificate made for the run by the openssl tool:
+tls_echo (echo_client --tls against our echo servers with --tls and Boost.Asio's ssl::stream
+echo, 64 B and 16 KiB on 50 connections) and https (wrk against examples/https_hello and nginx
+with TLS: keep-alive, and a new connection with a full handshake per request).
 """
 import argparse
 import json
@@ -269,7 +273,11 @@ ECHO_WORKLOADS = [("64 B x 50", 64, 50), ("64 KiB x 50", 65536, 50), ("64 B x 10
 # at most this many times the floor's server CPU per round trip). The other rows are reported.
 ECHO_TARGETS = {("64 B x 50", "ours"): [("asio", 1.0), ("floor", 0.95)],
                 ("64 B x 50", "ours-buffered"): [("floor", 1.0), ("cpu", 1.05)],
-                ("64 KiB x 50", "ours-buffered"): [("asio", 1.1)]}
+                ("64 KiB x 50", "ours-buffered"): [("asio", 1.1)],
+                ("TLS 64 B x 50", "ours"): [("asio", 1.0)],
+                ("TLS 16 KiB x 50", "ours"): [("asio", 1.0)]}
+# The TLS echo workloads (compare.py tls_echo): the peer "asio" is Boost.Asio's ssl::stream echo.
+TLS_ECHO_WORKLOADS = [("TLS 64 B x 50", 64, 50), ("TLS 16 KiB x 50", 16384, 50)]
 ECHO_METRICS = ["round_trips_per_s", "latency_p50_us", "latency_p90_us", "latency_p99_us", "latency_p999_us",
                 "server_cpu_ns_per_rt"]
 # Measured and warm-up seconds per echo run, HTTP seconds per wrk run: full and --quick.
@@ -388,10 +396,37 @@ def run_with_server(server_command, client_command, cpus, timeout):
         return stdout, error, cpu_seconds
 
 
+def make_certificate(directory):
+    """A self-signed P-256 certificate for localhost and 127.0.0.1 in `directory`: (cert, key)."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key
+
+
 def rotated(items, round_no):
     """The items in an order that starts one later each round, so no server always goes first."""
     shift = round_no % len(items) if items else 0
     return items[shift:] + items[:shift]
+
+
+def tls_echo_servers(args, cert, key):
+    """The TLS echo servers: ours in its three forms with --tls, and Boost.Asio's ssl::stream
+    echo as "asio"; like echo_servers()."""
+    ours = os.path.join(args.build, "echo_server")
+    asio = os.path.join(args.build, "peers", "bench_echo_asio_tls")
+    servers, notes = {}, []
+    for name, flags in (("ours", []), ("ours-protocol", ["--protocol"]), ("ours-buffered", ["--buffered"])):
+        if os.path.exists(ours):
+            servers[name] = lambda port, flags=flags: [ours, str(port), *flags, "--tls", cert, key]
+    if not os.path.exists(ours):
+        notes.append(f"ours: not built (no program at {ours})")
+    if os.path.exists(asio):
+        servers["asio"] = lambda port: [asio, str(port), cert, key]
+    else:
+        notes.append(f"asio: not installed (no program at {asio})")
+    return servers, notes
 
 
 def echo_servers(args):
@@ -420,10 +455,21 @@ def echo_servers(args):
     return servers, notes
 
 
-def compare_echo(args, workloads=ECHO_WORKLOADS):
-    """The echo suite, or other echo `workloads` (name, message size, connections); returns
-    (summary, samples, failures, notes, commands) like compare()."""
-    servers, notes = echo_servers(args)
+def compare_tls_echo(args):
+    """The tls_echo suite: the echo workloads over TLS; returns what compare_echo() does."""
+    directory = tempfile.mkdtemp(prefix="asyncio-tls-echo-")
+    try:
+        cert, key = make_certificate(directory)
+        return compare_echo(args, TLS_ECHO_WORKLOADS, tls=(cert, key))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def compare_echo(args, workloads=ECHO_WORKLOADS, tls=None):
+    """The echo suite, or other echo `workloads` (name, message size, connections), over TLS
+    with tls=(cert, key); returns (summary, samples, failures, notes, commands) like compare()."""
+    suite = "tls_echo" if tls else "echo"
+    servers, notes = tls_echo_servers(args, *tls) if tls else echo_servers(args)
     client = os.path.join(args.build, "echo_client")
     cpus = pick_cpus(notes)
     seconds, warmup = ECHO_SECONDS[args.quick]
@@ -437,10 +483,10 @@ def compare_echo(args, workloads=ECHO_WORKLOADS):
 
     def client_command(size, connections):
         return lambda port: [client, "--port", str(port), "--connections", str(connections), "--size", str(size),
-                             "--seconds", str(seconds), "--warmup", str(warmup)]
+                             "--seconds", str(seconds), "--warmup", str(warmup)] + (["--tls"] if tls else [])
 
     for round_no in range(1, args.rounds + 1):
-        print(f"echo: round {round_no}/{args.rounds}", file=sys.stderr)
+        print(f"{suite}: round {round_no}/{args.rounds}", file=sys.stderr)
         for workload, size, connections in workloads:
             for name in rotated(list(servers), round_no):
                 started = time.monotonic()
@@ -456,14 +502,14 @@ def compare_echo(args, workloads=ECHO_WORKLOADS):
                     error = "no round_trips_per_s from the client"
                 print(f"  {workload} {name}: {time.monotonic() - started:.1f} s", file=sys.stderr)
                 if error:
-                    failures.append({"suite": "echo", "round": round_no, "impl": f"{name} ({workload})",
+                    failures.append({"suite": suite, "round": round_no, "impl": f"{name} ({workload})",
                                      "error": error})
                     print(f"  {name} FAILED: {error}", file=sys.stderr)
 
     summary = {w: {name: {m: summarize(samples[w][name][m]) for m in ECHO_METRICS} for name in servers}
                for w in samples}
     mode = "quick" if args.quick else "full"
-    print(f"echo workloads, {args.rounds} round(s) ({mode}, {seconds:g} s measured after {warmup:g} s warm-up); "
+    print(f"{suite} workloads, {args.rounds} round(s) ({mode}, {seconds:g} s measured after {warmup:g} s warm-up); "
           f"round trips/s (higher is better): median (min-max); p99 latency: median; "
           f"vs = this server's round trips / the peer's")
     print_table(*echo_table(summary), left_columns=2)
@@ -531,7 +577,7 @@ def nginx_command(nginx, directory, conf="nginx.conf"):
     hello.txt, written here)."""
     with open(os.path.join(HERE, "peers", conf)) as template:
         config = template.read()
-    if conf == "nginx.conf":
+    if conf in ("nginx.conf", "nginx_https.conf"):
         with open(os.path.join(directory, "hello.txt"), "w") as hello:
             hello.write("Hello, world!\n")
     os.chmod(directory, 0o755)  # nginx's worker may run as another user
@@ -624,6 +670,93 @@ def compare_http(args):
     return summary, samples, failures, notes, commands
 
 
+# The https workloads: name, wrk's extra arguments. "handshake per request" closes each
+# connection after its answer, so every request pays a new connection and a full handshake.
+HTTPS_WORKLOADS = [("keep-alive", []), ("handshake per request", ["-H", "Connection: close"])]
+HTTP_METRICS = ["requests_per_s", "latency_p50_us", "latency_p75_us", "latency_p90_us", "latency_p99_us"]
+
+
+def compare_https(args):
+    """The https suite: wrk over TLS against examples/https_hello and nginx with TLS, both with
+    one certificate made for the run; returns (summary, samples, failures, notes, commands)."""
+    notes = []
+    wrk, nginx = find_tool("wrk"), find_tool("nginx")
+    ours = os.path.normpath(os.path.join(args.build, "..", "examples", "example_https_hello"))
+    directory = tempfile.mkdtemp(prefix="asyncio-https-")
+    cert, key = make_certificate(directory)
+    servers, urls = {}, {}
+    if os.path.exists(ours):
+        servers["ours"], urls["ours"] = (lambda port: [ours, cert, key, str(port)]), "/"
+    else:
+        notes.append(f"ours: not built (no program at {ours}; the examples must be on)")
+    if nginx:
+        servers["nginx"], urls["nginx"] = nginx_command(nginx, directory, "nginx_https.conf"), "/hello.txt"
+    else:
+        notes.append("nginx: not installed (Debian: nginx)")
+    if not wrk:
+        notes.append("wrk: not installed (Debian: wrk): nothing measured")
+        servers = {}
+    cpus = pick_cpus(notes)
+    seconds = HTTP_SECONDS[args.quick]
+    for note in notes:
+        print(note, file=sys.stderr)
+
+    def client_command(name, extra):
+        return lambda port: [wrk, "-t1", "-c50", f"-d{seconds}s", "--latency", *extra,
+                             f"https://127.0.0.1:{port}{urls[name]}"]
+
+    samples = {w: {name: {m: [] for m in HTTP_METRICS} for name in servers} for w, _ in HTTPS_WORKLOADS}
+    failures = []
+    try:
+        for round_no in range(1, args.rounds + 1):
+            print(f"https: round {round_no}/{args.rounds}", file=sys.stderr)
+            for workload, extra in HTTPS_WORKLOADS:
+                for name in rotated(list(servers), round_no):
+                    stdout, error, _cpu = run_with_server(servers[name], client_command(name, extra), cpus,
+                                                          timeout=seconds + 60)
+                    values, wrk_error = parse_wrk(stdout)
+                    for metric, value in values.items():
+                        samples[workload][name][metric].append(value)
+                    error = "; ".join(e for e in (error, wrk_error) if e) or None
+                    if error is None and "requests_per_s" not in values:
+                        error = "no Requests/sec from wrk"
+                    if error:
+                        failures.append({"suite": "https", "round": round_no, "impl": f"{name} ({workload})",
+                                         "error": error})
+                        print(f"  {name} ({workload}) FAILED: {error}", file=sys.stderr)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+    summary = {w: {name: {m: summarize(samples[w][name][m]) for m in HTTP_METRICS} for name in servers}
+               for w in samples}
+    mode = "quick" if args.quick else "full"
+    print(f"https: wrk -t1 -c50 -d{seconds}s over TLS, {args.rounds} round(s) ({mode}); requests/s (higher is "
+          f"better): median (min-max); p99 latency: median; vs nginx = this server's requests/s / nginx's")
+    print_table(*https_table(summary), left_columns=2)
+    for note in notes:
+        print(f"note: {note}")
+    commands = {name: pinned((cpus or (None,))[0], command("PORT")) for name, command in servers.items()
+                if name != "nginx"}
+    if servers:
+        for workload, extra in HTTPS_WORKLOADS:
+            commands[f"client ({workload})"] = pinned(cpus[1] if cpus else None,
+                                                      client_command(next(iter(servers)), extra)("PORT"))
+    return summary, samples, failures, notes, commands
+
+
+def https_table(summary):
+    """(header, rows) of the https suite's table: per workload, a row per server."""
+    rows = []
+    for workload, servers in summary.items():
+        median = {name: (servers[name]["requests_per_s"] or {}).get("median") for name in servers}
+        for i, name in enumerate(servers):
+            p99 = servers[name]["latency_p99_us"]
+            vs = median[name] / median["nginx"] if median.get(name) and median.get("nginx") else None
+            rows.append([workload if i == 0 else "", name, stats_cell(servers[name]["requests_per_s"]),
+                         fmt(p99["median"] if p99 else None), "-" if vs is None else f"{vs:.2f}x"])
+    return ["workload", "server", "requests/s", "p99 us", "vs nginx"], rows
+
+
 # The server suites: how to run each, and the (header, rows) of its table from its summary.
 # The sendfile workload: a file of this many bytes (full, --quick) downloaded once per run.
 SENDFILE_BYTES = {False: 1 << 30, True: 128 << 20}
@@ -707,8 +840,10 @@ def sendfile_table(summary):
     return ["server", "MB/s", "server CPU ms/GB", "vs nginx"], rows
 
 
-SERVER_SUITES = {"echo": compare_echo, "http": compare_http, "sendfile": compare_sendfile}
-SERVER_TABLES = {"echo": echo_table, "http": http_table, "sendfile": sendfile_table}
+SERVER_SUITES = {"echo": compare_echo, "http": compare_http, "sendfile": compare_sendfile,
+                 "tls_echo": compare_tls_echo, "https": compare_https}
+SERVER_TABLES = {"echo": echo_table, "http": http_table, "sendfile": sendfile_table,
+                 "tls_echo": echo_table, "https": https_table}
 
 
 def main():

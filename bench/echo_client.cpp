@@ -6,11 +6,17 @@
 // round trips, warm-up included: what the server's CPU time is divided by). A server that sends
 // back anything but the bytes it was sent, closes a connection early or stops answering for 5 s
 // makes it fail (exit status 1, a message on stderr).
+//
+// With --tls each connection is a TLS client (OpenSSL, no certificate check: the server's
+// speed is measured, not its identity), its handshake done before the run starts; the bytes
+// are then the records' plain text.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -39,6 +45,7 @@ struct Options {
   std::size_t size = 64;
   double seconds = 5.0;
   double warmup = 1.0;
+  bool tls = false;
 };
 
 struct Connection {
@@ -50,6 +57,7 @@ struct Connection {
   std::int64_t started_ns = 0;
   bool watching_writes = false;
   bool done = false;
+  SSL* ssl = nullptr;  // with --tls
 };
 
 constexpr double kStallSeconds = 5.0;  // no reply on any connection for this long: a failure
@@ -68,7 +76,7 @@ constexpr int kPatternSpread = 251;    // message k starts at byte k % 251 of th
 [[noreturn]] void usage(const char* program) {
   std::fprintf(stderr,
                "usage: %s [--host H] [--port P] [--connections N] [--size BYTES] [--seconds S] "
-               "[--warmup S]\n",
+               "[--warmup S] [--tls]\n",
                program);
   std::exit(2);
 }
@@ -91,6 +99,10 @@ Options parse_options(int argc, char** argv) {
   Options options;
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
+    if (flag == "--tls") {
+      options.tls = true;
+      continue;
+    }
     if (i + 1 >= argc) usage(argv[0]);
     const char* value = argv[++i];
     if (flag == "--host") {
@@ -156,6 +168,49 @@ int connect_to(const addrinfo& address) {
     if (error != 0) fail("connect: %s", std::strerror(error));
   }
   return fd;
+}
+
+[[noreturn]] void fail_tls(const char* what) {
+  const unsigned long code = ERR_get_error();
+  fail("%s: %s", what, code ? ERR_reason_error_string(code) : "connection closed");
+}
+
+/// A TLS client session over the connected socket `fd`, its handshake done (5 s at most).
+SSL* start_tls(SSL_CTX* context, int fd) {
+  SSL* ssl = SSL_new(context);
+  if (!ssl || SSL_set_fd(ssl, fd) != 1) fail_tls("SSL_new");
+  SSL_set_connect_state(ssl);
+  for (;;) {
+    const int result = SSL_do_handshake(ssl);
+    if (result == 1) return ssl;
+    const int error = SSL_get_error(ssl, result);
+    if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) fail_tls("TLS handshake");
+    pollfd waiting{fd, static_cast<short>(error == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+    if (::poll(&waiting, 1, 5000) != 1) fail("TLS handshake: no progress for 5 s");
+  }
+}
+
+/// send(2), or SSL_write with --tls: -1 with errno EAGAIN when it would block.
+ssize_t send_some(Connection& c, const char* data, std::size_t size) {
+  if (!c.ssl) return ::send(c.fd, data, size, MSG_NOSIGNAL);
+  const int result = SSL_write(c.ssl, data, static_cast<int>(std::min<std::size_t>(size, 1 << 30)));
+  if (result > 0) return result;
+  const int error = SSL_get_error(c.ssl, result);
+  if (error != SSL_ERROR_WANT_WRITE && error != SSL_ERROR_WANT_READ) fail_tls("SSL_write");
+  errno = EAGAIN;
+  return -1;
+}
+
+/// recv(2), or SSL_read with --tls (0 at the peer's close_notify).
+ssize_t receive_some(Connection& c, char* data, std::size_t size) {
+  if (!c.ssl) return ::recv(c.fd, data, size, 0);
+  const int result = SSL_read(c.ssl, data, static_cast<int>(size));
+  if (result > 0) return result;
+  const int error = SSL_get_error(c.ssl, result);
+  if (error == SSL_ERROR_ZERO_RETURN) return 0;
+  if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) fail_tls("SSL_read");
+  errno = EAGAIN;
+  return -1;
 }
 
 class Client {
@@ -226,7 +281,7 @@ class Client {
   /// of it is left.
   void on_writable(Connection& c) {
     while (c.sent < options_.size) {
-      const ssize_t n = ::send(c.fd, c.message + c.sent, options_.size - c.sent, MSG_NOSIGNAL);
+      const ssize_t n = send_some(c, c.message + c.sent, options_.size - c.sent);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -247,8 +302,16 @@ class Client {
 
   /// Reads what has come back, checks it against what was sent, and on a complete message
   /// records its latency and starts the next one (or closes the connection once time is up).
+  /// Over TLS it reads until OpenSSL holds no decrypted bytes: they would not wake epoll again
+  /// (without read-ahead, OpenSSL takes one record at a time from the socket).
   void on_readable(Connection& c) {
-    const ssize_t n = ::recv(c.fd, buffer_, sizeof buffer_, 0);
+    do {
+      read_once(c);
+    } while (c.ssl && !c.done && SSL_pending(c.ssl) > 0);
+  }
+
+  void read_once(Connection& c) {
+    const ssize_t n = receive_some(c, buffer_, sizeof buffer_);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
       fail("recv: %s", std::strerror(errno));
@@ -276,6 +339,7 @@ class Client {
     if (now < measure_until_ns_) {
       start_message(c);
     } else {
+      if (c.ssl) SSL_free(c.ssl);  // no close_notify: an end between records, an EOF
       ::close(c.fd);  // nothing in flight: the server reads a clean end of file
       c.done = true;
       --open_;
@@ -319,7 +383,12 @@ int main(int argc, char** argv) {
   raise_fd_limit(options.connections);
   addrinfo* address = resolve(options);
   std::vector<Connection> connections(static_cast<std::size_t>(options.connections));
-  for (Connection& c : connections) c.fd = connect_to(*address);
+  SSL_CTX* tls = options.tls ? SSL_CTX_new(TLS_client_method()) : nullptr;
+  if (tls) SSL_CTX_set_mode(tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  for (Connection& c : connections) {
+    c.fd = connect_to(*address);
+    if (tls) c.ssl = start_tls(tls, c.fd);
+  }
   ::freeaddrinfo(address);
   Client client(options, std::move(connections));
   client.run();

@@ -6,8 +6,9 @@
 //   echo_server PORT --buffered   a BufferedProtocol: the transport reads into the protocol's
 //                                 64 KiB buffer, and buffer_updated writes them back from there.
 // The protocol forms pause reading while the transport's write buffer is over its high-water
-// mark, as drain() does for the streams. Listens on 127.0.0.1:PORT (backlog 1024); exits with
-// status 0 on SIGINT or SIGTERM.
+// mark, as drain() does for the streams. With --tls CERT KEY every form serves TLS (ssl= with a
+// CLIENT_AUTH default context and that certificate; compare.py tls_echo). Listens on
+// 127.0.0.1:PORT (backlog 1024); exits with status 0 on SIGINT or SIGTERM.
 #include <asyncio/asyncio.hpp>
 
 #include <array>
@@ -31,6 +32,7 @@ asyncio::Coro<> echo(asyncio::StreamReader reader, asyncio::StreamWriter writer)
       co_await writer.drain();
     }
   } catch (const std::system_error&) {  // reset by the peer
+  } catch (const asyncio::ssl::SSLError&) {  // a TLS peer that broke off mid-record
   }
   writer.close();
   co_await writer.wait_closed();
@@ -57,8 +59,10 @@ struct EchoBuffered final : EchoBase<asyncio::BufferedProtocol> {
   }
 };
 
-asyncio::Coro<asyncio::Server> listen(int port, std::string_view form) {
-  const asyncio::ServerOptions options{.backlog = 1024};
+asyncio::Coro<asyncio::Server> listen(int port, std::string_view form,
+                                      std::shared_ptr<asyncio::ssl::SSLContext> tls) {
+  asyncio::ServerOptions options{.backlog = 1024};
+  options.ssl = std::move(tls);
   const auto at = static_cast<std::uint16_t>(port);
   if (form == "--protocol")
     co_return co_await asyncio::create_server([] { return std::make_shared<EchoProtocol>(); },
@@ -69,8 +73,8 @@ asyncio::Coro<asyncio::Server> listen(int port, std::string_view form) {
   co_return co_await asyncio::start_server(echo, "127.0.0.1", at, options);
 }
 
-asyncio::Coro<> serve(int port, std::string form) {
-  asyncio::Server server = co_await listen(port, form);
+asyncio::Coro<> serve(int port, std::string form, std::shared_ptr<asyncio::ssl::SSLContext> tls) {
+  asyncio::Server server = co_await listen(port, form, std::move(tls));
   asyncio::create_task(close_on_stop_signal(server));
   co_await server.serve_forever();
 }
@@ -78,10 +82,24 @@ asyncio::Coro<> serve(int port, std::string form) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string form = argc == 3 ? argv[2] : "";
-  if (argc < 2 || argc > 3 || !(form.empty() || form == "--protocol" || form == "--buffered")) {
-    std::fprintf(stderr, "usage: %s PORT [--protocol | --buffered]\n", argv[0]);
+  std::string form;
+  std::shared_ptr<asyncio::ssl::SSLContext> tls;
+  bool usage = argc < 2;
+  for (int i = 2; i < argc && !usage; ++i) {
+    const std::string_view arg = argv[i];
+    if ((arg == "--protocol" || arg == "--buffered") && form.empty()) {
+      form = arg;
+    } else if (arg == "--tls" && i + 2 < argc && !tls) {
+      tls = asyncio::ssl::create_default_context(asyncio::ssl::Purpose::CLIENT_AUTH);
+      tls->load_cert_chain(argv[i + 1], argv[i + 2]);
+      i += 2;
+    } else {
+      usage = true;
+    }
+  }
+  if (usage) {
+    std::fprintf(stderr, "usage: %s PORT [--protocol | --buffered] [--tls CERT KEY]\n", argv[0]);
     return 2;
   }
-  asyncio::run(serve(std::atoi(argv[1]), form));
+  asyncio::run(serve(std::atoi(argv[1]), form, std::move(tls)));
 }
