@@ -453,6 +453,41 @@ TEST_F(TLSTest, APeerThatVanishesDuringShutdownIsCutOffByTheShutdownTimeout) {
   }());
 }
 
+TEST_F(TLSTest, ClosingWhileReadingIsPausedStillHearsThePeersCloseNotify) {
+  run([&]() -> Coro<void> {
+    auto elapsed = std::chrono::steady_clock::duration::zero();
+    std::exception_ptr closed_with;
+    auto options = tls_server_options(server_context());
+    options.ssl_shutdown_timeout = 10s;
+    asyncio::Server server = co_await asyncio::start_server(
+        [&](StreamReader reader, StreamWriter writer) -> Coro<void> {
+          co_await reader.readexactly(1);
+          // The client sends far more than the reader's limit: reading pauses, nothing is read.
+          co_await asyncio_test::wait_until([&] { return !writer.get_transport().is_reading(); }, 10s,
+                                            "reading to pause");
+          const auto start = std::chrono::steady_clock::now();
+          writer.close();
+          try {
+            co_await writer.wait_closed();
+          } catch (...) {
+            closed_with = std::current_exception();
+          }
+          elapsed = std::chrono::steady_clock::now() - start;
+        },
+        "127.0.0.1", 0, options);
+    auto [reader, writer] =
+        co_await asyncio::open_connection("127.0.0.1", port_of(server), tls_client_options(client_context()));
+    writer.write(std::string(1 << 20, 'x'));
+    EXPECT_EQ(co_await asyncio::wait_for(reader.read(), 10s), "");  // the server's close_notify
+    co_await asyncio_test::wait_until([&] { return elapsed.count() != 0; }, 10s, "the shutdown");
+    EXPECT_LT(elapsed, 5s);  // not the shutdown timeout
+    EXPECT_FALSE(closed_with);
+    writer.close();
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
 TEST_F(TLSTest, GarbageInsteadOfAClientHelloClosesTheConnection) {
   run([&]() -> Coro<void> {
     bool handled = false;

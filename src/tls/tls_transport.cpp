@@ -157,10 +157,10 @@ void TLSTransport::connection_made(std::shared_ptr<Transport> transport) {
       loop_->call_later(settings_.handshake_timeout, [weak = weak_from_this()] {
         auto self = weak.lock();
         if (!self || self->state_ != State::handshaking) return;
-        self->handshake_finished(connection_error(
-            ECONNABORTED, "SSL handshake is taking longer than " +
-                              seconds_text(self->settings_.handshake_timeout) +
-                              " seconds: aborting the connection"));
+        // Aborted, as Python does: a peer that stalls may not read what is buffered for it.
+        self->fail(connection_error(ECONNABORTED, "SSL handshake is taking longer than " +
+                                                      seconds_text(self->settings_.handshake_timeout) +
+                                                      " seconds: aborting the connection"));
       });
   process();  // a client's hello; records fed before (start_tls)
 }
@@ -284,90 +284,71 @@ void TLSTransport::handshake_finished(std::exception_ptr error) {
 }
 
 void TLSTransport::read_into_app() {
-  if (!app_reading_paused_ && app_.protocol) {
-    if (app_.buffered)
-      read_into_buffered();
-    else
-      read_and_hand_over();
-  }
+  deliver_records();
   if (state_ != State::wrapped) return;
   flush_records();  // what reading made OpenSSL send (a key update's answer)
   if (below_eof_ && !app_reading_paused_) {
     // The peer's EOF without close_notify: an end between records is an EOF, as Python takes
     // it; one in the middle of a record lost bytes.
-    if (!in_.empty() || SSL_has_pending(ssl_)) return fail(std::make_exception_ptr(ssl::SSLEOFError()));
+    if (!in_.empty() || SSL_has_pending(ssl_))
+      return fail(std::make_exception_ptr(ssl::SSLEOFError()));
     peer_finished();
   }
 }
 
-// Python's _do_read__buffered: fill the protocol's buffer with as many records as fit, then
-// buffer_updated once.
-void TLSTransport::read_into_buffered() {
-  while (state_ == State::wrapped && !app_reading_paused_ && app_.buffered &&
-         (!in_.empty() || SSL_has_pending(ssl_))) {
-    std::span<char> buffer;
-    try {
-      buffer = app_.buffered->get_buffer(std::max<std::size_t>(SSL_pending(ssl_), 64 * 1024));
-      if (buffer.empty()) throw RuntimeError("get_buffer() returned an empty buffer");
-    } catch (...) {
-      report("Fatal error: protocol.get_buffer() call failed.", std::current_exception());
-      return fail(std::current_exception());
-    }
-    std::size_t filled = 0;
-    int result = 1;
-    ERR_clear_error();
-    while (filled < buffer.size()) {
-      const int room = static_cast<int>(std::min<std::size_t>(buffer.size() - filled, INT_MAX));
-      result = SSL_read(ssl_, buffer.data() + filled, room);
-      if (result <= 0) break;
-      filled += static_cast<std::size_t>(result);
-    }
-    const int kind = result > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, result);
-    std::exception_ptr error;
-    if (kind != SSL_ERROR_NONE && kind != SSL_ERROR_WANT_READ && kind != SSL_ERROR_ZERO_RETURN)
-      error = ssl::detail::session_error(ssl_, result);
-    if (filled > 0) {
-      try {
-        app_.buffered->buffer_updated(filled);
-      } catch (...) {
-        report("Fatal error: protocol.buffer_updated() call failed.", std::current_exception());
-        return fail(std::current_exception());
-      }
-    }
-    if (error) return fail(error);
-    if (kind == SSL_ERROR_ZERO_RETURN) return peer_finished();
-    if (kind == SSL_ERROR_WANT_READ) return;
+TLSTransport::Decrypted TLSTransport::decrypt(std::span<char> buffer) {
+  Decrypted result;
+  int last = 1;
+  ERR_clear_error();
+  while (result.filled < buffer.size()) {
+    const int room = static_cast<int>(std::min<std::size_t>(buffer.size() - result.filled, INT_MAX));
+    last = SSL_read(ssl_, buffer.data() + result.filled, room);
+    if (last <= 0) break;
+    result.filled += static_cast<std::size_t>(last);
   }
+  if (last <= 0) {
+    result.kind = SSL_get_error(ssl_, last);
+    if (result.kind != SSL_ERROR_WANT_READ && result.kind != SSL_ERROR_ZERO_RETURN)
+      result.error = ssl::detail::session_error(ssl_, last);
+  }
+  return result;
 }
 
-// Python's _do_read__copied: the records decrypted now, handed over in one data_received.
-void TLSTransport::read_and_hand_over() {
+// Python's _do_read__buffered and _do_read__copied: as many records as fit into the protocol's
+// buffer (a BufferedProtocol's own, or one on the stack handed over in one data_received), then
+// the next buffer, while the protocol reads and records are there.
+void TLSTransport::deliver_records() {
   char chunk[64 * 1024];
-  while (state_ == State::wrapped && !app_reading_paused_ && app_.plain &&
+  while (state_ == State::wrapped && !app_reading_paused_ && (app_.plain || app_.buffered) &&
          (!in_.empty() || SSL_has_pending(ssl_))) {
-    std::size_t filled = 0;
-    int result = 1;
-    ERR_clear_error();
-    while (filled < sizeof chunk) {
-      result = SSL_read(ssl_, chunk + filled, static_cast<int>(sizeof chunk - filled));
-      if (result <= 0) break;
-      filled += static_cast<std::size_t>(result);
-    }
-    const int kind = result > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, result);
-    std::exception_ptr error;
-    if (kind != SSL_ERROR_NONE && kind != SSL_ERROR_WANT_READ && kind != SSL_ERROR_ZERO_RETURN)
-      error = ssl::detail::session_error(ssl_, result);
-    if (filled > 0) {
+    BufferedProtocol* const buffered = app_.buffered;
+    std::span<char> buffer = chunk;
+    if (buffered) {
       try {
-        app_.plain->data_received(std::string_view(chunk, filled));
+        buffer = buffered->get_buffer(std::max<std::size_t>(SSL_pending(ssl_), sizeof chunk));
+        if (buffer.empty()) throw RuntimeError("get_buffer() returned an empty buffer");
       } catch (...) {
-        report("Fatal error: protocol.data_received() call failed.", std::current_exception());
+        report("Fatal error: protocol.get_buffer() call failed.", std::current_exception());
         return fail(std::current_exception());
       }
     }
-    if (error) return fail(error);
-    if (kind == SSL_ERROR_ZERO_RETURN) return peer_finished();
-    if (kind == SSL_ERROR_WANT_READ) return;
+    const Decrypted records = decrypt(buffer);
+    if (records.filled > 0) {
+      try {
+        if (buffered)
+          buffered->buffer_updated(records.filled);
+        else
+          app_.plain->data_received(std::string_view(chunk, records.filled));
+      } catch (...) {
+        report(buffered ? "Fatal error: protocol.buffer_updated() call failed."
+                        : "Fatal error: protocol.data_received() call failed.",
+               std::current_exception());
+        return fail(std::current_exception());
+      }
+    }
+    if (records.error) return fail(records.error);
+    if (records.kind == SSL_ERROR_ZERO_RETURN) return peer_finished();
+    if (records.kind == SSL_ERROR_WANT_READ) return;
   }
 }
 
@@ -394,6 +375,11 @@ void TLSTransport::start_shutdown() {
     if (!self || self->state_ != State::shutting_down) return;
     self->fail(std::make_exception_ptr(TimeoutError("SSL shutdown timed out")));
   });
+  // The peer's close_notify must be read even if the application paused reading.
+  if (app_reading_paused_) {
+    app_reading_paused_ = false;
+    below_->resume_reading();
+  }
   ERR_clear_error();
   const int result = SSL_shutdown(ssl_);  // sends close_notify
   flush_records();

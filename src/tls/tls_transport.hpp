@@ -82,7 +82,9 @@ class TLSTransport final : public ConnectionTransport,
   /// empty), "sslcontext" (std::shared_ptr<ssl::SSLContext>), "alpn_protocol"
   /// (std::optional<std::string>); anything else as the transport below answers it.
   std::any get_extra_info(std::string_view name) const override;
-  bool is_closing() const noexcept override { return state_ != State::wrapped || close_called_; }
+  bool is_closing() const noexcept override {
+    return state_ == State::shutting_down || state_ == State::closed || close_called_;
+  }
   void close() override;
   std::shared_ptr<BaseProtocol> get_protocol() const noexcept override { return app_.get(); }
   void set_protocol(std::shared_ptr<BaseProtocol> protocol) override;
@@ -121,10 +123,18 @@ class TLSTransport final : public ConnectionTransport,
   void process();
   void do_handshake();
   void handshake_finished(std::exception_ptr error);
-  /// Decrypts into the application's protocol while it reads.
+  /// Decrypts into the application's protocol while it reads, then sees to the peer's EOF.
   void read_into_app();
-  void read_into_buffered();
-  void read_and_hand_over();
+  void deliver_records();
+  /// What SSL_read gave into a buffer: the bytes, and how the last call ended (SSL_ERROR_NONE:
+  /// the buffer is full; WANT_READ: no whole record left; ZERO_RETURN: close_notify; any other:
+  /// `error` says what).
+  struct Decrypted {
+    std::size_t filled = 0;
+    int kind = 0;
+    std::exception_ptr error;
+  };
+  Decrypted decrypt(std::span<char> buffer);
   /// The peer will send no more (close_notify, or EOF between records).
   void peer_finished();
   void start_shutdown();
