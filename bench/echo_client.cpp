@@ -340,7 +340,7 @@ class Client {
       start_message(c);
     } else {
       if (c.ssl) SSL_free(c.ssl);  // no close_notify: an end between records, an EOF
-      ::close(c.fd);  // nothing in flight: the server reads a clean end of file
+      ::close(c.fd);               // nothing in flight: the server reads a clean end of file
       c.done = true;
       --open_;
     }
@@ -384,7 +384,8 @@ int main(int argc, char** argv) {
   addrinfo* address = resolve(options);
   std::vector<Connection> connections(static_cast<std::size_t>(options.connections));
   SSL_CTX* tls = options.tls ? SSL_CTX_new(TLS_client_method()) : nullptr;
-  if (tls) SSL_CTX_set_mode(tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (tls)
+    SSL_CTX_set_mode(tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   for (Connection& c : connections) {
     c.fd = connect_to(*address);
     if (tls) c.ssl = start_tls(tls, c.fd);

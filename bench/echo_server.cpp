@@ -31,7 +31,7 @@ asyncio::Coro<> echo(asyncio::StreamReader reader, asyncio::StreamWriter writer)
       writer.write(data);
       co_await writer.drain();
     }
-  } catch (const std::system_error&) {  // reset by the peer
+  } catch (const std::system_error&) {       // reset by the peer
   } catch (const asyncio::ssl::SSLError&) {  // a TLS peer that broke off mid-record
   }
   writer.close();

@@ -132,7 +132,8 @@ inline asyncio::Coro<> serve_client(asyncio::StreamReader reader, asyncio::Strea
   } catch (const asyncio::LimitOverrunError&) {    // a head longer than the reader's limit
     writer.write(kBadRequest);
   } catch (const std::system_error&) {  // the connection was reset
-  } catch (const asyncio::ssl::SSLError&) {  // over TLS: a broken record, or no close_notify mid-record
+  } catch (
+      const asyncio::ssl::SSLError&) {  // over TLS: a broken record, or no close_notify mid-record
   }
   writer.close();  // sends what is still buffered, then closes
   try {

@@ -22,7 +22,8 @@ asyncio::Coro<> close_after(asyncio::Server& server, double seconds) {
 }
 
 asyncio::Coro<> main_coro(int port, double seconds) {
-  asyncio::Server server = co_await asyncio::start_server(hello_http::serve_client, "127.0.0.1", port);
+  asyncio::Server server =
+      co_await asyncio::start_server(hello_http::serve_client, "127.0.0.1", port);
   for (const asyncio::SocketAddress& address : server.addresses()) {
     std::printf("Serving on http://%s/\n", address.to_string().c_str());
   }

@@ -27,7 +27,8 @@ asyncio::Coro<> tls_echo_client(std::string host, int port, std::string message,
       co_await asyncio::open_connection(host, static_cast<std::uint16_t>(port), options);
   auto session = std::any_cast<asyncio::ssl::SSLObject>(writer.get_extra_info("ssl_object"));
   const auto cipher = session.cipher();
-  std::printf("Connected: %s, %s\n", session.version().c_str(), cipher ? cipher->name.c_str() : "?");
+  std::printf("Connected: %s, %s\n", session.version().c_str(),
+              cipher ? cipher->name.c_str() : "?");
 
   std::printf("Send: %s\n", repr(message).c_str());
   writer.write(message);

@@ -119,13 +119,13 @@ TEST_F(TLSTest, ClientAndServerExchangeDataAndReportTheSession) {
     if (!cipher) co_return ADD_FAILURE() << "no cipher";
     EXPECT_EQ(cipher->protocol, "TLSv1.3");
     EXPECT_GT(cipher->secret_bits, 0);
-    auto peer = std::any_cast<std::optional<ssl::PeerCertificate>>(writer.get_extra_info("peercert"));
+    auto peer =
+        std::any_cast<std::optional<ssl::PeerCertificate>>(writer.get_extra_info("peercert"));
     if (!peer) co_return ADD_FAILURE() << "no certificate";
     EXPECT_EQ(peer->subject.back(), Field("commonName", "localhost"));
     EXPECT_EQ(peer->issuer.back().second, "asyncio test CA");
     EXPECT_EQ(peer->subject_alt_name.at(0), Field("DNS", "localhost"));
-    EXPECT_EQ(peer->subject_alt_name.at(1),
-              Field("IP Address", "127.0.0.1"));
+    EXPECT_EQ(peer->subject_alt_name.at(1), Field("IP Address", "127.0.0.1"));
     EXPECT_NE(peer->not_after.find("GMT"), std::string::npos);
     EXPECT_EQ(std::any_cast<std::shared_ptr<ssl::SSLContext>>(writer.get_extra_info("sslcontext")),
               client);
@@ -143,15 +143,16 @@ TEST_F(TLSTest, ClientAndServerExchangeDataAndReportTheSession) {
 
 TEST_F(TLSTest, TLS12CanBeChosen) {
   run([&]() -> Coro<void> {
-    asyncio::Server server =
-        co_await asyncio::start_server(echo_lines, "127.0.0.1", 0, tls_server_options(server_context()));
+    asyncio::Server server = co_await asyncio::start_server(echo_lines, "127.0.0.1", 0,
+                                                            tls_server_options(server_context()));
     auto client = client_context();
     client->set_maximum_version(ssl::TLSVersion::TLSv1_2);
     auto [reader, writer] =
         co_await asyncio::open_connection("127.0.0.1", port_of(server), tls_client_options(client));
     writer.write("twelve\n");
     EXPECT_EQ(co_await reader.readline(), "twelve\n");
-    EXPECT_EQ(std::any_cast<ssl::SSLObject>(writer.get_extra_info("ssl_object")).version(), "TLSv1.2");
+    EXPECT_EQ(std::any_cast<ssl::SSLObject>(writer.get_extra_info("ssl_object")).version(),
+              "TLSv1.2");
     writer.close();
     co_await writer.wait_closed();
     server.close();
@@ -159,7 +160,8 @@ TEST_F(TLSTest, TLS12CanBeChosen) {
   }());
 }
 
-// --- Against real peers ----------------------------------------------------------------------------
+// --- Against real peers
+// ----------------------------------------------------------------------------
 
 struct OpenSSLPeer : TLSTest, ::testing::WithParamInterface<const char*> {};
 
@@ -167,9 +169,18 @@ TEST_P(OpenSSLPeer, OurClientTalksToOpensslSServer) {
   const std::string version = GetParam();
   run([&]() -> Coro<void> {
     const std::uint16_t port = free_port();
-    const std::vector<std::string> args{
-        "s_server", "-accept", "127.0.0.1:" + std::to_string(port), "-cert", certs().server.cert,
-        "-key", certs().server.key, "-alpn", "h2,http/1.1", "-" + version, "-naccept", "1"};
+    const std::vector<std::string> args{"s_server",
+                                        "-accept",
+                                        "127.0.0.1:" + std::to_string(port),
+                                        "-cert",
+                                        certs().server.cert,
+                                        "-key",
+                                        certs().server.key,
+                                        "-alpn",
+                                        "h2,http/1.1",
+                                        "-" + version,
+                                        "-naccept",
+                                        "1"};
     asyncio::SubprocessOptions options{.stdin = asyncio::subprocess::PIPE,
                                        .stdout = asyncio::subprocess::PIPE,
                                        .stderr = asyncio::subprocess::DEVNULL};
@@ -210,9 +221,17 @@ TEST_P(OpenSSLPeer, OpensslSClientTalksToOurServer) {
           co_await writer.wait_closed();
         },
         "127.0.0.1", 0, tls_server_options(context));
-    const std::vector<std::string> args{"s_client", "-connect", "127.0.0.1:" + std::to_string(port_of(server)),
-                                        "-CAfile", certs().ca, "-servername", "localhost",
-                                        "-verify_return_error", "-alpn", "http/1.1", "-" + version};
+    const std::vector<std::string> args{"s_client",
+                                        "-connect",
+                                        "127.0.0.1:" + std::to_string(port_of(server)),
+                                        "-CAfile",
+                                        certs().ca,
+                                        "-servername",
+                                        "localhost",
+                                        "-verify_return_error",
+                                        "-alpn",
+                                        "http/1.1",
+                                        "-" + version};
     asyncio::SubprocessOptions options{.stdin = asyncio::subprocess::PIPE,
                                        .stdout = asyncio::subprocess::PIPE,
                                        .stderr = asyncio::subprocess::DEVNULL};
@@ -242,13 +261,17 @@ TEST_F(TLSTest, CurlGetsAPageFromOurServer) {
           while (auto line = co_await reader.anext()) {
             if (*line == "\r\n") break;
           }
-          writer.write("HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\nhello, TLS!\n");
+          writer.write(
+              "HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\nhello, TLS!\n");
           co_await writer.drain();
           writer.close();
         },
         "127.0.0.1", 0, tls_server_options(context));
     const std::string port = std::to_string(port_of(server));
-    const std::vector<std::string> args{"-sS", "--cacert", certs().ca, "--resolve",
+    const std::vector<std::string> args{"-sS",
+                                        "--cacert",
+                                        certs().ca,
+                                        "--resolve",
                                         "localhost:" + port + ":127.0.0.1",
                                         "https://localhost:" + port + "/"};
     asyncio::Process process = co_await asyncio::create_subprocess_exec(
@@ -261,16 +284,18 @@ TEST_F(TLSTest, CurlGetsAPageFromOurServer) {
   }());
 }
 
-// --- Verification ----------------------------------------------------------------------------------
+// --- Verification
+// ----------------------------------------------------------------------------------
 
 /// The verify code a client gets from a server presenting `pair`.
 Coro<long> verify_failure(const TestCertificates::Pair& pair, std::string hostname,
                           std::shared_ptr<ssl::SSLContext> client) {
-  asyncio::Server server =
-      co_await asyncio::start_server(echo_lines, "127.0.0.1", 0, tls_server_options(server_context(pair)));
+  asyncio::Server server = co_await asyncio::start_server(echo_lines, "127.0.0.1", 0,
+                                                          tls_server_options(server_context(pair)));
   long code = -1;
   try {
-    co_await asyncio::open_connection("127.0.0.1", port_of(server), tls_client_options(client, hostname));
+    co_await asyncio::open_connection("127.0.0.1", port_of(server),
+                                      tls_client_options(client, hostname));
     ADD_FAILURE() << "the handshake succeeded";
   } catch (const ssl::SSLCertVerificationError& error) {
     code = error.verify_code();
@@ -303,8 +328,8 @@ TEST_F(TLSTest, VerificationFailuresNameTheirReason) {
 
 TEST_F(TLSTest, HostnameMismatchSaysWhichName) {
   run([&]() -> Coro<void> {
-    asyncio::Server server =
-        co_await asyncio::start_server(echo_lines, "127.0.0.1", 0, tls_server_options(server_context()));
+    asyncio::Server server = co_await asyncio::start_server(echo_lines, "127.0.0.1", 0,
+                                                            tls_server_options(server_context()));
     try {
       co_await asyncio::open_connection("127.0.0.1", port_of(server),
                                         tls_client_options(client_context(), "other.example"));
@@ -331,12 +356,13 @@ TEST_F(TLSTest, CertNoneConnectsToAnyCertificate) {
     EXPECT_THROW(client->set_verify_mode(ssl::VerifyMode::CERT_NONE), std::invalid_argument);
     client->set_check_hostname(false);
     client->set_verify_mode(ssl::VerifyMode::CERT_NONE);
-    auto [reader, writer] =
-        co_await asyncio::open_connection("127.0.0.1", port_of(server), tls_client_options(client, ""));
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server),
+                                                              tls_client_options(client, ""));
     writer.write("anyone\n");
     EXPECT_EQ(co_await reader.readline(), "anyone\n");
     // Not verified: Python's getpeercert() gives nothing then.
-    EXPECT_FALSE(std::any_cast<std::optional<ssl::PeerCertificate>>(writer.get_extra_info("peercert")));
+    EXPECT_FALSE(
+        std::any_cast<std::optional<ssl::PeerCertificate>>(writer.get_extra_info("peercert")));
     writer.close();
     co_await writer.wait_closed();
     server.close();
@@ -380,7 +406,8 @@ TEST_F(TLSTest, ClientCertificatesRequiredByTheServerAreChecked) {
   }());
 }
 
-// --- Timeouts and bad peers -----------------------------------------------------------------------
+// --- Timeouts and bad peers
+// -----------------------------------------------------------------------
 
 TEST_F(TLSTest, APeerThatSendsNothingIsCutOffByTheHandshakeTimeout) {
   run([&]() -> Coro<void> {
@@ -403,7 +430,8 @@ TEST_F(TLSTest, APeerThatSendsNothingIsCutOffByTheHandshakeTimeout) {
     co_await server.wait_closed();
     // And a client whose server never answers.
     asyncio::Server silent = co_await asyncio::start_server(
-        [](StreamReader reader, StreamWriter) -> Coro<void> { co_await reader.read(); }, "127.0.0.1", 0);
+        [](StreamReader reader, StreamWriter) -> Coro<void> { co_await reader.read(); },
+        "127.0.0.1", 0);
     auto client = tls_client_options(client_context());
     client.ssl_handshake_timeout = 200ms;
     try {
@@ -439,8 +467,8 @@ TEST_F(TLSTest, APeerThatVanishesDuringShutdownIsCutOffByTheShutdownTimeout) {
           elapsed = std::chrono::steady_clock::now() - start;
         },
         "127.0.0.1", 0, options);
-    auto [reader, writer] =
-        co_await asyncio::open_connection("127.0.0.1", port_of(server), tls_client_options(client_context()));
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server),
+                                                              tls_client_options(client_context()));
     writer.get_transport().pause_reading();  // never reads the close_notify, never answers it
     writer.write("bye\n");
     co_await asyncio_test::wait_until([&] { return elapsed.count() != 0; }, 10s, "the shutdown");
@@ -463,8 +491,8 @@ TEST_F(TLSTest, ClosingWhileReadingIsPausedStillHearsThePeersCloseNotify) {
         [&](StreamReader reader, StreamWriter writer) -> Coro<void> {
           co_await reader.readexactly(1);
           // The client sends far more than the reader's limit: reading pauses, nothing is read.
-          co_await asyncio_test::wait_until([&] { return !writer.get_transport().is_reading(); }, 10s,
-                                            "reading to pause");
+          co_await asyncio_test::wait_until([&] { return !writer.get_transport().is_reading(); },
+                                            10s, "reading to pause");
           const auto start = std::chrono::steady_clock::now();
           writer.close();
           try {
@@ -475,8 +503,8 @@ TEST_F(TLSTest, ClosingWhileReadingIsPausedStillHearsThePeersCloseNotify) {
           elapsed = std::chrono::steady_clock::now() - start;
         },
         "127.0.0.1", 0, options);
-    auto [reader, writer] =
-        co_await asyncio::open_connection("127.0.0.1", port_of(server), tls_client_options(client_context()));
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server),
+                                                              tls_client_options(client_context()));
     writer.write(std::string(1 << 20, 'x'));
     EXPECT_EQ(co_await asyncio::wait_for(reader.read(), 10s), "");  // the server's close_notify
     co_await asyncio_test::wait_until([&] { return elapsed.count() != 0; }, 10s, "the shutdown");
@@ -537,8 +565,8 @@ Coro<void> end_without_close_notify(std::string raw, std::string& got, std::exce
         done = true;
       },
       "127.0.0.1", 0, tls_server_options(server_context()));
-  auto [reader, writer] =
-      co_await asyncio::open_connection("127.0.0.1", port_of(server), tls_client_options(client_context()));
+  auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server),
+                                                            tls_client_options(client_context()));
   writer.write("before the end\n");
   co_await writer.drain();
   const int fd = std::any_cast<int>(writer.get_extra_info("socket"));
@@ -580,17 +608,20 @@ TEST_F(TLSTest, OptionsThatNeedSslRaiseWithoutIt) {
     asyncio::ConnectionOptions timeout;
     timeout.ssl_handshake_timeout = 1s;
     EXPECT_THROW(co_await asyncio::open_connection("127.0.0.1", 1, timeout), std::invalid_argument);
-    EXPECT_THROW(co_await asyncio::open_unix_connection("/nonexistent", tls_client_options(client_context(), std::nullopt)),
+    EXPECT_THROW(co_await asyncio::open_unix_connection(
+                     "/nonexistent", tls_client_options(client_context(), std::nullopt)),
                  std::invalid_argument);
     // A client context cannot serve.
-    EXPECT_THROW(co_await asyncio::start_server(echo_lines, "127.0.0.1", 0, tls_server_options(client_context())),
+    EXPECT_THROW(co_await asyncio::start_server(echo_lines, "127.0.0.1", 0,
+                                                tls_server_options(client_context())),
                  ssl::SSLError);
     EXPECT_THROW(client_context()->load_cert_chain("/nonexistent.pem"), std::system_error);
     EXPECT_THROW(client_context()->set_ciphers("NOTHING-AT-ALL"), ssl::SSLError);
   }());
 }
 
-// --- Flow control, STARTTLS, many connections -----------------------------------------------------
+// --- Flow control, STARTTLS, many connections
+// -----------------------------------------------------
 
 TEST_F(TLSTest, HundredMegabytesToASlowReaderKeepMemoryBounded) {
   constexpr std::size_t total = 100 * 1024 * 1024;
@@ -609,8 +640,8 @@ TEST_F(TLSTest, HundredMegabytesToASlowReaderKeepMemoryBounded) {
           co_await writer.wait_closed();
         },
         "127.0.0.1", 0, tls_server_options(server_context()));
-    auto [reader, writer] =
-        co_await asyncio::open_connection("127.0.0.1", port_of(server), tls_client_options(client_context()));
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server),
+                                                              tls_client_options(client_context()));
     std::size_t received = 0, most_unread = 0;
     for (;;) {
       std::string data = co_await reader.read(4096);  // small reads: the slow side
@@ -654,7 +685,8 @@ TEST_F(TLSTest, StartTlsUpgradesAPlainTextConnection) {
     co_await writer.start_tls(client_context(), options);
     writer.write("secret\n");
     EXPECT_EQ(co_await reader.readline(), "secret\n");
-    EXPECT_EQ(std::any_cast<ssl::SSLObject>(writer.get_extra_info("ssl_object")).version(), "TLSv1.3");
+    EXPECT_EQ(std::any_cast<ssl::SSLObject>(writer.get_extra_info("ssl_object")).version(),
+              "TLSv1.3");
     writer.close();
     co_await writer.wait_closed();
     server.close();
@@ -700,10 +732,10 @@ TEST_F(TLSTest, AThousandConnectionsHandshakeAndEcho) {
 
 TEST_F(TLSTest, ClosingTheLoopWithTLSConnectionsOpenLeaksNothing) {
   run([&]() -> Coro<void> {
-    asyncio::Server server =
-        co_await asyncio::start_server(echo_lines, "127.0.0.1", 0, tls_server_options(server_context()));
-    auto [reader, writer] =
-        co_await asyncio::open_connection("127.0.0.1", port_of(server), tls_client_options(client_context()));
+    asyncio::Server server = co_await asyncio::start_server(echo_lines, "127.0.0.1", 0,
+                                                            tls_server_options(server_context()));
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server),
+                                                              tls_client_options(client_context()));
     writer.write("open\n");
     EXPECT_EQ(co_await reader.readline(), "open\n");
     // The connection is left open; the loop closes it (LeakSanitizer checks the SSL objects).

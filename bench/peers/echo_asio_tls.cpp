@@ -23,7 +23,7 @@ constexpr std::size_t kReadSize = 65536;
 
 Awaitable<void> echo(std::unique_ptr<TLSStream> stream) {
   auto [handshake_error] = co_await stream->async_handshake(asio::ssl::stream_base::server,
-                                                           asio::as_tuple(use_awaitable));
+                                                            asio::as_tuple(use_awaitable));
   if (handshake_error) co_return;
   auto buffer = std::make_unique_for_overwrite<char[]>(kReadSize);
   for (;;) {

@@ -58,9 +58,10 @@ class SSLCertVerificationError : public SSLError {
 /// occurred in violation of protocol"): bytes it sent were lost.
 class SSLEOFError : public SSLError {
  public:
-  SSLEOFError() : SSLError("SSL", "UNEXPECTED_EOF_WHILE_READING",
-                           "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of "
-                           "protocol") {}
+  SSLEOFError()
+      : SSLError("SSL", "UNEXPECTED_EOF_WHILE_READING",
+                 "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of "
+                 "protocol") {}
 };
 
 /// Which side a default context is for (Python's ssl.Purpose): SERVER_AUTH makes a client's

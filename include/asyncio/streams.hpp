@@ -9,16 +9,16 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
-#include <string>
 #include <span>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include "asyncio/coro.hpp"
-#include "asyncio/detail/loop_bound.hpp"
 #include "asyncio/connection_options.hpp"
+#include "asyncio/coro.hpp"
 #include "asyncio/detail/connection_transport.hpp"
+#include "asyncio/detail/loop_bound.hpp"
 #include "asyncio/socket_address.hpp"
 #include "asyncio/stream_reader_protocol.hpp"
 

@@ -20,9 +20,9 @@
 #include "asyncio/detail/syscall.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/getaddrinfo.hpp"
-#include "tls/tls_setup.hpp"
 #include "asyncio/task.hpp"
 #include "asyncio/tasks.hpp"
+#include "tls/tls_setup.hpp"
 
 namespace asyncio::detail {
 

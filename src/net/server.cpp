@@ -1,7 +1,6 @@
 // Servers: binding the listening sockets, accepting (with a pause instead of a busy loop when
 // descriptors run out), a transport and protocol per connection (for a stream server, a
 // StreamReaderProtocol that starts the handler task), and closing.
-#include "asyncio/detail/stream_transport.hpp"
 #include "asyncio/server.hpp"
 
 #include <netdb.h>
@@ -16,6 +15,7 @@
 #include <system_error>
 
 #include "asyncio/detail/server_core.hpp"
+#include "asyncio/detail/stream_transport.hpp"
 #include "asyncio/detail/syscall.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"

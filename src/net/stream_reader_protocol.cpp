@@ -34,7 +34,8 @@ StreamReaderProtocol::~StreamReaderProtocol() {
 
 void StreamReaderProtocol::connection_made(std::shared_ptr<Transport> transport) {
   transport_ = std::dynamic_pointer_cast<detail::ConnectionTransport>(std::move(transport));
-  if (!transport_) throw std::invalid_argument("a StreamReaderProtocol needs a transport of this library");
+  if (!transport_)
+    throw std::invalid_argument("a StreamReaderProtocol needs a transport of this library");
   if (client_task_) {
     // The handler task holds this protocol through its reader and writer.
     client_task_(handler_, shared_from_this());

@@ -217,8 +217,8 @@ Coro<StreamPair> open_connection(std::string host, std::uint16_t port, std::size
 
 Coro<StreamPair> open_connection(std::string host, std::uint16_t port, ConnectionOptions options,
                                  std::size_t limit) {
-  return open_stream_connection(detail::create_connection(stream_protocol(limit), std::move(host),
-                                                          port, std::move(options)));
+  return open_stream_connection(
+      detail::create_connection(stream_protocol(limit), std::move(host), port, std::move(options)));
 }
 
 Coro<StreamPair> open_unix_connection(std::string path, std::size_t limit) {
@@ -228,8 +228,8 @@ Coro<StreamPair> open_unix_connection(std::string path, std::size_t limit) {
 
 Coro<StreamPair> open_unix_connection(std::string path, ConnectionOptions options,
                                       std::size_t limit) {
-  return open_stream_connection(detail::create_unix_connection(
-      stream_protocol(limit), std::move(path), std::move(options)));
+  return open_stream_connection(
+      detail::create_unix_connection(stream_protocol(limit), std::move(path), std::move(options)));
 }
 
 }  // namespace asyncio

@@ -26,23 +26,24 @@ constexpr const char* default_ciphers =
 
 void check_file(const std::string& path) {
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0)
-    throw std::system_error(errno, std::generic_category(), path);
+  if (::stat(path.c_str(), &st) != 0) throw std::system_error(errno, std::generic_category(), path);
 }
 
 int openssl_version(TLSVersion version) {
   switch (version) {
-    case TLSVersion::TLSv1_2: return TLS1_2_VERSION;
-    case TLSVersion::TLSv1_3: return TLS1_3_VERSION;
-    default: return 0;  // OpenSSL's "no limit"
+    case TLSVersion::TLSv1_2:
+      return TLS1_2_VERSION;
+    case TLSVersion::TLSv1_3:
+      return TLS1_3_VERSION;
+    default:
+      return 0;  // OpenSSL's "no limit"
   }
 }
 
 /// The context an SNI callback switched a session to, kept with the session (SSL ex_data).
 int switched_context_index() {
   static const int index = SSL_get_ex_new_index(
-      0, nullptr, nullptr, nullptr,
-      [](void*, void* slot, CRYPTO_EX_DATA*, int, long, void*) {
+      0, nullptr, nullptr, nullptr, [](void*, void* slot, CRYPTO_EX_DATA*, int, long, void*) {
         delete static_cast<std::shared_ptr<SSLContext>*>(slot);
       });
   return index;
@@ -87,7 +88,8 @@ std::string ip_text(const ASN1_OCTET_STRING* ip) {
   } else if (ASN1_STRING_length(ip) == 16) {  // Python prints each of the 8 groups in full
     std::size_t at = 0;
     for (int i = 0; i < 16; i += 2)
-      at += std::snprintf(text + at, sizeof text - at, i ? ":%X" : "%X", bytes[i] << 8 | bytes[i + 1]);
+      at += std::snprintf(text + at, sizeof text - at, i ? ":%X" : "%X",
+                          bytes[i] << 8 | bytes[i + 1]);
   }
   return text;
 }
@@ -106,16 +108,26 @@ PeerCertificate describe(X509* cert) {
     }
     BN_free(serial);
   }
-  auto* names = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
     switch (name->type) {
-      case GEN_DNS: result.subject_alt_name.emplace_back("DNS", name_entry_text(name->d.dNSName)); break;
-      case GEN_IPADD: result.subject_alt_name.emplace_back("IP Address", ip_text(name->d.iPAddress)); break;
-      case GEN_EMAIL: result.subject_alt_name.emplace_back("email", name_entry_text(name->d.rfc822Name)); break;
-      case GEN_URI: result.subject_alt_name.emplace_back("URI", name_entry_text(name->d.uniformResourceIdentifier)); break;
-      default: break;
+      case GEN_DNS:
+        result.subject_alt_name.emplace_back("DNS", name_entry_text(name->d.dNSName));
+        break;
+      case GEN_IPADD:
+        result.subject_alt_name.emplace_back("IP Address", ip_text(name->d.iPAddress));
+        break;
+      case GEN_EMAIL:
+        result.subject_alt_name.emplace_back("email", name_entry_text(name->d.rfc822Name));
+        break;
+      case GEN_URI:
+        result.subject_alt_name.emplace_back("URI",
+                                             name_entry_text(name->d.uniformResourceIdentifier));
+        break;
+      default:
+        break;
     }
   }
   GENERAL_NAMES_free(names);
@@ -133,7 +145,8 @@ struct ContextAccess {
     const std::string& ours = static_cast<SSLContext*>(arg)->alpn_wire_;
     unsigned char* chosen = nullptr;
     if (SSL_select_next_proto(&chosen, outlen, reinterpret_cast<const unsigned char*>(ours.data()),
-                              static_cast<unsigned>(ours.size()), in, inlen) != OPENSSL_NPN_NEGOTIATED)
+                              static_cast<unsigned>(ours.size()), in,
+                              inlen) != OPENSSL_NPN_NEGOTIATED)
       return SSL_TLSEXT_ERR_NOACK;
     *out = chosen;
     return SSL_TLSEXT_ERR_OK;
@@ -149,11 +162,13 @@ struct ContextAccess {
       if (other && other.get() != context) {
         SSL_set_SSL_CTX(ssl, other->ctx_);
         // The session keeps the context it switched to alive.
-        auto* slot = static_cast<std::shared_ptr<SSLContext>*>(SSL_get_ex_data(ssl, switched_context_index()));
+        auto* slot = static_cast<std::shared_ptr<SSLContext>*>(
+            SSL_get_ex_data(ssl, switched_context_index()));
         if (slot) {
           *slot = std::move(other);
         } else {
-          SSL_set_ex_data(ssl, switched_context_index(), new std::shared_ptr<SSLContext>(std::move(other)));
+          SSL_set_ex_data(ssl, switched_context_index(),
+                          new std::shared_ptr<SSLContext>(std::move(other)));
         }
       }
       return SSL_TLSEXT_ERR_OK;
@@ -168,13 +183,14 @@ std::shared_ptr<SSLContext> SSLContext::create(Protocol protocol) {
 }
 
 SSLContext::SSLContext(Protocol protocol)
-    : ctx_(SSL_CTX_new(protocol == Protocol::TLS_SERVER ? TLS_server_method() : TLS_client_method())),
+    : ctx_(SSL_CTX_new(protocol == Protocol::TLS_SERVER ? TLS_server_method()
+                                                        : TLS_client_method())),
       server_(protocol == Protocol::TLS_SERVER),
       verify_mode_(server_ ? VerifyMode::CERT_NONE : VerifyMode::CERT_REQUIRED),
       check_hostname_(!server_) {
   if (!ctx_) throw_ssl_error("SSL_CTX_new failed");
-  SSL_CTX_set_options(ctx_, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_options(
+      ctx_, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_mode(ctx_, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_AUTO_RETRY);
   SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
   if (SSL_CTX_set_cipher_list(ctx_, default_ciphers) != 1) {
@@ -234,7 +250,8 @@ void SSLContext::load_verify_locations(const std::string& cafile, const std::str
       ++loaded;
     }
     BIO_free(bio);
-    if (loaded == 0) throw_ssl_error("[X509: NO_CERTIFICATE_OR_CRL_FOUND] no certificate or crl found");
+    if (loaded == 0)
+      throw_ssl_error("[X509: NO_CERTIFICATE_OR_CRL_FOUND] no certificate or crl found");
     ERR_clear_error();  // the end of the data reads as an error
   }
 }
@@ -245,7 +262,8 @@ void SSLContext::set_default_verify_paths() {
 
 void SSLContext::set_verify_mode(VerifyMode mode) {
   if (mode == VerifyMode::CERT_NONE && check_hostname_)
-    throw std::invalid_argument("Cannot set verify_mode to CERT_NONE when check_hostname is enabled.");
+    throw std::invalid_argument(
+        "Cannot set verify_mode to CERT_NONE when check_hostname is enabled.");
   verify_mode_ = mode;
   int flags = SSL_VERIFY_NONE;
   if (mode == VerifyMode::CERT_OPTIONAL) flags = SSL_VERIFY_PEER;
@@ -294,8 +312,10 @@ void SSLContext::set_alpn_protocols(const std::vector<std::string>& protocols) {
   }
   alpn_wire_ = std::move(wire);
   if (server_) {
-    SSL_CTX_set_alpn_select_cb(ctx_, alpn_wire_.empty() ? nullptr : &ContextAccess::select_alpn, this);
-  } else if (SSL_CTX_set_alpn_protos(ctx_, reinterpret_cast<const unsigned char*>(alpn_wire_.data()),
+    SSL_CTX_set_alpn_select_cb(ctx_, alpn_wire_.empty() ? nullptr : &ContextAccess::select_alpn,
+                               this);
+  } else if (SSL_CTX_set_alpn_protos(ctx_,
+                                     reinterpret_cast<const unsigned char*>(alpn_wire_.data()),
                                      static_cast<unsigned>(alpn_wire_.size())) != 0) {
     throw_ssl_error("set_alpn_protocols");
   }
@@ -319,8 +339,8 @@ void SSLContext::set_sni_callback(SNICallback callback) { sni_callback_ = std::m
 std::shared_ptr<SSLContext> create_default_context(Purpose purpose, const std::string& cafile,
                                                    const std::string& capath,
                                                    std::string_view cadata) {
-  auto context =
-      SSLContext::create(purpose == Purpose::SERVER_AUTH ? Protocol::TLS_CLIENT : Protocol::TLS_SERVER);
+  auto context = SSLContext::create(purpose == Purpose::SERVER_AUTH ? Protocol::TLS_CLIENT
+                                                                    : Protocol::TLS_SERVER);
   if (!cafile.empty() || !capath.empty() || !cadata.empty()) {
     context->load_verify_locations(cafile, capath, cadata);
   } else if (purpose == Purpose::SERVER_AUTH) {

@@ -20,12 +20,18 @@ namespace {
 
 std::string library_name(unsigned long code) {
   switch (ERR_GET_LIB(code)) {
-    case ERR_LIB_SSL: return "SSL";
-    case ERR_LIB_X509: return "X509";
-    case ERR_LIB_PEM: return "PEM";
-    case ERR_LIB_SYS: return "SYS";
-    case ERR_LIB_EVP: return "EVP";
-    case ERR_LIB_ASN1: return "ASN1";
+    case ERR_LIB_SSL:
+      return "SSL";
+    case ERR_LIB_X509:
+      return "X509";
+    case ERR_LIB_PEM:
+      return "PEM";
+    case ERR_LIB_SYS:
+      return "SYS";
+    case ERR_LIB_EVP:
+      return "EVP";
+    case ERR_LIB_ASN1:
+      return "ASN1";
     default: {
       const char* name = ERR_lib_error_string(code);
       return name ? name : "SSL";
@@ -36,7 +42,9 @@ std::string library_name(unsigned long code) {
 std::string mnemonic(const std::string& reason) {
   std::string result;
   for (char c : reason)
-    result += (c == ' ' || c == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    result += (c == ' ' || c == '-')
+                  ? '_'
+                  : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return result;
 }
 
@@ -48,7 +56,8 @@ SSLError error_from_queue(const char* fallback) {
   const char* text = ERR_reason_error_string(code);
   const std::string reason = text ? text : "unknown error";
   const std::string library = library_name(code);
-  return SSLError(library, mnemonic(reason), "[" + library + ": " + mnemonic(reason) + "] " + reason);
+  return SSLError(library, mnemonic(reason),
+                  "[" + library + ": " + mnemonic(reason) + "] " + reason);
 }
 
 }  // namespace
@@ -85,7 +94,8 @@ std::exception_ptr session_error(ssl_st* ssl, int ret) noexcept {
         message = X509_verify_cert_error_string(result);
       }
       return std::make_exception_ptr(SSLCertVerificationError(
-          result, message, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: " + message));
+          result, message,
+          "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: " + message));
     }
     if (kind == SSL_ERROR_SYSCALL || (kind == SSL_ERROR_SSL && ERR_GET_LIB(code) == ERR_LIB_SSL &&
                                       ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {

@@ -24,7 +24,8 @@ void check_timeout(const std::optional<std::chrono::milliseconds>& timeout, cons
                                 std::to_string(timeout->count()) + " ms");
 }
 
-void apply_timeouts(TLSSettings& settings, const std::optional<std::chrono::milliseconds>& handshake,
+void apply_timeouts(TLSSettings& settings,
+                    const std::optional<std::chrono::milliseconds>& handshake,
                     const std::optional<std::chrono::milliseconds>& shutdown) {
   if (handshake) settings.handshake_timeout = *handshake;
   if (shutdown) settings.shutdown_timeout = *shutdown;
@@ -71,7 +72,8 @@ TLSSettings tls_settings(const ServerOptions& options) {
   TLSSettings settings;
   if (!with_ssl) return settings;
   if (!options.ssl->is_server())
-    throw ssl::SSLError("SSL", "", "Cannot create a server socket with a PROTOCOL_TLS_CLIENT context");
+    throw ssl::SSLError("SSL", "",
+                        "Cannot create a server socket with a PROTOCOL_TLS_CLIENT context");
   settings.context = options.ssl;
   settings.server_side = true;
   apply_timeouts(settings, options.ssl_handshake_timeout, options.ssl_shutdown_timeout);

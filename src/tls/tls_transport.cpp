@@ -43,7 +43,8 @@ constexpr std::size_t max_read_size = 256 * 1024;
 
 }  // namespace
 
-// --- The BIO: OpenSSL reads in_ and appends to out_ ------------------------------------------------
+// --- The BIO: OpenSSL reads in_ and appends to out_
+// ------------------------------------------------
 
 struct TLSTransport::Bio {
   static int write(BIO* bio, const char* data, int size) {
@@ -87,16 +88,19 @@ struct TLSTransport::Bio {
   }
 };
 
-// --- Making one ------------------------------------------------------------------------------------
+// --- Making one
+// ------------------------------------------------------------------------------------
 
 std::shared_ptr<TLSTransport> TLSTransport::create(EventLoop& loop, TLSSettings settings,
                                                    std::shared_ptr<StreamProtocol> app) {
   if (!settings.context) throw std::invalid_argument("a TLS transport needs an SSLContext");
   if (!app) throw std::invalid_argument("a transport needs a protocol");
   if (settings.server_side && !settings.context->is_server())
-    throw ssl::SSLError("SSL", "", "Cannot create a server socket with a PROTOCOL_TLS_CLIENT context");
+    throw ssl::SSLError("SSL", "",
+                        "Cannot create a server socket with a PROTOCOL_TLS_CLIENT context");
   if (!settings.server_side && settings.context->is_server())
-    throw ssl::SSLError("SSL", "", "Cannot create a client socket with a PROTOCOL_TLS_SERVER context");
+    throw ssl::SSLError("SSL", "",
+                        "Cannot create a client socket with a PROTOCOL_TLS_SERVER context");
   if (!settings.server_side && settings.server_hostname.empty() &&
       settings.context->check_hostname()) {
     throw std::invalid_argument("check_hostname requires server_hostname");
@@ -153,15 +157,14 @@ void TLSTransport::connection_made(std::shared_ptr<Transport> transport) {
   below_conn_ = dynamic_cast<ConnectionTransport*>(below_.get());
   app_connected_ = !settings_.call_connection_made;
   if (app_connected_) unconnected_app_.reset();
-  handshake_timer_ =
-      loop_->call_later(settings_.handshake_timeout, [weak = weak_from_this()] {
-        auto self = weak.lock();
-        if (!self || self->state_ != State::handshaking) return;
-        // Aborted, as Python does: a peer that stalls may not read what is buffered for it.
-        self->fail(connection_error(ECONNABORTED, "SSL handshake is taking longer than " +
-                                                      seconds_text(self->settings_.handshake_timeout) +
-                                                      " seconds: aborting the connection"));
-      });
+  handshake_timer_ = loop_->call_later(settings_.handshake_timeout, [weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (!self || self->state_ != State::handshaking) return;
+    // Aborted, as Python does: a peer that stalls may not read what is buffered for it.
+    self->fail(connection_error(ECONNABORTED, "SSL handshake is taking longer than " +
+                                                  seconds_text(self->settings_.handshake_timeout) +
+                                                  " seconds: aborting the connection"));
+  });
   process();  // a client's hello; records fed before (start_tls)
 }
 
@@ -225,10 +228,15 @@ void TLSTransport::resume_writing() {
 
 void TLSTransport::process() {
   switch (state_) {
-    case State::handshaking: return do_handshake();
-    case State::wrapped: return read_into_app();
-    case State::shutting_down: return read_during_shutdown();
-    case State::closed: in_.clear(); return;
+    case State::handshaking:
+      return do_handshake();
+    case State::wrapped:
+      return read_into_app();
+    case State::shutting_down:
+      return read_during_shutdown();
+    case State::closed:
+      in_.clear();
+      return;
   }
 }
 
@@ -301,7 +309,8 @@ TLSTransport::Decrypted TLSTransport::decrypt(std::span<char> buffer) {
   int last = 1;
   ERR_clear_error();
   while (result.filled < buffer.size()) {
-    const int room = static_cast<int>(std::min<std::size_t>(buffer.size() - result.filled, INT_MAX));
+    const int room =
+        static_cast<int>(std::min<std::size_t>(buffer.size() - result.filled, INT_MAX));
     last = SSL_read(ssl_, buffer.data() + result.filled, room);
     if (last <= 0) break;
     result.filled += static_cast<std::size_t>(last);

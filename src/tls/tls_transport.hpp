@@ -153,21 +153,21 @@ class TLSTransport final : public ConnectionTransport,
   EventLoop* loop_;
   TLSSettings settings_;
   struct ssl_st* ssl_;
-  StreamProtocolSlot app_;                  // cleared once told connection_lost
+  StreamProtocolSlot app_;  // cleared once told connection_lost
   // The application's protocol until its connection_made: a server's StreamReaderProtocol
   // has no other owner before its handler task starts.
   std::shared_ptr<StreamProtocol> unconnected_app_;
-  std::shared_ptr<Transport> below_;        // from connection_made
+  std::shared_ptr<Transport> below_;           // from connection_made
   ConnectionTransport* below_conn_ = nullptr;  // below_ as a transport of this library, or null
-  ByteBuffer in_;       // the peer's records not read by OpenSSL yet
-  ByteBuffer out_;      // records for the peer not handed below yet
+  ByteBuffer in_;                              // the peer's records not read by OpenSSL yet
+  ByteBuffer out_;                             // records for the peer not handed below yet
   ByteBuffer pending_;  // the application's bytes written during the handshake
   std::string gather_;  // writelines' pieces joined into one record
   std::optional<Future<void>> handshake_done_;  // made by handshake_done()
-  std::exception_ptr handshake_error_;  // what ended the handshake, or null
+  std::exception_ptr handshake_error_;          // what ended the handshake, or null
   TimerHandle handshake_timer_;
   TimerHandle shutdown_timer_;
-  std::exception_ptr error_;  // what ended the connection, for connection_lost
+  std::exception_ptr error_;           // what ended the connection, for connection_lost
   std::size_t read_size_ = 17 * 1024;  // get_buffer's offer: one full record, doubling
   State state_ = State::handshaking;
   bool app_connected_ = false;       // connection_made told (or start_tls), connection_lost not yet

@@ -7,9 +7,9 @@
 #include <memory>
 #include <stdexcept>
 
-#include "asyncio/detail/stream_transport.hpp"
 #include "asyncio/connections.hpp"
 #include "asyncio/detail/owned_fd.hpp"
+#include "asyncio/detail/stream_transport.hpp"
 #include "asyncio/detail/syscall.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/streams.hpp"

@@ -1,7 +1,6 @@
 // create_subprocess_exec / create_subprocess_shell and Process: the child is started by
 // spawn_child (spawn.hpp), its pipes become stream transports, and the loop's ChildWatcher
 // reaps it.
-#include "asyncio/detail/stream_transport.hpp"
 #include "asyncio/subprocess.hpp"
 
 #include <signal.h>
@@ -10,6 +9,7 @@
 #include <system_error>
 
 #include "asyncio/detail/owned_fd.hpp"
+#include "asyncio/detail/stream_transport.hpp"
 #include "asyncio/detail/syscall.hpp"
 #include "asyncio/detail/wait_queue.hpp"
 #include "asyncio/event_loop.hpp"

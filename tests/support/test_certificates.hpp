@@ -31,12 +31,12 @@ class TestCertificates {
     return certificates;
   }
 
-  std::string ca;          // the CA the tests trust
-  Pair server;             // CN=localhost, SAN DNS:localhost, IP:127.0.0.1, signed by ca
-  Pair expired;            // the same names, expired a day ago
-  Pair other_ca_server;    // CN=localhost signed by a CA nobody trusts
-  Pair self_signed;        // CN=localhost, its own issuer
-  Pair client;             // CN=test client, signed by ca
+  std::string ca;        // the CA the tests trust
+  Pair server;           // CN=localhost, SAN DNS:localhost, IP:127.0.0.1, signed by ca
+  Pair expired;          // the same names, expired a day ago
+  Pair other_ca_server;  // CN=localhost signed by a CA nobody trusts
+  Pair self_signed;      // CN=localhost, its own issuer
+  Pair client;           // CN=test client, signed by ca
   std::string directory;
 
   ~TestCertificates() {
@@ -102,7 +102,8 @@ class TestCertificates {
                                reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
     X509* issuer_cert = issuer ? issuer->cert : cert;
     X509_set_issuer_name(cert, X509_get_subject_name(issuer_cert));
-    add_extension(cert, issuer_cert, NID_basic_constraints, is_ca ? "critical,CA:TRUE" : "CA:FALSE");
+    add_extension(cert, issuer_cert, NID_basic_constraints,
+                  is_ca ? "critical,CA:TRUE" : "CA:FALSE");
     if (is_ca) add_extension(cert, issuer_cert, NID_key_usage, "critical,keyCertSign,cRLSign");
     std::string san;
     for (const std::string& n : names) san += (san.empty() ? "" : ",") + n;
