@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -160,8 +161,7 @@ TEST_F(TLSTest, TLS12CanBeChosen) {
   }());
 }
 
-// --- Against real peers
-// ----------------------------------------------------------------------------
+// --- Against real peers --------------------------------------------------------------------------
 
 struct OpenSSLPeer : TLSTest, ::testing::WithParamInterface<const char*> {};
 
@@ -284,8 +284,7 @@ TEST_F(TLSTest, CurlGetsAPageFromOurServer) {
   }());
 }
 
-// --- Verification
-// ----------------------------------------------------------------------------------
+// --- Verification --------------------------------------------------------------------------------
 
 /// The verify code a client gets from a server presenting `pair`.
 Coro<long> verify_failure(const TestCertificates::Pair& pair, std::string hostname,
@@ -406,8 +405,166 @@ TEST_F(TLSTest, ClientCertificatesRequiredByTheServerAreChecked) {
   }());
 }
 
-// --- Timeouts and bad peers
-// -----------------------------------------------------------------------
+TEST_F(TLSTest, AnSniCallbackChoosesTheCertificate) {
+  run([&]() -> Coro<void> {
+    auto localhost = server_context();
+    auto fallback = server_context(certs().other_ca_server);  // a CA the client does not trust
+    std::vector<std::string> names;
+    fallback->set_sni_callback([&](ssl::SSLObject&, std::string_view name) {
+      names.emplace_back(name);
+      return name == "localhost" ? localhost : nullptr;
+    });
+    asyncio::Server server =
+        co_await asyncio::start_server(echo_lines, "127.0.0.1", 0, tls_server_options(fallback));
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server),
+                                                              tls_client_options(client_context()));
+    writer.write("by name\n");
+    EXPECT_EQ(co_await reader.readline(), "by name\n");
+    writer.close();
+    co_await writer.wait_closed();
+    // No name sent (an address as the host): the callback keeps the fallback, which fails.
+    EXPECT_THROW(
+        co_await asyncio::open_connection("127.0.0.1", port_of(server),
+                                          tls_client_options(client_context(), std::nullopt)),
+        ssl::SSLCertVerificationError);
+    EXPECT_EQ(names, (std::vector<std::string>{"localhost", ""}));
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+TEST_F(TLSTest, ContextsLoadEncryptedKeysAndCaData) {
+  auto context = ssl::create_default_context(ssl::Purpose::CLIENT_AUTH);
+  EXPECT_THROW(context->load_cert_chain(certs().encrypted.cert, certs().encrypted.key, "wrong"),
+               ssl::SSLError);
+  EXPECT_THROW(context->load_cert_chain(certs().encrypted.cert, certs().encrypted.key),
+               ssl::SSLError);
+  context->load_cert_chain(certs().encrypted.cert, certs().encrypted.key, "secret");
+  std::string pem;
+  {
+    std::FILE* in = std::fopen(certs().ca.c_str(), "r");
+    char chunk[4096];
+    for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, in)) > 0;) pem.append(chunk, n);
+    std::fclose(in);
+  }
+  auto client = ssl::create_default_context(ssl::Purpose::SERVER_AUTH, "", "", pem);
+  EXPECT_THROW(client->load_verify_locations(), std::invalid_argument);
+  EXPECT_THROW(client->load_verify_locations("", "", "not a certificate"), ssl::SSLError);
+  run([&]() -> Coro<void> {
+    asyncio::Server server =
+        co_await asyncio::start_server(echo_lines, "127.0.0.1", 0, tls_server_options(context));
+    auto [reader, writer] =
+        co_await asyncio::open_connection("127.0.0.1", port_of(server), tls_client_options(client));
+    writer.write("encrypted key\n");
+    EXPECT_EQ(co_await reader.readline(), "encrypted key\n");
+    writer.close();
+    co_await writer.wait_closed();
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+TEST_F(TLSTest, UnixSocketsCarryTLSToo) {
+  const std::string path = certs().directory + "/tls.sock";
+  run([&]() -> Coro<void> {
+    asyncio::Server server =
+        co_await asyncio::start_unix_server(echo_lines, path, tls_server_options(server_context()));
+    auto [reader, writer] =
+        co_await asyncio::open_unix_connection(path, tls_client_options(client_context()));
+    writer.write("over a Unix socket\n");
+    EXPECT_EQ(co_await reader.readline(), "over a Unix socket\n");
+    writer.close();
+    co_await writer.wait_closed();
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+/// A Protocol that records what it is told.
+struct Recorder : asyncio::Protocol {
+  std::shared_ptr<asyncio::Transport> transport;
+  std::string received, events;
+  std::exception_ptr lost_with;
+  void connection_made(std::shared_ptr<asyncio::Transport> t) override {
+    transport = std::move(t);
+    events += 'm';
+  }
+  void data_received(std::string_view data) override { received += data; }
+  bool eof_received() override {
+    events += 'e';
+    return false;
+  }
+  void connection_lost(std::exception_ptr exc) override {
+    events += 'l';
+    lost_with = exc;
+  }
+  bool lost() const { return !events.empty() && events.back() == 'l'; }
+};
+
+/// A BufferedProtocol echo with a small buffer: records are handed over in many pieces.
+struct BufferedEcho : asyncio::BufferedProtocol {
+  std::shared_ptr<asyncio::Transport> transport;
+  char buffer[5];
+  void connection_made(std::shared_ptr<asyncio::Transport> t) override { transport = std::move(t); }
+  std::span<char> get_buffer(std::size_t) override { return buffer; }
+  void buffer_updated(std::size_t n) override { transport->write(std::string_view(buffer, n)); }
+};
+
+TEST_F(TLSTest, ProtocolsRunOverTLS) {
+  run([&]() -> Coro<void> {
+    asyncio::Server server =
+        co_await asyncio::create_server([] { return std::make_shared<BufferedEcho>(); },
+                                        "127.0.0.1", 0, tls_server_options(server_context()));
+    auto [transport, client] = co_await asyncio::create_connection(
+        [] { return std::make_shared<Recorder>(); }, "127.0.0.1", port_of(server),
+        tls_client_options(client_context()));
+    EXPECT_EQ(client->events, "m");
+    EXPECT_EQ(client->transport, transport);
+    const std::string sent = "records cut into five-byte pieces and back\n";
+    transport->write(sent);
+    co_await asyncio_test::wait_until([&] { return client->received.size() == sent.size(); }, 10s,
+                                      "the echo");
+    EXPECT_EQ(client->received, sent);
+    transport->close();
+    co_await asyncio_test::wait_until([&] { return client->lost(); }, 10s, "connection_lost");
+    EXPECT_EQ(client->events, "ml");
+    EXPECT_EQ(client->lost_with, nullptr);
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+TEST_F(TLSTest, LoopLevelStartTlsUpgradesATransport) {
+  run([&]() -> Coro<void> {
+    asyncio::Server server = co_await asyncio::start_server(
+        [&](StreamReader reader, StreamWriter writer) -> Coro<void> {
+          co_await reader.readline();  // "STARTTLS"
+          co_await writer.start_tls(server_context());
+          co_await echo_lines(reader, writer);
+        },
+        "127.0.0.1", 0);
+    auto [raw, recorder] = co_await asyncio::create_connection(
+        [] { return std::make_shared<Recorder>(); }, "127.0.0.1", port_of(server));
+    raw->write("STARTTLS\n");
+    asyncio::StartTLSOptions upgrade{.server_hostname = "localhost"};
+    std::shared_ptr<asyncio::Transport> secure =
+        co_await asyncio::start_tls(raw, recorder, client_context(), upgrade);
+    EXPECT_NE(secure, raw);
+    // The plain transport now feeds the TLS layer, which calls the protocol.
+    EXPECT_EQ(std::dynamic_pointer_cast<asyncio::Transport>(raw->get_protocol()), secure);
+    EXPECT_EQ(secure->get_protocol(), recorder);
+    secure->write("upgraded\n");
+    co_await asyncio_test::wait_until([&] { return recorder->received == "upgraded\n"; }, 10s,
+                                      "the echo");
+    EXPECT_EQ(recorder->events, "m");  // no second connection_made
+    secure->close();
+    co_await asyncio_test::wait_until([&] { return recorder->lost(); }, 10s, "connection_lost");
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+// --- Timeouts and bad peers ----------------------------------------------------------------------
 
 TEST_F(TLSTest, APeerThatSendsNothingIsCutOffByTheHandshakeTimeout) {
   run([&]() -> Coro<void> {
@@ -620,8 +777,7 @@ TEST_F(TLSTest, OptionsThatNeedSslRaiseWithoutIt) {
   }());
 }
 
-// --- Flow control, STARTTLS, many connections
-// -----------------------------------------------------
+// --- Flow control, STARTTLS, many connections ----------------------------------------------------
 
 TEST_F(TLSTest, HundredMegabytesToASlowReaderKeepMemoryBounded) {
   constexpr std::size_t total = 100 * 1024 * 1024;

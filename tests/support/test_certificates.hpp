@@ -37,6 +37,7 @@ class TestCertificates {
   Pair other_ca_server;  // CN=localhost signed by a CA nobody trusts
   Pair self_signed;      // CN=localhost, its own issuer
   Pair client;           // CN=test client, signed by ca
+  Pair encrypted;        // CN=localhost signed by ca, its key encrypted with "secret"
   std::string directory;
 
   ~TestCertificates() {
@@ -64,6 +65,8 @@ class TestCertificates {
     other_ca_server = write("other", make("localhost", names, &other_root, -day, 30 * day, false));
     self_signed = write("self", make("localhost", names, nullptr, -day, 30 * day, false));
     client = write("client", make("test client", {}, &root, -day, 30 * day, false));
+    encrypted =
+        write("encrypted", make("localhost", names, &root, -day, 30 * day, false), "secret");
     free(root);
     free(other_root);
   }
@@ -120,10 +123,12 @@ class TestCertificates {
     return path;
   }
 
-  Pair write(const std::string& stem, Made made) const {
+  /// The certificate and its key (encrypted with AES-128 under `password` when one is given).
+  Pair write(const std::string& stem, Made made, const char* password = nullptr) const {
     Pair pair{write_cert(stem + ".pem", made.cert), directory + "/" + stem + ".key"};
     FILE* out = std::fopen(pair.key.c_str(), "w");
-    PEM_write_PrivateKey(out, made.key, nullptr, nullptr, 0, nullptr, nullptr);
+    PEM_write_PrivateKey(out, made.key, password ? EVP_aes_128_cbc() : nullptr, nullptr, 0, nullptr,
+                         const_cast<char*>(password));
     std::fclose(out);
     free(made);
     return pair;
