@@ -564,6 +564,95 @@ TEST_F(TLSTest, LoopLevelStartTlsUpgradesATransport) {
   }());
 }
 
+TEST_F(TLSTest, StartTlsNestsTLSWithinTLS) {
+  run([&]() -> Coro<void> {
+    asyncio::Server server = co_await asyncio::start_server(
+        [&](StreamReader reader, StreamWriter writer) -> Coro<void> {
+          EXPECT_EQ(co_await reader.readline(), "STARTTLS\n");
+          writer.write("go\n");
+          co_await writer.start_tls(server_context());  // the inner session
+          co_await echo_lines(reader, writer);
+        },
+        "127.0.0.1", 0, tls_server_options(server_context()));
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server),
+                                                              tls_client_options(client_context()));
+    auto outer = std::any_cast<ssl::SSLObject>(writer.get_extra_info("ssl_object"));
+    writer.write("STARTTLS\n");
+    EXPECT_EQ(co_await reader.readline(), "go\n");
+    asyncio::StartTLSOptions inner{.server_hostname = "localhost"};
+    co_await writer.start_tls(client_context(), inner);
+    auto session = std::any_cast<ssl::SSLObject>(writer.get_extra_info("ssl_object"));
+    EXPECT_NE(session.native_handle(), outer.native_handle());
+    writer.write("twice wrapped\n");
+    EXPECT_EQ(co_await reader.readline(), "twice wrapped\n");
+    writer.close();
+    co_await writer.wait_closed();
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+TEST_F(TLSTest, AStartTlsThatCannotBeginLosesNoBytes) {
+  run([&]() -> Coro<void> {
+    asyncio::Server server = co_await asyncio::start_server(
+        [&](StreamReader reader, StreamWriter writer) -> Coro<void> {
+          co_await reader.readline();
+          writer.write("first\nsecond\n");
+          co_await echo_lines(reader, writer);
+        },
+        "127.0.0.1", 0);
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server));
+    writer.write("hello\n");
+    EXPECT_EQ(co_await reader.readline(), "first\n");
+    // A client context that checks host names, and no name: refused before anything is taken.
+    EXPECT_THROW(co_await writer.start_tls(client_context()), std::invalid_argument);
+    EXPECT_EQ(co_await reader.readline(), "second\n");
+    writer.write("still plain\n");
+    EXPECT_EQ(co_await reader.readline(), "still plain\n");
+    writer.close();
+    co_await writer.wait_closed();
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+TEST_F(TLSTest, ConnectAcceptedSocketServesTLS) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  run([&]() -> Coro<void> {
+    asyncio::ConnectionOptions server_side;
+    server_side.ssl = server_context();
+    auto serving = asyncio::create_task(asyncio::connect_accepted_socket(
+        [] { return std::make_shared<BufferedEcho>(); }, fds[0], server_side));
+    auto [raw, client] = co_await asyncio::connect_accepted_socket(
+        [] { return std::make_shared<Recorder>(); }, fds[1]);
+    asyncio::StartTLSOptions upgrade{.server_hostname = "localhost"};
+    auto secure = co_await asyncio::start_tls(raw, client, client_context(), upgrade);
+    co_await serving;  // its handshake is done too
+    secure->write("over a socket pair\n");
+    co_await asyncio_test::wait_until([&] { return client->received == "over a socket pair\n"; },
+                                      10s, "the echo");
+    secure->close();
+    co_await asyncio_test::wait_until([&] { return client->lost(); }, 10s, "connection_lost");
+  }());
+}
+
+TEST_F(TLSTest, DebugModeReportsAServersFailedHandshake) {
+  loop->set_debug(true);
+  run([&]() -> Coro<void> {
+    asyncio::Server server = co_await asyncio::start_server(
+        echo_lines, "127.0.0.1", 0, tls_server_options(server_context(certs().self_signed)));
+    EXPECT_THROW(co_await asyncio::open_connection("127.0.0.1", port_of(server),
+                                                   tls_client_options(client_context())),
+                 ssl::SSLCertVerificationError);
+    co_await asyncio_test::wait_until([&] { return reported("SSL handshake failed") > 0; }, 10s,
+                                      "the report");
+    server.close();
+    co_await server.wait_closed();
+  }());
+  EXPECT_THROW(client_context()->set_sni_callback(nullptr), std::invalid_argument);
+}
+
 // --- Timeouts and bad peers ----------------------------------------------------------------------
 
 TEST_F(TLSTest, APeerThatSendsNothingIsCutOffByTheHandshakeTimeout) {

@@ -19,6 +19,7 @@
 #include "asyncio/connection_options.hpp"
 #include "asyncio/coro.hpp"
 #include "asyncio/datagram.hpp"
+#include "asyncio/detail/byte_buffer.hpp"
 #include "asyncio/detail/owned_fd.hpp"
 #include "asyncio/protocols.hpp"
 #include "asyncio/server.hpp"
@@ -46,10 +47,12 @@ Coro<StreamConnection> create_unix_connection(ProtocolFactory factory, std::stri
                                               ConnectionOptions options);
 Coro<StreamConnection> connect_accepted_socket(ProtocolFactory factory, OwnedFd fd,
                                                ConnectionOptions options);
+/// `early_records`, when given, holds bytes that came before the upgrade (a StreamReader's
+/// buffer): they are taken as the start of the handshake once the TLS layer is made.
 Coro<std::shared_ptr<Transport>> start_tls(std::shared_ptr<Transport> transport,
                                            std::shared_ptr<StreamProtocol> protocol,
                                            std::shared_ptr<ssl::SSLContext> context,
-                                           StartTLSOptions options, std::string early_records);
+                                           StartTLSOptions options, ByteBuffer* early_records);
 Coro<StreamConnection> connect_pipe(ProtocolFactory factory, int fd, bool read_end);
 Coro<Server> create_server(ProtocolFactory factory, std::string host, std::uint16_t port,
                            ServerOptions options);
@@ -101,7 +104,7 @@ Coro<Connection<ProtocolOf<Factory>>> create_connection(Factory factory, std::st
 
 /// Python's loop.create_unix_connection: the same over the Unix-domain socket at `path` (of
 /// the options, only ssl, server_hostname and the ssl timeouts apply; with ssl,
-/// server_hostname must be given unless the context checks no host name).
+/// server_hostname must be given, as in Python: "" when no name is to be sent or checked).
 template <class Factory>
 Coro<Connection<ProtocolOf<Factory>>> create_unix_connection(Factory factory, std::string path,
                                                              ConnectionOptions options = {}) {
@@ -129,7 +132,7 @@ inline Coro<std::shared_ptr<Transport>> start_tls(std::shared_ptr<Transport> tra
                                                   std::shared_ptr<ssl::SSLContext> context,
                                                   StartTLSOptions options = {}) {
   return detail::start_tls(std::move(transport), std::move(protocol), std::move(context),
-                           std::move(options), {});
+                           std::move(options), nullptr);
 }
 
 /// Python's loop.connect_read_pipe / connect_write_pipe at the protocol level: `fd` (a pipe,

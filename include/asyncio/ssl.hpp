@@ -2,7 +2,7 @@
 // present and trust, which versions, ciphers and ALPN protocols), create_default_context, the
 // errors a handshake or a session raises, and what get_extra_info reports about a TLS
 // connection. The connections themselves are the usual ones given `ssl=` (ConnectionOptions,
-// ServerOptions) or upgraded with start_tls (tls.hpp). Built on OpenSSL 3; no OpenSSL type
+// ServerOptions) or upgraded with start_tls (streams.hpp, connections.hpp). Built on OpenSSL 3; no OpenSSL type
 // appears here but through the explicit native_handle() accessors.
 #pragma once
 
@@ -181,6 +181,7 @@ class SSLContext : public std::enable_shared_from_this<SSLContext> {
   /// connection's SSLObject and the name the client asked for (empty when it sent none). It
   /// may return another context to continue the handshake with (its certificate is then
   /// used), or null to keep this one. An exception it throws fails the handshake.
+  /// std::invalid_argument on a client's context (Python's ValueError).
   using SNICallback =
       std::function<std::shared_ptr<SSLContext>(SSLObject& ssl_object, std::string_view name)>;
   void set_sni_callback(SNICallback callback);

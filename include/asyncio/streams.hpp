@@ -145,7 +145,7 @@ class StreamWriter : detail::LoopBound {
 
   /// Python's StreamWriter.start_tls: upgrades the connection to TLS (STARTTLS) with
   /// `context`, as a client, or as the server when the connection came from start_server.
-  /// Waits for the buffered bytes to be sent, then for the handshake; reading and writing go
+  /// Waits as drain() does, then for the handshake; reading and writing go
   /// on over TLS afterwards, through this writer and its reader. The handshake's error
   /// (ssl::SSLError, ...) is raised, and the connection is then closed.
   Coro<void> start_tls(std::shared_ptr<ssl::SSLContext> context, StartTLSOptions options = {});

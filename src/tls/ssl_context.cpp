@@ -189,8 +189,11 @@ SSLContext::SSLContext(Protocol protocol)
       verify_mode_(server_ ? VerifyMode::CERT_NONE : VerifyMode::CERT_REQUIRED),
       check_hostname_(!server_) {
   if (!ctx_) throw_ssl_error("SSL_CTX_new failed");
-  SSL_CTX_set_options(
-      ctx_, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+  // Python's options: OpenSSL's bug workarounds (but empty fragments), no compression, the
+  // server's cipher order; and no renegotiation (TLS 1.3 has none; Python refuses a client's).
+  SSL_CTX_set_options(ctx_, (SSL_OP_ALL & ~SSL_OP_DONT_INSERT_EMPTY_FRAGMENTS) |
+                                SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_mode(ctx_, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_AUTO_RETRY);
   SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
   if (SSL_CTX_set_cipher_list(ctx_, default_ciphers) != 1) {
@@ -334,13 +337,20 @@ void SSLContext::load_dh_params(const std::string& dhfile) {
   }
 }
 
-void SSLContext::set_sni_callback(SNICallback callback) { sni_callback_ = std::move(callback); }
+void SSLContext::set_sni_callback(SNICallback callback) {
+  if (!server_) throw std::invalid_argument("sni_callback cannot be set on TLS_CLIENT context");
+  sni_callback_ = std::move(callback);
+}
 
 std::shared_ptr<SSLContext> create_default_context(Purpose purpose, const std::string& cafile,
                                                    const std::string& capath,
                                                    std::string_view cadata) {
   auto context = SSLContext::create(purpose == Purpose::SERVER_AUTH ? Protocol::TLS_CLIENT
                                                                     : Protocol::TLS_SERVER);
+  // Python 3.13's VERIFY_X509_STRICT and VERIFY_X509_PARTIAL_CHAIN: certificates must follow
+  // RFC 5280, and a trusted intermediate is an anchor.
+  X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(context->native_handle()),
+                              X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN);
   if (!cafile.empty() || !capath.empty() || !cadata.empty()) {
     context->load_verify_locations(cafile, capath, cadata);
   } else if (purpose == Purpose::SERVER_AUTH) {

@@ -91,7 +91,7 @@ Coro<std::shared_ptr<Transport>> open_tls(EventLoop& loop, OwnedFd fd, TLSSettin
 Coro<std::shared_ptr<Transport>> start_tls(std::shared_ptr<Transport> transport,
                                            std::shared_ptr<StreamProtocol> protocol,
                                            std::shared_ptr<ssl::SSLContext> context,
-                                           StartTLSOptions options, std::string early_records) {
+                                           StartTLSOptions options, ByteBuffer* early_records) {
   if (!transport || !protocol || !context)
     throw std::invalid_argument("start_tls needs a transport, a protocol and an SSLContext");
   if (transport->is_closing()) throw RuntimeError("Transport is closing");
@@ -105,7 +105,10 @@ Coro<std::shared_ptr<Transport>> start_tls(std::shared_ptr<Transport> transport,
   apply_timeouts(settings, options.ssl_handshake_timeout, options.ssl_shutdown_timeout);
   EventLoop& loop = get_running_loop();
   auto tls = TLSTransport::create(loop, std::move(settings), std::move(protocol));
-  tls->feed_records(early_records);
+  if (early_records) {  // nothing is taken before the layer is made: `create` may throw
+    tls->feed_records(early_records->view());
+    early_records->clear();
+  }
   // A StreamReaderProtocol reads and writes through the TLS layer from now on.
   if (auto* stream = dynamic_cast<StreamReaderProtocol*>(tls->get_protocol().get()))
     stream->replace_transport(tls);
@@ -126,13 +129,11 @@ Coro<void> upgrade_writer(StreamWriter writer, std::shared_ptr<ssl::SSLContext> 
   co_await writer.drain();
   const std::shared_ptr<StreamReaderProtocol>& protocol = writer.protocol();
   options.server_side = protocol->is_server_side();
-  // Records the peer sent right after its last plain-text bytes are already in the read
-  // buffer: they are the start of the handshake.
-  detail::ByteBuffer& buffered = protocol->read_buffer();
-  std::string early = buffered.take(buffered.size());
+  // Records the peer sent right after its last plain-text bytes may be in the read buffer
+  // already: they are the start of the handshake.
   std::shared_ptr<Transport> below = protocol->shared_transport();
   co_await detail::start_tls(std::move(below), protocol, std::move(context), std::move(options),
-                             std::move(early));
+                             &protocol->read_buffer());
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "asyncio/detail/write_flow.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"
 #include "tls/ssl_error.hpp"
@@ -526,7 +527,7 @@ void TLSTransport::abort() {
 
 void TLSTransport::set_write_buffer_limits(std::optional<std::size_t> high,
                                            std::optional<std::size_t> low) {
-  below_->set_write_buffer_limits(high, low);
+  if (below_) below_->set_write_buffer_limits(high, low);
 }
 
 std::size_t TLSTransport::get_write_buffer_size() const noexcept {
@@ -534,19 +535,20 @@ std::size_t TLSTransport::get_write_buffer_size() const noexcept {
 }
 
 std::pair<std::size_t, std::size_t> TLSTransport::get_write_buffer_limits() const noexcept {
+  if (!below_) return {WriteFlow::default_low_water, WriteFlow::default_high_water};
   return below_->get_write_buffer_limits();
 }
 
 // --- Reading control and the rest ---------------------------------------------------------------
 
 void TLSTransport::pause_reading() {
-  if (app_reading_paused_ || is_closing()) return;
+  if (app_reading_paused_ || is_closing() || !below_) return;
   app_reading_paused_ = true;
   below_->pause_reading();
 }
 
 void TLSTransport::resume_reading() {
-  if (!app_reading_paused_ || is_closing()) return;
+  if (!app_reading_paused_ || is_closing() || !below_) return;
   app_reading_paused_ = false;
   below_->resume_reading();
   schedule_process();  // records decrypted or received while paused

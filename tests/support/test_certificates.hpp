@@ -108,6 +108,9 @@ class TestCertificates {
     add_extension(cert, issuer_cert, NID_basic_constraints,
                   is_ca ? "critical,CA:TRUE" : "CA:FALSE");
     if (is_ca) add_extension(cert, issuer_cert, NID_key_usage, "critical,keyCertSign,cRLSign");
+    // Key identifiers, which RFC 5280 (and VERIFY_X509_STRICT) asks for.
+    add_extension(cert, issuer_cert, NID_subject_key_identifier, "hash");
+    add_extension(cert, issuer_cert, NID_authority_key_identifier, "keyid:always");
     std::string san;
     for (const std::string& n : names) san += (san.empty() ? "" : ",") + n;
     if (!san.empty()) add_extension(cert, issuer_cert, NID_subject_alt_name, san);
