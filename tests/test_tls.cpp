@@ -3,6 +3,7 @@
 // and its errors; the handshake and shutdown timeouts; garbage, truncated records and a close
 // without close_notify; flow control over 100 MB; STARTTLS; 1,000 connections at once.
 // Certificates are made at run time (support/test_certificates.hpp).
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -651,6 +652,49 @@ TEST_F(TLSTest, DebugModeReportsAServersFailedHandshake) {
     co_await server.wait_closed();
   }());
   EXPECT_THROW(client_context()->set_sni_callback(nullptr), std::invalid_argument);
+}
+
+TEST_F(TLSTest, SendfileOverTLSWritesTheFileThroughTheTransport) {
+  constexpr std::size_t size = 3 * 1024 * 1024 + 17;
+  const std::string path = certs().directory + "/sendfile.bin";
+  std::string content(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) content[i] = static_cast<char>(i * 7 + i / 251);
+  {
+    std::FILE* out = std::fopen(path.c_str(), "w");
+    std::fwrite(content.data(), 1, content.size(), out);
+    std::fclose(out);
+  }
+  const int file = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(file, 0);
+  run([&]() -> Coro<void> {
+    std::string received;
+    asyncio::Server server = co_await asyncio::start_server(
+        [&](StreamReader reader, StreamWriter writer) -> Coro<void> {
+          received = co_await reader.readexactly(size + 6);
+          writer.write("ack\n");
+          co_await writer.drain();
+          co_await reader.read();  // until the client closes
+        },
+        "127.0.0.1", 0, tls_server_options(server_context()));
+    auto [transport, client] = co_await asyncio::create_connection(
+        [] { return std::make_shared<Recorder>(); }, "127.0.0.1", port_of(server),
+        tls_client_options(client_context()));
+    transport->write("header");
+    EXPECT_THROW(co_await loop->sendfile(transport, file, 0, std::nullopt, false),
+                 asyncio::SendfileNotAvailableError);
+    EXPECT_EQ(co_await loop->sendfile(transport, file), size);
+    EXPECT_EQ(::lseek(file, 0, SEEK_CUR), static_cast<off_t>(size));
+    // The protocol has its transport back, reading on: the server's answer reaches it.
+    EXPECT_EQ(transport->get_protocol(), client);
+    co_await asyncio_test::wait_until([&] { return client->received == "ack\n"; }, 10s, "the ack");
+    EXPECT_EQ(received, "header" + content);
+    transport->close();
+    co_await asyncio_test::wait_until([&] { return client->lost(); }, 10s, "connection_lost");
+    EXPECT_EQ(client->events, "ml");
+    server.close();
+    co_await server.wait_closed();
+  }());
+  ::close(file);
 }
 
 // --- Timeouts and bad peers ----------------------------------------------------------------------

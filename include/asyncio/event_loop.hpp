@@ -265,7 +265,10 @@ class EventLoop {
                                   bool fallback = true);
   /// Python's loop.sendfile: sock_sendfile over a transport's connection (connections.hpp):
   /// waits until its write buffer is flushed, pauses its reading meanwhile; write() raises
-  /// RuntimeError until it is done. RuntimeError when the transport is closing.
+  /// RuntimeError until it is done. RuntimeError when the transport is closing. Over TLS, where
+  /// sendfile(2) cannot go, the file is read and written through the transport, waiting while
+  /// its buffer is over the high-water mark (Python's fallback); SendfileNotAvailableError then
+  /// unless `fallback`.
   Coro<std::size_t> sendfile(std::shared_ptr<Transport> transport, int file,
                              std::int64_t offset = 0,
                              std::optional<std::size_t> count = std::nullopt, bool fallback = true);

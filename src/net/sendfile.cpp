@@ -1,6 +1,7 @@
 // sock_sendfile and sendfile (Python's loop.sock_sendfile and loop.sendfile): a file over a
 // connection with sendfile(2), so no byte of it passes through user memory, or read and sent
-// chunk by chunk when sendfile(2) cannot send that file.
+// chunk by chunk when sendfile(2) cannot send that file, or over a transport whose bytes are
+// not the socket's (TLS): then written through the transport, waiting while its buffer is full.
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "asyncio/detail/fd_waiter.hpp"
 #include "asyncio/detail/stream_transport.hpp"
 #include "asyncio/detail/syscall.hpp"
+#include "asyncio/detail/wait_queue.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"
 
@@ -40,10 +42,11 @@ void check_sendfile_arguments(int fd, std::int64_t offset, std::optional<std::si
 }
 
 /// The fallback (Python's _sock_sendfile_fallback): reads up to 256 KiB at a time and sends
-/// it. The file is read on the loop's thread (a regular file's read does not wait for long; a
-/// pipe's is waited for).
-Coro<std::size_t> read_and_send(EventLoop& loop, int fd, int file, std::int64_t offset,
-                                std::size_t count) {
+/// it with `send(bytes)` (a coroutine). The file is read on the loop's thread (a regular file's
+/// read does not wait for long; a pipe's is waited for).
+template <class Send>
+Coro<std::size_t> read_and_send(EventLoop& loop, int file, std::int64_t offset, std::size_t count,
+                                Send send) {
   if (offset != 0 && ::lseek(file, static_cast<off_t>(offset), SEEK_SET) < 0)
     throw_errno(errno, "lseek");
   std::vector<char> chunk(std::min<std::size_t>(count, 256 * 1024));
@@ -57,7 +60,7 @@ Coro<std::size_t> read_and_send(EventLoop& loop, int fd, int file, std::int64_t 
       continue;
     }
     if (n == 0) break;  // the file ended
-    co_await loop.sock_sendall(fd, std::string_view(chunk.data(), static_cast<std::size_t>(n)));
+    co_await send(std::string_view(chunk.data(), static_cast<std::size_t>(n)));
     total += static_cast<std::size_t>(n);
   }
   co_return total;
@@ -75,8 +78,96 @@ Coro<std::size_t> send_file_over(EventLoop& loop, int fd, int file, std::int64_t
     if (!fallback) throw;
     not_available = true;
   }
-  if (not_available) sent = co_await read_and_send(loop, fd, file, offset, wanted);
+  if (not_available) {
+    sent = co_await read_and_send(loop, file, offset, wanted, [&loop, fd](std::string_view bytes) {
+      return loop.sock_sendall(fd, bytes);
+    });
+  }
   ::lseek(file, static_cast<off_t>(offset) + static_cast<off_t>(sent), SEEK_SET);  // not for pipes
+  co_return sent;
+}
+
+/// Python's _SendfileFallbackProtocol: stands in for a transport's protocol while a file is
+/// written through the transport, to hear when its write buffer drains; the transport's
+/// reading is paused meanwhile. restore() gives the transport back to its protocol, telling it
+/// what changed (writing paused or resumed, the connection lost) in the meantime.
+class FallbackProtocol final : public Protocol {
+ public:
+  explicit FallbackProtocol(std::shared_ptr<Transport> transport)
+      : transport_(std::move(transport)),
+        previous_(std::dynamic_pointer_cast<StreamProtocol>(transport_->get_protocol())),
+        resume_reading_(transport_->is_reading()) {
+    // Over the high-water mark, the protocol was told pause_writing already.
+    paused_ = was_paused_ =
+        transport_->get_write_buffer_size() > transport_->get_write_buffer_limits().second;
+    transport_->pause_reading();
+  }
+  void pause_writing() override { paused_ = true; }
+  void resume_writing() override {
+    paused_ = false;
+    drained_.wake_all();
+  }
+  void connection_lost(std::exception_ptr exc) override {
+    lost_ = true;
+    error_ = std::move(exc);
+    drained_.wake_all();
+  }
+
+  /// Writes `bytes` once the write buffer is below its high-water mark.
+  static Coro<void> write_when_drained(std::shared_ptr<FallbackProtocol> self,
+                                       std::string_view bytes) {
+    co_await detail::WakeAwaiter(self->drained_, !self->paused_ || self->lost_);
+    if (self->lost_) {
+      if (self->error_) std::rethrow_exception(self->error_);
+      throw std::system_error(ECONNRESET, std::generic_category(), "Connection lost");
+    }
+    self->transport_->write(bytes);
+  }
+
+  void restore() noexcept {
+    if (!previous_) return;
+    try {
+      if (lost_) {  // the transport told this protocol; its own must hear it too
+        previous_->connection_lost(error_);
+        return;
+      }
+      transport_->set_protocol(previous_);
+      if (resume_reading_) transport_->resume_reading();
+      if (paused_ != was_paused_)
+        paused_ ? previous_->pause_writing() : previous_->resume_writing();
+    } catch (...) {
+      transport_->abort();
+    }
+  }
+
+ private:
+  std::shared_ptr<Transport> transport_;
+  std::shared_ptr<StreamProtocol> previous_;
+  detail::WaitQueue drained_{"sendfile"};
+  std::exception_ptr error_;
+  bool resume_reading_;
+  bool paused_ = false;      // between pause_writing and resume_writing
+  bool was_paused_ = false;  // paused_ when this protocol took over
+  bool lost_ = false;
+};
+
+/// loop.sendfile over a transport that sendfile(2) cannot write to (Python's
+/// _sendfile_fallback): the file read and written through the transport.
+Coro<std::size_t> write_through(EventLoop& loop, std::shared_ptr<Transport> transport, int file,
+                                std::int64_t offset, std::optional<std::size_t> count) {
+  if (transport->is_closing()) throw RuntimeError("Transport is closing");
+  auto protocol = std::make_shared<FallbackProtocol>(transport);
+  transport->set_protocol(protocol);
+  struct Restore {
+    FallbackProtocol& protocol;
+    ~Restore() { protocol.restore(); }
+  } restore{*protocol};
+  const std::size_t sent = co_await read_and_send(
+      loop, file, offset, count.value_or(std::numeric_limits<std::size_t>::max()),
+      [&protocol](std::string_view bytes) {
+        return FallbackProtocol::write_when_drained(protocol, bytes);
+      });
+  ::lseek(file, static_cast<off_t>(offset) + static_cast<off_t>(sent), SEEK_SET);
   co_return sent;
 }
 
@@ -92,8 +183,16 @@ Coro<std::size_t> EventLoop::sock_sendfile(int fd, int file, std::int64_t offset
 Coro<std::size_t> EventLoop::sendfile(std::shared_ptr<Transport> transport, int file,
                                       std::int64_t offset, std::optional<std::size_t> count,
                                       bool fallback) {
+  if (!transport) throw std::invalid_argument("sendfile needs a transport");
   auto stream = std::dynamic_pointer_cast<detail::StreamTransport>(transport);
-  if (!stream) throw std::invalid_argument("sendfile needs a stream transport of this library");
+  if (!stream) {  // TLS: the bytes must go through the transport
+    auto connection = std::dynamic_pointer_cast<detail::ConnectionTransport>(transport);
+    check_sendfile_arguments(connection ? connection->fd() : -1, offset, count);
+    if (!fallback)
+      throw SendfileNotAvailableError(
+          "fallback is disabled and native sendfile is not supported for this transport");
+    co_return co_await write_through(*this, std::move(transport), file, offset, count);
+  }
   check_sendfile_arguments(stream->fd(), offset, count);
   co_return co_await detail::StreamTransport::send_file(std::move(stream), file, offset, count,
                                                         fallback);
