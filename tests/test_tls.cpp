@@ -987,7 +987,7 @@ TEST_F(TLSTest, AThousandConnectionsHandshakeAndEcho) {
   // The select backend watches descriptors below FD_SETSIZE (1024) only: 2 x 400 then.
   const char* selector = std::getenv("ASYNCIO_SELECTOR");
   const bool select_backend = selector && std::string(selector) == "select";
-  const int n = select_backend ? 400 : asyncio_test::sanitized ? 300 : 1000;
+  const int n = select_backend ? 400 : 1000;
   rlimit saved{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
   rlimit raised = saved;
