@@ -2,8 +2,8 @@
 // present and trust, which versions, ciphers and ALPN protocols), create_default_context, the
 // errors a handshake or a session raises, and what get_extra_info reports about a TLS
 // connection. The connections themselves are the usual ones given `ssl=` (ConnectionOptions,
-// ServerOptions) or upgraded with start_tls (streams.hpp, connections.hpp). Built on OpenSSL 3; no OpenSSL type
-// appears here but through the explicit native_handle() accessors.
+// ServerOptions) or upgraded with start_tls (streams.hpp, connections.hpp). Built on OpenSSL 3;
+// no OpenSSL type appears here but through the explicit native_handle() accessors.
 #pragma once
 
 #include <cstdint>
