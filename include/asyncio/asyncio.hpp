@@ -2,6 +2,7 @@
 #pragma once
 
 #include "asyncio/async_generator.hpp"
+#include "asyncio/channel.hpp"
 #include "asyncio/concurrent_future.hpp"
 #include "asyncio/connections.hpp"
 #include "asyncio/contextvars.hpp"
@@ -19,9 +20,11 @@
 #include "asyncio/outcome.hpp"
 #include "asyncio/protocols.hpp"
 #include "asyncio/queues.hpp"
+#include "asyncio/run_on.hpp"
 #include "asyncio/runners.hpp"
 #include "asyncio/selectors.hpp"
 #include "asyncio/server.hpp"
+#include "asyncio/shards.hpp"
 #include "asyncio/socket_address.hpp"
 #include "asyncio/ssl.hpp"
 #include "asyncio/stream_reader_protocol.hpp"
