@@ -5,7 +5,9 @@
 """Run our program and its peers in alternating rounds and compare them.
 
 Suites: core (spawn, sleep(0), timers, memory per task), io (socket-pair ping-pong per
-selector backend), sync (queue handoff, uncontended lock), generator (Generator<T> against a
+selector backend), sync (queue handoff, uncontended lock), shards (handoff between two loops on
+two threads: Channel bursts, one-item round trips, run_on; against Asio's post between two
+io_contexts), generator (Generator<T> against a
 hand-written loop, and delegation depth) and subprocess (spawn-and-wait of /bin/true 50 at a time,
 signal-to-callback latency; also against a C floor). Each program prints "<workload> <value>" lines.
 The ratio column is always "how many times better ours is": peer/ours where lower is better,
@@ -70,6 +72,18 @@ SUITES = {
         "metrics": [
             ("queue_handoff_ns", "ns/item", True, ("at most", 25)),
             ("lock_ns", "ns/acquire+release", True, ("at most", 5)),
+        ],
+    },
+    "shards": {
+        "ours": "bench_shards", "asio": "peers/bench_shards_asio", "python": None,
+        "metrics": [
+            ("handoff_burst64_ns", "ns/item, Channel<int> between two loops, bursts of 64", True,
+             ("at most", 50)),
+            ("handoff_stream_ns", "ns/item, streamed with no acknowledgement", True, None),
+            ("item_rtt_ns", "ns/round trip, one item there and back", True, ("ratio to", "asio", 1.0)),
+            ("run_on_rtt_ns", "ns/round trip, co_await run_on", True,
+             ("within", "threadsafe_rtt_ns", 1.0)),
+            ("threadsafe_rtt_ns", "ns/round trip, run_coroutine_threadsafe + wrap_future", True, None),
         ],
     },
     "generator": {
@@ -211,6 +225,8 @@ def compare(suite_name, args):
     notes = []
     for impl in ("ours", "asio", "python", "floor"):  # the order of the runs and of the columns
         if impl == "python":
+            if suite["python"] is None:  # no CPython peer for this suite
+                continue
             commands["python"] = [args.python, os.path.join(HERE, "peers", suite["python"])] + extra
             continue
         name = suite.get(impl)

@@ -93,7 +93,8 @@ TEST_F(ChannelTest, CloseWakesEveryWaitingTaskAndThreadWithQueueShutDown) {
   };
   std::vector<asyncio::Task<std::string>> tasks;
   for (int i = 0; i < 3; ++i) tasks.push_back(loop->create_task(expect_shut_down(get_one(empty))));
-  for (int i = 0; i < 2; ++i) tasks.push_back(loop->create_task(expect_shut_down(put_all(full, {i}))));
+  for (int i = 0; i < 2; ++i)
+    tasks.push_back(loop->create_task(expect_shut_down(put_all(full, {i}))));
   run_iterations(2);
   std::atomic<int> threads_woken{0};
   std::latch blocked(2);

@@ -94,12 +94,12 @@ TEST(Shards, FourShardsOnOneReusePortPortServeAThousandConnections) {
   shards.run([&](std::size_t shard) -> Coro<void> {
     const asyncio::ServerOptions options{.reuse_port = true};
     std::uint16_t here = shard == 0 ? 0 : co_await asyncio::wrap_future(port);
-    asyncio::Server server = co_await asyncio::start_server(counted_echo, "127.0.0.1", here, options);
+    asyncio::Server server =
+        co_await asyncio::start_server(counted_echo, "127.0.0.1", here, options);
     if (shard == 0) port.set_result(server.addresses().front().port());
     if (++listening == 4) {  // the last to listen runs the clients, then stops everybody
-      whole = co_await asyncio::to_thread([&] {
-        return asyncio::run(echo_clients(port.result(), connections));
-      });
+      whole = co_await asyncio::to_thread(
+          [&] { return asyncio::run(echo_clients(port.result(), connections)); });
       shards.stop_all();
     }
     co_await server.serve_forever();
@@ -136,9 +136,8 @@ TEST(Shards, OneAcceptorHandsSocketsToShardsRoundRobin) {
     }
     asyncio_test::Listener listener;
     auto& loop = asyncio::get_running_loop();
-    asyncio::Future<int> clients = asyncio::to_thread([port = listener.address.port()] {
-      return asyncio::run(echo_clients(port, connections));
-    });
+    asyncio::Future<int> clients = asyncio::to_thread(
+        [port = listener.address.port()] { return asyncio::run(echo_clients(port, connections)); });
     for (int i = 0; i < connections; ++i) {
       auto [fd, address] = co_await loop.sock_accept(listener.fd);
       co_await inboxes[1 + i % 2].put(fd);
@@ -240,9 +239,9 @@ TEST(Shards, SigintStopsEveryShardAndRaisesKeyboardInterrupt) {
     ::kill(::getpid(), SIGINT);
   });
   EXPECT_THROW(shards.run([&](std::size_t) -> Coro<void> {
-                 started.count_down();
-                 co_await sleep_forever();
-               }),
+    started.count_down();
+    co_await sleep_forever();
+  }),
                asyncio::KeyboardInterrupt);
   signaller.join();
   EXPECT_EQ(shards.stop_signal(), SIGINT);

@@ -108,7 +108,9 @@ class ChannelCore {
 
  private:
   friend class ChannelTaskWaiter;
-  IntrusiveList& list(ChannelSide side) noexcept { return side == ChannelSide::get ? getters_ : putters_; }
+  IntrusiveList& list(ChannelSide side) noexcept {
+    return side == ChannelSide::get ? getters_ : putters_;
+  }
   std::size_t& reserved(ChannelSide side) noexcept {
     return side == ChannelSide::get ? reserved_gets_ : reserved_puts_;
   }
@@ -215,7 +217,8 @@ class ChannelState final : public ChannelCore {
   void put_blocking(T&& item, std::optional<Clock::time_point> deadline) {
     std::unique_lock lock(mutex());
     if (put_ready_locked()) return add_locked(std::move(item));
-    add_after_wait(wait_blocking(lock, ChannelSide::put, deadline, "put_blocking"), std::move(item));
+    add_after_wait(wait_blocking(lock, ChannelSide::put, deadline, "put_blocking"),
+                   std::move(item));
   }
 
  private:
@@ -249,7 +252,8 @@ class Channel {
   using value_type = T;
 
   /// A channel of at most `maxsize` items; 0 for no bound.
-  explicit Channel(std::size_t maxsize) : state_(std::make_shared<detail::ChannelState<T>>(maxsize)) {}
+  explicit Channel(std::size_t maxsize)
+      : state_(std::make_shared<detail::ChannelState<T>>(maxsize)) {}
 
   class [[nodiscard]] GetAwaiter final : public detail::ChannelTaskWaiter {
    public:
@@ -290,7 +294,9 @@ class Channel {
   class [[nodiscard]] PutAwaiter final : public detail::ChannelTaskWaiter {
    public:
     PutAwaiter(detail::ChannelState<T>& state, T&& item)
-        : ChannelTaskWaiter(state, detail::ChannelSide::put), state_(state), item_(std::move(item)) {}
+        : ChannelTaskWaiter(state, detail::ChannelSide::put),
+          state_(state),
+          item_(std::move(item)) {}
     /// The fast path: there is room (or the channel is closed: QueueShutDown).
     bool await_ready() {
       std::lock_guard lock(state_.mutex());

@@ -53,7 +53,9 @@ class RemoteRunBase : public LoopRef,
   /// Posts the outcome (already stored) to the origin loop, if it still waits.
   void send_to_origin() noexcept;
   /// Whether the awaiting side asked for the remote task to be cancelled.
-  bool cancel_requested() const noexcept { return cancel_requested_.load(std::memory_order_acquire); }
+  bool cancel_requested() const noexcept {
+    return cancel_requested_.load(std::memory_order_acquire);
+  }
   /// The loop's thread: posts the start of the coroutine (the typed part's).
   virtual void post_start() = 0;
   /// The target's thread: cancels the remote task if it runs.
@@ -66,7 +68,7 @@ class RemoteRunBase : public LoopRef,
 
   std::atomic<bool> cancel_requested_{false};
   std::mutex origin_mutex_;
-  EventLoop* origin_;         // guarded by origin_mutex_; null once the awaiting frame is gone
+  EventLoop* origin_;           // guarded by origin_mutex_; null once the awaiting frame is gone
   TaskBase* waiter_ = nullptr;  // the origin's thread only: the awaiting task while it waits
 };
 
@@ -76,7 +78,9 @@ class RemoteRun final : public RemoteRunBase {
   RemoteRun(EventLoop& target, EventLoop& origin, Coro<T> coro)
       : RemoteRunBase(target, origin), target_(target), coro_(std::move(coro)) {}
 
-  std::shared_ptr<RemoteRun> self() { return std::static_pointer_cast<RemoteRun>(shared_from_this()); }
+  std::shared_ptr<RemoteRun> self() {
+    return std::static_pointer_cast<RemoteRun>(shared_from_this());
+  }
   /// The origin's thread, once the wait is over: the coroutine's outcome.
   T take_result() { return std::move(*outcome_).value(); }
 
@@ -119,7 +123,8 @@ class RemoteRun final : public RemoteRunBase {
   }
 
   static Outcome<T> outcome_of(Task<T>& task) {
-    if (task.cancelled()) return Outcome<T>::from_exception(std::make_exception_ptr(CancelledError()));
+    if (task.cancelled())
+      return Outcome<T>::from_exception(std::make_exception_ptr(CancelledError()));
     if (std::exception_ptr error = task.exception()) return Outcome<T>::from_exception(error);
     if constexpr (std::is_void_v<T>) {
       return Outcome<T>::from_value();
@@ -149,8 +154,8 @@ class RemoteRun final : public RemoteRunBase {
   }
 
   EventLoop& target_;
-  Coro<T> coro_;                     // until started
-  std::optional<Task<T>> task_;      // the target's thread only, while the task runs
+  Coro<T> coro_;                       // until started
+  std::optional<Task<T>> task_;        // the target's thread only, while the task runs
   std::optional<Outcome<T>> outcome_;  // written once, before it is posted to the origin
 };
 

@@ -85,8 +85,7 @@ bool ChannelCore::wake_first(ChannelSide side, Reason reason) noexcept {
   return true;
 }
 
-ChannelCore::Reason ChannelCore::wait_blocking(std::unique_lock<std::mutex>& lock,
-                                               ChannelSide side,
+ChannelCore::Reason ChannelCore::wait_blocking(std::unique_lock<std::mutex>& lock, ChannelSide side,
                                                std::optional<Clock::time_point> deadline,
                                                const char* caller) {
   if (running_loop.loop) {

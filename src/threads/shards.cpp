@@ -147,8 +147,7 @@ void Shards::run(Main main) {
   if (stop_signal() == SIGINT) throw KeyboardInterrupt();
 }
 
-void Shards::run_shard(std::size_t index, const Main& main,
-                       const std::function<void()>& ended) {
+void Shards::run_shard(std::size_t index, const Main& main, const std::function<void()>& ended) {
   EventLoop& loop = *loops_[index];
   Shard& shard = *shards_[index];
   current_shards = this;
