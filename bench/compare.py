@@ -17,6 +17,8 @@ Two more suites run a server and a load client, the server pinned to one CPU and
 another (taskset): echo (echo_client against our echo_server, a C epoll floor, Boost.Asio, libuv,
 uvloop and asyncio, for 64 B and 64 KiB messages on 50 connections and 64 B on 1,000) and http
 (wrk against examples/http_hello and nginx). Their ratios are "this server / the peer named".
+The sharding suite runs examples/http_hello and bench/echo_server with --shards 1 and 2 and nginx
+with 1 and 2 workers, and compares each server's CPU time per operation between 1 and 2.
 Two more do the same over TLS, with a certificate made for the run by the openssl tool:
 tls_echo (echo_client --tls against our echo servers with --tls and Boost.Asio's ssl::stream
 echo, 64 B and 16 KiB on 50 connections) and https (wrk against examples/https_hello and nginx
@@ -588,11 +590,15 @@ def http_table(summary):
     return ["server", "requests/s", "p99 us", "vs nginx"], rows
 
 
-def nginx_command(nginx, directory, conf="nginx.conf"):
+def nginx_command(nginx, directory, conf="nginx.conf", workers=1):
     """command(port) for nginx serving `directory` with bench/peers/`conf` (nginx.conf: the file
-    hello.txt, written here)."""
+    hello.txt, written here); with workers > 1, that many worker processes, each listening on
+    the port with SO_REUSEPORT."""
     with open(os.path.join(HERE, "peers", conf)) as template:
         config = template.read()
+    if workers > 1:
+        config = config.replace("worker_processes 1;", f"worker_processes {workers};")
+        config = config.replace("listen 127.0.0.1:@PORT@;", "listen 127.0.0.1:@PORT@ reuseport;")
     if conf in ("nginx.conf", "nginx_https.conf"):
         with open(os.path.join(directory, "hello.txt"), "w") as hello:
             hello.write("Hello, world!\n")
@@ -615,6 +621,8 @@ def parse_wrk(stdout):
         parts = line.split()
         if line.startswith("Requests/sec:"):
             values["requests_per_s"] = float(parts[1])
+        elif len(parts) >= 3 and parts[1] == "requests" and parts[2] == "in":
+            values["requests_total"] = float(parts[0])
         elif len(parts) == 2 and parts[0] in ("50%", "75%", "90%", "99%"):
             number = parts[1].rstrip("mus")
             values[f"latency_p{parts[0][:-1]}_us"] = float(number) * units[parts[1][len(number):]]
@@ -773,6 +781,108 @@ def https_table(summary):
     return ["workload", "server", "requests/s", "p99 us", "vs nginx"], rows
 
 
+# The sharding suite's workloads: name, the load client ("wrk" or "echo"), the servers' names.
+SHARDING_WORKLOADS = [("HTTP hello, wrk -c50", "wrk", ["ours 1 shard", "ours 2 shards", "nginx 1 worker",
+                                                     "nginx 2 workers"]),
+                      ("echo 64 B x 50 (streams)", "echo", ["ours 1 shard", "ours 2 shards"])]
+SHARDING_METRICS = ["ops_per_s", "server_cpu_ns_per_op"]
+
+
+def compare_sharding(args):
+    """The sharding suite: examples/http_hello and bench/echo_server with --shards 1 and 2 (every
+    shard listening with SO_REUSEPORT), and nginx with 1 and 2 workers; the server's CPU time per
+    request or round trip. All of a server's threads or workers are pinned to one CPU, the load
+    client to the other: what is compared is the cost per operation, which stays flat when the
+    loops do not contend. Returns (summary, samples, failures, notes, commands) like compare()."""
+    notes = []
+    wrk, nginx = find_tool("wrk"), find_tool("nginx")
+    http_hello = os.path.normpath(os.path.join(args.build, "..", "examples", "example_http_hello"))
+    echo_server, echo_client = (os.path.join(args.build, p) for p in ("echo_server", "echo_client"))
+    directory = tempfile.mkdtemp(prefix="asyncio-nginx-")
+    seconds = HTTP_SECONDS[args.quick]
+    echo_seconds, warmup = ECHO_SECONDS[args.quick]
+    runs = {}  # (workload, server): (server command(port), client command(port), metric parser)
+    for shards in (1, 2):
+        name = f"ours {shards} shard" + ("s" if shards > 1 else "")
+        if wrk and os.path.exists(http_hello):
+            runs[(SHARDING_WORKLOADS[0][0], name)] = (
+                lambda port, n=shards: [http_hello, str(port), "--shards", str(n)],
+                lambda port: [wrk, "-t1", "-c50", f"-d{seconds}s", f"http://127.0.0.1:{port}/"], "wrk")
+        if os.path.exists(echo_server) and os.path.exists(echo_client):
+            runs[(SHARDING_WORKLOADS[1][0], name)] = (
+                lambda port, n=shards: [echo_server, str(port), "--shards", str(n)],
+                lambda port: [echo_client, "--port", str(port), "--connections", "50", "--size", "64",
+                              "--seconds", str(echo_seconds), "--warmup", str(warmup)], "echo")
+    if wrk and nginx:
+        os.chmod(directory, 0o755)  # nginx's workers may run as another user
+        for workers in (1, 2):
+            nginx_dir = os.path.join(directory, f"workers-{workers}")
+            os.makedirs(nginx_dir)
+            runs[(SHARDING_WORKLOADS[0][0], f"nginx {workers} worker" + ("s" if workers > 1 else ""))] = (
+                nginx_command(nginx, nginx_dir, workers=workers),
+                lambda port: [wrk, "-t1", "-c50", f"-d{seconds}s", f"http://127.0.0.1:{port}/hello.txt"], "wrk")
+    if not runs:
+        notes.append("nothing to run: wrk, the examples or the echo programs are missing")
+    cpus = pick_cpus(notes)
+    for note in notes:
+        print(note, file=sys.stderr)
+    samples = {w: {name: {m: [] for m in SHARDING_METRICS} for (wl, name) in runs if wl == w}
+               for w, _client, _names in SHARDING_WORKLOADS}
+    failures = []
+    try:
+        for round_no in range(1, args.rounds + 1):
+            print(f"sharding: round {round_no}/{args.rounds}", file=sys.stderr)
+            for key in rotated(list(runs), round_no):
+                workload, name = key
+                server, client, kind = runs[key]
+                stdout, error, cpu_seconds = run_with_server(server, client, cpus, timeout=seconds + 60)
+                if kind == "wrk":
+                    values, wrk_error = parse_wrk(stdout)
+                    error = "; ".join(e for e in (error, wrk_error) if e) or None
+                    rate, total = values.get("requests_per_s"), values.get("requests_total")
+                else:
+                    values = parse_output(stdout, ["round_trips_per_s", "round_trips_total"])
+                    rate, total = values.get("round_trips_per_s"), values.get("round_trips_total")
+                if error is None and not (rate and total):
+                    error = "no rate from the load client"
+                if rate:
+                    samples[workload][name]["ops_per_s"].append(rate)
+                if cpu_seconds is not None and total:
+                    samples[workload][name]["server_cpu_ns_per_op"].append(cpu_seconds * 1e9 / total)
+                if error:
+                    failures.append({"suite": "sharding", "round": round_no, "impl": f"{name} ({workload})",
+                                     "error": error})
+                    print(f"  {name} FAILED: {error}", file=sys.stderr)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    summary = {w: {name: {m: summarize(samples[w][name][m]) for m in SHARDING_METRICS} for name in samples[w]}
+               for w in samples}
+    mode = "quick" if args.quick else "full"
+    print(f"sharding: {args.rounds} round(s) ({mode}); each server's threads or workers pinned to one CPU, "
+          f"the client to the other; operations/s and server CPU ns per operation: median (min-max); "
+          f"2 vs 1 = CPU per operation with 2 shards (workers) / with 1")
+    print_table(*sharding_table(summary), left_columns=2)
+    for note in notes:
+        print(f"note: {note}")
+    commands = {f"{name} ({workload})": pinned((cpus or (None,))[0], server("PORT"))
+                for (workload, name), (server, _client, _kind) in runs.items() if not name.startswith("nginx")}
+    return summary, samples, failures, notes, commands
+
+
+def sharding_table(summary):
+    """(header, rows) of the sharding suite's table: per workload, a row per server."""
+    rows = []
+    for workload, servers in summary.items():
+        for name, metrics in servers.items():
+            cpu = (metrics["server_cpu_ns_per_op"] or {}).get("median")
+            one = name.replace("2 shards", "1 shard").replace("2 workers", "1 worker")
+            base = (servers.get(one, {}).get("server_cpu_ns_per_op") or {}).get("median")
+            ratio = f"{cpu / base:.2f}x" if cpu and base and one != name else "-"
+            rows.append([workload, name, stats_cell(metrics["ops_per_s"]),
+                         stats_cell(metrics["server_cpu_ns_per_op"]), ratio])
+    return ["workload", "server", "operations/s", "server CPU ns/op", "2 vs 1"], rows
+
+
 # The server suites: how to run each, and the (header, rows) of its table from its summary.
 # The sendfile workload: a file of this many bytes (full, --quick) downloaded once per run.
 SENDFILE_BYTES = {False: 1 << 30, True: 128 << 20}
@@ -857,9 +967,9 @@ def sendfile_table(summary):
 
 
 SERVER_SUITES = {"echo": compare_echo, "http": compare_http, "sendfile": compare_sendfile,
-                 "tls_echo": compare_tls_echo, "https": compare_https}
+                 "tls_echo": compare_tls_echo, "https": compare_https, "sharding": compare_sharding}
 SERVER_TABLES = {"echo": echo_table, "http": http_table, "sendfile": sendfile_table,
-                 "tls_echo": echo_table, "https": https_table}
+                 "tls_echo": echo_table, "https": https_table, "sharding": sharding_table}
 
 
 def main():

@@ -8,7 +8,9 @@
 // The protocol forms pause reading while the transport's write buffer is over its high-water
 // mark, as drain() does for the streams. With --tls CERT KEY every form serves TLS (ssl= with a
 // CLIENT_AUTH default context and that certificate; compare.py tls_echo). Listens on
-// 127.0.0.1:PORT (backlog 1024); exits with status 0 on SIGINT or SIGTERM.
+// 127.0.0.1:PORT (backlog 1024); exits with status 0 on SIGINT or SIGTERM. With --shards N it
+// serves the port from N loops on N threads, each listening with SO_REUSEPORT (compare.py
+// sharding).
 #include <asyncio/asyncio.hpp>
 
 #include <array>
@@ -60,8 +62,9 @@ struct EchoBuffered final : EchoBase<asyncio::BufferedProtocol> {
 };
 
 asyncio::Coro<asyncio::Server> listen(int port, std::string_view form,
-                                      std::shared_ptr<asyncio::ssl::SSLContext> tls) {
-  asyncio::ServerOptions options{.backlog = 1024};
+                                      std::shared_ptr<asyncio::ssl::SSLContext> tls,
+                                      bool reuse_port = false) {
+  asyncio::ServerOptions options{.backlog = 1024, .reuse_port = reuse_port};
   options.ssl = std::move(tls);
   const auto at = static_cast<std::uint16_t>(port);
   if (form == "--protocol")
@@ -79,11 +82,18 @@ asyncio::Coro<> serve(int port, std::string form, std::shared_ptr<asyncio::ssl::
   co_await server.serve_forever();
 }
 
+/// One shard's server with --shards: Shards owns SIGINT and SIGTERM, and stops every shard.
+asyncio::Coro<> serve_shard(int port, std::string form) {
+  asyncio::Server server = co_await listen(port, form, nullptr, true);
+  co_await server.serve_forever();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string form;
   std::shared_ptr<asyncio::ssl::SSLContext> tls;
+  int shards = -1;  // none: one loop, on this thread
   bool usage = argc < 2;
   for (int i = 2; i < argc && !usage; ++i) {
     const std::string_view arg = argv[i];
@@ -93,13 +103,25 @@ int main(int argc, char** argv) {
       tls = asyncio::ssl::create_default_context(asyncio::ssl::Purpose::CLIENT_AUTH);
       tls->load_cert_chain(argv[i + 1], argv[i + 2]);
       i += 2;
+    } else if (arg == "--shards" && i + 1 < argc && shards < 0 && !tls) {
+      shards = std::atoi(argv[++i]);
     } else {
       usage = true;
     }
   }
   if (usage) {
-    std::fprintf(stderr, "usage: %s PORT [--protocol | --buffered] [--tls CERT KEY]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s PORT [--protocol | --buffered] [--tls CERT KEY | --shards N]\n",
+                 argv[0]);
     return 2;
+  }
+  if (shards >= 0) {
+    const int port = std::atoi(argv[1]);
+    try {
+      asyncio::run_sharded(static_cast<std::size_t>(shards),
+                           [&](std::size_t) { return serve_shard(port, form); });
+    } catch (const asyncio::KeyboardInterrupt&) {  // Ctrl-C stopped every shard: a normal end
+    }
+    return 0;
   }
   asyncio::run(serve(std::atoi(argv[1]), form, std::move(tls)));
 }
