@@ -189,6 +189,35 @@ TEST_F(ChannelTest, BurstPutWhileTheConsumerWaitsIsDrainedAfterOneWakeUp) {
   EXPECT_EQ(waits, 1);
 }
 
+TEST_F(ChannelTest, PutManyWaitsForRoomAndGetManyTakesWhatIsThere) {
+  Channel<int> ch(4);
+  std::vector<int> got;
+  auto consumer = [&]() -> Coro<void> {
+    while (got.size() < 10) {
+      std::vector<int> batch = co_await ch.get_many(3);
+      if (batch.empty() || batch.size() > 3) ADD_FAILURE() << "a batch of " << batch.size();
+      got.insert(got.end(), batch.begin(), batch.end());
+    }
+  };
+  auto putting = loop->create_task(ch.put_many({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  run_iterations(2);
+  EXPECT_EQ(ch.qsize(), 4u);  // full: the rest waits for room
+  EXPECT_FALSE(putting.done());
+  run(consumer());
+  run(asyncio::Future<void>(putting));
+  EXPECT_EQ(got, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  ch.close();
+  auto after_close = [&]() -> Coro<std::string> {
+    try {
+      co_await ch.get_many(5);
+    } catch (const asyncio::QueueShutDown&) {
+      co_return "QueueShutDown";
+    }
+    co_return "items";
+  };
+  EXPECT_EQ(run(after_close()), "QueueShutDown");
+}
+
 TEST_F(ChannelTest, BlockingCallsOnALoopThreadRaiseRuntimeError) {
   Channel<int> ch(1);
   auto misuse = [&]() -> Coro<std::string> {
@@ -209,6 +238,30 @@ TEST_F(ChannelTest, BlockingGetTimesOutAndLosesNothing) {
   EXPECT_THROW(ch.put_blocking(4, 20ms), asyncio::TimeoutError);
   EXPECT_EQ(ch.get_blocking(1s), 3);
   EXPECT_TRUE(ch.empty());
+}
+
+// A loop that busy-polls for 1 us and then sleeps, ping-ponged with a plain thread 20,000
+// times: it keeps passing between spinning (posts skip the eventfd) and sleeping (posts must
+// write it); a wake-up lost at a passage shows as a 10 s TimeoutError, not a hang.
+TEST_F(ChannelTest, BusyPollingLoopLosesNoWakeUpFromAnotherThread) {
+  constexpr int rounds = 20'000;
+  loop->set_busy_poll(std::chrono::microseconds(1));
+  EXPECT_EQ(loop->busy_poll(), std::chrono::microseconds(1));
+  Channel<int> there(1), back(1);
+  auto echo = [&]() -> Coro<void> {
+    for (int i = 0; i < rounds; ++i) co_await back.put(co_await there.get());
+  };
+  auto task = loop->create_task(echo());
+  int answered = 0;
+  {
+    LoopThread running(*loop);
+    for (int i = 0; i < rounds; ++i) {
+      there.put_blocking(i, 10s);
+      answered += back.get_blocking(10s) == i;
+    }
+  }
+  EXPECT_EQ(answered, rounds);
+  EXPECT_TRUE(task.done());
 }
 
 // Producers and consumers on 4 loops (2 and 2) and 4 plain threads (2 and 2): 10^6 items, each

@@ -25,7 +25,9 @@
 #include <mutex>
 #include <optional>
 #include <utility>
+#include <vector>
 
+#include "asyncio/coro.hpp"
 #include "asyncio/detail/deadline.hpp"
 #include "asyncio/detail/future_state.hpp"
 #include "asyncio/detail/intrusive_list.hpp"
@@ -194,6 +196,18 @@ class ChannelState final : public ChannelCore {
     if (!can_put()) throw QueueFull();
     push(std::move(item));
   }
+  /// Adds items[from...] while there is room (none once closed); how many it added.
+  std::size_t add_some(std::vector<T>& items, std::size_t from) {
+    std::size_t added = 0;
+    for (; from + added < items.size() && !is_closed() && can_put(); ++added) {
+      push(std::move(items[from + added]));
+    }
+    return added;
+  }
+  /// Moves up to `max` items that may be taken now to the back of `out`.
+  void take_some(std::vector<T>& out, std::size_t max) {
+    for (; max > 0 && can_get(); --max) out.push_back(pop());
+  }
   /// A woken getter takes its item; after a close it drains what is left, or raises.
   T take_after_wait(Reason reason) {
     if (reason == Reason::reserved) {
@@ -334,6 +348,14 @@ class Channel {
   GetAwaiter get() noexcept { return GetAwaiter(*state_); }
   PutAwaiter put(T item) { return PutAwaiter(*state_, std::move(item)); }
 
+  /// Puts every item, in order, taking the lock once for as many as there is room for (a
+  /// burst costs about one put); waits for room as put() does. When the channel closes midway,
+  /// the items before the one that raised QueueShutDown were put.
+  Coro<void> put_many(std::vector<T> items) { return put_many_into(*this, std::move(items)); }
+  /// Waits while the channel is empty, then takes up to `max` (at least 1) items at once:
+  /// Tokio's recv_many. QueueShutDown once closed and drained.
+  Coro<std::vector<T>> get_many(std::size_t max) { return get_many_from(*this, max); }
+
   /// Takes an item without waiting: QueueEmpty when there is none, QueueShutDown once closed
   /// and drained.
   T get_nowait() {
@@ -372,6 +394,24 @@ class Channel {
   std::size_t maxsize() const noexcept { return state_->maxsize(); }
 
  private:
+  // (They hold a handle of their own: the coroutine may outlive the handle it was called on.)
+  static Coro<void> put_many_into(Channel self, std::vector<T> items) {
+    for (std::size_t next = 0; next < items.size();) {
+      {
+        std::lock_guard lock(self.state_->mutex());
+        next += self.state_->add_some(items, next);
+      }
+      if (next < items.size()) co_await self.put(std::move(items[next++]));  // full: waits
+    }
+  }
+  static Coro<std::vector<T>> get_many_from(Channel self, std::size_t max) {
+    std::vector<T> items;
+    items.push_back(co_await self.get());
+    std::lock_guard lock(self.state_->mutex());
+    self.state_->take_some(items, max > 1 ? max - 1 : 0);
+    co_return items;
+  }
+
   std::shared_ptr<detail::ChannelState<T>> state_;
 };
 

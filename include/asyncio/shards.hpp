@@ -34,6 +34,9 @@ struct ShardOptions {
   bool pin = false;
   /// Each loop's debug mode.
   bool debug = false;
+  /// Each loop's busy polling (EventLoop::set_busy_poll): how long an idle loop spins for
+  /// wake-ups from other loops before it sleeps. 0: it sleeps at once.
+  std::chrono::nanoseconds busy_poll{0};
   /// SIGINT and SIGTERM stop every shard (as stop_all()), when their disposition is the
   /// default: after SIGINT, run() then raises KeyboardInterrupt, as asyncio::run does; after
   /// SIGTERM it returns. A second signal meets the default disposition again.

@@ -3,6 +3,8 @@
 // loop.
 #include "asyncio/event_loop.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -103,6 +105,31 @@ void EventLoop::run_forever() {
   } while (!stopping_);
 }
 
+bool EventLoop::spin_for_work(std::chrono::nanoseconds limit) {
+  // Every 256 turns (a few microseconds), one look at the fds without waiting; between them,
+  // only the flags of the remote queue and of the signals, atomic loads. While the loop spins,
+  // other threads' posts do not write the eventfd: calls they post are taken here.
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  bool work = false;
+  remote_->start_polling();
+  for (unsigned turn = 1; !work; ++turn) {
+    if (remote_->wakeup_pending() || (signals_ && signals_->any_pending())) break;
+    if (turn % 256 == 0) {
+      io_->poll(std::chrono::nanoseconds(0));
+      work = scheduler_.has_ready();
+      if (std::chrono::steady_clock::now() >= deadline) break;
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+  if (remote_->stop_polling()) {  // also a call posted as the spin ended
+    remote_->take_into(scheduler_);
+    work = true;
+  }
+  return work || (signals_ && signals_->any_pending());
+}
+
 void EventLoop::poll_io_and_timers() {
   scheduler_.poll_done();
   std::optional<std::chrono::nanoseconds> timeout;  // none: wait until some fd is ready
@@ -111,6 +138,14 @@ void EventLoop::poll_io_and_timers() {
   } else if (const std::optional<std::uint64_t> when = scheduler_.next_deadline()) {
     const std::uint64_t now = detail::to_ns(time());
     timeout = std::chrono::nanoseconds(*when > now ? *when - now : 0);
+  }
+  if (busy_poll_.count() > 0 && (!timeout || timeout->count() > 0)) {
+    const auto limit = timeout ? std::min(*timeout, busy_poll_) : busy_poll_;
+    if (spin_for_work(limit)) {
+      timeout = std::chrono::nanoseconds(0);
+    } else if (timeout) {
+      timeout = *timeout - limit;
+    }
   }
   if (timeout && timeout->count() == 0 && io_->registered_fds() == (signals_ ? 2 : 1)) {
     // Only the loop's own eventfds are watched and the poll would not wait: the remote queue's

@@ -26,20 +26,29 @@ bool RemoteQueue::post(Callback* call) noexcept {
   queue_.push(call);
   // Still under the lock: the loop closes the eventfd only after close(), so the write cannot
   // meet a closed (or reused) fd number.
-  if (!wakeup_pending_.exchange(true, std::memory_order_acq_rel)) {
+  if (!wakeup_pending_.exchange(true, std::memory_order_seq_cst) &&
+      !polling_.load(std::memory_order_seq_cst)) {
     const std::uint64_t one = 1;
     // EAGAIN (the counter is full) still leaves the loop woken; nothing else can fail here.
     [[maybe_unused]] ssize_t n = ::write(wakeup_fd_, &one, sizeof one);
+    fd_written_ = true;
   }
   return true;
 }
 
 void RemoteQueue::take_into(Scheduler& scheduler) noexcept {
-  std::uint64_t count;
-  [[maybe_unused]] ssize_t n = ::read(wakeup_fd_, &count, sizeof count);
-  // Cleared before taking the queue: a call queued after this point writes the eventfd again.
-  wakeup_pending_.store(false, std::memory_order_release);
-  ReadyQueue batch = take_all();
+  ReadyQueue batch;
+  {
+    // All under the lock, which posts hold too: a call queued after it writes the eventfd
+    // again (or finds the loop polling), and no count written for a later call is read here.
+    std::lock_guard lock(mutex_);
+    if (std::exchange(fd_written_, false)) {
+      std::uint64_t count;
+      [[maybe_unused]] ssize_t n = ::read(wakeup_fd_, &count, sizeof count);
+    }
+    wakeup_pending_.store(false, std::memory_order_seq_cst);
+    batch.splice(queue_);
+  }
   scheduler.push_ready(batch);
 }
 

@@ -1,6 +1,8 @@
 // RemoteQueue: how other threads hand calls to a loop (call_soon_threadsafe) and wake it. Calls
 // queue under a mutex, in the order they were posted, until the loop's thread moves them to its
-// ready queue; an eventfd, watched by the loop, wakes a loop that waits in its poll.
+// ready queue; an eventfd, watched by the loop, wakes a loop that waits in its poll. A loop that
+// busy-polls (EventLoop::set_busy_poll) watches the pending flag instead, and posts skip the
+// eventfd's write (a system call) while it does.
 #pragma once
 
 #include <atomic>
@@ -32,6 +34,14 @@ class RemoteQueue {
   bool wakeup_pending() const noexcept { return wakeup_pending_.load(std::memory_order_acquire); }
   /// The loop's thread: moves the queued calls, in order, onto `scheduler`'s ready queue.
   void take_into(Scheduler& scheduler) noexcept;
+  /// The loop's thread, around a busy-poll spin: while polling, posts set the pending flag
+  /// without writing the eventfd. stop_polling() returns whether a call is pending; when it is,
+  /// the loop must take it (take_into) rather than wait for the eventfd.
+  void start_polling() noexcept { polling_.store(true, std::memory_order_seq_cst); }
+  bool stop_polling() noexcept {
+    polling_.store(false, std::memory_order_seq_cst);
+    return wakeup_pending_.load(std::memory_order_seq_cst);
+  }
 
   /// From now on post() refuses calls.
   void close() noexcept;
@@ -44,12 +54,17 @@ class RemoteQueue {
  private:
   ReadyQueue take_all() noexcept;
 
-  // Invariant: a call queued while !wakeup_pending_ is followed by a write to the eventfd;
-  // other threads skip the write while it is set.
+  // Invariant: a call queued while !wakeup_pending_ is followed by a write to the eventfd,
+  // unless the loop is polling (then it sees the flag: the store to polling_ and the load of
+  // wakeup_pending_ in stop_polling, and the exchange and load in post, are sequentially
+  // consistent, so one side always sees the other's); other threads skip the write while it
+  // is set.
   std::mutex mutex_;
-  ReadyQueue queue_;     // guarded by mutex_: the posted calls, in order
-  bool closed_ = false;  // guarded by mutex_
+  ReadyQueue queue_;         // guarded by mutex_: the posted calls, in order
+  bool closed_ = false;      // guarded by mutex_
+  bool fd_written_ = false;  // guarded by mutex_: the eventfd holds a count to read
   std::atomic<bool> wakeup_pending_{false};
+  std::atomic<bool> polling_{false};  // the loop busy-polls: no eventfd write needed
   int wakeup_fd_ = -1;
 };
 

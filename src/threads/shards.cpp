@@ -69,6 +69,7 @@ Shards::Shards(std::size_t count, ShardOptions options) : options_(options) {
   for (std::size_t i = 0; i < count; ++i) {
     loops_.push_back(new_event_loop());
     loops_.back()->set_debug(options_.debug);
+    loops_.back()->set_busy_poll(options_.busy_poll);
     shards_.push_back(std::make_unique<Shard>());
   }
 }
