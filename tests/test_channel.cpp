@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "support/asyncio_test.hpp"
+#include "support/loop_thread.hpp"
 
 using namespace std::chrono_literals;
 using asyncio::Channel;
@@ -17,20 +18,7 @@ namespace {
 
 struct ChannelTest : asyncio_test::LoopFixture {};
 
-/// Runs `loop` on a thread of its own until the object is destroyed.
-class LoopThread {
- public:
-  explicit LoopThread(asyncio::EventLoop& loop)
-      : loop_(loop), thread_([this] { loop_.run_forever(); }) {}
-  ~LoopThread() {
-    loop_.call_soon_threadsafe([loop = &loop_] { loop->stop(); });
-    thread_.join();
-  }
-
- private:
-  asyncio::EventLoop& loop_;
-  std::thread thread_;
-};
+using asyncio_test::LoopThread;
 
 Coro<int> get_one(Channel<int> ch) { co_return co_await ch.get(); }
 

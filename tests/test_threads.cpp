@@ -15,6 +15,7 @@
 
 #include "support/asyncio_test.hpp"
 #include "support/busy_worker.hpp"
+#include "support/loop_thread.hpp"
 
 using namespace std::chrono_literals;
 using asyncio::ConcurrentFuture;
@@ -34,20 +35,7 @@ struct ThreadsTest : asyncio_test::LoopFixture {
   }
 };
 
-/// Runs the fixture's loop on its own thread until stop_loop().
-class LoopThread {
- public:
-  explicit LoopThread(asyncio::EventLoop& loop)
-      : loop_(loop), thread_([this] { loop_.run_forever(); }) {}
-  ~LoopThread() {
-    loop_.call_soon_threadsafe([loop = &loop_] { loop->stop(); });
-    thread_.join();
-  }
-
- private:
-  asyncio::EventLoop& loop_;
-  std::thread thread_;
-};
+using asyncio_test::LoopThread;
 
 // --- call_soon_threadsafe ----------------------------------------------------------------------
 

@@ -112,6 +112,13 @@ bool EventLoop::spin_for_work(std::chrono::nanoseconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   bool work = false;
   remote_->start_polling();
+  struct StopPolling {  // also when a poll throws: posts must write the eventfd again
+    detail::RemoteQueue& remote;
+    bool ended = false;
+    ~StopPolling() {
+      if (!ended) remote.stop_polling();
+    }
+  } polling{*remote_};
   for (unsigned turn = 1; !work; ++turn) {
     if (remote_->wakeup_pending() || (signals_ && signals_->any_pending())) break;
     if (turn % 256 == 0) {
@@ -123,6 +130,7 @@ bool EventLoop::spin_for_work(std::chrono::nanoseconds limit) {
     __builtin_ia32_pause();
 #endif
   }
+  polling.ended = true;
   if (remote_->stop_polling()) {  // also a call posted as the spin ended
     remote_->take_into(scheduler_);
     work = true;
