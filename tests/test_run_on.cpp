@@ -115,6 +115,25 @@ TEST(RunOn, ARemoteTaskThatSwallowsTheCancellationGivesItsValue) {
   EXPECT_EQ(value, 42);
 }
 
+TEST(RunOn, ARemoteTaskCancelledOnItsOwnLoopGivesTheAwaiterCancelledError) {
+  asyncio::Shards shards(2);
+  std::string error;
+  bool awaiter_cancelled = true;
+  auto cancelled_there = []() -> Coro<int> {
+    asyncio::current_task().cancel();  // by something on the remote loop, not by the awaiter
+    co_await asyncio::sleep(0ms);
+    co_return 1;
+  };
+  shards.run([&](std::size_t shard) -> Coro<void> {
+    if (shard != 0) co_return co_await serve_until_stopped();
+    error = co_await error_of(asyncio::run_on(shards.loop(1), cancelled_there()));
+    awaiter_cancelled = asyncio::current_task().cancelling() > 0;
+    shards.stop_all();
+  });
+  EXPECT_EQ(error, "cancelled");
+  EXPECT_FALSE(awaiter_cancelled);  // nobody asked the awaiting task to stop
+}
+
 TEST(RunOn, TargetLoopClosedWhileAwaitedGivesRuntimeError) {
   auto target = asyncio::new_event_loop();
   auto origin = asyncio::new_event_loop();
