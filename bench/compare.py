@@ -78,6 +78,7 @@ SUITES = {
     },
     "shards": {
         "ours": "bench_shards", "asio": "peers/bench_shards_asio", "python": None,
+        "targets_in_report": True,
         "metrics": [
             ("handoff_burst64_ns", "ns/item, Channel<int> between two loops, bursts of 64 acknowledged",
              True, ("at most", 50)),

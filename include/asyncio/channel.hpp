@@ -401,7 +401,9 @@ class Channel {
         std::lock_guard lock(self.state_->mutex());
         next += self.state_->add_some(items, next);
       }
-      if (next < items.size()) co_await self.put(std::move(items[next++]));  // full: waits
+      if (next == items.size()) break;
+      const std::size_t waiting = next++;
+      co_await self.put(std::move(items[waiting]));  // full: waits for room
     }
   }
   static Coro<std::vector<T>> get_many_from(Channel self, std::size_t max) {
