@@ -78,7 +78,10 @@ TEST_F(SignalTest, SignalWakesALoopAsleepInItsSelector) {
   asyncio::Future<void> arrived = loop->create_future<void>();
   loop->add_signal_handler(SIGUSR1, [&] { arrived.set_result(); });
   std::thread sender;
-  loop->call_soon([&] { sender = std::thread([] { ::kill(::getpid(), SIGUSR1); }); });
+  // The signal goes to the sender thread itself, so that the C handler runs there and only its
+  // eventfd write can wake the loop. (Sent to the process, it may land on the loop's thread
+  // instead, asleep in poll(), where ThreadSanitizer may hold the handler back indefinitely.)
+  loop->call_soon([&] { sender = std::thread([] { ::pthread_kill(::pthread_self(), SIGUSR1); }); });
   const auto start = std::chrono::steady_clock::now();
   run(arrived);
   sender.join();
