@@ -225,6 +225,12 @@ TEST(Shards, StopAllBeforeRunCancelsEveryMainBeforeItStarts) {
   EXPECT_EQ(started, 0);
 }
 
+/// Sends `sig` to the calling thread itself, so that the C handler runs there and its eventfd
+/// write wakes the supervisor's loop. Sent to the process, it may land on a thread asleep in
+/// select() or poll(), where ThreadSanitizer may hold the handler back indefinitely (seen as a
+/// hang under TSan only).
+void signal_this_thread(int sig) { ::pthread_kill(::pthread_self(), sig); }
+
 bool default_disposition(int sig) {
   struct sigaction current {};
   return ::sigaction(sig, nullptr, &current) == 0 && current.sa_handler == SIG_DFL;
@@ -236,7 +242,7 @@ TEST(Shards, SigintStopsEveryShardAndRaisesKeyboardInterrupt) {
   std::latch started(2);
   std::thread signaller([&] {
     started.wait();
-    ::kill(::getpid(), SIGINT);
+    signal_this_thread(SIGINT);
   });
   EXPECT_THROW(shards.run([&](std::size_t) -> Coro<void> {
     started.count_down();
@@ -254,7 +260,7 @@ TEST(Shards, SigtermStopsEveryShardAndRunReturns) {
   std::latch started(2);
   std::thread signaller([&] {
     started.wait();
-    ::kill(::getpid(), SIGTERM);
+    signal_this_thread(SIGTERM);
   });
   shards.run([&](std::size_t) -> Coro<void> {
     started.count_down();
