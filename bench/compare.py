@@ -630,14 +630,21 @@ def parse_wrk(stdout):
         parts = line.split()
         if line.startswith("Requests/sec:"):
             values["requests_per_s"] = float(parts[1])
-        elif len(parts) >= 3 and parts[1] == "requests" and parts[2] == "in":
-            values["requests_total"] = float(parts[0])
         elif len(parts) == 2 and parts[0] in ("50%", "75%", "90%", "99%"):
             number = parts[1].rstrip("mus")
             values[f"latency_p{parts[0][:-1]}_us"] = float(number) * units[parts[1][len(number):]]
         elif line.strip().startswith(("Socket errors:", "Non-2xx")):
             errors.append(line.strip())
     return values, "; ".join(errors) or None
+
+
+def wrk_requests_total(stdout):
+    """How many requests wrk's run completed ("N requests in Ts, ..."), or None."""
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[1:3] == ["requests", "in"]:
+            return float(parts[0])
+    return None
 
 
 def compare_http(args):
@@ -848,7 +855,7 @@ def compare_sharding(args):
                 if kind == "wrk":
                     values, wrk_error = parse_wrk(stdout)
                     error = "; ".join(e for e in (error, wrk_error) if e) or None
-                    rate, total = values.get("requests_per_s"), values.get("requests_total")
+                    rate, total = values.get("requests_per_s"), wrk_requests_total(stdout)
                 else:
                     values = parse_output(stdout, ["round_trips_per_s", "round_trips_total"])
                     rate, total = values.get("round_trips_per_s"), values.get("round_trips_total")
