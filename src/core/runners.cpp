@@ -10,6 +10,7 @@
 
 #include "asyncio/async_generator.hpp"
 #include "asyncio/selectors.hpp"
+#include "unix/signal_handlers.hpp"
 
 namespace asyncio {
 
@@ -126,8 +127,7 @@ void shutdown_run(EventLoop& loop, Clock::duration executor_timeout) noexcept {
 }
 
 SigintCancelsMain::SigintCancelsMain(EventLoop& loop, TaskRef main) : loop_(loop) {
-  struct sigaction current;
-  if (::sigaction(SIGINT, nullptr, &current) != 0 || current.sa_handler != SIG_DFL) return;
+  if (!SignalHandlers::has_default_disposition(SIGINT)) return;
   try {
     loop.add_signal_handler(SIGINT, [this, main]() mutable {
       // Python's Runner._on_sigint; the second SIGINT meets the default disposition.

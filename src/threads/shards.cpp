@@ -13,6 +13,7 @@
 #include "asyncio/exceptions.hpp"
 #include "asyncio/runners.hpp"
 #include "asyncio/selectors.hpp"
+#include "unix/signal_handlers.hpp"
 
 namespace asyncio {
 
@@ -43,11 +44,6 @@ void pin_this_thread(std::size_t index) {
   if (int error = ::pthread_setaffinity_np(::pthread_self(), sizeof set, &set); error != 0) {
     throw std::system_error(error, std::generic_category(), "pthread_setaffinity_np");
   }
-}
-
-bool has_default_disposition(int sig) {
-  struct sigaction current {};
-  return ::sigaction(sig, nullptr, &current) == 0 && current.sa_handler == SIG_DFL;
 }
 
 }  // namespace
@@ -104,7 +100,7 @@ void Shards::run(Main main) {
   std::vector<int> handled;
   if (options_.handle_signals) {
     for (int sig : {SIGINT, SIGTERM}) {
-      if (!has_default_disposition(sig)) continue;
+      if (!detail::SignalHandlers::has_default_disposition(sig)) continue;
       try {
         supervisor->add_signal_handler(sig, [this, sig, &supervisor] {
           supervisor->remove_signal_handler(sig);  // a second one meets the default disposition

@@ -64,6 +64,11 @@ void SignalHandlers::check_signal(int sig) {
     throw std::invalid_argument("sig " + std::to_string(sig) + " cannot be caught");
 }
 
+bool SignalHandlers::has_default_disposition(int sig) noexcept {
+  struct sigaction current {};
+  return ::sigaction(sig, nullptr, &current) == 0 && current.sa_handler == SIG_DFL;
+}
+
 SignalHandlers::SignalHandlers(EventLoop& loop)
     : loop_(loop), wakeup_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   if (wakeup_.get() < 0) throw_errno(errno, "eventfd");

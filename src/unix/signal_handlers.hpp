@@ -43,6 +43,9 @@ class SignalHandlers {
   bool remove(int sig);
   /// std::invalid_argument for a number out of range, SIGKILL or SIGSTOP.
   static void check_signal(int sig);
+  /// Whether `sig` has its default disposition (no handler installed, not ignored): what
+  /// asyncio::run's Ctrl-C handling and Shards check before they take a signal over.
+  static bool has_default_disposition(int sig) noexcept;
   /// Removes every handler, waits for a C handler still running on another thread to leave,
   /// and closes the eventfd.
   void close() noexcept;
