@@ -2,6 +2,7 @@
 #pragma once
 
 #include "asyncio/async_generator.hpp"
+#include "asyncio/call_graph.hpp"
 #include "asyncio/channel.hpp"
 #include "asyncio/concurrent_future.hpp"
 #include "asyncio/connections.hpp"
@@ -16,6 +17,7 @@
 #include "asyncio/generator.hpp"
 #include "asyncio/getaddrinfo.hpp"
 #include "asyncio/handle.hpp"
+#include "asyncio/inspection.hpp"
 #include "asyncio/locks.hpp"
 #include "asyncio/outcome.hpp"
 #include "asyncio/protocols.hpp"

@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <source_location>
 #include <span>
 #include <string>
 #include <string_view>
@@ -54,14 +55,20 @@ class FdWaiter;
 class RemoteQueue;
 class SignalHandlers;
 class ChildWatcher;
+class InspectionServer;
 struct LoopThreads;
 }  // namespace detail
 
 /// What call_exception_handler receives (Python's context dict).
+struct InspectionOptions;
+struct LoopStats;
+
 struct ExceptionContext {
   std::string message;           // what happened
   std::exception_ptr exception;  // the exception, if any
   std::string source;            // the future, task or callback concerned, if any
+  std::string details = {};      // for a task: where it was created (debug mode), and its
+                                 // call graph (call_graph.hpp) when the report was made
 };
 
 using ExceptionHandler = std::function<void(class EventLoop&, const ExceptionContext&)>;
@@ -280,11 +287,14 @@ class EventLoop {
   Future<T> create_future();
   /// Wraps `coro` in a Task whose first step runs on a later iteration (or at once: see
   /// TaskOptions::eager_start). With a task factory set, the factory makes it.
+  /// In debug mode the task remembers `where` it was created, for the reports that name it.
   template <class T>
-  Task<T> create_task(Coro<T> coro, TaskOptions options);
+  Task<T> create_task(Coro<T> coro, TaskOptions options,
+                      std::source_location where = std::source_location::current());
   template <class T>
-  Task<T> create_task(Coro<T> coro, std::string_view name = {}) {
-    return create_task(std::move(coro), TaskOptions{.name = name});
+  Task<T> create_task(Coro<T> coro, std::string_view name = {},
+                      std::source_location where = std::source_location::current()) {
+    return create_task(std::move(coro), TaskOptions{.name = name}, where);
   }
   /// Python's set_task_factory / get_task_factory; an empty factory restores the default.
   void set_task_factory(TaskFactory factory) { task_factory_ = std::move(factory); }
@@ -331,6 +341,23 @@ class EventLoop {
   /// busy for `d` after its last event. 0 (the default) turns it off.
   void set_busy_poll(std::chrono::nanoseconds d) noexcept { busy_poll_ = d; }
   std::chrono::nanoseconds busy_poll() const noexcept { return busy_poll_; }
+
+  /// Inspection (inspection.hpp): listens on a Unix socket that only this user can use and
+  /// answers the asyncio-ps and asyncio-pstree tools with a dump of every task, sliced so
+  /// that the loop is never held for long; dumps them to stderr on options.dump_signal
+  /// (SIGUSR1 by default); and times each callback and task step, as debug mode does, for the
+  /// dumps' idle times and stats().longest_callback. Setting the environment variable
+  /// ASYNCIO_INSPECT=1 enables it, with the default options, on every loop made afterwards
+  /// (the signal only on the first that can take it). std::system_error when the socket
+  /// cannot be made; RuntimeError when the signal is another loop's; enabling it again
+  /// replaces it.
+  void enable_inspection();
+  void enable_inspection(const InspectionOptions& options);
+  void disable_inspection() noexcept;
+  /// The inspection socket's path; empty when inspection is off.
+  std::string inspection_path() const;
+  /// The loop's counters (LoopStats, inspection.hpp).
+  LoopStats stats() const;
 
   /// The selector the loop waits on (its I/O backend is the readiness one).
   selectors::Selector& selector() noexcept { return *io_->selector(); }
@@ -427,6 +454,8 @@ class EventLoop {
   /// Busy polling: spins for at most `limit` until a call from another thread or I/O is
   /// there; returns whether the loop has work now.
   bool spin_for_work(std::chrono::nanoseconds limit);
+  /// ASYNCIO_INSPECT=1: enable_inspection(), reporting a failure instead of throwing it.
+  void enable_inspection_from_environment() noexcept;
   void drop_callbacks() noexcept;
 
   detail::Scheduler scheduler_{*this};
@@ -441,6 +470,10 @@ class EventLoop {
   bool stopping_ = false;
   bool closed_ = false;
   std::chrono::nanoseconds busy_poll_{0};
+  std::unique_ptr<detail::InspectionServer> inspection_;
+  std::uint64_t iterations_ = 0;
+  Clock::duration selector_time_{};  // in io_->poll
+  Clock::duration run_time_{};       // in run_forever, the selector included
 
   // Threads (src/threads/threads.cpp): the default executor, and the futures and tasks that
   // other threads will finish or cancel. Made on first use; only the loop's thread touches it.

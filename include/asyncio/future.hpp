@@ -123,15 +123,19 @@ class DoneCallbackBase : public Callback {
   /// The stored callable when it is of type `type`, else null.
   virtual const void* callable(const std::type_info& type) const noexcept = 0;
   static bool is_done_callback(const Callback* cb) noexcept { return cb->fn_ == &dispatch; }
+  /// Says that `awaiter` awaits the future through this callback (call graphs: shield's outer
+  /// future, wait's waiter); the callable must hold a reference to it.
+  void set_awaiter(FutureStateBase* awaiter) noexcept { awaiter_ = awaiter; }
 
  protected:
   virtual void call() = 0;
   FutureStateBase* state_;
 
  private:
-  static bool dispatch(Callback* cb, Action action);
+  static bool dispatch(Callback* cb, Action action, void* found);
   std::uint64_t serial_;
-  ContextData* context_;  // a count, or null: none
+  ContextData* context_;                // a count, or null: none
+  FutureStateBase* awaiter_ = nullptr;  // see set_awaiter
 };
 
 template <class Handle, class F>
@@ -146,6 +150,13 @@ class DoneCallback final : public DoneCallbackBase {
   void call() override { fn_(Handle::from_state(state_)); }
   F fn_;
 };
+
+/// Marks the done callback `id` (just added) as the way `awaiter` awaits its future.
+inline void set_awaiter(CallbackId id, const FutureBase& awaiter) noexcept {
+  auto* node = static_cast<const Callback*>(id.node);
+  const_cast<DoneCallbackBase*>(static_cast<const DoneCallbackBase*>(node))
+      ->set_awaiter(awaiter.state());
+}
 
 }  // namespace detail
 

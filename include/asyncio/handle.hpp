@@ -67,7 +67,7 @@ struct HandleNode : Callback {
     if (op_) std::exchange(op_, nullptr)(this, Op::destroy);
   }
 
-  static bool dispatch(Callback* cb, Action action);  // runs or discards, then recycles
+  static bool dispatch(Callback* cb, Action action, void*);  // runs or discards, then recycles
 
   // Invariant: generation_ changes each time the node is recycled, so a Handle whose
   // generation no longer matches refers to a callback that has run or been released. It never

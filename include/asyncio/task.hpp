@@ -35,8 +35,12 @@ class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
  private:
   using Frame = typename Coro<T>::Handle;
 
-  static bool dispatch(Callback* cb, Action action) {
-    if (action == Action::run) static_cast<TaskState*>(cb)->step();
+  static bool dispatch(Callback* cb, Action action, void* found) {
+    if (action == Action::run) [[likely]] {
+      static_cast<TaskState*>(cb)->step();
+    } else if (action == Action::find_awaiter) {
+      *static_cast<FutureStateBase**>(found) = static_cast<TaskState*>(cb);
+    }
     return true;  // completed: a wake-up, queued to run
   }
 
@@ -263,15 +267,20 @@ inline void start_task(Scheduler& scheduler, TaskBase* task, bool eager) {
 }  // namespace detail
 
 template <class T>
-Task<T> EventLoop::create_task(Coro<T> coro, TaskOptions options) {
+Task<T> EventLoop::create_task(Coro<T> coro, TaskOptions options, std::source_location where) {
   check_open();
   check_thread();
-  if (task_factory_) [[unlikely]]
-    return create_task_by_factory(std::move(coro), options);
+  if (task_factory_) [[unlikely]] {
+    Task<T> made = create_task_by_factory(std::move(coro), options);
+    if (scheduler_.debug()) made.state()->as_task()->set_created_at(where);
+    return made;
+  }
   detail::TaskBase* state =
       detail::make_task_in_context(options, [&](detail::ContextData* context) {
         return detail::make_task<T>(scheduler_, coro.release(), options.name, context);
       });
+  if (scheduler_.debug()) [[unlikely]]
+    state->set_created_at(where);
   auto task = Task<T>::from_state(state);
   detail::start_task(scheduler_, state, options.eager_start.value_or(false));
   return task;
@@ -308,18 +317,20 @@ T EventLoop::run_until_complete(Coro<T> coro) {
 
 /// Wraps `coro` in a Task on the running loop.
 template <class T>
-Task<T> create_task(Coro<T> coro, std::string_view name = {}) {
-  return get_running_loop().create_task(std::move(coro), name);
+Task<T> create_task(Coro<T> coro, std::string_view name = {},
+                    std::source_location where = std::source_location::current()) {
+  return get_running_loop().create_task(std::move(coro), TaskOptions{.name = name}, where);
 }
 template <class T>
-Task<T> create_task(Coro<T> coro, TaskOptions options) {
-  return get_running_loop().create_task(std::move(coro), options);
+Task<T> create_task(Coro<T> coro, TaskOptions options,
+                    std::source_location where = std::source_location::current()) {
+  return get_running_loop().create_task(std::move(coro), options, where);
 }
 
 /// Python's ensure_future: a coroutine becomes a Task; a Future or Task is returned as is.
 template <class T>
-Task<T> ensure_future(Coro<T> coro) {
-  return create_task(std::move(coro));
+Task<T> ensure_future(Coro<T> coro, std::source_location where = std::source_location::current()) {
+  return get_running_loop().create_task(std::move(coro), TaskOptions{}, where);
 }
 template <class T>
 Task<T> ensure_future(Task<T> task) noexcept {

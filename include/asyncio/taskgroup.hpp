@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <exception>
 #include <optional>
+#include <source_location>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -71,9 +72,10 @@ class TaskGroup {
   /// Starts `coro` as a task of the group. RuntimeError before the group is entered, once it is
   /// shutting down after a failure or a cancellation, and after it finished.
   template <class T>
-  Task<T> create_task(Coro<T> coro, TaskOptions options) {
+  Task<T> create_task(Coro<T> coro, TaskOptions options,
+                      std::source_location where = std::source_location::current()) {
     check_can_create();
-    Task<T> task = loop_->create_task(std::move(coro), options);
+    Task<T> task = loop_->create_task(std::move(coro), options, where);
     if (task.done()) [[unlikely]]
       task_done(task);  // it finished eagerly: no callback to wait for, as CPython
     else
@@ -81,8 +83,9 @@ class TaskGroup {
     return task;
   }
   template <class T>
-  Task<T> create_task(Coro<T> coro, std::string_view name = {}) {
-    return create_task(std::move(coro), TaskOptions{.name = name});
+  Task<T> create_task(Coro<T> coro, std::string_view name = {},
+                      std::source_location where = std::source_location::current()) {
+    return create_task(std::move(coro), TaskOptions{.name = name}, where);
   }
 
   /// How many tasks of the group have not finished yet.
@@ -103,7 +106,7 @@ class TaskGroup {
   struct Child : detail::Callback {
     explicit Child(TaskGroup* owner, FutureBase t) noexcept
         : Callback(&dispatch), group(owner), task(std::move(t)) {}
-    static bool dispatch(Callback* cb, Action action);
+    static bool dispatch(Callback* cb, Action action, void* found);
     TaskGroup* group;  // null once the group is gone (only when its frame is destroyed early)
     FutureBase task;
     Child* prev = nullptr;

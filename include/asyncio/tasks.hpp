@@ -255,8 +255,12 @@ class GatherState final : public FutureStateBase {
   }
 
  private:
-  static bool dispatch(Callback* cb, Callback::Action action) {
+  static bool dispatch(Callback* cb, Callback::Action action, void* found) {
     auto* child = static_cast<GatherChild*>(cb);
+    if (action == Callback::Action::find_awaiter) {
+      *static_cast<FutureStateBase**>(found) = child->gather;
+      return false;
+    }
     struct Release {  // both references, also when completing the gather throws
       FutureStateBase* future;
       GatherState* self;
@@ -475,6 +479,7 @@ Coro<std::pair<std::vector<F>, std::vector<F>>> wait(
         if (!shared->waiter.done()) shared->waiter.set_result();
       }
     }));
+    detail::set_awaiter(ids.back(), shared->waiter);
   }
   std::exception_ptr error;
   try {
@@ -539,6 +544,7 @@ Future<awaitable_value_t<A>> shield(A&& aw) {
       outer.set_result(detail::take_value<T>(done.state()));
     }
   });
+  detail::set_awaiter(inner_id, outer);
   outer.add_done_callback([inner, inner_id](Future<T>) mutable {
     if (!inner.done()) inner.remove_done_callback(inner_id);
   });

@@ -14,6 +14,7 @@
 #include "asyncio/exceptions.hpp"
 #include "asyncio/selectors.hpp"
 #include "asyncio/task.hpp"
+#include "debug/inspection_server.hpp"
 #include "io/readiness_backend.hpp"
 #include "threads/remote_queue.hpp"
 #include "unix/child_watcher.hpp"
@@ -57,6 +58,9 @@ EventLoop::EventLoop(std::unique_ptr<selectors::Selector> selector)
     : io_(std::make_unique<detail::ReadinessBackend>(scheduler_, std::move(selector))),
       remote_(std::make_unique<detail::RemoteQueue>()) {
   add_reader(remote_->wakeup_fd(), [this] { remote_->take_into(scheduler_); });
+  if (const char* inspect = std::getenv("ASYNCIO_INSPECT");
+      inspect && std::string_view(inspect) == "1")
+    enable_inspection_from_environment();
 }
 
 EventLoop::~EventLoop() {
@@ -78,6 +82,7 @@ void EventLoop::check_can_run() const {
 
 // libuv's uv_run, CPython's _run_once: the phases of one iteration.
 [[gnu::always_inline]] inline void EventLoop::run_once() {
+  ++iterations_;
   if (scheduler_.poll_due() || stopping_) poll_io_and_timers();
   scheduler_.run_ready();
   scheduler_.run_due_timers();
@@ -100,6 +105,11 @@ void EventLoop::run_forever() {
       running_loop = {};
     }
   } reset{this};
+  struct CountTime {  // also when a callback throws out of run_forever
+    EventLoop* loop;
+    TimePoint start;
+    ~CountTime() { loop->run_time_ += Clock::now() - start; }
+  } count_time{this, Clock::now()};
   do {
     run_once();
   } while (!stopping_);
@@ -162,7 +172,9 @@ void EventLoop::poll_io_and_timers() {
     if (remote_->wakeup_pending()) remote_->take_into(scheduler_);
     if (signals_ && signals_->any_pending()) signals_->dispatch();
   } else {
+    const TimePoint start = Clock::now();
     io_->poll(timeout);
+    selector_time_ += Clock::now() - start;
   }
   // The due timers are collected without touching their nodes: with many timers each node is
   // a cache miss, paid once when it runs (a cancelled one is skipped then).
@@ -181,6 +193,7 @@ void EventLoop::close() {
     ~RunningHere() { running_loop = outer; }
   } running_here({this, &scheduler_});
 
+  disable_inspection();
   // 0. Put every signal's disposition back (as Python's unix loop does first); kill and reap
   //    the children still running.
   if (signals_) signals_->close();
@@ -277,6 +290,15 @@ void EventLoop::default_exception_handler(const ExceptionContext& context) noexc
   std::string text = "asyncio: " + context.message;
   if (!context.source.empty()) text += "\n  source: " + context.source;
   if (context.exception) text += "\n  exception: " + describe_exception(context.exception);
+  if (!context.details.empty()) {
+    std::size_t begin = 0;  // each line indented under the message
+    while (begin < context.details.size()) {
+      std::size_t end = context.details.find('\n', begin);
+      if (end == std::string::npos) end = context.details.size();
+      text += "\n  " + context.details.substr(begin, end - begin);
+      begin = end + 1;
+    }
+  }
   text += '\n';
   std::fputs(text.c_str(), stderr);
 }

@@ -116,7 +116,7 @@ DoneCallbackBase::~DoneCallbackBase() {
   if (context_) context_->release();
 }
 
-bool DoneCallbackBase::dispatch(Callback* cb, Action action) {
+bool DoneCallbackBase::dispatch(Callback* cb, Action action, void* found) {
   auto* self = static_cast<DoneCallbackBase*>(cb);
   FutureStateBase* state = self->state_;
   switch (action) {
@@ -138,6 +138,9 @@ bool DoneCallbackBase::dispatch(Callback* cb, Action action) {
       }
       delete self;
       state->release();
+      return false;
+    case Action::find_awaiter:
+      if (self->awaiter_) *static_cast<FutureStateBase**>(found) = self->awaiter_;
       return false;
     case Action::discard:
       // From the ready queue (the loop is closing) it holds a reference; from the list of a

@@ -9,6 +9,7 @@
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"
 #include "asyncio/task.hpp"
+#include "debug/reports.hpp"
 
 namespace asyncio::detail {
 
@@ -17,7 +18,8 @@ thread_local constinit RunningLoop running_loop;
 // A million pending timers are a million nodes: keep them at 96 bytes on 64-bit targets.
 static_assert(sizeof(void*) != 8 || sizeof(HandleNode) <= 96);
 
-bool HandleNode::dispatch(Callback* cb, Action action) {
+bool HandleNode::dispatch(Callback* cb, Action action, void*) {
+  if (action == Action::find_awaiter) return false;
   auto* node = static_cast<HandleNode*>(cb);
   Scheduler* scheduler = node->scheduler_;
   if (action == Action::run && !node->cancelled_) {
@@ -103,20 +105,53 @@ void Scheduler::report_handle_error(std::exception_ptr error) noexcept {
   loop_->call_exception_handler({"Exception in callback", std::move(error), "<Handle>"});
 }
 
-void Scheduler::run_debug(Callback* cb) {
+void Scheduler::run_observed(Callback* cb) {
+  // What runs is read before it runs: a step may free its task, a handle is recycled at once.
+  TaskBase* task = nullptr;
+  const void* code = nullptr;  // the stored callable's code, or the coroutine to be resumed
+  if (cb->fn_ == &HandleNode::dispatch) {
+    code = reinterpret_cast<const void*>(static_cast<HandleNode*>(cb)->op_);
+  } else if (auto* awaiter = static_cast<FutureStateBase*>(cb->find_awaiter())) {
+    TaskBase* stepped = awaiter->as_task();
+    if (stepped && static_cast<Callback*>(stepped) == cb) {  // a task's step
+      task = stepped;
+      task->add_ref();
+      stepped->for_each_frame([&code](std::coroutine_handle<> frame) {
+        if (!code) code = *static_cast<void* const*>(frame.address());
+      });
+    }
+  }
   const TimePoint start = Clock::now();
   cb->invoke(Callback::Action::run);
-  report_if_slow(start);
+  const TimePoint end = Clock::now();
+  const Clock::duration took = end - start;
+  const bool longest = took > longest_callback_;
+  if (longest || (debug_ && took >= slow_callback_duration_)) {
+    const std::string what = describe_callback(task, code, cb);
+    if (longest) {
+      longest_callback_ = took;
+      longest_callback_name_ = what;
+    }
+    if (debug_) report_if_slow(took, what);
+  }
+  if (task) {
+    if (!task->done()) task->make_extras().last_step = end;
+    task->release();
+  }
 }
 
-void Scheduler::report_if_slow(TimePoint start) {
-  const Clock::duration took = Clock::now() - start;
-  if (took >= slow_callback_duration_) {
-    char message[96];
-    std::snprintf(message, sizeof message, "Executing <callback> took %.3f seconds",
-                  std::chrono::duration<double>(took).count());
-    loop_->call_exception_handler({message, nullptr, {}});
-  }
+void Scheduler::report_if_slow(Clock::duration took, const std::string& what) {
+  if (took < slow_callback_duration_) return;
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%.3f", std::chrono::duration<double>(took).count());
+  loop_->call_exception_handler(
+      {"Executing " + what + " took " + seconds + " seconds", nullptr, {}});
+}
+
+std::size_t Scheduler::ready_count() const noexcept {
+  std::size_t count = 0;
+  ready_.for_each([&count](const Callback*) { ++count; });
+  return count;
 }
 
 void Scheduler::check_thread_slow() const {
@@ -130,8 +165,8 @@ void Scheduler::check_thread_slow() const {
 std::vector<TaskBase*> Scheduler::destroy_pending_frames() noexcept {
   std::vector<TaskBase*> pending;
   while (TaskBase* task = tasks_.take_any()) {
-    loop_->call_exception_handler(
-        {"Task was destroyed but it is pending!", nullptr, task->describe()});
+    loop_->call_exception_handler({"Task was destroyed but it is pending!", nullptr,
+                                   task->describe(), task->describe_for_report()});
     // Innermost frame first, at constant stack; awaiters in the frames unlink the task from
     // what it waits on as they are destroyed.
     task->destroy_frames();

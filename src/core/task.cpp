@@ -30,7 +30,8 @@ TaskBase::TaskBase(Scheduler* scheduler, Callback::Fn step, std::coroutine_handl
 TaskBase::~TaskBase() {
   if (log_traceback_) {
     log_traceback_ = false;
-    loop()->call_exception_handler({"Task exception was never retrieved", exception_, describe()});
+    loop()->call_exception_handler(
+        {"Task exception was never retrieved", exception_, describe(), describe_for_report()});
   }
   if (current_) destroy_frames();
   if (has_context_) [[unlikely]]

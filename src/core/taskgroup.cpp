@@ -50,9 +50,13 @@ void TaskGroup::unlink(Child* child) noexcept {
   --count_;
 }
 
-bool TaskGroup::Child::dispatch(Callback* cb, Action action) {
+bool TaskGroup::Child::dispatch(Callback* cb, Action action, void* found) {
   auto* child = static_cast<Child*>(cb);
   switch (action) {
+    case Action::find_awaiter:  // the group's tasks are awaited by the task running its block
+      if (child->group && child->group->parent_.valid())
+        *static_cast<detail::FutureStateBase**>(found) = child->group->parent_.state();
+      return false;
     case Action::completed:
       return true;  // `task` holds the state alive
     case Action::run:

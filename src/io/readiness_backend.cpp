@@ -214,7 +214,7 @@ void ReadinessBackend::notify_watcher(IoWatcher* watcher, int fd) {
                                               "<fd " + std::to_string(fd) + " watcher>"});
   }
   if (debug) [[unlikely]]
-    scheduler_.report_if_slow(start);
+    scheduler_.report_if_slow(Clock::now() - start, "<fd " + std::to_string(fd) + " watcher>");
 }
 
 }  // namespace asyncio::detail

@@ -19,14 +19,24 @@ struct Callback {
   /// task wake-up is; returning false says it did its work now, which only the library's own
   /// bookkeeping does (gather counting a finished child), never user code.
   /// For run and discard the result means nothing.
-  enum class Action { run, discard, completed };
-  using Fn = bool (*)(Callback*, Action);
+  /// find_awaiter (introspection, call_graph.hpp): the callback stores in `*found` the future
+  /// (a FutureStateBase*) that awaits, through it, the future whose list holds it: a task
+  /// waiting, a gather, a shield, a wait, a TaskGroup's parent task. It must change nothing,
+  /// and leave `*found` alone when it is no awaiter.
+  enum class Action { run, discard, completed, find_awaiter };
+  using Fn = bool (*)(Callback*, Action, void* found);
 
   explicit Callback(Fn fn) noexcept : fn_(fn) {}
   Callback(const Callback&) = delete;
   Callback& operator=(const Callback&) = delete;
 
-  bool invoke(Action action) { return fn_(this, action); }
+  bool invoke(Action action) { return fn_(this, action, nullptr); }
+  /// The future awaiting through this callback (see find_awaiter), or null.
+  void* find_awaiter() {
+    void* found = nullptr;
+    fn_(this, Action::find_awaiter, &found);
+    return found;
+  }
 
   Callback* next_ = nullptr;
   Fn fn_;
@@ -37,6 +47,11 @@ class ReadyQueue {
  public:
   bool empty() const noexcept { return head_ == nullptr; }
   Callback* back() const noexcept { return tail_; }
+  /// Calls f(cb) for each queued callback, in order; `f` must not change the queue.
+  template <class F>
+  void for_each(F&& f) const {
+    for (const Callback* cb = head_; cb; cb = cb->next_) f(cb);
+  }
 
   void push(Callback* cb) noexcept {
     cb->next_ = nullptr;
@@ -86,6 +101,17 @@ class CallbackList {
       cb->next_ = cb;
     }
     tail_ = cb;
+  }
+
+  /// Calls f(cb) for each callback, in order; `f` must not change the list.
+  template <class F>
+  void for_each(F&& f) const {
+    if (!tail_) return;
+    Callback* cur = tail_;
+    do {
+      cur = cur->next_;
+      f(cur);
+    } while (cur != tail_);
   }
 
   bool contains(const Callback* cb) const noexcept {

@@ -113,6 +113,11 @@ class FutureStateBase : public WaitTarget {
   void add_callback(Callback* cb);
   bool remove_callback(Callback* cb) noexcept { return callbacks_.remove(cb); }
   bool has_callback(const Callback* cb) const noexcept { return callbacks_.contains(cb); }
+  /// Calls f(cb) for each done callback, in order; `f` must not change the list.
+  template <class F>
+  void for_each_callback(F&& f) const {
+    callbacks_.for_each(f);
+  }
   /// Unlinks the callbacks for which `pred(cb)` holds and returns them, in order.
   template <class Pred>
   CallbackList take_callbacks_if(Pred&& pred) {

@@ -39,8 +39,9 @@ class RemoteCall final : public Callback {
   explicit RemoteCall(F fn) : Callback(&dispatch), fn_(std::move(fn)) {}
 
  private:
-  static bool dispatch(Callback* cb, Action action) {
+  static bool dispatch(Callback* cb, Action action, void*) {
     if (action == Action::completed) return true;  // only ever queued on the ready queue
+    if (action == Action::find_awaiter) return false;
     std::unique_ptr<RemoteCall> self(static_cast<RemoteCall*>(cb));
     if (action == Action::discard) return false;
     try {

@@ -18,6 +18,7 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <source_location>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -53,6 +54,8 @@ struct TaskExtras {
   std::optional<std::string> name;         // none: "Task-<number>"
   std::uint32_t cancels = 0;               // meaningful while the task's own count says 0xFFFF
   ContextState* shared_context = nullptr;  // the Context given to create_task (a count)
+  std::source_location created_at{};   // debug mode: where create_task was called (line 0: unknown)
+  std::optional<TimePoint> last_step;  // when observed (Scheduler::observed): its last step's end
 };
 
 class Scheduler {
@@ -122,7 +125,10 @@ class Scheduler {
 
   // --- The run phases (EventLoop::run_once) ----------------------------------------------------
 
-  void poll_done() noexcept { ticks_since_poll_ = 0; }
+  void poll_done() noexcept {
+    callbacks_run_ += ticks_since_poll_;
+    ticks_since_poll_ = 0;
+  }
   /// Runs exactly the callbacks that were ready when it began; those they schedule wait for
   /// the next iteration.
   void run_ready() {
@@ -154,7 +160,17 @@ class Scheduler {
   // --- Debug mode -----------------------------------------------------------------------------
 
   bool debug() const noexcept { return debug_; }
-  void set_debug(bool enabled) noexcept { debug_ = enabled; }
+  void set_debug(bool enabled) noexcept {
+    debug_ = enabled;
+    observed_ = debug_ || inspected_;
+  }
+  /// Inspection (inspection.hpp) is on: callbacks are timed as in debug mode, without its checks.
+  void set_inspected(bool enabled) noexcept {
+    inspected_ = enabled;
+    observed_ = debug_ || inspected_;
+  }
+  /// Whether each callback is timed, and each task's last step noted (TaskExtras::last_step).
+  bool observed() const noexcept { return observed_; }
   Clock::duration slow_callback_duration() const noexcept { return slow_callback_duration_; }
   void set_slow_callback_duration(Clock::duration d) noexcept { slow_callback_duration_ = d; }
   /// Debug mode only: RuntimeError when called, while the loop runs, from a thread other than
@@ -165,8 +181,18 @@ class Scheduler {
   }
   /// The thread running the loop (run_forever sets it, and resets it on return).
   void set_thread(std::thread::id id) noexcept { thread_id_.store(id, std::memory_order_relaxed); }
-  /// Debug mode: reports a callback that started at `start` and took too long.
-  void report_if_slow(TimePoint start);
+  /// Debug mode: reports a callback that took `took`, if that is too long; `what` names it.
+  void report_if_slow(Clock::duration took, const std::string& what);
+
+  // --- Counters (EventLoop::stats) ------------------------------------------------------------
+
+  /// Callbacks and timers run so far.
+  std::uint64_t callbacks_run() const noexcept { return callbacks_run_ + ticks_since_poll_; }
+  std::size_t ready_count() const noexcept;
+  std::size_t timer_count() const noexcept { return timers_.size() + due_timers_.size(); }
+  /// The longest callback the loop timed (observed() only), and what it was.
+  Clock::duration longest_callback() const noexcept { return longest_callback_; }
+  const std::string& longest_callback_name() const noexcept { return longest_callback_name_; }
   /// Reports what a call_soon/call_later callback threw (out of line: the dispatch that calls
   /// it stays small).
   [[gnu::noinline]] void report_handle_error(std::exception_ptr error) noexcept;
@@ -184,8 +210,8 @@ class Scheduler {
 
  private:
   void run(Callback* cb) {
-    if (debug_) [[unlikely]] {
-      run_debug(cb);
+    if (observed_) [[unlikely]] {
+      run_observed(cb);
     } else {
       cb->invoke(Callback::Action::run);
     }
@@ -194,7 +220,7 @@ class Scheduler {
       drop_stray_context();
   }
   void run_timer_batch();
-  void run_debug(Callback* cb);
+  void run_observed(Callback* cb);
   void check_thread_slow() const;
   void grow_pool();
 
@@ -223,7 +249,12 @@ class Scheduler {
   IntrusiveList asyncgens_;
 
   bool debug_ = false;
+  bool inspected_ = false;
+  bool observed_ = false;  // debug_ || inspected_
   Clock::duration slow_callback_duration_ = std::chrono::milliseconds(100);
+  std::uint64_t callbacks_run_ = 0;  // before the last poll (ticks_since_poll_ counts since)
+  Clock::duration longest_callback_{};
+  std::string longest_callback_name_;
   std::atomic<std::thread::id> thread_id_{};  // the thread running the loop; none when not running
 };
 

@@ -21,6 +21,8 @@
 #include <cstdint>
 #include <exception>
 #include <iosfwd>
+#include <optional>
+#include <source_location>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,6 +70,14 @@ class TaskBase : public FutureStateBase, public Callback {
 
   std::string get_name() const;
   void set_name(std::string name);
+  /// Debug mode: where create_task made it (a null line: unknown).
+  void set_created_at(const std::source_location& where) { make_extras().created_at = where; }
+  std::source_location created_at() const noexcept;
+  /// When the task's last step ended, if the loop observed it (debug mode, or inspection).
+  std::optional<TimePoint> last_step() const noexcept;
+  /// describe(), where it was created (debug mode) and its call graph: what reports about a
+  /// task show.
+  std::string describe_for_report() const;
   /// Python's Task.get_context(): the Context given to create_task, itself; otherwise a copy
   /// of the task's values as they are now (Python gives the task's own context object, through
   /// which a change would reach the task; here it does not).
@@ -77,6 +87,14 @@ class TaskBase : public FutureStateBase, public Callback {
   /// Python's Task.get_stack(): the coroutine frames the task is suspended in, oldest (its
   /// root) first, at most the newest `limit`; empty once done, and while it runs.
   std::vector<std::coroutine_handle<>> get_stack(std::size_t limit) const;
+  /// Calls f(frame) for each of the task's coroutine frames, the innermost first (while the
+  /// task runs, the innermost is the frame running); none once the task is done.
+  template <class F>
+  void for_each_frame(F&& f) const {
+    if (!current_) return;
+    f(current_);
+    for (const FrameLink* link = current_link_; link; link = link->up) f(link->outer);
+  }
   /// Python's Task.print_stack(): "Stack for <Task ...> (most recent call last):" and a line
   /// per frame of get_stack(limit) (C++ frames have no names: each is its address).
   void print_stack(std::ostream& out, std::size_t limit) const;

@@ -24,6 +24,8 @@ class TaskRegistry {
     set_index(task, slots_.size());
     slots_.push_back({task, values});
   }
+  /// How many unfinished tasks it holds.
+  std::size_t size() const noexcept { return slots_.size() - holes_; }
   /// Removes a task added before; returns its values (their count to the caller).
   ContextData* remove(const TaskBase* task) noexcept;
   /// Removes and returns some unfinished task, dropping its values; null when there is none.
