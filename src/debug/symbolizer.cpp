@@ -203,7 +203,7 @@ std::string coroutine_name(std::string name) {
     const std::size_t cut = name.rfind("::_Z");
     if (cut != std::string::npos) {
       const std::string_view inner(name.data(), cut);
-      for (std::size_t open = inner.find('('); open != std::string_view::npos;
+      for (std::size_t open = inner.find('(', 1); open != std::string_view::npos;
            open = inner.find('(', open + 1)) {
         const std::string_view prefix = inner.substr(0, open);
         if (inner.substr(open + 1).starts_with(prefix))
