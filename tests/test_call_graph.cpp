@@ -37,7 +37,9 @@ asyncio::TaskRef task_named(asyncio::EventLoop& loop, const std::string& name) {
 }
 
 Coro<int> take(asyncio::Queue<int>& queue) { co_return co_await queue.get(); }
-Coro<int> fetch(asyncio::Queue<int>& queue) { co_return co_await asyncio::wait_for(take(queue), 1h); }
+Coro<int> fetch(asyncio::Queue<int>& queue) {
+  co_return co_await asyncio::wait_for(take(queue), 1h);
+}
 Coro<void> fetch_both(asyncio::Queue<int>& queue) {
   co_await asyncio::gather(asyncio::create_task(fetch(queue), "child-1"),
                            asyncio::create_task(fetch(queue), "child-2"));
@@ -131,8 +133,11 @@ TEST_F(CallGraphTest, FormatsAsPython) {
     EXPECT_EQ(text.rfind("* Task(name='worker', id=0x", 0), 0u) << text;
     EXPECT_NE(text.find("\n  + Call stack:\n  |   File '"), std::string::npos) << text;
     EXPECT_NE(text.find("test_call_graph.cpp', line "), std::string::npos) << text;
-    EXPECT_NE(text.find(", in async (anonymous namespace)::wait_for_go(asyncio::Event&)\n"), std::string::npos) << text;
-    EXPECT_NE(text.find("\n  + Awaited by:\n    * Task(name='supervisor', id=0x"), std::string::npos)
+    EXPECT_NE(text.find(", in async (anonymous namespace)::wait_for_go(asyncio::Event&)\n"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("\n  + Awaited by:\n    * Task(name='supervisor', id=0x"),
+              std::string::npos)
         << text;
     EXPECT_NE(text.back(), '\n');  // as Python's format_call_graph
   }));
@@ -153,7 +158,7 @@ TEST_F(CallGraphTest, CurrentTaskAndDepth) {
   run(outer_probe(seen));
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[0], (std::vector<std::string>{"inner_probe", "outer_probe"}));
-  EXPECT_EQ(seen[1], (std::vector<std::string>{"outer_probe"}));  // depth 2 skips one more
+  EXPECT_EQ(seen[1], (std::vector<std::string>{"outer_probe"}));       // depth 2 skips one more
   EXPECT_THROW(asyncio::capture_call_graph(), asyncio::RuntimeError);  // no running loop
 }
 
@@ -183,8 +188,9 @@ TEST_F(CallGraphTest, DebugModeRecordsWhereATaskWasCreated) {
   const unsigned line = __LINE__ + 1;
   auto task = loop->create_task(asyncio::sleep(0s, 1), "made-here");
   EXPECT_EQ(task.state()->as_task()->created_at().line(), line);
-  EXPECT_NE(std::string(task.state()->as_task()->created_at().file_name()).find("test_call_graph.cpp"),
-            std::string::npos);
+  EXPECT_NE(
+      std::string(task.state()->as_task()->created_at().file_name()).find("test_call_graph.cpp"),
+      std::string::npos);
   run(std::move(task));
   loop->set_debug(false);
   auto plain = loop->create_task(asyncio::sleep(0s, 1));
@@ -217,13 +223,16 @@ TEST_F(CallGraphTest, SlowCallbacksAreNamed) {
     if (report.message.rfind("Executing ", 0) == 0) slow.push_back(report.message);
   }
   ASSERT_GE(slow.size(), 2u);
-  EXPECT_NE(slow[0].find("<Task 'slowpoke' resumed in (anonymous namespace)::busy_for(std::chrono::duration<long, "
-                         "std::ratio<1l, 1000l> >) at "),
-            std::string::npos)
+  EXPECT_NE(
+      slow[0].find(
+          "<Task 'slowpoke' resumed in (anonymous namespace)::busy_for(std::chrono::duration<long, "
+          "std::ratio<1l, 1000l> >) at "),
+      std::string::npos)
       << slow[0];
   EXPECT_NE(slow[0].find(" took 0.0"), std::string::npos) << slow[0];
   EXPECT_EQ(slow[1].rfind("Executing <callback ", 0), 0u) << slow[1];
-  EXPECT_NE(slow[1].find("CallGraphTest_SlowCallbacksAreNamed_Test::TestBody()::"), std::string::npos)
+  EXPECT_NE(slow[1].find("CallGraphTest_SlowCallbacksAreNamed_Test::TestBody()::"),
+            std::string::npos)
       << slow[1];
 }
 
@@ -241,7 +250,8 @@ TEST_F(CallGraphTest, DestroyedPendingTaskReportHasItsCallGraph) {
   EXPECT_NE(report.source.find("name='abandoned'"), std::string::npos);
   EXPECT_NE(report.details.find("created at "), std::string::npos) << report.details;
   EXPECT_NE(report.details.find("test_call_graph.cpp"), std::string::npos) << report.details;
-  EXPECT_NE(report.details.find("in async (anonymous namespace)::stuck_forever(asyncio::Event&)"), std::string::npos)
+  EXPECT_NE(report.details.find("in async (anonymous namespace)::stuck_forever(asyncio::Event&)"),
+            std::string::npos)
       << report.details;
 }
 
@@ -286,8 +296,9 @@ TEST_F(CallGraphTest, StatsCountTheLoopsWork) {
   EXPECT_GE(loop->stats().longest_callback, 2ms);
   EXPECT_NE(loop->stats().longest_callback_name.find("'longest'"), std::string::npos);
   const std::string text = asyncio::format_prometheus(loop->stats());
-  EXPECT_NE(text.find("# TYPE asyncio_loop_iterations_total counter\nasyncio_loop_iterations_total "),
-            std::string::npos);
+  EXPECT_NE(
+      text.find("# TYPE asyncio_loop_iterations_total counter\nasyncio_loop_iterations_total "),
+      std::string::npos);
   EXPECT_NE(text.find("\nasyncio_loop_tasks 1\n"), std::string::npos) << text;
   loop->remove_reader(fds[0]);
   ::close(fds[0]);

@@ -34,6 +34,11 @@ std::string short_name(const std::string& function) {
       continue;
     }
     if (angle > 0) continue;
+    if (function.compare(i, 21, "(anonymous namespace)") == 0) {
+      out += "(anonymous namespace)";
+      i += 20;
+      continue;
+    }
     if (c == '{') {  // "{lambda(int)#1}": kept whole
       const std::size_t close = function.find('}', i);
       if (close == std::string::npos) break;
