@@ -127,7 +127,8 @@ class TaskMethods {
   std::vector<std::coroutine_handle<>> get_stack(std::size_t limit = SIZE_MAX) const {
     return task()->get_stack(limit);
   }
-  /// Python's Task.print_stack(): the stack, one frame address per line, to `out` (or stderr).
+  /// Python's Task.print_stack(): the stack, one frame per line (its coroutine's function, and
+  /// file and line where debug information says), to `out` (or stderr).
   void print_stack(std::ostream& out, std::size_t limit = SIZE_MAX) const {
     task()->print_stack(out, limit);
   }

@@ -109,6 +109,7 @@ void Scheduler::run_observed(Callback* cb) {
   // What runs is read before it runs: a step may free its task, a handle is recycled at once.
   TaskBase* task = nullptr;
   const void* code = nullptr;  // the stored callable's code, or the coroutine to be resumed
+  const bool done_callback = DoneCallbackBase::is_done_callback(cb);
   if (cb->fn_ == &HandleNode::dispatch) {
     code = reinterpret_cast<const void*>(static_cast<HandleNode*>(cb)->op_);
   } else if (auto* awaiter = static_cast<FutureStateBase*>(cb->find_awaiter())) {
@@ -127,7 +128,7 @@ void Scheduler::run_observed(Callback* cb) {
   const Clock::duration took = end - start;
   const bool longest = took > longest_callback_;
   if (longest || (debug_ && took >= slow_callback_duration_)) {
-    const std::string what = describe_callback(task, code, cb);
+    const std::string what = describe_callback(task, code, done_callback);
     if (longest) {
       longest_callback_ = took;
       longest_callback_name_ = what;

@@ -1,11 +1,14 @@
 // Non-template parts of Task: creation and registration with the loop, cancellation, waiting,
 // completion; and current_task / all_tasks.
 #include "asyncio/task.hpp"
+
 #include <algorithm>
 #include <cassert>
 #include <cstdint>
 #include <iostream>
 #include <utility>
+
+#include "debug/symbolizer.hpp"
 
 namespace asyncio::detail {
 
@@ -90,8 +93,12 @@ void TaskBase::print_stack(std::ostream& out, std::size_t limit) const {
     return;
   }
   out << "Stack for " << describe() << " (most recent call last):\n";
-  for (std::coroutine_handle<> frame : frames)
-    out << "  coroutine frame at " << frame.address() << '\n';
+  for (std::coroutine_handle<> frame : frames) {
+    const CodeLocation where = locate_frame(frame);
+    out << "  ";
+    if (!where.file.empty()) out << "File '" << where.file << "', line " << where.line << ", ";
+    out << "in " << where.function << '\n';
+  }
 }
 
 void TaskBase::print_stack(std::size_t limit) const { print_stack(std::cerr, limit); }

@@ -36,7 +36,7 @@ std::string at(const CodeLocation& where) {
 
 }  // namespace
 
-std::string describe_callback(const TaskBase* task, const void* code, const Callback* cb) {
+std::string describe_callback(const TaskBase* task, const void* code, bool done_callback) {
   if (task) {
     std::string text = "<Task '" + task->get_name() + "'";
     if (code) {
@@ -46,7 +46,7 @@ std::string describe_callback(const TaskBase* task, const void* code, const Call
     return text + ">";
   }
   if (code) return "<callback " + callable_type(locate_code(code).function) + ">";
-  if (DoneCallbackBase::is_done_callback(cb)) return "<done callback>";
+  if (done_callback) return "<done callback>";
   return "<callback>";
 }
 

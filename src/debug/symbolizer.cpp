@@ -206,12 +206,25 @@ std::string coroutine_name(std::string name) {
       for (std::size_t open = inner.find('(', 1); open != std::string_view::npos;
            open = inner.find('(', open + 1)) {
         const std::string_view prefix = inner.substr(0, open);
-        if (inner.substr(open + 1).starts_with(prefix))
-          return std::string(prefix) + std::string(inner.substr(open + 1 + prefix.size()));
+        if (inner.substr(open + 1).starts_with(prefix)) {
+          name = std::string(prefix) + std::string(inner.substr(open + 1 + prefix.size()));
+          break;
+        }
       }
     }
   }
-  return name;
+  // clang names a function template with its return type first: "R ns::f<T>(args)"; the
+  // last space outside brackets before the parameters ends it.
+  std::size_t cut = 0;
+  int depth = 0;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    if (c == '(' && depth == 0 && name.compare(i, 21, "(anonymous namespace)") != 0) break;
+    if (c == '<' || c == '(' || c == '{') ++depth;
+    if ((c == '>' || c == ')' || c == '}') && depth > 0) --depth;
+    if (c == ' ' && depth == 0) cut = i + 1;
+  }
+  return name.substr(cut);
 }
 
 CodeLocation locate_code(const void* address) { return symbolizer().locate(address); }

@@ -96,7 +96,7 @@ class TaskBase : public FutureStateBase, public Callback {
     for (const FrameLink* link = current_link_; link; link = link->up) f(link->outer);
   }
   /// Python's Task.print_stack(): "Stack for <Task ...> (most recent call last):" and a line
-  /// per frame of get_stack(limit) (C++ frames have no names: each is its address).
+  /// per frame of get_stack(limit): its coroutine's function, file and line.
   void print_stack(std::ostream& out, std::size_t limit) const;
   void print_stack(std::size_t limit) const;  // to stderr
   /// Task.cancelling(): cancel requests not yet withdrawn by uncancel(), 32 bits wide.
