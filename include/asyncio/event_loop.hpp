@@ -444,7 +444,7 @@ class EventLoop {
   void check_can_run() const;
 
   template <class T>
-  Task<T> create_task_by_factory(Coro<T> coro, TaskOptions options);
+  Task<T> create_task_by_factory(Coro<T> coro, TaskOptions options, std::source_location where);
 
   // call_soon_threadsafe: hands the call to the remote queue, or discards it once closed.
   void post_threadsafe(detail::Callback* call);

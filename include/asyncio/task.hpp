@@ -271,11 +271,8 @@ template <class T>
 Task<T> EventLoop::create_task(Coro<T> coro, TaskOptions options, std::source_location where) {
   check_open();
   check_thread();
-  if (task_factory_) [[unlikely]] {
-    Task<T> made = create_task_by_factory(std::move(coro), options);
-    if (scheduler_.debug()) made.state()->as_task()->set_created_at(where);
-    return made;
-  }
+  if (task_factory_) [[unlikely]]
+    return create_task_by_factory(std::move(coro), options, where);
   detail::TaskBase* state =
       detail::make_task_in_context(options, [&](detail::ContextData* context) {
         return detail::make_task<T>(scheduler_, coro.release(), options.name, context);
@@ -288,10 +285,13 @@ Task<T> EventLoop::create_task(Coro<T> coro, TaskOptions options, std::source_lo
 }
 
 template <class T>
-Task<T> EventLoop::create_task_by_factory(Coro<T> coro, TaskOptions options) {
+Task<T> EventLoop::create_task_by_factory(Coro<T> coro, TaskOptions options,
+                                          std::source_location where) {
   TaskRequest request(scheduler_, coro.release(), &detail::make_task<T>);
   const TaskRef made = task_factory_(*this, request, options);
-  return Task<T>::from_state(request.started(made));
+  detail::TaskBase* state = request.started(made);
+  if (scheduler_.debug()) state->set_created_at(where);
+  return Task<T>::from_state(state);
 }
 
 template <class T>

@@ -54,6 +54,10 @@ std::string describe_callback(const TaskBase* task, const void* code, bool done_
 
 namespace asyncio::detail {
 
+void TaskBase::set_created_at(const std::source_location& where) {
+  make_extras().created_at = where;
+}
+
 std::source_location TaskBase::created_at() const noexcept {
   return has_extras_ ? extras().created_at : std::source_location();
 }

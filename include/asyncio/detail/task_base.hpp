@@ -71,7 +71,7 @@ class TaskBase : public FutureStateBase, public Callback {
   std::string get_name() const;
   void set_name(std::string name);
   /// Debug mode: where create_task made it (a null line: unknown).
-  void set_created_at(const std::source_location& where) { make_extras().created_at = where; }
+  [[gnu::cold]] void set_created_at(const std::source_location& where);
   std::source_location created_at() const noexcept;
   /// When the task's last step ended, if the loop observed it (debug mode, or inspection).
   std::optional<TimePoint> last_step() const noexcept;
