@@ -42,7 +42,6 @@ struct Libdw {
   decltype(&dwfl_linux_proc_report) proc_report;
   decltype(&dwfl_report_end) report_end;
   decltype(&dwfl_linux_proc_find_elf) find_elf;
-  decltype(&dwfl_standard_find_debuginfo) find_debuginfo;
   decltype(&dwfl_addrmodule) addrmodule;
   decltype(&dwfl_module_addrinfo) addrinfo;
   decltype(&dwfl_module_getsrc) getsrc;
@@ -68,7 +67,6 @@ struct Libdw {
     get(dw->proc_report, "dwfl_linux_proc_report");
     get(dw->report_end, "dwfl_report_end");
     get(dw->find_elf, "dwfl_linux_proc_find_elf");
-    get(dw->find_debuginfo, "dwfl_standard_find_debuginfo");
     get(dw->addrmodule, "dwfl_addrmodule");
     get(dw->addrinfo, "dwfl_module_addrinfo");
     get(dw->getsrc, "dwfl_module_getsrc");
@@ -83,6 +81,14 @@ struct Libdw {
     return nullptr;
   }
 };
+
+/// libdw's find_debuginfo callback: the files' own DWARF only. (The standard one would also
+/// look for separate debug files and ask debuginfod servers: network access, and a libcurl
+/// socket pair left open in the program.)
+int own_debuginfo_only(Dwfl_Module*, void**, const char*, Dwarf_Addr, const char*, const char*,
+                       GElf_Word, char**) {
+  return -1;
+}
 
 #endif
 
@@ -156,7 +162,7 @@ class Symbolizer {
     dw_ = Libdw::load();
     if (!dw_) return false;
     callbacks_.find_elf = dw_->find_elf;
-    callbacks_.find_debuginfo = dw_->find_debuginfo;
+    callbacks_.find_debuginfo = &own_debuginfo_only;
     dwfl_ = dw_->begin(&callbacks_);
     if (dwfl_ && !report_modules()) {
       dw_->end(dwfl_);
