@@ -107,9 +107,9 @@ void Scheduler::report_handle_error(std::exception_ptr error) noexcept {
 
 void Scheduler::run_observed(Callback* cb) {
   // What runs is read before it runs: a step may free its task, a handle is recycled at once.
+  // It is only named (symbols looked up) when it is reported.
   TaskBase* task = nullptr;
   const void* code = nullptr;  // the stored callable's code, or the coroutine to be resumed
-  const bool done_callback = DoneCallbackBase::is_done_callback(cb);
   if (cb->fn_ == &HandleNode::dispatch) {
     code = reinterpret_cast<const void*>(static_cast<HandleNode*>(cb)->op_);
   } else if (auto* awaiter = static_cast<FutureStateBase*>(cb->find_awaiter())) {
@@ -122,18 +122,20 @@ void Scheduler::run_observed(Callback* cb) {
       });
     }
   }
+  const bool done_callback = !task && !code && DoneCallbackBase::is_done_callback(cb);
   const TimePoint start = Clock::now();
   cb->invoke(Callback::Action::run);
   const TimePoint end = Clock::now();
   const Clock::duration took = end - start;
   const bool longest = took > longest_callback_;
   if (longest || (debug_ && took >= slow_callback_duration_)) {
-    const std::string what = describe_callback(task, code, done_callback);
+    CallbackIdentity what{task != nullptr, task ? task->get_name() : std::string(), code,
+                          done_callback};
+    if (debug_ && took >= slow_callback_duration_) report_if_slow(took, describe_callback(what));
     if (longest) {
       longest_callback_ = took;
-      longest_callback_name_ = what;
+      longest_callback_what_ = std::move(what);
     }
-    if (debug_) report_if_slow(took, what);
   }
   if (task) {
     if (!task->done()) task->make_extras().last_step = end;
@@ -147,6 +149,10 @@ void Scheduler::report_if_slow(Clock::duration took, const std::string& what) {
   std::snprintf(seconds, sizeof seconds, "%.3f", std::chrono::duration<double>(took).count());
   loop_->call_exception_handler(
       {"Executing " + what + " took " + seconds + " seconds", nullptr, {}});
+}
+
+std::string Scheduler::longest_callback_name() const {
+  return longest_callback_.count() > 0 ? describe_callback(longest_callback_what_) : std::string();
 }
 
 std::size_t Scheduler::ready_count() const noexcept {

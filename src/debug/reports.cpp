@@ -36,17 +36,17 @@ std::string at(const CodeLocation& where) {
 
 }  // namespace
 
-std::string describe_callback(const TaskBase* task, const void* code, bool done_callback) {
-  if (task) {
-    std::string text = "<Task '" + task->get_name() + "'";
-    if (code) {
-      CodeLocation where = locate_code(code);
+std::string describe_callback(const CallbackIdentity& what) {
+  if (what.task_step) {
+    std::string text = "<Task '" + what.task_name + "'";
+    if (what.code) {
+      CodeLocation where = locate_code(what.code);
       text += " resumed in " + coroutine_name(std::move(where.function)) + at(where);
     }
     return text + ">";
   }
-  if (code) return "<callback " + callable_type(locate_code(code).function) + ">";
-  if (done_callback) return "<done callback>";
+  if (what.code) return "<callback " + callable_type(locate_code(what.code).function) + ">";
+  if (what.done_callback) return "<done callback>";
   return "<callback>";
 }
 

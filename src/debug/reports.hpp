@@ -4,17 +4,12 @@
 
 #include <string>
 
-#include "asyncio/detail/callback.hpp"
+#include "asyncio/detail/scheduler.hpp"
 
 namespace asyncio::detail {
 
-class TaskBase;
-
-/// "<Task 'name' resumed in worker(int) at app.cpp:12>" for a task's step (`code`: the resume
-/// address of the frame it resumed), "<callback main::{lambda()#1}>" for a call_soon or
-/// call_later callable (`code`: its stored operation), "<done callback>" for a future's done
-/// callback, "<callback>" otherwise. What it says is read before the callback runs (it may be
-/// freed by then).
-std::string describe_callback(const TaskBase* task, const void* code, bool done_callback);
+/// "<Task 'name' resumed in worker(int) at app.cpp:12>", "<callback main::{lambda()#1}>",
+/// "<done callback>", or "<callback>".
+std::string describe_callback(const CallbackIdentity& what);
 
 }  // namespace asyncio::detail

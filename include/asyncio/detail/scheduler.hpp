@@ -58,6 +58,15 @@ struct TaskExtras {
   std::optional<TimePoint> last_step;  // when observed (Scheduler::observed): its last step's end
 };
 
+/// What a callback was, read before it ran (it may be freed by then), for naming it later.
+struct CallbackIdentity {
+  bool task_step = false;
+  std::string task_name;       // a task step's task
+  const void* code = nullptr;  // a task step: the resume address of the frame it resumed; a
+                               // call_soon/call_later callback: its stored operation
+  bool done_callback = false;  // a future's done callback
+};
+
 class Scheduler {
  public:
   explicit Scheduler(EventLoop& loop) noexcept : loop_(&loop) {}
@@ -192,7 +201,7 @@ class Scheduler {
   std::size_t timer_count() const noexcept { return timers_.size() + due_timers_.size(); }
   /// The longest callback the loop timed (observed() only), and what it was.
   Clock::duration longest_callback() const noexcept { return longest_callback_; }
-  const std::string& longest_callback_name() const noexcept { return longest_callback_name_; }
+  std::string longest_callback_name() const;
   /// Reports what a call_soon/call_later callback threw (out of line: the dispatch that calls
   /// it stays small).
   [[gnu::noinline]] void report_handle_error(std::exception_ptr error) noexcept;
@@ -254,7 +263,7 @@ class Scheduler {
   Clock::duration slow_callback_duration_ = std::chrono::milliseconds(100);
   std::uint64_t callbacks_run_ = 0;  // before the last poll (ticks_since_poll_ counts since)
   Clock::duration longest_callback_{};
-  std::string longest_callback_name_;
+  CallbackIdentity longest_callback_what_;
   std::atomic<std::thread::id> thread_id_{};  // the thread running the loop; none when not running
 };
 
