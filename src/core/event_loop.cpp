@@ -12,6 +12,7 @@
 #include "asyncio/detail/loop_link.hpp"
 #include "asyncio/detail/loop_threads.hpp"
 #include "asyncio/exceptions.hpp"
+#include "asyncio/inspection.hpp"
 #include "asyncio/selectors.hpp"
 #include "asyncio/task.hpp"
 #include "debug/inspection_server.hpp"
@@ -301,6 +302,26 @@ void EventLoop::default_exception_handler(const ExceptionContext& context) noexc
   }
   text += '\n';
   std::fputs(text.c_str(), stderr);
+}
+
+LoopStats EventLoop::stats() const {
+  LoopStats stats;
+  auto& scheduler = const_cast<detail::Scheduler&>(scheduler_);
+  stats.iterations = iterations_;
+  stats.callbacks_run = scheduler.callbacks_run();
+  stats.ready = scheduler.ready_count();
+  stats.timers = scheduler.timer_count();
+  if (!closed_) {
+    const std::size_t own = 1 + (signals_ ? 1 : 0);  // the wake-up eventfds
+    const std::size_t watched = io_->registered_fds();
+    stats.fds = watched > own ? watched - own : 0;
+  }
+  stats.tasks = scheduler.tasks().size();
+  stats.selector_time = selector_time_;
+  stats.running_time = run_time_ > selector_time_ ? run_time_ - selector_time_ : Clock::duration{};
+  stats.longest_callback = scheduler.longest_callback();
+  stats.longest_callback_name = scheduler.longest_callback_name();
+  return stats;
 }
 
 }  // namespace asyncio

@@ -1,12 +1,9 @@
-// print_all_tasks and the other dumps, LoopStats, and the EventLoop's inspection methods.
+// print_all_tasks and the other dumps of a loop's tasks, and LoopStats in Prometheus' format.
 #include "asyncio/inspection.hpp"
 
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 
-#include "asyncio/detail/io_backend.hpp"
-#include "debug/inspection_server.hpp"
 #include "debug/task_dump.hpp"
 
 namespace asyncio {
@@ -59,57 +56,6 @@ std::string format_prometheus(const LoopStats& stats, const std::string& prefix)
          "The longest callback or task step timed (debug mode or inspection).",
          seconds(stats.longest_callback));
   return out;
-}
-
-void EventLoop::enable_inspection() { enable_inspection(InspectionOptions{}); }
-
-void EventLoop::enable_inspection(const InspectionOptions& options) {
-  check_open();
-  check_thread();
-  disable_inspection();
-  inspection_ = std::make_unique<detail::InspectionServer>(*this, options);
-  scheduler_.set_inspected(true);
-}
-
-void EventLoop::enable_inspection_from_environment() noexcept {
-  try {
-    try {
-      enable_inspection();
-    } catch (const RuntimeError&) {  // the signal is another loop's: this one goes without
-      enable_inspection(InspectionOptions{.path = {}, .dump_signal = 0});
-    }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "asyncio: ASYNCIO_INSPECT=1: inspection not enabled: %s\n", e.what());
-  }
-}
-
-void EventLoop::disable_inspection() noexcept {
-  inspection_.reset();
-  scheduler_.set_inspected(false);
-}
-
-std::string EventLoop::inspection_path() const {
-  return inspection_ ? inspection_->path() : std::string();
-}
-
-LoopStats EventLoop::stats() const {
-  LoopStats stats;
-  auto& scheduler = const_cast<detail::Scheduler&>(scheduler_);
-  stats.iterations = iterations_;
-  stats.callbacks_run = scheduler.callbacks_run();
-  stats.ready = scheduler.ready_count();
-  stats.timers = scheduler.timer_count();
-  if (!closed_) {
-    const std::size_t own = 1 + (signals_ ? 1 : 0);  // the wake-up eventfds
-    const std::size_t watched = io_->registered_fds();
-    stats.fds = watched > own ? watched - own : 0;
-  }
-  stats.tasks = scheduler.tasks().size();
-  stats.selector_time = selector_time_;
-  stats.running_time = run_time_ > selector_time_ ? run_time_ - selector_time_ : Clock::duration{};
-  stats.longest_callback = scheduler.longest_callback();
-  stats.longest_callback_name = scheduler.longest_callback_name();
-  return stats;
 }
 
 }  // namespace asyncio

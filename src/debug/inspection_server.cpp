@@ -1,4 +1,4 @@
-// The inspection socket (inspection_server.hpp).
+// The inspection socket (inspection_server.hpp), and the EventLoop methods that turn it on and off.
 #include "debug/inspection_server.hpp"
 
 #include <sys/socket.h>
@@ -214,3 +214,38 @@ void InspectionServer::close_client(Client* client) {
 }
 
 }  // namespace asyncio::detail
+
+namespace asyncio {
+
+void EventLoop::enable_inspection() { enable_inspection(InspectionOptions{}); }
+
+void EventLoop::enable_inspection(const InspectionOptions& options) {
+  check_open();
+  check_thread();
+  disable_inspection();
+  inspection_ = std::make_unique<detail::InspectionServer>(*this, options);
+  scheduler_.set_inspected(true);
+}
+
+void EventLoop::enable_inspection_from_environment() noexcept {
+  try {
+    try {
+      enable_inspection();
+    } catch (const RuntimeError&) {  // the signal is another loop's: this one goes without
+      enable_inspection(InspectionOptions{.path = {}, .dump_signal = 0});
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "asyncio: ASYNCIO_INSPECT=1: inspection not enabled: %s\n", e.what());
+  }
+}
+
+void EventLoop::disable_inspection() noexcept {
+  inspection_.reset();
+  scheduler_.set_inspected(false);
+}
+
+std::string EventLoop::inspection_path() const {
+  return inspection_ ? inspection_->path() : std::string();
+}
+
+}  // namespace asyncio
