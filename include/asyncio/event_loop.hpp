@@ -59,10 +59,10 @@ class InspectionServer;
 struct LoopThreads;
 }  // namespace detail
 
-/// What call_exception_handler receives (Python's context dict).
-struct InspectionOptions;
+struct InspectionOptions;  // inspection.hpp
 struct LoopStats;
 
+/// What call_exception_handler receives (Python's context dict).
 struct ExceptionContext {
   std::string message;           // what happened
   std::exception_ptr exception;  // the exception, if any
