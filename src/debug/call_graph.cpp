@@ -7,28 +7,16 @@
 #include <unordered_set>
 
 #include "asyncio/task.hpp"
+#include "debug/awaiters.hpp"
 #include "debug/symbolizer.hpp"
 
 namespace asyncio {
 
 namespace {
 
+using detail::awaiters_of;
 using detail::FutureStateBase;
 using detail::TaskBase;
-
-/// The futures that await `future` through its done callbacks, in the order they were added.
-std::vector<FutureStateBase*> awaiters_of(const FutureStateBase* future) {
-  std::vector<FutureStateBase*> found;
-  future->for_each_callback([&found](detail::Callback* cb) {
-    if (auto* awaiter = static_cast<FutureStateBase*>(cb->find_awaiter())) {
-      for (FutureStateBase* seen : found) {
-        if (seen == awaiter) return;  // a TaskGroup's parent, once however many children
-      }
-      found.push_back(awaiter);
-    }
-  });
-  return found;
-}
 
 FrameCallGraphEntry entry_for(std::coroutine_handle<> frame) {
   detail::CodeLocation where = detail::locate_frame(frame);

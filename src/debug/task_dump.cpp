@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "asyncio/call_graph.hpp"
+#include "debug/awaiters.hpp"
 #include "debug/symbolizer.hpp"
 
 namespace asyncio::detail {
@@ -167,14 +168,13 @@ std::vector<TaskBase*> TaskDump::awaiting_tasks(FutureStateBase* future) const {
   while (!todo.empty()) {
     FutureStateBase* current = todo.back();
     todo.pop_back();
-    current->for_each_callback([&](Callback* cb) {
-      auto* awaiter = static_cast<FutureStateBase*>(cb->find_awaiter());
-      if (!awaiter || !seen.insert(awaiter).second) return;
+    for (FutureStateBase* awaiter : awaiters_of(current)) {
+      if (!seen.insert(awaiter).second) continue;
       if (TaskBase* task = awaiter->as_task())
         found.push_back(task);
       else
         todo.push_back(awaiter);  // a gather, a shield's outer future, a wait's waiter
-    });
+    }
   }
   return found;
 }
