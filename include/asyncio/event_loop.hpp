@@ -95,12 +95,24 @@ struct TaskOptions {
 /// `coro.start(options)` made (options changed as it likes); eager_task_factory is one.
 using TaskFactory = std::function<TaskRef(EventLoop& loop, TaskRequest& coro, TaskOptions options)>;
 
+/// Asks for the io_uring backend: `EventLoop loop(asyncio::IoUringOptions{})`, or
+/// `new_event_loop(asyncio::IoUringOptions{})` (ASYNCIO_SELECTOR=io_uring asks for it for every
+/// loop made without a selector). Where io_uring is refused (a kernel before 5.19, a container
+/// or policy that forbids it, a library built without liburing) the loop waits on epoll
+/// instead, and says so once on stderr when debug mode is turned on.
+struct IoUringOptions {
+  unsigned entries = 256;  // submission queue entries (completions get 8 times as many)
+};
+
 class EventLoop {
  public:
-  /// A loop on the readiness backend, waiting on the DefaultSelector.
+  /// A loop on the default backend: the DefaultSelector, or what ASYNCIO_SELECTOR names
+  /// (select, poll, epoll or io_uring).
   EventLoop();
-  /// A loop waiting on `selector` (the DefaultSelector when null).
+  /// A loop waiting on `selector` (the default backend when null).
   explicit EventLoop(std::unique_ptr<selectors::Selector> selector);
+  /// A loop on io_uring (IoUringOptions).
+  explicit EventLoop(IoUringOptions options);
   /// Closes the loop if it is not closed yet. Destroying a loop while it runs (from one of its
   /// own callbacks) is a fatal error: the program is told so on stderr and aborts.
   ~EventLoop();
@@ -316,7 +328,7 @@ class EventLoop {
   /// exception, set_result, set_exception, cancel, add/remove_done_callback) from another
   /// thread raises RuntimeError, as Python's debug mode does. Outside debug mode these checks
   /// cost one test of a flag.
-  void set_debug(bool enabled) noexcept { scheduler_.set_debug(enabled); }
+  void set_debug(bool enabled) noexcept;
   bool get_debug() const noexcept { return scheduler_.debug(); }
   void set_slow_callback_duration(Clock::duration d) noexcept {
     scheduler_.set_slow_callback_duration(d);
@@ -359,8 +371,11 @@ class EventLoop {
   /// The loop's counters (LoopStats, inspection.hpp).
   LoopStats stats() const;
 
-  /// The selector the loop waits on (its I/O backend is the readiness one).
-  selectors::Selector& selector() noexcept { return *io_->selector(); }
+  /// The selector the loop waits on; RuntimeError for a loop on io_uring, which has none.
+  selectors::Selector& selector();
+  /// What the loop waits on: "epoll", "poll", "select", "io_uring" (or "selector" for a
+  /// selector the program made).
+  std::string_view backend_name() const noexcept { return io_->name(); }
 
   /// How many callbacks may run between two polls for I/O while callbacks keep being ready.
   static constexpr unsigned poll_interval = detail::Scheduler::poll_interval;
@@ -442,6 +457,8 @@ class EventLoop {
   void set_signal_handler(int sig, std::shared_ptr<const std::function<void()>> handler);
   /// RuntimeError when the loop cannot start running: closed, running, or another loop runs.
   void check_can_run() const;
+  /// The constructors' common part, once the backend is made: the wake-up fd's reader.
+  void start();
 
   template <class T>
   Task<T> create_task_by_factory(Coro<T> coro, TaskOptions options, std::source_location where);
@@ -459,6 +476,7 @@ class EventLoop {
   void drop_callbacks() noexcept;
 
   detail::Scheduler scheduler_{*this};
+  std::string io_fallback_;  // why io_uring was asked for and not used (said in debug mode)
   std::unique_ptr<detail::IoBackend> io_;
   std::unique_ptr<detail::RemoteQueue> remote_;
   std::unique_ptr<detail::SignalHandlers> signals_;  // made by the first add_signal_handler

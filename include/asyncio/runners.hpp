@@ -17,6 +17,8 @@ namespace asyncio {
 
 /// A new loop (waiting on `selector`, or the DefaultSelector).
 std::unique_ptr<EventLoop> new_event_loop(std::unique_ptr<selectors::Selector> selector = nullptr);
+/// A new loop on io_uring (or epoll where io_uring is refused: IoUringOptions).
+std::unique_ptr<EventLoop> new_event_loop(IoUringOptions options);
 
 /// The running loop if there is one, else the loop given to set_event_loop on this thread.
 /// RuntimeError when there is neither (Python 3.14's behaviour; 3.12 would make a loop).

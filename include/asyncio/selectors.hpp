@@ -166,7 +166,8 @@ using DefaultSelector = EpollSelector;
 /// any other name.
 std::unique_ptr<Selector> make_selector(std::string_view name);
 /// The selector a new event loop gets: the kind named by the environment variable
-/// ASYNCIO_SELECTOR (select, poll or epoll) when it is set and not empty, else DefaultSelector.
+/// ASYNCIO_SELECTOR (select, poll or epoll) when it is set and not empty, else DefaultSelector
+/// (also for ASYNCIO_SELECTOR=io_uring, which the loop itself acts on: event_loop.hpp).
 std::unique_ptr<Selector> make_default_selector();
 
 }  // namespace asyncio::selectors

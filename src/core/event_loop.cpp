@@ -16,7 +16,7 @@
 #include "asyncio/selectors.hpp"
 #include "asyncio/task.hpp"
 #include "debug/inspection_server.hpp"
-#include "io/readiness_backend.hpp"
+#include "io/backend_choice.hpp"
 #include "threads/remote_queue.hpp"
 #include "unix/child_watcher.hpp"
 #include "unix/signal_handlers.hpp"
@@ -53,11 +53,21 @@ void detail::report_callback_error(std::exception_ptr error) noexcept {
     loop->call_exception_handler({"Exception in callback", error, {}});
 }
 
-EventLoop::EventLoop() : EventLoop(nullptr) {}
+EventLoop::EventLoop() : EventLoop(std::unique_ptr<selectors::Selector>()) {}
+
+EventLoop::EventLoop(IoUringOptions options)
+    : io_(detail::make_io_backend(scheduler_, nullptr, &options, io_fallback_)),
+      remote_(std::make_unique<detail::RemoteQueue>()) {
+  start();
+}
 
 EventLoop::EventLoop(std::unique_ptr<selectors::Selector> selector)
-    : io_(std::make_unique<detail::ReadinessBackend>(scheduler_, std::move(selector))),
+    : io_(detail::make_io_backend(scheduler_, std::move(selector), nullptr, io_fallback_)),
       remote_(std::make_unique<detail::RemoteQueue>()) {
+  start();
+}
+
+void EventLoop::start() {
   add_reader(remote_->wakeup_fd(), [this] { remote_->take_into(scheduler_); });
   if (const char* inspect = std::getenv("ASYNCIO_INSPECT");
       inspect && std::string_view(inspect) == "1")
@@ -72,6 +82,20 @@ EventLoop::~EventLoop() {
     std::abort();
   }
   close();
+}
+
+void EventLoop::set_debug(bool enabled) noexcept {
+  scheduler_.set_debug(enabled);
+  if (enabled && !io_fallback_.empty()) {
+    std::fprintf(stderr, "asyncio: %s\n", io_fallback_.c_str());
+    io_fallback_.clear();  // said once
+  }
+}
+
+selectors::Selector& EventLoop::selector() {
+  selectors::Selector* selector = io_->selector();
+  if (!selector) throw RuntimeError("this event loop runs on io_uring: it has no selector");
+  return *selector;
 }
 
 void EventLoop::check_can_run() const {

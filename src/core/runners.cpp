@@ -45,6 +45,10 @@ std::unique_ptr<EventLoop> new_event_loop(std::unique_ptr<selectors::Selector> s
   return std::make_unique<EventLoop>(std::move(selector));
 }
 
+std::unique_ptr<EventLoop> new_event_loop(IoUringOptions options) {
+  return std::make_unique<EventLoop>(options);
+}
+
 EventLoop& get_event_loop() {
   if (EventLoop* running = detail::running_loop_or_null()) return *running;
   if (!current_loop) throw RuntimeError("There is no current event loop in this thread.");

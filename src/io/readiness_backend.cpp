@@ -20,6 +20,14 @@ ReadinessBackend::ReadinessBackend(Scheduler& scheduler,
     : scheduler_(scheduler),
       selector_(selector ? std::move(selector) : selectors::make_default_selector()) {}
 
+const char* ReadinessBackend::name() const noexcept {
+  const selectors::Selector* selector = selector_.get();
+  if (dynamic_cast<const selectors::EpollSelector*>(selector)) return "epoll";
+  if (dynamic_cast<const selectors::PollSelector*>(selector)) return "poll";
+  if (dynamic_cast<const selectors::SelectSelector*>(selector)) return "select";
+  return "selector";  // one the program made
+}
+
 void ReadinessBackend::add_watcher(int fd, int direction, IoWatcher* watcher, bool replace) {
   if (closed_) throw_loop_closed();
   if (fd < 0) throw std::invalid_argument("Invalid file descriptor: " + std::to_string(fd));

@@ -35,9 +35,10 @@ class ReadinessBackend final : public IoBackend {
   void drop_watchers() noexcept override;
   void close() noexcept override;
   selectors::Selector* selector() noexcept override { return selector_.get(); }
+  const char* name() const noexcept override;
 
-  // The operations (src/io/readiness_sockets.cpp): the system call first, a wait for readiness
-  // only when it would block.
+  // The operations (src/io/readiness_sockets.cpp, readiness_ops.hpp): the system call first, a
+  // wait for readiness only when it would block.
   Coro<std::pair<int, SocketAddress>> accept(int fd) override;
   Coro<void> connect(int fd, SocketAddress address) override;
   Coro<std::size_t> recv_into(int fd, std::span<std::byte> buffer) override;
@@ -71,8 +72,6 @@ class ReadinessBackend final : public IoBackend {
   static void drop_watchers(FdWatch& watch) noexcept;
   void dispatch(const std::vector<selectors::ReadyKey>& ready);
   void notify_watcher(IoWatcher* watcher, int fd);
-  /// Python raises ValueError for a blocking socket in debug mode; so do the operations.
-  void check_nonblocking(int fd) const;
 
   Scheduler& scheduler_;
   std::unique_ptr<selectors::Selector> selector_;

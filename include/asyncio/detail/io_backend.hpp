@@ -1,9 +1,9 @@
 // The I/O backend: how a loop performs socket operations, learns that file descriptors are
 // ready, and closes the ones it watched. EventLoop owns one, polls it once per iteration, and
 // forwards add_reader and the sock_* calls to it; wait_readable, transports and servers install
-// their watchers through it. The readiness kind (ReadinessBackend, on a selector) is the one
-// there is today: it makes each operation a non-blocking call plus a wait for readiness. A
-// completion kind (io_uring) implements the same interface with submissions.
+// their watchers through it. The readiness kind (ReadinessBackend, on a selector) makes each
+// operation a non-blocking call plus a wait for readiness; the completion kind (UringBackend,
+// on io_uring) implements the same interface with submissions.
 #pragma once
 
 #include <chrono>
@@ -27,6 +27,8 @@ class Selector;
 }  // namespace asyncio
 
 namespace asyncio::detail {
+
+class UringBackend;
 
 class IoBackend {
  public:
@@ -77,6 +79,10 @@ class IoBackend {
 
   /// The selector a readiness backend waits on; null for a completion backend.
   virtual selectors::Selector* selector() noexcept = 0;
+  /// "epoll", "poll", "select" (or "selector" for one the program gave), "io_uring".
+  virtual const char* name() const noexcept = 0;
+  /// The io_uring backend, for the transports that submit to it directly; null for the others.
+  virtual UringBackend* uring() noexcept { return nullptr; }
 };
 
 }  // namespace asyncio::detail

@@ -56,7 +56,8 @@ std::unique_ptr<Selector> make_selector(std::string_view name) {
 
 std::unique_ptr<Selector> make_default_selector() {
   const char* name = std::getenv("ASYNCIO_SELECTOR");
-  if (name && *name) return make_selector(name);
+  // io_uring is a backend, not a selector (the loop asks for it itself): epoll then.
+  if (name && *name && std::string_view(name) != "io_uring") return make_selector(name);
   return std::make_unique<DefaultSelector>();
 }
 

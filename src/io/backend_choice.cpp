@@ -1,0 +1,43 @@
+// Which I/O backend a new loop gets (see the header).
+#include "io/backend_choice.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <utility>
+
+#include "asyncio/config.hpp"
+#include "asyncio/selectors.hpp"
+#include "io/readiness_backend.hpp"
+#if ASYNCIO_HAVE_IO_URING
+#include "io/uring_backend.hpp"
+#endif
+
+namespace asyncio::detail {
+
+std::unique_ptr<IoBackend> make_io_backend(Scheduler& scheduler,
+                                           std::unique_ptr<selectors::Selector> selector,
+                                           const IoUringOptions* uring, std::string& fallback) {
+  IoUringOptions from_environment;
+  if (!selector && !uring) {
+    const char* name = std::getenv("ASYNCIO_SELECTOR");
+    if (name && std::string_view(name) == "io_uring") uring = &from_environment;
+  }
+  if (uring) {
+#if ASYNCIO_HAVE_IO_URING
+    int error = 0;
+    if (auto backend = UringBackend::create(scheduler, uring->entries, error)) return backend;
+    fallback = std::string("io_uring is not available here (") +
+               (error ? std::strerror(error) : "the kernel lacks features it needs") +
+               "): this loop uses epoll";
+#else
+    fallback =
+        "this build of the library has no io_uring (liburing was missing): this loop "
+        "uses epoll";
+#endif
+    selector = std::make_unique<selectors::EpollSelector>();
+  }
+  return std::make_unique<ReadinessBackend>(scheduler, std::move(selector));
+}
+
+}  // namespace asyncio::detail

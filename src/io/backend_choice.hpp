@@ -1,0 +1,20 @@
+// Which I/O backend a new loop gets: the selector it was given, io_uring when asked for (by
+// IoUringOptions or ASYNCIO_SELECTOR=io_uring) and the kernel allows it, else the default
+// selector (ASYNCIO_SELECTOR's, or epoll).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "asyncio/detail/io_backend.hpp"
+#include "asyncio/event_loop.hpp"
+
+namespace asyncio::detail {
+
+/// `uring` non-null: io_uring was asked for explicitly. When io_uring was asked for and cannot
+/// be had, `fallback` says why (a line for debug mode) and the loop gets epoll.
+std::unique_ptr<IoBackend> make_io_backend(Scheduler& scheduler,
+                                           std::unique_ptr<selectors::Selector> selector,
+                                           const IoUringOptions* uring, std::string& fallback);
+
+}  // namespace asyncio::detail

@@ -1,0 +1,396 @@
+// UringBackend: the ring, readiness as poll requests, submitting and reaping, cancelling, the
+// provided-buffer ring, and closing (see the header's notes).
+#include "io/uring_backend.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cassert>
+#include <cerrno>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "asyncio/detail/scheduler.hpp"
+#include "asyncio/detail/syscall.hpp"
+#include "asyncio/event_loop.hpp"
+#include "asyncio/exceptions.hpp"
+
+namespace asyncio::detail {
+
+namespace {
+
+// What a ring asks of the kernel, most wanted first: SUBMIT_ALL (a failing submission does not
+// hold back the ones after it), COOP_TASKRUN with TASKRUN_FLAG (completions are produced when
+// the loop enters the kernel anyway, and the flag says when it must). Older kernels get fewer.
+constexpr unsigned setup_flags[] = {
+    IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
+        IORING_SETUP_CQSIZE,
+    IORING_SETUP_CQSIZE,
+    0,
+};
+
+constexpr unsigned receive_buffers = 256;  // a power of two
+constexpr unsigned receive_buffer_size = 16 * 1024;
+
+}  // namespace
+
+UringBackend::UringBackend(Scheduler& scheduler) noexcept : scheduler_(scheduler) {}
+
+std::unique_ptr<UringBackend> UringBackend::create(Scheduler& scheduler, unsigned entries,
+                                                   int& error) {
+  std::unique_ptr<UringBackend> backend(new UringBackend(scheduler));
+  for (unsigned flags : setup_flags) {
+    io_uring_params params{};
+    params.flags = flags;
+    params.cq_entries = entries * 8;  // room for bursts of completions without overflow
+    const int result = io_uring_queue_init_params(entries, &backend->ring_, &params);
+    error = -result;
+    if (result == 0) {
+      // The loop relies on: completions kept when the queue overflows, the timeout passed to
+      // the wait itself (no timeout request), and polls that a cancellation can find.
+      constexpr unsigned needed = IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG | IORING_FEAT_FAST_POLL;
+      if ((params.features & needed) != needed) {
+        io_uring_queue_exit(&backend->ring_);
+        error = 0;
+        return nullptr;
+      }
+      backend->ring_open_ = true;
+      return backend;
+    }
+  }
+  return nullptr;  // ENOSYS (no io_uring), EPERM (refused by policy), ENOMEM...
+}
+
+UringBackend::~UringBackend() { close(); }
+
+bool UringBackend::debug() const noexcept { return scheduler_.debug(); }
+
+// --- Submitting ----------------------------------------------------------------------------------
+
+io_uring_sqe& UringBackend::prepare(Request* request) {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  while (!sqe) {
+    // The submission queue is full: hand it to the kernel now and take a fresh entry.
+    const int submitted = io_uring_submit(&ring_);
+    if (submitted < 0 && submitted != -EBUSY && submitted != -EINTR && submitted != -EAGAIN)
+      throw_errno(-submitted, "io_uring_submit");
+    if (submitted == -EBUSY) reap();  // the completion queue is full: make room
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  io_uring_sqe_set_data(sqe, request);
+  return *sqe;
+}
+
+void UringBackend::flush_submissions() noexcept {
+  while (io_uring_sq_ready(&ring_) > 0) {
+    const int submitted = io_uring_submit(&ring_);
+    if (submitted == -EBUSY) {
+      reap();
+    } else if (submitted < 0 && submitted != -EINTR && submitted != -EAGAIN) {
+      return;
+    }
+  }
+}
+
+void UringBackend::cancel(Request* request) {
+  io_uring_sqe& sqe = prepare(nullptr);
+  io_uring_prep_cancel(&sqe, request, 0);  // its own completion (no request) tells nobody
+}
+
+void UringBackend::cancel_now(Request* request) noexcept {
+  if (!ring_open_) return;
+  flush_submissions();  // the kernel can cancel only what it was given
+  io_uring_sync_cancel_reg reg{};
+  reg.addr = reinterpret_cast<std::uint64_t>(request);
+  reg.timeout.tv_sec = -1;
+  reg.timeout.tv_nsec = -1;
+  while (io_uring_register_sync_cancel(&ring_, &reg) == -EINTR) {
+  }
+}
+
+void UringBackend::count_in_flight(int fd, int change) noexcept {
+  if (fd < 0) return;
+  if (static_cast<std::size_t>(fd) >= fds_.size()) fds_.resize(static_cast<std::size_t>(fd) + 1);
+  fds_[fd].in_flight += static_cast<std::uint32_t>(change);
+}
+
+// --- Readiness -----------------------------------------------------------------------------------
+
+void UringBackend::add_watcher(int fd, int direction, IoWatcher* watcher, bool replace) {
+  if (closed_) throw_loop_closed();
+  if (fd < 0) throw std::invalid_argument("Invalid file descriptor: " + std::to_string(fd));
+  if (static_cast<std::size_t>(fd) >= fds_.size()) fds_.resize(static_cast<std::size_t>(fd) + 1);
+  FdWatch* watch = &fds_[fd];
+  if (watch->watchers[direction] && !replace) {
+    throw RuntimeError("fd " + std::to_string(fd) + " already has a " +
+                       (direction == reader ? "reader" : "writer"));
+  }
+  const bool new_fd = !watch->watchers[reader] && !watch->watchers[writer];
+  // A poll request learns of a bad fd only when the kernel runs it: ask now for an fd nobody
+  // watches yet, so that a bad one is an error here, as with a selector.
+  if (new_fd && ::fcntl(fd, F_GETFD) < 0) throw_errno(errno, "add_watcher");
+  IoWatcher* old = std::exchange(watch->watchers[direction], watcher);
+  watch->armed_at[direction] = polls_;
+  if (new_fd) ++watched_fds_;
+  disarm(*watch, direction);
+  arm(fd, direction);
+  if (old) old->notify(IoWatcher::Event::removed);
+}
+
+IoWatcher* UringBackend::detach_watcher(int fd, int direction) noexcept {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return nullptr;
+  FdWatch& watch = fds_[fd];
+  IoWatcher* old = std::exchange(watch.watchers[direction], nullptr);
+  if (old) {
+    disarm(watch, direction);
+    if (!watch.watchers[reader] && !watch.watchers[writer]) --watched_fds_;
+  }
+  return old;
+}
+
+void UringBackend::arm(int fd, int direction) {
+  auto* poll = new Poll(this, fd, direction);
+  io_uring_sqe* sqe;
+  try {
+    sqe = &prepare(poll);
+  } catch (...) {
+    delete poll;
+    throw;
+  }
+  io_uring_prep_poll_add(sqe, fd, direction == reader ? POLLIN : POLLOUT);
+  fds_[fd].polls[direction] = poll;
+}
+
+// The watcher moved on: its poll, if any, is orphaned and cancelled.
+void UringBackend::disarm(FdWatch& watch, int direction) noexcept {
+  Poll* poll = std::exchange(watch.polls[direction], nullptr);
+  if (!poll) return;
+  poll->backend = nullptr;
+  try {
+    cancel(poll);
+  } catch (...) {
+    // The ring failed: the poll ends when the ring is closed.
+  }
+}
+
+void UringBackend::Poll::on_complete(Request* request, int result, unsigned) {
+  auto* poll = static_cast<Poll*>(request);
+  UringBackend* backend = poll->backend;
+  const int fd = poll->fd, direction = poll->direction;
+  if (backend) {
+    assert(backend->fds_[fd].polls[direction] == poll);  // not orphaned: the watcher's poll
+    backend->fds_[fd].polls[direction] = nullptr;
+  }
+  delete poll;
+  if (!backend) return;  // orphaned
+  FdWatch& watch = backend->fds_[fd];
+  IoWatcher* watcher = watch.watchers[direction];
+  if (!watcher) return;
+  if (result < 0) {
+    // The kernel refused to poll the fd (closed behind the loop's back, say): the watcher
+    // cannot be woken by it any more; it learns now and meets the error itself.
+    backend->scheduler_.loop().call_exception_handler(
+        {"Cannot watch fd " + std::to_string(fd),
+         std::make_exception_ptr(errno_error(-result, "poll")),
+         {}});
+    if (backend->detach_watcher(fd, direction)) watcher->notify(IoWatcher::Event::removed);
+    return;
+  }
+  backend->notify_watcher(watcher, fd);
+  // Level-triggered: a watcher still there is polled again (the table may have moved).
+  FdWatch& after = backend->fds_[fd];
+  if (after.watchers[direction] == watcher && !after.polls[direction] && !backend->closed_) {
+    try {
+      backend->arm(fd, direction);
+    } catch (...) {
+      backend->scheduler_.loop().call_exception_handler(
+          {"Cannot watch fd " + std::to_string(fd), std::current_exception(), {}});
+    }
+  }
+}
+
+void UringBackend::notify_watcher(IoWatcher* watcher, int fd) {
+  const bool debug = scheduler_.debug();
+  const TimePoint start = debug ? Clock::now() : TimePoint{};
+  try {
+    watcher->notify(IoWatcher::Event::ready);
+  } catch (...) {
+    scheduler_.loop().call_exception_handler({"Exception in callback", std::current_exception(),
+                                              "<fd " + std::to_string(fd) + " watcher>"});
+  }
+  if (debug) [[unlikely]]
+    scheduler_.report_if_slow(Clock::now() - start, "<fd " + std::to_string(fd) + " watcher>");
+}
+
+void UringBackend::drop_watchers() noexcept {
+  for (FdWatch& watch : fds_) drop_watchers(watch);
+}
+
+void UringBackend::drop_watchers(FdWatch& watch) noexcept {
+  const bool watched = watch.watchers[reader] || watch.watchers[writer];
+  IoWatcher* taken[2] = {std::exchange(watch.watchers[reader], nullptr),
+                         std::exchange(watch.watchers[writer], nullptr)};
+  disarm(watch, reader);
+  disarm(watch, writer);
+  if (watched) --watched_fds_;
+  for (IoWatcher* w : taken) {
+    if (w) w->notify(IoWatcher::Event::removed);
+  }
+}
+
+void UringBackend::close_fd(int fd) noexcept {
+  if (fd >= 0 && static_cast<std::size_t>(fd) < fds_.size() && ring_open_) {
+    FdWatch& watch = fds_[fd];
+    drop_watchers(watch);  // (its owner removed them already; their polls are cancelled)
+    if (watch.in_flight > 0) {
+      try {
+        io_uring_sqe& sqe = prepare(nullptr);
+        io_uring_prep_cancel_fd(&sqe, fd, IORING_ASYNC_CANCEL_ALL);
+      } catch (...) {
+      }
+    }
+    // A request holds its file open: the cancellations go to the kernel before the close, so
+    // that the peer sees the connection end now.
+    flush_submissions();
+  }
+  ::close(fd);
+}
+
+// --- Waiting and reaping -------------------------------------------------------------------------
+
+void UringBackend::poll(std::optional<std::chrono::nanoseconds> timeout) {
+  ++polls_;
+  int result = 0;
+  if (timeout && timeout->count() <= 0) {
+    // No waiting: enter the kernel only to submit, or when it has completions to produce.
+    const bool task_work = IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN;
+    if (io_uring_sq_ready(&ring_) > 0 || task_work) result = io_uring_submit_and_get_events(&ring_);
+  } else {
+    io_uring_cqe* cqe = nullptr;
+    __kernel_timespec wait{};
+    if (timeout) {
+      wait.tv_sec = timeout->count() / 1'000'000'000;
+      wait.tv_nsec = timeout->count() % 1'000'000'000;
+    }
+    result = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, timeout ? &wait : nullptr, nullptr);
+  }
+  if (result < 0 && result != -ETIME && result != -EINTR && result != -EBUSY && result != -EAGAIN)
+    throw_errno(-result, "io_uring_enter");
+  reap();
+}
+
+// Hands each completion present now to its request (a request may submit more meanwhile; those
+// are reaped by the next poll).
+void UringBackend::reap() {
+  for (unsigned ready = io_uring_cq_ready(&ring_); ready > 0; --ready) {
+    io_uring_cqe* cqe = nullptr;
+    if (io_uring_peek_cqe(&ring_, &cqe) != 0 || !cqe) break;
+    auto* request = static_cast<Request*>(io_uring_cqe_get_data(cqe));
+    const int result = cqe->res;
+    const unsigned flags = cqe->flags;
+    io_uring_cqe_seen(&ring_, cqe);
+    if (request) request->complete(request, result, flags);
+  }
+}
+
+// --- Provided buffers ----------------------------------------------------------------------------
+
+bool UringBackend::supports_multishot_receive() noexcept {
+  if (!buffers_ && !buffers_refused_ && ring_open_)
+    buffers_refused_ = !setup_buffer_ring(receive_buffers, receive_buffer_size);
+  return buffers_ != nullptr;
+}
+
+bool UringBackend::setup_buffer_ring(unsigned count, unsigned size) noexcept {
+  const std::size_t ring_bytes = count * sizeof(io_uring_buf);
+  void* ring =
+      ::mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (ring == MAP_FAILED) return false;
+  void* memory = ::mmap(nullptr, std::size_t{count} * size, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) {
+    ::munmap(ring, ring_bytes);
+    return false;
+  }
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<std::uint64_t>(ring);
+  reg.ring_entries = count;
+  reg.bgid = buffer_group;
+  if (io_uring_register_buf_ring(&ring_, &reg, 0) != 0) {
+    ::munmap(ring, ring_bytes);
+    ::munmap(memory, std::size_t{count} * size);
+    return false;
+  }
+  buffers_ = static_cast<io_uring_buf_ring*>(ring);
+  buffer_memory_ = static_cast<char*>(memory);
+  buffer_count_ = count;
+  buffer_size_ = size;
+  io_uring_buf_ring_init(buffers_);
+  const int mask = io_uring_buf_ring_mask(count);
+  for (unsigned id = 0; id < count; ++id) {
+    io_uring_buf_ring_add(buffers_, buffer_memory_ + std::size_t{id} * size, size,
+                          static_cast<unsigned short>(id), mask, static_cast<int>(id));
+  }
+  io_uring_buf_ring_advance(buffers_, static_cast<int>(count));
+  return true;
+}
+
+void UringBackend::prepare_receive(Request* request, int fd) {
+  io_uring_sqe& sqe = prepare(request);
+  io_uring_prep_recv_multishot(&sqe, fd, nullptr, 0, 0);
+  sqe.flags |= IOSQE_BUFFER_SELECT;
+  sqe.buf_group = buffer_group;
+}
+
+std::span<const char> UringBackend::received(unsigned flags, int size) const noexcept {
+  const unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
+  return {buffer_memory_ + std::size_t{id} * buffer_size_, static_cast<std::size_t>(size)};
+}
+
+void UringBackend::recycle(unsigned flags) noexcept {
+  if (!(flags & IORING_CQE_F_BUFFER)) return;
+  const unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
+  io_uring_buf_ring_add(buffers_, buffer_memory_ + std::size_t{id} * buffer_size_, buffer_size_,
+                        static_cast<unsigned short>(id), io_uring_buf_ring_mask(buffer_count_), 0);
+  io_uring_buf_ring_advance(buffers_, 1);
+}
+
+// --- Closing -------------------------------------------------------------------------------------
+
+void UringBackend::close() noexcept {
+  if (closed_ && !ring_open_) return;
+  closed_ = true;
+  drop_watchers();
+  if (!ring_open_) return;
+  // Every request still in flight is cancelled, synchronously: the kernel touches none of
+  // their memory afterwards. Their completions are reaped, which frees the orphaned ones.
+  flush_submissions();
+  io_uring_sync_cancel_reg reg{};
+  reg.flags = IORING_ASYNC_CANCEL_ANY;
+  reg.timeout.tv_sec = -1;
+  reg.timeout.tv_nsec = -1;
+  while (io_uring_register_sync_cancel(&ring_, &reg) == -EINTR) {
+  }
+  for (int round = 0; round < 4; ++round) {
+    io_uring_get_events(&ring_);
+    try {
+      reap();
+    } catch (...) {
+    }
+    if (io_uring_cq_ready(&ring_) == 0 && round > 0) break;
+  }
+  if (buffers_) {
+    io_uring_unregister_buf_ring(&ring_, buffer_group);
+    ::munmap(buffers_, buffer_count_ * sizeof(io_uring_buf));
+    ::munmap(buffer_memory_, std::size_t{buffer_count_} * buffer_size_);
+    buffers_ = nullptr;
+  }
+  io_uring_queue_exit(&ring_);
+  ring_open_ = false;
+  fds_.clear();
+}
+
+}  // namespace asyncio::detail

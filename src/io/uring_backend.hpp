@@ -1,0 +1,145 @@
+// UringBackend: the completion kind of I/O backend, on Linux's io_uring (liburing). Operations
+// are submissions to a ring shared with the kernel and results come back as completions; all
+// the submissions an iteration made go to the kernel in the one io_uring_enter that also waits
+// for completions (io_uring_submit_and_wait_timeout), so no operation costs a system call of
+// its own on the hot path.
+//
+// Implementation notes.
+// - Every submission carries a Request (user_data): an object that stays alive until the
+//   kernel's last completion for it, whoever asked for it went away meanwhile. The one who
+//   asked holds a pointer and "orphans" the request when it leaves (a frame destroyed, a
+//   transport closed); an orphaned request deletes itself when its last completion arrives.
+//   So no completion ever points at freed memory.
+// - Readiness (add_reader, wait_readable, transports' watches) is a one-shot IORING_OP_POLL_ADD
+//   per watched fd direction, armed anew after each event while a watcher is there: the
+//   level-triggered behaviour of a selector. A watcher replaced or taken out cancels its poll,
+//   and a new watcher gets a new poll: a poll is bound to the file it was armed on, and the fd
+//   number may since name another file (the readiness backend's "forgotten fd" problem does
+//   not arise: nothing is reused).
+// - close_fd cancels every request on the fd (IORING_ASYNC_CANCEL_FD) and submits the
+//   cancellation before closing it, since a request holds its file open.
+// - Memory the kernel writes into that belongs to someone else (a sock_recv_into buffer)
+//   must not be given back before the kernel is done: a cancelled task waits for its
+//   request's completion, and a frame destroyed with its request in flight cancels it
+//   synchronously (IORING_REGISTER_SYNC_CANCEL), as does closing the backend for all.
+// - Received stream data lands in buffers the kernel picks from a provided-buffer ring
+//   (multishot receive): a connection ties up no memory while it waits.
+#pragma once
+
+#include <liburing.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "asyncio/detail/io_backend.hpp"
+
+namespace asyncio::detail {
+
+class Scheduler;
+
+class UringBackend final : public IoBackend {
+ public:
+  /// One submitted operation. `complete` is called with each of its completions (the result,
+  /// and the CQE flags: IORING_CQE_F_MORE when more will follow for a multishot request).
+  struct Request {
+    using Fn = void (*)(Request*, int result, unsigned flags);
+    explicit Request(Fn fn) noexcept : complete(fn) {}
+    Fn complete;
+  };
+
+  /// Null when the kernel or the container refuses io_uring (`error` says why: an errno value,
+  /// or 0 when the kernel lacks a feature used here).
+  static std::unique_ptr<UringBackend> create(Scheduler& scheduler, unsigned entries, int& error);
+  ~UringBackend() override;
+
+  // --- IoBackend ------------------------------------------------------------------------------
+  void add_watcher(int fd, int direction, IoWatcher* watcher, bool replace) override;
+  IoWatcher* detach_watcher(int fd, int direction) noexcept override;
+  void close_fd(int fd) noexcept override;
+  void poll(std::optional<std::chrono::nanoseconds> timeout) override;
+  std::size_t registered_fds() const noexcept override { return watched_fds_; }
+  void drop_watchers() noexcept override;
+  void close() noexcept override;
+  selectors::Selector* selector() noexcept override { return nullptr; }
+  const char* name() const noexcept override { return "io_uring"; }
+  UringBackend* uring() noexcept override { return this; }
+
+  // The operations (src/io/uring_sockets.cpp).
+  Coro<std::pair<int, SocketAddress>> accept(int fd) override;
+  Coro<void> connect(int fd, SocketAddress address) override;
+  Coro<std::size_t> recv_into(int fd, std::span<std::byte> buffer) override;
+  Coro<void> send_all(int fd, std::string_view data) override;
+  Coro<std::pair<std::string, SocketAddress>> recvfrom(int fd, std::size_t max_bytes) override;
+  Coro<std::size_t> sendto(int fd, std::string_view data, SocketAddress address) override;
+  Coro<std::pair<std::size_t, SocketAddress>> recvfrom_into(int fd,
+                                                            std::span<char> buffer) override;
+  Coro<std::size_t> sendfile(int fd, int file, std::int64_t offset, std::size_t count) override;
+
+  // --- For the operations and the transports ---------------------------------------------------
+
+  /// A submission queue entry for `request`, which the next poll submits. When the queue is
+  /// full, what it holds is submitted first (one system call), so this always succeeds.
+  io_uring_sqe& prepare(Request* request);
+  /// Asks the kernel to cancel `request` (async: its completion says how it ended).
+  void cancel(Request* request);
+  /// Cancels `request` and returns once the kernel no longer touches its memory; its
+  /// completion still arrives (and must find the request alive).
+  void cancel_now(Request* request) noexcept;
+  /// Prepares a multishot receive on `fd` into the provided-buffer ring; its completions
+  /// carry IORING_CQE_F_BUFFER and the buffer id (ENOBUFS when the ring ran dry).
+  void prepare_receive(Request* request, int fd);
+  /// The bytes of provided buffer `id` (from a completion's flags), `size` long.
+  std::span<const char> received(unsigned flags, int size) const noexcept;
+  /// Gives the buffer of a completion back to the ring.
+  void recycle(unsigned flags) noexcept;
+  /// Whether multishot receives can be used (the buffer ring is made at the first call).
+  bool supports_multishot_receive() noexcept;
+  /// Requests in flight on fd (receives, accepts): close_fd must cancel them.
+  void count_in_flight(int fd, int change) noexcept;
+  bool debug() const noexcept;
+
+ private:
+  explicit UringBackend(Scheduler& scheduler) noexcept;
+  bool setup_buffer_ring(unsigned count, unsigned size) noexcept;
+
+  /// The poll of one direction of one watched fd.
+  struct Poll : Request {
+    Poll(UringBackend* backend, int fd, int direction) noexcept
+        : Request(&on_complete), backend(backend), fd(fd), direction(direction) {}
+    static void on_complete(Request* request, int result, unsigned flags);
+    UringBackend* backend;  // null once orphaned: the watcher moved on
+    int fd;
+    int direction;
+  };
+  struct FdWatch {
+    IoWatcher* watchers[2] = {};
+    Poll* polls[2] = {};             // in flight for the watcher, or null
+    std::uint64_t armed_at[2] = {};  // polls_ when the watcher was added
+    std::uint32_t in_flight = 0;     // other requests on the fd (count_in_flight)
+  };
+  void arm(int fd, int direction);
+  void disarm(FdWatch& watch, int direction) noexcept;
+  void drop_watchers(FdWatch& watch) noexcept;
+  void reap();
+  void notify_watcher(IoWatcher* watcher, int fd);
+  void flush_submissions() noexcept;
+
+  Scheduler& scheduler_;
+  io_uring ring_{};
+  bool ring_open_ = false;
+  std::vector<FdWatch> fds_;
+  std::size_t watched_fds_ = 0;  // fds with at least one watcher
+  std::uint64_t polls_ = 0;
+  bool closed_ = false;
+  // The provided-buffer ring of multishot receives (null when the kernel has none).
+  io_uring_buf_ring* buffers_ = nullptr;
+  char* buffer_memory_ = nullptr;
+  unsigned buffer_count_ = 0, buffer_size_ = 0;
+  bool buffers_refused_ = false;  // the kernel refused the buffer ring
+  static constexpr unsigned short buffer_group = 0;
+};
+
+}  // namespace asyncio::detail
