@@ -102,6 +102,11 @@ using TaskFactory = std::function<TaskRef(EventLoop& loop, TaskRequest& coro, Ta
 /// instead, and says so once on stderr when debug mode is turned on.
 struct IoUringOptions {
   unsigned entries = 256;  // submission queue entries (completions get 8 times as many)
+  // The buffers the kernel receives stream sockets' bytes into, shared by the loop's
+  // connections (each holds one only while its bytes are handed to its protocol). A power of
+  // two; made at the first connection.
+  unsigned receive_buffers = 256;
+  unsigned receive_buffer_size = 16 * 1024;
 };
 
 class EventLoop {

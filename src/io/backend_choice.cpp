@@ -26,7 +26,7 @@ std::unique_ptr<IoBackend> make_io_backend(Scheduler& scheduler,
   if (uring) {
 #if ASYNCIO_HAVE_IO_URING
     int error = 0;
-    if (auto backend = UringBackend::create(scheduler, uring->entries, error)) return backend;
+    if (auto backend = UringBackend::create(scheduler, *uring, error)) return backend;
     fallback = std::string("io_uring is not available here (") +
                (error ? std::strerror(error) : "the kernel lacks features it needs") +
                "): this loop uses epoll";

@@ -7,6 +7,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <bit>
 #include <cassert>
 #include <cerrno>
 #include <stdexcept>
@@ -39,9 +41,12 @@ constexpr unsigned receive_buffer_size = 16 * 1024;
 
 UringBackend::UringBackend(Scheduler& scheduler) noexcept : scheduler_(scheduler) {}
 
-std::unique_ptr<UringBackend> UringBackend::create(Scheduler& scheduler, unsigned entries,
-                                                   int& error) {
+std::unique_ptr<UringBackend> UringBackend::create(Scheduler& scheduler,
+                                                   const IoUringOptions& options, int& error) {
   std::unique_ptr<UringBackend> backend(new UringBackend(scheduler));
+  backend->buffer_count_ = std::bit_ceil(std::clamp(options.receive_buffers, 1u, 32768u));
+  backend->buffer_size_ = std::max(options.receive_buffer_size, 1u);
+  const unsigned entries = options.entries;
   for (unsigned flags : setup_flags) {
     io_uring_params params{};
     params.flags = flags;
@@ -115,6 +120,7 @@ void UringBackend::count_in_flight(int fd, int change) noexcept {
   if (fd < 0) return;
   if (static_cast<std::size_t>(fd) >= fds_.size()) fds_.resize(static_cast<std::size_t>(fd) + 1);
   fds_[fd].in_flight += static_cast<std::uint32_t>(change);
+  in_flight_ += static_cast<std::size_t>(change);
 }
 
 // --- Readiness -----------------------------------------------------------------------------------
@@ -300,7 +306,7 @@ void UringBackend::reap() {
 
 bool UringBackend::supports_multishot_receive() noexcept {
   if (!buffers_ && !buffers_refused_ && ring_open_)
-    buffers_refused_ = !setup_buffer_ring(receive_buffers, receive_buffer_size);
+    buffers_refused_ = !setup_buffer_ring(buffer_count_, buffer_size_);
   return buffers_ != nullptr;
 }
 
@@ -338,14 +344,7 @@ bool UringBackend::setup_buffer_ring(unsigned count, unsigned size) noexcept {
   return true;
 }
 
-void UringBackend::prepare_receive(Request* request, int fd) {
-  io_uring_sqe& sqe = prepare(request);
-  io_uring_prep_recv_multishot(&sqe, fd, nullptr, 0, 0);
-  sqe.flags |= IOSQE_BUFFER_SELECT;
-  sqe.buf_group = buffer_group;
-}
-
-std::span<const char> UringBackend::received(unsigned flags, int size) const noexcept {
+std::string_view UringBackend::received(unsigned flags, int size) const noexcept {
   const unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
   return {buffer_memory_ + std::size_t{id} * buffer_size_, static_cast<std::size_t>(size)};
 }
@@ -356,6 +355,64 @@ void UringBackend::recycle(unsigned flags) noexcept {
   io_uring_buf_ring_add(buffers_, buffer_memory_ + std::size_t{id} * buffer_size_, buffer_size_,
                         static_cast<unsigned short>(id), io_uring_buf_ring_mask(buffer_count_), 0);
   io_uring_buf_ring_advance(buffers_, 1);
+}
+
+// --- Receiving a stream -------------------------------------------------------------------------
+
+// A multishot receive: each completion carries one provided buffer of bytes, given back to the
+// ring as soon as the receiver has seen it; the last one (no IORING_CQE_F_MORE) ends it.
+struct IoBackend::Receive : UringBackend::Request {
+  Receive(UringBackend* backend, int fd, Receiver* receiver) noexcept
+      : Request(&on_complete), backend(backend), fd(fd), receiver(receiver) {}
+  static void on_complete(Request* request, int result, unsigned flags);
+  UringBackend* backend;
+  int fd;
+  Receiver* receiver;  // null once abandoned
+};
+
+void IoBackend::Receive::on_complete(Request* request, int result, unsigned flags) {
+  auto* self = static_cast<Receive*>(request);
+  UringBackend* backend = self->backend;
+  if (result > 0 && self->receiver) self->receiver->received(backend->received(flags, result));
+  backend->recycle(flags);
+  if (flags & IORING_CQE_F_MORE) return;
+  backend->count_in_flight(self->fd, -1);
+  Receiver* receiver = self->receiver;
+  delete self;
+  if (!receiver) return;
+  // Ended by a cancellation, a dry buffer ring, or the kernel's own choice: not the stream's end.
+  if (result > 0 || result == -ECANCELED || result == -ENOBUFS) result = receive_stopped;
+  receiver->receive_ended(result);
+}
+
+IoBackend::Receive* UringBackend::start_receive(int fd, Receiver& receiver) {
+  if (closed_ || !supports_multishot_receive()) return nullptr;
+  auto* receive = new Receive(this, fd, &receiver);
+  io_uring_sqe* sqe;
+  try {
+    sqe = &prepare(receive);
+  } catch (...) {
+    delete receive;
+    throw;
+  }
+  io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = buffer_group;
+  count_in_flight(fd, 1);
+  return receive;
+}
+
+void UringBackend::cancel_receive(Receive* receive) noexcept {
+  try {
+    cancel(receive);
+  } catch (...) {
+    // The ring failed: the receive ends when the ring is closed.
+  }
+}
+
+void UringBackend::abandon_receive(Receive* receive) noexcept {
+  receive->receiver = nullptr;
+  cancel_receive(receive);
 }
 
 // --- Closing -------------------------------------------------------------------------------------
@@ -391,6 +448,7 @@ void UringBackend::close() noexcept {
   io_uring_queue_exit(&ring_);
   ring_open_ = false;
   fds_.clear();
+  in_flight_ = 0;
 }
 
 }  // namespace asyncio::detail

@@ -31,10 +31,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <span>
+#include <string_view>
 #include <vector>
 
 #include "asyncio/detail/io_backend.hpp"
+#include "asyncio/event_loop.hpp"
 
 namespace asyncio::detail {
 
@@ -52,7 +53,8 @@ class UringBackend final : public IoBackend {
 
   /// Null when the kernel or the container refuses io_uring (`error` says why: an errno value,
   /// or 0 when the kernel lacks a feature used here).
-  static std::unique_ptr<UringBackend> create(Scheduler& scheduler, unsigned entries, int& error);
+  static std::unique_ptr<UringBackend> create(Scheduler& scheduler, const IoUringOptions& options,
+                                              int& error);
   ~UringBackend() override;
 
   // --- IoBackend ------------------------------------------------------------------------------
@@ -60,7 +62,8 @@ class UringBackend final : public IoBackend {
   IoWatcher* detach_watcher(int fd, int direction) noexcept override;
   void close_fd(int fd) noexcept override;
   void poll(std::optional<std::chrono::nanoseconds> timeout) override;
-  std::size_t registered_fds() const noexcept override { return watched_fds_; }
+  /// The watched fds and the requests in flight: while there are any, the loop must poll.
+  std::size_t registered_fds() const noexcept override { return watched_fds_ + in_flight_; }
   void drop_watchers() noexcept override;
   void close() noexcept override;
   selectors::Selector* selector() noexcept override { return nullptr; }
@@ -78,7 +81,11 @@ class UringBackend final : public IoBackend {
                                                             std::span<char> buffer) override;
   Coro<std::size_t> sendfile(int fd, int file, std::int64_t offset, std::size_t count) override;
 
-  // --- For the operations and the transports ---------------------------------------------------
+  Receive* start_receive(int fd, Receiver& receiver) override;
+  void cancel_receive(Receive* receive) noexcept override;
+  void abandon_receive(Receive* receive) noexcept override;
+
+  // --- For the operations ---------------------------------------------------------------------
 
   /// A submission queue entry for `request`, which the next poll submits. When the queue is
   /// full, what it holds is submitted first (one system call), so this always succeeds.
@@ -88,20 +95,19 @@ class UringBackend final : public IoBackend {
   /// Cancels `request` and returns once the kernel no longer touches its memory; its
   /// completion still arrives (and must find the request alive).
   void cancel_now(Request* request) noexcept;
-  /// Prepares a multishot receive on `fd` into the provided-buffer ring; its completions
-  /// carry IORING_CQE_F_BUFFER and the buffer id (ENOBUFS when the ring ran dry).
-  void prepare_receive(Request* request, int fd);
-  /// The bytes of provided buffer `id` (from a completion's flags), `size` long.
-  std::span<const char> received(unsigned flags, int size) const noexcept;
-  /// Gives the buffer of a completion back to the ring.
-  void recycle(unsigned flags) noexcept;
-  /// Whether multishot receives can be used (the buffer ring is made at the first call).
-  bool supports_multishot_receive() noexcept;
-  /// Requests in flight on fd (receives, accepts): close_fd must cancel them.
+  /// Requests in flight on fd (operations, receives): close_fd must cancel them.
   void count_in_flight(int fd, int change) noexcept;
   bool debug() const noexcept;
 
  private:
+  friend struct IoBackend::Receive;
+  /// Whether multishot receives can be used (the buffer ring is made at the first call).
+  bool supports_multishot_receive() noexcept;
+  /// The bytes of the provided buffer a completion names, `size` long.
+  std::string_view received(unsigned flags, int size) const noexcept;
+  /// Gives the buffer of a completion back to the ring.
+  void recycle(unsigned flags) noexcept;
+
   explicit UringBackend(Scheduler& scheduler) noexcept;
   bool setup_buffer_ring(unsigned count, unsigned size) noexcept;
 
@@ -132,13 +138,14 @@ class UringBackend final : public IoBackend {
   bool ring_open_ = false;
   std::vector<FdWatch> fds_;
   std::size_t watched_fds_ = 0;  // fds with at least one watcher
+  std::size_t in_flight_ = 0;    // the sum of FdWatch::in_flight
   std::uint64_t polls_ = 0;
   bool closed_ = false;
   // The provided-buffer ring of multishot receives (null when the kernel has none).
   io_uring_buf_ring* buffers_ = nullptr;
   char* buffer_memory_ = nullptr;
-  unsigned buffer_count_ = 0, buffer_size_ = 0;
-  bool buffers_refused_ = false;  // the kernel refused the buffer ring
+  unsigned buffer_count_ = 0, buffer_size_ = 0;  // (from the options until the ring is made)
+  bool buffers_refused_ = false;                 // the kernel refused the buffer ring
   static constexpr unsigned short buffer_group = 0;
 };
 

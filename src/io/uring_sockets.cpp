@@ -31,9 +31,12 @@ class Operation;
 
 /// One operation's request, with what the kernel reads or writes besides the caller's buffer.
 struct OperationRequest : UringBackend::Request {
-  OperationRequest() noexcept : Request(&on_complete) {}
+  OperationRequest(UringBackend* backend, int fd) noexcept
+      : Request(&on_complete), backend(backend), fd(fd) {}
   static void on_complete(Request* request, int result, unsigned flags);
 
+  UringBackend* backend;
+  int fd;
   Operation* waiter = nullptr;  // null once orphaned (the awaiting frame was destroyed)
   bool done = false;
   sockaddr_storage address{};
@@ -47,8 +50,8 @@ struct OperationRequest : UringBackend::Request {
 class Operation final : public WaitTarget {
  public:
   template <class Prepare>
-  Operation(UringBackend& backend, Prepare prepare) : backend_(backend) {
-    auto* request = new OperationRequest;
+  Operation(UringBackend& backend, int fd, Prepare prepare) : backend_(backend) {
+    auto* request = new OperationRequest(&backend, fd);
     try {
       prepare(backend.prepare(request), *request);
     } catch (...) {
@@ -57,6 +60,7 @@ class Operation final : public WaitTarget {
     }
     request->waiter = this;
     request_ = request;
+    backend.count_in_flight(fd, 1);
   }
   Operation(const Operation&) = delete;
   Operation& operator=(const Operation&) = delete;
@@ -108,6 +112,7 @@ class Operation final : public WaitTarget {
 void OperationRequest::on_complete(Request* request, int result, unsigned) {
   auto* self = static_cast<OperationRequest*>(request);
   self->done = true;
+  self->backend->count_in_flight(self->fd, -1);
   if (self->waiter)
     self->waiter->complete(result);
   else
@@ -122,7 +127,7 @@ void OperationRequest::on_complete(Request* request, int result, unsigned) {
 Coro<std::pair<int, SocketAddress>> UringBackend::accept(int fd) {
   check_nonblocking(debug(), fd);
   for (;;) {
-    Operation accepting(*this, [fd](io_uring_sqe& sqe, OperationRequest& request) {
+    Operation accepting(*this, fd, [fd](io_uring_sqe& sqe, OperationRequest& request) {
       io_uring_prep_accept(&sqe, fd, reinterpret_cast<sockaddr*>(&request.address),
                            &request.address_size, SOCK_NONBLOCK | SOCK_CLOEXEC);
     });
@@ -140,7 +145,7 @@ Coro<std::pair<int, SocketAddress>> UringBackend::accept(int fd) {
 
 Coro<void> UringBackend::connect(int fd, SocketAddress address) {
   check_nonblocking(debug(), fd);
-  Operation connecting(*this, [fd, &address](io_uring_sqe& sqe, OperationRequest& request) {
+  Operation connecting(*this, fd, [fd, &address](io_uring_sqe& sqe, OperationRequest& request) {
     std::memcpy(&request.address, address.data(), address.size());
     io_uring_prep_connect(&sqe, fd, reinterpret_cast<sockaddr*>(&request.address), address.size());
   });
@@ -151,7 +156,7 @@ Coro<void> UringBackend::connect(int fd, SocketAddress address) {
 Coro<std::size_t> UringBackend::recv_into(int fd, std::span<std::byte> buffer) {
   check_nonblocking(debug(), fd);
   for (;;) {
-    Operation receiving(*this, [fd, buffer](io_uring_sqe& sqe, OperationRequest&) {
+    Operation receiving(*this, fd, [fd, buffer](io_uring_sqe& sqe, OperationRequest&) {
       io_uring_prep_recv(&sqe, fd, buffer.data(), buffer.size(), 0);
     });
     const int result = co_await receiving;
@@ -164,7 +169,7 @@ Coro<std::size_t> UringBackend::recv_into(int fd, std::span<std::byte> buffer) {
 Coro<void> UringBackend::send_all(int fd, std::string_view data) {
   check_nonblocking(debug(), fd);
   while (!data.empty()) {
-    Operation sending(*this, [fd, data](io_uring_sqe& sqe, OperationRequest&) {
+    Operation sending(*this, fd, [fd, data](io_uring_sqe& sqe, OperationRequest&) {
       io_uring_prep_send(&sqe, fd, data.data(), data.size(), MSG_NOSIGNAL);
     });
     const int result = co_await sending;
@@ -202,7 +207,7 @@ Coro<std::pair<std::size_t, SocketAddress>> UringBackend::recvfrom_into(int fd,
                                                                         std::span<char> buffer) {
   check_nonblocking(debug(), fd);
   for (;;) {
-    Operation receiving(*this, [fd, buffer](io_uring_sqe& sqe, OperationRequest& request) {
+    Operation receiving(*this, fd, [fd, buffer](io_uring_sqe& sqe, OperationRequest& request) {
       prepare_recvmsg(sqe, request, fd, buffer);
     });
     const int result = co_await receiving;
@@ -222,15 +227,16 @@ Coro<std::pair<std::string, SocketAddress>> UringBackend::recvfrom(int fd, std::
 Coro<std::size_t> UringBackend::sendto(int fd, std::string_view data, SocketAddress address) {
   check_nonblocking(debug(), fd);
   for (;;) {
-    Operation sending(*this, [fd, data, &address](io_uring_sqe& sqe, OperationRequest& request) {
-      std::memcpy(&request.address, address.data(), address.size());
-      request.piece = {const_cast<char*>(data.data()), data.size()};
-      request.message.msg_name = &request.address;
-      request.message.msg_namelen = address.size();
-      request.message.msg_iov = &request.piece;
-      request.message.msg_iovlen = 1;
-      io_uring_prep_sendmsg(&sqe, fd, &request.message, MSG_NOSIGNAL);
-    });
+    Operation sending(*this, fd,
+                      [fd, data, &address](io_uring_sqe& sqe, OperationRequest& request) {
+                        std::memcpy(&request.address, address.data(), address.size());
+                        request.piece = {const_cast<char*>(data.data()), data.size()};
+                        request.message.msg_name = &request.address;
+                        request.message.msg_namelen = address.size();
+                        request.message.msg_iov = &request.piece;
+                        request.message.msg_iovlen = 1;
+                        io_uring_prep_sendmsg(&sqe, fd, &request.message, MSG_NOSIGNAL);
+                      });
     const int result = co_await sending;
     if (result >= 0) co_return static_cast<std::size_t>(result);
     if (result != -EINTR && result != -EAGAIN) fail(result, "sendto");

@@ -5,8 +5,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cerrno>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -58,6 +60,7 @@ void StreamTransport::start() {
   }
   if (kind_ != Kind::write_pipe) {
     try {
+      receives_ = kind_ == Kind::socket;  // if the backend can (start_reading finds out)
       start_reading();
     } catch (...) {
       lose_connection(std::current_exception());
@@ -119,7 +122,96 @@ void StreamTransport::Watch::remove() noexcept {
 }
 
 void StreamTransport::start_reading() {
-  if (!reading_paused_ && !eof_ && !is_closing()) read_watch_.install();
+  if (reading_paused_ || eof_ || is_closing()) return;
+  if (receives_) {
+    // (A receive being cancelled restarts itself when it ends: see receive_ended.)
+    if (receive_) return;
+    receive_ = loop_->io_backend().start_receive(fd_.get(), *this);
+    if (receive_) return;
+    receives_ = false;  // a readiness backend: read on readiness from now on
+  }
+  read_watch_.install();
+}
+
+void StreamTransport::stop_reading() noexcept {
+  if (receive_) {
+    if (!receive_cancelled_) loop_->io_backend().cancel_receive(receive_);
+    receive_cancelled_ = true;
+    return;
+  }
+  read_watch_.remove();
+}
+
+// --- Reading on a completion backend -------------------------------------------------------------
+
+void StreamTransport::received(std::string_view data) {
+  if (lost_ || closing_) return;  // (Python reads nothing more once closing)
+  if (reading_paused_ || !held_.empty()) return held_.append(data);
+  hand_over(data);
+}
+
+void StreamTransport::receive_ended(int result) {
+  receive_ = nullptr;
+  receive_cancelled_ = false;
+  if (lost_) return;
+  if (result == IoBackend::receive_stopped) {
+    if (held_.empty()) start_reading();  // when reading is on
+    return;
+  }
+  if (reading_paused_ || !held_.empty()) {
+    held_end_ = result;
+    return;
+  }
+  stream_ended(result);
+}
+
+void StreamTransport::stream_ended(int result) {
+  if (result == 0)
+    eof_received();
+  else
+    fail(-result);
+}
+
+void StreamTransport::hand_over(std::string_view data) {
+  if (!protocol_.buffered) {
+    if (!protocol_.plain) return;  // orphaned
+    try {
+      protocol_.plain->data_received(data);
+    } catch (...) {
+      protocol_failed("Fatal error: protocol.data_received() call failed.");
+    }
+    return;
+  }
+  while (!data.empty() && !lost_) {
+    std::size_t n = 0;
+    try {
+      const std::span<char> buffer = protocol_.buffered->get_buffer(data.size());
+      if (buffer.empty()) throw RuntimeError("get_buffer() returned an empty buffer");
+      n = std::min(buffer.size(), data.size());
+      std::memcpy(buffer.data(), data.data(), n);
+    } catch (...) {
+      return protocol_failed("Fatal error: protocol.get_buffer() call failed.");
+    }
+    data.remove_prefix(n);
+    try {
+      protocol_.buffered->buffer_updated(n);
+    } catch (...) {
+      return protocol_failed("Fatal error: protocol.buffer_updated() call failed.");
+    }
+  }
+}
+
+void StreamTransport::hand_over_held() {
+  if (lost_ || reading_paused_) return;  // (paused again: the next resume hands it over)
+  const std::string held(held_.view());
+  held_.clear();
+  if (!held.empty()) hand_over(held);
+  if (lost_) return;
+  if (held_end_) {
+    stream_ended(*std::exchange(held_end_, std::nullopt));
+  } else {
+    start_reading();
+  }
 }
 
 void StreamTransport::pause_reading() {
@@ -132,6 +224,11 @@ void StreamTransport::resume_reading() {
   if (is_closing() || !reading_paused_) return;
   reading_paused_ = false;
   if (kind_ == Kind::write_pipe) return;
+  if (!held_.empty() || held_end_) {
+    // Python's protocols are not called from inside resume_reading: from the loop, then.
+    tell_from_loop(*loop_, shared_from_this(), false, [this] { hand_over_held(); });
+    return;
+  }
   try {
     start_reading();
   } catch (...) {
@@ -194,12 +291,7 @@ void StreamTransport::read_and_hand_over() {
     return;
   }
   if (n == 0) return eof_received();
-  if (!protocol_.plain) return;  // orphaned
-  try {
-    protocol_.plain->data_received(std::string_view(data, static_cast<std::size_t>(n)));
-  } catch (...) {
-    protocol_failed("Fatal error: protocol.data_received() call failed.");
-  }
+  hand_over(std::string_view(data, static_cast<std::size_t>(n)));
 }
 
 // Python's _read_ready__on_eof: a socket stays open for writing when eof_received() says so,
@@ -367,9 +459,11 @@ void StreamTransport::lose_connection(std::exception_ptr error, bool now) noexce
   if (lost_) return;
   lost_ = true;
   closing_ = true;
+  if (receive_) loop_->io_backend().abandon_receive(std::exchange(receive_, nullptr));
   stop_reading();
   stop_writing();
   out_.clear();
+  held_.clear();
   loop_link_.unlink();
   flushed_waiters_.wake_all();
   if (sending_file_) {

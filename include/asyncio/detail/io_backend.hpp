@@ -77,6 +77,29 @@ class IoBackend {
   /// byte was sent then).
   virtual Coro<std::size_t> sendfile(int fd, int file, std::int64_t offset, std::size_t count) = 0;
 
+  // --- Receiving a stream's bytes as they arrive (completion backends) ------------------------
+
+  /// The client of a receive: a stream transport reading on a completion backend.
+  struct Receiver {
+    /// Bytes arrived; `data` is the backend's memory, valid during the call only.
+    virtual void received(std::string_view data) = 0;
+    /// The receive ended: 0 at EOF, -errno for an error, `receive_stopped` when it ended
+    /// otherwise (cancel_receive, or the kernel ended it: the receiver may start another).
+    virtual void receive_ended(int result) = 0;
+
+   protected:
+    ~Receiver() = default;
+  };
+  static constexpr int receive_stopped = 1;
+  struct Receive;  // a receive in flight (the backend's)
+  /// Starts receiving fd's bytes as they arrive (a multishot receive); null when this backend
+  /// does not (the readiness ones): read on readiness then.
+  virtual Receive* start_receive(int /*fd*/, Receiver& /*receiver*/) { return nullptr; }
+  /// Asks the receive to end: bytes already on their way still arrive, then receive_ended.
+  virtual void cancel_receive(Receive* /*receive*/) noexcept {}
+  /// The receiver goes away: it hears nothing more of the receive, which is cancelled.
+  virtual void abandon_receive(Receive* /*receive*/) noexcept {}
+
   /// The selector a readiness backend waits on; null for a completion backend.
   virtual selectors::Selector* selector() noexcept = 0;
   /// "epoll", "poll", "select" (or "selector" for one the program gave), "io_uring".

@@ -6,10 +6,13 @@
 // Implementation notes. While reading is on, the transport is the fd's reader for the loop:
 // each readiness event makes one read(2), straight into the buffer a BufferedProtocol gives
 // (get_buffer / buffer_updated), or into a buffer on the stack that a Protocol's data_received
-// sees. Writing first tries send(2) right away; what the socket does not take is buffered, and
-// the transport becomes the fd's writer until the buffer is empty. The protocol's
-// pause_writing is called when the buffer passes the high-water mark, resume_writing when it
-// falls back to the low-water mark.
+// sees. On a completion backend (io_uring) a socket is read by a receive instead (the
+// backend's multishot receive, IoBackend::Receiver): bytes arrive in the backend's buffers and
+// are handed over as they come (copied into a BufferedProtocol's buffer). Pausing cancels the
+// receive; bytes already on their way are held, and handed over from the loop on resuming. Writing
+// first tries send(2) right away; what the socket does not take is buffered, and the transport
+// becomes the fd's writer until the buffer is empty. The protocol's pause_writing is called when
+// the buffer passes the high-water mark, resume_writing when it falls back to the low-water mark.
 //
 // A pipe's end goes one way. The read end is closed when EOF arrives. The write end's bytes go
 // out with write(2) with SIGPIPE held back (EPIPE instead), write_eof() closes it once flushed,
@@ -35,6 +38,7 @@
 #include "asyncio/detail/byte_buffer.hpp"
 #include "asyncio/detail/connection_transport.hpp"
 #include "asyncio/detail/intrusive_list.hpp"
+#include "asyncio/detail/io_backend.hpp"
 #include "asyncio/detail/io_watcher.hpp"
 #include "asyncio/detail/loop_link.hpp"
 #include "asyncio/detail/owned_fd.hpp"
@@ -56,6 +60,7 @@ class ServerCore;
 /// it; and through its LoopLink in its loop's list of open transports.
 class StreamTransport final : public ConnectionTransport,
                               public ListHook,
+                              private IoBackend::Receiver,
                               public std::enable_shared_from_this<StreamTransport> {
  public:
   static constexpr std::size_t default_high_water = WriteFlow::default_high_water;
@@ -157,7 +162,17 @@ class StreamTransport final : public ConnectionTransport,
   static void close_for_loop(void* owner) noexcept;
 
   void start_reading();
-  void stop_reading() noexcept { read_watch_.remove(); }
+  void stop_reading() noexcept;
+  // IoBackend::Receiver: a completion backend's receive.
+  void received(std::string_view data) override;
+  void receive_ended(int result) override;
+  /// Hands `data` to the protocol (all of it, as Python's transports do even when the
+  /// protocol pauses reading meanwhile).
+  void hand_over(std::string_view data);
+  /// What arrived while reading was paused, handed over from the loop after resume_reading.
+  void hand_over_held();
+  /// The stream ended (0: EOF, else -errno).
+  void stream_ended(int result);
   void start_writing();
   void stop_writing() noexcept { write_watch_.remove(); }
   void read_ready();
@@ -199,6 +214,13 @@ class StreamTransport final : public ConnectionTransport,
   LoopLink loop_link_;
   ByteBuffer out_;
   Watch read_watch_;
+  // A completion backend's receive (null: reading on readiness, or none in flight). While
+  // reading is paused, what still arrives is held (held_), and an end is kept in held_end_.
+  IoBackend::Receive* receive_ = nullptr;
+  bool receives_ = false;           // a socket, on a backend that may receive for it
+  bool receive_cancelled_ = false;  // receive_ was asked to end
+  ByteBuffer held_;
+  std::optional<int> held_end_;
   Watch write_watch_;
   ServerCore* server_;
   WaitQueue flushed_waiters_{"sendfile"};  // send_file waiting for the write buffer to empty

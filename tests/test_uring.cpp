@@ -1,0 +1,319 @@
+// The io_uring backend's own behaviour (the rest of the suite runs on it with
+// ASYNCIO_SELECTOR=io_uring): choosing it, falling back, cancelling requests in flight (a task
+// cancelled, a loop closed, a transport closed: the kernel never writes into memory that was
+// given back, and what it did not receive stays in the socket), more requests than ring
+// entries, a drained buffer ring, short sends, and a peer that resets the connection.
+#include <sys/socket.h>
+
+#include <cstdlib>
+#include <numeric>
+
+#include "support/asyncio_test.hpp"
+#include "support/fds.hpp"
+
+using namespace std::chrono_literals;
+using asyncio::Coro;
+using asyncio_test::Fd;
+using asyncio_test::Listener;
+using asyncio_test::make_socket;
+using asyncio_test::SocketPair;
+
+namespace {
+
+/// A fixture whose loop is on io_uring (the test is skipped where the kernel refuses it).
+struct UringTest : asyncio_test::LoopFixture {
+  void SetUp() override { use(asyncio::IoUringOptions{}); }
+
+  void use(const asyncio::IoUringOptions& options) {
+    loop->close();
+    loop = asyncio::new_event_loop(options);
+    record_reports();
+    if (loop->backend_name() != "io_uring") GTEST_SKIP() << "io_uring is not available here";
+  }
+
+  /// `fd`'s bytes that a plain non-blocking recv(2) finds now.
+  static std::string pending_bytes(int fd) {
+    char buffer[256];
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+    return n > 0 ? std::string(buffer, static_cast<std::size_t>(n)) : std::string();
+  }
+};
+
+/// Restores ASYNCIO_SELECTOR when it goes.
+struct SelectorVariable {
+  std::optional<std::string> saved;
+  SelectorVariable() {
+    if (const char* value = std::getenv("ASYNCIO_SELECTOR")) saved = value;
+  }
+  ~SelectorVariable() {
+    if (saved)
+      ::setenv("ASYNCIO_SELECTOR", saved->c_str(), 1);
+    else
+      ::unsetenv("ASYNCIO_SELECTOR");
+  }
+};
+
+TEST_F(UringTest, ChosenByOptionsOrByTheEnvironmentAndHasNoSelector) {
+  EXPECT_EQ(loop->backend_name(), "io_uring");
+  EXPECT_THROW(loop->selector(), asyncio::RuntimeError);
+  SelectorVariable restore;
+  ::setenv("ASYNCIO_SELECTOR", "io_uring", 1);
+  EXPECT_EQ(asyncio::new_event_loop()->backend_name(), "io_uring");
+  // A selector given explicitly wins; the selectors module knows no io_uring selector.
+  EXPECT_EQ(asyncio::new_event_loop(asyncio::selectors::make_selector("poll"))->backend_name(),
+            "poll");
+  EXPECT_EQ(asyncio::EventLoop(asyncio::selectors::make_default_selector()).backend_name(),
+            "epoll");
+  ::setenv("ASYNCIO_SELECTOR", "epoll", 1);
+  EXPECT_EQ(asyncio::new_event_loop()->backend_name(), "epoll");
+}
+
+TEST_F(UringTest, ARefusedRingFallsBackToEpollAndSaysSoInDebugMode) {
+  auto refused = asyncio::new_event_loop(asyncio::IoUringOptions{.entries = 0});  // EINVAL
+  EXPECT_EQ(refused->backend_name(), "epoll");
+  testing::internal::CaptureStderr();
+  refused->set_debug(true);
+  refused->set_debug(true);  // said once
+  const std::string said = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(said,
+            "asyncio: io_uring is not available here (Invalid argument): this loop uses "
+            "epoll\n");
+  // It works as any epoll loop.
+  SocketPair pair;
+  ASSERT_EQ(::send(pair.b, "x", 1, 0), 1);
+  EXPECT_EQ(refused->run_until_complete(refused->sock_recv(pair.a, 10)), "x");
+}
+
+TEST_F(UringTest, ACancelledReceiveLeavesTheBytesInTheSocket) {
+  SocketPair pair;
+  std::array<std::byte, 64> buffer{};
+  asyncio::Task<std::size_t> receiving = loop->create_task(loop->sock_recv_into(pair.a, buffer));
+  run_iterations(3);  // the receive is in the kernel
+  EXPECT_FALSE(receiving.done());
+  receiving.cancel();
+  EXPECT_TRUE(run(asyncio_test::throws<asyncio::CancelledError>(receiving)));
+  EXPECT_TRUE(receiving.cancelled());
+  // The request is gone from the kernel: what comes now is not taken by it.
+  ASSERT_EQ(::send(pair.b, "after", 5, 0), 5);
+  EXPECT_EQ(pending_bytes(pair.a), "after");
+  EXPECT_EQ(buffer[0], std::byte{0});
+}
+
+TEST_F(UringTest, AClosedLoopCancelsItsRequestsBeforeTheirFramesGo) {
+  std::vector<SocketPair> pairs(8);
+  for (SocketPair& pair : pairs) {
+    // Each task's buffer lives in its frame, which the closing loop destroys.
+    loop->create_task([](asyncio::EventLoop& loop, int fd) -> Coro<std::string> {
+      std::array<std::byte, 4096> buffer{};
+      const std::size_t n = co_await loop.sock_recv_into(fd, buffer);
+      co_return std::string(reinterpret_cast<const char*>(buffer.data()), n);
+    }(*loop, pair.a));
+  }
+  run_iterations(3);
+  loop->close();  // frames destroyed with their receives in flight
+  for (SocketPair& pair : pairs) {
+    ASSERT_EQ(::send(pair.b, "still here", 10, 0), 10);
+    EXPECT_EQ(pending_bytes(pair.a), "still here");
+  }
+}
+
+/// A protocol that keeps what it receives and how the connection ended.
+struct Collector : asyncio::Protocol {
+  std::shared_ptr<asyncio::Transport> transport;
+  std::string received;
+  bool eof = false, lost = false;
+  std::exception_ptr lost_with;
+  void connection_made(std::shared_ptr<asyncio::Transport> t) override { transport = std::move(t); }
+  void data_received(std::string_view data) override { received += data; }
+  bool eof_received() override {
+    eof = true;
+    return false;
+  }
+  void connection_lost(std::exception_ptr error) override {
+    lost = true;
+    lost_with = std::move(error);
+  }
+};
+
+TEST_F(UringTest, ATransportClosedWithItsReceiveInFlightEndsTheConnection) {
+  SocketPair pair;
+  auto collector = run([&]() -> Coro<std::shared_ptr<Collector>> {
+    auto [transport, protocol] = co_await asyncio::connect_accepted_socket(
+        [] { return std::make_shared<Collector>(); }, pair.a.release());
+    co_return protocol;
+  }());
+  run_iterations(2);  // its receive is in the kernel
+  collector->transport->close();
+  run_iterations(2);
+  EXPECT_TRUE(collector->lost);
+  char byte;
+  EXPECT_EQ(::recv(pair.b, &byte, 1, MSG_DONTWAIT), 0);  // the peer sees the end at once
+  // And abort() with bytes arriving meanwhile.
+  SocketPair other;
+  auto second = run([&]() -> Coro<std::shared_ptr<Collector>> {
+    auto [transport, protocol] = co_await asyncio::connect_accepted_socket(
+        [] { return std::make_shared<Collector>(); }, other.a.release());
+    co_return protocol;
+  }());
+  run_iterations(2);
+  ASSERT_EQ(::send(other.b, "late", 4, 0), 4);
+  second->transport->abort();
+  run_iterations(3);
+  EXPECT_TRUE(second->lost);
+  EXPECT_EQ(second->received, "");
+}
+
+TEST_F(UringTest, MoreRequestsThanRingEntriesAllComplete) {
+  use({.entries = 4});
+  constexpr int count = 64;
+  std::vector<SocketPair> pairs(count);
+  auto all = [&]() -> Coro<std::vector<std::string>> {
+    std::vector<asyncio::Task<std::string>> tasks;
+    for (SocketPair& pair : pairs) tasks.push_back(loop->create_task(loop->sock_recv(pair.a, 64)));
+    co_await asyncio::sleep(0ms);  // 64 receives submitted through a queue of 4
+    for (int i = 0; i < count; ++i)
+      co_await loop->sock_sendall(pairs[i].b, "message " + std::to_string(i));
+    std::vector<std::string> got;
+    for (auto& task : tasks) got.push_back(co_await task);
+    co_return got;
+  };
+  const std::vector<std::string> got = run(all());
+  for (int i = 0; i < count; ++i) EXPECT_EQ(got[i], "message " + std::to_string(i));
+}
+
+TEST_F(UringTest, ADrainedBufferRingLosesNothing) {
+  // Two buffers of 64 bytes for eight connections that each get 10,000 bytes at once: the
+  // multishot receives keep ending with ENOBUFS and must start again.
+  use({.receive_buffers = 2, .receive_buffer_size = 64});
+  constexpr int count = 8;
+  std::vector<SocketPair> pairs(count);
+  std::vector<std::shared_ptr<Collector>> collectors;
+  std::vector<std::string> sent;
+  run([&]() -> Coro<void> {
+    for (SocketPair& pair : pairs) {
+      auto [transport, protocol] = co_await asyncio::connect_accepted_socket(
+          [] { return std::make_shared<Collector>(); }, pair.a.release());
+      collectors.push_back(protocol);
+    }
+    for (int i = 0; i < count; ++i) {
+      std::string data(10'000, '\0');
+      for (std::size_t j = 0; j < data.size(); ++j) data[j] = static_cast<char>('a' + (i + j) % 26);
+      EXPECT_EQ(::send(pairs[i].b, data.data(), data.size(), 0), static_cast<ssize_t>(data.size()));
+      ::shutdown(pairs[i].b, SHUT_WR);
+      sent.push_back(std::move(data));
+    }
+    co_await asyncio_test::wait_until(
+        [&] {
+          return std::all_of(collectors.begin(), collectors.end(), [](auto& c) { return c->eof; });
+        },
+        10s, "every connection's EOF");
+  }());
+  for (int i = 0; i < count; ++i) EXPECT_EQ(collectors[i]->received, sent[i]) << i;
+}
+
+TEST_F(UringTest, ShortSendsStillSendEverything) {
+  SocketPair pair;
+  int small = 4096;
+  ASSERT_EQ(::setsockopt(pair.b, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  std::string payload(4 << 20, '\0');
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 7 % 251);
+  auto reader = [&]() -> Coro<std::string> {
+    std::string got;
+    while (got.size() < payload.size()) {
+      std::string chunk = co_await loop->sock_recv(pair.a, 1000);  // slower than the sender
+      if (chunk.empty()) break;
+      got += chunk;
+    }
+    co_return got;
+  };
+  auto both = [&]() -> Coro<std::string> {
+    auto [_, got] = co_await asyncio::gather(loop->sock_sendall(pair.b, payload), reader());
+    co_return got;
+  };
+  EXPECT_TRUE(run(both()) == payload);
+}
+
+/// Resets the TCP connection `fd` (SO_LINGER 0, then close): the peer gets ECONNRESET.
+void reset(Fd& fd) {
+  linger hard{1, 0};
+  ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard), 0);
+  fd = Fd();
+}
+
+TEST_F(UringTest, APeerResetMidReceiveIsConnectionReset) {
+  Listener listener("127.0.0.1");
+  auto scenario = [&]() -> Coro<int> {
+    Fd client = make_socket(AF_INET);
+    co_await loop->sock_connect(client, listener.address);
+    auto [accepted, _] = co_await loop->sock_accept(listener.fd);
+    Fd server(accepted);
+    asyncio::Task<std::string> receiving = loop->create_task(loop->sock_recv(server, 100));
+    co_await asyncio::sleep(0ms);  // the receive goes to the kernel
+    reset(client);
+    try {
+      co_await receiving;
+    } catch (const std::system_error& error) {
+      co_return error.code().value();
+    }
+    co_return 0;
+  };
+  EXPECT_EQ(run(scenario()), ECONNRESET);
+}
+
+TEST_F(UringTest, APeerResetLosesATransportsConnectionWithConnectionReset) {
+  Listener listener("127.0.0.1");
+  auto scenario = [&]() -> Coro<std::shared_ptr<Collector>> {
+    Fd client = make_socket(AF_INET);
+    co_await loop->sock_connect(client, listener.address);
+    auto [accepted, _] = co_await loop->sock_accept(listener.fd);
+    auto [transport, protocol] = co_await asyncio::connect_accepted_socket(
+        [] { return std::make_shared<Collector>(); }, accepted);
+    co_await asyncio::sleep(0ms);  // its receive goes to the kernel
+    reset(client);
+    co_await asyncio_test::wait_until([&] { return protocol->lost; }, 10s, "connection_lost");
+    co_return protocol;
+  };
+  std::shared_ptr<Collector> collector = run(scenario());
+  ASSERT_TRUE(collector->lost_with);
+  try {
+    std::rethrow_exception(collector->lost_with);
+  } catch (const std::system_error& error) {
+    EXPECT_EQ(error.code().value(), ECONNRESET);
+  }
+}
+
+TEST_F(UringTest, PausedReadingHoldsWhatArrivesAndHandsItOverOnResume) {
+  SocketPair pair;
+  struct Pauser : Collector {
+    int calls_while_paused = 0;
+    void data_received(std::string_view data) override {
+      calls_while_paused += !transport->is_reading();
+      Collector::data_received(data);
+      transport->pause_reading();
+    }
+  };
+  auto pauser = run([&]() -> Coro<std::shared_ptr<Pauser>> {
+    auto [transport, protocol] = co_await asyncio::connect_accepted_socket(
+        [] { return std::make_shared<Pauser>(); }, pair.a.release());
+    co_return protocol;
+  }());
+  std::string sent;
+  for (int i = 0; i < 200; ++i) {
+    const std::string piece = "piece " + std::to_string(i) + ";";
+    ASSERT_EQ(::send(pair.b, piece.data(), piece.size(), 0), static_cast<ssize_t>(piece.size()));
+    sent += piece;
+    run_iterations(1);
+  }
+  ::shutdown(pair.b, SHUT_WR);
+  run([&]() -> Coro<void> {
+    while (!pauser->eof) {
+      pauser->transport->resume_reading();
+      co_await asyncio::sleep(0ms);
+      co_await asyncio::sleep(0ms);
+    }
+  }());
+  EXPECT_EQ(pauser->received, sent);
+  EXPECT_EQ(pauser->calls_while_paused, 0);
+}
+
+}  // namespace
