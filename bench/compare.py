@@ -300,6 +300,8 @@ ECHO_WORKLOADS = [("64 B x 50", 64, 50), ("64 KiB x 50", 65536, 50), ("64 B x 10
 # at most this many times the floor's server CPU per round trip). The other rows are reported.
 ECHO_TARGETS = {("64 B x 50", "ours"): [("asio", 1.0), ("floor", 0.95)],
                 ("64 B x 50", "ours-buffered"): [("floor", 1.0), ("cpu", 1.05)],
+                ("64 B x 50", "ours-uring"): [("floor", 1.0), ("cpu", 1.0)],
+                ("64 B x 1000", "ours-uring"): [("floor", 1.0), ("cpu", 0.9)],
                 ("64 KiB x 50", "ours-buffered"): [("asio", 1.1)],
                 ("TLS 64 B x 50", "ours"): [("asio", 1.0)],
                 ("TLS 16 KiB x 50", "ours"): [("asio", 1.0)]}
@@ -456,6 +458,12 @@ def tls_echo_servers(args, cert, key):
     return servers, notes
 
 
+def backend(name):
+    """The command prefix that puts our server `name` on its backend: "-uring" rows run with
+    ASYNCIO_SELECTOR=io_uring (through env(1), which execs: the pid stays the server's)."""
+    return ["env", "ASYNCIO_SELECTOR=io_uring"] if name.startswith("ours") and name.endswith("-uring") else []
+
+
 def echo_servers(args):
     """({name: command(port)} of the echo servers that are there, [notes on those that are not])."""
     peers = os.path.join(args.build, "peers")
@@ -463,13 +471,16 @@ def echo_servers(args):
     programs = [("ours", os.path.join(args.build, "echo_server")),
                 ("ours-protocol", os.path.join(args.build, "echo_server"), "--protocol"),
                 ("ours-buffered", os.path.join(args.build, "echo_server"), "--buffered"),
+                ("ours-uring", os.path.join(args.build, "echo_server")),
+                ("ours-buffered-uring", os.path.join(args.build, "echo_server"), "--buffered"),
                 ("floor", os.path.join(peers, "bench_echo_floor")),
                 ("asio", os.path.join(peers, "bench_echo_asio")),
+                ("asio-uring", os.path.join(peers, "bench_echo_asio_uring")),
                 ("libuv", os.path.join(peers, "bench_echo_libuv"))]
     servers, notes = {}, []
     for name, path, *flags in programs:
         if os.path.exists(path):
-            servers[name] = lambda port, path=path, flags=flags: [path, str(port), *flags]
+            servers[name] = lambda port, name=name, path=path, flags=flags: [*backend(name), path, str(port), *flags]
         else:
             notes.append(f"{name}: not installed (no program at {path})")
     has_uvloop = subprocess.run([args.python, "-c", "import uvloop"], capture_output=True).returncode == 0
@@ -593,10 +604,11 @@ def http_table(summary):
     rows = []
     for name in summary:
         p99 = summary[name]["latency_p99_us"]
+        cpu = (summary[name].get("server_cpu_ns_per_request") or {}).get("median")
         vs = median[name] / median["nginx"] if median.get(name) and median.get("nginx") else None
         rows.append([name, stats_cell(summary[name]["requests_per_s"]), fmt(p99["median"] if p99 else None),
-                     "-" if vs is None else f"{vs:.2f}x"])
-    return ["server", "requests/s", "p99 us", "vs nginx"], rows
+                     fmt(cpu), "-" if vs is None else f"{vs:.2f}x"])
+    return ["server", "requests/s", "p99 us", "server CPU ns/request", "vs nginx"], rows
 
 
 def nginx_command(nginx, directory, conf="nginx.conf", workers=1):
@@ -655,6 +667,7 @@ def compare_http(args):
     servers, urls = {}, {}
     if os.path.exists(ours):
         servers["ours"], urls["ours"] = (lambda port: [ours, str(port)]), "/"
+        servers["ours-uring"], urls["ours-uring"] = (lambda port: [*backend("ours-uring"), ours, str(port)]), "/"
     else:
         notes.append(f"ours: not built (no program at {ours}; the examples must be on)")
     directory = tempfile.mkdtemp(prefix="asyncio-nginx-")
@@ -673,7 +686,8 @@ def compare_http(args):
     def client_command(name):
         return lambda port: [wrk, "-t1", "-c50", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{port}{urls[name]}"]
 
-    metrics = ["requests_per_s", "latency_p50_us", "latency_p75_us", "latency_p90_us", "latency_p99_us"]
+    metrics = ["requests_per_s", "latency_p50_us", "latency_p75_us", "latency_p90_us", "latency_p99_us",
+               "server_cpu_ns_per_request"]
     samples = {name: {m: [] for m in metrics} for name in servers}
     failures = []
     try:
@@ -681,9 +695,12 @@ def compare_http(args):
             print(f"http: round {round_no}/{args.rounds}", file=sys.stderr)
             for name in rotated(list(servers), round_no):
                 started = time.monotonic()
-                stdout, error, _cpu = run_with_server(servers[name], client_command(name), cpus,
-                                                      timeout=seconds + 60)
+                stdout, error, cpu_seconds = run_with_server(servers[name], client_command(name), cpus,
+                                                             timeout=seconds + 60)
                 values, wrk_error = parse_wrk(stdout)
+                total = wrk_requests_total(stdout)
+                if cpu_seconds is not None and total:
+                    values["server_cpu_ns_per_request"] = cpu_seconds * 1e9 / total
                 for metric, value in values.items():
                     samples[name][metric].append(value)
                 error = "; ".join(e for e in (error, wrk_error) if e) or None
@@ -982,10 +999,104 @@ def sendfile_table(summary):
     return ["server", "MB/s", "server CPU ms/GB", "vs nginx"], rows
 
 
+# --- System calls per round trip (strace -c) -----------------------------------------------------
+# The echo servers with strace -c -f attached for the client's whole run (no warm-up): system
+# calls counted per round trip, and which calls. strace slows every call down a great deal, so the
+# round trips are far fewer than in the echo suite and each poll finds more ready: the counts are
+# what the servers do under that load, for comparing the servers with one another.
+
+SYSCALL_WORKLOADS = [("64 B x 50", 64, 50), ("64 B x 1000", 64, 1000)]
+SYSCALL_SERVERS = ["ours", "ours-uring", "floor", "asio", "asio-uring"]
+
+
+def parse_strace_summary(text):
+    """{syscall: calls} from strace -c's table."""
+    calls = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) in (5, 6) and parts[0][0].isdigit() and parts[-1] != "total":
+            calls[parts[-1]] = int(parts[3])
+    return calls
+
+
+def compare_syscalls(args):
+    """The syscalls suite; returns (summary, samples, failures, notes, commands) like compare()."""
+    servers, notes = echo_servers(args)
+    servers = {name: command for name, command in servers.items() if name in SYSCALL_SERVERS}
+    strace = find_tool("strace")
+    client = os.path.join(args.build, "echo_client")
+    if not strace:
+        notes.append("strace: not installed (Debian: strace): nothing measured")
+        servers = {}
+    cpus = pick_cpus(notes)
+    server_cpu, client_cpu = cpus or (None, None)
+    seconds = ECHO_SECONDS[args.quick][0]
+    samples = {w[0]: {name: {"syscalls_per_rt": []} for name in servers} for w in SYSCALL_WORKLOADS}
+    top = {w[0]: {} for w in SYSCALL_WORKLOADS}
+    failures = []
+    for workload, size, connections in SYSCALL_WORKLOADS:
+        for name in servers:
+            port = free_port()
+            with tempfile.TemporaryFile(mode="w+") as log, tempfile.NamedTemporaryFile(mode="r") as counts:
+                proc, error = start_server(servers[name](port), port, server_cpu, log)
+                tracer = None
+                try:
+                    if error is None:
+                        tracer = subprocess.Popen([strace, "-c", "-f", "-q", "-o", counts.name, "-p", str(proc.pid)],
+                                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        time.sleep(0.5)  # strace attaches (to every thread of the server)
+                        run = subprocess.run(pinned(client_cpu, [client, "--port", str(port), "--connections",
+                                                                 str(connections), "--size", str(size), "--seconds",
+                                                                 str(seconds), "--warmup", "0"]),
+                                             capture_output=True, text=True, timeout=seconds + 120)
+                        tracer.send_signal(signal.SIGINT)
+                        tracer.wait(timeout=30)
+                        total = parse_output(run.stdout, ["round_trips_total"]).get("round_trips_total")
+                        calls = parse_strace_summary(counts.read())
+                        if total and calls:
+                            samples[workload][name]["syscalls_per_rt"].append(sum(calls.values()) / total)
+                            top[workload][name] = sorted(calls.items(), key=lambda c: -c[1])[:3]
+                            top[workload][name] = [(call, n / total) for call, n in top[workload][name]]
+                        else:
+                            error = "no round trips or no strace counts"
+                except subprocess.TimeoutExpired:
+                    error = "timed out"
+                finally:
+                    if tracer and tracer.poll() is None:
+                        tracer.kill()
+                        tracer.wait()
+                    stop_error = stop_server(proc)
+                error = "; ".join(e for e in (error, stop_error) if e) or None
+                if error:
+                    failures.append({"suite": "syscalls", "round": 1, "impl": f"{name} ({workload})", "error": error})
+                    print(f"  {name} FAILED: {error}", file=sys.stderr)
+    summary = {w: {name: {"syscalls_per_rt": summarize(samples[w][name]["syscalls_per_rt"]),
+                          "top": top[w].get(name, [])} for name in servers} for w in samples}
+    print(f"syscalls: strace -c -f over a {seconds:g} s echo run; system calls per round trip (lower is better)")
+    print_table(*syscalls_table(summary), left_columns=2)
+    for note in notes:
+        print(f"note: {note}")
+    commands = {name: [strace, "-c", "-f", "-p", "PID"] for name in servers}
+    return summary, samples, failures, notes, commands
+
+
+def syscalls_table(summary):
+    """(header, rows): per workload, a row per server with its calls per round trip."""
+    rows = []
+    for workload, by_server in summary.items():
+        for name, result in by_server.items():
+            per_rt = (result["syscalls_per_rt"] or {}).get("median")
+            calls = ", ".join(f"{call} {n:.2f}" for call, n in result["top"]) or "-"
+            rows.append([workload, name, fmt(per_rt), calls])
+    return ["workload", "server", "syscalls per round trip", "most made (per round trip)"], rows
+
+
 SERVER_SUITES = {"echo": compare_echo, "http": compare_http, "sendfile": compare_sendfile,
-                 "tls_echo": compare_tls_echo, "https": compare_https, "sharding": compare_sharding}
+                 "tls_echo": compare_tls_echo, "https": compare_https, "sharding": compare_sharding,
+                 "syscalls": compare_syscalls}
 SERVER_TABLES = {"echo": echo_table, "http": http_table, "sendfile": sendfile_table,
-                 "tls_echo": echo_table, "https": https_table, "sharding": sharding_table}
+                 "tls_echo": echo_table, "https": https_table, "sharding": sharding_table,
+                 "syscalls": syscalls_table}
 
 
 def main():

@@ -29,7 +29,8 @@ import compare
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-PEER_PACKAGES = ["python3-uvloop", "libboost1.81-dev", "libuv1-dev", "nginx", "wrk", "python3-matplotlib", "curl"]
+PEER_PACKAGES = ["python3-uvloop", "libboost1.81-dev", "libuv1-dev", "nginx", "wrk", "python3-matplotlib", "curl",
+                 "strace"]
 PEER_NAMES = {"asio": "Boost.Asio", "python": "CPython asyncio", "uvloop": "uvloop", "libuv": "libuv",
               "floor": "C epoll floor", "nginx": "nginx", "asyncio": "CPython asyncio"}
 

@@ -7,7 +7,7 @@
 # that the network examples' tests drive them with). Extra package names may be passed.
 set -euo pipefail
 need=(cmake ninja-build g++ clang-16 libclang-rt-16-dev clang-format-16 libgtest-dev libgmock-dev libbenchmark-dev pkg-config
-      libssl-dev openssl curl netcat-openbsd libdw-dev "$@")
+      libssl-dev openssl curl netcat-openbsd libdw-dev liburing-dev "$@")
 missing=()
 for pkg in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

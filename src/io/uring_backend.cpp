@@ -34,8 +34,6 @@ constexpr unsigned setup_flags[] = {
     0,
 };
 
-constexpr unsigned receive_buffers = 256;  // a power of two
-constexpr unsigned receive_buffer_size = 16 * 1024;
 
 }  // namespace
 
