@@ -34,7 +34,12 @@ struct FdWatchTest : asyncio_test::CountingLoopFixture {
       loop->run_forever();
     }
   }
-  bool watched(int fd) { return loop->selector().get_key(fd) != nullptr; }
+  bool watched(int fd) {
+    // io_uring has no selector to ask: the loop's count (the tests watch one fd at a time).
+    if (on_io_uring()) return loop->stats().fds > 0;
+    return loop->selector().get_key(fd) != nullptr;
+  }
+  bool on_io_uring() const { return loop->backend_name() == "io_uring"; }
   static Coro<void> nap() { co_await asyncio::sleep(50ms); }
 };
 
@@ -76,7 +81,9 @@ TEST_F(FdWatchTest, WriterAndReaderOnOneFd) {
   ASSERT_EQ(::write(s.b, "x", 1), 1);
   run_iterations(1);
   EXPECT_EQ(reads, 1);
-  EXPECT_EQ(loop->selector().get_key(s.a)->events, asyncio::selectors::EVENT_READ);
+  if (!on_io_uring()) {
+    EXPECT_EQ(loop->selector().get_key(s.a)->events, asyncio::selectors::EVENT_READ);
+  }
   loop->remove_reader(s.a);
 }
 
@@ -191,9 +198,9 @@ TEST_F(FdWatchTest, HangUpWakesTheReaderOnceAndTheLoopThenSleeps) {
   EXPECT_EQ(loop->run_until_complete(task), "bye");
   EXPECT_LE(wakeups, 3);
   // The fd is still open and hung up, but nobody watches it: the loop must sleep, not spin.
-  const std::size_t before = polls;
+  const std::size_t before = polls();
   loop->run_until_complete(nap());
-  EXPECT_LE(polls - before, 5u);
+  EXPECT_LE(polls() - before, 5u);
 }
 
 TEST_F(FdWatchTest, ErrorOnTheSocketWakesTheWriterWithTheErrorAndTheLoopThenSleeps) {
@@ -214,9 +221,9 @@ TEST_F(FdWatchTest, ErrorOnTheSocketWakesTheWriterWithTheErrorAndTheLoopThenSlee
   s.b.close();
   const int error = loop->run_until_complete(task);
   EXPECT_TRUE(error == EPIPE || error == ECONNRESET) << error;
-  const std::size_t before = polls;
+  const std::size_t before = polls();
   loop->run_until_complete(nap());
-  EXPECT_LE(polls - before, 5u);
+  EXPECT_LE(polls() - before, 5u);
 }
 
 // Two fds become ready in one batch. Whichever callback runs first closes the other fd and
@@ -275,7 +282,7 @@ TEST_F(FdWatchTest, ReusedFdNumberIsWatchedForItsNewOwner) {
   auto wait = [&]() -> Coro<void> { co_await asyncio::wait_for(got_data, 10s); };
   loop->run_until_complete(wait());
   EXPECT_EQ(old_calls, 0);
-  if (loop->selector().forgets_closed_fds()) {
+  if (!on_io_uring() && loop->selector().forgets_closed_fds()) {
     EXPECT_GE(refreshes, 1u);
   }
 }
@@ -295,7 +302,7 @@ TEST_F(FdWatchTest, RewatchingABusyFdCostsNoSystemCall) {
   auto both = [&]() -> Coro<void> { co_await asyncio::gather(side(s.a, true), side(s.b, false)); };
   loop->run_until_complete(both());
   EXPECT_EQ(refreshes, 0u);
-  EXPECT_LE(polls, 200u * 2 + 10);  // about one poll per message
+  EXPECT_LE(polls(), 200u * 2 + 10);  // about one poll per message
 }
 
 TEST_F(FdWatchTest, WatchingAnFdThatIsNotOpenIsAnErrorOrWakesTheWatcher) {

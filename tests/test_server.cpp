@@ -371,7 +371,7 @@ TEST_F(ServerTest, AcceptUnderEmfileNeitherSpinsNorDies) {
   } restore{saved};
   // While descriptors are exhausted, the test does nothing it has not done before: UBSan checks
   // a member access of a type it has not met yet through a pipe, which it could not open.
-  const std::size_t& poll_count = polls;
+  auto poll_count = [this] { return polls(); };
   const auto pauses = [&seen = reports] {
     return std::count_if(seen.begin(), seen.end(), [](const asyncio::ExceptionContext& c) {
       return c.message == "socket.accept() out of system resource";
@@ -406,9 +406,9 @@ TEST_F(ServerTest, AcceptUnderEmfileNeitherSpinsNorDies) {
     // loop gets to run.
     co_await asyncio_test::wait_until([&] { return pauses() > 0; }, 10s,
                                       "accept to fail with EMFILE");
-    const std::size_t polls_before = poll_count;
+    const std::size_t polls_before = poll_count();
     co_await asyncio::sleep(200ms);
-    const std::size_t polls_paused = poll_count - polls_before;
+    const std::size_t polls_paused = poll_count() - polls_before;
     const int served_paused = served;
     const auto reported_pauses = pauses();
     // Descriptors are free again: the fd taken, and the limit back.

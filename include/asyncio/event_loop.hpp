@@ -496,6 +496,7 @@ class EventLoop {
   std::unique_ptr<detail::InspectionServer> inspection_;
   std::uint64_t iterations_ = 0;
   Clock::duration selector_time_{};  // in io_->poll
+  std::uint64_t polls_ = 0;          // calls of io_->poll
   Clock::duration run_time_{};       // in run_forever, the selector included
 
   // Threads (src/threads/threads.cpp): the default executor, and the futures and tasks that

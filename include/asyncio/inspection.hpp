@@ -42,11 +42,14 @@ struct InspectionOptions {
 /// times two clock reads per poll of the selector.
 struct LoopStats {
   std::uint64_t iterations = 0;     // loop iterations run
+  std::uint64_t polls = 0;          // polls of the I/O backend (selector waits, io_uring_enter
+                                    // with a wait or a submission; a loop that spins polls often)
   std::uint64_t callbacks_run = 0;  // ready callbacks, task steps and timers run
   std::size_t ready = 0;            // callbacks waiting in the ready queue now
   std::size_t timers = 0;           // call_later/call_at timers pending (also cancelled ones
                                     // not purged yet)
-  std::size_t fds = 0;              // file descriptors watched (the loop's own excluded)
+  std::size_t fds = 0;              // file descriptors watched (the loop's own excluded; on
+                                    // io_uring, requests in flight count too)
   std::size_t tasks = 0;            // unfinished tasks
   Clock::duration selector_time{};  // time spent in the selector (waiting or not)
   Clock::duration running_time{};   // time in run_forever outside the selector

@@ -157,6 +157,7 @@ bool EventLoop::spin_for_work(std::chrono::nanoseconds limit) {
   for (unsigned turn = 1; !work; ++turn) {
     if (remote_->wakeup_pending() || (signals_ && signals_->any_pending())) break;
     if (turn % 256 == 0) {
+      ++polls_;
       io_->poll(std::chrono::nanoseconds(0));
       work = scheduler_.has_ready();
       if (std::chrono::steady_clock::now() >= deadline) break;
@@ -198,6 +199,7 @@ void EventLoop::poll_io_and_timers() {
     if (signals_ && signals_->any_pending()) signals_->dispatch();
   } else {
     const TimePoint start = Clock::now();
+    ++polls_;
     io_->poll(timeout);
     selector_time_ += Clock::now() - start;
   }
@@ -341,6 +343,7 @@ LoopStats EventLoop::stats() const {
     stats.fds = watched > own ? watched - own : 0;
   }
   stats.tasks = scheduler.tasks().size();
+  stats.polls = polls_;
   stats.selector_time = selector_time_;
   stats.running_time = run_time_ > selector_time_ ? run_time_ - selector_time_ : Clock::duration{};
   stats.longest_callback = scheduler.longest_callback();

@@ -43,6 +43,7 @@ std::string format_prometheus(const LoopStats& stats, const std::string& prefix)
          static_cast<double>(stats.iterations));
   metric("callbacks_total", "counter", "Callbacks, task steps and timers run.",
          static_cast<double>(stats.callbacks_run));
+  metric("polls_total", "counter", "Polls of the I/O backend.", static_cast<double>(stats.polls));
   metric("ready_callbacks", "gauge", "Callbacks waiting in the ready queue.",
          static_cast<double>(stats.ready));
   metric("timers", "gauge", "Timers pending.", static_cast<double>(stats.timers));

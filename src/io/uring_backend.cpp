@@ -34,7 +34,6 @@ constexpr unsigned setup_flags[] = {
     0,
 };
 
-
 }  // namespace
 
 UringBackend::UringBackend(Scheduler& scheduler) noexcept : scheduler_(scheduler) {}
@@ -411,6 +410,59 @@ void UringBackend::cancel_receive(Receive* receive) noexcept {
 void UringBackend::abandon_receive(Receive* receive) noexcept {
   receive->receiver = nullptr;
   cancel_receive(receive);
+}
+
+// --- Accepting connections
+// ------------------------------------------------------------------------
+
+// A multishot accept: each completion is a new connection's fd (or the error that ends it).
+struct IoBackend::Accept : UringBackend::Request {
+  Accept(UringBackend* backend, int fd, Acceptor* acceptor) noexcept
+      : Request(&on_complete), backend(backend), fd(fd), acceptor(acceptor) {}
+  static void on_complete(Request* request, int result, unsigned flags);
+  UringBackend* backend;
+  int fd;
+  Acceptor* acceptor;  // null once abandoned
+};
+
+void IoBackend::Accept::on_complete(Request* request, int result, unsigned flags) {
+  auto* self = static_cast<Accept*>(request);
+  if (result >= 0) {
+    if (self->acceptor)
+      self->acceptor->accepted(result);
+    else
+      ::close(result);  // came after the server stopped accepting
+  }
+  if (flags & IORING_CQE_F_MORE) return;
+  self->backend->count_in_flight(self->fd, -1);
+  Acceptor* acceptor = self->acceptor;
+  delete self;
+  if (!acceptor) return;
+  if (result >= 0 || result == -ECANCELED) result = receive_stopped;
+  acceptor->accept_ended(result);
+}
+
+IoBackend::Accept* UringBackend::start_accept(int fd, Acceptor& acceptor) {
+  if (closed_) return nullptr;
+  auto* accept = new Accept(this, fd, &acceptor);
+  io_uring_sqe* sqe;
+  try {
+    sqe = &prepare(accept);
+  } catch (...) {
+    delete accept;
+    throw;
+  }
+  io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  count_in_flight(fd, 1);
+  return accept;
+}
+
+void UringBackend::abandon_accept(Accept* accept) noexcept {
+  accept->acceptor = nullptr;
+  try {
+    cancel(accept);
+  } catch (...) {
+  }
 }
 
 // --- Closing -------------------------------------------------------------------------------------

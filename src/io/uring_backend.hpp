@@ -82,6 +82,8 @@ class UringBackend final : public IoBackend {
   Coro<std::size_t> sendfile(int fd, int file, std::int64_t offset, std::size_t count) override;
 
   Receive* start_receive(int fd, Receiver& receiver) override;
+  Accept* start_accept(int fd, Acceptor& acceptor) override;
+  void abandon_accept(Accept* accept) noexcept override;
   void cancel_receive(Receive* receive) noexcept override;
   void abandon_receive(Receive* receive) noexcept override;
 

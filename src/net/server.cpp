@@ -60,14 +60,46 @@ void ServerCore::start_serving() {
 
 void ServerCore::watch(Listener& listener) {
   if (listener.watching) return;
-  loop_->io_backend().add_watcher(listener.fd, IoBackend::reader, &listener, false);
+  listener.accept = loop_->io_backend().start_accept(listener.fd, listener);
+  if (!listener.accept)
+    loop_->io_backend().add_watcher(listener.fd, IoBackend::reader, &listener, false);
   listener.watching = true;
 }
 
 void ServerCore::unwatch(Listener& listener) noexcept {
   if (!listener.watching) return;
   listener.watching = false;
-  loop_->io_backend().detach_watcher(listener.fd, IoBackend::reader);
+  if (listener.accept)
+    loop_->io_backend().abandon_accept(std::exchange(listener.accept, nullptr));
+  else
+    loop_->io_backend().detach_watcher(listener.fd, IoBackend::reader);
+}
+
+// A completion backend's accept.
+void ServerCore::Listener::accepted(int connection) {
+  if (!owner->serving_) {  // (the accept is being abandoned)
+    ::close(connection);
+    return;
+  }
+  if (family == AF_UNSPEC) family = SocketAddress::local_of(fd).family();
+  owner->serve_accepted(connection, family == AF_INET || family == AF_INET6);
+}
+
+void ServerCore::Listener::accept_ended(int result) {
+  accept = nullptr;
+  watching = false;
+  ServerCore& server = *owner;
+  if (result == IoBackend::receive_stopped || result == -ECONNABORTED || result == -EPROTO ||
+      result == -EINTR || result == -EAGAIN) {
+    if (server.serving_) server.watch(*this);  // accept on
+  } else if (result == -EMFILE || result == -ENFILE || result == -ENOBUFS || result == -ENOMEM) {
+    server.pause_accepting(*this, -result);
+  } else {
+    server.loop_->call_exception_handler({"Error on accepting a connection",
+                                          std::make_exception_ptr(errno_error(-result, "accept")),
+                                          SocketAddress::local_of(fd).to_string()});
+    server.retry_accepting(*this);
+  }
 }
 
 void ServerCore::on_event(IoWatcher* watcher, IoWatcher::Event event) {
@@ -97,12 +129,16 @@ void ServerCore::accept_ready(Listener& listener) {
     }
     if (fd < 0) return;  // none left
     ++taken;
-    if (address.ss_family == AF_INET || address.ss_family == AF_INET6) {
-      const int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    serve(OwnedFd(fd));
+    serve_accepted(fd, address.ss_family == AF_INET || address.ss_family == AF_INET6);
   }
+}
+
+void ServerCore::serve_accepted(int fd, bool tcp) {
+  if (tcp) {
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  serve(OwnedFd(fd));
 }
 
 // Out of descriptors or memory: the pending connection stays in the backlog, so the listener
@@ -111,6 +147,10 @@ void ServerCore::pause_accepting(Listener& listener, int error) {
   loop_->call_exception_handler({"socket.accept() out of system resource",
                                  std::make_exception_ptr(errno_error(error, "accept")),
                                  SocketAddress::local_of(listener.fd).to_string()});
+  retry_accepting(listener);
+}
+
+void ServerCore::retry_accepting(Listener& listener) {
   unwatch(listener);
   listener.retry = loop_->call_later(options_.accept_retry_delay, [&listener] {
     listener.retry = {};

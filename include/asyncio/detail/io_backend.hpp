@@ -100,6 +100,25 @@ class IoBackend {
   /// The receiver goes away: it hears nothing more of the receive, which is cancelled.
   virtual void abandon_receive(Receive* /*receive*/) noexcept {}
 
+  // --- Accepting connections as they come (completion backends) -------------------------------
+
+  /// The client of an accept: a server's listening socket on a completion backend.
+  struct Acceptor {
+    /// A connection came: `fd` (non-blocking, close-on-exec) is the acceptor's now.
+    virtual void accepted(int fd) = 0;
+    /// The accept ended: -errno for an error, `receive_stopped` when it ended otherwise.
+    virtual void accept_ended(int result) = 0;
+
+   protected:
+    ~Acceptor() = default;
+  };
+  struct Accept;  // an accept in flight (the backend's)
+  /// Starts accepting fd's connections as they come (a multishot accept); null when this
+  /// backend does not: accept on readiness then.
+  virtual Accept* start_accept(int /*fd*/, Acceptor& /*acceptor*/) { return nullptr; }
+  /// The acceptor goes away: it hears nothing more of the accept, which is cancelled.
+  virtual void abandon_accept(Accept* /*accept*/) noexcept {}
+
   /// The selector a readiness backend waits on; null for a completion backend.
   virtual selectors::Selector* selector() noexcept = 0;
   /// "epoll", "poll", "select" (or "selector" for one the program gave), "io_uring".

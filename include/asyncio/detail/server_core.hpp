@@ -4,6 +4,7 @@
 // the server can close them.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "asyncio/connections.hpp"
+#include "asyncio/detail/io_backend.hpp"
 #include "asyncio/detail/io_watcher.hpp"
 #include "asyncio/detail/stream_transport.hpp"
 #include "asyncio/detail/wait_queue.hpp"
@@ -59,12 +61,18 @@ class ServerCore {
   void connection_lost(StreamTransport* connection) noexcept;
 
  private:
-  struct Listener : IoWatcher {
+  /// A listening socket: watched for readiness (and accepted from then), or, on a completion
+  /// backend, accepted from by the backend (a multishot accept) that hands over each connection.
+  struct Listener : IoWatcher, IoBackend::Acceptor {
     Listener(ServerCore* owner, int fd) noexcept : IoWatcher(&on_event), owner(owner), fd(fd) {}
+    void accepted(int connection) override;
+    void accept_ended(int result) override;
     ServerCore* owner;
     int fd;
-    bool watching = false;
-    TimerHandle retry;  // set while accepting is paused after EMFILE and the like
+    bool watching = false;                // watched, or accepted from
+    IoBackend::Accept* accept = nullptr;  // the backend's accept, while watching on one
+    int family = AF_UNSPEC;               // the socket's (asked by the first accepted())
+    TimerHandle retry;                    // set while accepting is paused after EMFILE and the like
   };
   static void on_event(IoWatcher* watcher, IoWatcher::Event event);
 
@@ -72,6 +80,10 @@ class ServerCore {
   void unwatch(Listener& listener) noexcept;
   void accept_ready(Listener& listener);
   void pause_accepting(Listener& listener, int error);
+  /// Stops accepting on `listener` for accept_retry_delay.
+  void retry_accepting(Listener& listener);
+  /// An accepted connection: TCP_NODELAY set (`tcp`), then served.
+  void serve_accepted(int fd, bool tcp);
   void serve(OwnedFd fd);
   template <class F>
   void for_each_connection(F f);
