@@ -63,7 +63,7 @@ class ServerCore {
  private:
   /// A listening socket: watched for readiness (and accepted from then), or, on a completion
   /// backend, accepted from by the backend (a multishot accept) that hands over each connection.
-  struct Listener : IoWatcher, IoBackend::Acceptor {
+  struct Listener final : IoWatcher, IoBackend::Acceptor {
     Listener(ServerCore* owner, int fd) noexcept : IoWatcher(&on_event), owner(owner), fd(fd) {}
     void accepted(int connection) override;
     void accept_ended(int result) override;
