@@ -395,6 +395,18 @@ TEST_F(ServerTest, AcceptUnderEmfileNeitherSpinsNorDies) {
     // these types here first.
     co_await asyncio::sleep(1ms);
     warm_up_system_error();
+    {  // a connection accepted (on io_uring, by the server's accept, through its Acceptor)
+      Server warm_up = co_await asyncio::start_server(
+          [](StreamReader, StreamWriter) -> Coro<void> { co_return; }, "127.0.0.1", 0);
+      asyncio_test::Fd other = asyncio_test::make_socket();
+      co_await asyncio::get_running_loop().sock_connect(other, warm_up.addresses().at(0));
+      char byte;
+      co_await asyncio::get_running_loop().sock_recv_into(
+          other, std::as_writable_bytes(std::span(&byte, 1)));
+      warm_up.close();
+      co_await warm_up.wait_closed();
+      (void)poll_count();  // (the fixture's member call, met here first too)
+    }
     // The lowest free number is taken, and the limit forbids any above it: accept has none.
     asyncio_test::Fd spare(::dup(0));
     rlimit low = saved;

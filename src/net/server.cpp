@@ -91,7 +91,7 @@ void ServerCore::Listener::accept_ended(int result) {
   ServerCore& server = *owner;
   if (result == IoBackend::receive_stopped || result == -ECONNABORTED || result == -EPROTO ||
       result == -EINTR || result == -EAGAIN) {
-    if (server.serving_) server.watch(*this);  // accept on
+    if (server.serving_ && !server.loop_->is_closed()) server.watch(*this);  // accept on
   } else if (result == -EMFILE || result == -ENFILE || result == -ENOBUFS || result == -ENOMEM) {
     server.pause_accepting(*this, -result);
   } else {
