@@ -105,8 +105,8 @@ struct IoUringOptions {
   // The buffers the kernel receives stream sockets' bytes into, shared by the loop's
   // connections (each holds one only while its bytes are handed to its protocol). A power of
   // two; made at the first connection.
-  unsigned receive_buffers = 256;
-  unsigned receive_buffer_size = 16 * 1024;
+  unsigned receive_buffers = 1024;
+  unsigned receive_buffer_size = 4096;
 };
 
 class EventLoop {
