@@ -16,7 +16,7 @@
 #include "asyncio/selectors.hpp"
 #include "asyncio/task.hpp"
 #include "debug/inspection_server.hpp"
-#include "io/backend_choice.hpp"
+#include "io/io_backend_parts.hpp"
 #include "threads/remote_queue.hpp"
 #include "unix/child_watcher.hpp"
 #include "unix/signal_handlers.hpp"

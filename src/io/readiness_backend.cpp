@@ -12,6 +12,7 @@
 #include "asyncio/detail/scheduler.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"
+#include "io/io_backend_parts.hpp"
 
 namespace asyncio::detail {
 
@@ -207,22 +208,10 @@ void ReadinessBackend::dispatch(const std::vector<selectors::ReadyKey>& ready) {
       FdWatch& watch = fds_[fd];
       IoWatcher* watcher = watch.watchers[direction];
       if (!watcher || watch.armed_at[direction] == polls_) continue;  // added after this poll
-      notify_watcher(watcher, fd);
+      notify_watcher(scheduler_, watcher, fd);
     }
   }
 }
 
-void ReadinessBackend::notify_watcher(IoWatcher* watcher, int fd) {
-  const bool debug = scheduler_.debug();
-  const TimePoint start = debug ? Clock::now() : TimePoint{};
-  try {
-    watcher->notify(IoWatcher::Event::ready);
-  } catch (...) {
-    scheduler_.loop().call_exception_handler({"Exception in callback", std::current_exception(),
-                                              "<fd " + std::to_string(fd) + " watcher>"});
-  }
-  if (debug) [[unlikely]]
-    scheduler_.report_if_slow(Clock::now() - start, "<fd " + std::to_string(fd) + " watcher>");
-}
 
 }  // namespace asyncio::detail

@@ -71,7 +71,6 @@ class ReadinessBackend final : public IoBackend {
   void fail_fd(int fd) noexcept;
   static void drop_watchers(FdWatch& watch) noexcept;
   void dispatch(const std::vector<selectors::ReadyKey>& ready);
-  void notify_watcher(IoWatcher* watcher, int fd);
 
   Scheduler& scheduler_;
   std::unique_ptr<selectors::Selector> selector_;

@@ -19,6 +19,7 @@
 #include "asyncio/detail/syscall.hpp"
 #include "asyncio/event_loop.hpp"
 #include "asyncio/exceptions.hpp"
+#include "io/io_backend_parts.hpp"
 
 namespace asyncio::detail {
 
@@ -136,7 +137,6 @@ void UringBackend::add_watcher(int fd, int direction, IoWatcher* watcher, bool r
   // watches yet, so that a bad one is an error here, as with a selector.
   if (new_fd && ::fcntl(fd, F_GETFD) < 0) throw_errno(errno, "add_watcher");
   IoWatcher* old = std::exchange(watch->watchers[direction], watcher);
-  watch->armed_at[direction] = polls_;
   if (new_fd) ++watched_fds_;
   disarm(*watch, direction);
   arm(fd, direction);
@@ -202,7 +202,7 @@ void UringBackend::Poll::on_complete(Request* request, int result, unsigned) {
     if (backend->detach_watcher(fd, direction)) watcher->notify(IoWatcher::Event::removed);
     return;
   }
-  backend->notify_watcher(watcher, fd);
+  notify_watcher(backend->scheduler_, watcher, fd);
   // Level-triggered: a watcher still there is polled again (the table may have moved).
   FdWatch& after = backend->fds_[fd];
   if (after.watchers[direction] == watcher && !after.polls[direction] && !backend->closed_) {
@@ -215,18 +215,6 @@ void UringBackend::Poll::on_complete(Request* request, int result, unsigned) {
   }
 }
 
-void UringBackend::notify_watcher(IoWatcher* watcher, int fd) {
-  const bool debug = scheduler_.debug();
-  const TimePoint start = debug ? Clock::now() : TimePoint{};
-  try {
-    watcher->notify(IoWatcher::Event::ready);
-  } catch (...) {
-    scheduler_.loop().call_exception_handler({"Exception in callback", std::current_exception(),
-                                              "<fd " + std::to_string(fd) + " watcher>"});
-  }
-  if (debug) [[unlikely]]
-    scheduler_.report_if_slow(Clock::now() - start, "<fd " + std::to_string(fd) + " watcher>");
-}
 
 void UringBackend::drop_watchers() noexcept {
   for (FdWatch& watch : fds_) drop_watchers(watch);
@@ -265,7 +253,6 @@ void UringBackend::close_fd(int fd) noexcept {
 // --- Waiting and reaping -------------------------------------------------------------------------
 
 void UringBackend::poll(std::optional<std::chrono::nanoseconds> timeout) {
-  ++polls_;
   int result = 0;
   if (timeout && timeout->count() <= 0) {
     // No waiting: enter the kernel only to submit, or when it has completions to produce.

@@ -124,15 +124,15 @@ class UringBackend final : public IoBackend {
   };
   struct FdWatch {
     IoWatcher* watchers[2] = {};
-    Poll* polls[2] = {};             // in flight for the watcher, or null
-    std::uint64_t armed_at[2] = {};  // polls_ when the watcher was added
-    std::uint32_t in_flight = 0;     // other requests on the fd (count_in_flight)
+    // Invariant: polls[d] is in flight for watchers[d] (armed when it was added, and again
+    // after each event); a poll whose watcher moved on is orphaned, not listed here.
+    Poll* polls[2] = {};
+    std::uint32_t in_flight = 0;  // other requests on the fd (count_in_flight)
   };
   void arm(int fd, int direction);
   void disarm(FdWatch& watch, int direction) noexcept;
   void drop_watchers(FdWatch& watch) noexcept;
   void reap();
-  void notify_watcher(IoWatcher* watcher, int fd);
   void flush_submissions() noexcept;
 
   Scheduler& scheduler_;
@@ -141,7 +141,6 @@ class UringBackend final : public IoBackend {
   std::vector<FdWatch> fds_;
   std::size_t watched_fds_ = 0;  // fds with at least one watcher
   std::size_t in_flight_ = 0;    // the sum of FdWatch::in_flight
-  std::uint64_t polls_ = 0;
   bool closed_ = false;
   // The provided-buffer ring of multishot receives (null when the kernel has none).
   io_uring_buf_ring* buffers_ = nullptr;

@@ -1,6 +1,7 @@
-// Which I/O backend a new loop gets: the selector it was given, io_uring when asked for (by
-// IoUringOptions or ASYNCIO_SELECTOR=io_uring) and the kernel allows it, else the default
-// selector (ASYNCIO_SELECTOR's, or epoll).
+// What the I/O backends share: which backend a new loop gets (the selector it was given,
+// io_uring when asked for by IoUringOptions or ASYNCIO_SELECTOR=io_uring and the kernel allows
+// it, else the default selector: ASYNCIO_SELECTOR's, or epoll), and how a backend tells a
+// watcher that its fd is ready.
 #pragma once
 
 #include <memory>
@@ -16,5 +17,9 @@ namespace asyncio::detail {
 std::unique_ptr<IoBackend> make_io_backend(Scheduler& scheduler,
                                            std::unique_ptr<selectors::Selector> selector,
                                            const IoUringOptions* uring, std::string& fallback);
+
+/// Tells `watcher` that fd is ready: what it throws goes to the loop's exception handler, and in
+/// debug mode a slow one is reported.
+void notify_watcher(Scheduler& scheduler, IoWatcher* watcher, int fd);
 
 }  // namespace asyncio::detail

@@ -1,5 +1,5 @@
-// Which I/O backend a new loop gets (see the header).
-#include "io/backend_choice.hpp"
+// What the I/O backends share (see the header).
+#include "io/io_backend_parts.hpp"
 
 #include <cstdlib>
 #include <cstring>
@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "asyncio/config.hpp"
+#include "asyncio/detail/scheduler.hpp"
 #include "asyncio/selectors.hpp"
 #include "io/readiness_backend.hpp"
 #if ASYNCIO_HAVE_IO_URING
@@ -38,6 +39,19 @@ std::unique_ptr<IoBackend> make_io_backend(Scheduler& scheduler,
     selector = std::make_unique<selectors::EpollSelector>();
   }
   return std::make_unique<ReadinessBackend>(scheduler, std::move(selector));
+}
+
+void notify_watcher(Scheduler& scheduler, IoWatcher* watcher, int fd) {
+  const bool debug = scheduler.debug();
+  const TimePoint start = debug ? Clock::now() : TimePoint{};
+  try {
+    watcher->notify(IoWatcher::Event::ready);
+  } catch (...) {
+    scheduler.loop().call_exception_handler({"Exception in callback", std::current_exception(),
+                                             "<fd " + std::to_string(fd) + " watcher>"});
+  }
+  if (debug) [[unlikely]]
+    scheduler.report_if_slow(Clock::now() - start, "<fd " + std::to_string(fd) + " watcher>");
 }
 
 }  // namespace asyncio::detail
