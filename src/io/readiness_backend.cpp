@@ -213,5 +213,4 @@ void ReadinessBackend::dispatch(const std::vector<selectors::ReadyKey>& ready) {
   }
 }
 
-
 }  // namespace asyncio::detail

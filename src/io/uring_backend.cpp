@@ -215,7 +215,6 @@ void UringBackend::Poll::on_complete(Request* request, int result, unsigned) {
   }
 }
 
-
 void UringBackend::drop_watchers() noexcept {
   for (FdWatch& watch : fds_) drop_watchers(watch);
 }
