@@ -106,7 +106,7 @@ struct IoUringOptions {
   // connections (each holds one only while its bytes are handed to its protocol). A power of
   // two; made at the first connection.
   unsigned receive_buffers = 1024;
-  unsigned receive_buffer_size = 4096;
+  unsigned receive_buffer_size = 16 * 1024;
 };
 
 class EventLoop {
