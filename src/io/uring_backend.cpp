@@ -98,9 +98,13 @@ void UringBackend::flush_submissions() noexcept {
   }
 }
 
-void UringBackend::cancel(Request* request) {
-  io_uring_sqe& sqe = prepare(nullptr);
-  io_uring_prep_cancel(&sqe, request, 0);  // its own completion (no request) tells nobody
+void UringBackend::cancel(Request* request) noexcept {
+  try {
+    io_uring_sqe& sqe = prepare(nullptr);
+    io_uring_prep_cancel(&sqe, request, 0);  // its own completion (no request) tells nobody
+  } catch (...) {
+    // The ring failed: the request ends when the ring is closed.
+  }
 }
 
 void UringBackend::cancel_now(Request* request) noexcept {
@@ -155,16 +159,9 @@ IoWatcher* UringBackend::detach_watcher(int fd, int direction) noexcept {
 }
 
 void UringBackend::arm(int fd, int direction) {
-  auto* poll = new Poll(this, fd, direction);
-  io_uring_sqe* sqe;
-  try {
-    sqe = &prepare(poll);
-  } catch (...) {
-    delete poll;
-    throw;
-  }
-  io_uring_prep_poll_add(sqe, fd, direction == reader ? POLLIN : POLLOUT);
-  fds_[fd].polls[direction] = poll;
+  auto poll = std::make_unique<Poll>(this, fd, direction);
+  io_uring_prep_poll_add(&prepare(poll.get()), fd, direction == reader ? POLLIN : POLLOUT);
+  fds_[fd].polls[direction] = poll.release();
 }
 
 // The watcher moved on: its poll, if any, is orphaned and cancelled.
@@ -172,11 +169,7 @@ void UringBackend::disarm(FdWatch& watch, int direction) noexcept {
   Poll* poll = std::exchange(watch.polls[direction], nullptr);
   if (!poll) return;
   poll->backend = nullptr;
-  try {
-    cancel(poll);
-  } catch (...) {
-    // The ring failed: the poll ends when the ring is closed.
-  }
+  cancel(poll);
 }
 
 void UringBackend::Poll::on_complete(Request* request, int result, unsigned) {
@@ -370,32 +363,20 @@ void IoBackend::Receive::on_complete(Request* request, int result, unsigned flag
 
 IoBackend::Receive* UringBackend::start_receive(int fd, Receiver& receiver) {
   if (closed_ || !supports_multishot_receive()) return nullptr;
-  auto* receive = new Receive(this, fd, &receiver);
-  io_uring_sqe* sqe;
-  try {
-    sqe = &prepare(receive);
-  } catch (...) {
-    delete receive;
-    throw;
-  }
-  io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
-  sqe->flags |= IOSQE_BUFFER_SELECT;
-  sqe->buf_group = buffer_group;
+  auto receive = std::make_unique<Receive>(this, fd, &receiver);
+  io_uring_sqe& sqe = prepare(receive.get());
+  io_uring_prep_recv_multishot(&sqe, fd, nullptr, 0, 0);
+  sqe.flags |= IOSQE_BUFFER_SELECT;
+  sqe.buf_group = buffer_group;
   count_in_flight(fd, 1);
-  return receive;
+  return receive.release();
 }
 
-void UringBackend::cancel_receive(Receive* receive) noexcept {
-  try {
-    cancel(receive);
-  } catch (...) {
-    // The ring failed: the receive ends when the ring is closed.
-  }
-}
+void UringBackend::cancel_receive(Receive* receive) noexcept { cancel(receive); }
 
 void UringBackend::abandon_receive(Receive* receive) noexcept {
   receive->receiver = nullptr;
-  cancel_receive(receive);
+  cancel(receive);
 }
 
 // --- Accepting connections
@@ -430,25 +411,16 @@ void IoBackend::Accept::on_complete(Request* request, int result, unsigned flags
 
 IoBackend::Accept* UringBackend::start_accept(int fd, Acceptor& acceptor) {
   if (closed_) return nullptr;
-  auto* accept = new Accept(this, fd, &acceptor);
-  io_uring_sqe* sqe;
-  try {
-    sqe = &prepare(accept);
-  } catch (...) {
-    delete accept;
-    throw;
-  }
-  io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  auto accept = std::make_unique<Accept>(this, fd, &acceptor);
+  io_uring_prep_multishot_accept(&prepare(accept.get()), fd, nullptr, nullptr,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
   count_in_flight(fd, 1);
-  return accept;
+  return accept.release();
 }
 
 void UringBackend::abandon_accept(Accept* accept) noexcept {
   accept->acceptor = nullptr;
-  try {
-    cancel(accept);
-  } catch (...) {
-  }
+  cancel(accept);
 }
 
 // --- Closing -------------------------------------------------------------------------------------

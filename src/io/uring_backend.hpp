@@ -92,8 +92,9 @@ class UringBackend final : public IoBackend {
   /// A submission queue entry for `request`, which the next poll submits. When the queue is
   /// full, what it holds is submitted first (one system call), so this always succeeds.
   io_uring_sqe& prepare(Request* request);
-  /// Asks the kernel to cancel `request` (async: its completion says how it ended).
-  void cancel(Request* request);
+  /// Asks the kernel to cancel `request` (async: its completion says how it ended). Should the
+  /// ring fail, the request ends when the ring is closed.
+  void cancel(Request* request) noexcept;
   /// Cancels `request` and returns once the kernel no longer touches its memory; its
   /// completion still arrives (and must find the request alive).
   void cancel_now(Request* request) noexcept;

@@ -13,6 +13,7 @@
 #include <coroutine>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <utility>
 
 #include "asyncio/coro.hpp"
@@ -51,15 +52,10 @@ class Operation final : public WaitTarget {
  public:
   template <class Prepare>
   Operation(UringBackend& backend, int fd, Prepare prepare) : backend_(backend) {
-    auto* request = new OperationRequest(&backend, fd);
-    try {
-      prepare(backend.prepare(request), *request);
-    } catch (...) {
-      delete request;
-      throw;
-    }
+    auto request = std::make_unique<OperationRequest>(&backend, fd);
+    prepare(backend.prepare(request.get()), *request);
     request->waiter = this;
-    request_ = request;
+    request_ = request.release();
     backend.count_in_flight(fd, 1);
   }
   Operation(const Operation&) = delete;
