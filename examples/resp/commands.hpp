@@ -1,7 +1,7 @@
 // The commands of the RESP server, run on a Keyspace, each appending its reply to the
 // connection's output: PING, ECHO, GET, SET (EX, PX, EXAT, PXAT, NX, XX, KEEPTTL, GET), DEL,
 // EXISTS, INCR, MGET, MSET, EXPIRE (NX, XX, GT, LT), TTL, LPUSH, RPUSH, LPOP, RPOP (with a
-// count), LRANGE, CONFIG GET (save and appendonly, what redis-benchmark asks) and QUIT. Each
+// count), LLEN, LRANGE, CONFIG GET (save and appendonly, what redis-benchmark asks) and QUIT. Each
 // answers as redis-server 7.0 does, errors worded as it words them: an unknown command, the
 // wrong number of arguments, WRONGTYPE, a value that is not an integer. Anything else is an
 // unknown command; that includes COMMAND DOCS, which redis-cli sends when it starts an
@@ -94,7 +94,7 @@ class CommandExecutor {
     int arity;  // redis-server's: N exactly N arguments (the name included), -N at least N
     void (CommandExecutor::*run)(Arguments, std::string&);
   };
-  static const std::array<Command, 18> kCommands;  // defined below, once its members exist
+  static const std::array<Command, 19> kCommands;  // defined below, once its members exist
 
   static void wrong_arity(std::string_view full_name, std::string& out) {
     std::string message = "ERR wrong number of arguments for '";
@@ -401,6 +401,13 @@ class CommandExecutor {
   void lpop(Arguments args, std::string& out) { pop(args, out, true, "lpop"); }
   void rpop(Arguments args, std::string& out) { pop(args, out, false, "rpop"); }
 
+  void llen(Arguments args, std::string& out) {
+    bool wrong_type = false;
+    const List* list = list_value(args[1], false, wrong_type);
+    if (wrong_type) return reply::error(out, kWrongType);
+    reply::integer(out, list ? static_cast<std::int64_t>(list->size()) : 0);
+  }
+
   void lrange(Arguments args, std::string& out) {
     const auto first = parse_integer(args[2]);
     const auto last = parse_integer(args[3]);
@@ -450,7 +457,7 @@ class CommandExecutor {
   Keyspace& keyspace_;
 };
 
-inline const std::array<CommandExecutor::Command, 18> CommandExecutor::kCommands = {{
+inline const std::array<CommandExecutor::Command, 19> CommandExecutor::kCommands = {{
     Command{"get", 2, &CommandExecutor::get},
     Command{"set", -3, &CommandExecutor::set},
     Command{"incr", 2, &CommandExecutor::incr},
@@ -466,6 +473,7 @@ inline const std::array<CommandExecutor::Command, 18> CommandExecutor::kCommands
     Command{"mset", -3, &CommandExecutor::mset},
     Command{"expire", -3, &CommandExecutor::expire},
     Command{"ttl", 2, &CommandExecutor::ttl},
+    Command{"llen", 2, &CommandExecutor::llen},
     Command{"lrange", 4, &CommandExecutor::lrange},
     Command{"config", -2, &CommandExecutor::config},
     Command{"quit", -1, &CommandExecutor::quit},
