@@ -108,7 +108,7 @@ SET big 9223372036854775807
 INCR big
 SET session alive EX 100
 TTL session
-SET ms alive PX 100500
+SET ms alive PX 100700
 TTL ms
 SET plain value
 TTL plain
