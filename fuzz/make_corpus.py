@@ -3,7 +3,9 @@
 in the harness's input layout, see the top of fuzz_stream_reader.cpp, one per file, and a few
 random ones from a fixed seed), and fuzz_tls_server's into corpus/tls_server/ (real
 ClientHellos from Python's ssl module, TLS 1.3 and 1.2, fed whole or in small pieces, with and
-without EOF). Run it again after changing a layout."""
+without EOF), and fuzz_resp's into corpus/resp/ (request streams a Redis client sends, pipelined,
+inline and malformed, each with the two bytes of the layout at the top of fuzz_resp.cpp). Run it
+again after changing a layout."""
 import pathlib
 import random
 import ssl
@@ -131,9 +133,59 @@ def write_tls_corpus(root):
         (directory / f"{name}-truncated").write_bytes(bytes([1 | 63 << 2]) + hello[: len(hello) // 2])
 
 
+def resp_array(*arguments):
+    """One request as a client sends it: an array of bulk strings."""
+    out = b"*%d\r\n" % len(arguments)
+    for argument in arguments:
+        argument = argument if isinstance(argument, bytes) else argument.encode()
+        out += b"$%d\r\n%s\r\n" % (len(argument), argument)
+    return out
+
+
+RESP_STREAMS = {
+    "benchmark": resp_array("SET", "key:__rand_int__", "xxx") + resp_array("GET", "key:__rand_int__")
+    + resp_array("INCR", "counter:__rand_int__") + resp_array("LPUSH", "mylist", "xxx") + resp_array("LPOP", "mylist")
+    + resp_array("CONFIG", "GET", "save") + resp_array("CONFIG", "GET", "appendonly"),
+    "strings": resp_array("SET", "k", "v", "EX", "100") + resp_array("SET", "k", "w", "NX", "GET")
+    + resp_array("SET", "k", "x", "XX", "KEEPTTL") + resp_array("SET", "n", "41") + resp_array("INCR", "n")
+    + resp_array("MSET", "a", "1", "b", "2") + resp_array("MGET", "a", "missing", "b") + resp_array("DEL", "a", "b", "a")
+    + resp_array("EXISTS", "k", "k", "n") + resp_array("SET", "big", "9223372036854775807") + resp_array("INCR", "big"),
+    "expiry": resp_array("SET", "k", "v", "PX", "5") + resp_array("EXPIRE", "n", "10", "GT") + resp_array("TTL", "k")
+    + resp_array("GET", "k") + resp_array("GET", "k") + resp_array("GET", "k") + resp_array("GET", "k")
+    + resp_array("GET", "k") + resp_array("GET", "k") + resp_array("TTL", "k") + resp_array("EXPIRE", "x", "-1")
+    + resp_array("SET", "p", "v", "EXAT", "1") + resp_array("EXISTS", "p"),
+    "lists": resp_array("RPUSH", "l", "a", "b", "c", "d") + resp_array("LPUSH", "l", "z") + resp_array("LRANGE", "l", "0", "-1")
+    + resp_array("LRANGE", "l", "-2", "100") + resp_array("LPOP", "l", "2") + resp_array("RPOP", "l") + resp_array("LLEN", "l")
+    + resp_array("GET", "l") + resp_array("LPOP", "none", "3") + resp_array("RPOP", "l", "0") + resp_array("LPOP", "l", "-1"),
+    "inline": b"PING\r\nping hello\necho \"a\\x41\\n\" \r\necho 'b\\'c'\r\n\r\n  \r\nSET k \"v w\"\r\nGET k\r\n",
+    "errors": b"FOO a b\r\nGET\r\nPING a b\r\nCONFIG\r\nCONFIG BOGUS\r\n" + resp_array("") + b"*0\r\n*-1\r\n",
+    "quit": resp_array("PING") + b"QUIT\r\nPING\r\n",
+    "bad-count": b"*abc\r\n",
+    "bad-bulk-type": resp_array("PING") + b"*1\r\n+foo\r\n",
+    "bad-bulk-length": b"*1\r\n$-5\r\n",
+    "huge-bulk-length": b"*1\r\n$600000000\r\n",
+    "unbalanced-quotes": b"SET \"a b\r\n",
+    "long-line": b"PING " + b"x" * 40 + b"\r\n",
+}
+
+
+def write_resp_corpus(root):
+    directory = root / "resp"
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.iterdir():
+        old.unlink()
+    for name, stream in RESP_STREAMS.items():
+        # byte 0: pieces of 1 + byte % 64 bytes (>= 64: alternating with 1-byte pieces); byte 1,
+        # bit 0: small limits
+        (directory / f"{name}-whole").write_bytes(bytes([63, 0]) + stream)
+        (directory / f"{name}-bytewise").write_bytes(bytes([0, 0]) + stream)
+        (directory / f"{name}-pieces-small-limits").write_bytes(bytes([64 + 6, 1]) + stream)
+
+
 def main():
     root = pathlib.Path(__file__).resolve().parent / "corpus"
     write_tls_corpus(root)
+    write_resp_corpus(root)
     directory = root / "stream_reader"
     directory.mkdir(parents=True, exist_ok=True)
     for old in directory.iterdir():

@@ -5,9 +5,9 @@
 #   clang-asan    clang++-16, AddressSanitizer + UndefinedBehaviorSanitizer
 #   gcc-asan-O0   g++ 12 at -O0 with AddressSanitizer + UBSan (where g++ emits no tail calls)
 #   gcc-tsan      g++ 12 with ThreadSanitizer
-#   clang-fuzz    clang++-16, libFuzzer + ASan + UBSan; builds fuzz/fuzz_stream_reader and
-#                 fuzz/fuzz_tls_server and runs each from its seed corpus for a fixed number of
-#                 inputs with a fixed seed
+#   clang-fuzz    clang++-16, libFuzzer + ASan + UBSan; builds fuzz/fuzz_stream_reader,
+#                 fuzz/fuzz_tls_server and fuzz/fuzz_resp and runs each from its seed corpus for a
+#                 fixed number of inputs with a fixed seed
 # Each of the others runs its tests once per I/O backend (ASYNCIO_SELECTOR): gcc-release and
 # clang-asan on all four (epoll, poll, select, io_uring); gcc-asan-O0 and gcc-tsan on epoll and
 # io_uring, since poll and select share all of the loop's code with epoll but the selector
@@ -24,7 +24,7 @@ jobs=$(nproc)
 echo "=== format ==="
 (cd "$root" && find include src tests bench fuzz examples -name '*.cpp' -o -name '*.hpp' | sort |
    xargs clang-format-16 --dry-run --Werror)
-fuzz_runs=100000  # 1 to 2 minutes on 2 cores for the stream reader, 20 s for TLS
+fuzz_runs=100000  # 1 to 2 minutes on 2 cores for the stream reader, 20 s for TLS, 15 s for RESP
 for config in "${configs[@]}"; do
   case $config in
     gcc-release) args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release) ;;
@@ -43,8 +43,8 @@ for config in "${configs[@]}"; do
   echo "=== $config ==="
   if [ "$config" = clang-fuzz ]; then
     cmake -S "$root" -B "$build" -G Ninja -DASYNCIO_WERROR=ON "${args[@]}" > /dev/null
-    cmake --build "$build" -j "$jobs" --target fuzz_stream_reader fuzz_tls_server
-    for fuzzer in stream_reader tls_server; do
+    cmake --build "$build" -j "$jobs" --target fuzz_stream_reader fuzz_tls_server fuzz_resp
+    for fuzzer in stream_reader tls_server resp; do
       max_len=1024
       [ "$fuzzer" = tls_server ] && max_len=2048  # a ClientHello with its extensions is ~500 bytes
       # New inputs go to a fresh scratch corpus, so every run starts from the committed seeds alone.

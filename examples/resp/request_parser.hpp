@@ -11,10 +11,13 @@
 // copies), valid until the caller changes or moves them.
 //
 // Bounded, with Redis' limits: a bulk string of at most 512 MB (proto-max-bulk-len), an array
-// of at most 2^31 - 1 elements, and at most 64 KiB (PROTO_INLINE_MAX_SIZE) of an inline line
-// or a "*N" / "$N" line without its end. Nothing is reserved from a declared length: memory
-// grows only with bytes that actually arrived (an argument's view costs 16 bytes, and takes at
-// least 6 bytes of input, "$0\r\n\r\n"). Malformed input is an error with redis-server's words
+// of at most 2^31 - 1 elements, and an inline line or a "*N" / "$N" line of at most 64 KiB
+// (PROTO_INLINE_MAX_SIZE). A longer line is an error wherever its end is, so that the same
+// bytes get the same answer however they are split (redis-server looks only at lines whose end
+// has not arrived yet, so whether it accepts a line a little over 64 KiB depends on its reads).
+// Nothing is reserved from a declared length: memory grows only with bytes that actually arrived
+// (an argument's view costs 16 bytes, and takes at least 6 bytes of input, "$0\r\n\r\n"). Malformed
+// input is an error with redis-server's words
 // ("Protocol error: invalid bulk length"), after which the connection is to be closed.
 //
 // Where redis-server is looser, this parser is as loose, so that the same bytes get the same
@@ -62,11 +65,9 @@ class RequestParser {
       if (input.empty()) return Status::incomplete;
       if (input.front() != '*') return parse_inline(input);
       const std::size_t line_end = find_line_end(input, 0);
-      if (line_end == kNotFound) {
-        return input.size() > limits_.max_inline_length
-                   ? fail("Protocol error: too big mbulk count string")
-                   : Status::incomplete;
-      }
+      if ((line_end == kNotFound ? input.size() : line_end) > limits_.max_inline_length)
+        return fail("Protocol error: too big mbulk count string");
+      if (line_end == kNotFound) return Status::incomplete;
       if (line_end + 2 > input.size()) return Status::incomplete;  // the byte after '\r' too
       const auto count = parse_integer(input.substr(1, line_end - 1));
       if (!count || *count > limits_.max_array_length)
@@ -80,11 +81,10 @@ class RequestParser {
     while (elements_left_ > 0) {
       if (!bulk_length_known_) {
         const std::size_t line_end = find_line_end(input, scanned_);
-        if (line_end == kNotFound) {
-          return input.size() - scanned_ > limits_.max_inline_length
-                     ? fail("Protocol error: too big bulk count string")
-                     : Status::incomplete;
-        }
+        if ((line_end == kNotFound ? input.size() : line_end) - scanned_ >
+            limits_.max_inline_length)
+          return fail("Protocol error: too big bulk count string");
+        if (line_end == kNotFound) return Status::incomplete;
         if (line_end + 2 > input.size()) return Status::incomplete;
         if (input[scanned_] != '$') {
           return fail(std::string("Protocol error: expected '$', got '") + input[scanned_] + "'");
@@ -141,12 +141,11 @@ class RequestParser {
 
   Status parse_inline(std::string_view input) {
     const void* newline = std::memchr(input.data(), '\n', input.size());
-    if (!newline) {
-      return input.size() > limits_.max_inline_length
-                 ? fail("Protocol error: too big inline request")
-                 : Status::incomplete;
-    }
-    const auto end = static_cast<std::size_t>(static_cast<const char*>(newline) - input.data());
+    const std::size_t end =
+        newline ? static_cast<std::size_t>(static_cast<const char*>(newline) - input.data())
+                : input.size();
+    if (end > limits_.max_inline_length) return fail("Protocol error: too big inline request");
+    if (!newline) return Status::incomplete;
     std::string_view line = input.substr(0, end);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (!split_words(line)) return fail("Protocol error: unbalanced quotes in request");
