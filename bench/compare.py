@@ -23,6 +23,9 @@ Two more do the same over TLS, with a certificate made for the run by the openss
 tls_echo (echo_client --tls against our echo servers with --tls and Boost.Asio's ssl::stream
 echo, 64 B and 16 KiB on 50 connections) and https (wrk against examples/https_hello and nginx
 with TLS: keep-alive, and a new connection with a full handshake per request).
+The resp suite runs redis-benchmark (SET, GET, INCR, LPUSH, LPOP on 50 connections, without and
+with 16 requests pipelined) against examples/resp_server, on epoll and on io_uring, and against
+redis-server 7 with persistence off.
 """
 import argparse
 import json
@@ -1091,12 +1094,166 @@ def syscalls_table(summary):
     return ["workload", "server", "syscalls per round trip", "most made (per round trip)"], rows
 
 
+# --- The Redis protocol: redis-benchmark against examples/resp_server and redis-server -----------
+# One server per (server, pipeline depth) run, pinned to one CPU; redis-benchmark, pinned to the
+# other, runs each test in turn against it (one invocation per test, so that the server's CPU
+# time is read before and after each; LPOP pops what LPUSH pushed, as in one invocation of all).
+
+RESP_TESTS = ["SET", "GET", "INCR", "LPUSH", "LPOP"]
+RESP_PIPELINES = [1, 16]
+# Requests per test, by pipeline depth: full mode, --quick.
+RESP_REQUESTS = {False: {1: 50_000, 16: 500_000}, True: {1: 2_000, 16: 20_000}}
+RESP_METRICS = ["requests_per_s", "server_cpu_ns_per_request"]
+# The issue's goal for ours (epoll), on every test: requests/s >= 1.0x redis-server's, server CPU
+# per request <= 1.0x redis-server's.
+RESP_TARGETS = {"ours": (1.0, 1.0)}
+
+
+def parse_redis_benchmark_csv(stdout):
+    """{test: requests/s} from redis-benchmark --csv's rows ("SET","32883.92",...)."""
+    rates = {}
+    for line in stdout.splitlines():
+        cells = [cell.strip('"') for cell in line.split(",")]
+        if len(cells) >= 2 and cells[0] != "test":
+            try:
+                rates[cells[0]] = float(cells[1])
+            except ValueError:
+                pass
+    return rates
+
+
+def run_redis_benchmark(server_command, benchmark, pipeline, requests, cpus):
+    """Starts one server and runs redis-benchmark once per test of RESP_TESTS against it;
+    returns ({test: (requests/s, server CPU ns per request or None)}, error or None)."""
+    port = free_port()
+    server_cpu, client_cpu = cpus or (None, None)
+    results, error = {}, None
+    with tempfile.TemporaryFile(mode="w+") as log:
+        proc, error = start_server(server_command(port), port, server_cpu, log)
+        try:
+            for test in RESP_TESTS if error is None else []:
+                before = process_cpu_seconds(proc.pid)
+                client = subprocess.run(pinned(client_cpu, [benchmark, "-h", "127.0.0.1", "-p", str(port), "-t",
+                                                            test.lower(), "-c", "50", "-n", str(requests), "-P",
+                                                            str(pipeline), "-q", "--csv"]),
+                                        capture_output=True, text=True, timeout=120)
+                after = process_cpu_seconds(proc.pid)
+                rate = parse_redis_benchmark_csv(client.stdout).get(test)
+                if client.returncode != 0 or rate is None:
+                    tail = (client.stderr or client.stdout).strip().splitlines()[-2:]
+                    error = f"redis-benchmark -t {test.lower()}: exit status {client.returncode}, no rate" + \
+                            (f" ({' | '.join(tail)})" if tail else "")
+                    break
+                cpu = (after - before) * 1e9 / requests if before is not None and after is not None else None
+                results[test] = (rate, cpu)
+        except subprocess.TimeoutExpired:
+            error = "redis-benchmark timed out after 120 s"
+        finally:  # also when interrupted: no server is left running
+            stop_error = stop_server(proc)
+        error = "; ".join(e for e in (error, stop_error) if e) or None
+        if error:
+            log.seek(0)
+            tail = log.read().strip().splitlines()[-2:]
+            if tail:
+                error += f" (server: {' | '.join(tail)})"
+    return results, error
+
+
+def compare_resp(args):
+    """The resp suite: redis-benchmark against examples/resp_server (epoll, and io_uring as
+    ours-uring) and redis-server; returns (summary, samples, failures, notes, commands)."""
+    notes = []
+    benchmark, redis = find_tool("redis-benchmark"), find_tool("redis-server")
+    ours = os.path.normpath(os.path.join(args.build, "..", "examples", "example_resp_server"))
+    directory = tempfile.mkdtemp(prefix="asyncio-redis-")
+    servers = {}
+    if os.path.exists(ours):
+        servers["ours"] = lambda port: [ours, str(port)]
+        servers["ours-uring"] = lambda port: [*backend("ours-uring"), ours, str(port)]
+    else:
+        notes.append(f"ours: not built (no program at {ours}; the examples must be on)")
+    if redis:
+        servers["redis"] = lambda port: [redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                         "--appendonly", "no", "--dir", directory, "--logfile", ""]
+    else:
+        notes.append("redis-server: not installed (Debian: redis-server)")
+    if not benchmark:
+        notes.append("redis-benchmark: not installed (Debian: redis-tools): nothing measured")
+        servers = {}
+    cpus = pick_cpus(notes)
+    for note in notes:
+        print(note, file=sys.stderr)
+    workloads = [f"{test} -P {pipeline}" for pipeline in RESP_PIPELINES for test in RESP_TESTS]
+    samples = {w: {name: {m: [] for m in RESP_METRICS} for name in servers} for w in workloads}
+    failures = []
+    try:
+        for round_no in range(1, args.rounds + 1):
+            print(f"resp: round {round_no}/{args.rounds}", file=sys.stderr)
+            for pipeline in RESP_PIPELINES:
+                requests = RESP_REQUESTS[args.quick][pipeline]
+                for name in rotated(list(servers), round_no):
+                    started = time.monotonic()
+                    results, error = run_redis_benchmark(servers[name], benchmark, pipeline, requests, cpus)
+                    for test, (rate, cpu) in results.items():
+                        samples[f"{test} -P {pipeline}"][name]["requests_per_s"].append(rate)
+                        if cpu is not None:
+                            samples[f"{test} -P {pipeline}"][name]["server_cpu_ns_per_request"].append(cpu)
+                    print(f"  -P {pipeline} {name}: {time.monotonic() - started:.1f} s", file=sys.stderr)
+                    if error:
+                        failures.append({"suite": "resp", "round": round_no, "impl": f"{name} (-P {pipeline})",
+                                         "error": error})
+                        print(f"  {name} FAILED: {error}", file=sys.stderr)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    summary = {w: {name: {m: summarize(samples[w][name][m]) for m in RESP_METRICS} for name in servers}
+               for w in workloads}
+    mode = "quick" if args.quick else "full"
+    counts = ", ".join(f"-n {RESP_REQUESTS[args.quick][p]} with -P {p}" for p in RESP_PIPELINES)
+    print(f"resp: redis-benchmark -c 50, one test at a time ({counts}), {args.rounds} round(s) ({mode}); "
+          f"requests/s (higher is better): median (min-max); server CPU ns per request: median; "
+          f"vs redis = this server's requests/s / redis-server's; CPU vs redis = its CPU per request / "
+          f"redis-server's")
+    print_table(*resp_table(summary), left_columns=2)
+    for note in notes:
+        print(f"note: {note}")
+    commands = {name: pinned((cpus or (None,))[0], command("PORT")) for name, command in servers.items()
+                if name != "redis"}
+    if servers:
+        commands["client"] = pinned(cpus[1] if cpus else None,
+                                    [benchmark, "-h", "127.0.0.1", "-p", "PORT", "-t", "TEST", "-c", "50", "-n",
+                                     "N", "-P", "1|16", "-q", "--csv"])
+    return summary, samples, failures, notes, commands
+
+
+def resp_table(summary):
+    """(header, rows) of the resp suite's table: per test and pipeline depth, a row per server."""
+    rows = []
+    for workload, by_server in summary.items():
+        def median(name, metric):
+            return ((by_server.get(name) or {}).get(metric) or {}).get("median")
+
+        for i, name in enumerate(by_server):
+            rate, cpu = median(name, "requests_per_s"), median(name, "server_cpu_ns_per_request")
+            redis_rate, redis_cpu = median("redis", "requests_per_s"), median("redis", "server_cpu_ns_per_request")
+            vs = rate / redis_rate if rate and redis_rate and name != "redis" else None
+            cpu_vs = cpu / redis_cpu if cpu and redis_cpu and name != "redis" else None
+            target, met = "-", "-"
+            if name in RESP_TARGETS:
+                least, most = RESP_TARGETS[name]
+                target = f">= {least}x redis, CPU <= {most}x"
+                if vs is not None and cpu_vs is not None:
+                    met = "yes" if vs >= least and cpu_vs <= most else "NO"
+            rows.append([workload if i == 0 else "", name, stats_cell(by_server[name]["requests_per_s"]), fmt(cpu),
+                         "-" if vs is None else f"{vs:.2f}x", "-" if cpu_vs is None else f"{cpu_vs:.2f}x", target, met])
+    return ["test", "server", "requests/s", "server CPU ns/request", "vs redis", "CPU vs redis", "target", "met"], rows
+
+
 SERVER_SUITES = {"echo": compare_echo, "http": compare_http, "sendfile": compare_sendfile,
                  "tls_echo": compare_tls_echo, "https": compare_https, "sharding": compare_sharding,
-                 "syscalls": compare_syscalls}
+                 "syscalls": compare_syscalls, "resp": compare_resp}
 SERVER_TABLES = {"echo": echo_table, "http": http_table, "sendfile": sendfile_table,
                  "tls_echo": echo_table, "https": https_table, "sharding": sharding_table,
-                 "syscalls": syscalls_table}
+                 "syscalls": syscalls_table, "resp": resp_table}
 
 
 def main():

@@ -30,9 +30,9 @@ import compare
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PEER_PACKAGES = ["python3-uvloop", "libboost1.81-dev", "libuv1-dev", "nginx", "wrk", "python3-matplotlib", "curl",
-                 "strace"]
+                 "strace", "redis-server", "redis-tools"]
 PEER_NAMES = {"asio": "Boost.Asio", "python": "CPython asyncio", "uvloop": "uvloop", "libuv": "libuv",
-              "floor": "C epoll floor", "nginx": "nginx", "asyncio": "CPython asyncio"}
+              "floor": "C epoll floor", "nginx": "nginx", "asyncio": "CPython asyncio", "redis": "redis-server"}
 
 
 def peer_name(suite_name, impl):
@@ -107,6 +107,7 @@ def machine():
         ("uvloop", uvloop if not uvloop.startswith("Traceback") else "not installed"),
         ("nginx", first_line(["nginx", "-v"])),
         ("wrk", first_line(["wrk", "--version"])),
+        ("redis-server", first_line(["redis-server", "--version"])),
     ]
 
 
@@ -248,11 +249,12 @@ def scaling_table(scaling):
 
 
 def server_ratio_rows(server_results):
-    """(label, how many times better ours is) for the echo and http suites: throughput ratios."""
+    """(label, how many times better ours is) for the echo, http and resp suites: throughput
+    ratios."""
     rows = []
-    for name, metric in (("echo", "round_trips_per_s"), ("http", "requests_per_s")):
+    for name, metric in (("echo", "round_trips_per_s"), ("http", "requests_per_s"), ("resp", "requests_per_s")):
         summary = server_results.get(name, {}).get("summary", {})
-        tables = summary.items() if name == "echo" else [("wrk -c50", summary)]
+        tables = [("wrk -c50", summary)] if name == "http" else summary.items()
         for workload, by_server in tables:
             ours = ((by_server.get("ours") or {}).get(metric) or {}).get("median")
             for server, stats in by_server.items():
