@@ -16,9 +16,9 @@
 // bytes get the same answer however they are split (redis-server looks only at lines whose end
 // has not arrived yet, so whether it accepts a line a little over 64 KiB depends on its reads).
 // Nothing is reserved from a declared length: memory grows only with bytes that actually arrived
-// (an argument's view costs 16 bytes, and takes at least 6 bytes of input, "$0\r\n\r\n"). Malformed
-// input is an error with redis-server's words
-// ("Protocol error: invalid bulk length"), after which the connection is to be closed.
+// (an argument's place and view cost 32 bytes, and it takes at least 6 bytes of input,
+// "$0\r\n\r\n"). Malformed input is an error with redis-server's words ("Protocol error:
+// invalid bulk length"), after which the connection is to be closed.
 //
 // Where redis-server is looser, this parser is as loose, so that the same bytes get the same
 // answers: it finds a line's end by its '\r' alone (the byte after it is skipped unread), and
