@@ -16,7 +16,7 @@
 set -euo pipefail
 source "$(dirname "$0")/background_server.sh"
 require redis-server redis-cli
-require nc timeout cmp
+require timeout cmp
 ours_server=$1
 
 work=$(mktemp -d)
@@ -31,7 +31,7 @@ trap '[ -n "$server_pid" ] && kill -KILL "$server_pid" 2>/dev/null
 start_redis() {
   for _ in $(seq 20); do
     redis_port=$((20000 + RANDOM % 40000))
-    nc -z 127.0.0.1 "$redis_port" 2> /dev/null && continue
+    (exec 3<> "/dev/tcp/127.0.0.1/$redis_port") 2> /dev/null && continue  # taken
     redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
       --dir "$work" > "$work/redis.log" 2>&1 &
     redis_pid=$!
