@@ -101,6 +101,45 @@ double timer_overhead(int n) {
   return (ns_since(start) - 50e6) / n;
 }
 
+// --- sleeping_tasks_ns: n tasks each sleeping a random 0-50 ms, gathered; time beyond 50 ms ---
+Coro<void> sleep_for(std::chrono::microseconds delay) { co_await asyncio::sleep(delay); }
+
+Coro<double> sleeping_tasks(int n) {
+  std::mt19937 rng(42);
+  std::uniform_int_distribution<int> delay_us(0, 50'000);
+  std::vector<std::chrono::microseconds> delays(n);  // drawn before the clock starts
+  for (auto& delay : delays) delay = std::chrono::microseconds(delay_us(rng));
+  auto start = Clock::now();
+  std::vector<asyncio::Task<void>> tasks;
+  tasks.reserve(n);
+  for (int i = 0; i < n; ++i) tasks.push_back(asyncio::create_task(sleep_for(delays[i])));
+  co_await asyncio::gather(tasks);
+  co_return (ns_since(start) - 50e6) / n;
+}
+
+// --- wait_for_ns: n tasks in wait_for(q.get(), 10 s); 90% get an item (their timers are
+// cancelled), the last 10% time out; time beyond the 10 s deadline ---
+constexpr auto kWaitDeadline = 10s;
+
+Coro<void> get_within(asyncio::Queue<int>& queue) {
+  try {
+    co_await asyncio::wait_for(queue.get(), kWaitDeadline);
+  } catch (const asyncio::TimeoutError&) {
+  }
+}
+
+Coro<double> wait_for_items(int n) {
+  asyncio::Queue<int> queue;
+  auto start = Clock::now();
+  std::vector<asyncio::Task<void>> tasks;
+  tasks.reserve(n);
+  for (int i = 0; i < n; ++i) tasks.push_back(asyncio::create_task(get_within(queue)));
+  co_await asyncio::sleep(0s);  // every task waits in get()
+  for (int i = 0; i < n - n / 10; ++i) queue.put_nowait(i);
+  co_await asyncio::gather(tasks);
+  co_return (ns_since(start) - std::chrono::duration<double, std::nano>(kWaitDeadline).count()) / n;
+}
+
 /// `--count WORKLOAD N`: runs one workload with N tasks or timers (how its cost scales).
 int run_one(const char* workload, int n) {
   double value;
@@ -110,6 +149,10 @@ int run_one(const char* workload, int n) {
     value = asyncio::run(spawn(n));
   } else if (std::strcmp(workload, "timer_overhead_ns") == 0) {
     value = timer_overhead(n);
+  } else if (std::strcmp(workload, "sleeping_tasks_ns") == 0) {
+    value = asyncio::run(sleeping_tasks(n));
+  } else if (std::strcmp(workload, "wait_for_ns") == 0) {
+    value = asyncio::run(wait_for_items(n));
   } else {
     std::fprintf(stderr, "unknown workload %s\n", workload);
     return 2;

@@ -402,6 +402,64 @@ TEST_F(TasksTest, WaitForOnACoroutineTimesOut) {
   loop->run_until_complete(body());
 }
 
+// Python's wait_for(q.get(), t), wait_for(event.wait(), t), wait_for(lock.acquire(), t): a
+// primitive's wait is taken as it is, without a coroutine around it.
+Coro<void> put_later(asyncio::Queue<int>& queue, int item) {
+  co_await asyncio::sleep(1ms);
+  queue.put_nowait(item);
+}
+
+TEST_F(TasksTest, WaitForTakesAPrimitivesWait) {
+  auto body = [&]() -> Coro<void> {
+    asyncio::Queue<int> queue;
+    auto putter = asyncio::create_task(put_later(queue, 7));
+    const int item = co_await asyncio::wait_for(queue.get(), 1h);
+    EXPECT_EQ(item, 7);
+    co_await putter;
+
+    // Timed out: the getter left the queue, so a later item stays there.
+    const bool timed_out =
+        co_await asyncio_test::throws<asyncio::TimeoutError>(asyncio::wait_for(queue.get(), 2ms));
+    EXPECT_TRUE(timed_out);
+    queue.put_nowait(8);
+    EXPECT_EQ(queue.qsize(), 1u);
+    // A timeout <= 0 cancels at once, as Python's: the item is not taken.
+    const bool at_once =
+        co_await asyncio_test::throws<asyncio::TimeoutError>(asyncio::wait_for(queue.get(), 0s));
+    EXPECT_TRUE(at_once);
+    EXPECT_EQ(queue.qsize(), 1u);
+    EXPECT_EQ(co_await asyncio::timeout(1h, queue.get()), 8);
+
+    asyncio::Event event;
+    loop->call_later(1ms, [&event] { event.set(); });
+    EXPECT_TRUE(co_await asyncio::wait_for(event.wait(), 1h));
+
+    asyncio::Lock lock;
+    co_await lock.acquire();
+    const bool lock_timed_out = co_await asyncio_test::throws<asyncio::TimeoutError>(
+        asyncio::wait_for(lock.acquire(), 2ms));
+    EXPECT_TRUE(lock_timed_out);
+    lock.release();
+    co_await asyncio::wait_for(lock.acquire(), 1h);  // free again, and now ours
+    EXPECT_TRUE(lock.locked());
+    lock.release();
+
+    const bool sleep_timed_out = co_await asyncio_test::throws<asyncio::TimeoutError>(
+        asyncio::wait_for(asyncio::sleep(1h), 2ms));
+    EXPECT_TRUE(sleep_timed_out);
+    co_await asyncio::wait_for(asyncio::sleep(1ms), 1h);
+
+    // gather and shield take them too (each as a task, as Python's ensure_future).
+    queue.put_nowait(1);
+    queue.put_nowait(2);
+    auto [a, b] = co_await asyncio::gather(queue.get(), queue.get());
+    EXPECT_EQ(a + b, 3);
+    queue.put_nowait(3);
+    EXPECT_EQ(co_await asyncio::shield(queue.get()), 3);
+  };
+  run(body());
+}
+
 TEST_F(TasksTest, WaitForNeverSwallowsAnOutsideCancellation) {
   auto body = [&]() -> Coro<void> { co_await asyncio::wait_for(after(1h, 1), 1h); };
   auto outer = [&]() -> Coro<void> {

@@ -1,5 +1,10 @@
 // Boost.Asio (C++20 coroutines) peer of bench_core: spawn, sleep(0), timer overhead and memory per
-// pending task on one io_context, written as fast as Asio allows. Prints "<name> <value>" lines.
+// pending task on one io_context, written as fast as Asio allows; with --count, also coroutines
+// sleeping random delays and coroutines receiving from a channel with a deadline. Prints
+// "<name> <value>" lines.
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/channel.hpp>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -113,6 +118,70 @@ double timer_overhead(int n) {
   return (elapsed - 50e6) / n;
 }
 
+// --- sleeping_tasks_ns: n coroutines each sleeping a random 0-50 ms on a timer in its frame;
+// a countdown plays gather; wall time beyond 50 ms ---
+Awaitable<void> sleep_for(std::chrono::microseconds delay) {
+  Timer timer(co_await asio::this_coro::executor, delay);
+  co_await timer.async_wait(use_awaitable);
+}
+
+double sleeping_tasks(int n) {
+  asio::io_context ctx{kConcurrencyHint};
+  std::mt19937 rng(42);
+  std::uniform_int_distribution<int> delay_us(0, 50'000);
+  std::vector<std::chrono::microseconds> delays(n);  // drawn before the clock starts
+  for (auto& delay : delays) delay = std::chrono::microseconds(delay_us(rng));
+  int remaining = n;
+  auto start = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    asio::co_spawn(ctx.get_executor(), sleep_for(delays[i]),
+                   [&remaining](std::exception_ptr) { --remaining; });
+  }
+  ctx.run();
+  double elapsed = ns_since(start);
+  if (remaining != 0) {
+    std::fprintf(stderr, "sleeping_tasks: %d of %d coroutines did not finish\n", remaining, n);
+    return NAN;
+  }
+  return (elapsed - 50e6) / n;
+}
+
+// --- wait_for_ns: n coroutines each receiving from one channel with a 10 s deadline (Asio's
+// idiom: the receive || a timer, awaitable_operators); 90% get an item, the rest time out;
+// wall time beyond the deadline ---
+using Channel = asio::experimental::channel<Executor, void(boost::system::error_code, int)>;
+constexpr auto kWaitDeadline = std::chrono::seconds(10);
+
+Awaitable<void> receive_within(Channel& channel, int& received) {
+  using namespace asio::experimental::awaitable_operators;
+  Timer deadline(co_await asio::this_coro::executor, kWaitDeadline);
+  auto outcome =
+      co_await (channel.async_receive(use_awaitable) || deadline.async_wait(use_awaitable));
+  if (outcome.index() == 0) ++received;
+}
+
+double wait_for_items(int n) {
+  asio::io_context ctx{kConcurrencyHint};
+  Channel channel(ctx.get_executor());
+  int remaining = n;
+  int received = 0;
+  auto start = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    asio::co_spawn(ctx.get_executor(), receive_within(channel, received),
+                   [&remaining](std::exception_ptr) { --remaining; });
+  }
+  ctx.poll();  // every coroutine waits in its receive
+  for (int i = 0; i < n - n / 10; ++i) channel.try_send(boost::system::error_code{}, i);
+  ctx.run();
+  double elapsed = ns_since(start);
+  if (remaining != 0 || received != n - n / 10) {
+    std::fprintf(stderr, "wait_for: %d unfinished, %d of %d received\n", remaining, received,
+                 n - n / 10);
+    return NAN;
+  }
+  return (elapsed - std::chrono::duration<double, std::nano>(kWaitDeadline).count()) / n;
+}
+
 /// `--count WORKLOAD N`: runs one workload with N tasks or timers (how its cost scales).
 int run_one(const char* workload, int n) {
   double value;
@@ -122,6 +191,10 @@ int run_one(const char* workload, int n) {
     value = spawn(n);
   } else if (std::strcmp(workload, "timer_overhead_ns") == 0) {
     value = timer_overhead(n);
+  } else if (std::strcmp(workload, "sleeping_tasks_ns") == 0) {
+    value = sleeping_tasks(n);
+  } else if (std::strcmp(workload, "wait_for_ns") == 0) {
+    value = wait_for_items(n);
   } else {
     std::fprintf(stderr, "unknown workload %s\n", workload);
     return 2;

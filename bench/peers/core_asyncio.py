@@ -1,5 +1,5 @@
 # CPython asyncio peer of bench_core (default event loop): spawn, sleep(0), timer overhead and memory
-# per pending task. Prints "<name> <value>" lines; --quick shrinks the counts, and
+# per pending task; with --count, also tasks sleeping random delays and tasks in wait_for(q.get()). Prints "<name> <value>" lines; --quick shrinks the counts, and
 # --count WORKLOAD N runs one workload with N tasks or timers.
 import asyncio
 import contextvars
@@ -113,11 +113,48 @@ async def timer_overhead(n):
     return (elapsed - 50e6) / n
 
 
+async def sleep_for(delay):
+    await asyncio.sleep(delay)
+
+
+async def sleeping_tasks(n):
+    """n tasks each sleeping a uniform random 0-50 ms, gathered: wall time beyond 50 ms, per task."""
+    rng = random.Random(42)
+    delays = [rng.uniform(0.0, 0.050) for _ in range(n)]  # drawn before the clock starts
+    start = time.perf_counter_ns()
+    await asyncio.gather(*[asyncio.create_task(sleep_for(delay)) for delay in delays])
+    return (time.perf_counter_ns() - start - 50e6) / n
+
+
+WAIT_DEADLINE = 10.0  # seconds
+
+
+async def get_within(queue):
+    try:
+        await asyncio.wait_for(queue.get(), WAIT_DEADLINE)
+    except TimeoutError:
+        pass
+
+
+async def wait_for_items(n):
+    """n tasks in wait_for(q.get(), 10 s); 90% get an item, the rest time out: wall time beyond
+    the 10 s deadline, per task."""
+    queue = asyncio.Queue()
+    start = time.perf_counter_ns()
+    tasks = [asyncio.create_task(get_within(queue)) for _ in range(n)]
+    await asyncio.sleep(0)  # every task waits in get()
+    for i in range(n - n // 10):
+        queue.put_nowait(i)
+    await asyncio.gather(*tasks)
+    return (time.perf_counter_ns() - start - WAIT_DEADLINE * 1e9) / n
+
+
 def main():
     args = sys.argv[1:]
     if len(args) == 3 and args[0] == "--count":  # one workload with N tasks or timers
         workload = {"pending_task_bytes": pending_task_bytes, "spawn_ns": spawn,
-                    "timer_overhead_ns": timer_overhead}.get(args[1])
+                    "timer_overhead_ns": timer_overhead, "sleeping_tasks_ns": sleeping_tasks,
+                    "wait_for_ns": wait_for_items}.get(args[1])
         if workload is None:
             print(f"unknown workload {args[1]}", file=sys.stderr)
             return 2

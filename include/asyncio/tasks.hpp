@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "asyncio/coro.hpp"
+#include "asyncio/detail/plain_awaiter.hpp"
 #include "asyncio/detail/sleep_awaiter.hpp"
 #include "asyncio/future.hpp"
 #include "asyncio/outcome.hpp"
@@ -62,6 +63,10 @@ template <class T>
 struct AwaitableTraits<Task<T>> {
   using value_type = T;
 };
+template <PlainAwaiter A>
+struct AwaitableTraits<A> {
+  using value_type = PlainAwaiterValue<A>;
+};
 
 template <class A>
 inline constexpr bool is_coro = false;
@@ -80,6 +85,16 @@ Future<T> to_future(Coro<T>&& coro) {
 template <class T>
 Future<T> to_future(const Future<T>& future) noexcept {
   return future;
+}
+/// A plain awaiter (q.get(), event.wait()) awaited in a coroutine of its own, as a task.
+template <PlainAwaiter A>
+Coro<PlainAwaiterValue<A>> await_plain(A aw) {
+  co_return co_await aw;
+}
+template <class A>
+  requires PlainAwaiter<std::remove_cvref_t<A>>
+Future<PlainAwaiterValue<std::remove_cvref_t<A>>> to_future(A&& aw) {
+  return create_task(await_plain(std::remove_cvref_t<A>(std::forward<A>(aw))));
 }
 
 template <class T>
@@ -553,41 +568,60 @@ Future<awaitable_value_t<A>> shield(A&& aw) {
 
 // --- wait_for ---------------------------------------------------------------------------------
 
-/// Awaits `aw` with a deadline: asyncio::timeout(timeout, aw), plus Python's special case of a
-/// timeout <= 0. When `timeout` passes first, cancels it, waits until it has finished, then
-/// throws TimeoutError. A cancellation from outside always propagates as
-/// CancelledError. A Coro runs inside the awaiting task (as Python awaits a coroutine
-/// directly); Tasks and Futures are cancelled through the await.
+namespace detail {
+
+/// wait_for with a timeout <= 0 (Python 3.12): no deadline scope; cancels `future` at once
+/// unless it is already done, and waits until it has finished (through a separate future, so
+/// a cancellation of our own propagates).
+template <class T>
+Coro<T> wait_for_now(Future<T> future) {
+  if (!future.done()) {
+    Future<void> finished = future.get_loop().template create_future<void>();
+    CallbackId id = future.add_done_callback([finished](Future<T>) mutable {
+      if (!finished.done()) finished.set_result();
+    });
+    future.cancel();
+    std::exception_ptr error;
+    try {
+      co_await finished;
+    } catch (...) {
+      error = std::current_exception();
+    }
+    future.remove_done_callback(id);
+    if (error) std::rethrow_exception(error);
+  }
+  if (future.cancelled()) throw TimeoutError();
+  co_return co_await std::move(future);
+}
+
+}  // namespace detail
+
+/// Awaits `aw` (a Coro, Task or Future, or a primitive's wait such as q.get() or event.wait())
+/// with a deadline, as Python 3.12's `async with timeout(t): return await aw`, plus its special
+/// case of a timeout <= 0. When `timeout` passes first, cancels it, waits until it has finished,
+/// then throws TimeoutError. A cancellation from outside always propagates as CancelledError. A
+/// Coro or a primitive's wait runs inside the awaiting task (as Python awaits a coroutine
+/// directly); Tasks and Futures are cancelled through the await. One frame: the deadline scope
+/// is this coroutine's own rather than a timeout() block's.
 template <class A, class Rep, class Period>
 Coro<awaitable_value_t<A>> wait_for(A aw, std::chrono::duration<Rep, Period> timeout) {
   using T = awaitable_value_t<A>;
-  if (timeout <= timeout.zero()) {
-    // Python 3.12: no deadline scope; cancel it at once unless it is already done, and wait
-    // until it has finished (through a separate future, so our own cancellation propagates).
-    Future<T> future = detail::to_future(std::move(aw));
-    if (!future.done()) {
-      Future<void> finished = future.get_loop().template create_future<void>();
-      CallbackId id = future.add_done_callback([finished](Future<T>) mutable {
-        if (!finished.done()) finished.set_result();
-      });
-      future.cancel();
-      std::exception_ptr error;
-      try {
-        co_await finished;
-      } catch (...) {
-        error = std::current_exception();
-      }
-      future.remove_done_callback(id);
-      if (error) std::rethrow_exception(error);
+  if (timeout <= timeout.zero())
+    co_return co_await detail::wait_for_now(detail::to_future(std::move(aw)));
+  detail::TimeoutScope scope(detail::deadline_after(get_running_loop().time(), timeout));
+  scope.enter();
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await detail::awaited(aw);
+      scope.exit(nullptr);
+      co_return;
+    } else {
+      T value = co_await detail::awaited(aw);
+      scope.exit(nullptr);
+      co_return value;
     }
-    if (future.cancelled()) throw TimeoutError();
-    co_return co_await std::move(future);
-  }
-  // Python 3.12: `async with timeouts.timeout(timeout): return await fut`.
-  if constexpr (std::is_void_v<T>) {
-    co_await asyncio::timeout(timeout, std::move(aw));
-  } else {
-    co_return co_await asyncio::timeout(timeout, std::move(aw));
+  } catch (...) {
+    scope.exit_with_current_exception();
   }
 }
 

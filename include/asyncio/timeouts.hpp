@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "asyncio/coro.hpp"
+#include "asyncio/detail/plain_awaiter.hpp"
 #include "asyncio/detail/timeout_scope.hpp"
 #include "asyncio/future.hpp"
 #include "asyncio/task.hpp"
@@ -72,20 +73,44 @@ class Timeout {
 
 namespace detail {
 
-/// What a block of type B gives when awaited: Coro<T> / Future<T> / Task<T> give T.
+/// What a block of type B gives when awaited: Coro<T> / Future<T> / Task<T> give T; a
+/// primitive's wait (q.get()) what its await_resume gives.
 template <class B>
-using BlockValue = typename std::remove_cvref_t<B>::value_type;
+struct BlockValueOf {
+  using type = typename B::value_type;
+};
+template <PlainAwaiter B>
+struct BlockValueOf<B> {
+  using type = PlainAwaiterValue<B>;
+};
+template <class B>
+using BlockValue = typename BlockValueOf<std::remove_cvref_t<B>>::type;
 
 template <class B>
 concept TimeoutBlockFn = std::is_invocable_v<B&, Timeout&>;
 
-/// The block as a callable taking the Timeout: a Coro, Future or Task is wrapped.
+/// The block as a callable taking the Timeout: a Coro, Future, Task or plain awaiter is wrapped.
+/// A plain awaiter is awaited where the callable holds it (given by reference: not copied).
 template <class B>
 auto as_block(B&& block) {
   if constexpr (TimeoutBlockFn<B>) {
     return std::forward<B>(block);
+  } else if constexpr (PlainAwaiter<std::remove_cvref_t<B>>) {
+    return
+        [aw = std::forward<B>(block)](Timeout&) mutable -> std::remove_cvref_t<B>& { return aw; };
   } else {
     return [aw = std::forward<B>(block)](Timeout&) mutable { return std::move(aw); };
+  }
+}
+
+/// What a wait under a deadline awaits: a plain awaiter where it is (it must not move once
+/// awaited), anything else as an rvalue (a Coro is consumed by its await).
+template <class A>
+decltype(auto) awaited(A& aw) noexcept {
+  if constexpr (PlainAwaiter<A>) {
+    return (aw);
+  } else {
+    return std::move(aw);
   }
 }
 
@@ -100,7 +125,6 @@ Coro<T> run_in_timeout(Timeout* given, std::optional<TimePoint> when, Body body)
   std::optional<Timeout> own;
   Timeout& scope = given ? *given : own.emplace(when);
   scope.scope_.enter();
-  std::exception_ptr error;
   try {
     if constexpr (std::is_void_v<T>) {
       co_await body(scope);
@@ -112,18 +136,8 @@ Coro<T> run_in_timeout(Timeout* given, std::optional<TimePoint> when, Body body)
       co_return value;
     }
   } catch (...) {
-    error = std::current_exception();
+    scope.scope_.exit_with_current_exception();
   }
-  if (scope.scope_.exit(error)) {
-    // Python's `raise TimeoutError from exc`: the CancelledError is its cause, nested in it
-    // (std::rethrow_if_nested gives it back).
-    try {
-      std::rethrow_exception(error);
-    } catch (...) {
-      std::throw_with_nested(TimeoutError());
-    }
-  }
-  std::rethrow_exception(error);
 }
 
 }  // namespace detail
@@ -134,7 +148,8 @@ auto Timeout::run(Block&& block) {
       this, std::nullopt, detail::as_block(std::forward<Block>(block)));
 }
 
-/// Awaits `block` (a Coro, Task or Future, or a callable `(Timeout&) -> Coro<T>`) with the
+/// Awaits `block` (a Coro, Task or Future, a primitive's wait such as q.get(), or a callable
+/// `(Timeout&) -> Coro<T>`) with the
 /// deadline `when` on the loop clock (none: no deadline unless the block reschedules one).
 /// Gives the block's value; TimeoutError when the deadline cut it short.
 template <class Block>

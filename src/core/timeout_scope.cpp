@@ -48,4 +48,9 @@ bool TimeoutScope::exit(const std::exception_ptr& error) noexcept {
   return false;
 }
 
+void TimeoutScope::exit_with_current_exception() {
+  if (exit(std::current_exception())) std::throw_with_nested(TimeoutError());
+  throw;
+}
+
 }  // namespace asyncio::detail

@@ -17,6 +17,8 @@ namespace asyncio::detail {
 class SleepAwaiter final : public WaitTarget {
  public:
   explicit SleepAwaiter(Clock::duration delay) noexcept : delay_(delay) {}
+  /// Moves only before it is awaited (into a coroutine frame: wait_for(sleep(d), t)).
+  SleepAwaiter(SleepAwaiter&& other) noexcept : WaitTarget(), delay_(other.delay_) {}
   SleepAwaiter(const SleepAwaiter&) = delete;
   SleepAwaiter& operator=(const SleepAwaiter&) = delete;
   ~SleepAwaiter() {  // a frame destroyed while asleep

@@ -17,6 +17,7 @@
 // as completing a future does.
 #pragma once
 
+#include <cassert>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -35,6 +36,12 @@ class Waiter : public WaitTarget {
   enum class State : std::uint8_t { idle, waiting, woken, cancelled, detached };
 
   Waiter() noexcept = default;
+  /// An awaiter may move before it is awaited (into a coroutine frame: wait_for(q.get(), d)),
+  /// never after: a waiting one is linked by its address.
+  Waiter(Waiter&& other) noexcept : WaitTarget() {
+    assert(other.state_ == State::idle && !other.task_);
+    (void)other;
+  }
   Waiter(const Waiter&) = delete;
   Waiter& operator=(const Waiter&) = delete;
 
