@@ -57,6 +57,8 @@ class SignalHandlers;
 class ChildWatcher;
 class InspectionServer;
 struct LoopThreads;
+class SleepAwaiter;
+class TaskBase;
 }  // namespace detail
 
 struct InspectionOptions;  // inspection.hpp
@@ -449,6 +451,17 @@ class EventLoop {
         new_handle(context, std::forward<F>(fn), std::forward<Args>(args)...);
     scheduler_.schedule_soon(node);
     return Handle(node);
+  }
+  /// A timer that wakes `task` (sleep()): no callable and no context to store (the task's step
+  /// enters its own).
+  friend class detail::SleepAwaiter;
+  TimerHandle wake_task_at(TimePoint when, detail::TaskBase* task) {
+    check_open();
+    check_thread();
+    detail::HandleNode* node = scheduler_.acquire_node();
+    node->emplace_task_wake(task);
+    scheduler_.schedule_timer(node, when);
+    return TimerHandle(node, when);
   }
   template <class F, class... Args>
   TimerHandle at_in(TimePoint when, detail::ContextData* context, F&& fn, Args&&... args) {

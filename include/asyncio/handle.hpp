@@ -24,6 +24,7 @@ using TimePoint = Clock::time_point;
 namespace detail {
 
 class Scheduler;
+class TaskBase;
 
 /// A callback scheduled with call_soon / call_later / call_at, with its callable stored inline
 /// when it fits (no allocation), boxed on the heap otherwise. Nodes come from the loop's pool
@@ -60,6 +61,19 @@ struct HandleNode : Callback {
     }
   }
 
+  /// Stores a wake-up of `task` (a sleeping task's timer) instead of a callable: the loop knows
+  /// it for what it is, and reads the task and its frame ahead while it runs a batch of due
+  /// timers (Scheduler::run_timer_batch).
+  void emplace_task_wake(TaskBase* task) noexcept {
+    ::new (static_cast<void*>(storage_)) TaskBase*(task);
+    op_ = &wake_task;
+  }
+  /// The task that a wake-up node wakes; null for any other callback, and once released.
+  TaskBase* task_to_wake() const noexcept {
+    return op_ == &wake_task ? *std::launder(reinterpret_cast<TaskBase* const*>(storage_))
+                             : nullptr;
+  }
+
   /// Runs the stored callable (there must be one).
   void call() { op_(this, Op::call); }
   /// Destroys the stored callable now (a cancelled handle releases what it captured at once).
@@ -68,6 +82,7 @@ struct HandleNode : Callback {
   }
 
   static bool dispatch(Callback* cb, Action action, void*);  // runs or discards, then recycles
+  static void wake_task(HandleNode* node, Op op);            // the op of a task wake-up
 
   // Invariant: generation_ changes each time the node is recycled, so a Handle whose
   // generation no longer matches refers to a callback that has run or been released. It never

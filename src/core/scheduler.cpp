@@ -35,6 +35,10 @@ bool HandleNode::dispatch(Callback* cb, Action action, void*) {
   return false;
 }
 
+void HandleNode::wake_task(HandleNode* node, Op op) {
+  if (op == Op::call) node->task_to_wake()->invoke(Action::run);
+}
+
 Scheduler::~Scheduler() = default;
 
 void throw_loop_closed() { throw RuntimeError("Event loop is closed"); }
@@ -89,11 +93,27 @@ void Scheduler::cancel_handle(HandleNode* node) noexcept {
 }
 
 void Scheduler::run_timer_batch() {
+  // Due timers come out in deadline order, which is no order in memory: with many sleeping tasks
+  // each node, task and frame would be a cache miss in turn. They are read ahead in stages: a
+  // node 8 places ahead, the task it wakes 4 ahead (the node was read in by then), the task's
+  // frame, done callbacks and registry slot 2 ahead (the task was). Reading a node or task that is
+  // still scheduled is safe: it is alive until its turn comes.
+  const auto prefetch_two_lines = [](const void* p) {
+    __builtin_prefetch(p);
+    __builtin_prefetch(static_cast<const char*>(p) + 64);
+  };
   const std::size_t n = due_timers_.size();
   for (std::size_t i = 0; i < n; ++i) {
-    if (i + 8 < n) {  // a node spans two cache lines
-      __builtin_prefetch(due_timers_[i + 8]);
-      __builtin_prefetch(reinterpret_cast<const char*>(due_timers_[i + 8]) + 64);
+    if (i + 24 < n) prefetch_two_lines(due_timers_[i + 24]);
+    if (i + 16 < n) {
+      if (const TaskBase* task = due_timers_[i + 16]->task_to_wake()) prefetch_two_lines(task);
+    }
+    if (i + 8 < n) {
+      if (const TaskBase* task = due_timers_[i + 8]->task_to_wake()) {
+        if (task->current_) prefetch_two_lines(task->current_.address());
+        task->for_each_callback([](const Callback* cb) { __builtin_prefetch(cb); });
+        __builtin_prefetch(tasks_.slot_address(task->index_));
+      }
     }
     run(due_timers_[i]);
   }

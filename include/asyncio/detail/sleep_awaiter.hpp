@@ -33,7 +33,8 @@ class SleepAwaiter final : public WaitTarget {
       task->schedule_step();
       return;
     }
-    timer_ = task->loop()->call_later(delay_, [task] { task->invoke(Callback::Action::run); });
+    EventLoop* loop = task->loop();
+    timer_ = loop->wake_task_at(deadline_after(loop->time(), delay_), task);
     task->begin_wait(this);
   }
   void await_resume() { running_task()->end_wait(); }

@@ -32,6 +32,8 @@ class TaskRegistry {
   TaskBase* take_any() noexcept;
   /// The context values of a task (by index_), kept here between its steps.
   ContextData*& values(std::uint32_t index) noexcept { return slots_[index].values; }
+  /// Where a task's slot is, to read it ahead of the task's end (which clears it).
+  const void* slot_address(std::uint32_t index) const noexcept { return &slots_[index]; }
   /// Calls f(task) for each unfinished task.
   template <class F>
   void for_each(F&& f) const {
