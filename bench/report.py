@@ -49,6 +49,9 @@ SCALING = [
     ("spawn_ns", "ns/task", "spawn: create_task + sleep(0) + gather", [10_000, 100_000, 1_000_000], [1_000, 10_000, 100_000]),
     ("pending_task_bytes", "B/task", "memory per task pending on a future", [10_000, 100_000, 1_000_000], [1_000, 10_000, 100_000]),
     ("timer_overhead_ns", "ns/timer", "timer overhead (random 0-50 ms)", [10_000, 100_000, 1_000_000], [1_000, 10_000, 100_000]),
+    ("sleeping_tasks_ns", "ns/task", "tasks sleeping random 0-50 ms, gathered", [10_000, 100_000, 1_000_000], [1_000, 10_000, 100_000]),
+    # Each run lasts the 10 s deadline: in quick mode one small count only.
+    ("wait_for_ns", "ns/wait", "wait_for(q.get(), 10 s), 90% satisfied", [10_000, 100_000, 1_000_000], [1_000]),
 ]
 
 
@@ -329,7 +332,7 @@ def charts(results, server_results, scaling, echo_scaling, out_dir):
         links["ratios"] = "![ratio of ours to each peer, per workload](benchmarks/ratios.png)"
 
     if scaling:
-        fig, axes = plt.subplots(1, len(SCALING), figsize=(12, 3.8))
+        fig, axes = plt.subplots(1, len(SCALING), figsize=(3.4 * len(SCALING), 3.8))
         for ax, (workload, unit, title, _full, _quick) in zip(axes, SCALING):
             for impl, values in scaling.get(workload, {}).items():
                 counts = sorted(values)
