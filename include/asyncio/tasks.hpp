@@ -570,11 +570,13 @@ Future<awaitable_value_t<A>> shield(A&& aw) {
 
 namespace detail {
 
-/// wait_for with a timeout <= 0 (Python 3.12): no deadline scope; cancels `future` at once
-/// unless it is already done, and waits until it has finished (through a separate future, so
-/// a cancellation of our own propagates).
-template <class T>
-Coro<T> wait_for_now(Future<T> future) {
+/// wait_for with a timeout <= 0 (Python 3.12): no deadline scope; cancels `aw` at once unless it
+/// is already done, and waits until it has finished (through a separate future, so a
+/// cancellation of our own propagates).
+template <class A>
+Coro<awaitable_value_t<A>> wait_for_now(A aw) {
+  using T = awaitable_value_t<A>;
+  Future<T> future = to_future(std::move(aw));
   if (!future.done()) {
     Future<void> finished = future.get_loop().template create_future<void>();
     CallbackId id = future.add_done_callback([finished](Future<T>) mutable {
@@ -594,21 +596,21 @@ Coro<T> wait_for_now(Future<T> future) {
   co_return co_await std::move(future);
 }
 
+/// A positive wait_for timeout, as a type of its own: it selects the overload that is the
+/// coroutine with the deadline scope (which keeps wait_for's name in call graphs).
+template <class Rep, class Period>
+struct PositiveTimeout {
+  std::chrono::duration<Rep, Period> delay;
+};
+
 }  // namespace detail
 
-/// Awaits `aw` (a Coro, Task or Future, or a primitive's wait such as q.get() or event.wait())
-/// with a deadline, as Python 3.12's `async with timeout(t): return await aw`, plus its special
-/// case of a timeout <= 0. When `timeout` passes first, cancels it, waits until it has finished,
-/// then throws TimeoutError. A cancellation from outside always propagates as CancelledError. A
-/// Coro or a primitive's wait runs inside the awaiting task (as Python awaits a coroutine
-/// directly); Tasks and Futures are cancelled through the await. One frame: the deadline scope
-/// is this coroutine's own rather than a timeout() block's.
+/// wait_for with a positive timeout: the coroutine itself. Its deadline is taken when it starts,
+/// as Python's; the frame holds only what the deadline needs.
 template <class A, class Rep, class Period>
-Coro<awaitable_value_t<A>> wait_for(A aw, std::chrono::duration<Rep, Period> timeout) {
+Coro<awaitable_value_t<A>> wait_for(A aw, detail::PositiveTimeout<Rep, Period> timeout) {
   using T = awaitable_value_t<A>;
-  if (timeout <= timeout.zero())
-    co_return co_await detail::wait_for_now(detail::to_future(std::move(aw)));
-  detail::TimeoutScope scope(detail::deadline_after(get_running_loop().time(), timeout));
+  detail::TimeoutScope scope(detail::deadline_after(get_running_loop().time(), timeout.delay));
   scope.enter();
   try {
     if constexpr (std::is_void_v<T>) {
@@ -623,6 +625,19 @@ Coro<awaitable_value_t<A>> wait_for(A aw, std::chrono::duration<Rep, Period> tim
   } catch (...) {
     scope.exit_with_current_exception();
   }
+}
+
+/// Awaits `aw` (a Coro, Task or Future, or a primitive's wait such as q.get() or event.wait())
+/// with a deadline, as Python 3.12's `async with timeout(t): return await aw`, plus its special
+/// case of a timeout <= 0. When `timeout` passes first, cancels it, waits until it has finished,
+/// then throws TimeoutError. A cancellation from outside always propagates as CancelledError. A
+/// Coro or a primitive's wait runs inside the awaiting task (as Python awaits a coroutine
+/// directly); Tasks and Futures are cancelled through the await. One frame: the deadline scope
+/// is wait_for's own rather than a timeout() block's.
+template <class A, class Rep, class Period>
+Coro<awaitable_value_t<A>> wait_for(A aw, std::chrono::duration<Rep, Period> timeout) {
+  if (timeout <= timeout.zero()) return detail::wait_for_now(std::move(aw));
+  return wait_for(std::move(aw), detail::PositiveTimeout<Rep, Period>{timeout});
 }
 
 /// wait_for(aw, std::nullopt): no deadline, as Python's wait_for(aw, None); awaits `aw`.

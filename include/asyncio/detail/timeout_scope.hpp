@@ -4,6 +4,7 @@
 // an outside cancel.
 #pragma once
 
+#include <cstdint>
 #include <exception>
 #include <optional>
 
@@ -15,7 +16,7 @@ namespace asyncio::detail {
 
 class TimeoutScope {
  public:
-  enum class State { created, entered, expiring, expired, exited };
+  enum class State : std::uint8_t { created, entered, expiring, expired, exited };
 
   /// A scope not entered yet, with a deadline of `when` on the loop clock (none: no deadline
   /// until reschedule()).
@@ -45,9 +46,9 @@ class TimeoutScope {
   void on_timeout();
 
   TaskRef task_;
-  std::uint32_t cancelling_ = 0;  // the task's cancel requests when the scope was entered
-  Handle handle_;                 // the expiry: a timer, or a callback when already expired
+  Handle handle_;  // the expiry: a timer, or a callback when already expired
   std::optional<TimePoint> when_;
+  std::uint32_t cancelling_ = 0;  // the task's cancel requests when the scope was entered
   State state_ = State::created;
 };
 
