@@ -236,6 +236,26 @@ TEST_F(CallGraphTest, SlowCallbacksAreNamed) {
       << slow[1];
 }
 
+Coro<void> busy_after_sleep() {
+  co_await asyncio::sleep(1ms);
+  busy_for_plain();
+}
+
+// A task woken by its sleep's timer runs its step from that timer: still reported as the task.
+TEST_F(CallGraphTest, ASlowStepAfterASleepIsNamedAsTheTask) {
+  loop->set_debug(true);
+  loop->set_slow_callback_duration(1ms);
+  run(loop->create_task(busy_after_sleep(), "sleeper"));
+  std::vector<std::string> slow;
+  for (const auto& report : reports) {
+    if (report.message.rfind("Executing ", 0) == 0) slow.push_back(report.message);
+  }
+  ASSERT_EQ(slow.size(), 1u);
+  EXPECT_NE(slow[0].find("<Task 'sleeper' resumed in (anonymous namespace)::busy_after_sleep()"),
+            std::string::npos)
+      << slow[0];
+}
+
 Coro<void> stuck_forever(asyncio::Event& never) { co_await never.wait(); }
 
 TEST_F(CallGraphTest, DestroyedPendingTaskReportHasItsCallGraph) {

@@ -131,16 +131,18 @@ void Scheduler::run_observed(Callback* cb) {
   TaskBase* task = nullptr;
   const void* code = nullptr;  // the stored callable's code, or the coroutine to be resumed
   if (cb->fn_ == &HandleNode::dispatch) {
-    code = reinterpret_cast<const void*>(static_cast<HandleNode*>(cb)->op_);
+    auto* node = static_cast<HandleNode*>(cb);
+    task = node->task_to_wake();  // a sleeping task's step, run by its timer
+    if (!task) code = reinterpret_cast<const void*>(node->op_);
   } else if (auto* awaiter = static_cast<FutureStateBase*>(cb->find_awaiter())) {
     TaskBase* stepped = awaiter->as_task();
-    if (stepped && static_cast<Callback*>(stepped) == cb) {  // a task's step
-      task = stepped;
-      task->add_ref();
-      stepped->for_each_frame([&code](std::coroutine_handle<> frame) {
-        if (!code) code = *static_cast<void* const*>(frame.address());
-      });
-    }
+    if (stepped && static_cast<Callback*>(stepped) == cb) task = stepped;  // a task's step
+  }
+  if (task) {
+    task->add_ref();
+    task->for_each_frame([&code](std::coroutine_handle<> frame) {
+      if (!code) code = *static_cast<void* const*>(frame.address());
+    });
   }
   const bool done_callback = !task && !code && DoneCallbackBase::is_done_callback(cb);
   const TimePoint start = Clock::now();
