@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "asyncio/coro.hpp"
-#include "asyncio/detail/plain_awaiter.hpp"
+#include "asyncio/detail/awaitable_traits.hpp"
 #include "asyncio/detail/sleep_awaiter.hpp"
 #include "asyncio/future.hpp"
 #include "asyncio/outcome.hpp"
@@ -45,28 +45,9 @@ Coro<T> sleep(std::chrono::duration<Rep, Period> delay, T result) {
   co_return std::move(result);
 }
 
-// --- Awaitable traits -------------------------------------------------------------------------
+// --- Awaitables as futures -----------------------------------------------------------------------
 
 namespace detail {
-
-template <class A>
-struct AwaitableTraits;
-template <class T>
-struct AwaitableTraits<Coro<T>> {
-  using value_type = T;
-};
-template <class T>
-struct AwaitableTraits<Future<T>> {
-  using value_type = T;
-};
-template <class T>
-struct AwaitableTraits<Task<T>> {
-  using value_type = T;
-};
-template <PlainAwaiter A>
-struct AwaitableTraits<A> {
-  using value_type = PlainAwaiterValue<A>;
-};
 
 template <class A>
 inline constexpr bool is_coro = false;
@@ -88,12 +69,12 @@ Future<T> to_future(const Future<T>& future) noexcept {
 }
 /// A plain awaiter (q.get(), event.wait()) awaited in a coroutine of its own, as a task.
 template <PlainAwaiter A>
-Coro<PlainAwaiterValue<A>> await_plain(A aw) {
+Coro<awaitable_value_t<A>> await_plain(A aw) {
   co_return co_await aw;
 }
 template <class A>
   requires PlainAwaiter<std::remove_cvref_t<A>>
-Future<PlainAwaiterValue<std::remove_cvref_t<A>>> to_future(A&& aw) {
+Future<awaitable_value_t<A>> to_future(A&& aw) {
   return create_task(await_plain(std::remove_cvref_t<A>(std::forward<A>(aw))));
 }
 
@@ -119,9 +100,6 @@ Outcome<T> take_outcome(FutureStateBase* state) {
 }
 
 }  // namespace detail
-
-template <class A>
-using awaitable_value_t = typename detail::AwaitableTraits<std::remove_cvref_t<A>>::value_type;
 
 // --- gather -----------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@
 #include <utility>
 
 #include "asyncio/coro.hpp"
-#include "asyncio/detail/plain_awaiter.hpp"
+#include "asyncio/detail/awaitable_traits.hpp"
 #include "asyncio/detail/timeout_scope.hpp"
 #include "asyncio/future.hpp"
 #include "asyncio/task.hpp"
@@ -73,19 +73,6 @@ class Timeout {
 
 namespace detail {
 
-/// What a block of type B gives when awaited: Coro<T> / Future<T> / Task<T> give T; a
-/// primitive's wait (q.get()) what its await_resume gives.
-template <class B>
-struct BlockValueOf {
-  using type = typename B::value_type;
-};
-template <PlainAwaiter B>
-struct BlockValueOf<B> {
-  using type = PlainAwaiterValue<B>;
-};
-template <class B>
-using BlockValue = typename BlockValueOf<std::remove_cvref_t<B>>::type;
-
 template <class B>
 concept TimeoutBlockFn = std::is_invocable_v<B&, Timeout&>;
 
@@ -116,7 +103,7 @@ decltype(auto) awaited(A& aw) noexcept {
 
 template <class B>
 using BlockResult =
-    BlockValue<std::invoke_result_t<decltype(as_block(std::declval<B>()))&, Timeout&>>;
+    awaitable_value_t<std::invoke_result_t<decltype(as_block(std::declval<B>()))&, Timeout&>>;
 
 /// Runs `body(timeout)` under `given`, or under a Timeout of its own with the deadline `when`:
 /// the body lives in this coroutine's frame, so a lambda's captures stay valid while it runs.
