@@ -95,9 +95,10 @@ void Scheduler::cancel_handle(HandleNode* node) noexcept {
 void Scheduler::run_timer_batch() {
   // Due timers come out in deadline order, which is no order in memory: with many sleeping tasks
   // each node, task and frame would be a cache miss in turn. They are read ahead in stages: a
-  // node 8 places ahead, the task it wakes 4 ahead (the node was read in by then), the task's
-  // frame, done callbacks and registry slot 2 ahead (the task was). Reading a node or task that is
-  // still scheduled is safe: it is alive until its turn comes.
+  // node 24 places ahead, the task it wakes 16 ahead (the node was read in by then), the task's
+  // frame, newest done callback and registry slot 8 ahead (the task was). Only pointers that
+  // are already in the cache are followed; the rest is prefetched. Reading a node or task that
+  // is still scheduled is safe: it is alive until its turn comes.
   const auto prefetch_two_lines = [](const void* p) {
     __builtin_prefetch(p);
     __builtin_prefetch(static_cast<const char*>(p) + 64);
@@ -111,7 +112,7 @@ void Scheduler::run_timer_batch() {
     if (i + 8 < n) {
       if (const TaskBase* task = due_timers_[i + 8]->task_to_wake()) {
         if (task->current_) prefetch_two_lines(task->current_.address());
-        task->for_each_callback([](const Callback* cb) { __builtin_prefetch(cb); });
+        __builtin_prefetch(task->newest_callback());  // (a gather's child, say)
         __builtin_prefetch(tasks_.slot_address(task->index_));
       }
     }

@@ -92,6 +92,8 @@ class ReadyQueue {
 class CallbackList {
  public:
   bool empty() const noexcept { return tail_ == nullptr; }
+  /// The callback registered last (null when none), without reading the list.
+  const Callback* newest() const noexcept { return tail_; }
 
   void push(Callback* cb) noexcept {
     if (tail_) {

@@ -118,6 +118,7 @@ class FutureStateBase : public WaitTarget {
   void for_each_callback(F&& f) const {
     callbacks_.for_each(f);
   }
+  const Callback* newest_callback() const noexcept { return callbacks_.newest(); }
   /// Unlinks the callbacks for which `pred(cb)` holds and returns them, in order.
   template <class Pred>
   CallbackList take_callbacks_if(Pred&& pred) {
