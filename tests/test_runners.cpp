@@ -460,4 +460,47 @@ TEST(Runner, InterruptingACancelledMainTaskRaisesCancelledError) {  // test_inte
   EXPECT_THROW(runner.run(coro()), asyncio::CancelledError);
 }
 
+TEST(Runner, ARunOnAnotherThreadLeavesSigintToTheMainThread) {
+  // Python's Runner handles Ctrl-C only on the main thread. A run() on a worker thread must
+  // neither take SIGINT's disposition nor stop the main thread's run() from taking it.
+  auto disposition = [] {
+    struct sigaction current {};
+    ::sigaction(SIGINT, nullptr, &current);
+    return current.sa_handler;
+  };
+  ASSERT_EQ(disposition(), SIG_DFL);
+  std::latch worker_running(1), main_checked(1);
+  bool default_while_worker_ran = false, worker_interrupted = false;
+  std::thread worker([&] {
+    auto on_worker = [&]() -> Coro<void> {
+      default_while_worker_ran = disposition() == SIG_DFL;
+      worker_running.count_down();
+      co_await asyncio::to_thread([&] { main_checked.wait(); });
+    };
+    try {
+      asyncio::run(on_worker());
+    } catch (const asyncio::KeyboardInterrupt&) {
+      worker_interrupted = true;
+    }
+  });
+  worker_running.wait();
+  bool main_interrupted = false;
+  auto on_main = []() -> Coro<void> {
+    co_await asyncio::sleep(0s);
+    interrupt_self();
+    co_await asyncio::sleep(5s);  // cancelled at once by the SIGINT, when this run took it
+  };
+  try {
+    asyncio::run(on_main());
+  } catch (const asyncio::KeyboardInterrupt&) {
+    main_interrupted = true;
+  }
+  main_checked.count_down();
+  worker.join();
+  EXPECT_TRUE(default_while_worker_ran);
+  EXPECT_TRUE(main_interrupted);
+  EXPECT_FALSE(worker_interrupted);
+  EXPECT_EQ(disposition(), SIG_DFL);
+}
+
 }  // namespace

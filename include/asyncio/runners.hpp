@@ -48,7 +48,8 @@ void shutdown_run(EventLoop& loop, Clock::duration executor_timeout) noexcept;
 
 /// Python 3.11's Runner and Ctrl-C: while it lives, the first SIGINT cancels `main` and puts
 /// SIGINT's default disposition back, so a second one ends the process as if nothing handled
-/// it. Installed only when SIGINT has its default disposition and no other loop handles it.
+/// it. Installed only on the process's main thread, when SIGINT has its default disposition and
+/// no other loop handles it.
 class SigintCancelsMain {
  public:
   SigintCancelsMain(EventLoop& loop, TaskRef main);

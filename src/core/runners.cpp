@@ -2,6 +2,7 @@
 #include "asyncio/runners.hpp"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <memory>
 #include <stdexcept>
@@ -131,6 +132,9 @@ void shutdown_run(EventLoop& loop, Clock::duration executor_timeout) noexcept {
 }
 
 SigintCancelsMain::SigintCancelsMain(EventLoop& loop, TaskRef main) : loop_(loop) {
+  // Python's Runner takes Ctrl-C only on the main thread: a run() on another thread leaves the
+  // process-wide disposition to the main thread's program.
+  if (::gettid() != ::getpid()) return;
   if (!SignalHandlers::has_default_disposition(SIGINT)) return;
   try {
     loop.add_signal_handler(SIGINT, [this, main]() mutable {
