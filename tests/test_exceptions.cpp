@@ -1,6 +1,7 @@
 // ExceptionGroup's split and subgroup (by type and by condition, nested groups split in place
 // with their messages, a group that matches as a whole kept as it is) and except_star, the
-// `except*` clause, after CPython's test_exception_group.py and test_except_star.py.
+// `except*` clause, after CPython's test_exception_group.py and test_except_star.py; and
+// holds<E>, which tells an exception's type whether it is exactly E or derived from it.
 #include <system_error>
 
 #include "support/asyncio_test.hpp"
@@ -39,6 +40,21 @@ std::string shape(const std::exception_ptr& error) {
 }
 std::string shape(const std::optional<ExceptionGroup>& group) {
   return group ? shape(std::make_exception_ptr(*group)) : "none";
+}
+
+class MyCancellation final : public asyncio::CancelledError {};
+
+TEST(HoldsTest, TellsTheExactTypeABaseAndAnotherTypeApart) {
+  const auto cancelled = std::make_exception_ptr(asyncio::CancelledError());
+  const auto derived = std::make_exception_ptr(MyCancellation());
+  const auto timeout = std::make_exception_ptr(asyncio::TimeoutError());
+  EXPECT_TRUE(asyncio::holds<asyncio::CancelledError>(cancelled));
+  EXPECT_TRUE(asyncio::holds<asyncio::CancelledError>(derived));  // a subclass is one too
+  EXPECT_FALSE(asyncio::holds<MyCancellation>(cancelled));
+  EXPECT_FALSE(asyncio::holds<asyncio::CancelledError>(timeout));
+  EXPECT_TRUE(asyncio::holds<asyncio::Error>(timeout));
+  EXPECT_TRUE(asyncio::holds<std::exception>(timeout));
+  EXPECT_FALSE(asyncio::holds<asyncio::CancelledError>(nullptr));
 }
 
 ExceptionGroup nested_group() {

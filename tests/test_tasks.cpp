@@ -5,6 +5,7 @@
 #include <ranges>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -483,6 +484,33 @@ TEST_F(TasksTest, WaitForOutsideCancelWinsWhenTheInnerResultArrivesAtTheSameMome
     EXPECT_THROW(co_await t, asyncio::CancelledError);
   };
   loop->run_until_complete(outer());
+}
+
+// Python's wait_for raises `TimeoutError from exc` (through timeouts.timeout): the inner
+// CancelledError is its cause, for a coroutine and for a primitive's wait alike.
+TEST_F(TasksTest, WaitForsTimeoutErrorCarriesTheCancelledErrorAsItsNestedCause) {
+  auto cause_of_timeout = [](auto awaitable) -> Coro<std::string> {
+    try {
+      co_await asyncio::wait_for(std::move(awaitable), 1ms);
+    } catch (const asyncio::TimeoutError& error) {
+      try {
+        std::rethrow_if_nested(error);
+      } catch (const asyncio::CancelledError&) {
+        co_return "CancelledError";
+      } catch (...) {
+        co_return "something else";
+      }
+      co_return "nothing";
+    }
+    co_return "no timeout";
+  };
+  auto body = [&]() -> Coro<void> {
+    asyncio::Queue<int> queue;
+    EXPECT_EQ(co_await cause_of_timeout(queue.get()), "CancelledError");
+    EXPECT_EQ(co_await cause_of_timeout(asyncio::sleep(1h)), "CancelledError");
+    EXPECT_EQ(co_await cause_of_timeout(after(1h, 1)), "CancelledError");
+  };
+  run(body());
 }
 
 TEST_F(TasksTest, WaitForTimeoutAndOutsideCancelInTheSameIterationStaysCancelled) {

@@ -27,6 +27,27 @@ struct FinalAwaiter {
   void await_resume() const noexcept {}
 };
 
+/// `co_await EndWithError{error}` in a Coro's body ends it as if `error` had been thrown out of
+/// the body, without the throw (an unwind costs microseconds): the awaiting frame runs next and
+/// rethrows it. The frame stays suspended there until its owner destroys it, which then
+/// destroys its locals. `error` must not be null.
+class EndWithError {
+ public:
+  // A constructor, not an aggregate: g++ 12 destroys an aggregate temporary co_await operand
+  // twice.
+  explicit EndWithError(std::exception_ptr error) noexcept : error_(std::move(error)) {}
+  bool await_ready() const noexcept { return false; }
+  template <AsyncioPromise P>
+  void await_suspend(std::coroutine_handle<P> self) noexcept {
+    self.promise().exception_ = std::move(error_);
+    running_task()->leave();
+  }
+  void await_resume() const noexcept {}
+
+ private:
+  std::exception_ptr error_;
+};
+
 template <class T>
 struct CoroPromiseStorage : PromiseBase {
   template <class V>

@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -156,6 +157,12 @@ class LimitOverrunError : public Error {
 template <class E>
 bool holds(const std::exception_ptr& error) noexcept {
   if (!error) return false;
+#if defined(__GLIBCXX__)
+  // libstdc++ tells the exact type without a rethrow (which costs an unwind): the common case,
+  // as a CancelledError is nearly always exactly that. A type derived from E takes the rethrow.
+  if (const std::type_info* type = error.__cxa_exception_type(); type && *type == typeid(E))
+    return true;
+#endif
   try {
     std::rethrow_exception(error);
   } catch (const E&) {

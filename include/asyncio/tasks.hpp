@@ -590,6 +590,7 @@ Coro<awaitable_value_t<A>> wait_for(A aw, detail::PositiveTimeout<Rep, Period> t
   using T = awaitable_value_t<A>;
   detail::TimeoutScope scope(detail::deadline_after(get_running_loop().time(), timeout.delay));
   scope.enter();
+  std::exception_ptr error;
   try {
     if constexpr (std::is_void_v<T>) {
       co_await detail::awaited(aw);
@@ -601,8 +602,10 @@ Coro<awaitable_value_t<A>> wait_for(A aw, detail::PositiveTimeout<Rep, Period> t
       co_return value;
     }
   } catch (...) {
-    scope.exit_with_current_exception();
+    error = scope.exit_from_handler();
   }
+  co_await detail::EndWithError(std::move(error));  // no second throw through this frame
+  __builtin_unreachable();                          // never resumed
 }
 
 /// Awaits `aw` (a Coro, Task or Future, or a primitive's wait such as q.get() or event.wait())

@@ -112,6 +112,7 @@ Coro<T> run_in_timeout(Timeout* given, std::optional<TimePoint> when, Body body)
   std::optional<Timeout> own;
   Timeout& scope = given ? *given : own.emplace(when);
   scope.scope_.enter();
+  std::exception_ptr error;
   try {
     if constexpr (std::is_void_v<T>) {
       co_await body(scope);
@@ -123,8 +124,10 @@ Coro<T> run_in_timeout(Timeout* given, std::optional<TimePoint> when, Body body)
       co_return value;
     }
   } catch (...) {
-    scope.scope_.exit_with_current_exception();
+    error = scope.scope_.exit_from_handler();
   }
+  co_await EndWithError(std::move(error));  // no second throw through this frame
+  __builtin_unreachable();                  // never resumed
 }
 
 }  // namespace detail

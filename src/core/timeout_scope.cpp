@@ -48,9 +48,20 @@ bool TimeoutScope::exit(const std::exception_ptr& error) noexcept {
   return false;
 }
 
-void TimeoutScope::exit_with_current_exception() {
-  if (exit(std::current_exception())) std::throw_with_nested(TimeoutError());
-  throw;
+namespace {
+/// The TimeoutError a scope's own cancellation becomes, with that cancellation nested (what
+/// std::throw_with_nested(TimeoutError()) throws, here made without throwing).
+class TimeoutAfterCancellation final : public TimeoutError, public std::nested_exception {};
+}  // namespace
+
+std::exception_ptr TimeoutScope::exit_from_handler() noexcept {
+  std::exception_ptr error = std::current_exception();
+  if (!exit(error)) return error;
+  try {
+    return std::make_exception_ptr(TimeoutAfterCancellation());
+  } catch (...) {  // no memory for it: what the allocation threw
+    return std::current_exception();
+  }
 }
 
 }  // namespace asyncio::detail

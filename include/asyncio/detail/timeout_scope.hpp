@@ -32,10 +32,11 @@ class TimeoutScope {
   /// Leaves the scope. `error` is what the block exited with (null: normally). Returns true
   /// when that error is this scope's own cancellation and must become TimeoutError.
   bool exit(const std::exception_ptr& error) noexcept;
-  /// exit() from a handler of what the block threw: throws TimeoutError with it nested (Python's
-  /// `raise TimeoutError from exc`; std::rethrow_if_nested gives it back) when it is this
-  /// scope's own cancellation, else rethrows it.
-  [[noreturn]] void exit_with_current_exception();
+  /// exit() from a handler of what the block threw: what the block must end with instead, made
+  /// without a throw. A TimeoutError with the handled exception nested (Python's `raise
+  /// TimeoutError from exc`; std::rethrow_if_nested gives it back) when that exception is this
+  /// scope's own cancellation, else the handled exception itself.
+  std::exception_ptr exit_from_handler() noexcept;
   State state() const noexcept { return state_; }
   std::optional<TimePoint> when() const noexcept { return when_; }
   /// Moves the deadline (none: no deadline). RuntimeError before it is entered, and once it
