@@ -27,7 +27,7 @@ struct FinalAwaiter {
   void await_resume() const noexcept {}
 };
 
-/// `co_await EndWithError{error}` in a Coro's body ends it as if `error` had been thrown out of
+/// `co_await EndWithError(error)` in a Coro's body ends it as if `error` had been thrown out of
 /// the body, without the throw (an unwind costs microseconds): the awaiting frame runs next and
 /// rethrows it. The frame stays suspended there until its owner destroys it, which then
 /// destroys its locals. `error` must not be null.
