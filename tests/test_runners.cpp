@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "support/asyncio_test.hpp"
+#include "support/signal_disposition.hpp"
 
 using namespace std::chrono_literals;
 using asyncio::Coro;
@@ -463,17 +464,13 @@ TEST(Runner, InterruptingACancelledMainTaskRaisesCancelledError) {  // test_inte
 TEST(Runner, ARunOnAnotherThreadLeavesSigintToTheMainThread) {
   // Python's Runner handles Ctrl-C only on the main thread. A run() on a worker thread must
   // neither take SIGINT's disposition nor stop the main thread's run() from taking it.
-  auto disposition = [] {
-    struct sigaction current {};
-    ::sigaction(SIGINT, nullptr, &current);
-    return current.sa_handler;
-  };
-  ASSERT_EQ(disposition(), SIG_DFL);
+  using asyncio_test::disposition;
+  ASSERT_EQ(disposition(SIGINT), SIG_DFL);
   std::latch worker_running(1), main_checked(1);
   bool default_while_worker_ran = false, worker_interrupted = false;
   std::thread worker([&] {
     auto on_worker = [&]() -> Coro<void> {
-      default_while_worker_ran = disposition() == SIG_DFL;
+      default_while_worker_ran = disposition(SIGINT) == SIG_DFL;
       worker_running.count_down();
       co_await asyncio::to_thread([&] { main_checked.wait(); });
     };
@@ -500,7 +497,7 @@ TEST(Runner, ARunOnAnotherThreadLeavesSigintToTheMainThread) {
   EXPECT_TRUE(default_while_worker_ran);
   EXPECT_TRUE(main_interrupted);
   EXPECT_FALSE(worker_interrupted);
-  EXPECT_EQ(disposition(), SIG_DFL);
+  EXPECT_EQ(disposition(SIGINT), SIG_DFL);
 }
 
 }  // namespace

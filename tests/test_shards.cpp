@@ -14,6 +14,7 @@
 
 #include "support/asyncio_test.hpp"
 #include "support/fds.hpp"
+#include "support/signal_disposition.hpp"
 
 using namespace std::chrono_literals;
 using asyncio::Coro;
@@ -231,10 +232,7 @@ TEST(Shards, StopAllBeforeRunCancelsEveryMainBeforeItStarts) {
 /// hang under TSan only).
 void signal_this_thread(int sig) { ::pthread_kill(::pthread_self(), sig); }
 
-bool default_disposition(int sig) {
-  struct sigaction current {};
-  return ::sigaction(sig, nullptr, &current) == 0 && current.sa_handler == SIG_DFL;
-}
+bool default_disposition(int sig) { return asyncio_test::disposition(sig) == SIG_DFL; }
 
 TEST(Shards, SigintStopsEveryShardAndRaisesKeyboardInterrupt) {
   if (!default_disposition(SIGINT)) GTEST_SKIP() << "SIGINT is handled by someone else here";

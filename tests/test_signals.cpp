@@ -11,19 +11,14 @@
 
 #include "support/asyncio_test.hpp"
 #include "support/counting_selector.hpp"
+#include "support/signal_disposition.hpp"
 
 using namespace std::chrono_literals;
 using asyncio::Coro;
+using asyncio_test::disposition;
 using asyncio_test::wait_until;
 
 namespace {
-
-/// The handler function SIGNAL has now (SIG_DFL, SIG_IGN, or a function).
-void (*disposition(int sig))(int) {
-  struct sigaction current;
-  ::sigaction(sig, nullptr, &current);
-  return current.sa_handler;
-}
 
 /// Sets a disposition for the test and puts the one before back at the end.
 struct Disposition {
