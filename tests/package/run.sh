@@ -14,7 +14,7 @@ case $mode in
   subdirectory)
     cmake -S "$here/consumer" -B "$work/build" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_CXX_FLAGS="$flags" \
       -DCMAKE_EXE_LINKER_FLAGS="$flags" -DASYNCIO_SOURCE_DIR="$tree" > "$work/configure.log"
-    cmake --build "$work/build" --target consumer > "$work/build.log"
+    cmake --build "$work/build" --target consumer --parallel "$(nproc)" > "$work/build.log"
     "$work/build/consumer" ;;
   find_package)
     install_prefix
