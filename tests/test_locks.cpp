@@ -107,6 +107,35 @@ TEST_F(LocksTest, LockWaiterWokenThenCancelledHandsTheLockOn) {
   loop->run_until_complete(body());
 }
 
+TEST_F(LocksTest, ASecondReleaseWhileTheLockIsHandedOverRaisesAndTakesNothing) {
+  auto body = [&]() -> Coro<void> {
+    asyncio::Lock lock;
+    std::vector<int> order;
+    co_await lock.acquire();
+    auto a = asyncio::create_task(take_turn(lock, 1, order));
+    co_await asyncio::sleep(0s);
+    lock.release();  // handed to a, which has not run yet: Python's lock is unlocked now
+    EXPECT_THROW(lock.release(), asyncio::RuntimeError);
+    auto b = asyncio::create_task(take_turn(lock, 2, order));
+    co_await a;
+    co_await b;
+    EXPECT_EQ(order, (std::vector<int>{1, 2}));  // b waited for a: the lock stayed a's
+    EXPECT_FALSE(lock.locked());
+
+    // The woken task cancelled after the refused release: the lock is freed, nothing aborts.
+    co_await lock.acquire();
+    auto c = asyncio::create_task(take_turn(lock, 3, order));
+    co_await asyncio::sleep(0s);
+    lock.release();
+    EXPECT_THROW(lock.release(), asyncio::RuntimeError);
+    c.cancel();
+    co_await asyncio::gather(asyncio::return_exceptions, c);
+    EXPECT_TRUE(c.cancelled());
+    EXPECT_FALSE(lock.locked());
+  };
+  loop->run_until_complete(body());
+}
+
 TEST_F(LocksTest, LockWaiterCancelledWhileWaitingLeavesTheLine) {
   auto body = [&]() -> Coro<void> {
     asyncio::Lock lock;
@@ -170,6 +199,28 @@ TEST_F(LocksTest, EventWakesEveryWaiterInOrder) {
   loop->run_until_complete(body());
 }
 
+// Python's Event.wait() is a coroutine: whether it waits is decided when it runs, not when it
+// is called; gather() and ensure_future() run it later, in a task of their own.
+TEST_F(LocksTest, EventWaitDecidesWhenAwaitedNotWhenMade) {
+  auto body = [&]() -> Coro<void> {
+    asyncio::Event event;
+    auto made_before_set = event.wait();
+    event.set();
+    EXPECT_TRUE(co_await asyncio::wait_for(std::move(made_before_set), 5s));
+
+    event.clear();
+    auto in_gather = asyncio::gather(event.wait());  // its task runs after set()
+    event.set();
+    co_await asyncio::wait_for(std::move(in_gather), 5s);
+
+    auto made_while_set = event.wait();
+    event.clear();
+    EXPECT_THROW(co_await asyncio::wait_for(std::move(made_while_set), 10ms),
+                 asyncio::TimeoutError);
+  };
+  loop->run_until_complete(body());
+}
+
 TEST_F(LocksTest, EventWaiterCancelledAfterSetRaisesCancelledError) {
   auto body = [&]() -> Coro<void> {
     asyncio::Event event;
@@ -202,7 +253,11 @@ TEST_F(LocksTest, ConditionNotifyWakesInFifoOrderAndReacquiresTheLock) {
     EXPECT_FALSE(cond.locked());  // every waiter released it
     EXPECT_THROW(cond.notify(), asyncio::RuntimeError);
     co_await cond.acquire();
+    cond.notify(-1);  // wakes nobody, as Python's notify(-1)
+    cond.notify(0);
+    EXPECT_EQ(cond.waiters(), 3u);
     cond.notify(2);
+    EXPECT_EQ(cond.waiters(), 1u);
     cond.release();
     co_await asyncio::sleep(10ms);
     EXPECT_EQ(order, (std::vector<int>{0, 1}));
@@ -374,6 +429,8 @@ TEST_F(LocksTest, BoundedSemaphoreRejectsAnExtraRelease) {
   auto body = [&]() -> Coro<void> {
     asyncio::BoundedSemaphore sem(1);
     EXPECT_THROW(sem.release(), std::invalid_argument);
+    asyncio::Semaphore& as_semaphore = sem;  // the bound holds through the base class too
+    EXPECT_THROW(as_semaphore.release(), std::invalid_argument);
     {
       auto held = co_await sem.scoped();
       EXPECT_TRUE(sem.locked());
@@ -387,6 +444,7 @@ TEST_F(LocksTest, BoundedSemaphoreRejectsAnExtraRelease) {
 
 TEST_F(LocksTest, BarrierReleasesEveryPartyTogetherAndIsReusable) {
   EXPECT_THROW(asyncio::Barrier(0), std::invalid_argument);
+  EXPECT_THROW(asyncio::Barrier(-4), std::invalid_argument);
   auto body = [&]() -> Coro<void> {
     asyncio::Barrier barrier(3);
     std::vector<std::size_t> indices;

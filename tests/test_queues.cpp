@@ -203,6 +203,26 @@ TEST_F(QueuesTest, TaskDoneAndJoin) {
   loop->run_until_complete(body());
 }
 
+// Python's Queue.join() is a coroutine: whether it waits is decided when it runs.
+TEST_F(QueuesTest, JoinDecidesWhenAwaitedNotWhenMade) {
+  auto body = [&]() -> Coro<void> {
+    Queue<int> q;
+    q.put_nowait(1);
+    auto in_gather = asyncio::gather(q.join());  // its task runs after the task_done()
+    q.get_nowait();
+    q.task_done();
+    co_await asyncio::wait_for(std::move(in_gather), 5s);
+
+    auto made_when_done = q.join();
+    q.put_nowait(2);
+    EXPECT_THROW(co_await asyncio::wait_for(std::move(made_when_done), 10ms),
+                 asyncio::TimeoutError);
+    q.get_nowait();
+    q.task_done();
+  };
+  loop->run_until_complete(body());
+}
+
 // --- cancellation races (CPython bpo-23812 and its putter twin) ---
 
 TEST_F(QueuesTest, GetterWokenThenCancelledBeforeRunningPassesTheItemOn) {

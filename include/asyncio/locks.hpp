@@ -120,19 +120,25 @@ class Lock {
   /// `auto held = co_await lock.scoped();` acquires, and releases when `held` is destroyed.
   detail::ScopedAcquire<Lock> scoped() noexcept { return detail::ScopedAcquire<Lock>(*this); }
   /// Releases the lock, handing it to the first waiting task if there is one. RuntimeError
-  /// when it is not locked.
+  /// when it is not locked, or was handed to a task that has not run yet (Python's lock is
+  /// unlocked then, and raises the same).
   void release() {
-    if (!locked_) [[unlikely]]
+    if (!locked_ || waiters_.has_woken()) [[unlikely]]
       throw RuntimeError("Lock is not acquired.");
+    pass_on();
+  }
+
+ private:
+  /// The lock goes to the first waiting task, or is unlocked.
+  void pass_on() noexcept {
     if (waiters_.has_waiting()) [[unlikely]] {
       waiters_.wake_first();
       return;
     }
     locked_ = false;
   }
-
- private:
-  static void hand_on(void* self, std::uint8_t) noexcept { static_cast<Lock*>(self)->release(); }
+  /// A task handed the lock was cancelled before it ran (it has left the woken list).
+  static void hand_on(void* self, std::uint8_t) noexcept { static_cast<Lock*>(self)->pass_on(); }
 
   // Invariant: while a task waits (not yet woken), the lock is locked; release() with a task
   // waiting hands the lock to it instead of unlocking.
@@ -162,7 +168,7 @@ class Event {
   /// Clears the flag; tasks already woken still return from wait().
   void clear() noexcept { value_ = false; }
   /// `co_await event.wait()` returns (true) once the flag is set.
-  detail::WakeAwaiter wait() noexcept { return detail::WakeAwaiter(waiters_, value_); }
+  detail::WakeAwaiter wait() noexcept { return detail::WakeAwaiter(waiters_, &value_); }
 
  private:
   detail::WaitQueue waiters_{"Event"};
@@ -205,8 +211,9 @@ class Condition {
     }
     co_return result;
   }
-  /// Wakes up to `n` waiting tasks, longest waiting first. RuntimeError when the lock is not held.
-  void notify(std::size_t n = 1);
+  /// Wakes up to `n` waiting tasks, longest waiting first (none when `n` <= 0, as Python's).
+  /// RuntimeError when the lock is not held.
+  void notify(std::int64_t n = 1);
   /// Wakes every waiting task.
   void notify_all();
 
@@ -278,21 +285,31 @@ class Semaphore {
   detail::ScopedAcquire<Semaphore> scoped() noexcept {
     return detail::ScopedAcquire<Semaphore>(*this);
   }
-  /// Returns a permit: to the first waiting task, or to the counter.
-  void release() noexcept {
+  /// Returns a permit: to the first waiting task, or to the counter. For a BoundedSemaphore,
+  /// std::invalid_argument (Python's ValueError) when the counter is at its bound, whichever
+  /// type it is released through.
+  void release() {
+    if (value_ >= bound_) [[unlikely]]
+      throw std::invalid_argument("BoundedSemaphore released too many times");
+    give_permit();
+  }
+
+ protected:
+  /// A BoundedSemaphore's: release() beyond `bound` is an error.
+  Semaphore(std::int64_t value, std::int64_t bound) : Semaphore(value) { bound_ = bound; }
+
+ private:
+  /// The permit goes to the first waiting task, or to the counter.
+  void give_permit() noexcept {
     if (waiters_.has_waiting()) [[unlikely]] {
       waiters_.wake_first();
       return;
     }
     ++value_;
   }
-
- protected:
-  std::int64_t value() const noexcept { return value_; }
-
- private:
+  /// A task handed a permit was cancelled before it ran: the permit goes on.
   static void hand_on(void* self, std::uint8_t) noexcept {
-    static_cast<Semaphore*>(self)->release();
+    static_cast<Semaphore*>(self)->give_permit();
   }
   /// CPython's "wake up as many as are allowed": permits that were released while the tasks
   /// waiting for them had to let woken tasks go first.
@@ -306,6 +323,7 @@ class Semaphore {
   // Permits handed to woken tasks are not counted in value_. value_ may be above 0 while tasks
   // wait, until the woken tasks ahead of them have run (wake_for_spare_permits).
   std::int64_t value_;
+  std::int64_t bound_ = INT64_MAX;  // a BoundedSemaphore's initial value; no bound otherwise
   detail::WaitQueue waiters_;
 };
 
@@ -313,15 +331,11 @@ class Semaphore {
 /// (std::invalid_argument, Python's ValueError).
 class BoundedSemaphore : public Semaphore {
  public:
-  explicit BoundedSemaphore(std::int64_t value = 1) : Semaphore(value), bound_(value) {}
+  explicit BoundedSemaphore(std::int64_t value = 1) : Semaphore(value, value) {}
 
-  void release();
   detail::ScopedAcquire<BoundedSemaphore> scoped() noexcept {
     return detail::ScopedAcquire<BoundedSemaphore>(*this);
   }
-
- private:
-  std::int64_t bound_;
 };
 
 // --- Barrier ----------------------------------------------------------------------------------
@@ -331,8 +345,8 @@ class BoundedSemaphore : public Semaphore {
 /// aborted while tasks wait makes them raise BrokenBarrierError.
 class Barrier {
  public:
-  /// std::invalid_argument when `parties` is 0.
-  explicit Barrier(std::size_t parties);
+  /// std::invalid_argument (Python's ValueError) when `parties` is below 1.
+  explicit Barrier(std::int64_t parties);
   Barrier(const Barrier&) = delete;
   Barrier& operator=(const Barrier&) = delete;
 

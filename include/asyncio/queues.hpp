@@ -46,7 +46,7 @@ class QueueBase {
   /// when called more times than items were put.
   void task_done();
   /// `co_await q.join()` waits until every item put has been marked processed by task_done().
-  WakeAwaiter join() noexcept { return WakeAwaiter(joiners_, unfinished_tasks_ == 0); }
+  WakeAwaiter join() noexcept { return WakeAwaiter(joiners_, &all_done_); }
 
  protected:
   explicit QueueBase(std::size_t maxsize) noexcept : maxsize_(maxsize) {}
@@ -72,6 +72,7 @@ class QueueBase {
   void item_added() noexcept {
     ++size_;
     ++unfinished_tasks_;
+    all_done_ = false;
     if (getters_.has_waiting()) [[unlikely]]
       wake_getters();
   }
@@ -84,6 +85,8 @@ class QueueBase {
   void claim_item(std::uint8_t reason);
   /// A putter resumed after waiting: takes the slot it was promised, or throws QueueShutDown.
   void claim_slot(std::uint8_t reason);
+  /// unfinished_tasks_ reached 0: join() returns.
+  void all_finished() noexcept;
   /// Shuts down; with `immediate`, the `dropped` items left were just removed from the storage.
   void shut_down_after(bool immediate, std::size_t dropped) noexcept;
 
@@ -95,6 +98,7 @@ class QueueBase {
   std::size_t reserved_items_ = 0;  // items promised to woken getters
   std::size_t reserved_slots_ = 0;  // slots promised to woken putters
   std::size_t unfinished_tasks_ = 0;
+  bool all_done_ = true;  // unfinished_tasks_ == 0: what join() reads when it is awaited
   bool shutdown_ = false;
   WaitQueue getters_{"Queue", this, &hand_on_item};
   WaitQueue putters_{"Queue", this, &hand_on_slot};

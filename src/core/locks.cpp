@@ -34,9 +34,9 @@ Coro<bool> Condition::wait() {
   co_return true;
 }
 
-void Condition::notify(std::size_t n) {
+void Condition::notify(std::int64_t n) {
   if (!locked()) throw RuntimeError("cannot notify on un-acquired lock");
-  wake(n);
+  if (n > 0) wake(static_cast<std::size_t>(n));
 }
 
 void Condition::notify_all() {
@@ -58,15 +58,10 @@ std::int64_t checked_initial_value(std::int64_t value) {
 Semaphore::Semaphore(std::int64_t value)
     : value_(checked_initial_value(value)), waiters_("Semaphore", this, &hand_on) {}
 
-void BoundedSemaphore::release() {
-  if (value() >= bound_) throw std::invalid_argument("BoundedSemaphore released too many times");
-  Semaphore::release();
-}
-
 // --- Barrier ----------------------------------------------------------------------------------
 
-Barrier::Barrier(std::size_t parties) : parties_(parties) {
-  if (parties == 0) throw std::invalid_argument("parties must be > 0");
+Barrier::Barrier(std::int64_t parties) : parties_(static_cast<std::size_t>(parties)) {
+  if (parties < 1) throw std::invalid_argument("parties must be > 0");
 }
 
 Coro<std::size_t> Barrier::wait() {

@@ -58,7 +58,7 @@ void QueueBase::shut_down_after(bool immediate, std::size_t dropped) noexcept {
     unfinished_tasks_ -= std::min(dropped, unfinished_tasks_);
     size_ -= dropped;
     reserved_items_ = 0;
-    if (unfinished_tasks_ == 0) joiners_.wake_all();
+    if (unfinished_tasks_ == 0) all_finished();
   }
   getters_.wake_all(shut_down);
   putters_.wake_all(shut_down);
@@ -66,7 +66,12 @@ void QueueBase::shut_down_after(bool immediate, std::size_t dropped) noexcept {
 
 void QueueBase::task_done() {
   if (unfinished_tasks_ == 0) throw std::invalid_argument("task_done() called too many times");
-  if (--unfinished_tasks_ == 0) joiners_.wake_all();
+  if (--unfinished_tasks_ == 0) all_finished();
+}
+
+void QueueBase::all_finished() noexcept {
+  all_done_ = true;
+  joiners_.wake_all();
 }
 
 }  // namespace asyncio::detail

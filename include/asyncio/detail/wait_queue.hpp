@@ -188,13 +188,19 @@ inline void Waiter::suspend(WaitQueue& queue) {
   task_->begin_wait(this);  // a cancellation already requested unlinks it again at once
 }
 
-/// Waits until woken, unless `ready` already holds: Event.wait(), Queue.join(), a Barrier's
-/// wait for its next phase. Gives true, as Python's Event.wait() does.
+/// Waits until woken, unless it need not: Event.wait(), Queue.join(), a Barrier's wait for its
+/// next phase, a transport's wait for data or drain. Gives true, as Python's Event.wait() does.
+/// Built with a bool (`ready`) for an awaiter the library awaits at once; with a flag
+/// (`ready_flag`, which must outlive it) for one handed to the user, which may be awaited later
+/// or inside another task (gather(event.wait())): the flag is read when it is awaited, as the
+/// check at the start of Python's coroutine runs then.
 class WakeAwaiter final : public Waiter {
  public:
   WakeAwaiter(WaitQueue& queue, bool ready) noexcept : target_(queue), ready_(ready) {}
+  WakeAwaiter(WaitQueue& queue, const bool* ready_flag) noexcept
+      : target_(queue), ready_flag_(ready_flag) {}
 
-  bool await_ready() const noexcept { return ready_; }
+  bool await_ready() const noexcept { return ready_flag_ ? *ready_flag_ : ready_; }
   template <AsyncioPromise P>
   void await_suspend(std::coroutine_handle<P>) {
     suspend(target_);
@@ -206,7 +212,8 @@ class WakeAwaiter final : public Waiter {
 
  private:
   WaitQueue& target_;
-  bool ready_;
+  const bool* ready_flag_ = nullptr;
+  bool ready_ = false;
 };
 
 }  // namespace asyncio::detail
