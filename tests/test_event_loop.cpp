@@ -179,6 +179,29 @@ TEST_F(EventLoopTest, ExceptionInACallbackGoesToTheHandlerAndTheLoopGoesOn) {
   EXPECT_EQ(asyncio_test::what(reports[0].exception), "oops");
 }
 
+// Python's Handle._run lets KeyboardInterrupt (and SystemExit) through.
+TEST_F(EventLoopTest, AKeyboardInterruptFromACallbackLeavesTheRunAndTheRestStayQueued) {
+  std::vector<int> ran;
+  loop->call_soon([&] { ran.push_back(1); });
+  loop->call_soon([] { throw asyncio::KeyboardInterrupt(); });
+  loop->call_soon([&] { ran.push_back(2); });
+  const asyncio::TimePoint due = loop->time();
+  loop->call_at(due, [&] { ran.push_back(3); });
+  loop->call_at(due, [] { throw asyncio::KeyboardInterrupt(); });
+  loop->call_at(due, [&] { ran.push_back(4); });
+  auto never = loop->create_future<void>();
+  EXPECT_THROW(loop->run_until_complete(never), asyncio::KeyboardInterrupt);
+  EXPECT_EQ(ran, (std::vector<int>{1}));
+  EXPECT_FALSE(loop->is_running());
+  EXPECT_THROW(loop->run_until_complete(never), asyncio::KeyboardInterrupt);  // the timer's
+  EXPECT_EQ(ran, (std::vector<int>{1, 2, 3}));
+  loop->call_soon([&] { loop->stop(); });
+  loop->run_forever();  // one iteration: the timer left due runs in it
+  EXPECT_EQ(ran, (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_EQ(reported("Exception in callback"), 0u);
+  never.cancel();
+}
+
 TEST_F(EventLoopTest, DefaultExceptionHandlerWritesToStderr) {
   loop->set_exception_handler(nullptr);
   loop->call_soon([] { throw std::runtime_error("to stderr"); });
@@ -212,6 +235,27 @@ TEST_F(EventLoopTest, RunUntilCompleteOnARunningLoopIsAnError) {
   };
   EXPECT_TRUE(loop->run_until_complete(body()));
   EXPECT_FALSE(loop->is_running());
+}
+
+TEST_F(EventLoopTest, RunUntilCompleteRefusedOnARunningLoopLeavesThatRunAlone) {
+  auto done = loop->create_future<int>();
+  done.set_result(1);  // a stopper added to it would be queued on this loop at once
+  auto body = [&]() -> Coro<int> {
+    EXPECT_THROW(loop->run_until_complete(done), asyncio::RuntimeError);
+    co_await asyncio::sleep(0s);
+    co_await asyncio::sleep(0s);
+    co_return 2;
+  };
+  EXPECT_EQ(loop->run_until_complete(body()), 2);  // not stopped by the refused call
+}
+
+TEST_F(EventLoopTest, RunUntilCompleteRefusesAFutureOfAnotherLoop) {
+  auto other = asyncio::new_event_loop();
+  auto theirs = other->create_future<int>();
+  theirs.set_result(1);
+  EXPECT_THROW(loop->run_until_complete(theirs), std::invalid_argument);  // Python's ValueError
+  EXPECT_EQ(other->run_until_complete(theirs), 1);
+  other->close();
 }
 
 TEST_F(EventLoopTest, RunUntilCompleteOnAFutureRefusesARunningOrClosedLoopAndLeavesNoCallback) {

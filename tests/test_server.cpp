@@ -4,9 +4,13 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <vector>
@@ -462,6 +466,37 @@ TEST_F(ServerTest, UnixServerRemovesStaleAndOwnSocketFiles) {
   }());
   EXPECT_EQ(replies, std::vector<std::string>{"over unix\n"});
   EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+// An abstract name (a leading NUL) is exactly its bytes, no NUL after them, as Python and every
+// other program bind and connect it: a client outside this library reaches the server.
+TEST_F(ServerTest, AnAbstractUnixNameIsExactlyItsBytes) {
+  const std::string name = std::string(1, '\0') + "asyncio-test-" + std::to_string(::getpid());
+  EXPECT_EQ(asyncio::SocketAddress::unix_path(name).size(),
+            offsetof(sockaddr_un, sun_path) + name.size());
+  EXPECT_EQ(asyncio::SocketAddress::unix_path(name).host(), name);
+  auto reply = run([&]() -> Coro<std::string> {
+    Server server = co_await asyncio::start_unix_server(echo_lines, name);
+    asyncio_test::Fd client = asyncio_test::make_socket(AF_UNIX);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, name.data(), name.size());
+    const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size());
+    EXPECT_EQ(::connect(client, reinterpret_cast<const sockaddr*>(&address), length), 0)
+        << std::strerror(errno);
+    EXPECT_EQ(::send(client, "raw\n", 4, MSG_NOSIGNAL), 4);
+    std::string got = co_await asyncio::get_running_loop().sock_recv(client, 100);
+    ::shutdown(client, SHUT_WR);  // its handler ends, so that wait_closed() can return
+    auto [reader, writer] = co_await asyncio::open_unix_connection(name);
+    writer.write("ours\n");
+    got += co_await reader.readline();
+    writer.close();
+    co_await writer.wait_closed();
+    server.close();
+    co_await server.wait_closed();
+    co_return got;
+  }());
+  EXPECT_EQ(reply, "raw\nours\n");
 }
 
 }  // namespace

@@ -209,6 +209,8 @@ TEST_F(StreamTest, ReadexactlyWaitsForAllBytesOrRaisesIncompleteRead) {
       const auto got = co_await reader.readexactly(0);
       EXPECT_EQ(got, "");
     }
+    // test_readexactly_zero_or_less: ValueError, and the buffer stays.
+    EXPECT_THROW(co_await reader.readexactly(-1), std::invalid_argument);
     ::shutdown(pair.b, SHUT_WR);
     try {
       co_await reader.readexactly(5);
@@ -816,6 +818,39 @@ TEST_F(StreamTest, CloseSendsBufferedBytesFirstAndDrainThenRaises) {
     } catch (const std::system_error& error) {
       EXPECT_EQ(error.code().value(), ECONNRESET);
     }
+  }());
+}
+
+// Python's _drain_helper: a drain already waiting when the connection ends cleanly returns.
+TEST_F(StreamTest, ADrainWaitingWhenTheConnectionEndsCleanlyReturns) {
+  small_socket_buffers();
+  const std::string sent = pattern(512 * KiB);
+  run([&]() -> Coro<void> {
+    auto [reader, writer] = open();
+    writer.write(sent);
+    auto drained = asyncio::create_task(writer.drain());
+    co_await asyncio::sleep(0s);
+    EXPECT_FALSE(drained.done());  // above the high-water mark
+    writer.close();
+    const auto got = co_await peer_read(sent.size() + 1);
+    EXPECT_EQ(got, sent);
+    co_await drained;  // every byte went out: no "Connection lost"
+    co_await writer.wait_closed();
+  }());
+}
+
+TEST_F(StreamTest, ADrainWaitingWhenTheConnectionIsAbortedReturns) {  // as Python's
+  small_socket_buffers();
+  const std::string sent = pattern(512 * KiB);
+  run([&]() -> Coro<void> {
+    auto [reader, writer] = open();
+    writer.write(sent);
+    auto drained = asyncio::create_task(writer.drain());
+    co_await asyncio::sleep(0s);
+    EXPECT_FALSE(drained.done());
+    writer.abort();
+    co_await drained;
+    co_await writer.wait_closed();
   }());
 }
 

@@ -489,9 +489,10 @@ TEST_F(TasksTest, WaitForOutsideCancelWinsWhenTheInnerResultArrivesAtTheSameMome
 // Python's wait_for raises `TimeoutError from exc` (through timeouts.timeout): the inner
 // CancelledError is its cause, for a coroutine and for a primitive's wait alike.
 TEST_F(TasksTest, WaitForsTimeoutErrorCarriesTheCancelledErrorAsItsNestedCause) {
-  auto cause_of_timeout = [](auto awaitable) -> Coro<std::string> {
+  auto cause_of_timeout = [](auto awaitable,
+                             std::chrono::milliseconds timeout = 1ms) -> Coro<std::string> {
     try {
-      co_await asyncio::wait_for(std::move(awaitable), 1ms);
+      co_await asyncio::wait_for(std::move(awaitable), timeout);
     } catch (const asyncio::TimeoutError& error) {
       try {
         std::rethrow_if_nested(error);
@@ -509,6 +510,9 @@ TEST_F(TasksTest, WaitForsTimeoutErrorCarriesTheCancelledErrorAsItsNestedCause) 
     EXPECT_EQ(co_await cause_of_timeout(queue.get()), "CancelledError");
     EXPECT_EQ(co_await cause_of_timeout(asyncio::sleep(1h)), "CancelledError");
     EXPECT_EQ(co_await cause_of_timeout(after(1h, 1)), "CancelledError");
+    // A timeout <= 0 cancels at once, and says so the same way.
+    EXPECT_EQ(co_await cause_of_timeout(queue.get(), 0ms), "CancelledError");
+    EXPECT_EQ(co_await cause_of_timeout(after(1h, 1), 0ms), "CancelledError");
   };
   run(body());
 }
@@ -625,6 +629,39 @@ TEST_F(TasksTest, AsCompletedOverCoroutinesWrapsThemInTasks) {  // Python: ensur
     for (auto next : asyncio::as_completed(std::move(coros), 10s))
       order.push_back(co_await std::move(next));
     EXPECT_EQ(order, (std::vector<int>{2, 3, 1}));
+  };
+  loop->run_until_complete(body());
+}
+
+TEST_F(TasksTest, AsCompletedCountsARepeatedFutureOnce) {  // Python takes a set
+  auto body = [&]() -> Coro<void> {
+    auto t = asyncio::create_task(after_iterations(1, 1));
+    auto u = asyncio::create_task(after_iterations(2, 2));
+    auto completed = asyncio::as_completed(std::vector<Task<int>>{t, t, u});
+    EXPECT_EQ(completed.size(), 2u);
+    std::vector<int> order;
+    for (auto next : completed) order.push_back(co_await std::move(next));
+    EXPECT_EQ(order, (std::vector<int>{1, 2}));
+  };
+  loop->run_until_complete(body());
+}
+
+TEST_F(TasksTest, AsCompletedPassesOnTheWakeUpOfACallerCancelledBeforeItRan) {
+  auto body = [&]() -> Coro<void> {
+    auto first = loop->create_future<int>();
+    auto never = loop->create_future<int>();
+    auto completed = asyncio::as_completed(std::vector<asyncio::Future<int>>{first, never});
+    auto a = asyncio::create_task(completed.next());
+    auto b = asyncio::create_task(completed.next());
+    co_await asyncio::sleep(0s);  // both wait
+    first.set_result(1);
+    co_await asyncio::sleep(0s);  // as_completed hears of it and wakes a, which has not run yet
+    EXPECT_FALSE(a.done());
+    a.cancel();
+    co_await asyncio::gather(asyncio::return_exceptions, a);
+    EXPECT_TRUE(a.cancelled());
+    EXPECT_EQ(co_await asyncio::wait_for(b, 5s), 1);  // the wake-up went on to b
+    never.cancel();
   };
   loop->run_until_complete(body());
 }

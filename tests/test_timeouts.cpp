@@ -256,6 +256,16 @@ namespace {
 // test_timeouts.py: test_timeout_basic, test_timeout_at_basic, reschedule before entering and
 // after leaving, entering twice) ---
 
+// What reschedule() refuses with (Python's message names the state), or "none".
+std::string reschedule_error(Timeout& cm, std::optional<asyncio::TimePoint> when) {
+  try {
+    cm.reschedule(when);
+  } catch (const asyncio::RuntimeError& error) {
+    return error.what();
+  }
+  return "none";
+}
+
 TEST_F(TimeoutsTest, AnOwnTimeoutTellsAfterItsBlockThatItExpiredAndWhen) {
   auto body = [&]() -> Coro<void> {
     const asyncio::TimePoint deadline = loop->time() + 10ms;
@@ -267,7 +277,7 @@ TEST_F(TimeoutsTest, AnOwnTimeoutTellsAfterItsBlockThatItExpiredAndWhen) {
     EXPECT_TRUE(timed_out);
     EXPECT_TRUE(cm.expired());
     EXPECT_EQ(cm.when(), deadline);
-    EXPECT_THROW(cm.reschedule(std::nullopt), asyncio::RuntimeError);  // expired
+    EXPECT_EQ(reschedule_error(cm, std::nullopt), "Cannot change state of expired Timeout");
     EXPECT_EQ(asyncio::current_task().cancelling(), 0u);
   };
   run(body());
@@ -276,7 +286,7 @@ TEST_F(TimeoutsTest, AnOwnTimeoutTellsAfterItsBlockThatItExpiredAndWhen) {
 TEST_F(TimeoutsTest, AnOwnTimeoutWhoseBlockFinishedIsNotExpiredAndCannotChange) {
   auto body = [&]() -> Coro<int> {
     Timeout cm(std::nullopt);
-    EXPECT_THROW(cm.reschedule(loop->time() + 1h), asyncio::RuntimeError);  // not entered
+    EXPECT_EQ(reschedule_error(cm, loop->time() + 1h), "Timeout has not been entered");
     const int value = co_await cm.run([&](Timeout& inside) -> Coro<int> {
       EXPECT_EQ(&inside, &cm);
       inside.reschedule(loop->time() + 1h);
@@ -285,13 +295,33 @@ TEST_F(TimeoutsTest, AnOwnTimeoutWhoseBlockFinishedIsNotExpiredAndCannotChange) 
     });
     EXPECT_FALSE(cm.expired());
     EXPECT_TRUE(cm.when().has_value());
-    EXPECT_THROW(cm.reschedule(std::nullopt), asyncio::RuntimeError);  // left
+    EXPECT_EQ(reschedule_error(cm, std::nullopt), "Cannot change state of finished Timeout");
     // Entered once only.
     const bool again = co_await asyncio_test::throws<asyncio::RuntimeError>(cm.run(after(0ms, 0)));
     EXPECT_TRUE(again);
     co_return value;
   };
   EXPECT_EQ(run(body()), 5);
+}
+
+// test_timeouts.py: test_timeout_expiring.
+TEST_F(TimeoutsTest, AnExpiredTimeoutWhoseBlockGoesOnCannotChangeWhileExpiring) {
+  auto body = [&]() -> Coro<void> {
+    Timeout cm(loop->time() + 1ms);
+    co_await cm.run([&](Timeout& inside) -> Coro<void> {
+      bool cancelled = false;
+      try {
+        co_await asyncio::sleep(1h);
+      } catch (const asyncio::CancelledError&) {
+        cancelled = true;
+      }
+      EXPECT_TRUE(cancelled);
+      EXPECT_EQ(reschedule_error(inside, loop->time() + 1h),
+                "Cannot change state of expiring Timeout");
+    });
+    EXPECT_TRUE(cm.expired());
+  };
+  run(body());
 }
 
 }  // namespace

@@ -67,7 +67,8 @@ class StreamReader : detail::LoopBound {
   /// them. std::invalid_argument for no separator or an empty one.
   Coro<std::string> readuntil(std::vector<std::string> separators);
   /// Exactly n bytes; IncompleteReadError (with what was read) when EOF comes first.
-  Coro<std::string> readexactly(std::size_t n);
+  /// std::invalid_argument (Python's ValueError) when n < 0.
+  Coro<std::string> readexactly(std::ptrdiff_t n);
 
   /// True when the buffer is empty and EOF was received or fed.
   bool at_eof() const noexcept { return protocol_->eof() && protocol_->read_buffer().empty(); }

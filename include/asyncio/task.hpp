@@ -296,6 +296,12 @@ Task<T> EventLoop::create_task_by_factory(Coro<T> coro, TaskOptions options,
 
 template <class T>
 T EventLoop::run_until_complete(Future<T> future) {
+  // Checked before the stopper is added: a done future would queue it on this loop at once.
+  check_can_run();
+  if (&future.get_loop() != this) {
+    throw std::invalid_argument(
+        "The future belongs to a different loop than the one specified as the loop argument");
+  }
   // Python's _run_until_complete_cb: stop the loop once the future is done.
   CallbackId stopper = future.add_done_callback([](Future<T> done) { done.get_loop().stop(); });
   try {

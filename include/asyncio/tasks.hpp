@@ -570,7 +570,13 @@ Coro<awaitable_value_t<A>> wait_for_now(A aw) {
     future.remove_done_callback(id);
     if (error) std::rethrow_exception(error);
   }
-  if (future.cancelled()) throw TimeoutError();
+  if (future.cancelled()) {  // Python's `raise TimeoutError from exc`, exc its CancelledError
+    try {
+      future.result();
+    } catch (...) {
+      std::throw_with_nested(TimeoutError());
+    }
+  }
   co_return co_await std::move(future);
 }
 
@@ -658,6 +664,7 @@ class AsCompleted {
     EventLoop& loop = get_running_loop();
     shared_->loop = &loop;
     shared_->todo = std::move(fs);
+    detail::remove_repeated_futures(shared_->todo);  // Python takes a set
     size_ = shared_->todo.size();
     shared_->left = size_;
     for (std::size_t i = 0; i < shared_->todo.size(); ++i) {
@@ -725,6 +732,10 @@ class AsCompleted {
 
     void push(std::optional<F> f) {
       done.push_back(std::move(f));
+      wake_a_getter();
+    }
+    /// Wakes the longest-waiting next() call still waiting.
+    void wake_a_getter() {
       while (!getters.empty()) {
         Future<void> getter = std::move(getters.front());
         getters.pop_front();
@@ -759,7 +770,18 @@ class AsCompleted {
     while (shared->done.empty()) {
       Future<void> getter = shared->loop->template create_future<void>();
       shared->getters.push_back(getter);
-      co_await getter;
+      std::exception_ptr error;
+      try {
+        co_await getter;
+      } catch (...) {
+        error = std::current_exception();
+      }
+      if (error) {
+        // Cancelled, perhaps right after being woken for a future that finished: that wake-up
+        // goes to the next call waiting, as Python's Queue.get passes it on.
+        if (!shared->done.empty()) shared->wake_a_getter();
+        std::rethrow_exception(error);
+      }
     }
     std::optional<F> f = std::move(shared->done.front());
     shared->done.pop_front();

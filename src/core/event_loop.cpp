@@ -41,6 +41,10 @@ std::string describe_exception(const std::exception_ptr& error) {
     return std::string("CancelledError: ") + e.what();
   } catch (const std::exception& e) {
     return e.what();
+  } catch (const KeyboardInterrupt& e) {
+    return e.what();
+  } catch (const GeneratorExit& e) {
+    return e.what();
   } catch (...) {
     return "unknown exception";
   }

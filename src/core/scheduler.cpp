@@ -26,6 +26,12 @@ bool HandleNode::dispatch(Callback* cb, Action action, void*) {
     node->state_ = State::running;
     try {
       node->call();
+    } catch (const KeyboardInterrupt&) {
+      // Python's Handle._run lets KeyboardInterrupt through: it leaves run_forever(), and the
+      // callbacks not run yet stay queued.
+      node->release_callable();
+      scheduler->release_node(node);
+      throw;
     } catch (...) {
       scheduler->report_handle_error(std::current_exception());
     }
@@ -104,19 +110,29 @@ void Scheduler::run_timer_batch() {
     __builtin_prefetch(static_cast<const char*>(p) + 64);
   };
   const std::size_t n = due_timers_.size();
-  for (std::size_t i = 0; i < n; ++i) {
-    if (i + 24 < n) prefetch_two_lines(due_timers_[i + 24]);
-    if (i + 16 < n) {
-      if (const TaskBase* task = due_timers_[i + 16]->task_to_wake()) prefetch_two_lines(task);
-    }
-    if (i + 8 < n) {
-      if (const TaskBase* task = due_timers_[i + 8]->task_to_wake()) {
-        if (task->current_) prefetch_two_lines(task->current_.address());
-        __builtin_prefetch(task->newest_callback());  // (a gather's child, say)
-        __builtin_prefetch(tasks_.slot_address(task->index_));
+  std::size_t i = 0;
+  try {
+    for (; i < n; ++i) {
+      if (i + 24 < n) prefetch_two_lines(due_timers_[i + 24]);
+      if (i + 16 < n) {
+        if (const TaskBase* task = due_timers_[i + 16]->task_to_wake()) prefetch_two_lines(task);
       }
+      if (i + 8 < n) {
+        if (const TaskBase* task = due_timers_[i + 8]->task_to_wake()) {
+          if (task->current_) prefetch_two_lines(task->current_.address());
+          __builtin_prefetch(task->newest_callback());  // (a gather's child, say)
+          __builtin_prefetch(tasks_.slot_address(task->index_));
+        }
+      }
+      run(due_timers_[i]);
     }
-    run(due_timers_[i]);
+  } catch (...) {
+    // A KeyboardInterrupt left a timer's callback (HandleNode::dispatch): the timers after it
+    // stay due, to run first when the loop runs again.
+    ticks_since_poll_ += static_cast<unsigned>(i + 1);
+    due_timers_.erase(due_timers_.begin(),
+                      due_timers_.begin() + static_cast<std::ptrdiff_t>(i + 1));
+    throw;
   }
   ticks_since_poll_ += static_cast<unsigned>(n);
   due_timers_.clear();

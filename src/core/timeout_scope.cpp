@@ -13,10 +13,11 @@ void TimeoutScope::enter() {
 }
 
 void TimeoutScope::reschedule(std::optional<TimePoint> when) {
-  if (state_ != State::entered) {
-    throw RuntimeError(state_ == State::created  ? "Timeout has not been entered"
-                       : state_ == State::exited ? "Cannot change state of exited Timeout"
-                                                 : "Cannot change state of expired Timeout");
+  if (state_ != State::entered) {  // Python's messages, with its names of the states
+    throw RuntimeError(state_ == State::created    ? "Timeout has not been entered"
+                       : state_ == State::exited   ? "Cannot change state of finished Timeout"
+                       : state_ == State::expiring ? "Cannot change state of expiring Timeout"
+                                                   : "Cannot change state of expired Timeout");
   }
   when_ = when;
   handle_.cancel();

@@ -45,7 +45,11 @@ SocketAddress SocketAddress::unix_path(std::string_view path) {
   if (path.size() >= sizeof un->sun_path) throw std::invalid_argument("Unix socket path too long");
   un->sun_family = AF_UNIX;
   std::memcpy(un->sun_path, path.data(), path.size());
-  result.size_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  // A path's name ends with its NUL; an abstract name (a leading NUL) is exactly its bytes, as
+  // Python and every other program give it: a NUL added would make it another name.
+  const bool abstract = !path.empty() && path[0] == '\0';
+  result.size_ =
+      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (abstract ? 0 : 1));
   return result;
 }
 
@@ -64,6 +68,7 @@ std::string SocketAddress::host() const {
       const auto* un = reinterpret_cast<const sockaddr_un*>(&storage_);
       const std::size_t max =
           size_ > offsetof(sockaddr_un, sun_path) ? size_ - offsetof(sockaddr_un, sun_path) : 0;
+      if (max > 0 && un->sun_path[0] == '\0') return std::string(un->sun_path, max);  // abstract
       return std::string(un->sun_path, strnlen(un->sun_path, max));
     }
     default:

@@ -124,7 +124,9 @@ Coro<std::optional<std::string>> next_line(ProtocolPtr t) {
   co_return line;
 }
 
-Coro<std::string> read_exactly(ProtocolPtr t, std::size_t n) {
+Coro<std::string> read_exactly(ProtocolPtr t, std::ptrdiff_t size) {
+  if (size < 0) throw std::invalid_argument("readexactly size can not be less than zero");
+  const auto n = static_cast<std::size_t>(size);
   detail::ByteBuffer& buffer = t->read_buffer();
   for (;;) {
     t->throw_if_failed();
@@ -146,8 +148,11 @@ Coro<void> drain_writer(ProtocolPtr t) {
   // Python's drain: a closing transport may have lost its connection already; one turn of the
   // loop lets the protocol hear of it.
   if (t->transport()->is_closing() && !t->is_lost()) co_await sleep(std::chrono::seconds(0));
-  co_await t->wait_for_drain();
+  // Python's _drain_helper: a connection lost before the wait is an error; one lost during it
+  // is an error only when it was lost with one (a clean close that sent everything is not).
   t->raise_if_lost();
+  co_await t->wait_for_drain();
+  t->throw_if_failed();
 }
 
 Coro<void> wait_writer_closed(ProtocolPtr t) {
@@ -191,7 +196,7 @@ Coro<std::string> StreamReader::readuntil(std::vector<std::string> separators) {
   return read_until(protocol_, std::move(separators));
 }
 
-Coro<std::string> StreamReader::readexactly(std::size_t n) { return read_exactly(protocol_, n); }
+Coro<std::string> StreamReader::readexactly(std::ptrdiff_t n) { return read_exactly(protocol_, n); }
 
 Coro<void> StreamWriter::drain() { return drain_writer(protocol_); }
 

@@ -122,8 +122,11 @@ class Scheduler {
   // --- Timers ---------------------------------------------------------------------------------
 
   /// The earliest timer deadline in loop-clock nanoseconds (maybe a cancelled timer's: the
-  /// loop then just wakes early); none when no timer is pending.
+  /// loop then just wakes early); none when no timer is pending. 0 while timers taken out as due
+  /// wait to run (a KeyboardInterrupt stopped their batch).
   std::optional<std::uint64_t> next_deadline() const noexcept {
+    if (!due_timers_.empty()) [[unlikely]]
+      return 0;
     if (timers_.empty()) return std::nullopt;
     return timers_.top_when();
   }
