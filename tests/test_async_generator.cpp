@@ -344,6 +344,51 @@ TEST_F(AsyncGeneratorTest, NextOnAMovedFromGeneratorIsARuntimeError) {
   EXPECT_TRUE(loop->run_until_complete(body()));
 }
 
+// An awaiter looks at its generator when awaited, and is awaited once
+// (test_async_gen_await_same_anext_coro_twice, test_async_gen_await_same_aclose_coro_twice).
+TEST_F(AsyncGeneratorTest, AnAwaiterIsCheckedWhenAwaitedAndAwaitedOnce) {
+  auto body = []() -> Coro<std::string> {
+    std::string log;
+    auto what = [&log](auto& awaiter) -> Coro<void> {
+      try {
+        co_await awaiter;
+        log += "ok;";
+      } catch (const asyncio::RuntimeError& e) {
+        log += std::string(e.what()) + ";";
+      }
+    };
+    {  // made before aclose(), awaited after it: the frame is gone, so nothing is given
+      AsyncGenerator<int> gen = ticker(3);
+      auto held = gen.next();
+      co_await gen.aclose();
+      EXPECT_EQ(co_await held, std::nullopt);
+    }
+    {
+      AsyncGenerator<int> gen = ticker(3);
+      auto step = gen.next();
+      co_await what(step);
+      co_await what(step);
+      auto close = gen.aclose();
+      co_await what(close);
+      co_await what(close);
+    }
+    {  // made while nobody runs it, awaited while another task does
+      AsyncGenerator<int> gen = ticker(2);
+      auto early = gen.next();
+      auto stepping = [&gen]() -> Coro<void> { co_await gen.next(); };
+      auto task = asyncio::create_task(stepping());
+      co_await asyncio::sleep(0s);  // the task is inside the generator's sleep(0)
+      co_await what(early);
+      co_await task;
+    }
+    co_return log;
+  };
+  EXPECT_EQ(loop->run_until_complete(body()),
+            "ok;cannot reuse already awaited __anext__()/asend();ok;"
+            "cannot reuse already awaited aclose()/athrow();"
+            "anext(): asynchronous generator is already running;");
+}
+
 TEST_F(AsyncGeneratorTest, NextOrAcloseWhileAnotherNextRunsItIsARuntimeError) {
   auto body = []() -> Coro<std::string> {
     AsyncGenerator<int> gen = ticker(2);

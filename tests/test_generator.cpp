@@ -33,6 +33,33 @@ std::vector<std::remove_cvref_t<T>> collect(Generator<T> gen) {
   return out;
 }
 
+// Resumes its own Generator from inside its body: Python's "generator already executing".
+Generator<int> reenters(Generator<int>* const* self, std::string* seen) {
+  co_yield 1;
+  try {
+    (*self)->next();
+  } catch (const std::invalid_argument& e) {
+    *seen += std::string(e.what()) + ";";
+  }
+  try {
+    (*self)->close();
+  } catch (const std::invalid_argument& e) {
+    *seen += std::string(e.what()) + ";";
+  }
+  co_yield 2;
+}
+
+TEST(Generator, ResumingAGeneratorFromItsOwnBodyIsAnError) {
+  Generator<int>* self = nullptr;
+  std::string seen;
+  Generator<int> gen = reenters(&self, &seen);
+  self = &gen;
+  EXPECT_EQ(gen.next(), 1);
+  EXPECT_EQ(gen.next(), 2);  // it went on after both refusals
+  EXPECT_EQ(seen, "generator already executing;generator already executing;");
+  EXPECT_EQ(gen.next(), std::nullopt);
+}
+
 TEST(Generator, CallingRunsNothingUntilIterated) {
   std::vector<std::string> log;
   auto make = [&]() -> Generator<int> {

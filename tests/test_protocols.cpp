@@ -186,6 +186,73 @@ TEST_F(ProtocolTest, EmptyBufferFromGetBufferAbortsTheConnection) {
   }());
 }
 
+// Python's _write_send: resume_writing() comes before the connection_lost() of a close() that
+// waited for the buffer to empty.
+TEST_F(ProtocolTest, APausedProtocolClosedWithABufferHearsResumeBeforeTheLoss) {
+  run([&]() -> Coro<void> {
+    int pair[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+    const int peer = pair[1];
+    auto [transport, writer] = co_await asyncio::connect_accepted_socket(
+        [] { return std::make_shared<Recorder>(); }, pair[0]);
+    transport->set_write_buffer_limits(8192);
+    const std::string chunk(1000, 'w');
+    std::size_t written = 0;
+    while (writer->events.find('p') == std::string::npos) {
+      transport->write(chunk);
+      written += chunk.size();
+    }
+    transport->close();
+    std::size_t drained = 0;
+    char sink[65536];
+    while (drained < written) {
+      const ssize_t n = ::recv(peer, sink, sizeof sink, MSG_DONTWAIT);
+      if (n > 0) drained += static_cast<std::size_t>(n);
+      co_await asyncio::sleep(0s);
+    }
+    co_await asyncio_test::wait_until([&] { return writer->lost(); }, 10s, "connection_lost");
+    EXPECT_EQ(writer->events, "mprl");
+    ::close(peer);
+  }());
+}
+
+// A peer that resets before the server accepts: asking its address in connection_made gives an
+// empty one (Python's None), not an error that would fail the protocol callback.
+TEST_F(ProtocolTest, APeerAddressTheOsCannotTellIsEmptyNotAFailure) {
+  struct AsksPeer : Recorder {
+    asyncio::SocketAddress peer;
+    void connection_made(std::shared_ptr<Transport> t) override {
+      Recorder::connection_made(std::move(t));
+      peer = std::any_cast<asyncio::SocketAddress>(transport->get_extra_info("peername"));
+    }
+  };
+  std::shared_ptr<AsksPeer> served;
+  run([&]() -> Coro<void> {
+    asyncio::Server server = co_await asyncio::create_server(
+        [&] {
+          served = std::make_shared<AsksPeer>();
+          return served;
+        },
+        "127.0.0.1", 0);
+    {  // while the loop does not run: connect, send, reset
+      const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      const asyncio::SocketAddress address =
+          asyncio::SocketAddress::ip("127.0.0.1", port_of(server));
+      EXPECT_EQ(::connect(client, address.data(), address.size()), 0);
+      EXPECT_EQ(::send(client, "x", 1, MSG_NOSIGNAL), 1);
+      const linger reset{1, 0};
+      ::setsockopt(client, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+      ::close(client);
+    }
+    co_await asyncio_test::wait_until([&] { return served && served->lost(); }, 10s,
+                                      "the server's connection_lost");
+    EXPECT_EQ(reported("Exception in protocol.connection_made()"), 0u);
+    EXPECT_EQ(served->events.front(), 'm');
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
 TEST_F(ProtocolTest, PauseAndResumeWritingAlternateAtTheLimits) {
   struct Writer : Recorder {
     std::vector<std::size_t> sizes;  // the write buffer's size at each pause and resume

@@ -140,6 +140,50 @@ TEST_F(SubprocessTest, KillThenWaitGivesMinusTheSignal) {
   }());
 }
 
+// Python 3.12: wait() once the exit is known returns it at once, though a grandchild still
+// holds the stdout pipe; a signal to a child known to have exited is skipped silently, and
+// raises ProcessLookupError (ESRCH) only once its pipes are closed too.
+TEST_F(SubprocessTest, AnExitAlreadyKnownIsWaitedForAtOnceWhileAGrandchildHoldsThePipe) {
+  run([]() -> Coro<void> {
+    // The grandchild keeps stdout open until it reads a line from the stdin pipe (kept as fd 3:
+    // a background job's own stdin is /dev/null).
+    Process child = co_await asyncio::create_subprocess_shell(
+        "exec 3<&0; (read line <&3; echo late) & echo hi", {.stdin = PIPE, .stdout = PIPE});
+    co_await asyncio_test::wait_until([&] { return child.returncode().has_value(); }, 10s,
+                                      "the shell's exit");
+    EXPECT_EQ(co_await asyncio::wait_for(child.wait(), 10s), 0);  // the pipe is still open
+    EXPECT_NO_THROW(child.send_signal(SIGTERM));                  // exited: not signalled
+    child.stdin->write("go\n");
+    child.stdin->close();
+    EXPECT_EQ(co_await child.stdout->read(), "hi\nlate\n");
+    EXPECT_EQ(co_await child.wait(), 0);
+    // The pipe's close reaches the process from the loop, as Python's connection_lost does.
+    int error = 0;
+    co_await asyncio_test::wait_until(
+        [&] {
+          try {
+            child.kill();
+          } catch (const std::system_error& e) {
+            error = e.code().value();
+          }
+          return error != 0;
+        },
+        10s, "ProcessLookupError once the pipes are closed");
+    EXPECT_EQ(error, ESRCH);
+  }());
+}
+
+TEST_F(SubprocessTest, CommunicateAfterWriteEofDropsTheInputAsPythonsDoes) {
+  run([]() -> Coro<void> {
+    Process cat =
+        co_await asyncio::create_subprocess_exec("cat", {}, {.stdin = PIPE, .stdout = PIPE});
+    cat.stdin->write_eof();
+    auto [out, err] = co_await cat.communicate("dropped");
+    EXPECT_EQ(out, "");
+    EXPECT_EQ(co_await cat.wait(), 0);
+  }());
+}
+
 TEST_F(SubprocessTest, AMissingProgramRaisesTheChildsErrnoAndLeavesNothing) {
   run([]() -> Coro<void> {
     int error = 0;

@@ -216,11 +216,16 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
 
  private:
   /// Runs the generator's frame inside the awaiting task, resuming its co_yield with `error`
-  /// to throw or `sent` to give; the frame stays the generator's.
+  /// to throw or `sent` to give; the frame stays the generator's. The frame is looked up when
+  /// the awaiter is awaited, not when it is made (Python's checks run at the await too): by
+  /// then aclose() may have destroyed it, or another task may be running it. An awaiter is
+  /// awaited once; it refers to its generator, which must not be moved meanwhile.
   class Step : detail::FrameLink {
    public:
-    Step(Handle gen, std::exception_ptr error, void* sent) noexcept
-        : gen_(gen), error_(std::move(error)), sent_(sent) {}
+    /// `owner`: null for a moved-from generator's (which gives nullopt); `what`: the method, for
+    /// the errors ("anext", "athrow", "aclose").
+    Step(AsyncGenerator* owner, std::exception_ptr error, void* sent, const char* what) noexcept
+        : owner_(owner), error_(std::move(error)), sent_(sent), what_(what) {}
     Step(const Step&) = delete;
     Step& operator=(const Step&) = delete;
     template <detail::AsyncioPromise P>
@@ -232,9 +237,26 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
     }
 
    protected:
-    Handle gen_;
+    /// await_ready's first part: takes the generator's frame now (null once it is closed or
+    /// finished and destroyed). RuntimeError when this awaiter was awaited before, or while
+    /// another step runs the generator.
+    void take_frame() {
+      if (std::exchange(awaited_, true)) {
+        throw RuntimeError(error_ || std::string_view(what_) == "aclose"
+                               ? "cannot reuse already awaited aclose()/athrow()"
+                               : "cannot reuse already awaited __anext__()/asend()");
+      }
+      gen_ = owner_ ? owner_->frame_ : Handle{};
+      if (gen_ && gen_.promise().running())
+        throw RuntimeError(std::string(what_) + "(): asynchronous generator is already running");
+    }
+
+    AsyncGenerator* owner_;
+    Handle gen_;  // set by take_frame()
     std::exception_ptr error_;
     void* sent_;
+    const char* what_;
+    bool awaited_ = false;
   };
 
  public:
@@ -243,7 +265,8 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
   class NextAwaiter : public Step {
    public:
     using Step::Step;
-    bool await_ready() const noexcept {
+    bool await_ready() {
+      this->take_frame();
       if (!this->gen_ || this->gen_.done()) return true;
       // athrow() before the first step: nothing runs (await_resume throws).
       return this->error_ && !this->gen_.promise().started();
@@ -263,8 +286,10 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
   /// What aclose() gives to co_await.
   class CloseAwaiter : public Step {
    public:
-    explicit CloseAwaiter(Handle gen) : Step(gen, std::make_exception_ptr(GeneratorExit()), {}) {}
-    bool await_ready() const noexcept {
+    explicit CloseAwaiter(AsyncGenerator* owner)
+        : Step(owner, std::make_exception_ptr(GeneratorExit()), {}, "aclose") {}
+    bool await_ready() {
+      this->take_frame();
       return !this->gen_ || this->gen_.done() || !this->gen_.promise().started();
     }
     void await_resume() {
@@ -285,12 +310,12 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
   /// step is running it.
   NextAwaiter next() {
     if (!frame_) {
-      if (closed_) return NextAwaiter({}, {}, {});
+      if (closed_) return NextAwaiter(this, {}, {}, "anext");
       throw RuntimeError("cannot iterate a moved-from asynchronous generator");
     }
     if (frame_.promise().running())
       throw RuntimeError("anext(): asynchronous generator is already running");
-    return NextAwaiter(frame_, {}, {});
+    return NextAwaiter(this, {}, {}, "anext");
   }
 
   /// Python's `await gen.asend(value)`: as next(), with `value` as the result of the co_yield
@@ -302,12 +327,13 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
   {
     struct AsendAwaiter : NextAwaiter {
       S value;
-      AsendAwaiter(Handle gen, S v) : NextAwaiter(gen, {}, {}), value(std::move(v)) {
+      AsendAwaiter(AsyncGenerator* owner, S v)
+          : NextAwaiter(owner, {}, {}, "anext"), value(std::move(v)) {
         this->sent_ = std::addressof(value);
       }
     };
     if (!frame_) {
-      if (closed_) return AsendAwaiter({}, std::move(value));
+      if (closed_) return AsendAwaiter(this, std::move(value));
       throw RuntimeError("cannot iterate a moved-from asynchronous generator");
     }
     promise_type& p = frame_.promise();
@@ -315,7 +341,7 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
     if (!p.started() && !frame_.done()) {
       throw RuntimeError("can't send non-None value to a just-started async generator");
     }
-    return AsendAwaiter(frame_, std::move(value));
+    return AsendAwaiter(this, std::move(value));
   }
 
   /// Python's `await gen.athrow(error)`: throws `error` at the co_yield where the body is
@@ -326,12 +352,12 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
   NextAwaiter athrow(std::exception_ptr error) {
     if (!error) throw std::invalid_argument("athrow(): no exception given");
     if (!frame_) {
-      if (closed_) return NextAwaiter({}, {}, {});
+      if (closed_) return NextAwaiter(this, {}, {}, "athrow");
       throw RuntimeError("cannot iterate a moved-from asynchronous generator");
     }
     if (frame_.promise().running())
       throw RuntimeError("athrow(): asynchronous generator is already running");
-    return NextAwaiter(frame_, std::move(error), {});
+    return NextAwaiter(this, std::move(error), {}, "athrow");
   }
   /// athrow() with an exception object: `co_await gen.athrow(std::runtime_error("x"))`.
   template <class E>
@@ -350,7 +376,7 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
   CloseAwaiter aclose() {
     if (frame_ && frame_.promise().running())
       throw RuntimeError("aclose(): asynchronous generator is already running");
-    return CloseAwaiter(frame_);
+    return CloseAwaiter(frame_ || closed_ ? this : nullptr);
   }
 
  private:

@@ -100,8 +100,15 @@ class GeneratorFrame : public PooledFrame {
   void await_transform(A&&) = delete;
 
   /// Root only: resumes the stack until the next value or the end; rethrows what the root
-  /// ended with.
+  /// ended with. std::invalid_argument (Python's ValueError) when called from inside the
+  /// generator's own body: resuming a running coroutine is undefined.
   void advance() {
+    check_not_running();
+    running_ = true;
+    struct Done {
+      bool& running;
+      ~Done() { running = false; }
+    } done{running_};
     for (;;) {
       std::coroutine_handle<> leaf = leaf_;
       leaf.resume();
@@ -112,6 +119,12 @@ class GeneratorFrame : public PooledFrame {
       }
       // A generator was pushed or popped: resume the new leaf.
     }
+  }
+
+  /// Root only: Python's "generator already executing".
+  void check_not_running() const {
+    if (running_) [[unlikely]]
+      throw std::invalid_argument("generator already executing");
   }
 
   /// Root only: resumes the leaf with `error` thrown at its co_yield (throw_, close).
@@ -217,6 +230,7 @@ class GeneratorFrame : public PooledFrame {
   void* sent_ = nullptr;              // the value send() passes, until the leaf takes it
   bool iterated_ = false;             // begin() or yield_from claimed the root
   bool closing_ = false;              // close() threw GeneratorExit into this frame's stack
+  bool running_ = false;              // root only: inside advance()
 };
 
 /// Where a generator keeps what it returned.
@@ -443,6 +457,7 @@ class [[nodiscard]] Generator {
     requires(!std::is_void_v<S>)
   {
     promise_type& p = promise();
+    p.check_not_running();
     if (p.done()) return std::nullopt;
     if (p.just_started())
       throw RuntimeError("can't send non-None value to a just-started generator");
@@ -464,6 +479,7 @@ class [[nodiscard]] Generator {
   std::optional<value_type> throw_(std::exception_ptr error) {
     promise_type& p = promise();
     if (!error) throw std::invalid_argument("throw_(): no exception given");
+    p.check_not_running();
     if (p.just_started()) p.finish_unstarted();
     if (p.done()) std::rethrow_exception(std::move(error));
     p.advance_throwing(std::move(error));
@@ -485,6 +501,7 @@ class [[nodiscard]] Generator {
   void close() {
     if (!frame_) return;
     promise_type& p = frame_.promise();
+    p.check_not_running();
     if (p.done()) return;
     if (p.just_started()) {
       p.finish_unstarted();

@@ -351,6 +351,10 @@ bool StreamTransport::flush_now() {
     }
     out_.consume(static_cast<std::size_t>(n));
   }
+  // Python's order (_write_send): a paused protocol hears resume_writing() before a close()
+  // that waited for the buffer gives it connection_lost().
+  flow_.maybe_resume(out_.size(), protocol_.protocol, reporter());
+  if (lost_) return false;  // (resume_writing() may have aborted)
   if (out_.empty()) {
     stop_writing();
     flushed_waiters_.wake_all();
@@ -384,9 +388,7 @@ void StreamTransport::on_write_event(IoWatcher* watcher, IoWatcher::Event event)
   watch.owner->write_ready();
 }
 
-void StreamTransport::write_ready() {
-  if (flush_now()) flow_.maybe_resume(out_.size(), protocol_.protocol, reporter());
-}
+void StreamTransport::write_ready() { flush_now(); }
 
 // The write buffer is empty: finish what close() or write_eof() started (a pipe has no
 // half-close: its write end is closed).
@@ -425,15 +427,26 @@ void StreamTransport::close() {
 
 // --- Addresses -----------------------------------------------------------------------------------
 
+// Asked of the socket the first time (a server's accept sets the peer's beforehand). A socket
+// that cannot tell (the peer reset it, ENOTCONN) gives an empty address, as Python stores None:
+// asking must not fail the protocol callback that asks.
 SocketAddress StreamTransport::peer_address() const {
-  if (peer_address_.family() == AF_UNSPEC && !lost_ && kind_ == Kind::socket)
-    peer_address_ = SocketAddress::peer_of(fd_.get());
+  if (peer_address_.family() == AF_UNSPEC && !lost_ && kind_ == Kind::socket) {
+    try {
+      peer_address_ = SocketAddress::peer_of(fd_.get());
+    } catch (const std::system_error&) {
+    }
+  }
   return peer_address_;
 }
 
 SocketAddress StreamTransport::local_address() const {
-  if (local_address_.family() == AF_UNSPEC && !lost_ && kind_ == Kind::socket)
-    local_address_ = SocketAddress::local_of(fd_.get());
+  if (local_address_.family() == AF_UNSPEC && !lost_ && kind_ == Kind::socket) {
+    try {
+      local_address_ = SocketAddress::local_of(fd_.get());
+    } catch (const std::system_error&) {
+    }
+  }
   return local_address_;
 }
 

@@ -32,6 +32,11 @@ class ProcessState {
 
   pid_t pid() const noexcept { return pid_; }
   const std::optional<int>& returncode() const noexcept { return returncode_; }
+  /// Exited, and every read pipe closed (Python's transport has called connection_lost).
+  bool finished() const noexcept {
+    return returncode_ &&
+           std::ranges::all_of(read_pipes, [](const auto& p) { return p->is_lost(); });
+  }
   void exited(int returncode) noexcept {
     returncode_ = returncode;
     exit_waiters_.wake_all();
@@ -78,7 +83,13 @@ Process spawn(SpawnRequest& request) {
 
 Coro<void> feed_stdin(StreamWriter writer, std::optional<std::string> input) {
   try {
-    if (input) writer.write(*input);
+    if (input && !writer.is_closing()) {
+      try {
+        writer.write(*input);
+      } catch (const RuntimeError&) {
+        // stdin's write_eof() came first: Python's closing pipe drops the input silently.
+      }
+    }
     co_await writer.drain();
   } catch (const std::system_error& error) {
     // As Python's communicate(): a child that closed its stdin early is not an error.
@@ -97,6 +108,9 @@ Coro<void> nothing() { co_return; }
 Coro<Process> spawn_when_awaited(SpawnRequest request) { co_return spawn(request); }
 
 Coro<int> wait_for(std::shared_ptr<detail::ProcessState> state) {
+  // Python 3.12's _wait: an exit already known is returned at once; a wait begun before it
+  // waits for the pipes to close too (a grandchild holding one open keeps it waiting).
+  if (state->returncode()) co_return *state->returncode();
   co_await state->wait_for_exit();
   for (const std::shared_ptr<StreamReaderProtocol>& pipe : state->read_pipes)
     co_await pipe->wait_for_close();
@@ -133,7 +147,12 @@ Coro<std::pair<std::string, std::string>> Process::communicate(std::optional<std
 }
 
 void Process::send_signal(int sig) {
-  if (state_->returncode()) throw std::system_error(ESRCH, std::generic_category(), "kill");
+  // As the transport's (subprocess_transport.cpp): silent for a child known to have exited,
+  // ProcessLookupError (ESRCH) once its pipes are closed too.
+  if (state_->returncode()) {
+    if (state_->finished()) throw std::system_error(ESRCH, std::generic_category(), "kill");
+    return;
+  }
   if (::kill(state_->pid(), sig) != 0) throw_errno(errno, "kill");
 }
 

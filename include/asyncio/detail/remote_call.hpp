@@ -6,19 +6,35 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <type_traits>
 #include <utility>
 
 #include "asyncio/detail/callback.hpp"
 
 namespace asyncio {
 class EventLoop;
-}
+template <class T>
+class Coro;
+}  // namespace asyncio
 
 namespace asyncio::detail {
 
-/// fn with args bound by value: a callable taking nothing. Without args, fn itself.
+template <class R>
+inline constexpr bool returns_coro = false;
+template <class T>
+inline constexpr bool returns_coro<Coro<T>> = true;
+
+/// fn with args bound by value: a callable taking nothing. Without args, fn itself. A
+/// coroutine function is refused at compile time, as Python's call_soon, call_later, call_at,
+/// call_soon_threadsafe and add_signal_handler raise TypeError for one: the Coro it returned
+/// would be dropped unrun.
 template <class F, class... Args>
 auto bind_call(F&& fn, Args&&... args) {
+  static_assert(
+      !returns_coro<
+          std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>>>,
+      "coroutines cannot be used as loop callbacks: the Coro would never run; schedule it with "
+      "create_task() instead");
   if constexpr (sizeof...(Args) == 0) {
     return std::decay_t<F>(std::forward<F>(fn));
   } else {

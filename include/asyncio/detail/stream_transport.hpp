@@ -181,8 +181,8 @@ class StreamTransport final : public ConnectionTransport,
   /// EOF arrived (read returned 0).
   void eof_received();
   void write_ready();
-  /// Sends as much of the write buffer as the socket takes; returns false when the connection
-  /// was lost doing so.
+  /// Sends as much of the write buffer as the socket takes, and resumes a paused protocol when
+  /// it fell to the low-water mark; returns false when the connection was lost doing so.
   bool flush_now();
   /// One send(2) of `bytes` (write(2) for a pipe), never raising SIGPIPE; -1 and errno as the
   /// call's.
