@@ -82,8 +82,9 @@ class Process : detail::LoopBound {
   std::optional<int> returncode() const noexcept;
 
   /// Waits for the child to exit and for its stdout and stderr pipes to reach EOF (as
-  /// Python's); returns returncode(). A child that fills a pipe nobody reads never exits: use
-  /// communicate(). Cancelling the wait leaves the child running (and still reaped later).
+  /// Python's); returns returncode(), at once when the exit is already known. A child that
+  /// fills a pipe nobody reads never exits: use communicate(). Cancelling the wait leaves the
+  /// child running (and still reaped later).
   Coro<int> wait();
   /// Writes `input` to stdin (if given) and closes it, reads stdout and stderr to EOF, all at
   /// once, then waits for the child; returns what was read (empty for a stream not piped). A
@@ -91,8 +92,9 @@ class Process : detail::LoopBound {
   Coro<std::pair<std::string, std::string>> communicate(
       std::optional<std::string> input = std::nullopt);
 
-  /// Sends `sig` to the child. std::system_error(ESRCH) (Python's ProcessLookupError) once it
-  /// has been reaped: its pid may belong to another process by then.
+  /// Sends `sig` to the child. Once it has been reaped (its pid may belong to another process
+  /// by then) nothing is sent: silently while its pipes are open, as Python's Popen skips a
+  /// dead child, then std::system_error(ESRCH) (Python's ProcessLookupError).
   void send_signal(int sig);
   /// send_signal(SIGTERM).
   void terminate();
