@@ -198,7 +198,17 @@ TEST_F(EventLoopTest, AKeyboardInterruptFromACallbackLeavesTheRunAndTheRestStayQ
   loop->call_soon([&] { loop->stop(); });
   loop->run_forever();  // one iteration: the timer left due runs in it
   EXPECT_EQ(ran, (std::vector<int>{1, 2, 3, 4}));
+  // From a future's done callback, and from a call made on another thread.
+  auto done = loop->create_future<int>();
+  done.add_done_callback([](asyncio::Future<int>) { throw asyncio::KeyboardInterrupt(); });
+  done.set_result(1);
+  EXPECT_THROW(loop->run_until_complete(never), asyncio::KeyboardInterrupt);
+  std::thread([this] {
+    loop->call_soon_threadsafe([] { throw asyncio::KeyboardInterrupt(); });
+  }).join();
+  EXPECT_THROW(loop->run_until_complete(never), asyncio::KeyboardInterrupt);
   EXPECT_EQ(reported("Exception in callback"), 0u);
+  EXPECT_EQ(reported("Exception in done callback"), 0u);
   never.cancel();
 }
 

@@ -152,6 +152,14 @@ TEST(Loops, GetEventLoopGivesTheRunningOrTheSetLoop) {
   EXPECT_THROW(asyncio::get_event_loop(), asyncio::RuntimeError);
 }
 
+TEST(Loops, ALoopDestroyedStopsBeingTheCurrentOne) {  // not freed memory (ASan would say)
+  {
+    auto loop = asyncio::new_event_loop();
+    asyncio::set_event_loop(loop.get());
+  }
+  EXPECT_THROW(asyncio::get_event_loop(), asyncio::RuntimeError);
+}
+
 TEST(Loops, CreateTaskNeedsARunningLoop) {
   auto c = []() -> Coro<void> { co_return; };
   EXPECT_THROW(asyncio::create_task(c()), asyncio::RuntimeError);

@@ -593,6 +593,32 @@ TEST_F(TLSTest, StartTlsNestsTLSWithinTLS) {
   }());
 }
 
+// Python's start_tls resumes reading: the handshake needs the peer's records.
+TEST_F(TLSTest, StartTlsOnAConnectionWhoseReadingIsPausedCompletes) {
+  run([&]() -> Coro<void> {
+    asyncio::Server server = co_await asyncio::start_server(
+        [&](StreamReader reader, StreamWriter writer) -> Coro<void> {
+          EXPECT_EQ(co_await reader.readline(), "STARTTLS\n");
+          writer.write("go\n");
+          co_await writer.start_tls(server_context());
+          co_await echo_lines(reader, writer);
+        },
+        "127.0.0.1", 0);
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server));
+    writer.write("STARTTLS\n");
+    EXPECT_EQ(co_await reader.readline(), "go\n");
+    writer.get_transport().pause_reading();  // by the application
+    asyncio::StartTLSOptions upgrade{.server_hostname = "localhost"};
+    co_await asyncio::wait_for(writer.start_tls(client_context(), upgrade), 10s);
+    writer.write("secure\n");
+    EXPECT_EQ(co_await reader.readline(), "secure\n");
+    writer.close();
+    co_await writer.wait_closed();
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
 TEST_F(TLSTest, AStartTlsThatCannotBeginLosesNoBytes) {
   run([&]() -> Coro<void> {
     asyncio::Server server = co_await asyncio::start_server(

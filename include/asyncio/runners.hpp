@@ -24,8 +24,15 @@ std::unique_ptr<EventLoop> new_event_loop(IoUringOptions options);
 /// RuntimeError when there is neither (Python 3.14's behaviour; 3.12 would make a loop).
 EventLoop& get_event_loop();
 
-/// Makes `loop` this thread's current loop (null clears it). The caller keeps ownership.
+/// Makes `loop` this thread's current loop (null clears it). The caller keeps ownership; a
+/// loop destroyed on this thread stops being its current loop (get_event_loop() then throws
+/// rather than give freed memory). One destroyed on another thread must be cleared here first.
 void set_event_loop(EventLoop* loop) noexcept;
+
+namespace detail {
+/// ~EventLoop: `loop` is no longer this thread's current loop, if it was.
+void forget_current_loop(const EventLoop* loop) noexcept;
+}  // namespace detail
 
 /// What asyncio::run may be told (Python's asyncio.run(main, debug=...)).
 struct RunOptions {

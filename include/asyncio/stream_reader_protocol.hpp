@@ -89,8 +89,11 @@ class StreamReaderProtocol final : public BufferedProtocol,
   /// A server's connection (start_tls is then the server side).
   bool is_server_side() const noexcept { return client_task_ != nullptr; }
   /// start_tls's: the connection goes on over `transport` (the TLS layer over the old one).
+  /// (start_tls: the read buffer was handed to the TLS layer, which reads from now on; a pause
+  /// of the old transport is not the new one's.)
   void replace_transport(std::shared_ptr<detail::ConnectionTransport> transport) noexcept {
     transport_ = std::move(transport);
+    reading_paused_ = false;
   }
   bool is_lost() const noexcept { return lost_; }
   /// drain(): ready unless writing is paused; raise_if_lost() after it.

@@ -13,6 +13,7 @@
 #include "asyncio/detail/loop_threads.hpp"
 #include "asyncio/exceptions.hpp"
 #include "asyncio/inspection.hpp"
+#include "asyncio/runners.hpp"
 #include "asyncio/selectors.hpp"
 #include "asyncio/task.hpp"
 #include "debug/inspection_server.hpp"
@@ -86,6 +87,7 @@ EventLoop::~EventLoop() {
     std::abort();
   }
   close();
+  detail::forget_current_loop(this);
 }
 
 void EventLoop::set_debug(bool enabled) noexcept {

@@ -132,6 +132,10 @@ bool DoneCallbackBase::dispatch(Callback* cb, Action action, void* found) {
         } else {
           self->call();
         }
+      } catch (const KeyboardInterrupt&) {  // leaves run_forever(), as from any callback
+        delete self;
+        state->release();
+        throw;
       } catch (...) {
         state->loop()->call_exception_handler(
             {"Exception in done callback", std::current_exception(), state->describe()});

@@ -58,6 +58,10 @@ EventLoop& get_event_loop() {
 
 void set_event_loop(EventLoop* loop) noexcept { current_loop = loop; }
 
+void detail::forget_current_loop(const EventLoop* loop) noexcept {
+  if (current_loop == loop) current_loop = nullptr;
+}
+
 Coro<void> EventLoop::shutdown_asyncgens() {
   // Python closes them all concurrently with aclose(); here one after the other, each with
   // aclose(), so that its cleanup runs (and may await). Always the first of the list: closing

@@ -114,6 +114,9 @@ Coro<std::shared_ptr<Transport>> start_tls(std::shared_ptr<Transport> transport,
     stream->replace_transport(tls);
   transport->set_protocol(tls);
   tls->connection_made(transport);
+  // As Python's start_tls: the handshake needs the peer's records, whether or not reading was
+  // paused on the connection (by the application, or by a full stream reader).
+  transport->resume_reading();
   co_await finish_handshake(tls);
   co_return tls;
 }

@@ -385,6 +385,9 @@ void TLSTransport::start_shutdown() {
     if (!self || self->state_ != State::shutting_down) return;
     self->fail(std::make_exception_ptr(TimeoutError("SSL shutdown timed out")));
   });
+  // The peer's socket is closed (plain EOF): nobody would read a close_notify, and Python's
+  // _do_shutdown sends none then.
+  if (below_eof_) return finish_shutdown();
   // The peer's close_notify must be read even if the application paused reading.
   if (app_reading_paused_) {
     app_reading_paused_ = false;

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "asyncio/detail/callback.hpp"
+#include "asyncio/exceptions.hpp"
 
 namespace asyncio {
 class EventLoop;
@@ -62,6 +63,8 @@ class RemoteCall final : public Callback {
     if (action == Action::discard) return false;
     try {
       std::invoke(self->fn_);
+    } catch (const KeyboardInterrupt&) {
+      throw;  // leaves run_forever(), as from any callback (`self` is freed on the way)
     } catch (...) {
       report_callback_error(std::current_exception());
     }
