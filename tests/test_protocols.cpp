@@ -69,6 +69,28 @@ std::string folded(const std::string& events) {
   return out;
 }
 
+/// Writes 1,000-byte chunks until `protocol` is paused; gives how many bytes were written.
+std::size_t write_until_paused(Transport& transport, const Recorder& protocol) {
+  const std::string chunk(1000, 'w');
+  std::size_t written = 0;
+  while (protocol.events.find('p') == std::string::npos) {
+    transport.write(chunk);
+    written += chunk.size();
+  }
+  return written;
+}
+
+/// The peer reads `count` bytes, the loop running between its reads.
+Coro<void> peer_reads(int peer, std::size_t count) {
+  std::size_t drained = 0;
+  char sink[65536];
+  while (drained < count) {
+    const ssize_t n = ::recv(peer, sink, sizeof sink, MSG_DONTWAIT);
+    if (n > 0) drained += static_cast<std::size_t>(n);
+    co_await asyncio::sleep(0s);
+  }
+}
+
 Coro<asyncio::Server> echo_server() {
   co_return co_await asyncio::create_server([] { return std::make_shared<Echo>(); }, "127.0.0.1",
                                             0);
@@ -196,20 +218,9 @@ TEST_F(ProtocolTest, APausedProtocolClosedWithABufferHearsResumeBeforeTheLoss) {
     auto [transport, writer] = co_await asyncio::connect_accepted_socket(
         [] { return std::make_shared<Recorder>(); }, pair[0]);
     transport->set_write_buffer_limits(8192);
-    const std::string chunk(1000, 'w');
-    std::size_t written = 0;
-    while (writer->events.find('p') == std::string::npos) {
-      transport->write(chunk);
-      written += chunk.size();
-    }
+    const std::size_t written = write_until_paused(*transport, *writer);
     transport->close();
-    std::size_t drained = 0;
-    char sink[65536];
-    while (drained < written) {
-      const ssize_t n = ::recv(peer, sink, sizeof sink, MSG_DONTWAIT);
-      if (n > 0) drained += static_cast<std::size_t>(n);
-      co_await asyncio::sleep(0s);
-    }
+    co_await peer_reads(peer, written);
     co_await asyncio_test::wait_until([&] { return writer->lost(); }, 10s, "connection_lost");
     EXPECT_EQ(writer->events, "mprl");
     ::close(peer);
@@ -281,22 +292,12 @@ TEST_F(ProtocolTest, PauseAndResumeWritingAlternateAtTheLimits) {
     EXPECT_EQ(transport->get_write_buffer_limits(),
               std::make_pair(std::size_t{2048}, std::size_t{8192}));
     EXPECT_THROW(transport->set_write_buffer_limits(100, 200), std::invalid_argument);
-    const std::string chunk(1000, 'w');
-    std::size_t written = 0;
-    while (writer->events.find('p') == std::string::npos) {  // the peer reads nothing yet
-      transport->write(chunk);
-      written += chunk.size();
-    }
+    const std::size_t written =
+        write_until_paused(*transport, *writer);  // the peer reads nothing yet
     EXPECT_EQ(writer->events, "mp");
     EXPECT_GT(writer->sizes.at(0), 8192u);
     // The peer reads everything: the buffer drains, and resume_writing follows once.
-    std::size_t drained = 0;
-    char sink[65536];
-    while (drained < written) {
-      const ssize_t n = ::recv(peer, sink, sizeof sink, MSG_DONTWAIT);
-      if (n > 0) drained += static_cast<std::size_t>(n);
-      co_await asyncio::sleep(0s);
-    }
+    co_await peer_reads(peer, written);
     EXPECT_EQ(writer->events, "mpr");
     EXPECT_LE(writer->sizes.at(1), 2048u);
     transport->close();

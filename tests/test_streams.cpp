@@ -821,16 +821,22 @@ TEST_F(StreamTest, CloseSendsBufferedBytesFirstAndDrainThenRaises) {
   }());
 }
 
+// Writes `data`, over the high-water mark, and gives a drain() that waits for it to go out.
+Coro<asyncio::Task<void>> a_waiting_drain(asyncio::StreamWriter& writer, const std::string& data) {
+  writer.write(data);
+  auto drained = asyncio::create_task(writer.drain());
+  co_await asyncio::sleep(0s);
+  EXPECT_FALSE(drained.done());
+  co_return drained;
+}
+
 // Python's _drain_helper: a drain already waiting when the connection ends cleanly returns.
 TEST_F(StreamTest, ADrainWaitingWhenTheConnectionEndsCleanlyReturns) {
   small_socket_buffers();
   const std::string sent = pattern(512 * KiB);
   run([&]() -> Coro<void> {
     auto [reader, writer] = open();
-    writer.write(sent);
-    auto drained = asyncio::create_task(writer.drain());
-    co_await asyncio::sleep(0s);
-    EXPECT_FALSE(drained.done());  // above the high-water mark
+    auto drained = co_await a_waiting_drain(writer, sent);
     writer.close();
     const auto got = co_await peer_read(sent.size() + 1);
     EXPECT_EQ(got, sent);
@@ -844,10 +850,7 @@ TEST_F(StreamTest, ADrainWaitingWhenTheConnectionIsAbortedReturns) {  // as Pyth
   const std::string sent = pattern(512 * KiB);
   run([&]() -> Coro<void> {
     auto [reader, writer] = open();
-    writer.write(sent);
-    auto drained = asyncio::create_task(writer.drain());
-    co_await asyncio::sleep(0s);
-    EXPECT_FALSE(drained.done());
+    auto drained = co_await a_waiting_drain(writer, sent);
     writer.abort();
     co_await drained;
     co_await writer.wait_closed();
