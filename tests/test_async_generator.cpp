@@ -371,6 +371,9 @@ TEST_F(AsyncGeneratorTest, AnAwaiterIsCheckedWhenAwaitedAndAwaitedOnce) {
       auto close = gen.aclose();
       co_await what(close);
       co_await what(close);
+      auto thrown = gen.athrow(std::runtime_error("x"));  // closed: gives nothing, once
+      co_await what(thrown);
+      co_await what(thrown);
     }
     {  // made while nobody runs it, awaited while another task does
       AsyncGenerator<int> gen = ticker(2);
@@ -385,6 +388,7 @@ TEST_F(AsyncGeneratorTest, AnAwaiterIsCheckedWhenAwaitedAndAwaitedOnce) {
   };
   EXPECT_EQ(loop->run_until_complete(body()),
             "ok;cannot reuse already awaited __anext__()/asend();ok;"
+            "cannot reuse already awaited aclose()/athrow();ok;"
             "cannot reuse already awaited aclose()/athrow();"
             "anext(): asynchronous generator is already running;");
 }

@@ -241,10 +241,10 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
     /// finished and destroyed). RuntimeError when this awaiter was awaited before, or while
     /// another step runs the generator.
     void take_frame() {
-      if (std::exchange(awaited_, true)) {
-        throw RuntimeError(error_ || std::string_view(what_) == "aclose"
-                               ? "cannot reuse already awaited aclose()/athrow()"
-                               : "cannot reuse already awaited __anext__()/asend()");
+      if (std::exchange(awaited_, true)) {  // (error_ was handed to the frame by then)
+        throw RuntimeError(std::string_view(what_) == "anext"
+                               ? "cannot reuse already awaited __anext__()/asend()"
+                               : "cannot reuse already awaited aclose()/athrow()");
       }
       gen_ = owner_ ? owner_->frame_ : Handle{};
       if (gen_ && gen_.promise().running())
@@ -309,11 +309,9 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
   /// finished, or after aclose(). RuntimeError on a moved-from generator, or while another
   /// step is running it.
   NextAwaiter next() {
-    if (!frame_) {
-      if (closed_) return NextAwaiter(this, {}, {}, "anext");
+    if (!frame_ && !closed_)
       throw RuntimeError("cannot iterate a moved-from asynchronous generator");
-    }
-    if (frame_.promise().running())
+    if (frame_ && frame_.promise().running())
       throw RuntimeError("anext(): asynchronous generator is already running");
     return NextAwaiter(this, {}, {}, "anext");
   }
@@ -351,10 +349,9 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
   /// (or was closed), gives nullopt, as Python's does. RuntimeError while another step runs it.
   NextAwaiter athrow(std::exception_ptr error) {
     if (!error) throw std::invalid_argument("athrow(): no exception given");
-    if (!frame_) {
-      if (closed_) return NextAwaiter(this, {}, {}, "athrow");
+    if (!frame_ && !closed_)
       throw RuntimeError("cannot iterate a moved-from asynchronous generator");
-    }
+    if (!frame_) return NextAwaiter(this, {}, {}, "athrow");  // closed: nothing is thrown
     if (frame_.promise().running())
       throw RuntimeError("athrow(): asynchronous generator is already running");
     return NextAwaiter(this, std::move(error), {}, "athrow");
