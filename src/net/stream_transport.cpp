@@ -427,26 +427,29 @@ void StreamTransport::close() {
 
 // --- Addresses -----------------------------------------------------------------------------------
 
-// Asked of the socket the first time (a server's accept sets the peer's beforehand). A socket
-// that cannot tell (the peer reset it, ENOTCONN) gives an empty address, as Python stores None:
-// asking must not fail the protocol callback that asks.
-SocketAddress StreamTransport::peer_address() const {
-  if (peer_address_.family() == AF_UNSPEC && !lost_ && kind_ == Kind::socket) {
-    try {
-      peer_address_ = SocketAddress::peer_of(fd_.get());
-    } catch (const std::system_error&) {
-    }
+namespace {
+
+// An address is asked of the socket the first time (a server's accept sets the peer's
+// beforehand). A socket that cannot tell (the peer reset it, ENOTCONN) leaves it empty, as
+// Python stores None: asking must not fail the protocol callback that asks.
+void ask_once(SocketAddress& cached, SocketAddress (*ask)(int), int fd) {
+  if (cached.family() != AF_UNSPEC) return;
+  try {
+    cached = ask(fd);
+  } catch (const std::system_error&) {
   }
+}
+
+}  // namespace
+
+SocketAddress StreamTransport::peer_address() const {
+  if (!lost_ && kind_ == Kind::socket) ask_once(peer_address_, &SocketAddress::peer_of, fd_.get());
   return peer_address_;
 }
 
 SocketAddress StreamTransport::local_address() const {
-  if (local_address_.family() == AF_UNSPEC && !lost_ && kind_ == Kind::socket) {
-    try {
-      local_address_ = SocketAddress::local_of(fd_.get());
-    } catch (const std::system_error&) {
-    }
-  }
+  if (!lost_ && kind_ == Kind::socket)
+    ask_once(local_address_, &SocketAddress::local_of, fd_.get());
   return local_address_;
 }
 

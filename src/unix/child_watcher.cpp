@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <string>
+#include <system_error>
 
 #include "asyncio/detail/io_watcher.hpp"
 #include "asyncio/detail/syscall.hpp"
@@ -116,6 +117,14 @@ void ChildWatcher::close() noexcept {
     const pid_t reaped = retry_on_eintr([&] { return ::waitpid(pid, &status, 0); });
     finish(pid, reaped == pid ? returncode_of(status) : 255);
   }
+}
+
+void signal_child(pid_t pid, int sig, bool reaped, bool finished) {
+  if (reaped) {
+    if (finished) throw std::system_error(ESRCH, std::generic_category(), "kill");
+    return;
+  }
+  if (::kill(pid, sig) != 0) throw_errno(errno, "kill");
 }
 
 }  // namespace asyncio::detail

@@ -70,4 +70,10 @@ class ChildWatcher {
 /// The return code Python gives a wait status: the exit status, or -signal.
 int returncode_of(int status) noexcept;
 
+/// Process.send_signal and SubprocessTransport.send_signal: sends `sig` to a child not reaped
+/// yet. A reaped child's pid may belong to another process by then: nothing is sent, silently
+/// while its pipes are open (`finished` false; Python's Popen skips a dead child), else
+/// std::system_error(ESRCH) (Python's ProcessLookupError once connection_lost has run).
+void signal_child(pid_t pid, int sig, bool reaped, bool finished);
+
 }  // namespace asyncio::detail

@@ -57,7 +57,6 @@ namespace {
 
 using detail::OwnedFd;
 using detail::SpawnRequest;
-using detail::throw_errno;
 
 Process spawn(SpawnRequest& request) {
   EventLoop& loop = get_running_loop();
@@ -147,13 +146,7 @@ Coro<std::pair<std::string, std::string>> Process::communicate(std::optional<std
 }
 
 void Process::send_signal(int sig) {
-  // As the transport's (subprocess_transport.cpp): silent for a child known to have exited,
-  // ProcessLookupError (ESRCH) once its pipes are closed too.
-  if (state_->returncode()) {
-    if (state_->finished()) throw std::system_error(ESRCH, std::generic_category(), "kill");
-    return;
-  }
-  if (::kill(state_->pid(), sig) != 0) throw_errno(errno, "kill");
+  detail::signal_child(state_->pid(), sig, state_->returncode().has_value(), state_->finished());
 }
 
 void Process::terminate() { send_signal(SIGTERM); }

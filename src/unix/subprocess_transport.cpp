@@ -74,14 +74,8 @@ class ChildTransport final : public SubprocessTransport,
   std::shared_ptr<Transport> get_pipe_transport(int fd) const noexcept override {
     return fd >= 0 && fd < 3 ? pipes_[fd] : nullptr;
   }
-  /// Python's: a child known to have exited is not signalled (Popen.send_signal), and once its
-  /// pipes are closed too (connection_lost) the transport raises ProcessLookupError (ESRCH).
   void send_signal(int sig) override {
-    if (returncode_) {
-      if (finished_) throw std::system_error(ESRCH, std::generic_category(), "kill");
-      return;
-    }
-    if (::kill(pid_, sig) != 0) throw_errno(errno, "kill");
+    signal_child(pid_, sig, returncode_.has_value(), finished_);
   }
   void terminate() override { send_signal(SIGTERM); }
   void kill() override { send_signal(SIGKILL); }
