@@ -3,8 +3,10 @@
 // that goes away giving EPIPE from drain() and never SIGPIPE, and files that are not pipes
 // refused. The loop's selector is the one ASYNCIO_SELECTOR names.
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -140,6 +142,46 @@ TEST_F(PipeTest, ACharacterDeviceIsAccepted) {
     co_await writer.wait_closed();
   }());
   EXPECT_FALSE(is_open(fd));
+}
+
+TEST_F(PipeTest, ATerminalWithInputWaitingStaysOpenForWriting) {
+  // A pseudo-terminal: the writer has its slave end, as a program writing to its terminal.
+  Fd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  ASSERT_GE(master.fd, 0);
+  ASSERT_EQ(::grantpt(master.fd), 0);
+  ASSERT_EQ(::unlockpt(master.fd), 0);
+  const int slave = ::open(::ptsname(master.fd), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(slave, 0);
+  termios mode;
+  ASSERT_EQ(::tcgetattr(slave, &mode), 0);
+  mode.c_lflag &= ~static_cast<tcflag_t>(ECHO);  // the master reads only what is written
+  ASSERT_EQ(::tcsetattr(slave, TCSANOW, &mode), 0);
+  ASSERT_EQ(::fcntl(master.fd, F_SETFL, O_NONBLOCK), 0);
+  // Someone types a line: the terminal turns readable. That is input, not its reader gone.
+  ASSERT_EQ(::write(master.fd, "typed\n", 6), 6);
+  pollfd typed{slave, POLLIN, 0};
+  ASSERT_EQ(::poll(&typed, 1, 10'000), 1);
+  Pipe polled;  // each byte through it takes a poll of the loop, which sees the terminal too
+  run([&]() -> Coro<void> {
+    asyncio::StreamWriter writer = co_await asyncio::connect_write_pipe(slave);
+    asyncio::StreamReader reader = co_await asyncio::connect_read_pipe(polled.read_end.release());
+    for (int poll = 0; poll < 2; ++poll) {
+      EXPECT_EQ(::write(polled.write_end, "p", 1), 1);
+      EXPECT_EQ(co_await reader.readexactly(1), "p");
+    }
+    EXPECT_FALSE(writer.is_closing());
+    writer.write("shown");
+    co_await writer.drain();
+    writer.close();
+    co_await writer.wait_closed();
+  }());
+  std::string shown(5, '\0');
+  pollfd output{master.fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&output, 1, 10'000), 1);
+  EXPECT_EQ(::read(master.fd, shown.data(), shown.size()), 5);
+  EXPECT_EQ(shown, "shown");
+  char left[16];
+  EXPECT_EQ(::read(master.fd, left, sizeof left), -1);  // nothing else was written
 }
 
 TEST_F(PipeTest, ARegularFileIsRefusedAndLeftOpen) {

@@ -272,6 +272,27 @@ TEST_F(ServerTest, CloseClientsClosesLiveConnectionsAndWaitClosedWaitsForThem) {
   }());
 }
 
+TEST_F(ServerTest, ANotYetServingServerRefusesConnections) {
+  run([&]() -> Coro<void> {
+    asyncio::ServerOptions options;
+    options.start_serving = false;
+    Server server = co_await asyncio::start_server(echo_lines, "127.0.0.1", 0, options);
+    const std::uint16_t port = server.addresses().at(0).port();  // bound, so it has a port
+    try {
+      co_await asyncio::open_connection("127.0.0.1", port);
+      ADD_FAILURE() << "connected to a server that does not listen yet";
+    } catch (const std::system_error& error) {
+      EXPECT_EQ(error.code().value(), ECONNREFUSED);
+    }
+    server.start_serving();
+    const std::vector<std::string> messages{"ping"};
+    auto replies = co_await chat("127.0.0.1", port, messages);
+    EXPECT_EQ(replies.at(0), "ping\n");
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
 TEST_F(ServerTest, DroppingTheLastHandleClosesTheServer) {
   run([&]() -> Coro<void> {
     std::uint16_t port;
@@ -385,7 +406,7 @@ TEST_F(ServerTest, AcceptUnderEmfileNeitherSpinsNorDies) {
     int served = 0;
     asyncio::ServerOptions options;
     options.accept_retry_delay = 20ms;
-    options.start_serving = false;  // the connection waits in the kernel's backlog
+    options.start_serving = false;  // serving starts once descriptors are exhausted
     Server server = co_await asyncio::start_server(
         [&](StreamReader, StreamWriter writer) -> Coro<void> {
           ++served;
@@ -394,7 +415,6 @@ TEST_F(ServerTest, AcceptUnderEmfileNeitherSpinsNorDies) {
         },
         "127.0.0.1", 0, options);
     asyncio_test::Fd client = asyncio_test::make_socket();
-    co_await asyncio::get_running_loop().sock_connect(client, server.addresses().at(0));
     // The window below sleeps and the server reports a std::system_error: UBSan meets each of
     // these types here first.
     co_await asyncio::sleep(1ms);
@@ -417,6 +437,8 @@ TEST_F(ServerTest, AcceptUnderEmfileNeitherSpinsNorDies) {
     low.rlim_cur = static_cast<rlim_t>(spare.fd) + 1;
     EXPECT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
     server.start_serving();
+    // Connecting takes no descriptor (the socket was made before); accepting it would.
+    co_await asyncio::get_running_loop().sock_connect(client, server.addresses().at(0));
     // The window starts once accept has failed: it holds the retry due 20 ms after that
     // failure (timers run by deadline), so there are at least two reports however late the
     // loop gets to run.

@@ -37,7 +37,9 @@ struct ServerOptions {
   /// how long closing waits for its close_notify (30 s unset). Only with ssl.
   std::optional<std::chrono::milliseconds> ssl_handshake_timeout{};
   std::optional<std::chrono::milliseconds> ssl_shutdown_timeout{};
-  bool start_serving = true;  // accept from the start, or wait for start_serving()
+  /// Listen and accept from the start; false: the sockets are only bound, and connections are
+  /// refused until start_serving() or serve_forever() (Python's start_serving=False).
+  bool start_serving = true;
   /// How long accepting pauses after running out of descriptors or memory (EMFILE, ENFILE,
   /// ENOBUFS, ENOMEM), instead of spinning on the pending connection (CPython: 1 s).
   std::chrono::milliseconds accept_retry_delay{1000};
@@ -59,7 +61,7 @@ class Server : detail::LoopBound {
   void abort_clients();
   /// Waits until the server is closed and every connection it accepted is closed.
   Coro<void> wait_closed();
-  /// Starts accepting, if not already.
+  /// Starts listening and accepting, if not already; std::system_error when listen() fails.
   void start_serving();
   bool is_serving() const noexcept;
   /// Accepts until close() is called (then returns). If the awaiting task is cancelled, closes

@@ -32,7 +32,13 @@ ServerCore::ServerCore(EventLoop& loop, std::vector<OwnedFd> listeners, Protocol
     listeners_.push_back(std::make_unique<Listener>(this, fd.get()));
     fd.release();  // now the listener's
   }
-  if (options_.start_serving) start_serving();
+  if (!options_.start_serving) return;
+  try {
+    start_serving();
+  } catch (...) {
+    close();  // the destructor does not run: give the sockets back here
+    throw;
+  }
 }
 
 ServerCore::~ServerCore() {
@@ -52,8 +58,13 @@ std::vector<int> ServerCore::sockets() const {
   return fds;
 }
 
+// Python's Server._start_serving: the sockets listen from here on, so that until then a
+// connection is refused rather than left waiting in a backlog nobody accepts from.
 void ServerCore::start_serving() {
   if (serving_ || closed_) return;
+  for (auto& listener : listeners_) {
+    if (::listen(listener->fd, options_.backlog) < 0) throw_errno(errno, "listen");
+  }
   serving_ = true;
   for (auto& listener : listeners_) watch(*listener);
 }
@@ -219,6 +230,7 @@ namespace {
 
 using detail::throw_errno;
 
+/// A bound socket for a server, not yet listening.
 detail::OwnedFd make_listener(int family, int protocol, const SocketAddress& address,
                               const ServerOptions& options) {
   detail::OwnedFd fd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol));
@@ -233,11 +245,9 @@ detail::OwnedFd make_listener(int family, int protocol, const SocketAddress& add
     // An IPv6 socket takes IPv6 only, so that "" can bind IPv4 and IPv6 side by side.
     if (family == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   }
-  if (::bind(fd.get(), address.data(), address.size()) < 0 ||
-      ::listen(fd.get(), options.backlog) < 0) {
+  if (::bind(fd.get(), address.data(), address.size()) < 0)
     throw_errno(errno, "error while attempting to bind on address " + address.to_string());
-  }
-  return fd;
+  return fd;  // listening from ServerCore::start_serving
 }
 
 /// Runs a connection's handler; what escapes it (but cancellation) goes to the loop's exception

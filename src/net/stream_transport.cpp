@@ -3,6 +3,7 @@
 #include "asyncio/detail/stream_transport.hpp"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -45,9 +46,10 @@ std::shared_ptr<StreamTransport> StreamTransport::open(EventLoop& loop, OwnedFd 
   return transport;
 }
 
-// Python's order: connection_made, then reading starts (a write pipe is watched for reading
-// only to learn that its reader went away, as CPython's _UnixWritePipeTransport does; a
-// character device may not be watchable at all, and is then only written to).
+// Python's order: connection_made, then reading starts. A write pipe is watched for reading
+// only to learn that its reader went away, as CPython's _UnixWritePipeTransport does, and so
+// only when it is a FIFO or a socket: a character device is only written to (a terminal that
+// turns readable has input, not a reader gone; another may not be watchable at all).
 void StreamTransport::start() {
   self_ = shared_from_this();
   loop_->open_transports().push_back(&loop_link_);
@@ -67,6 +69,9 @@ void StreamTransport::start() {
     }
     return;
   }
+  struct stat status;
+  if (::fstat(fd_.get(), &status) != 0 || !(S_ISFIFO(status.st_mode) || S_ISSOCK(status.st_mode)))
+    return;
   try {
     read_watch_.install();
   } catch (const std::exception&) {

@@ -31,7 +31,7 @@ class ServerCore {
     ino_t inode = 0;
   };
 
-  /// Takes ownership of `listeners`, bound and listening non-blocking sockets.
+  /// Takes ownership of `listeners`, bound non-blocking sockets, which listen once it serves.
   ServerCore(EventLoop& loop, std::vector<OwnedFd> listeners, ProtocolFactory factory,
              ServerOptions options, SocketFile file);
   ~ServerCore();
@@ -39,6 +39,7 @@ class ServerCore {
   ServerCore& operator=(const ServerCore&) = delete;
 
   EventLoop& loop() const noexcept { return *loop_; }
+  /// Listens on the sockets and accepts from them; std::system_error when listen() fails.
   void start_serving();
   bool is_serving() const noexcept { return serving_; }
   bool is_closed() const noexcept { return closed_; }
