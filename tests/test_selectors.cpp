@@ -306,6 +306,22 @@ TEST(EpollSelector, RegisteringAnFdThatIsNotOpenIsAnOsError) {
   EXPECT_EQ(sel.size(), 0u);  // the failed registration left no key behind
 }
 
+TEST(EpollSelector, AModifyTheKernelRefusesDropsTheKey) {
+  EpollSelector sel;
+  Pipe p;
+  const int fd = p.r;
+  sel.register_fd(fd, EVENT_READ);
+  p.r.close();  // closed behind the selector's back: epoll forgot it
+  try {
+    sel.modify(fd, EVENT_READ | EVENT_WRITE);
+    FAIL();
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), EBADF);
+  }
+  EXPECT_EQ(sel.get_key(fd), nullptr);  // as Python's: unregistered, so the number is free again
+  EXPECT_EQ(sel.size(), 0u);
+}
+
 TEST(MakeSelector, ByNameAndFromTheEnvironment) {
   EXPECT_NE(dynamic_cast<SelectSelector*>(make_selector("select").get()), nullptr);
   EXPECT_NE(dynamic_cast<PollSelector*>(make_selector("poll").get()), nullptr);

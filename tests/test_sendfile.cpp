@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/asyncio_test.hpp"
@@ -102,6 +103,44 @@ TEST_F(SendfileTest, OffsetAndCountAndAFileShorterThanCount) {
     ::close(ours);
     ::close(peer);
     ::close(file);
+  }());
+}
+
+/// Reads what `fd` holds now, without waiting; how many bytes that was.
+std::size_t take_what_arrived(int fd) {
+  std::vector<char> buffer(64 * 1024);
+  std::size_t total = 0;
+  for (ssize_t n; (n = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT)) > 0;)
+    total += static_cast<std::size_t>(n);
+  return total;
+}
+
+// Python's sock_sendfile seeks the file past what was sent in a `finally`: when the send fails
+// or is cancelled halfway too.
+TEST_F(SendfileTest, ASendThatFailsOrIsCancelledLeavesTheOffsetAfterWhatWasSent) {
+  run([&]() -> Coro<void> {
+    for (const bool cancel : {false, true}) {
+      const int file = temp_file(4 * 1024 * 1024);
+      auto [ours, peer] = socket_pair();
+      auto sending = asyncio::create_task(loop->sock_sendfile(ours, file, 10));
+      co_await asyncio::sleep(0s);  // its first step ran: the socket's buffer is full
+      EXPECT_FALSE(sending.done());
+      const std::size_t sent = take_what_arrived(peer);  // (the sender waits meanwhile)
+      EXPECT_GT(sent, 0u);
+      bool failed = false;
+      if (cancel) {
+        sending.cancel();
+        failed = co_await asyncio_test::throws<asyncio::CancelledError>(std::move(sending));
+      } else {
+        ::close(std::exchange(peer, -1));
+        failed = co_await asyncio_test::throws<std::system_error>(std::move(sending));
+      }
+      EXPECT_TRUE(failed);
+      EXPECT_EQ(::lseek(file, 0, SEEK_CUR), static_cast<off_t>(10 + sent)) << "cancel " << cancel;
+      ::close(ours);
+      if (peer >= 0) ::close(peer);
+      ::close(file);
+    }
   }());
 }
 

@@ -47,7 +47,8 @@ class ReadinessBackend final : public IoBackend {
   Coro<std::size_t> sendto(int fd, std::string_view data, SocketAddress address) override;
   Coro<std::pair<std::size_t, SocketAddress>> recvfrom_into(int fd,
                                                             std::span<char> buffer) override;
-  Coro<std::size_t> sendfile(int fd, int file, std::int64_t offset, std::size_t count) override;
+  Coro<void> sendfile(int fd, int file, std::int64_t offset, std::size_t count,
+                      std::size_t& sent) override;
 
  private:
   // What each fd is watched for, indexed by fd.

@@ -32,8 +32,8 @@ Coro<std::size_t> sendto(IoBackend& backend, bool debug, int fd, std::string_vie
                          SocketAddress address);
 Coro<std::pair<std::size_t, SocketAddress>> recvfrom_into(IoBackend& backend, bool debug, int fd,
                                                           std::span<char> buffer);
-Coro<std::size_t> sendfile(IoBackend& backend, bool debug, int fd, int file, std::int64_t offset,
-                           std::size_t count);
+Coro<void> sendfile(IoBackend& backend, bool debug, int fd, int file, std::int64_t offset,
+                    std::size_t count, std::size_t& sent);
 
 }  // namespace readiness_ops
 

@@ -75,9 +75,9 @@ Coro<std::pair<std::size_t, SocketAddress>> ReadinessBackend::recvfrom_into(
   return readiness_ops::recvfrom_into(*this, scheduler_.debug(), fd, buffer);
 }
 
-Coro<std::size_t> ReadinessBackend::sendfile(int fd, int file, std::int64_t offset,
-                                             std::size_t count) {
-  return readiness_ops::sendfile(*this, scheduler_.debug(), fd, file, offset, count);
+Coro<void> ReadinessBackend::sendfile(int fd, int file, std::int64_t offset, std::size_t count,
+                                      std::size_t& sent) {
+  return readiness_ops::sendfile(*this, scheduler_.debug(), fd, file, offset, count, sent);
 }
 
 namespace readiness_ops {
@@ -160,17 +160,16 @@ Coro<std::pair<std::size_t, SocketAddress>> recvfrom_into(IoBackend& backend, bo
 
 // sendfile(2) has no MSG_NOSIGNAL: SIGPIPE is held back around it. A file sendfile(2) cannot
 // read from (a pipe, a socket), or an fd it cannot write to, fails before any byte is sent.
-Coro<std::size_t> sendfile(IoBackend& backend, bool debug, int fd, int file, std::int64_t offset,
-                           std::size_t count) {
+Coro<void> sendfile(IoBackend& backend, bool debug, int fd, int file, std::int64_t offset,
+                    std::size_t count, std::size_t& sent) {
   check_nonblocking(debug, fd);
   constexpr std::size_t most_per_call = 0x7ffff000;  // what Linux sends per call at most
-  std::size_t total = 0;
-  off_t at = static_cast<off_t>(offset);
-  while (total < count) {
+  off_t at = static_cast<off_t>(offset);  // sendfile(2) moves it past what it sent
+  for (std::size_t total = 0; total < count; total = static_cast<std::size_t>(at - offset)) {
     const std::size_t chunk = std::min(count - total, most_per_call);
     const ssize_t n = without_sigpipe([&] { return ::sendfile(fd, file, &at, chunk); });
     if (n > 0) {
-      total += static_cast<std::size_t>(n);
+      sent += static_cast<std::size_t>(n);
       continue;
     }
     if (n == 0) break;  // the file ended
@@ -180,14 +179,13 @@ Coro<std::size_t> sendfile(IoBackend& backend, bool debug, int fd, int file, std
       co_await FdWaiter(backend, fd, IoBackend::writer);
       continue;
     }
-    if (total == 0 && (error == EINVAL || error == ENOSYS || error == ESPIPE ||
+    if (at == offset && (error == EINVAL || error == ENOSYS || error == ESPIPE ||
                        error == EOVERFLOW || error == EOPNOTSUPP)) {
       throw SendfileNotAvailableError("os.sendfile call failed: " +
                                       std::system_category().message(error));
     }
     throw_errno(error, "sendfile");
   }
-  co_return total;
 }
 
 }  // namespace readiness_ops

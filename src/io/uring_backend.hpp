@@ -79,7 +79,8 @@ class UringBackend final : public IoBackend {
   Coro<std::size_t> sendto(int fd, std::string_view data, SocketAddress address) override;
   Coro<std::pair<std::size_t, SocketAddress>> recvfrom_into(int fd,
                                                             std::span<char> buffer) override;
-  Coro<std::size_t> sendfile(int fd, int file, std::int64_t offset, std::size_t count) override;
+  Coro<void> sendfile(int fd, int file, std::int64_t offset, std::size_t count,
+                      std::size_t& sent) override;
 
   Receive* start_receive(int fd, Receiver& receiver) override;
   Accept* start_accept(int fd, Acceptor& acceptor) override;

@@ -239,8 +239,9 @@ Coro<std::size_t> UringBackend::sendto(int fd, std::string_view data, SocketAddr
   }
 }
 
-Coro<std::size_t> UringBackend::sendfile(int fd, int file, std::int64_t offset, std::size_t count) {
-  return readiness_ops::sendfile(*this, debug(), fd, file, offset, count);
+Coro<void> UringBackend::sendfile(int fd, int file, std::int64_t offset, std::size_t count,
+                                  std::size_t& sent) {
+  return readiness_ops::sendfile(*this, debug(), fd, file, offset, count, sent);
 }
 
 }  // namespace asyncio::detail

@@ -41,17 +41,27 @@ void check_sendfile_arguments(int fd, std::int64_t offset, std::optional<std::si
     throw std::invalid_argument("only SOCK_STREAM type sockets are supported");
 }
 
+/// Puts the file's offset after what was sent, however the sending ends, as Python does (when
+/// nothing was sent, the offset is left alone; not for pipes).
+struct SeekPastSent {
+  int file;
+  std::int64_t offset;
+  std::size_t sent = 0;
+  ~SeekPastSent() {
+    if (sent > 0) ::lseek(file, static_cast<off_t>(offset) + static_cast<off_t>(sent), SEEK_SET);
+  }
+};
+
 /// The fallback (Python's _sock_sendfile_fallback): reads up to 256 KiB at a time and sends
-/// it with `send(bytes)` (a coroutine). The file is read on the loop's thread (a regular file's
-/// read does not wait for long; a pipe's is waited for).
+/// it with `send(bytes)` (a coroutine), adding what was sent to `sent`. The file is read on the
+/// loop's thread (a regular file's read does not wait for long; a pipe's is waited for).
 template <class Send>
-Coro<std::size_t> read_and_send(EventLoop& loop, int file, std::int64_t offset, std::size_t count,
-                                Send send) {
+Coro<void> read_and_send(EventLoop& loop, int file, std::int64_t offset, std::size_t count,
+                         Send send, std::size_t& sent) {
   if (offset != 0 && ::lseek(file, static_cast<off_t>(offset), SEEK_SET) < 0)
     throw_errno(errno, "lseek");
   std::vector<char> chunk(std::min<std::size_t>(count, 256 * 1024));
-  std::size_t total = 0;
-  while (total < count) {
+  for (std::size_t total = 0; total < count;) {
     const std::size_t wanted = std::min(chunk.size(), count - total);
     const ssize_t n = detail::retry_on_eintr([&] { return ::read(file, chunk.data(), wanted); });
     if (n < 0) {
@@ -62,29 +72,28 @@ Coro<std::size_t> read_and_send(EventLoop& loop, int file, std::int64_t offset, 
     if (n == 0) break;  // the file ended
     co_await send(std::string_view(chunk.data(), static_cast<std::size_t>(n)));
     total += static_cast<std::size_t>(n);
+    sent += static_cast<std::size_t>(n);
   }
-  co_return total;
 }
 
-/// sendfile(2), or the fallback; leaves the file's offset after what was sent, as Python does.
+/// sendfile(2), or the fallback.
 Coro<std::size_t> send_file_over(EventLoop& loop, int fd, int file, std::int64_t offset,
                                  std::optional<std::size_t> count, bool fallback) {
   const std::size_t wanted = count.value_or(std::numeric_limits<std::size_t>::max());
-  std::size_t sent = 0;
+  SeekPastSent seek{file, offset};
   bool not_available = false;
   try {
-    sent = co_await loop.io_backend().sendfile(fd, file, offset, wanted);
+    co_await loop.io_backend().sendfile(fd, file, offset, wanted, seek.sent);
   } catch (const SendfileNotAvailableError&) {
     if (!fallback) throw;
     not_available = true;
   }
   if (not_available) {
-    sent = co_await read_and_send(loop, file, offset, wanted, [&loop, fd](std::string_view bytes) {
-      return loop.sock_sendall(fd, bytes);
-    });
+    co_await read_and_send(
+        loop, file, offset, wanted,
+        [&loop, fd](std::string_view bytes) { return loop.sock_sendall(fd, bytes); }, seek.sent);
   }
-  ::lseek(file, static_cast<off_t>(offset) + static_cast<off_t>(sent), SEEK_SET);  // not for pipes
-  co_return sent;
+  co_return seek.sent;
 }
 
 /// Python's _SendfileFallbackProtocol: stands in for a transport's protocol while a file is
@@ -162,13 +171,14 @@ Coro<std::size_t> write_through(EventLoop& loop, std::shared_ptr<Transport> tran
     FallbackProtocol& protocol;
     ~Restore() { protocol.restore(); }
   } restore{*protocol};
-  const std::size_t sent = co_await read_and_send(
+  SeekPastSent seek{file, offset};
+  co_await read_and_send(
       loop, file, offset, count.value_or(std::numeric_limits<std::size_t>::max()),
       [&protocol](std::string_view bytes) {
         return FallbackProtocol::write_when_drained(protocol, bytes);
-      });
-  ::lseek(file, static_cast<off_t>(offset) + static_cast<off_t>(sent), SEEK_SET);
-  co_return sent;
+      },
+      seek.sent);
+  co_return seek.sent;
 }
 
 }  // namespace
@@ -207,8 +217,6 @@ Coro<std::size_t> StreamTransport::send_file(std::shared_ptr<StreamTransport> se
   if (self->kind_ == Kind::read_pipe) throw RuntimeError("a read pipe cannot send a file");
   if (self->sending_file_) throw RuntimeError("sendfile is in progress");
   self->sending_file_ = true;
-  // However this ends: writing is allowed again, and a connection lost meanwhile gets its fd
-  // closed now.
   // However this ends: writing is allowed again, reading resumes if it was on, and a
   // connection lost meanwhile gets its fd closed now.
   struct Done {

@@ -73,9 +73,11 @@ class IoBackend {
   virtual Coro<std::pair<std::size_t, SocketAddress>> recvfrom_into(int fd,
                                                                     std::span<char> buffer) = 0;
   /// sendfile(2) of up to `count` bytes of `file` from `offset` to the socket or pipe `fd`, until
-  /// the file ends; the bytes sent. SendfileNotAvailableError when sendfile(2) cannot do it (no
+  /// the file ends; adds the bytes sent to `sent` as they go, so that it is right also when
+  /// this throws or is cancelled. SendfileNotAvailableError when sendfile(2) cannot do it (no
   /// byte was sent then).
-  virtual Coro<std::size_t> sendfile(int fd, int file, std::int64_t offset, std::size_t count) = 0;
+  virtual Coro<void> sendfile(int fd, int file, std::int64_t offset, std::size_t count,
+                              std::size_t& sent) = 0;
 
   // --- Receiving a stream's bytes as they arrive (completion backends) ------------------------
 

@@ -61,7 +61,12 @@ SelectorKey EpollSelector::unregister(int fd) {
 const SelectorKey& EpollSelector::modify(int fd, unsigned events, void* data) {
   SelectorKey& key = key_for_modify(fd, events);
   if (key.events != events) {
-    update_kernel(fd, events);
+    try {
+      update_kernel(fd, events);
+    } catch (...) {
+      remove_key(fd);  // as Python's: an fd the kernel refuses (closed, most likely) is dropped
+      throw;
+    }
     key.events = events;
   }
   key.data = data;
