@@ -164,7 +164,7 @@ Coro<void> sendfile(IoBackend& backend, bool debug, int fd, int file, std::int64
                     std::size_t count, std::size_t& sent) {
   check_nonblocking(debug, fd);
   constexpr std::size_t most_per_call = 0x7ffff000;  // what Linux sends per call at most
-  off_t at = static_cast<off_t>(offset);  // sendfile(2) moves it past what it sent
+  off_t at = static_cast<off_t>(offset);             // sendfile(2) moves it past what it sent
   for (std::size_t total = 0; total < count; total = static_cast<std::size_t>(at - offset)) {
     const std::size_t chunk = std::min(count - total, most_per_call);
     const ssize_t n = without_sigpipe([&] { return ::sendfile(fd, file, &at, chunk); });
@@ -180,7 +180,7 @@ Coro<void> sendfile(IoBackend& backend, bool debug, int fd, int file, std::int64
       continue;
     }
     if (at == offset && (error == EINVAL || error == ENOSYS || error == ESPIPE ||
-                       error == EOVERFLOW || error == EOPNOTSUPP)) {
+                         error == EOVERFLOW || error == EOPNOTSUPP)) {
       throw SendfileNotAvailableError("os.sendfile call failed: " +
                                       std::system_category().message(error));
     }
