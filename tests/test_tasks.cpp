@@ -202,6 +202,25 @@ TEST_F(TasksTest, CancellingTheTaskAwaitingGatherCancelsEveryChild) {
   loop->run_until_complete(body());
 }
 
+// Python's Task.__wakeup takes the awaited future's result before it raises a pending
+// cancellation instead: the gather's failure counts as retrieved.
+TEST_F(TasksTest, ATaskCancelledAsTheGatherItAwaitsFailsRetrievesTheFailure) {
+  auto body = [&]() -> Coro<void> {
+    auto failing = loop->create_future<int>();
+    auto waiter = [](asyncio::Future<std::tuple<int>> gathered) -> Coro<void> {
+      co_await gathered;
+    };
+    auto t = asyncio::create_task(waiter(asyncio::gather(failing)));
+    co_await asyncio::sleep(0s);  // t awaits the gather
+    failing.set_exception(std::make_exception_ptr(std::runtime_error("boom")));
+    t.cancel();  // before t's wake-up runs
+    const bool cancelled = co_await asyncio_test::throws<asyncio::CancelledError>(std::move(t));
+    EXPECT_TRUE(cancelled);
+  };
+  loop->run_until_complete(body());
+  EXPECT_EQ(reported("Future exception was never retrieved"), 0u);
+}
+
 TEST_F(TasksTest, GatherWithACancelledChildRaisesCancelledError) {
   auto body = [&]() -> Coro<void> {
     auto a = asyncio::create_task(after(1h, 1));

@@ -235,7 +235,12 @@ class Future : public FutureBase {
       task_ = task;  // from now on the awaiter holds a reference
     }
     decltype(auto) await_resume() {
-      if (task_) task_->end_wait();
+      if (task_) {
+        // Python's Task.__wakeup asks for the future's result before a pending cancellation is
+        // raised instead: a failure is retrieved then, not reported as never retrieved.
+        state_->mark_retrieved();
+        task_->end_wait();
+      }
       if constexpr (Owned) {
         // Only the awaiter's own reference is not another handle's: let it go first, unless
         // it is the last one (every handle was dropped while the task waited).

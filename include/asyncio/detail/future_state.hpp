@@ -101,6 +101,8 @@ class FutureStateBase : public WaitTarget {
     if (state_ != State::finished || exception_) throw_for_result();
     log_traceback_ = false;
   }
+  /// Marks a stored exception as retrieved, as asking for the result would.
+  void mark_retrieved() noexcept { log_traceback_ = false; }
   void set_exception(std::exception_ptr exc);
   /// Throws InvalidStateError unless pending.
   void check_pending(const char* operation) const {
