@@ -212,6 +212,40 @@ TEST_F(EventLoopTest, AKeyboardInterruptFromACallbackLeavesTheRunAndTheRestStayQ
   never.cancel();
 }
 
+// Python's Task.__step stores a KeyboardInterrupt as the task's exception and raises it again:
+// it leaves the run although the future run is for is not done. A task run_until_complete
+// made for a coroutine that raised it does not report it as never retrieved.
+TEST_F(EventLoopTest, AKeyboardInterruptFromATaskLeavesTheRun) {
+  auto interrupting = []() -> Coro<void> {
+    co_await asyncio::sleep(0s);
+    throw asyncio::KeyboardInterrupt();
+  };
+  auto never = loop->create_future<void>();
+  auto task = loop->create_task(interrupting());
+  EXPECT_THROW(loop->run_until_complete(never), asyncio::KeyboardInterrupt);
+  EXPECT_FALSE(loop->is_running());
+  ASSERT_TRUE(task.done());
+  EXPECT_TRUE(asyncio::holds<asyncio::KeyboardInterrupt>(task.exception()));
+  // An eager task that raises it in its first step, inside create_task: create_task returns
+  // (the loop raises it once the creator's step is over).
+  asyncio::Task<void> eager;
+  auto spawner = [&]() -> Coro<void> {
+    auto interrupting_now = []() -> Coro<void> {
+      throw asyncio::KeyboardInterrupt();
+      co_return;  // (a coroutine: it throws in its first step, not when called)
+    };
+    eager = asyncio::get_running_loop().create_task(interrupting_now(), {.eager_start = true});
+    EXPECT_TRUE(eager.done());
+    co_await never;
+  };
+  EXPECT_THROW(loop->run_until_complete(spawner()), asyncio::KeyboardInterrupt);
+  EXPECT_TRUE(asyncio::holds<asyncio::KeyboardInterrupt>(eager.exception()));
+  EXPECT_THROW(loop->run_until_complete(interrupting()), asyncio::KeyboardInterrupt);
+  never.cancel();
+  loop->close();
+  EXPECT_EQ(reported("Task exception was never retrieved"), 0u);
+}
+
 TEST_F(EventLoopTest, DefaultExceptionHandlerWritesToStderr) {
   loop->set_exception_handler(nullptr);
   loop->call_soon([] { throw std::runtime_error("to stderr"); });

@@ -308,6 +308,9 @@ T EventLoop::run_until_complete(Future<T> future) {
     run_forever();
   } catch (...) {
     future.remove_done_callback(stopper);
+    // A task that raised KeyboardInterrupt (raised again by the loop, see TaskBase::complete):
+    // the caller gets it from here, so the task's copy is not reported as never retrieved.
+    if (future.done() && !future.cancelled()) future.state()->mark_retrieved();
     throw;
   }
   future.remove_done_callback(stopper);

@@ -277,7 +277,17 @@ void TaskBase::complete(std::exception_ptr error) {
   if (values) final_context_ = values;
 
   mark_done(final_state);
+  if (log_traceback_ && holds<KeyboardInterrupt>(exception_)) [[unlikely]]
+    interrupt_loop(exception_);
   release();  // the loop's reference; may destroy this
+}
+
+// Python's Task.__step stores a KeyboardInterrupt and raises it again, out of run_forever().
+// Here the loop raises it from a callback queued now (HandleNode lets it through), so that the
+// step that stored it, and whatever dispatched that step, finish first.
+void TaskBase::interrupt_loop(const std::exception_ptr& interrupt) {
+  EventLoop& loop = scheduler_->loop();
+  if (!loop.is_closed()) loop.call_soon([interrupt] { std::rethrow_exception(interrupt); });
 }
 
 }  // namespace asyncio::detail

@@ -181,6 +181,7 @@ class TaskBase : public FutureStateBase, public Callback {
   /// Completes the task from its root frame's outcome: a value was stored, `error` is null;
   /// a CancelledError ends it cancelled; anything else fails it.
   void complete(std::exception_ptr error);
+  [[gnu::cold]] void interrupt_loop(const std::exception_ptr& interrupt);
   /// Takes the pending cancellation request (there must be one).
   std::exception_ptr take_cancel_request() noexcept { return std::exchange(exception_, nullptr); }
   [[noreturn]] void throw_cancel_request();
