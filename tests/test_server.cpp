@@ -157,6 +157,34 @@ TEST_F(ServerTest, BindingABusyAddressIsSystemError) {
   }());
 }
 
+// Python keeps a transport's peername from its start: a peer that reset the connection before
+// anyone asked is still named.
+TEST_F(ServerTest, APeerThatResetTheConnectionIsStillNamed) {
+  run([&]() -> Coro<void> {
+    std::optional<asyncio::SocketAddress> peer;
+    Server server = co_await asyncio::start_server(
+        [&](StreamReader reader, StreamWriter writer) -> Coro<void> {
+          try {
+            co_await reader.read();
+          } catch (const std::system_error&) {  // ECONNRESET
+          }
+          peer = writer.peername();
+        },
+        "127.0.0.1", 0);
+    asyncio_test::Fd client = asyncio_test::make_socket();
+    co_await loop->sock_connect(client, server.addresses().at(0));
+    const asyncio::SocketAddress ours = asyncio::SocketAddress::local_of(client);
+    const linger reset{1, 0};
+    EXPECT_EQ(::setsockopt(client, SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+    client.close();  // an RST
+    co_await asyncio_test::wait_until([&] { return peer.has_value(); }, 10s,
+                                      "the handler to see the reset");
+    EXPECT_EQ(peer, ours);
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
 TEST_F(ServerTest, ExtraInfoGivesBothAddressesAndTheSocket) {
   run([&]() -> Coro<void> {
     std::optional<asyncio::SocketAddress> server_saw_peer, server_saw_self;

@@ -140,16 +140,17 @@ void ServerCore::accept_ready(Listener& listener) {
     }
     if (fd < 0) return;  // none left
     ++taken;
-    serve_accepted(fd, address.ss_family == AF_INET || address.ss_family == AF_INET6);
+    serve_accepted(fd, address.ss_family == AF_INET || address.ss_family == AF_INET6,
+                   SocketAddress(reinterpret_cast<const sockaddr*>(&address), size));
   }
 }
 
-void ServerCore::serve_accepted(int fd, bool tcp) {
+void ServerCore::serve_accepted(int fd, bool tcp, const SocketAddress& peer) {
   if (tcp) {
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
-  serve(OwnedFd(fd));
+  serve(OwnedFd(fd), peer);
 }
 
 // Out of descriptors or memory: the pending connection stays in the backlog, so the listener
@@ -171,12 +172,13 @@ void ServerCore::retry_accepting(Listener& listener) {
 
 // Python's _accept_connection2: a protocol from the factory, and a transport that calls its
 // connection_made. What fails goes to the exception handler, and the connection is closed.
-void ServerCore::serve(OwnedFd fd) {
+void ServerCore::serve(OwnedFd fd, const SocketAddress& peer) {
   try {
     std::shared_ptr<StreamProtocol> protocol = factory_();
     if (options_.ssl)  // the TLS layer is the socket's protocol, and calls the factory's
       protocol = TLSTransport::create(*loop_, tls_settings(options_), std::move(protocol));
-    StreamTransport::open(*loop_, std::move(fd), StreamTransport::Kind::socket, protocol, this);
+    StreamTransport::open(*loop_, std::move(fd), StreamTransport::Kind::socket, protocol, this,
+                          peer);
   } catch (...) {
     loop_->call_exception_handler(
         {"Error on transport creation for incoming connection", std::current_exception(), ""});

@@ -35,12 +35,15 @@ StreamTransport::StreamTransport(EventLoop& loop, OwnedFd fd, Kind kind,
 
 std::shared_ptr<StreamTransport> StreamTransport::open(EventLoop& loop, OwnedFd fd, Kind kind,
                                                        std::shared_ptr<StreamProtocol> protocol,
-                                                       ServerCore* server) {
+                                                       ServerCore* server,
+                                                       const SocketAddress& peer) {
   if (!protocol) throw std::invalid_argument("a transport needs a protocol");
   // make_shared cannot reach the private constructor; fd is closed if allocating throws.
   std::shared_ptr<StreamTransport> transport(
       new StreamTransport(loop, std::move(fd), kind, server));
   transport->protocol_.set(protocol);  // `protocol` lives on until connection_made is called
+  transport->peer_address_ = peer;
+  if (kind == Kind::socket) transport->peer_address();  // kept for after a reset, as Python's
   if (server) server->connection_made(transport.get());
   transport->start();
   return transport;
@@ -434,8 +437,8 @@ void StreamTransport::close() {
 
 namespace {
 
-// An address is asked of the socket the first time (a server's accept sets the peer's
-// beforehand). A socket that cannot tell (the peer reset it, ENOTCONN) leaves it empty, as
+// An address is asked of the socket the first time (the peer's when the transport opens, unless
+// a server's accept gave it). A socket that cannot tell (the peer reset it, ENOTCONN) leaves it empty, as
 // Python stores None: asking must not fail the protocol callback that asks.
 void ask_once(SocketAddress& cached, SocketAddress (*ask)(int), int fd) {
   if (cached.family() != AF_UNSPEC) return;

@@ -83,9 +83,10 @@ class ServerCore {
   void pause_accepting(Listener& listener, int error);
   /// Stops accepting on `listener` for accept_retry_delay.
   void retry_accepting(Listener& listener);
-  /// An accepted connection: TCP_NODELAY set (`tcp`), then served.
-  void serve_accepted(int fd, bool tcp);
-  void serve(OwnedFd fd);
+  /// An accepted connection: TCP_NODELAY set (`tcp`), then served. `peer`: its address, when
+  /// accept gave it.
+  void serve_accepted(int fd, bool tcp, const SocketAddress& peer = {});
+  void serve(OwnedFd fd, const SocketAddress& peer);
   template <class F>
   void for_each_connection(F f);
 

@@ -77,9 +77,12 @@ class StreamTransport final : public ConnectionTransport,
   /// aborts the connection. The transport holds the protocol until connection_lost, but for a
   /// StreamReaderProtocol, which belongs to its reader and writer (they abort the connection
   /// when they go).
+  /// A socket's peer address is kept from the start, as Python's: `peer` when the caller has it
+  /// (a server's accept), else asked of the socket.
   static std::shared_ptr<StreamTransport> open(EventLoop& loop, OwnedFd fd, Kind kind,
                                                std::shared_ptr<StreamProtocol> protocol,
-                                               ServerCore* server = nullptr);
+                                               ServerCore* server = nullptr,
+                                               const SocketAddress& peer = {});
   /// Aborts the connection if it is still open.
   ~StreamTransport() override;
 
@@ -123,11 +126,9 @@ class StreamTransport final : public ConnectionTransport,
     return flow_.limits();
   }
 
-  /// Asked of the OS on first use and kept.
+  /// The peer's, kept from the start; the local one, asked of the OS on first use and kept.
   SocketAddress peer_address() const override;
   SocketAddress local_address() const override;
-  /// The peer's address, when the caller knows it already (accept, connect).
-  void set_peer_address(const SocketAddress& address) { peer_address_ = address; }
 
   void orphan(const StreamProtocol* protocol) noexcept override;
 
