@@ -438,8 +438,8 @@ void StreamTransport::close() {
 namespace {
 
 // An address is asked of the socket the first time (the peer's when the transport opens, unless
-// a server's accept gave it). A socket that cannot tell (the peer reset it, ENOTCONN) leaves it empty, as
-// Python stores None: asking must not fail the protocol callback that asks.
+// a server's accept gave it). A socket that cannot tell (the peer reset it, ENOTCONN) leaves it
+// empty, as Python stores None: asking must not fail the protocol callback that asks.
 void ask_once(SocketAddress& cached, SocketAddress (*ask)(int), int fd) {
   if (cached.family() != AF_UNSPEC) return;
   try {
