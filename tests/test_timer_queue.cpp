@@ -9,11 +9,12 @@
 namespace {
 
 using asyncio::detail::HandleNode;
+using Node = asyncio::detail::WakeNode;  // any kind of node: the queue reads when_ only
 using asyncio::detail::TimerQueue;
 
 TEST(TimerQueue, MatchesAReferenceOrderUnderRandomPushesAndPops) {
   std::mt19937_64 rng(7);
-  std::vector<HandleNode> nodes(20'000);
+  std::vector<Node> nodes(20'000);
   TimerQueue queue;
   std::multimap<std::uint64_t, HandleNode*> reference;  // equal keys keep insertion order
   std::uint64_t now = 1'000'000'000;
@@ -42,7 +43,7 @@ TEST(TimerQueue, MatchesAReferenceOrderUnderRandomPushesAndPops) {
 }
 
 TEST(TimerQueue, PeekingAFarDeadlineDoesNotDelayAnEarlierOnePushedLater) {
-  HandleNode far, near;
+  Node far, near;
   TimerQueue queue;
   far.when_ = 1'000'000;
   queue.push(&far);
@@ -55,19 +56,20 @@ TEST(TimerQueue, PeekingAFarDeadlineDoesNotDelayAnEarlierOnePushedLater) {
 }
 
 TEST(TimerQueue, RemoveIfKeepsTheOrderOfTheRest) {
-  std::vector<HandleNode> nodes(100);
+  std::vector<Node> nodes(100);
   TimerQueue queue;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     nodes[i].when_ = 1000 + (i * 37) % 50;
     queue.push(&nodes[i]);
   }
   queue.pop();
-  queue.remove_if([&](HandleNode* n) { return (n - nodes.data()) % 3 == 0; });
+  queue.remove_if(
+      [&](HandleNode* n) { return (static_cast<Node*>(n) - nodes.data()) % 3 == 0; });
   std::uint64_t last = 0;
   std::size_t count = 0;
   while (!queue.empty()) {
     HandleNode* n = queue.pop();
-    EXPECT_NE((n - nodes.data()) % 3, 0);
+    EXPECT_NE((static_cast<Node*>(n) - nodes.data()) % 3, 0);
     EXPECT_GE(n->when_, last);
     last = n->when_;
     ++count;

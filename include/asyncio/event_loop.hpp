@@ -417,7 +417,7 @@ class EventLoop {
   template <class F, class... Args>
   detail::HandleNode* new_handle(detail::ContextData* context, F&& fn, Args&&... args) {
     check_open();
-    detail::HandleNode* node = scheduler_.acquire_node();
+    detail::CallbackNode* node = scheduler_.acquire_node();
     try {
       detail::pass_in_context(
           context, detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...),
@@ -458,8 +458,8 @@ class EventLoop {
   TimerHandle wake_task_at(TimePoint when, detail::TaskBase* task) {
     check_open();
     check_thread();
-    detail::HandleNode* node = scheduler_.acquire_node();
-    node->emplace_task_wake(task);
+    detail::WakeNode* node = scheduler_.acquire_wake_node();
+    node->set_task(task);
     scheduler_.schedule_timer(node, when);
     return TimerHandle(node, when);
   }

@@ -26,54 +26,19 @@ namespace detail {
 class Scheduler;
 class TaskBase;
 
-/// A callback scheduled with call_soon / call_later / call_at, with its callable stored inline
-/// when it fits (no allocation), boxed on the heap otherwise. Nodes come from the loop's pool
-/// and stay at one address until the loop is destroyed. A node is 96 bytes: with a million
-/// timers pending, their nodes are most of the memory the loop touches.
+/// What the loop schedules and a Handle refers to: a callback to run soon, or at a deadline.
+/// Nodes come from the loop's pools and stay at one address until the loop is destroyed. Two
+/// kinds, each from its own pool: a CallbackNode stores a callable (call_soon, call_later, ...);
+/// a WakeNode wakes a sleeping task, and is 40 bytes smaller than a CallbackNode, since with a
+/// million tasks asleep their nodes are much of the memory the loop touches.
 struct HandleNode : Callback {
-  static constexpr std::size_t inline_size = 48;
   enum class State : std::uint8_t { free, ready, scheduled, running };
   enum class Op { call, destroy };
 
-  HandleNode() noexcept : Callback(&dispatch) {}
+  explicit HandleNode(bool wakes_task) noexcept : Callback(&dispatch), wakes_task_(wakes_task) {}
 
-  template <class C>
-  void emplace(C&& callable) {
-    using Stored = std::decay_t<C>;
-    if constexpr (sizeof(Stored) <= inline_size && alignof(Stored) <= alignof(void*)) {
-      ::new (static_cast<void*>(storage_)) Stored(std::forward<C>(callable));
-      op_ = [](HandleNode* n, Op op) {
-        Stored* stored = std::launder(reinterpret_cast<Stored*>(n->storage_));
-        if (op == Op::call)
-          (*stored)();
-        else
-          stored->~Stored();
-      };
-    } else {
-      ::new (static_cast<void*>(storage_)) Stored*(new Stored(std::forward<C>(callable)));
-      op_ = [](HandleNode* n, Op op) {
-        Stored* stored = *std::launder(reinterpret_cast<Stored**>(n->storage_));
-        if (op == Op::call)
-          (*stored)();
-        else
-          delete stored;
-      };
-    }
-  }
-
-  /// Stores a wake-up of `task` (a sleeping task's timer) instead of a callable: the loop knows
-  /// it for what it is, and reads the task and its frame ahead while it runs a batch of due
-  /// timers (Scheduler::run_timer_batch).
-  void emplace_task_wake(TaskBase* task) noexcept {
-    ::new (static_cast<void*>(storage_)) TaskBase*(task);
-    op_ = &wake_task;
-  }
   /// The task that a wake-up node wakes; null for any other callback, and once released.
-  TaskBase* task_to_wake() const noexcept {
-    return op_ == &wake_task ? *std::launder(reinterpret_cast<TaskBase* const*>(storage_))
-                             : nullptr;
-  }
-
+  TaskBase* task_to_wake() const noexcept;
   /// Runs the stored callable (there must be one).
   void call() { op_(this, Op::call); }
   /// Destroys the stored callable now (a cancelled handle releases what it captured at once).
@@ -86,18 +51,71 @@ struct HandleNode : Callback {
 
   // Invariant: generation_ changes each time the node is recycled, so a Handle whose
   // generation no longer matches refers to a callback that has run or been released. It never
-  // wraps around to a stale handle's value in practice: at one recycling per nanosecond, 2^61
-  // of them take 73 years. (It shares a word with the state, keeping the node at 96 bytes.)
-  static constexpr std::uint64_t generation_mask = (std::uint64_t{1} << 61) - 1;
-  std::uint64_t generation_ : 61 = 0;
+  // wraps around to a stale handle's value in practice: at one recycling per nanosecond, 2^60
+  // of them take 36 years. (It shares a word with the state, keeping the nodes small.)
+  static constexpr std::uint64_t generation_mask = (std::uint64_t{1} << 60) - 1;
+  std::uint64_t generation_ : 60 = 0;
   State state_ : 2 = State::free;
   bool cancelled_ : 1 = false;
-  std::uint64_t when_ = 0;  // timers: deadline in loop-clock nanoseconds
+  const bool wakes_task_ : 1;  // a WakeNode: which pool it goes back to
+  std::uint64_t when_ = 0;     // timers: deadline in loop-clock nanoseconds
   Scheduler* scheduler_ = nullptr;
   void (*op_)(HandleNode*,
               Op) = nullptr;  // calls or destroys the stored callable; null once released
+};
+
+/// A node for a callable, stored inline when it fits (no allocation), boxed on the heap
+/// otherwise.
+struct CallbackNode final : HandleNode {
+  static constexpr std::size_t inline_size = 48;
+
+  CallbackNode() noexcept : HandleNode(false) {}
+
+  template <class C>
+  void emplace(C&& callable) {
+    using Stored = std::decay_t<C>;
+    if constexpr (sizeof(Stored) <= inline_size && alignof(Stored) <= alignof(void*)) {
+      ::new (static_cast<void*>(storage_)) Stored(std::forward<C>(callable));
+      op_ = [](HandleNode* n, Op op) {
+        Stored* stored =
+            std::launder(reinterpret_cast<Stored*>(static_cast<CallbackNode*>(n)->storage_));
+        if (op == Op::call)
+          (*stored)();
+        else
+          stored->~Stored();
+      };
+    } else {
+      ::new (static_cast<void*>(storage_)) Stored*(new Stored(std::forward<C>(callable)));
+      op_ = [](HandleNode* n, Op op) {
+        Stored* stored =
+            *std::launder(reinterpret_cast<Stored**>(static_cast<CallbackNode*>(n)->storage_));
+        if (op == Op::call)
+          (*stored)();
+        else
+          delete stored;
+      };
+    }
+  }
+
   alignas(void*) unsigned char storage_[inline_size];
 };
+
+/// A node that wakes a sleeping task: the loop knows it for what it is, and reads the task and
+/// its frame ahead while it runs a batch of due timers (Scheduler::run_timer_batch).
+struct WakeNode final : HandleNode {
+  WakeNode() noexcept : HandleNode(true) {}
+
+  void set_task(TaskBase* task) noexcept {
+    task_ = task;
+    op_ = &wake_task;
+  }
+
+  TaskBase* task_ = nullptr;
+};
+
+inline TaskBase* HandleNode::task_to_wake() const noexcept {
+  return op_ == &wake_task ? static_cast<const WakeNode*>(this)->task_ : nullptr;
+}
 
 }  // namespace detail
 

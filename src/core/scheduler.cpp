@@ -15,8 +15,10 @@ namespace asyncio::detail {
 
 thread_local constinit RunningLoop running_loop;
 
-// A million pending timers are a million nodes: keep them at 96 bytes on 64-bit targets.
-static_assert(sizeof(void*) != 8 || sizeof(HandleNode) <= 96);
+// A million pending timers are a million nodes: keep them at 96 bytes on 64-bit targets, and
+// a sleeping task's at 56.
+static_assert(sizeof(void*) != 8 || sizeof(CallbackNode) <= 96);
+static_assert(sizeof(void*) != 8 || sizeof(WakeNode) <= 56);
 
 bool HandleNode::dispatch(Callback* cb, Action action, void*) {
   if (action == Action::find_awaiter) return false;
@@ -49,17 +51,25 @@ Scheduler::~Scheduler() = default;
 
 void throw_loop_closed() { throw RuntimeError("Event loop is closed"); }
 
-void Scheduler::grow_pool() {
-  // 64, 128, ... doubling up to 4096 nodes a chunk.
-  const std::size_t count = std::size_t{64} << std::min<std::size_t>(pool_chunks_.size(), 6);
-  auto chunk = std::make_unique<HandleNode[]>(count);
+namespace {
+
+/// A new chunk of nodes onto the free list `free`: 64, 128, ... doubling up to 4096 a chunk.
+template <class Node>
+void grow(Scheduler* scheduler, Callback*& free, std::vector<std::unique_ptr<Node[]>>& chunks) {
+  const std::size_t count = std::size_t{64} << std::min<std::size_t>(chunks.size(), 6);
+  auto chunk = std::make_unique<Node[]>(count);
   for (std::size_t i = count; i-- > 0;) {
-    chunk[i].scheduler_ = this;
-    chunk[i].next_ = free_nodes_;
-    free_nodes_ = &chunk[i];
+    chunk[i].scheduler_ = scheduler;
+    chunk[i].next_ = free;
+    free = &chunk[i];
   }
-  pool_chunks_.push_back(std::move(chunk));
+  chunks.push_back(std::move(chunk));
 }
+
+}  // namespace
+
+void Scheduler::grow_pool() { grow(this, free_nodes_, pool_chunks_); }
+void Scheduler::grow_wake_pool() { grow(this, free_wake_nodes_, wake_chunks_); }
 
 void Scheduler::schedule_timer(HandleNode* node, TimePoint when) {
   node->when_ = to_ns(when);

@@ -93,12 +93,13 @@ class Scheduler {
 
   // --- call_soon / call_later nodes -----------------------------------------------------------
 
-  HandleNode* acquire_node() {
+  CallbackNode* acquire_node() {
     if (!free_nodes_) grow_pool();
-    auto* node = static_cast<HandleNode*>(free_nodes_);
-    free_nodes_ = node->next_;
-    node->next_ = nullptr;
-    return node;
+    return static_cast<CallbackNode*>(take_free(free_nodes_));
+  }
+  WakeNode* acquire_wake_node() {
+    if (!free_wake_nodes_) grow_wake_pool();
+    return static_cast<WakeNode*>(take_free(free_wake_nodes_));
   }
   void release_node(HandleNode* node) noexcept {
     assert(node->state_ != HandleNode::State::free);  // released once per use
@@ -106,8 +107,9 @@ class Scheduler {
     node->state_ = HandleNode::State::free;
     node->cancelled_ = false;
     node->op_ = nullptr;
-    node->next_ = free_nodes_;
-    free_nodes_ = node;
+    Callback*& free = node->wakes_task_ ? free_wake_nodes_ : free_nodes_;
+    node->next_ = free;
+    free = node;
   }
   /// Queues `node` (its callable stored) to run at once.
   void schedule_soon(HandleNode* node) noexcept {
@@ -234,7 +236,14 @@ class Scheduler {
   void run_timer_batch();
   void run_observed(Callback* cb);
   void check_thread_slow() const;
+  static Callback* take_free(Callback*& free) noexcept {
+    Callback* node = free;
+    free = node->next_;
+    node->next_ = nullptr;
+    return node;
+  }
   void grow_pool();
+  void grow_wake_pool();
 
   EventLoop* loop_;
 
@@ -252,7 +261,9 @@ class Scheduler {
   // call_soon/call_later nodes: allocated in chunks, recycled through free_nodes_, freed with
   // the scheduler (so a node's address is stable while a Handle may refer to it).
   Callback* free_nodes_ = nullptr;
-  std::vector<std::unique_ptr<HandleNode[]>> pool_chunks_;
+  std::vector<std::unique_ptr<CallbackNode[]>> pool_chunks_;
+  Callback* free_wake_nodes_ = nullptr;  // the same for the sleeping tasks' WakeNodes
+  std::vector<std::unique_ptr<WakeNode[]>> wake_chunks_;
 
   TaskRegistry tasks_;                                           // unfinished tasks
   std::uint64_t task_counter_ = 0;                               // for "Task-N" names
