@@ -63,8 +63,7 @@ TEST(TimerQueue, RemoveIfKeepsTheOrderOfTheRest) {
     queue.push(&nodes[i]);
   }
   queue.pop();
-  queue.remove_if(
-      [&](HandleNode* n) { return (static_cast<Node*>(n) - nodes.data()) % 3 == 0; });
+  queue.remove_if([&](HandleNode* n) { return (static_cast<Node*>(n) - nodes.data()) % 3 == 0; });
   std::uint64_t last = 0;
   std::size_t count = 0;
   while (!queue.empty()) {
