@@ -321,6 +321,26 @@ TEST_F(FdWatchTest, WatchingAnFdThatIsNotOpenIsAnErrorOrWakesTheWatcher) {
   EXPECT_EQ(calls, 1);
 }
 
+// A regular file is always ready. epoll refuses to watch one (EPERM, Python's PermissionError),
+// and so must io_uring, whose poll requests would otherwise call the reader without end; poll
+// and select report it ready, as Python's PollSelector and SelectSelector do.
+TEST(FdWatch, WatchingARegularFileIsRefusedWhereEpollRefusesIt) {
+  asyncio_test::Fd file(::open("/proc/self/exe", O_RDONLY | O_CLOEXEC));
+  ASSERT_GE(file.fd, 0);
+  auto loop = asyncio::new_event_loop();  // on the backend itself (the fixture's counts polls)
+  const std::string_view backend = loop->backend_name();
+  const bool refused = backend == "epoll" || backend == "io_uring";
+  try {
+    loop->add_reader(file.fd, [] {});
+    EXPECT_FALSE(refused) << backend;
+    EXPECT_TRUE(loop->remove_reader(file.fd));
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), EPERM);
+    EXPECT_TRUE(refused) << backend;
+  }
+  loop->close();
+}
+
 void ignore_signal(int) {}
 
 TEST_F(FdWatchTest, SignalStormDuringAWaitChangesNothing) {

@@ -1,6 +1,7 @@
 // selectors: the same behaviour from SelectSelector, PollSelector and EpollSelector on real
 // pipes and sockets (register / modify / unregister, readiness, hang-ups, timeouts from zero to
 // many hours, signals during a wait, closed fds, errors), and what only one backend does.
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -320,6 +321,19 @@ TEST(EpollSelector, AModifyTheKernelRefusesDropsTheKey) {
   }
   EXPECT_EQ(sel.get_key(fd), nullptr);  // as Python's: unregistered, so the number is free again
   EXPECT_EQ(sel.size(), 0u);
+}
+
+TEST(EpollSelector, UnregisteringAnFdWhoseNumberARegularFileTookIsNoError) {
+  EpollSelector sel;
+  Pipe p;
+  const int fd = p.r;
+  sel.register_fd(fd, EVENT_READ);
+  p.r.close();
+  const int file = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);  // the lowest free number
+  ASSERT_EQ(file, fd);
+  EXPECT_NO_THROW(sel.unregister(fd));  // epoll_ctl says EPERM: a file epoll cannot watch
+  EXPECT_EQ(sel.size(), 0u);
+  ::close(file);
 }
 
 TEST(MakeSelector, ByNameAndFromTheEnvironment) {

@@ -243,8 +243,9 @@ class EventLoop {
   /// handler), when signal `sig` arrives, on whichever thread receives it; replaces the
   /// signal's handler if it has one. A burst of one signal may give one call. Works on a loop
   /// on any thread, but a signal has one handling loop in the process: RuntimeError when
-  /// another open loop handles `sig`, or when this one is closed. std::invalid_argument for a
-  /// number out of range, SIGKILL, SIGSTOP, or one the C library keeps for itself.
+  /// another open loop handles `sig`, when this one is closed, and for a signal that cannot be
+  /// caught (SIGKILL, SIGSTOP, one the C library keeps). std::invalid_argument for a number out
+  /// of range.
   template <class F, class... Args>
   void add_signal_handler(int sig, F&& fn, Args&&... args) {
     auto call = std::make_shared<decltype(detail::bind_call(std::forward<F>(fn),

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -127,6 +128,16 @@ void UringBackend::count_in_flight(int fd, int change) noexcept {
 
 // --- Readiness -----------------------------------------------------------------------------------
 
+namespace {
+
+void check_pollable(int fd) {
+  struct stat status;
+  if (::fstat(fd, &status) != 0) throw_errno(errno, "add_watcher");
+  if (S_ISREG(status.st_mode) || S_ISDIR(status.st_mode)) throw_errno(EPERM, "add_watcher");
+}
+
+}  // namespace
+
 void UringBackend::add_watcher(int fd, int direction, IoWatcher* watcher, bool replace) {
   if (closed_) throw_loop_closed();
   if (fd < 0) throw std::invalid_argument("Invalid file descriptor: " + std::to_string(fd));
@@ -137,9 +148,10 @@ void UringBackend::add_watcher(int fd, int direction, IoWatcher* watcher, bool r
                        (direction == reader ? "reader" : "writer"));
   }
   const bool new_fd = !watch->watchers[reader] && !watch->watchers[writer];
-  // A poll request learns of a bad fd only when the kernel runs it: ask now for an fd nobody
-  // watches yet, so that a bad one is an error here, as with a selector.
-  if (new_fd && ::fcntl(fd, F_GETFD) < 0) throw_errno(errno, "add_watcher");
+  // A poll request learns of a bad fd only when the kernel runs it, and finds a regular file or
+  // a directory always ready: ask now for an fd nobody watches yet, so that these are errors
+  // here, as epoll's (EBADF, EPERM), not a watcher called forever.
+  if (new_fd) check_pollable(fd);
   IoWatcher* old = std::exchange(watch->watchers[direction], watcher);
   if (new_fd) ++watched_fds_;
   disarm(*watch, direction);

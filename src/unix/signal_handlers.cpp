@@ -60,8 +60,6 @@ void SignalHandlers::check_signal(int sig) {
     throw std::invalid_argument("sig " + std::to_string(sig) + " out of range(1, " +
                                 std::to_string(NSIG) + ")");
   }
-  if (sig == SIGKILL || sig == SIGSTOP)
-    throw std::invalid_argument("sig " + std::to_string(sig) + " cannot be caught");
 }
 
 bool SignalHandlers::has_default_disposition(int sig) noexcept {
@@ -96,8 +94,8 @@ void SignalHandlers::add(int sig, Handler handler) {
       if (::sigaction(sig, &action, &slot.previous) != 0) {
         const int error = errno;
         slot.wakeup_fd = -1;
-        if (error == EINVAL)
-          throw std::invalid_argument("sig " + std::to_string(sig) + " cannot be caught");
+        if (error == EINVAL)  // SIGKILL, SIGSTOP, the C library's own: Python's RuntimeError
+          throw RuntimeError("sig " + std::to_string(sig) + " cannot be caught");
         throw_errno(error, "sigaction");
       }
       slot.owner = this;

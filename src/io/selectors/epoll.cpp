@@ -51,10 +51,9 @@ const SelectorKey& EpollSelector::register_fd(int fd, unsigned events, void* dat
 
 SelectorKey EpollSelector::unregister(int fd) {
   SelectorKey old = remove_key(fd);
-  // The fd may already be closed (and so out of the epoll set): that is not an error here.
-  if (::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr) < 0 && errno != EBADF && errno != ENOENT) {
-    throw_errno(errno, "epoll_ctl(DEL)");
-  }
+  // The fd may be closed since (and so out of the epoll set: EBADF), or its number taken by
+  // another file (ENOENT; EPERM for a regular file): as Python's, that is no error here.
+  ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
   return old;
 }
 
