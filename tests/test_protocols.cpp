@@ -794,6 +794,9 @@ TEST_F(ProtocolTest, UdpEchoWithDatagramProtocols) {
     server_transport->close();
     co_await asyncio_test::wait_until([&] { return client->lost() && server->lost(); }, 10s,
                                       "both to close");
+    // Kept after the close, as Python's.
+    EXPECT_EQ(std::any_cast<asyncio::SocketAddress>(server_transport->get_extra_info("sockname")),
+              server_address);
     EXPECT_EQ(client->events, "mggl");
     EXPECT_EQ(server->events, "mggl");
   }());

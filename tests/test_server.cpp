@@ -157,11 +157,11 @@ TEST_F(ServerTest, BindingABusyAddressIsSystemError) {
   }());
 }
 
-// Python keeps a transport's peername from its start: a peer that reset the connection before
-// anyone asked is still named.
+// Python keeps a transport's peername and sockname from its start: a peer that reset the
+// connection before anyone asked is still named.
 TEST_F(ServerTest, APeerThatResetTheConnectionIsStillNamed) {
   run([&]() -> Coro<void> {
-    std::optional<asyncio::SocketAddress> peer;
+    std::optional<asyncio::SocketAddress> peer, self;
     Server server = co_await asyncio::start_server(
         [&](StreamReader reader, StreamWriter writer) -> Coro<void> {
           try {
@@ -169,6 +169,7 @@ TEST_F(ServerTest, APeerThatResetTheConnectionIsStillNamed) {
           } catch (const std::system_error&) {  // ECONNRESET
           }
           peer = writer.peername();
+          self = writer.sockname();
         },
         "127.0.0.1", 0);
     asyncio_test::Fd client = asyncio_test::make_socket();
@@ -180,6 +181,7 @@ TEST_F(ServerTest, APeerThatResetTheConnectionIsStillNamed) {
     co_await asyncio_test::wait_until([&] { return peer.has_value(); }, 10s,
                                       "the handler to see the reset");
     EXPECT_EQ(peer, ours);
+    EXPECT_EQ(self, server.addresses().at(0));
     server.close();
     co_await server.wait_closed();
   }());

@@ -32,6 +32,10 @@ std::shared_ptr<DatagramSocketTransport> DatagramSocketTransport::open(
   std::shared_ptr<DatagramSocketTransport> transport(
       new DatagramSocketTransport(loop, std::move(fd), std::move(peer)));
   transport->protocol_ = std::move(protocol);
+  try {  // kept for after close, as Python's
+    transport->sockname_ = SocketAddress::local_of(transport->fd_.get());
+  } catch (const std::system_error&) {
+  }
   transport->start();
   return transport;
 }
@@ -61,7 +65,7 @@ void DatagramSocketTransport::set_protocol(std::shared_ptr<BaseProtocol> protoco
 
 std::any DatagramSocketTransport::get_extra_info(std::string_view name) const {
   if (name == "socket") return fd_.get();
-  if (name == "sockname" && fd_.get() >= 0) return SocketAddress::local_of(fd_.get());
+  if (name == "sockname" && sockname_.family() != AF_UNSPEC) return sockname_;
   if (name == "peername" && peer_) return *peer_;
   return {};
 }

@@ -43,7 +43,10 @@ std::shared_ptr<StreamTransport> StreamTransport::open(EventLoop& loop, OwnedFd 
       new StreamTransport(loop, std::move(fd), kind, server));
   transport->protocol_.set(protocol);  // `protocol` lives on until connection_made is called
   transport->peer_address_ = peer;
-  if (kind == Kind::socket) transport->peer_address();  // kept for after a reset, as Python's
+  if (kind == Kind::socket) {  // kept for after the connection is lost, as Python's
+    transport->peer_address();
+    transport->local_address();
+  }
   if (server) server->connection_made(transport.get());
   transport->start();
   return transport;
@@ -437,7 +440,7 @@ void StreamTransport::close() {
 
 namespace {
 
-// An address is asked of the socket the first time (the peer's when the transport opens, unless
+// An address is asked of the socket once, when the transport opens (the peer's is not asked when
 // a server's accept gave it). A socket that cannot tell (the peer reset it, ENOTCONN) leaves it
 // empty, as Python stores None: asking must not fail the protocol callback that asks.
 void ask_once(SocketAddress& cached, SocketAddress (*ask)(int), int fd) {

@@ -95,6 +95,7 @@ class DatagramSocketTransport final : public DatagramTransport,
   EventLoop* loop_;
   OwnedFd fd_;  // -1 once lost
   std::optional<SocketAddress> peer_;
+  SocketAddress sockname_;  // asked when it opens (empty if the socket could not tell)
   std::shared_ptr<DatagramProtocol> protocol_;     // null once connection_lost was called
   std::shared_ptr<DatagramSocketTransport> self_;  // set while open
   LoopLink loop_link_;

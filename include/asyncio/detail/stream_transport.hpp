@@ -77,8 +77,8 @@ class StreamTransport final : public ConnectionTransport,
   /// aborts the connection. The transport holds the protocol until connection_lost, but for a
   /// StreamReaderProtocol, which belongs to its reader and writer (they abort the connection
   /// when they go).
-  /// A socket's peer address is kept from the start, as Python's: `peer` when the caller has it
-  /// (a server's accept), else asked of the socket.
+  /// A socket's addresses are kept from the start, as Python's: the peer's is `peer` when the
+  /// caller has it (a server's accept), else asked of the socket.
   static std::shared_ptr<StreamTransport> open(EventLoop& loop, OwnedFd fd, Kind kind,
                                                std::shared_ptr<StreamProtocol> protocol,
                                                ServerCore* server = nullptr,
@@ -126,7 +126,7 @@ class StreamTransport final : public ConnectionTransport,
     return flow_.limits();
   }
 
-  /// The peer's, kept from the start; the local one, asked of the OS on first use and kept.
+  /// A socket's addresses, kept from the start (also once the connection is lost).
   SocketAddress peer_address() const override;
   SocketAddress local_address() const override;
 
