@@ -15,6 +15,7 @@
 
 #include "asyncio/detail/connect.hpp"
 #include "support/asyncio_test.hpp"
+#include "support/fds.hpp"
 
 using namespace std::chrono_literals;
 using asyncio::Coro;
@@ -117,6 +118,40 @@ TEST_F(ProtocolTest, ClientSeesMadeDataEofLostInOrder) {
     EXPECT_EQ(folded(client->events), "mdel");
     EXPECT_EQ(client->lost_with, nullptr);
     EXPECT_TRUE(transport->is_closing());
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+// Python's _ensure_fd_no_transport: watching, or reading and writing, an fd an open transport
+// uses would take it from under the transport (on epoll, replacing its watcher lost the
+// connection). Once the connection is gone, the number is free again.
+TEST_F(ProtocolTest, AnFdATransportUsesIsRefusedToAddReaderAndTheSockFunctions) {
+  run([&]() -> Coro<void> {
+    asyncio::Server server = co_await echo_server();
+    auto [transport, client] = co_await asyncio::create_connection(
+        [] { return std::make_shared<Recorder>(); }, "127.0.0.1", port_of(server));
+    const int fd = std::any_cast<int>(transport->get_extra_info("socket"));
+    auto& loop = asyncio::get_running_loop();
+    EXPECT_THROW(loop.add_reader(fd, [] {}), asyncio::RuntimeError);
+    EXPECT_THROW(loop.add_writer(fd, [] {}), asyncio::RuntimeError);
+    EXPECT_THROW(loop.remove_reader(fd), asyncio::RuntimeError);
+    EXPECT_THROW(loop.remove_writer(fd), asyncio::RuntimeError);
+    const bool recv_refused =
+        co_await asyncio_test::throws<asyncio::RuntimeError>(loop.sock_recv(fd, 10));
+    EXPECT_TRUE(recv_refused);
+    const bool send_refused =
+        co_await asyncio_test::throws<asyncio::RuntimeError>(loop.sock_sendall(fd, "x"));
+    EXPECT_TRUE(send_refused);
+    transport->write("still open\n");  // the transport did not notice
+    co_await asyncio_test::wait_until([&] { return client->received == "still open\n"; }, 10s,
+                                      "the echo");
+    EXPECT_EQ(folded(client->events), "md");
+    transport->abort();
+    co_await asyncio_test::wait_until([&] { return client->lost(); }, 10s, "connection_lost");
+    asyncio_test::Fd other = asyncio_test::make_socket();  // may take the number again
+    loop.add_reader(other, [] {});
+    EXPECT_TRUE(loop.remove_reader(other));
     server.close();
     co_await server.wait_closed();
   }());

@@ -32,6 +32,7 @@
 #include "asyncio/detail/intrusive_list.hpp"
 #include "asyncio/detail/io_backend.hpp"
 #include "asyncio/detail/io_watcher.hpp"
+#include "asyncio/detail/open_transports.hpp"
 #include "asyncio/detail/remote_call.hpp"
 #include "asyncio/detail/scheduler.hpp"
 #include "asyncio/handle.hpp"
@@ -211,6 +212,8 @@ class EventLoop {
   }
 
   // --- Watching file descriptors (Python's add_reader family) ---------------------------------
+  // Each of these, and the sock_* coroutines below, raise RuntimeError("File descriptor N is
+  // used by transport") for an fd an open transport uses, as Python's do.
 
   /// Calls fn(args...) each time fd is readable (or hung up, or in error), until
   /// remove_reader(fd); replaces the fd's reader if it has one. Errors registering fd with the
@@ -397,8 +400,8 @@ class EventLoop {
   detail::ChildWatcher& child_watcher();
   /// The transports whose connection is open (each links itself in with a detail::LoopLink):
   /// close() aborts them, and their protocols see connection_lost, before anything else is
-  /// torn down.
-  detail::IntrusiveList& open_transports() noexcept { return open_transports_; }
+  /// torn down; add_reader and the like refuse the fds they use.
+  detail::OpenTransports& open_transports() noexcept { return open_transports_; }
 
   // --- Threads (Python's run_in_executor; threads.hpp, src/threads/threads.cpp) --------------
 
@@ -434,6 +437,7 @@ class EventLoop {
   void add_io_callback(int fd, int direction, F&& fn, Args&&... args) {
     check_open();
     check_thread();
+    check_fd_not_in_transport(fd);
     // It runs in a copy of the current context.
     detail::pass_in_context(
         detail::current_context,
@@ -473,6 +477,12 @@ class EventLoop {
     return TimerHandle(node, when);
   }
   bool remove_watcher(int fd, int direction);
+  /// Python's _ensure_fd_no_transport: RuntimeError when an open transport uses `fd` (watching
+  /// it, or reading and writing it, would take the fd from under the transport).
+  void check_fd_not_in_transport(int fd) const {
+    if (open_transports_.uses(fd)) [[unlikely]]
+      detail::throw_fd_in_transport(fd);
+  }
   void set_signal_handler(int sig, std::shared_ptr<const std::function<void()>> handler);
   /// RuntimeError when the loop cannot start running: closed, running, or another loop runs.
   void check_can_run() const;
@@ -500,7 +510,7 @@ class EventLoop {
   std::unique_ptr<detail::RemoteQueue> remote_;
   std::unique_ptr<detail::SignalHandlers> signals_;  // made by the first add_signal_handler
   std::unique_ptr<detail::ChildWatcher> children_;   // made by the first subprocess
-  detail::IntrusiveList open_transports_;            // of detail::LoopLink
+  detail::OpenTransports open_transports_;
   ExceptionHandler exception_handler_;
   TaskFactory task_factory_;
   bool running_ = false;

@@ -28,6 +28,10 @@ namespace detail {
 
 void throw_no_running_loop() { throw RuntimeError("no running event loop"); }
 
+void throw_fd_in_transport(int fd) {
+  throw RuntimeError("File descriptor " + std::to_string(fd) + " is used by transport");
+}
+
 }  // namespace detail
 
 using detail::running_loop;
@@ -239,10 +243,7 @@ void EventLoop::close() {
   //    Abort the connections still open; their protocols learn it now (the loop will not run
   //    the callback that would tell them).
   //    Each unlinks itself first; a protocol may close others meanwhile.
-  while (detail::ListHook* hook = open_transports_.front()) {
-    auto* link = static_cast<detail::LoopLink*>(hook);
-    link->close_now(link->owner);
-  }
+  while (detail::LoopLink* link = open_transports_.front()) link->close_now(link->owner);
   // 1. Destroy the frames of tasks that never finished (CPython reports them when they are
   //    collected), then drop the callbacks and timers that will never run, and the fd
   //    watchers; from then on call_soon_threadsafe throws. The loop's references to the tasks
@@ -276,6 +277,7 @@ void EventLoop::drop_callbacks() noexcept {
 
 bool EventLoop::remove_watcher(int fd, int direction) {
   check_thread();
+  check_fd_not_in_transport(fd);
   detail::IoWatcher* old = io_->detach_watcher(fd, direction);
   if (old) old->notify(detail::IoWatcher::Event::removed);
   return old != nullptr;

@@ -42,7 +42,7 @@ std::shared_ptr<DatagramSocketTransport> DatagramSocketTransport::open(
 
 void DatagramSocketTransport::start() {
   self_ = shared_from_this();
-  loop_->open_transports().push_back(&loop_link_);
+  loop_->open_transports().add(loop_link_, fd_.get());
   try {
     protocol_->connection_made(self_);
     if (!is_closing()) install(read_watch_, IoBackend::reader);
@@ -208,7 +208,7 @@ void DatagramSocketTransport::lose(std::exception_ptr error, bool now) noexcept 
   remove(write_watch_, IoBackend::writer);
   queue_.clear();
   queued_bytes_ = 0;
-  loop_link_.unlink();
+  loop_->open_transports().remove(loop_link_);
   if (fd_.get() >= 0) loop_->io_backend().close_fd(fd_.release());
   tell_from_loop(*loop_, std::move(self_), now,
                  [this, error]() mutable { call_connection_lost(std::move(error)); });

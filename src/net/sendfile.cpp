@@ -91,7 +91,8 @@ Coro<std::size_t> send_file_over(EventLoop& loop, int fd, int file, std::int64_t
   if (not_available) {
     co_await read_and_send(
         loop, file, offset, wanted,
-        [&loop, fd](std::string_view bytes) { return loop.sock_sendall(fd, bytes); }, seek.sent);
+        [&loop, fd](std::string_view bytes) { return loop.io_backend().send_all(fd, bytes); },
+        seek.sent);
   }
   co_return seek.sent;
 }

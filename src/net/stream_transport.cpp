@@ -58,7 +58,7 @@ std::shared_ptr<StreamTransport> StreamTransport::open(EventLoop& loop, OwnedFd 
 // turns readable has input, not a reader gone; another may not be watchable at all).
 void StreamTransport::start() {
   self_ = shared_from_this();
-  loop_->open_transports().push_back(&loop_link_);
+  loop_->open_transports().add(loop_link_, fd_.get());
   try {
     protocol_.protocol->connection_made(self_);
   } catch (...) {
@@ -491,7 +491,7 @@ void StreamTransport::lose_connection(std::exception_ptr error, bool now) noexce
   stop_writing();
   out_.clear();
   held_.clear();
-  loop_link_.unlink();
+  loop_->open_transports().remove(loop_link_);
   flushed_waiters_.wake_all();
   if (sending_file_) {
     // send_file's next call fails; it closes the fd then. Its wait for writability ends now

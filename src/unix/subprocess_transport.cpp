@@ -52,7 +52,7 @@ class ChildTransport final : public SubprocessTransport,
   /// opens the pipes, calls connection_made, and watches the child's exit.
   void start(SpawnedChild& child) {
     self_ = shared_from_this();
-    loop_->open_transports().push_back(&link_);
+    loop_->open_transports().add(link_, -1);
     for (int fd = 0; fd < 3; ++fd) {
       if (child.pipes[fd].get() < 0) continue;
       pipes_[fd] = StreamTransport::open(
@@ -143,7 +143,7 @@ class ChildTransport final : public SubprocessTransport,
     if (finished_ || !returncode_ || open_pipes_ > 0) return;
     finished_ = true;
     closed_ = true;
-    link_.unlink();
+    loop_->open_transports().remove(link_);
     tell_from_loop(*loop_, std::move(self_), loop_closing_, [this] { connection_lost(); });
   }
   void connection_lost() noexcept {
@@ -156,7 +156,7 @@ class ChildTransport final : public SubprocessTransport,
   // connection_lost comes at once.
   static void close_for_loop(void* owner) noexcept {
     auto* self = static_cast<ChildTransport*>(owner);
-    self->link_.unlink();
+    self->loop_->open_transports().remove(self->link_);
     self->loop_closing_ = true;
     self->try_finish();
   }

@@ -71,9 +71,11 @@ class FdWaiter final : public IoWatcher, public WaitTarget {
 namespace asyncio {
 
 inline detail::FdWaiter EventLoop::wait_readable(int fd) {
+  check_fd_not_in_transport(fd);
   return detail::FdWaiter(*io_, fd, detail::IoBackend::reader);
 }
 inline detail::FdWaiter EventLoop::wait_writable(int fd) {
+  check_fd_not_in_transport(fd);
   return detail::FdWaiter(*io_, fd, detail::IoBackend::writer);
 }
 

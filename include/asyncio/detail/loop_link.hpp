@@ -1,23 +1,15 @@
-// How a transport lives with its loop. LoopLink: its place in the loop's list of open
-// transports (EventLoop::open_transports()), so that closing the loop can close it: the loop
-// calls close_now(owner), which aborts the connection and tells the protocol there and then.
-// tell_from_loop: how a transport tells its protocol that the connection is gone.
+// How a transport lives with its loop: a LoopLink in the loop's open transports
+// (open_transports.hpp), and tell_from_loop, how it tells its protocol that the connection is
+// gone.
 #pragma once
 
 #include <memory>
 #include <utility>
 
-#include "asyncio/detail/intrusive_list.hpp"
+#include "asyncio/detail/open_transports.hpp"
 #include "asyncio/event_loop.hpp"
 
 namespace asyncio::detail {
-
-struct LoopLink : ListHook {
-  using CloseNow = void (*)(void* owner) noexcept;
-  LoopLink(CloseNow close_now, void* owner) noexcept : close_now(close_now), owner(owner) {}
-  CloseNow close_now;
-  void* owner;  // the transport
-};
 
 /// Runs `tell` (connection_lost and what follows it) from the loop, never from inside another
 /// protocol callback, keeping `hold` (the transport's hold on itself, which may be the last
