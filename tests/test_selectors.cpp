@@ -285,12 +285,19 @@ TEST(SelectSelector, AnFdClosedWhileRegisteredIsReportedInsteadOfFailingEveryWai
   EXPECT_TRUE(sel.select(0ns).empty());
 }
 
-TEST(PollSelector, AnFdClosedWhileRegisteredIsReportedAsReady) {
-  PollSelector sel;
-  Pipe p;
+/// Registers the pipe's read end for reading, then closes it behind the selector's back;
+/// returns its number.
+int registered_then_closed(Selector& sel, Pipe& p) {
   const int fd = p.r;
   sel.register_fd(fd, EVENT_READ);
   p.r.close();
+  return fd;
+}
+
+TEST(PollSelector, AnFdClosedWhileRegisteredIsReportedAsReady) {
+  PollSelector sel;
+  Pipe p;
+  const int fd = registered_then_closed(sel, p);
   auto ready = sel.select(1s);  // POLLNVAL
   ASSERT_EQ(ready.size(), 1u);
   EXPECT_EQ(ready[0].key.fd, fd);
@@ -310,9 +317,7 @@ TEST(EpollSelector, RegisteringAnFdThatIsNotOpenIsAnOsError) {
 TEST(EpollSelector, AModifyTheKernelRefusesDropsTheKey) {
   EpollSelector sel;
   Pipe p;
-  const int fd = p.r;
-  sel.register_fd(fd, EVENT_READ);
-  p.r.close();  // closed behind the selector's back: epoll forgot it
+  const int fd = registered_then_closed(sel, p);  // epoll forgot it
   try {
     sel.modify(fd, EVENT_READ | EVENT_WRITE);
     FAIL();
@@ -326,9 +331,7 @@ TEST(EpollSelector, AModifyTheKernelRefusesDropsTheKey) {
 TEST(EpollSelector, UnregisteringAnFdWhoseNumberARegularFileTookIsNoError) {
   EpollSelector sel;
   Pipe p;
-  const int fd = p.r;
-  sel.register_fd(fd, EVENT_READ);
-  p.r.close();
+  const int fd = registered_then_closed(sel, p);
   const int file = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);  // the lowest free number
   ASSERT_EQ(file, fd);
   EXPECT_NO_THROW(sel.unregister(fd));  // epoll_ctl says EPERM: a file epoll cannot watch
