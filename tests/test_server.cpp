@@ -302,6 +302,46 @@ TEST_F(ServerTest, CloseClientsClosesLiveConnectionsAndWaitClosedWaitsForThem) {
   }());
 }
 
+// Python's client_connected_cb may be a plain callable: it is called from connection_made, in
+// no task; what it starts, it starts itself.
+TEST_F(ServerTest, APlainCallableHandlerIsCalledAsTheConnectionIsMade) {
+  run([&]() -> Coro<void> {
+    std::vector<asyncio::Task<void>> started;
+    bool in_a_task = true;
+    Server server = co_await asyncio::start_server(
+        [&](StreamReader reader, StreamWriter writer) {
+          in_a_task = asyncio::current_task().valid();
+          writer.write("welcome\n");
+          started.push_back(asyncio::create_task(echo_lines(std::move(reader), writer)));
+        },
+        "127.0.0.1", 0);
+    const std::vector<std::string> messages{"ping"};
+    auto replies = co_await chat("127.0.0.1", server.addresses().at(0).port(), messages);
+    EXPECT_FALSE(in_a_task);
+    EXPECT_EQ(replies, (std::vector<std::string>{"welcome\n", "ping\n"}));  // then the end
+    EXPECT_EQ(started.size(), 1u);
+    co_await asyncio::gather(started);
+    server.close();
+    co_await server.wait_closed();
+
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              ("asyncio-plain-" + std::to_string(::getpid()) + ".sock"))
+                                 .string();
+    Server unix_server = co_await asyncio::start_unix_server(
+        [](StreamReader, StreamWriter writer) {
+          writer.write("over unix\n");
+          writer.close();
+        },
+        path);
+    auto [reader, writer] = co_await asyncio::open_unix_connection(path);
+    const std::string got = co_await reader.read();
+    EXPECT_EQ(got, "over unix\n");
+    writer.close();
+    unix_server.close();
+    co_await unix_server.wait_closed();
+  }());
+}
+
 TEST_F(ServerTest, ANotYetServingServerRefusesConnections) {
   run([&]() -> Coro<void> {
     asyncio::ServerOptions options;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "asyncio/coro.hpp"
@@ -24,6 +25,10 @@ class ServerCore;
 /// What each accepted connection runs, in a task of its own. An exception escaping it goes to
 /// the loop's exception handler and closes the connection.
 using ClientConnected = std::function<Coro<void>(StreamReader, StreamWriter)>;
+/// A handler that is a plain callable (Python's client_connected_cb that is not a coroutine
+/// function): called with the reader and writer as the connection is made, in no task of its
+/// own. An exception escaping it goes to the exception handler and aborts the connection.
+using ClientConnectedCallback = std::function<void(StreamReader, StreamWriter)>;
 
 struct ServerOptions {
   std::size_t limit = DEFAULT_LIMIT;  // each StreamReader's limit
@@ -89,5 +94,29 @@ Coro<Server> start_server(ClientConnected handler, std::string host, std::uint16
 /// the file is removed again when the server closes.
 Coro<Server> start_unix_server(ClientConnected handler, std::string path,
                                ServerOptions options = {});
+
+namespace detail {
+Coro<Server> start_callback_server(ClientConnectedCallback handler, std::string host,
+                                   std::uint16_t port, ServerOptions options);
+Coro<Server> start_unix_callback_server(ClientConnectedCallback handler, std::string path,
+                                        ServerOptions options);
+template <class F>
+concept PlainClientCallback = std::is_void_v<std::invoke_result_t<F&, StreamReader, StreamWriter>>;
+}  // namespace detail
+
+/// start_server and start_unix_server with a plain callable handler (ClientConnectedCallback).
+template <class F>
+  requires detail::PlainClientCallback<F>
+Coro<Server> start_server(F handler, std::string host, std::uint16_t port,
+                          ServerOptions options = {}) {
+  return detail::start_callback_server(ClientConnectedCallback(std::move(handler)),
+                                       std::move(host), port, options);
+}
+template <class F>
+  requires detail::PlainClientCallback<F>
+Coro<Server> start_unix_server(F handler, std::string path, ServerOptions options = {}) {
+  return detail::start_unix_callback_server(ClientConnectedCallback(std::move(handler)),
+                                            std::move(path), options);
+}
 
 }  // namespace asyncio

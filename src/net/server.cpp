@@ -280,12 +280,21 @@ void start_client(const std::shared_ptr<const void>& handler,
       run_client(std::static_pointer_cast<const ClientConnected>(handler), protocol));
 }
 
+/// The same for a plain callable handler: called from connection_made itself, as Python's.
+void call_client(const std::shared_ptr<const void>& handler,
+                 const std::shared_ptr<StreamReaderProtocol>& protocol) {
+  (*std::static_pointer_cast<const ClientConnectedCallback>(handler))(StreamReader(protocol),
+                                                                      StreamWriter(protocol));
+}
+
 /// A stream server's protocol factory: a StreamReaderProtocol whose connection starts the
-/// handler.
-ProtocolFactory stream_protocols(ClientConnected handler, std::size_t limit) {
-  std::shared_ptr<const void> shared = std::make_shared<const ClientConnected>(std::move(handler));
-  return [shared = std::move(shared), limit]() -> std::shared_ptr<StreamProtocol> {
-    return std::make_shared<StreamReaderProtocol>(limit, &start_client, shared);
+/// handler, a `Handler`, with `start`.
+template <class Handler>
+ProtocolFactory stream_protocols(Handler handler, StreamReaderProtocol::ClientTask start,
+                                 std::size_t limit) {
+  std::shared_ptr<const void> shared = std::make_shared<const Handler>(std::move(handler));
+  return [shared = std::move(shared), start, limit]() -> std::shared_ptr<StreamProtocol> {
+    return std::make_shared<StreamReaderProtocol>(limit, start, shared);
   };
 }
 
@@ -293,13 +302,26 @@ ProtocolFactory stream_protocols(ClientConnected handler, std::size_t limit) {
 
 Coro<Server> start_server(ClientConnected handler, std::string host, std::uint16_t port,
                           ServerOptions options) {
-  return detail::create_server(stream_protocols(std::move(handler), options.limit), std::move(host),
-                               port, options);
+  return detail::create_server(stream_protocols(std::move(handler), &start_client, options.limit),
+                               std::move(host), port, options);
 }
 
 Coro<Server> start_unix_server(ClientConnected handler, std::string path, ServerOptions options) {
-  return detail::create_unix_server(stream_protocols(std::move(handler), options.limit),
-                                    std::move(path), options);
+  return detail::create_unix_server(
+      stream_protocols(std::move(handler), &start_client, options.limit), std::move(path),
+      options);
+}
+
+Coro<Server> detail::start_callback_server(ClientConnectedCallback handler, std::string host,
+                                           std::uint16_t port, ServerOptions options) {
+  return create_server(stream_protocols(std::move(handler), &call_client, options.limit),
+                       std::move(host), port, options);
+}
+
+Coro<Server> detail::start_unix_callback_server(ClientConnectedCallback handler,
+                                                std::string path, ServerOptions options) {
+  return create_unix_server(stream_protocols(std::move(handler), &call_client, options.limit),
+                            std::move(path), options);
 }
 
 Coro<Server> detail::create_server(ProtocolFactory factory, std::string host, std::uint16_t port,
