@@ -109,8 +109,8 @@ template <class F>
   requires detail::PlainClientCallback<F>
 Coro<Server> start_server(F handler, std::string host, std::uint16_t port,
                           ServerOptions options = {}) {
-  return detail::start_callback_server(ClientConnectedCallback(std::move(handler)),
-                                       std::move(host), port, options);
+  return detail::start_callback_server(ClientConnectedCallback(std::move(handler)), std::move(host),
+                                       port, options);
 }
 template <class F>
   requires detail::PlainClientCallback<F>

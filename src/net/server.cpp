@@ -308,8 +308,7 @@ Coro<Server> start_server(ClientConnected handler, std::string host, std::uint16
 
 Coro<Server> start_unix_server(ClientConnected handler, std::string path, ServerOptions options) {
   return detail::create_unix_server(
-      stream_protocols(std::move(handler), &start_client, options.limit), std::move(path),
-      options);
+      stream_protocols(std::move(handler), &start_client, options.limit), std::move(path), options);
 }
 
 Coro<Server> detail::start_callback_server(ClientConnectedCallback handler, std::string host,
@@ -318,8 +317,8 @@ Coro<Server> detail::start_callback_server(ClientConnectedCallback handler, std:
                        std::move(host), port, options);
 }
 
-Coro<Server> detail::start_unix_callback_server(ClientConnectedCallback handler,
-                                                std::string path, ServerOptions options) {
+Coro<Server> detail::start_unix_callback_server(ClientConnectedCallback handler, std::string path,
+                                                ServerOptions options) {
   return create_unix_server(stream_protocols(std::move(handler), &call_client, options.limit),
                             std::move(path), options);
 }
