@@ -326,6 +326,46 @@ TEST_F(AsyncGeneratorTest, LoopCloseDestroysAGeneratorSuspendedInsideAnAwait) {
   EXPECT_EQ(Instances::alive, 0);
 }
 
+// A generator kept outside the task that steps it outlives the task's teardown: its frame is
+// destroyed later, by its owner. What it waited on must not refer to the task by then (the task
+// is freed), and the future it awaited must not still hold the task among its callbacks.
+TEST_F(AsyncGeneratorTest, AGeneratorAwaitingAFutureOutlivesItsTornDownTask) {
+  auto future = loop->create_future<int>();
+  auto make = [](asyncio::Future<int> f) -> AsyncGenerator<int> {
+    Instances local;
+    co_yield co_await f;
+  };
+  std::optional<AsyncGenerator<int>> gen(make(future));
+  auto consumer = [&gen]() -> Coro<void> { co_await gen->next(); };
+  (void)loop->create_task(consumer());  // no handle kept: close() frees the task
+  run_iterations(2);
+  EXPECT_EQ(Instances::alive, 1);
+  loop->close();
+  EXPECT_EQ(reported("Task was destroyed but it is pending!"), 1u);
+  EXPECT_EQ(Instances::alive, 1);  // the generator's frame is its owner's
+  gen.reset();
+  EXPECT_EQ(Instances::alive, 0);
+  EXPECT_FALSE(future.done());
+  future.set_result(1);  // nobody left to wake
+}
+
+TEST_F(AsyncGeneratorTest, AGeneratorAsleepOutlivesItsTornDownTask) {
+  auto make = []() -> AsyncGenerator<int> {
+    Instances local;
+    co_await asyncio::sleep(1h);
+    co_yield 1;
+  };
+  std::optional<AsyncGenerator<int>> gen(make());
+  auto consumer = [&gen]() -> Coro<void> { co_await gen->next(); };
+  (void)loop->create_task(consumer());
+  run_iterations(2);
+  EXPECT_EQ(Instances::alive, 1);
+  loop->close();
+  EXPECT_EQ(reported("Task was destroyed but it is pending!"), 1u);
+  gen.reset();
+  EXPECT_EQ(Instances::alive, 0);
+}
+
 // --- Misuse -----------------------------------------------------------------------------------
 
 TEST_F(AsyncGeneratorTest, NextOnAMovedFromGeneratorIsARuntimeError) {

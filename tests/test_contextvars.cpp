@@ -162,6 +162,31 @@ TEST_F(ContextVarsTest, ManyInterleavedTasksEachKeepTheirOwnValue) {
   run(main());
 }
 
+// The loop keeps each task's values beside the task's entry in its list of tasks; finished
+// tasks leave holes there, squeezed out as new tasks come. Tasks that never set a variable, set
+// one after an await, and finish at scattered times are mixed, so that every value has to move
+// with its task.
+TEST_F(ContextVarsTest, ValuesStayWithTheirTasksAsTheLoopsListOfTasksIsCompacted) {
+  ContextVar<int> cvar("cvar", -1);
+  auto sub = [&](int num) -> Coro<void> {
+    for (int k = 0; k < num % 5; ++k) co_await asyncio::sleep(0s);
+    if (num % 3 != 0) cvar.set(num);
+    for (int k = 0; k < num % 7; ++k) co_await asyncio::sleep(0s);
+    EXPECT_EQ(cvar.get(), num % 3 != 0 ? num : -1);
+  };
+  auto main = [&]() -> Coro<void> {
+    std::vector<Task<void>> tasks;
+    for (int round = 0; round < 20; ++round) {
+      for (int i = 0; i < 50; ++i) tasks.push_back(asyncio::create_task(sub(round * 50 + i)));
+      co_await asyncio::sleep(0s);
+      co_await asyncio::sleep(0s);
+    }
+    co_await asyncio::gather(tasks);
+    EXPECT_EQ(cvar.get(), -1);
+  };
+  run(main());
+}
+
 // test_tasks.py test_context_4 (and test_context_5's shape): a task given context= runs in that
 // context itself, so what it sets is there afterwards.
 TEST_F(ContextVarsTest, ATaskGivenAContextRunsInItItself) {

@@ -458,15 +458,15 @@ class EventLoop {
     return Handle(node);
   }
   /// A timer that wakes `task` (sleep()): no callable and no context to store (the task's step
-  /// enters its own).
+  /// enters its own). The task then waits on the node itself.
   friend class detail::SleepAwaiter;
-  TimerHandle wake_task_at(TimePoint when, detail::TaskBase* task) {
+  detail::WakeNode* wake_task_at(TimePoint when, detail::TaskBase* task) {
     check_open();
     check_thread();
     detail::WakeNode* node = scheduler_.acquire_wake_node();
     node->set_task(task);
     scheduler_.schedule_timer(node, when);
-    return TimerHandle(node, when);
+    return node;
   }
   template <class F, class... Args>
   TimerHandle at_in(TimePoint when, detail::ContextData* context, F&& fn, Args&&... args) {

@@ -215,49 +215,55 @@ class Future : public FutureBase {
   template <bool Owned>
   class Awaiter {
    public:
-    explicit Awaiter(detail::FutureStateBase* state) noexcept : state_(state) {}
+    explicit Awaiter(detail::FutureStateBase* state) noexcept
+        : tagged_state_(reinterpret_cast<std::uintptr_t>(state)) {}
     Awaiter(const Awaiter&) = delete;
     Awaiter& operator=(const Awaiter&) = delete;
+    // A frame destroyed while suspended here belongs to a task torn down by EventLoop::close,
+    // which already took the task off the future's callbacks (FutureStateBase::forget_waiter).
     ~Awaiter() {
-      if (!task_) return;
-      // A frame destroyed while suspended here (its task torn down by EventLoop::close) must
-      // not leave the task linked into the future's callbacks.
-      if (task_->waiting_on(state_)) state_->remove_callback(task_);
-      state_->release();
+      if (holds_reference()) state()->release();
     }
 
-    bool await_ready() const noexcept { return state_->done(); }
+    bool await_ready() const noexcept { return state()->done(); }
     template <detail::AsyncioPromise P>
     void await_suspend(std::coroutine_handle<P>) {
-      detail::TaskBase* task = detail::running_task();
-      task->wait_on(state_);
-      state_->add_ref();
-      task_ = task;  // from now on the awaiter holds a reference
+      detail::running_task()->wait_on(state());
+      state()->add_ref();
+      tagged_state_ |= holds_reference_bit;
     }
     decltype(auto) await_resume() {
-      if (task_) {
+      detail::FutureStateBase* const state = this->state();
+      if (holds_reference()) {
         // Python's Task.__wakeup asks for the future's result before a pending cancellation is
         // raised instead: a failure is retrieved then, not reported as never retrieved.
-        state_->mark_retrieved();
-        task_->end_wait();
+        state->mark_retrieved();
+        detail::running_task()->end_wait();
       }
       if constexpr (Owned) {
         // Only the awaiter's own reference is not another handle's: let it go first, unless
         // it is the last one (every handle was dropped while the task waited).
-        if (task_ && !state_->sole_owner()) {
-          state_->release();
-          task_ = nullptr;
+        if (holds_reference() && !state->sole_owner()) {
+          state->release();
+          tagged_state_ &= ~holds_reference_bit;
         }
-        return detail::take_value<T>(state_);
+        return detail::take_value<T>(state);
       } else {
-        state_->check_result();
-        if constexpr (!std::is_void_v<T>) return detail::stored_value<T>(state_);
+        state->check_result();
+        if constexpr (!std::is_void_v<T>) return detail::stored_value<T>(state);
       }
     }
 
    private:
-    detail::FutureStateBase* state_;
-    detail::TaskBase* task_ = nullptr;  // set while (and after) the task waited here
+    detail::FutureStateBase* state() const noexcept {
+      return reinterpret_cast<detail::FutureStateBase*>(tagged_state_ & ~holds_reference_bit);
+    }
+    bool holds_reference() const noexcept { return tagged_state_ & holds_reference_bit; }
+
+    // One word, since every frame that awaits a future holds it: the state's address, and in
+    // its low bit whether the awaiter holds a reference to it (from the suspension on).
+    static constexpr std::uintptr_t holds_reference_bit = 1;
+    std::uintptr_t tagged_state_;
   };
 
   Awaiter<false> operator co_await() const& noexcept { return Awaiter<false>(state_); }

@@ -12,6 +12,7 @@
 
 #include "asyncio/detail/callback.hpp"
 #include "asyncio/detail/loop_bound.hpp"
+#include "asyncio/detail/wait_target.hpp"
 
 namespace asyncio {
 
@@ -29,7 +30,7 @@ class TaskBase;
 /// What the loop schedules and a Handle refers to: a callback to run soon, or at a deadline.
 /// Nodes come from the loop's pools and stay at one address until the loop is destroyed. Two
 /// kinds, each from its own pool: a CallbackNode stores a callable (call_soon, call_later, ...);
-/// a WakeNode wakes a sleeping task, and is 40 bytes smaller than a CallbackNode, since with a
+/// a WakeNode wakes a sleeping task, and is 32 bytes smaller than a CallbackNode, since with a
 /// million tasks asleep their nodes are much of the memory the loop touches.
 struct HandleNode : Callback {
   enum class State : std::uint8_t { free, ready, scheduled, running };
@@ -101,14 +102,23 @@ struct CallbackNode final : HandleNode {
 };
 
 /// A node that wakes a sleeping task: the loop knows it for what it is, and reads the task and
-/// its frame ahead while it runs a batch of due timers (Scheduler::run_timer_batch).
-struct WakeNode final : HandleNode {
+/// its frame ahead while it runs a batch of due timers (Scheduler::run_timer_batch). It is also
+/// what the task waits on (its WaitTarget), so that the sleeping frame holds only the delay.
+/// The task stops waiting on it when it fires or is cancelled: the node is recycled after that,
+/// and a later cancel of the task must not reach it.
+struct WakeNode final : HandleNode, WaitTarget {
   WakeNode() noexcept : HandleNode(true) {}
 
   void set_task(TaskBase* task) noexcept {
     task_ = task;
     op_ = &wake_task;
   }
+
+  /// Task::cancel while asleep: cancels the timer and schedules the task, which raises
+  /// CancelledError when it runs.
+  bool cancel_wait(TaskBase* task, const std::exception_ptr& error) override;
+  /// The sleeping task is torn down: cancels the timer.
+  void forget_waiter(TaskBase* task) noexcept override;
 
   TaskBase* task_ = nullptr;
 };

@@ -2,6 +2,7 @@
 // exception nobody retrieved.
 #include <atomic>
 
+#include "asyncio/detail/task_base.hpp"
 #include "asyncio/future.hpp"
 
 namespace asyncio::detail {
@@ -27,6 +28,8 @@ std::string FutureStateBase::describe() const {
 }
 
 bool FutureStateBase::cancel(const std::exception_ptr& error) { return cancel_future(error); }
+
+void FutureStateBase::forget_waiter(TaskBase* task) noexcept { remove_callback(task); }
 
 bool FutureStateBase::cancel_future(const std::exception_ptr& error) {
   log_traceback_ = false;

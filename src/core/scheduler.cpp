@@ -16,9 +16,9 @@ namespace asyncio::detail {
 thread_local constinit RunningLoop running_loop;
 
 // A million pending timers are a million nodes: keep them at 96 bytes on 64-bit targets, and
-// a sleeping task's at 56.
+// a sleeping task's at 64.
 static_assert(sizeof(void*) != 8 || sizeof(CallbackNode) <= 96);
-static_assert(sizeof(void*) != 8 || sizeof(WakeNode) <= 56);
+static_assert(sizeof(void*) != 8 || sizeof(WakeNode) <= 64);
 
 bool HandleNode::dispatch(Callback* cb, Action action, void*) {
   if (action == Action::find_awaiter) return false;
@@ -44,8 +44,20 @@ bool HandleNode::dispatch(Callback* cb, Action action, void*) {
 }
 
 void HandleNode::wake_task(HandleNode* node, Op op) {
-  if (op == Op::call) node->task_to_wake()->invoke(Action::run);
+  if (op != Op::call) return;
+  TaskBase* task = static_cast<WakeNode*>(node)->task_;
+  task->stop_waiting();  // the node is recycled once this returns
+  task->invoke(Action::run);
 }
+
+bool WakeNode::cancel_wait(TaskBase* task, const std::exception_ptr&) {
+  task->stop_waiting();  // a second cancel must not schedule the task twice
+  scheduler_->cancel_handle(this);
+  task->schedule_step();
+  return false;  // the task raises CancelledError itself when it runs
+}
+
+void WakeNode::forget_waiter(TaskBase*) noexcept { scheduler_->cancel_handle(this); }
 
 Scheduler::~Scheduler() = default;
 
@@ -223,10 +235,10 @@ std::vector<TaskBase*> Scheduler::destroy_pending_frames() noexcept {
   while (TaskBase* task = tasks_.take_any()) {
     loop_->call_exception_handler({"Task was destroyed but it is pending!", nullptr,
                                    task->describe(), task->describe_for_report()});
-    // Innermost frame first, at constant stack; awaiters in the frames unlink the task from
-    // what it waits on as they are destroyed.
+    // What it waits on forgets it; then its frames go, innermost first, at constant stack
+    // (awaiters that are themselves the wait target unlink the task as they are destroyed).
+    if (WaitTarget* target = std::exchange(task->waiting_on_, nullptr)) target->forget_waiter(task);
     task->destroy_frames();
-    task->waiting_on_ = nullptr;
     // Its done callbacks will never run: drop them, and the references they hold (a gather
     // holds its children and is held by their callbacks).
     task->discard_callbacks();

@@ -117,7 +117,7 @@ Context TaskBase::get_context() const {
   if (context_is_shared_) return Context(extras().shared_context);
   if (done()) return has_context_ ? Context(final_context_) : Context();
   if (running()) return copy_context();  // its values are current while it runs
-  return has_context_ ? Context(scheduler_->tasks().values(index_)) : Context();
+  return has_context_ ? Context(scheduler_->tasks().get_values(index_)) : Context();
 }
 
 bool TaskBase::running() const noexcept {
@@ -217,28 +217,32 @@ void TaskRegistry::set_index(TaskBase* task, std::size_t index) noexcept {
 }
 
 ContextData* TaskRegistry::remove(const TaskBase* task) noexcept {
-  assert(task->index_ < slots_.size() && slots_[task->index_].task == task);
-  ContextData* values = slots_[task->index_].values;
-  if (task->index_ + 1 == slots_.size()) {  // the newest: an eager task that finished at once
-    slots_.pop_back();
+  const std::uint32_t index = task->index_;
+  assert(index < tasks_.size() && tasks_[index] == task);
+  ContextData* values = take_values(index);
+  if (index + 1 == tasks_.size()) {  // the newest: an eager task that finished at once
+    pop_back();
     return values;
   }
-  slots_[task->index_] = {nullptr, nullptr};
-  if (++holes_ == slots_.size()) {  // none left: start over at the front
-    slots_.clear();
+  tasks_[index] = nullptr;
+  if (++holes_ == tasks_.size()) {  // none left: start over at the front
+    tasks_.clear();
+    values_.clear();
     holes_ = 0;
   }
   return values;
 }
 
 TaskBase* TaskRegistry::take_any() noexcept {
-  while (!slots_.empty()) {
-    const Slot slot = slots_.back();
-    slots_.pop_back();
-    if (slot.task) {
-      if (slot.values) slot.values->release();
-      slot.task->has_context_ = slot.task->context_is_shared_;
-      return slot.task;
+  while (!tasks_.empty()) {
+    const std::uint32_t index = static_cast<std::uint32_t>(tasks_.size() - 1);
+    TaskBase* task = tasks_[index];
+    ContextData* values = take_values(index);
+    pop_back();
+    if (task) {
+      if (values) values->release();
+      task->has_context_ = task->context_is_shared_;
+      return task;
     }
     --holes_;
   }
@@ -247,12 +251,16 @@ TaskBase* TaskRegistry::take_any() noexcept {
 
 void TaskRegistry::compact() noexcept {
   std::size_t kept = 0;
-  for (const Slot& slot : slots_) {
-    if (!slot.task) continue;
-    slot.task->index_ = static_cast<std::uint32_t>(kept);
-    slots_[kept++] = slot;
+  for (std::size_t i = 0; i < tasks_.size(); ++i) {
+    TaskBase* task = tasks_[i];
+    if (!task) continue;
+    task->index_ = static_cast<std::uint32_t>(kept);
+    tasks_[kept] = task;
+    if (i < values_.size()) values_[kept] = values_[i];
+    ++kept;
   }
-  slots_.resize(kept);
+  tasks_.resize(kept);
+  if (values_.size() > kept) values_.resize(kept);
   holes_ = 0;
 }
 

@@ -22,25 +22,12 @@
 #include "asyncio/detail/callback.hpp"
 #include "asyncio/detail/frame_allocator.hpp"
 #include "asyncio/detail/scheduler.hpp"
+#include "asyncio/detail/wait_target.hpp"
 #include "asyncio/exceptions.hpp"
 
 namespace asyncio::detail {
 
 class TaskBase;
-
-/// The one thing a task can be suspended on (CPython's Task._fut_waiter): a future, or a timer.
-class WaitTarget {
- public:
-  /// Called by Task::cancel of `task`, which waits on this target. Returns true when the target
-  /// was cancelled and will itself wake the task with a CancelledError (a future); false when
-  /// the task must raise CancelledError by itself when it next runs: the target scheduled it
-  /// now (a timer, a lock's waiter), or it will when it completes (a foreign awaitable).
-  /// `error` is the CancelledError to deliver.
-  virtual bool cancel_wait(TaskBase* task, const std::exception_ptr& error) = 0;
-
- protected:
-  ~WaitTarget() = default;
-};
 
 /// Storage for a future's value; empty for void.
 template <class T>
@@ -89,6 +76,7 @@ class FutureStateBase : public WaitTarget {
   virtual TaskBase* as_task() noexcept { return nullptr; }
 
   bool cancel_wait(TaskBase*, const std::exception_ptr& error) override { return cancel(error); }
+  void forget_waiter(TaskBase* task) noexcept override;
 
   /// Python's Future.exception(): throws CancelledError when cancelled, InvalidStateError when
   /// pending; marks the exception as retrieved.

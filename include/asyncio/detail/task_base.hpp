@@ -152,8 +152,9 @@ class TaskBase : public FutureStateBase, public Callback {
     if (exception_) [[unlikely]]
       throw_cancel_request();
   }
-  /// True while the task is suspended on `target`.
-  bool waiting_on(const WaitTarget* target) const noexcept { return waiting_on_ == target; }
+  /// The target woke the task, or cancel_wait scheduled it, and will not know it from now on
+  /// (a sleep's timer node, recycled once it has fired).
+  void stop_waiting() noexcept { waiting_on_ = nullptr; }
 
  protected:
   /// Runs the frames until the task suspends on something, or its root frame finishes (in both
@@ -191,7 +192,7 @@ class TaskBase : public FutureStateBase, public Callback {
     if (context_is_shared_) [[unlikely]]
       return enter_shared_context();
     entered_context = nullptr;
-    return std::exchange(scheduler_->tasks().values(index_), nullptr);
+    return scheduler_->tasks().take_values(index_);
   }
   /// After a step: `values` (a count, or null) are the task's values from now on.
   void keep_context(ContextData* values) noexcept {
@@ -199,7 +200,7 @@ class TaskBase : public FutureStateBase, public Callback {
       keep_shared_context(values);
       return;
     }
-    scheduler_->tasks().values(index_) = values;
+    scheduler_->tasks().set_values(index_, values);
     has_context_ = values != nullptr;
   }
   ContextData* enter_shared_context() noexcept;
