@@ -233,7 +233,8 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
       promise_type& p = gen_.promise();
       p.set_running();
       p.set_pending(std::exchange(error_, nullptr), sent_);
-      detail::running_task()->enter(gen_, consumer, this);
+      set_inner(gen_, false);
+      detail::running_task()->enter(consumer, this);
     }
 
    protected:

@@ -110,21 +110,21 @@ class [[nodiscard]] Coro {
 
   /// Runs the child frame inside the awaiting task. It owns the child from the moment the
   /// Coro hands it over (operator co_await) until it is destroyed, unless the task's teardown
-  /// destroyed the child first (it then clears `inner`).
+  /// destroyed the child first (it then disowns it).
   class Awaiter : detail::FrameLink {
    public:
-    explicit Awaiter(Handle child) noexcept { inner = child; }
+    explicit Awaiter(Handle child) noexcept { set_inner(child, true); }
     Awaiter(const Awaiter&) = delete;
     Awaiter& operator=(const Awaiter&) = delete;
     ~Awaiter() {
-      if (inner) inner.destroy();
+      if (owns_inner()) inner().destroy();
     }
     bool await_ready() const noexcept { return false; }
     template <detail::AsyncioPromise P>
     void await_suspend(std::coroutine_handle<P> parent) noexcept {
-      detail::running_task()->enter(inner, parent, this);
+      detail::running_task()->enter(parent, this);
     }
-    T await_resume() const { return Handle::from_address(inner.address()).promise().take(); }
+    T await_resume() const { return Handle::from_address(inner().address()).promise().take(); }
   };
 
   /// Runs the coroutine inside the awaiting task; the Coro is empty afterwards. RuntimeError

@@ -94,7 +94,7 @@ class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
 
   // Out of line: the step that only suspends then needs fewer registers.
   [[gnu::noinline]] void finish() {
-    Frame frame = Frame::from_address(current_.address());  // the root, which just finished
+    Frame frame = Frame::from_address(current_frame().address());  // the root, just finished
     std::exception_ptr error = std::move(frame.promise().exception_);
     if constexpr (!std::is_void_v<T>) {
       if (!error) slot_.value.emplace(std::move(*frame.promise().value_));

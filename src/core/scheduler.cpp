@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "asyncio/event_loop.hpp"
@@ -141,7 +142,8 @@ void Scheduler::run_timer_batch() {
       }
       if (i + 8 < n) {
         if (const TaskBase* task = due_timers_[i + 8]->task_to_wake()) {
-          if (task->current_) prefetch_two_lines(task->current_.address());
+          // (the root frame, or the innermost link, which is in the frame above the innermost)
+          prefetch_two_lines(reinterpret_cast<const void*>(task->innermost_ & ~TaskBase::link_bit));
           __builtin_prefetch(task->newest_callback());  // (a gather's child, say)
           __builtin_prefetch(tasks_.slot_address(task->index_));
         }
@@ -179,9 +181,8 @@ void Scheduler::run_observed(Callback* cb) {
   }
   if (task) {
     task->add_ref();
-    task->for_each_frame([&code](std::coroutine_handle<> frame) {
-      if (!code) code = *static_cast<void* const*>(frame.address());
-    });
+    // The innermost frame's resume function (its first word).
+    if (const void* frame = task->current_frame().address()) std::memcpy(&code, frame, sizeof code);
   }
   const bool done_callback = !task && !code && DoneCallbackBase::is_done_callback(cb);
   const TimePoint start = Clock::now();

@@ -20,7 +20,10 @@ static_assert(sizeof(void*) != 8 || sizeof(TaskState<void>) <= 88);
 
 TaskBase::TaskBase(Scheduler* scheduler, Callback::Fn step, std::coroutine_handle<> root,
                    std::string_view name, ContextData* context)
-    : FutureStateBase(scheduler), Callback(step), current_(root), has_context_(context != nullptr) {
+    : FutureStateBase(scheduler),
+      Callback(step),
+      innermost_(reinterpret_cast<std::uintptr_t>(root.address())),
+      has_context_(context != nullptr) {
   const std::uint64_t number = scheduler->next_task_number();
   number_ = static_cast<std::uint32_t>(number & max_number);
   if (!name.empty() || number > max_number) [[unlikely]]
@@ -36,7 +39,7 @@ TaskBase::~TaskBase() {
     loop()->call_exception_handler(
         {"Task exception was never retrieved", exception_, describe(), describe_for_report()});
   }
-  if (current_) destroy_frames();
+  if (innermost_) destroy_frames();
   if (has_context_) [[unlikely]]
     release_context();
   if (has_extras_) scheduler_->task_extras().erase(this);
@@ -70,17 +73,17 @@ void TaskBase::start_eagerly() noexcept {
 }
 
 std::coroutine_handle<> TaskBase::get_coro() const noexcept {
-  if (!current_) return {};
-  std::coroutine_handle<> root = current_;
-  for (const FrameLink* link = current_link_; link; link = link->up) root = link->outer;
+  if (!innermost_) return {};
+  std::coroutine_handle<> root = current_frame();
+  for (const FrameLink* link = current_link(); link; link = link->up) root = link->outer;
   return root;
 }
 
 std::vector<std::coroutine_handle<>> TaskBase::get_stack(std::size_t limit) const {
   std::vector<std::coroutine_handle<>> frames;
-  if (!current_ || running() || limit == 0) return frames;
-  frames.push_back(current_);  // newest first while walking, reversed below
-  for (const FrameLink* link = current_link_; link && frames.size() < limit; link = link->up)
+  if (!innermost_ || running() || limit == 0) return frames;
+  frames.push_back(current_frame());  // newest first while walking, reversed below
+  for (const FrameLink* link = current_link(); link && frames.size() < limit; link = link->up)
     frames.push_back(link->outer);
   std::reverse(frames.begin(), frames.end());
   return frames;
@@ -183,8 +186,9 @@ bool TaskBase::cancel(const std::exception_ptr& error) {
 }
 
 void TaskBase::destroy_frames() noexcept {
-  std::coroutine_handle<> frame = std::exchange(current_, nullptr);
-  FrameLink* link = std::exchange(current_link_, nullptr);
+  std::coroutine_handle<> frame = current_frame();
+  FrameLink* link = current_link();
+  innermost_ = 0;
   if (!link) [[likely]] {  // a finished task: only its root frame is left
     frame.destroy();
     return;
@@ -194,8 +198,8 @@ void TaskBase::destroy_frames() noexcept {
     // frame unless someone else owns it, and tell the link so that its awaiter will not.
     FrameLink* up = link->up;
     std::coroutine_handle<> outer = link->outer;
-    if (link->inner) {
-      link->inner = nullptr;
+    if (link->owns_inner()) {
+      link->disown_inner();
       frame.destroy();
     }
     frame = outer;

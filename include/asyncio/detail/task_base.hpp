@@ -44,9 +44,24 @@ struct FrameLink {
   std::coroutine_handle<> outer;  // resumed when the inner frame finishes (or yields)
   FrameLink* up = nullptr;        // the link that joins `outer` to its own awaiter; null when
                                   // `outer` is the task's root frame
-  std::coroutine_handle<> inner;  // the inner frame when the link owns it (an awaited Coro),
-                                  // destroyed with the awaiter; null when someone else owns it
-                                  // (an AsyncGenerator) or the task's teardown destroyed it first
+
+  /// The inner frame, which the link owns (an awaited Coro: destroyed with the awaiter) or not
+  /// (an AsyncGenerator's).
+  void set_inner(std::coroutine_handle<> frame, bool owned) noexcept {
+    inner_ = reinterpret_cast<std::uintptr_t>(frame.address()) | (owned ? 0 : not_owned_bit);
+  }
+  std::coroutine_handle<> inner() const noexcept {
+    return std::coroutine_handle<>::from_address(reinterpret_cast<void*>(inner_ & ~not_owned_bit));
+  }
+  bool owns_inner() const noexcept { return inner_ != 0 && !(inner_ & not_owned_bit); }
+  /// The task's teardown destroyed the inner frame: the awaiter must not.
+  void disown_inner() noexcept { inner_ |= not_owned_bit; }
+
+ private:
+  // The inner frame's address (frames are at least 8-byte aligned); its low bit is set when
+  // the link does not own the frame.
+  static constexpr std::uintptr_t not_owned_bit = 1;
+  std::uintptr_t inner_ = 0;
 };
 
 template <class P>
@@ -91,9 +106,9 @@ class TaskBase : public FutureStateBase, public Callback {
   /// task runs, the innermost is the frame running); none once the task is done.
   template <class F>
   void for_each_frame(F&& f) const {
-    if (!current_) return;
-    f(current_);
-    for (const FrameLink* link = current_link_; link; link = link->up) f(link->outer);
+    if (!innermost_) return;
+    f(current_frame());
+    for (const FrameLink* link = current_link(); link; link = link->up) f(link->outer);
   }
   /// Python's Task.print_stack(): "Stack for <Task ...> (most recent call last):" and a line
   /// per frame of get_stack(limit): its coroutine's function, file and line.
@@ -112,21 +127,19 @@ class TaskBase : public FutureStateBase, public Callback {
 
   // --- Called by awaiters from inside the task's frames ----------------------------------------
 
-  /// `outer`, the current frame, awaits `inner` through `link`: inner becomes the frame that
-  /// resume_frames() resumes next, without waiting for the loop.
-  void enter(std::coroutine_handle<> inner, std::coroutine_handle<> outer,
-             FrameLink* link) noexcept {
+  /// `outer`, the current frame, awaits the inner frame of `link` (set_inner): that frame
+  /// becomes the one resume_frames() resumes next, without waiting for the loop.
+  void enter(std::coroutine_handle<> outer, FrameLink* link) noexcept {
     link->outer = outer;
-    link->up = current_link_;
-    current_link_ = link;
-    current_ = inner;
+    link->up = current_link();
+    innermost_ = reinterpret_cast<std::uintptr_t>(link) | link_bit;
   }
   /// The current frame finished or yielded: its awaiter's frame runs next, or, for the root
   /// frame, the task is done running.
   void leave() noexcept {
-    if (FrameLink* link = current_link_) [[likely]] {
-      current_ = link->outer;
-      current_link_ = link->up;
+    if (FrameLink* link = current_link()) [[likely]] {
+      innermost_ = link->up ? reinterpret_cast<std::uintptr_t>(link->up) | link_bit
+                            : reinterpret_cast<std::uintptr_t>(link->outer.address());
     } else {
       root_done_ = true;
     }
@@ -162,10 +175,20 @@ class TaskBase : public FutureStateBase, public Callback {
   /// with an awaiter waiting, changes current_ and returns here, which resumes the next one.
   void resume_frames() {
     for (;;) {
-      std::coroutine_handle<> frame = current_;
-      frame.resume();
-      if (current_ == frame) return;
+      const std::uintptr_t resumed = innermost_;
+      current_frame().resume();
+      if (innermost_ == resumed) return;
     }
+  }
+  /// The innermost frame: the one running, or resumed when the task next steps.
+  std::coroutine_handle<> current_frame() const noexcept {
+    if (const FrameLink* link = current_link()) return link->inner();
+    return std::coroutine_handle<>::from_address(reinterpret_cast<void*>(innermost_));
+  }
+  /// The link that joins the innermost frame to the frame awaiting it; null when the innermost
+  /// frame is the root.
+  FrameLink* current_link() const noexcept {
+    return innermost_ & link_bit ? reinterpret_cast<FrameLink*>(innermost_ & ~link_bit) : nullptr;
   }
   bool root_finished_running() const noexcept { return root_done_; }
   /// Destroys the task's frames (it must have some), innermost first (see the notes at the
@@ -211,10 +234,12 @@ class TaskBase : public FutureStateBase, public Callback {
 
   // Invariant (CPython's): a task is either on the ready queue, or waiting on exactly one
   // target (waiting_on_), or running, or done; never two of these at once.
-  // The frames: current_ is the innermost, current_link_ joins it to the frame that awaits it
-  // (null when current_ is the root frame). The task owns its root frame until it finishes.
-  std::coroutine_handle<> current_;  // resumed when the task next steps; null once finished
-  FrameLink* current_link_ = nullptr;
+  // The frames, in one word: the root frame's address while the root is the innermost frame
+  // (also once it finished running), else the address of the innermost FrameLink with
+  // link_bit set, from which the links lead out to the root; 0 once the frames are destroyed.
+  // The task owns its root frame until it finishes.
+  static constexpr std::uintptr_t link_bit = 1;
+  std::uintptr_t innermost_;
   union {
     WaitTarget* waiting_on_ = nullptr;  // CPython's _fut_waiter, while pending
     ContextData* final_context_;        // once done, with has_context_: its own values (a count)
