@@ -507,6 +507,39 @@ TEST_F(TasksTest, WaitForOutsideCancelWinsWhenTheInnerResultArrivesAtTheSameMome
 
 // Python's wait_for raises `TimeoutError from exc` (through timeouts.timeout): the inner
 // CancelledError is its cause, for a coroutine and for a primitive's wait alike.
+// wait_for over a primitive's wait takes a cancellation back without a throw (the usual way
+// its deadline ends it); what the waiter had been given must still go on to the next one, and
+// a cancellation from outside must stay a CancelledError. Python's Queue.get hands its item on
+// the same way (bpo-27585 / gh-90155).
+TEST_F(TasksTest, WaitForOnAPrimitiveCancelledAfterItWasWokenHandsItsWakeUpOn) {
+  auto body = [&]() -> Coro<void> {
+    asyncio::Queue<int> queue;
+    auto get_one = [&queue]() -> Coro<int> { co_return co_await queue.get(); };
+    auto first = asyncio::create_task(asyncio::wait_for(queue.get(), 1h));
+    auto second = asyncio::create_task(get_one());
+    co_await asyncio::sleep(0s);  // both wait, the first in front
+    queue.put_nowait(7);          // the item is the first's...
+    first.cancel();               // ...which is cancelled before it runs
+    const int item = co_await second;
+    EXPECT_EQ(item, 7);
+    const bool first_cancelled = co_await asyncio_test::throws<asyncio::CancelledError>(first);
+    EXPECT_TRUE(first_cancelled);
+
+    asyncio::Lock lock;
+    co_await lock.acquire();
+    auto holder = asyncio::create_task(asyncio::wait_for(lock.acquire(), 1h));
+    auto next = asyncio::create_task(asyncio::wait_for(lock.acquire(), 1h));
+    co_await asyncio::sleep(0s);
+    lock.release();   // the lock is handed to `holder`...
+    holder.cancel();  // ...cancelled before it runs: `next` gets it
+    co_await next;
+    EXPECT_TRUE(lock.locked());
+    EXPECT_TRUE(holder.cancelled());
+    lock.release();
+  };
+  run(body());
+}
+
 TEST_F(TasksTest, WaitForsTimeoutErrorCarriesTheCancelledErrorAsItsNestedCause) {
   auto cause_of_timeout = [](auto awaitable,
                              std::chrono::milliseconds timeout = 1ms) -> Coro<std::string> {

@@ -594,11 +594,28 @@ struct PositiveTimeout {
 template <class A, class Rep, class Period>
 Coro<awaitable_value_t<A>> wait_for(A aw, detail::PositiveTimeout<Rep, Period> timeout) {
   using T = awaitable_value_t<A>;
-  detail::TimeoutScope scope(detail::deadline_after(get_running_loop().time(), timeout.delay));
+  detail::TimeoutScope scope(detail::TimeoutScope::AheadTag{},
+                             detail::deadline_after(get_running_loop().time(), timeout.delay));
   scope.enter();
   std::exception_ptr error;
   try {
-    if constexpr (std::is_void_v<T>) {
+    if constexpr (std::derived_from<A, detail::Waiter>) {  // a primitive's wait: no throw
+      std::exception_ptr cancellation;                     // when the deadline cancels it
+      if constexpr (std::is_void_v<T>) {
+        co_await detail::CancellableWait<A>(aw, cancellation);
+        if (!cancellation) {
+          scope.exit(nullptr);
+          co_return;
+        }
+      } else {
+        std::optional<T> value = co_await detail::CancellableWait<A>(aw, cancellation);
+        if (!cancellation) {
+          scope.exit(nullptr);
+          co_return std::move(*value);
+        }
+      }
+      error = scope.exit_with(cancellation);
+    } else if constexpr (std::is_void_v<T>) {
       co_await detail::awaited(aw);
       scope.exit(nullptr);
       co_return;

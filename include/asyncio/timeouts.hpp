@@ -14,6 +14,7 @@
 #pragma once
 
 #include <chrono>
+#include <concepts>
 #include <exception>
 #include <optional>
 #include <type_traits>
@@ -22,6 +23,7 @@
 #include "asyncio/coro.hpp"
 #include "asyncio/detail/awaitable_traits.hpp"
 #include "asyncio/detail/timeout_scope.hpp"
+#include "asyncio/detail/wait_queue.hpp"
 #include "asyncio/future.hpp"
 #include "asyncio/task.hpp"
 
@@ -100,6 +102,38 @@ decltype(auto) awaited(A& aw) noexcept {
     return std::move(aw);
   }
 }
+
+/// A primitive's wait (q.get(), lock.acquire(), event.wait()) awaited by wait_for: a
+/// cancellation while it waits comes back in `cancellation` instead of being thrown, and the
+/// await gives nothing (nullopt). The deadline's own cancellation, the usual way a wait_for
+/// times out, then costs no throw through the coroutine.
+template <std::derived_from<Waiter> A>
+class CancellableWait {
+ public:
+  using T = awaitable_value_t<A>;
+  using Result = std::conditional_t<std::is_void_v<T>, void, std::optional<T>>;
+
+  CancellableWait(A& wait, std::exception_ptr& cancellation) noexcept
+      : wait_(wait), cancellation_(cancellation) {}
+  bool await_ready() { return wait_.await_ready(); }
+  template <AsyncioPromise P>
+  decltype(auto) await_suspend(std::coroutine_handle<P> frame) {
+    return wait_.await_suspend(frame);
+  }
+  Result await_resume() {
+    cancellation_ = wait_.take_cancellation();
+    if constexpr (std::is_void_v<T>) {
+      if (!cancellation_) wait_.await_resume();
+    } else {
+      if (cancellation_) return std::nullopt;
+      return Result(wait_.await_resume());
+    }
+  }
+
+ private:
+  A& wait_;
+  std::exception_ptr& cancellation_;
+};
 
 template <class B>
 using BlockResult =

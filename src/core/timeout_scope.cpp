@@ -27,7 +27,7 @@ void TimeoutScope::reschedule(std::optional<TimePoint> when) {
   // suspension. As in CPython, the expiry is then a ready callback, not a timer, so that it runs
   // before a task that only yields (sleep(0)) gets to run again.
   EventLoop& loop = task_.get_loop();
-  if (*when <= loop.time()) {
+  if (!std::exchange(ahead_, false) && *when <= loop.time()) {
     handle_ = loop.call_soon([this] { on_timeout(); });
   } else {
     handle_ = loop.call_at(*when, [this] { on_timeout(); });
@@ -55,13 +55,28 @@ namespace {
 class TimeoutAfterCancellation final : public TimeoutError, public std::nested_exception {};
 }  // namespace
 
-std::exception_ptr TimeoutScope::exit_from_handler() noexcept {
-  std::exception_ptr error = std::current_exception();
-  if (!exit(error)) return error;
+std::exception_ptr TimeoutScope::timeout_error() noexcept {
   try {
     return std::make_exception_ptr(TimeoutAfterCancellation());
   } catch (...) {  // no memory for it: what the allocation threw
     return std::current_exception();
+  }
+}
+
+std::exception_ptr TimeoutScope::exit_from_handler() noexcept {
+  std::exception_ptr error = std::current_exception();
+  if (!exit(error)) return error;
+  return timeout_error();
+}
+
+std::exception_ptr TimeoutScope::exit_with(const std::exception_ptr& error) noexcept {
+  if (!exit(error)) return error;
+  // The TimeoutError nests the cancellation, which std::nested_exception takes only from a
+  // handler: a throw, but through this small frame only.
+  try {
+    std::rethrow_exception(error);
+  } catch (...) {
+    return timeout_error();
   }
 }
 

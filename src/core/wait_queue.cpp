@@ -39,6 +39,17 @@ std::uint8_t Waiter::resume() {
   throw CancelledError();  // not reached: a cancelled waiter's task has a cancellation pending
 }
 
+std::exception_ptr Waiter::take_cancellation() noexcept {
+  if (!task_ || !task_->cancellation_pending()) return nullptr;
+  if (std::exchange(state_, State::idle) == State::woken) {
+    WaitQueue* queue = std::exchange(queue_, nullptr);
+    queue->woken_.remove(this);
+    queue->hand_on(reason_);
+  }
+  // (cancelled: already unlinked; detached: the cancellation comes first, as in resume())
+  return task_->end_wait_taking_cancellation();
+}
+
 void Waiter::abandon() noexcept {
   WaitQueue* queue = std::exchange(queue_, nullptr);
   if (state_ == State::waiting) {

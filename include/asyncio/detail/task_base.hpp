@@ -165,6 +165,13 @@ class TaskBase : public FutureStateBase, public Callback {
     if (exception_) [[unlikely]]
       throw_cancel_request();
   }
+  /// end_wait() that hands the pending cancellation back instead of throwing it (null: none).
+  std::exception_ptr end_wait_taking_cancellation() noexcept {
+    waiting_on_ = nullptr;
+    return take_cancel_request();
+  }
+  /// Whether a cancellation is pending: end_wait() would throw it.
+  bool cancellation_pending() const noexcept { return exception_ != nullptr; }
   /// The target woke the task, or cancel_wait scheduled it, and will not know it from now on
   /// (a sleep's timer node, recycled once it has fired).
   void stop_waiting() noexcept { waiting_on_ = nullptr; }

@@ -21,6 +21,10 @@ class TimeoutScope {
   /// A scope not entered yet, with a deadline of `when` on the loop clock (none: no deadline
   /// until reschedule()).
   explicit TimeoutScope(std::optional<TimePoint> when) noexcept : when_(when) {}
+  /// A scope whose deadline `when` was just computed from a positive delay: entering it
+  /// schedules the timer without reading the clock again to see whether it already passed.
+  struct AheadTag {};
+  TimeoutScope(AheadTag, TimePoint when) noexcept : when_(when), ahead_(true) {}
   TimeoutScope(const TimeoutScope&) = delete;
   TimeoutScope& operator=(const TimeoutScope&) = delete;
   ~TimeoutScope() { handle_.cancel(); }
@@ -37,6 +41,9 @@ class TimeoutScope {
   /// TimeoutError from exc`; std::rethrow_if_nested gives it back) when that exception is this
   /// scope's own cancellation, else the handled exception itself.
   std::exception_ptr exit_from_handler() noexcept;
+  /// exit_from_handler() for an `error` the block ended with but did not throw (a
+  /// CancellableWait's cancellation).
+  std::exception_ptr exit_with(const std::exception_ptr& error) noexcept;
   State state() const noexcept { return state_; }
   std::optional<TimePoint> when() const noexcept { return when_; }
   /// Moves the deadline (none: no deadline). RuntimeError before it is entered, and once it
@@ -45,12 +52,15 @@ class TimeoutScope {
 
  private:
   void on_timeout();
+  /// The TimeoutError of exit_from_handler(), with the exception being handled nested.
+  static std::exception_ptr timeout_error() noexcept;
 
   TaskRef task_;
   Handle handle_;  // the expiry: a timer, or a callback when already expired
   std::optional<TimePoint> when_;
   std::uint32_t cancelling_ = 0;  // the task's cancel requests when the scope was entered
   State state_ = State::created;
+  bool ahead_ = false;  // when_ is known to be ahead of the clock until enter()
 };
 
 }  // namespace asyncio::detail

@@ -50,6 +50,13 @@ class Waiter : public WaitTarget {
   /// runs (then hands its wake-up on, in resume()).
   bool cancel_wait(TaskBase* task, const std::exception_ptr& error) override;
 
+  /// After the task resumed from a suspension here, with a cancellation pending: does what
+  /// resume() does before it throws (hands on a wake-up it was given), and returns the
+  /// cancellation instead of throwing it; the awaiter is then idle, and its await_resume must
+  /// not run. Null, and nothing done, when no cancellation is pending or it never suspended.
+  /// For wait_for, whose deadline cancels the task: a throw costs microseconds.
+  std::exception_ptr take_cancellation() noexcept;
+
  protected:
   /// A frame destroyed while suspended here leaves the queue, handing on a wake-up it got.
   ~Waiter() {
