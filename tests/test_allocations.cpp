@@ -149,7 +149,8 @@ TEST(Allocations, ObjectsFreedOnAnotherThreadAreReusedNotReplacedBySlabs) {
   std::thread maker([&] {
     for (int round = 0; round < rounds; ++round) {
       go.acquire();
-      for (void*& p : objects) p = asyncio::detail::allocate_small(size);
+      for (void*& p : objects)
+        p = asyncio::detail::allocate_small(size, asyncio::detail::PoolKind::frames);
       made.release();
     }
   });
@@ -157,7 +158,8 @@ TEST(Allocations, ObjectsFreedOnAnotherThreadAreReusedNotReplacedBySlabs) {
   for (int round = 0; round < rounds; ++round) {
     go.release();
     made.acquire();
-    for (void* p : objects) asyncio::detail::deallocate_small(p, size);
+    for (void* p : objects)
+      asyncio::detail::deallocate_small(p, size, asyncio::detail::PoolKind::frames);
     if (round == 1) slabs_after_warm_up = slab_sized.load();
   }
   maker.join();

@@ -59,7 +59,7 @@ void register_thread_exit() {
 
 /// A new slab of objects of class `c`, as a batch.
 Batch carve_slab(GlobalPool& pool, std::size_t c) {
-  const std::size_t size = (c + 1) * FreeLists::granularity;
+  const std::size_t size = FreeLists::object_size(c);
   const std::size_t count = slab_size / size;
   char* slab = static_cast<char*>(::operator new(slab_size));
   pool.slabs.push_back(slab);

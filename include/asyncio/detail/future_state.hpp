@@ -48,9 +48,11 @@ class FutureStateBase : public WaitTarget {
   virtual ~FutureStateBase();
 
   // Derived classes may hold anything up to alignof(std::max_align_t); PooledState narrows it.
-  static void* operator new(std::size_t size) { return allocate_small(pooled_size(size, 16)); }
+  static void* operator new(std::size_t size) {
+    return allocate_small(pooled_size(size, 16), PoolKind::states);
+  }
   static void operator delete(void* p, std::size_t size) noexcept {
-    deallocate_small(p, pooled_size(size, 16));
+    deallocate_small(p, pooled_size(size, 16), PoolKind::states);
   }
 
   void add_ref() noexcept { ++refs_; }
@@ -150,10 +152,10 @@ class FutureStateBase : public WaitTarget {
 template <class Self>
 struct PooledState {
   static void* operator new(std::size_t size) {
-    return allocate_small(pooled_size(size, alignof(Self)));
+    return allocate_small(pooled_size(size, alignof(Self)), PoolKind::states);
   }
   static void operator delete(void* p, std::size_t size) noexcept {
-    deallocate_small(p, pooled_size(size, alignof(Self)));
+    deallocate_small(p, pooled_size(size, alignof(Self)), PoolKind::states);
   }
 };
 

@@ -178,8 +178,9 @@ class TaskBase : public FutureStateBase, public Callback {
 
  protected:
   /// Runs the frames until the task suspends on something, or its root frame finishes (in both
-  /// cases current_ stays the frame that was resumed). A frame that awaits a Coro, or finishes
-  /// with an awaiter waiting, changes current_ and returns here, which resumes the next one.
+  /// cases innermost_ is left as it was when that frame was resumed). A frame that awaits a
+  /// Coro, or finishes with an awaiter waiting, changes innermost_ and returns here, which
+  /// resumes the next one.
   void resume_frames() {
     for (;;) {
       const std::uintptr_t resumed = innermost_;
