@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cassert>
 #include <cerrno>
@@ -36,6 +37,26 @@ constexpr unsigned setup_flags[] = {
     0,
 };
 
+// ThreadSanitizer does not see a ring's memory mapped and unmapped: liburing makes those system
+// calls itself, not through libc. A ring mapped where another thread's closed ring was looks to
+// it like memory two threads wrote unsynchronized. Under ThreadSanitizer, closing a ring
+// releases and opening one acquires one counter, which orders the two as the kernel does.
+#if defined(__SANITIZE_THREAD__)
+#define ASYNCIO_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ASYNCIO_UNDER_TSAN 1
+#endif
+#endif
+#ifdef ASYNCIO_UNDER_TSAN
+std::atomic<unsigned> rings_closed{0};
+void ring_mapped() noexcept { (void)rings_closed.load(std::memory_order_acquire); }
+void ring_unmapping() noexcept { rings_closed.fetch_add(1, std::memory_order_release); }
+#else
+void ring_mapped() noexcept {}
+void ring_unmapping() noexcept {}
+#endif
+
 }  // namespace
 
 UringBackend::UringBackend(Scheduler& scheduler) noexcept : scheduler_(scheduler) {}
@@ -53,10 +74,12 @@ std::unique_ptr<UringBackend> UringBackend::create(Scheduler& scheduler,
     const int result = io_uring_queue_init_params(entries, &backend->ring_, &params);
     error = -result;
     if (result == 0) {
+      ring_mapped();
       // The loop relies on: completions kept when the queue overflows, the timeout passed to
       // the wait itself (no timeout request), and polls that a cancellation can find.
       constexpr unsigned needed = IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG | IORING_FEAT_FAST_POLL;
       if ((params.features & needed) != needed) {
+        ring_unmapping();
         io_uring_queue_exit(&backend->ring_);
         error = 0;
         return nullptr;
@@ -465,6 +488,7 @@ void UringBackend::close() noexcept {
     ::munmap(buffer_memory_, std::size_t{buffer_count_} * buffer_size_);
     buffers_ = nullptr;
   }
+  ring_unmapping();
   io_uring_queue_exit(&ring_);
   ring_open_ = false;
   fds_.clear();
