@@ -41,12 +41,12 @@ std::uint8_t Waiter::resume() {
 
 std::exception_ptr Waiter::take_cancellation() noexcept {
   if (!task_ || !task_->cancellation_pending()) return nullptr;
-  if (std::exchange(state_, State::idle) == State::woken) {
-    WaitQueue* queue = std::exchange(queue_, nullptr);
-    queue->woken_.remove(this);
-    queue->hand_on(reason_);
-  }
-  // (cancelled: already unlinked; detached: the cancellation comes first, as in resume())
+  // Woken: leave the woken list, handing the wake-up on. Cancelled: already unlinked.
+  // Detached: the cancellation comes first, as in resume().
+  if (state_ == State::woken)
+    abandon();
+  else
+    state_ = State::idle;
   return task_->end_wait_taking_cancellation();
 }
 
