@@ -113,7 +113,7 @@ namespace detail {
 
 /// A user's done callback: owned by the future's list until scheduled, then holds a reference
 /// to the future until it has run.
-class DoneCallbackBase : public Callback {
+class DoneCallbackBase : public FnCallback {
  public:
   /// It will run in a copy of the current context (contextvars.hpp).
   explicit DoneCallbackBase(FutureStateBase* state);
@@ -122,7 +122,7 @@ class DoneCallbackBase : public Callback {
   std::uint64_t serial() const noexcept { return serial_; }
   /// The stored callable when it is of type `type`, else null.
   virtual const void* callable(const std::type_info& type) const noexcept = 0;
-  static bool is_done_callback(const Callback* cb) noexcept { return cb->fn_ == &dispatch; }
+  static bool is_done_callback(const Callback* cb) noexcept { return cb->runs(&dispatch); }
   /// Says that `awaiter` awaits the future through this callback (call graphs: shield's outer
   /// future, wait's waiter); the callable must hold a reference to it.
   void set_awaiter(FutureStateBase* awaiter) noexcept { awaiter_ = awaiter; }

@@ -32,11 +32,11 @@ class TaskBase;
 /// kinds, each from its own pool: a CallbackNode stores a callable (call_soon, call_later, ...);
 /// a WakeNode wakes a sleeping task, and is 32 bytes smaller than a CallbackNode, since with a
 /// million tasks asleep their nodes are much of the memory the loop touches.
-struct HandleNode : Callback {
+struct HandleNode : FnCallback {
   enum class State : std::uint8_t { free, ready, scheduled, running };
   enum class Op { call, destroy };
 
-  explicit HandleNode(bool wakes_task) noexcept : Callback(&dispatch), wakes_task_(wakes_task) {}
+  explicit HandleNode(bool wakes_task) noexcept : FnCallback(&dispatch), wakes_task_(wakes_task) {}
 
   /// The task that a wake-up node wakes; null for any other callback, and once released.
   TaskBase* task_to_wake() const noexcept;

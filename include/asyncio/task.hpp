@@ -28,72 +28,14 @@ class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
 
   TaskState(Scheduler* scheduler, typename Coro<T>::Handle root, std::string_view name,
             ContextData* context)
-      : TaskBase(scheduler, &dispatch, root, name, context) {}
+      : TaskBase(scheduler, root, name, context) {}
 
   void* value_ptr() noexcept override { return std::is_void_v<T> ? nullptr : &slot_; }
 
  private:
   using Frame = typename Coro<T>::Handle;
 
-  static bool dispatch(Callback* cb, Action action, void* found) {
-    if (action == Action::run) [[likely]] {
-      static_cast<TaskState*>(cb)->step();
-    } else if (action == Action::find_awaiter) {
-      *static_cast<FutureStateBase**>(found) = static_cast<TaskState*>(cb);
-    }
-    return true;  // completed: a wake-up, queued to run
-  }
-
-  /// CPython's Task.__step: resume the coroutine until it suspends or finishes. The running
-  /// task is null around a step the loop runs, and the creator around an eager first step.
-  void step() {
-    if (has_context_) [[unlikely]] {
-      step_in_context();
-      return;
-    }
-    TaskBase*& running = scheduler_->current_task();
-    TaskBase* const outer = std::exchange(running, this);
-    if (!started_) [[unlikely]] {
-      started_ = true;
-      if (exception_) {  // cancelled before it ever ran: the body never starts
-        running = outer;
-        complete(take_cancel_request());
-        return;
-      }
-    }
-    resume_frames();
-    running = outer;
-    if (current_context) [[unlikely]]
-      keep_context(std::exchange(current_context, nullptr));  // the step set a variable
-    if (root_finished_running()) finish();
-  }
-
-  /// step() with the task's context values current: they go from where the task keeps them
-  /// to current_context and back, so that what the step sets stays the task's.
-  [[gnu::noinline]] void step_in_context() {
-    TaskBase*& running = scheduler_->current_task();
-    TaskBase* const outer = std::exchange(running, this);
-    ContextData* const outer_context = current_context;
-    const void* const outer_owner = entered_context;
-    current_context = enter_context();
-    bool run = true;
-    if (!started_) [[unlikely]] {
-      started_ = true;
-      run = !exception_;  // cancelled before it ever ran: the body never starts
-    }
-    if (run) resume_frames();
-    running = outer;
-    keep_context(std::exchange(current_context, outer_context));
-    entered_context = outer_owner;
-    if (!run) {
-      complete(take_cancel_request());
-    } else if (root_finished_running()) {
-      finish();
-    }
-  }
-
-  // Out of line: the step that only suspends then needs fewer registers.
-  [[gnu::noinline]] void finish() {
+  void finish_root() override {
     Frame frame = Frame::from_address(current_frame().address());  // the root, just finished
     std::exception_ptr error = std::move(frame.promise().exception_);
     if constexpr (!std::is_void_v<T>) {

@@ -103,9 +103,9 @@ class TaskGroup {
   friend Coro<R> detail::run_task_group(TaskGroup* given, F body);
 
   // The done callback the group puts on each of its tasks; owned by the group until it runs.
-  struct Child : detail::Callback {
+  struct Child : detail::FnCallback {
     explicit Child(TaskGroup* owner, FutureBase t) noexcept
-        : Callback(&dispatch), group(owner), task(std::move(t)) {}
+        : FnCallback(&dispatch), group(owner), task(std::move(t)) {}
     static bool dispatch(Callback* cb, Action action, void* found);
     TaskGroup* group;  // null once the group is gone (only when its frame is destroyed early)
     FutureBase task;

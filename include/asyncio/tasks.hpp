@@ -111,9 +111,9 @@ namespace detail {
 
 /// One child of a gather: the reference that keeps it alive until the gather has its outcome,
 /// and the callback its completion runs. Its place in the gather's array is its index.
-struct GatherChild : Callback {
+struct GatherChild : FnCallback {
   GatherChild(Fn fn, FutureStateBase* child, FutureStateBase* owner) noexcept
-      : Callback(fn), future(child), gather(owner) {}
+      : FnCallback(fn), future(child), gather(owner) {}
   FutureStateBase* future;  // a counted reference, dropped when the child completes
   FutureStateBase* gather;
 };

@@ -75,7 +75,7 @@ void ForeignWake::proxy_resumed() noexcept {
     return;
   }
   try {
-    loop->call_soon_threadsafe([task] { task->invoke(Callback::Action::run); });
+    loop->call_soon_threadsafe([task] { task->step(); });
   } catch (...) {
     // The loop is closed: it destroyed the task, and with it the frame that awaited this.
   }

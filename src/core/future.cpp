@@ -109,7 +109,7 @@ bool is_cancelled_error(const std::exception_ptr& error) noexcept {
 }
 
 DoneCallbackBase::DoneCallbackBase(FutureStateBase* state)
-    : Callback(&dispatch), state_(state), context_(current_context) {
+    : FnCallback(&dispatch), state_(state), context_(current_context) {
   static std::atomic<std::uint64_t> counter{0};
   serial_ = counter.fetch_add(1, std::memory_order_relaxed) + 1;
   if (context_) context_->add_ref();

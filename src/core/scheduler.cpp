@@ -48,7 +48,7 @@ void HandleNode::wake_task(HandleNode* node, Op op) {
   if (op != Op::call) return;
   TaskBase* task = static_cast<WakeNode*>(node)->task_;
   task->stop_waiting();  // the node is recycled once this returns
-  task->invoke(Action::run);
+  task->step();
 }
 
 bool WakeNode::cancel_wait(TaskBase* task, const std::exception_ptr&) {
@@ -73,7 +73,7 @@ void grow(Scheduler* scheduler, Callback*& free, std::vector<std::unique_ptr<Nod
   auto chunk = std::make_unique<Node[]>(count);
   for (std::size_t i = count; i-- > 0;) {
     chunk[i].scheduler_ = scheduler;
-    chunk[i].next_ = free;
+    chunk[i].set_next(free);
     free = &chunk[i];
   }
   chunks.push_back(std::move(chunk));
@@ -171,13 +171,12 @@ void Scheduler::run_observed(Callback* cb) {
   // It is only named (symbols looked up) when it is reported.
   TaskBase* task = nullptr;
   const void* code = nullptr;  // the stored callable's code, or the coroutine to be resumed
-  if (cb->fn_ == &HandleNode::dispatch) {
+  if (cb->is_task()) {
+    task = static_cast<TaskBase*>(cb);  // a task's step
+  } else if (cb->runs(&HandleNode::dispatch)) {
     auto* node = static_cast<HandleNode*>(cb);
     task = node->task_to_wake();  // a sleeping task's step, run by its timer
     if (!task) code = reinterpret_cast<const void*>(node->op_);
-  } else if (auto* awaiter = static_cast<FutureStateBase*>(cb->find_awaiter())) {
-    TaskBase* stepped = awaiter->as_task();
-    if (stepped && static_cast<Callback*>(stepped) == cb) task = stepped;  // a task's step
   }
   if (task) {
     task->add_ref();

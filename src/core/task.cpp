@@ -13,15 +13,65 @@
 namespace asyncio::detail {
 
 // Memory per pending task is one of the runtime's measured costs (bench/bench_core.cpp): keep
-// the state of a Task<void> within 80 bytes on 64-bit targets. (States and frames come from
+// the state of a Task<void> within 72 bytes on 64-bit targets. (States and frames come from
 // separate pools, frame_allocator.hpp: sharing a size class with small frames made spawning
 // 1.5 to 3 times slower.)
-static_assert(sizeof(void*) != 8 || sizeof(TaskState<void>) <= 80);
+static_assert(sizeof(void*) != 8 || sizeof(TaskState<void>) <= 72);
 
-TaskBase::TaskBase(Scheduler* scheduler, Callback::Fn step, std::coroutine_handle<> root,
-                   std::string_view name, ContextData* context)
+void TaskBase::step() {
+  if (has_context_) [[unlikely]] {
+    step_in_context();
+    return;
+  }
+  TaskBase*& running = scheduler_->current_task();
+  TaskBase* const outer = std::exchange(running, this);
+  if (!started_) [[unlikely]] {
+    started_ = true;
+    if (exception_) {  // cancelled before it ever ran: the body never starts
+      running = outer;
+      complete(take_cancel_request());
+      return;
+    }
+  }
+  resume_frames();
+  running = outer;
+  if (current_context) [[unlikely]]
+    keep_context(std::exchange(current_context, nullptr));  // the step set a variable
+  if (root_finished_running()) finish_root();
+}
+
+void TaskBase::step_in_context() {
+  TaskBase*& running = scheduler_->current_task();
+  TaskBase* const outer = std::exchange(running, this);
+  ContextData* const outer_context = current_context;
+  const void* const outer_owner = entered_context;
+  current_context = enter_context();
+  bool run = true;
+  if (!started_) [[unlikely]] {
+    started_ = true;
+    run = !exception_;  // cancelled before it ever ran: the body never starts
+  }
+  if (run) resume_frames();
+  running = outer;
+  keep_context(std::exchange(current_context, outer_context));
+  entered_context = outer_owner;
+  if (!run) {
+    complete(take_cancel_request());
+  } else if (root_finished_running()) {
+    finish_root();
+  }
+}
+
+void run_task(Callback* task) { static_cast<TaskBase&>(*task).step(); }
+
+void* task_as_awaiter(Callback* task) noexcept {
+  return static_cast<FutureStateBase*>(static_cast<TaskBase*>(task));
+}
+
+TaskBase::TaskBase(Scheduler* scheduler, std::coroutine_handle<> root, std::string_view name,
+                   ContextData* context)
     : FutureStateBase(scheduler),
-      Callback(step),
+      Callback(TaskLink{}),
       innermost_(reinterpret_cast<std::uintptr_t>(root.address())),
       has_context_(context != nullptr) {
   const std::uint64_t number = scheduler->next_task_number();
@@ -69,7 +119,7 @@ void TaskBase::start_eagerly() noexcept {
   }
   // The loop runs steps with no context current (EventLoop::run_forever); so must this one.
   const ContextScope no_context(nullptr, nullptr);
-  invoke(Callback::Action::run);
+  step();
 }
 
 std::coroutine_handle<> TaskBase::get_coro() const noexcept {

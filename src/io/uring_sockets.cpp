@@ -94,7 +94,7 @@ class Operation final : public WaitTarget {
   void complete(int result) {
     result_ = result;
     // The loop is reaping completions, no task is running: step the task right away.
-    task_->invoke(Callback::Action::run);
+    task_->step();
   }
 
  private:

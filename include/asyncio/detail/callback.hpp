@@ -4,15 +4,21 @@
 
 #include <cassert>
 #include <cstddef>
+#include <cstdint>
 
 namespace asyncio::detail {
 
 /// Something the loop can run once it is ready: a task step, a call_soon handle, a done callback.
 ///
 /// Invariant: a Callback is linked into at most one list at a time (the loop's ready queue or
-/// one future's callback list), through `next_`; so a task can wait on a future, and then be
-/// scheduled, through the one link it owns.
-struct Callback {
+/// one future's callback list), through its link word; so a task can wait on a future, and then
+/// be scheduled, through the one link it owns.
+///
+/// A task (TaskBase) is a Callback of one word: its link, with the low bit set for good; what
+/// runs it is always the task's step (run_task). Every other callback is a FnCallback, which
+/// adds the function that runs it. This keeps a pending task 8 bytes smaller.
+class Callback {
+ public:
   /// run: the loop runs it. discard: its queue is being cleared, release it unrun.
   /// completed: the future whose list holds it completed (it is already unlinked). Returning
   /// true puts it on the ready queue, to run on the next iteration, as every user callback and
@@ -26,21 +32,66 @@ struct Callback {
   enum class Action { run, discard, completed, find_awaiter };
   using Fn = bool (*)(Callback*, Action, void* found);
 
-  explicit Callback(Fn fn) noexcept : fn_(fn) {}
   Callback(const Callback&) = delete;
   Callback& operator=(const Callback&) = delete;
 
-  bool invoke(Action action) { return fn_(this, action, nullptr); }
+  inline bool invoke(Action action);
   /// The future awaiting through this callback (see find_awaiter), or null.
-  void* find_awaiter() {
-    void* found = nullptr;
-    fn_(this, Action::find_awaiter, &found);
-    return found;
+  inline void* find_awaiter();
+
+  /// Whether this is a task's link (TaskBase), run by the task's step.
+  bool is_task() const noexcept { return link_ & task_bit; }
+  /// Whether this is a FnCallback run by `fn`.
+  inline bool runs(Fn fn) const noexcept;
+
+  Callback* next() const noexcept { return reinterpret_cast<Callback*>(link_ & ~task_bit); }
+  void set_next(Callback* next) noexcept {
+    link_ = reinterpret_cast<std::uintptr_t>(next) | (link_ & task_bit);
   }
 
-  Callback* next_ = nullptr;
+ protected:
+  Callback() noexcept = default;
+  struct TaskLink {};
+  explicit Callback(TaskLink) noexcept : link_(task_bit) {}
+  ~Callback() = default;
+
+ private:
+  static constexpr std::uintptr_t task_bit = 1;
+  // The next callback of the list this one is in (callbacks are at least 8-byte aligned), or
+  // null; task_bit marks a task's link and is never changed by linking.
+  std::uintptr_t link_ = 0;
+};
+
+/// A callback run by a function of its own: `fn_` gets the callback, which it casts to its
+/// class.
+struct FnCallback : Callback {
+  explicit FnCallback(Fn fn) noexcept : fn_(fn) {}
   Fn fn_;
 };
+
+/// A task's step, for run (out of line: task.cpp, where TaskBase is known).
+void run_task(Callback* task);
+/// The task itself, for find_awaiter.
+void* task_as_awaiter(Callback* task) noexcept;
+
+bool Callback::invoke(Action action) {
+  if (is_task()) {
+    if (action == Action::run) run_task(this);
+    return true;  // completed: a wake-up, queued to run; discard: the task keeps its own state
+  }
+  return static_cast<FnCallback*>(this)->fn_(this, action, nullptr);
+}
+
+void* Callback::find_awaiter() {
+  if (is_task()) return task_as_awaiter(this);
+  void* found = nullptr;
+  static_cast<FnCallback*>(this)->fn_(this, Action::find_awaiter, &found);
+  return found;
+}
+
+bool Callback::runs(Fn fn) const noexcept {
+  return !is_task() && static_cast<const FnCallback*>(this)->fn_ == fn;
+}
 
 /// FIFO of callbacks: the loop's ready queue, and the queue other threads post to.
 class ReadyQueue {
@@ -50,13 +101,13 @@ class ReadyQueue {
   /// Calls f(cb) for each queued callback, in order; `f` must not change the queue.
   template <class F>
   void for_each(F&& f) const {
-    for (const Callback* cb = head_; cb; cb = cb->next_) f(cb);
+    for (const Callback* cb = head_; cb; cb = cb->next()) f(cb);
   }
 
   void push(Callback* cb) noexcept {
-    cb->next_ = nullptr;
+    cb->set_next(nullptr);
     if (tail_)
-      tail_->next_ = cb;
+      tail_->set_next(cb);
     else
       head_ = cb;
     tail_ = cb;
@@ -66,7 +117,7 @@ class ReadyQueue {
   void splice(ReadyQueue& other) noexcept {
     if (other.empty()) return;
     if (tail_)
-      tail_->next_ = other.head_;
+      tail_->set_next(other.head_);
     else
       head_ = other.head_;
     tail_ = other.tail_;
@@ -76,9 +127,9 @@ class ReadyQueue {
   Callback* pop() noexcept {
     assert(head_ != nullptr);
     Callback* cb = head_;
-    head_ = cb->next_;
+    head_ = cb->next();
     if (!head_) tail_ = nullptr;
-    cb->next_ = nullptr;
+    cb->set_next(nullptr);
     return cb;
   }
 
@@ -88,7 +139,7 @@ class ReadyQueue {
 };
 
 /// A future's done callbacks, in registration order: a circular singly linked list reached
-/// through its tail (tail->next_ is the head), so one pointer holds it.
+/// through its tail (the tail's next is the head), so one pointer holds it.
 class CallbackList {
  public:
   bool empty() const noexcept { return tail_ == nullptr; }
@@ -97,10 +148,10 @@ class CallbackList {
 
   void push(Callback* cb) noexcept {
     if (tail_) {
-      cb->next_ = tail_->next_;
-      tail_->next_ = cb;
+      cb->set_next(tail_->next());
+      tail_->set_next(cb);
     } else {
-      cb->next_ = cb;
+      cb->set_next(cb);
     }
     tail_ = cb;
   }
@@ -111,7 +162,7 @@ class CallbackList {
     if (!tail_) return;
     Callback* cur = tail_;
     do {
-      cur = cur->next_;
+      cur = cur->next();
       f(cur);
     } while (cur != tail_);
   }
@@ -120,7 +171,7 @@ class CallbackList {
     if (!tail_) return false;
     const Callback* cur = tail_;
     do {
-      cur = cur->next_;
+      cur = cur->next();
       if (cur == cb) return true;
     } while (cur != tail_);
     return false;
@@ -131,15 +182,15 @@ class CallbackList {
     if (!tail_) return false;
     Callback* prev = tail_;
     do {
-      Callback* cur = prev->next_;
+      Callback* cur = prev->next();
       if (cur == cb) {
         if (cur == prev) {
           tail_ = nullptr;
         } else {
-          prev->next_ = cur->next_;
+          prev->set_next(cur->next());
           if (tail_ == cur) tail_ = prev;
         }
-        cb->next_ = nullptr;
+        cb->set_next(nullptr);
         return true;
       }
       prev = cur;
@@ -151,12 +202,12 @@ class CallbackList {
   template <class F>
   void drain(F&& f) {
     if (!tail_) return;
-    Callback* head = tail_->next_;
-    tail_->next_ = nullptr;
+    Callback* head = tail_->next();
+    tail_->set_next(nullptr);
     tail_ = nullptr;
     while (head) {
-      Callback* next = head->next_;
-      head->next_ = nullptr;
+      Callback* next = head->next();
+      head->set_next(nullptr);
       f(head);
       head = next;
     }

@@ -51,7 +51,7 @@ class FdWaiter final : public IoWatcher, public WaitTarget {
     // The loop is dispatching I/O, no task is running: step the task right away. This frame,
     // and so *self, may be gone when it returns.
     self->stop_watching();
-    task->invoke(Callback::Action::run);
+    task->step();
   }
 
   void stop_watching() noexcept {

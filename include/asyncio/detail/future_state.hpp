@@ -143,7 +143,7 @@ class FutureStateBase : public WaitTarget {
   State state_ = State::pending;
   bool log_traceback_ = false;  // an exception is set that nobody has retrieved yet
   // Task.cancelling() of a task (plain futures leave it 0); here because it fits in what would
-  // otherwise be padding, which keeps a Task at 88 bytes. A count of 0xFFFF or more lives in
+  // otherwise be padding, which keeps a Task<void> at 72 bytes. A count of 0xFFFF or more lives in
   // the loop's TaskExtras instead, and this holds 0xFFFF (see TaskBase::cancelling).
   std::uint16_t num_cancels_requested_ = 0;
 };

@@ -51,9 +51,9 @@ void report_callback_error(std::exception_ptr error) noexcept;
 /// A call_soon_threadsafe call: allocated by the calling thread, queued to the loop, run (or
 /// discarded) once on the loop's thread, then deleted.
 template <class F>
-class RemoteCall final : public Callback {
+class RemoteCall final : public FnCallback {
  public:
-  explicit RemoteCall(F fn) : Callback(&dispatch), fn_(std::move(fn)) {}
+  explicit RemoteCall(F fn) : FnCallback(&dispatch), fn_(std::move(fn)) {}
 
  private:
   static bool dispatch(Callback* cb, Action action, void*) {

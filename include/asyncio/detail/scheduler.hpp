@@ -108,7 +108,7 @@ class Scheduler {
     node->cancelled_ = false;
     node->op_ = nullptr;
     Callback*& free = node->wakes_task_ ? free_wake_nodes_ : free_nodes_;
-    node->next_ = free;
+    node->set_next(free);
     free = node;
   }
   /// Queues `node` (its callable stored) to run at once.
@@ -238,8 +238,8 @@ class Scheduler {
   void check_thread_slow() const;
   static Callback* take_free(Callback*& free) noexcept {
     Callback* node = free;
-    free = node->next_;
-    node->next_ = nullptr;
+    free = node->next();
+    node->set_next(nullptr);
     return node;
   }
   void grow_pool();

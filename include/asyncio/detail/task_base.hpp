@@ -70,14 +70,19 @@ concept AsyncioPromise = std::derived_from<P, PromiseBase>;
 class TaskBase : public FutureStateBase, public Callback {
  public:
   /// `context`: the values the task runs with (it adds a count), or null for none.
-  TaskBase(Scheduler* scheduler, Callback::Fn step, std::coroutine_handle<> root,
-           std::string_view name, ContextData* context);
+  TaskBase(Scheduler* scheduler, std::coroutine_handle<> root, std::string_view name,
+           ContextData* context);
   /// Makes the task run in `context` itself (create_task's context=), not in its own values;
   /// right after construction.
   void run_in(const Context& context);
   ~TaskBase() override;
 
   TaskBase* as_task() noexcept override { return this; }
+  /// CPython's Task.__step: resumes the coroutine until it suspends or finishes. What the loop
+  /// runs when the task is ready (the task is its own Callback), or a waker runs directly. The
+  /// running task is null around a step the loop runs, and the creator around an eager first
+  /// step.
+  void step();
   std::string describe() const override;
   /// Python's Task.cancel: cancels what the task waits on, or arranges for CancelledError to be
   /// thrown into the coroutine when it next resumes.
@@ -199,6 +204,12 @@ class TaskBase : public FutureStateBase, public Callback {
     return innermost_ & link_bit ? reinterpret_cast<FrameLink*>(innermost_ & ~link_bit) : nullptr;
   }
   bool root_finished_running() const noexcept { return root_done_; }
+  /// The root frame finished: completes the task with its value or exception (the one part of
+  /// a step that depends on the value type).
+  virtual void finish_root() = 0;
+  /// step() with the task's context values current: they go from where the task keeps them
+  /// to current_context and back, so that what the step sets stays the task's.
+  [[gnu::noinline]] void step_in_context();
   /// Destroys the task's frames (it must have some), innermost first (see the notes at the
   /// top); constant stack.
   void destroy_frames() noexcept;
