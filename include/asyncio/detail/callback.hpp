@@ -48,6 +48,11 @@ class Callback {
   void set_next(Callback* next) noexcept {
     link_ = reinterpret_cast<std::uintptr_t>(next) | (link_ & task_bit);
   }
+  /// set_next(nullptr) on a task's link: a store that does not wait for the word's old value.
+  void clear_task_link() noexcept {
+    assert(is_task());
+    link_ = task_bit;
+  }
 
  protected:
   Callback() noexcept = default;
@@ -106,11 +111,12 @@ class ReadyQueue {
 
   void push(Callback* cb) noexcept {
     cb->set_next(nullptr);
-    if (tail_)
-      tail_->set_next(cb);
-    else
-      head_ = cb;
-    tail_ = cb;
+    append(cb);
+  }
+  /// push() of a task's link.
+  void push_task(Callback* task) noexcept {
+    task->clear_task_link();
+    append(task);
   }
 
   /// Moves every callback of `other`, in order, to the back of this queue.
@@ -134,6 +140,14 @@ class ReadyQueue {
   }
 
  private:
+  void append(Callback* cb) noexcept {
+    if (tail_)
+      tail_->set_next(cb);
+    else
+      head_ = cb;
+    tail_ = cb;
+  }
+
   Callback* head_ = nullptr;
   Callback* tail_ = nullptr;
 };

@@ -81,6 +81,7 @@ class Scheduler {
 
   /// Appends `cb`; it runs on the loop's next run phase (or is discarded by close()).
   void push_ready(Callback* cb) noexcept { ready_.push(cb); }
+  void push_ready_task(Callback* task) noexcept { ready_.push_task(task); }
   /// Appends every callback of `batch`, in order, emptying it.
   void push_ready(ReadyQueue& batch) noexcept { ready_.splice(batch); }
   bool has_ready() const noexcept { return !ready_.empty(); }

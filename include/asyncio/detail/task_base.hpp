@@ -150,7 +150,7 @@ class TaskBase : public FutureStateBase, public Callback {
     }
   }
   /// Puts the task on the ready queue (sleep(0), or a wake-up).
-  void schedule_step() noexcept { scheduler_->push_ready(this); }
+  void schedule_step() noexcept { scheduler_->push_ready_task(this); }
   /// Python's Task.__eager_start: runs the new task's first step now, with its creator's
   /// context put aside (the caller holds a reference: the step may finish the task).
   void start_eagerly() noexcept;
