@@ -569,6 +569,46 @@ TEST_F(TasksTest, WaitForsTimeoutErrorCarriesTheCancelledErrorAsItsNestedCause) 
   run(body());
 }
 
+// The TimeoutError nests the cancellation the block ended with (Python's `raise TimeoutError
+// from exc`): the deadline's own, or, when a cancel from outside came after the deadline and
+// was withdrawn by uncancel(), that later one with its message.
+TEST_F(TasksTest, WaitForsTimeoutErrorNestsTheLastCancellationTheWaitSaw) {
+  Task<std::string> t;
+  auto body = [&]() -> Coro<std::string> {
+    asyncio::Queue<int> queue;
+    try {
+      co_await asyncio::wait_for(queue.get(), 1ms);
+    } catch (const asyncio::TimeoutError& error) {
+      try {
+        std::rethrow_if_nested(error);
+      } catch (const asyncio::CancelledError& cause) {
+        co_return "CancelledError(" + cause.message() + ")";
+      }
+      co_return "nothing nested";
+    }
+    co_return "no timeout";
+  };
+  auto outer = [&]() -> Coro<void> {
+    t = asyncio::create_task(body());
+    co_await asyncio::sleep(0s);  // t waits in get(), its deadline 1 ms ahead
+    // Due after the deadline, and run in the same iteration, before t resumes.
+    loop->call_later(2ms, [&t] {
+      t.cancel("from outside");
+      t.uncancel();
+    });
+    auto spin_until = loop->time() + 3ms;
+    while (loop->time() < spin_until) {
+    }
+    std::string cause = co_await t;
+    EXPECT_EQ(cause, "CancelledError(from outside)");
+    // Alone, the deadline's own cancellation, which has no message.
+    t = asyncio::create_task(body());
+    cause = co_await t;
+    EXPECT_EQ(cause, "CancelledError()");
+  };
+  loop->run_until_complete(outer());
+}
+
 TEST_F(TasksTest, WaitForTimeoutAndOutsideCancelInTheSameIterationStaysCancelled) {
   Task<void> t;
   auto body = [&]() -> Coro<void> {

@@ -34,11 +34,6 @@ void TimeoutScope::reschedule(std::optional<TimePoint> when) {
   }
 }
 
-void TimeoutScope::on_timeout() {
-  task_.cancel();
-  state_ = State::expiring;
-}
-
 bool TimeoutScope::exit(const std::exception_ptr& error) noexcept {
   handle_.cancel();
   if (state_ == State::expiring) {
@@ -53,30 +48,62 @@ namespace {
 /// The TimeoutError a scope's own cancellation becomes, with that cancellation nested (what
 /// std::throw_with_nested(TimeoutError()) throws, here made without throwing).
 class TimeoutAfterCancellation final : public TimeoutError, public std::nested_exception {};
-}  // namespace
 
-std::exception_ptr TimeoutScope::timeout_error() noexcept {
+/// A TimeoutAfterCancellation copied from `prototype` (a new exception object, the same nested
+/// cancellation), or the allocation's failure.
+std::exception_ptr copy_of(const TimeoutAfterCancellation& prototype) noexcept {
   try {
-    return std::make_exception_ptr(TimeoutAfterCancellation());
-  } catch (...) {  // no memory for it: what the allocation threw
+    return std::make_exception_ptr(prototype);
+  } catch (...) {
     return std::current_exception();
   }
+}
+
+/// The CancelledError every deadline cancels its task with, and a TimeoutError nesting it:
+/// made once (one throw, for std::nested_exception takes what is being handled), so that a
+/// scope leaving with its deadline's cancellation in hand (a primitive's wait under wait_for)
+/// makes its TimeoutError without a throw. CancelledError carries nothing but its message, the
+/// same (none) for every deadline, so one object serves them all.
+struct DeadlineCancellation {
+  std::exception_ptr cancellation;
+  TimeoutAfterCancellation timeout_error;
+
+  static const DeadlineCancellation& get() {
+    static const DeadlineCancellation shared = [] {
+      try {
+        throw CancelledError();
+      } catch (...) {
+        return DeadlineCancellation{std::current_exception(), TimeoutAfterCancellation()};
+      }
+    }();
+    return shared;
+  }
+};
+}  // namespace
+
+void TimeoutScope::on_timeout() {
+  task_.state()->cancel(DeadlineCancellation::get().cancellation);
+  state_ = State::expiring;
 }
 
 std::exception_ptr TimeoutScope::exit_from_handler() noexcept {
   std::exception_ptr error = std::current_exception();
   if (!exit(error)) return error;
-  return timeout_error();
+  return copy_of(TimeoutAfterCancellation());
 }
 
 std::exception_ptr TimeoutScope::exit_with(const std::exception_ptr& error) noexcept {
   if (!exit(error)) return error;
-  // The TimeoutError nests the cancellation, which std::nested_exception takes only from a
-  // handler: a throw, but through this small frame only.
+  // exit() said this is the scope's own cancellation, so on_timeout() ran and the shared one
+  // exists. It is nearly always that one; another CancelledError (the block's own, or a
+  // cancellation from outside that was uncancelled) can be nested only from a handler: a
+  // throw, but through this small frame only.
+  const DeadlineCancellation& deadline = DeadlineCancellation::get();
+  if (error == deadline.cancellation) return copy_of(deadline.timeout_error);
   try {
     std::rethrow_exception(error);
   } catch (...) {
-    return timeout_error();
+    return copy_of(TimeoutAfterCancellation());
   }
 }
 

@@ -51,9 +51,8 @@ class TimeoutScope {
   void reschedule(std::optional<TimePoint> when);
 
  private:
+  /// The deadline passed: cancels the task (with the CancelledError all deadlines share).
   void on_timeout();
-  /// The TimeoutError of exit_from_handler(), with the exception being handled nested.
-  static std::exception_ptr timeout_error() noexcept;
 
   TaskRef task_;
   Handle handle_;  // the expiry: a timer, or a callback when already expired
