@@ -8,6 +8,10 @@
 
 namespace asyncio::detail {
 
+// Every task waiting on a primitive carries one in its frame (twice under wait_for: the
+// argument and wait_for's copy of it).
+static_assert(sizeof(Waiter) <= 48);
+
 bool Waiter::cancel_wait(TaskBase*, const std::exception_ptr&) {
   if (state_ == State::waiting) {
     queue_->remove_waiting(this);
@@ -66,7 +70,6 @@ void WaitQueue::detach_all() noexcept {
   TaskBase* first = waiting_.head ? waiting_.head->task_ : woken_.head->task_;
   auto detach = [&](Waiter* w) {
     w->state_ = Waiter::State::detached;
-    w->queue_ = nullptr;
     w->destroyed_name_ = name_;
     ++count;
   };

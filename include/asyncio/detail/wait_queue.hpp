@@ -78,9 +78,11 @@ class Waiter : public WaitTarget {
 
   Waiter* prev_ = nullptr;  // links in the queue's waiting or woken list, as state_ says
   Waiter* next_ = nullptr;
-  WaitQueue* queue_ = nullptr;            // null once detached
-  TaskBase* task_ = nullptr;              // set in suspend()
-  const char* destroyed_name_ = nullptr;  // detached: what was destroyed, for the message
+  union {                         // which one, state_ says:
+    WaitQueue* queue_ = nullptr;  // not detached: the queue it waits in or was woken from
+    const char* destroyed_name_;  // detached: what was destroyed, for the message
+  };
+  TaskBase* task_ = nullptr;  // set in suspend()
   State state_ = State::idle;
   std::uint8_t reason_ = 0;
 };
