@@ -5,6 +5,7 @@
 // entries, a drained buffer ring, short sends, and a peer that resets the connection.
 #include <sys/socket.h>
 
+#include <array>
 #include <cstdlib>
 #include <numeric>
 
@@ -280,6 +281,88 @@ TEST_F(UringTest, APeerResetLosesATransportsConnectionWithConnectionReset) {
   } catch (const std::system_error& error) {
     EXPECT_EQ(error.code().value(), ECONNRESET);
   }
+}
+
+/// 64 KiB of a repeating pattern: what a peer sent before the transport started to receive.
+std::string pattern_of_64_kib() {
+  std::string data(64 * 1024, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('a' + i % 23);
+  return data;
+}
+
+/// A connected TCP socket whose peer already sent `data` (the server's end, accepted), and the
+/// peer: what the kernel holds before the transport's first receive.
+std::pair<Fd, Fd> accepted_with_bytes_waiting(const std::string& data) {
+  Listener listener("127.0.0.1");
+  Fd client = make_socket(AF_INET);
+  if (::connect(client, listener.address.data(), listener.address.size()) != 0 &&
+      errno != EINPROGRESS) {
+    ADD_FAILURE() << "connect: " << errno;
+  }
+  Fd server(::accept4(listener.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+  std::size_t sent = 0;
+  while (sent < data.size()) {
+    const ssize_t n = ::send(client, data.data() + sent, data.size() - sent, 0);
+    if (n <= 0) {
+      ADD_FAILURE() << "send: " << errno;
+      break;
+    }
+    sent += static_cast<std::size_t>(n);
+  }
+  return {std::move(server), std::move(client)};
+}
+
+// One read's bytes fill several of the ring's buffers, one completion each; the kernel says in
+// all but the last that the socket had more. They reach the protocol as one read, as a recv(2)
+// on epoll gives them: one data_received (an echo answers with one send, not sixteen).
+TEST_F(UringTest, AReadThatFillsSeveralBuffersReachesAProtocolAsOne) {
+  use({.receive_buffer_size = 4096});
+  const std::string data = pattern_of_64_kib();  // 16 buffers
+  auto [server, client] = accepted_with_bytes_waiting(data);
+  struct Counter : Collector {
+    int calls = 0;
+    void data_received(std::string_view bytes) override {
+      ++calls;
+      Collector::data_received(bytes);
+    }
+  };
+  auto counter = run([&, fd = server.release()]() -> Coro<std::shared_ptr<Counter>> {
+    auto [transport, protocol] =
+        co_await asyncio::connect_accepted_socket([] { return std::make_shared<Counter>(); }, fd);
+    co_await asyncio_test::wait_until([&] { return protocol->received.size() >= data.size(); }, 10s,
+                                      "64 KiB");
+    co_return protocol;
+  }());
+  EXPECT_EQ(counter->received, data);
+  EXPECT_EQ(counter->calls, 1);
+}
+
+// The same for a BufferedProtocol: as few get_buffer/buffer_updated rounds as its buffer allows
+// (seven of 10,000 bytes for 64 KiB, not one per ring buffer), the bytes in order.
+TEST_F(UringTest, AReadThatFillsSeveralBuffersFillsABufferedProtocolsBufferWhole) {
+  use({.receive_buffer_size = 4096});
+  const std::string data = pattern_of_64_kib();
+  auto [server, client] = accepted_with_bytes_waiting(data);
+  struct SmallBuffer : asyncio::BufferedProtocol {
+    std::array<char, 10'000> buffer;
+    std::string received;
+    int rounds = 0;
+    std::span<char> get_buffer(std::size_t) override { return buffer; }
+    void buffer_updated(std::size_t n) override {
+      ++rounds;
+      received.append(buffer.data(), n);
+    }
+  };
+  auto small = run([&, fd = server.release()]() -> Coro<std::shared_ptr<SmallBuffer>> {
+    auto [transport, protocol] = co_await asyncio::connect_accepted_socket(
+        [] { return std::make_shared<SmallBuffer>(); }, fd);
+    co_await asyncio_test::wait_until([&] { return protocol->received.size() >= data.size(); }, 10s,
+                                      "64 KiB");
+    transport->close();
+    co_return protocol;
+  }());
+  EXPECT_EQ(small->received, data);
+  EXPECT_EQ(small->rounds, 7);
 }
 
 TEST_F(UringTest, PausedReadingHoldsWhatArrivesAndHandsItOverOnResume) {

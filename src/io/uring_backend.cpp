@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <bit>
 #include <cassert>
@@ -361,8 +362,15 @@ std::string_view UringBackend::received(unsigned flags, int size) const noexcept
 }
 
 void UringBackend::recycle(unsigned flags) noexcept {
-  if (!(flags & IORING_CQE_F_BUFFER)) return;
-  const unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
+  if (flags & IORING_CQE_F_BUFFER) recycle_id(flags >> IORING_CQE_BUFFER_SHIFT);
+}
+
+void UringBackend::recycle(std::string_view piece) noexcept {
+  recycle_id(static_cast<unsigned>(static_cast<std::size_t>(piece.data() - buffer_memory_) /
+                                   buffer_size_));
+}
+
+void UringBackend::recycle_id(unsigned id) noexcept {
   io_uring_buf_ring_add(buffers_, buffer_memory_ + std::size_t{id} * buffer_size_, buffer_size_,
                         static_cast<unsigned short>(id), io_uring_buf_ring_mask(buffer_count_), 0);
   io_uring_buf_ring_advance(buffers_, 1);
@@ -371,22 +379,56 @@ void UringBackend::recycle(unsigned flags) noexcept {
 // --- Receiving a stream -------------------------------------------------------------------------
 
 // A multishot receive: each completion carries one provided buffer of bytes, given back to the
-// ring as soon as the receiver has seen it; the last one (no IORING_CQE_F_MORE) ends it.
+// ring once the receiver has seen it; the last one (no IORING_CQE_F_MORE) ends it.
+//
+// What one recv(2) of a readiness backend would take at once (a 64 KiB message, say) comes as
+// several completions, one per buffer, the kernel saying in all but the last that the socket
+// still had bytes (IORING_CQE_F_SOCK_NONEMPTY). Those pieces are held, buffers and all, and
+// handed over together with the last one: the receiver sees one read, and a protocol that
+// answers each read answers once (one send instead of one per buffer). The next completion is
+// sure to come: the socket has bytes and the receive is armed, or it ends with a completion of
+// its own. At most `max_held` pieces wait, so that one connection cannot keep the ring dry.
 struct IoBackend::Receive : UringBackend::Request {
   Receive(UringBackend* backend, int fd, Receiver* receiver) noexcept
       : Request(&on_complete), backend(backend), fd(fd), receiver(receiver) {}
   static void on_complete(Request* request, int result, unsigned flags);
+  /// Hands the held pieces to the receiver (if any) and gives their buffers back.
+  void hand_over_held();
+
+  static constexpr unsigned max_held = 16;  // 256 KiB of the default 16 KiB buffers
   UringBackend* backend;
   int fd;
   Receiver* receiver;  // null once abandoned
+  unsigned held_count = 0;
+  std::array<std::string_view, max_held> held;  // held_count pieces, in the order they came
 };
+
+void IoBackend::Receive::hand_over_held() {
+  struct GiveBack {  // also when the receiver throws
+    Receive* self;
+    ~GiveBack() {
+      for (unsigned i = 0; i < self->held_count; ++i) self->backend->recycle(self->held[i]);
+      self->held_count = 0;
+    }
+  } give_back{this};
+  if (receiver) receiver->received({held.data(), held_count});
+}
 
 void IoBackend::Receive::on_complete(Request* request, int result, unsigned flags) {
   auto* self = static_cast<Receive*>(request);
   UringBackend* backend = self->backend;
-  if (result > 0 && self->receiver) self->receiver->received(backend->received(flags, result));
-  backend->recycle(flags);
-  if (flags & IORING_CQE_F_MORE) return;
+  const bool more = flags & IORING_CQE_F_MORE;
+  if (result > 0) {
+    self->held[self->held_count++] = backend->received(flags, result);
+    const bool rest_follows = more && (flags & IORING_CQE_F_SOCK_NONEMPTY) && self->receiver &&
+                              self->held_count < max_held;
+    if (rest_follows) return;
+    self->hand_over_held();
+  } else {
+    if (self->held_count > 0) self->hand_over_held();
+    backend->recycle(flags);
+  }
+  if (more) return;
   backend->count_in_flight(self->fd, -1);
   Receiver* receiver = self->receiver;
   delete self;

@@ -111,6 +111,9 @@ class UringBackend final : public IoBackend {
   std::string_view received(unsigned flags, int size) const noexcept;
   /// Gives the buffer of a completion back to the ring.
   void recycle(unsigned flags) noexcept;
+  /// Gives back the buffer whose bytes `piece` (from received()) is.
+  void recycle(std::string_view piece) noexcept;
+  void recycle_id(unsigned id) noexcept;
 
   explicit UringBackend(Scheduler& scheduler) noexcept;
   bool setup_buffer_ring(unsigned count, unsigned size) noexcept;

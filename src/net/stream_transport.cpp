@@ -155,10 +155,13 @@ void StreamTransport::stop_reading() noexcept {
 
 // --- Reading on a completion backend -------------------------------------------------------------
 
-void StreamTransport::received(std::string_view data) {
+void StreamTransport::received(std::span<const std::string_view> pieces) {
   if (lost_ || closing_) return;  // (Python reads nothing more once closing)
-  if (reading_paused_ || !held_.empty()) return held_.append(data);
-  hand_over(data);
+  if (reading_paused_ || !held_.empty()) {
+    for (const std::string_view piece : pieces) held_.append(piece);
+    return;
+  }
+  hand_over(pieces);
 }
 
 void StreamTransport::receive_ended(int result) {
@@ -183,27 +186,45 @@ void StreamTransport::stream_ended(int result) {
     fail(-result);
 }
 
-void StreamTransport::hand_over(std::string_view data) {
+void StreamTransport::hand_over(std::span<const std::string_view> pieces) {
   if (!protocol_.buffered) {
     if (!protocol_.plain) return;  // orphaned
     try {
-      protocol_.plain->data_received(data);
+      if (pieces.size() == 1) {
+        protocol_.plain->data_received(pieces[0]);
+      } else {
+        std::string whole;
+        for (const std::string_view piece : pieces) whole += piece;
+        protocol_.plain->data_received(whole);
+      }
     } catch (...) {
       protocol_failed("Fatal error: protocol.data_received() call failed.");
     }
     return;
   }
-  while (!data.empty() && !lost_) {
+  std::size_t left = 0;
+  for (const std::string_view piece : pieces) left += piece.size();
+  std::size_t piece = 0, offset = 0;  // where the next byte to copy is
+  while (left > 0 && !lost_) {
     std::size_t n = 0;
     try {
-      const std::span<char> buffer = protocol_.buffered->get_buffer(data.size());
+      const std::span<char> buffer = protocol_.buffered->get_buffer(left);
       if (buffer.empty()) throw RuntimeError("get_buffer() returned an empty buffer");
-      n = std::min(buffer.size(), data.size());
-      std::memcpy(buffer.data(), data.data(), n);
+      while (n < buffer.size() && n < left) {  // fill it from as many pieces as fit
+        const std::string_view from = pieces[piece].substr(offset);
+        const std::size_t take = std::min(buffer.size() - n, from.size());
+        std::memcpy(buffer.data() + n, from.data(), take);
+        n += take;
+        offset += take;
+        if (offset == pieces[piece].size()) {
+          ++piece;
+          offset = 0;
+        }
+      }
     } catch (...) {
       return protocol_failed("Fatal error: protocol.get_buffer() call failed.");
     }
-    data.remove_prefix(n);
+    left -= n;
     try {
       protocol_.buffered->buffer_updated(n);
     } catch (...) {

@@ -83,8 +83,9 @@ class IoBackend {
 
   /// The client of a receive: a stream transport reading on a completion backend.
   struct Receiver {
-    /// Bytes arrived; `data` is the backend's memory, valid during the call only.
-    virtual void received(std::string_view data) = 0;
+    /// Bytes arrived, in one or more pieces (in order) that make one read; they are the
+    /// backend's memory, valid during the call only.
+    virtual void received(std::span<const std::string_view> pieces) = 0;
     /// The receive ended: 0 at EOF, -errno for an error, `receive_stopped` when it ended
     /// otherwise (cancel_receive, or the kernel ended it: the receiver may start another).
     virtual void receive_ended(int result) = 0;

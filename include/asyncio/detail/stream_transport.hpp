@@ -165,11 +165,14 @@ class StreamTransport final : public ConnectionTransport,
   void start_reading();
   void stop_reading() noexcept;
   // IoBackend::Receiver: a completion backend's receive.
-  void received(std::string_view data) override;
+  void received(std::span<const std::string_view> pieces) override;
   void receive_ended(int result) override;
-  /// Hands `data` to the protocol (all of it, as Python's transports do even when the
-  /// protocol pauses reading meanwhile).
-  void hand_over(std::string_view data);
+  /// Hands the bytes of one read, `pieces` in order, to the protocol (all of them, as Python's
+  /// transports do even when the protocol pauses reading meanwhile): a Protocol gets them in one
+  /// data_received, a BufferedProtocol as few get_buffer/buffer_updated rounds as its buffer
+  /// allows.
+  void hand_over(std::span<const std::string_view> pieces);
+  void hand_over(std::string_view data) { hand_over({&data, 1}); }
   /// What arrived while reading was paused, handed over from the loop after resume_reading.
   void hand_over_held();
   /// The stream ended (0: EOF, else -errno).
