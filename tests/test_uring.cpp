@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdlib>
 #include <numeric>
+#include <thread>
 
 #include "support/asyncio_test.hpp"
 #include "support/fds.hpp"
@@ -363,6 +364,51 @@ TEST_F(UringTest, AReadThatFillsSeveralBuffersFillsABufferedProtocolsBufferWhole
   }());
   EXPECT_EQ(small->received, data);
   EXPECT_EQ(small->rounds, 7);
+}
+
+// A single-thread ring (asyncio::run's loop on io_uring) produces completions only when the
+// loop enters the kernel for them: a loop that never waits, because a task always yields,
+// must still enter when the kernel has some, or the receive below would never complete.
+TEST_F(UringTest, ASingleThreadRingCompletesWhileTheLoopNeverWaits) {
+  use({.single_thread = true});
+  SocketPair pair;
+  const int limit = 1'000'000;
+  const int spins = run([&]() -> Coro<int> {
+    asyncio::Task<std::string> receiving = loop->create_task(loop->sock_recv(pair.a, 100));
+    int n = 0;
+    while (!receiving.done() && n < limit) {
+      co_await asyncio::sleep(0s);
+      // The bytes come once the receive waits in the kernel: its completion is then work the
+      // kernel defers to the loop's next entry.
+      if (++n == 100) {
+        EXPECT_EQ(::send(pair.b, "ping", 4, 0), 4);
+      }
+    }
+    EXPECT_EQ(co_await receiving, "ping");
+    co_return n;
+  }());
+  EXPECT_LT(spins, limit);
+}
+
+// The kernel lets only the thread that made a single-thread ring use it: run from another, the
+// loop says so instead of failing in the kernel, and stays usable on its own thread.
+TEST_F(UringTest, ASingleThreadLoopRunOnAnotherThreadRaisesRuntimeError) {
+  use({.single_thread = true});
+  std::string error;
+  std::thread other([&] {
+    try {
+      loop->run_until_complete([]() -> Coro<void> { co_await asyncio::sleep(0s); }());
+    } catch (const asyncio::RuntimeError& e) {
+      error = e.what();
+    }
+  });
+  other.join();
+  EXPECT_NE(error.find("single-thread"), std::string::npos) << error;
+  EXPECT_EQ(run([]() -> Coro<int> {
+              co_await asyncio::sleep(1ms);
+              co_return 7;
+            }()),
+            7);
 }
 
 TEST_F(UringTest, PausedReadingHoldsWhatArrivesAndHandsItOverOnResume) {

@@ -82,6 +82,10 @@ struct RunnerOptions {
   std::function<std::unique_ptr<EventLoop>()> loop_factory{};
   /// How long close() waits for the default executor's threads (RunOptions' member).
   Clock::duration executor_shutdown_timeout = std::chrono::seconds(300);
+  /// The runner is made, used and closed on one thread only (asyncio::run's is): the loop it
+  /// makes on io_uring (ASYNCIO_SELECTOR=io_uring) is then a single-thread one
+  /// (IoUringOptions::single_thread). Without a loop_factory only.
+  bool single_thread = false;
 };
 
 /// Python 3.11's asyncio.Runner: a loop made on first use, on which run() runs coroutines one
@@ -154,8 +158,9 @@ T run(Coro<T> main, RunOptions options) {
       "before returning (a Task, Future, TaskRef, Handle, stream, server or async generator); "
       "return the value it holds instead, or use a loop of your own with run_until_complete");
   detail::check_no_running_loop("asyncio::run()");
-  Runner runner(
-      {.debug = options.debug, .executor_shutdown_timeout = options.executor_shutdown_timeout});
+  Runner runner({.debug = options.debug,
+                 .executor_shutdown_timeout = options.executor_shutdown_timeout,
+                 .single_thread = true});
   return runner.run(std::move(main));
 }
 

@@ -113,6 +113,7 @@ void EventLoop::check_can_run() const {
   if (running_) throw RuntimeError("This event loop is already running");
   if (running_loop.loop)
     throw RuntimeError("Cannot run the event loop while another loop is running");
+  io_->check_can_run_here();
 }
 
 // libuv's uv_run, CPython's _run_once: the phases of one iteration.

@@ -11,6 +11,7 @@
 
 #include "asyncio/async_generator.hpp"
 #include "asyncio/selectors.hpp"
+#include "io/io_backend_parts.hpp"
 #include "unix/signal_handlers.hpp"
 
 namespace asyncio {
@@ -92,6 +93,9 @@ EventLoop& Runner::get_loop() {
     if (options_.loop_factory) {
       loop_ = options_.loop_factory();
       if (!loop_) throw std::invalid_argument("Runner: the loop factory gave no loop");
+    } else if (options_.single_thread && detail::io_uring_asked_by_environment()) {
+      loop_ = new_event_loop(IoUringOptions{.single_thread = true});
+      set_event_loop(loop_.get());
     } else {
       loop_ = new_event_loop();
       set_event_loop(loop_.get());

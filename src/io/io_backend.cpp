@@ -16,14 +16,16 @@
 
 namespace asyncio::detail {
 
+bool io_uring_asked_by_environment() noexcept {
+  const char* name = std::getenv("ASYNCIO_SELECTOR");
+  return name && std::string_view(name) == "io_uring";
+}
+
 std::unique_ptr<IoBackend> make_io_backend(Scheduler& scheduler,
                                            std::unique_ptr<selectors::Selector> selector,
                                            const IoUringOptions* uring, std::string& fallback) {
   IoUringOptions from_environment;
-  if (!selector && !uring) {
-    const char* name = std::getenv("ASYNCIO_SELECTOR");
-    if (name && std::string_view(name) == "io_uring") uring = &from_environment;
-  }
+  if (!selector && !uring && io_uring_asked_by_environment()) uring = &from_environment;
   if (uring) {
 #if ASYNCIO_HAVE_IO_URING
     int error = 0;

@@ -12,6 +12,9 @@
 
 namespace asyncio::detail {
 
+/// Whether ASYNCIO_SELECTOR=io_uring asks every loop made without a selector for io_uring.
+bool io_uring_asked_by_environment() noexcept;
+
 /// `uring` non-null: io_uring was asked for explicitly. When io_uring was asked for and cannot
 /// be had, `fallback` says why (a line for debug mode) and the loop gets epoll.
 std::unique_ptr<IoBackend> make_io_backend(Scheduler& scheduler,

@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "asyncio/detail/scheduler.hpp"
@@ -31,7 +32,13 @@ namespace {
 // What a ring asks of the kernel, most wanted first: SUBMIT_ALL (a failing submission does not
 // hold back the ones after it), COOP_TASKRUN with TASKRUN_FLAG (completions are produced when
 // the loop enters the kernel anyway, and the flag says when it must). Older kernels get fewer.
+// A single-thread loop first asks for SINGLE_ISSUER with DEFER_TASKRUN (6.1): completions are
+// produced only when the loop waits for them, in one batch.
+constexpr unsigned single_thread_flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
+                                         IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
+                                         IORING_SETUP_CQSIZE;
 constexpr unsigned setup_flags[] = {
+    single_thread_flags,
     IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
         IORING_SETUP_CQSIZE,
     IORING_SETUP_CQSIZE,
@@ -69,6 +76,7 @@ std::unique_ptr<UringBackend> UringBackend::create(Scheduler& scheduler,
   backend->buffer_size_ = std::max(options.receive_buffer_size, 1u);
   const unsigned entries = options.entries;
   for (unsigned flags : setup_flags) {
+    if (flags == single_thread_flags && !options.single_thread) continue;
     io_uring_params params{};
     params.flags = flags;
     params.cq_entries = entries * 8;  // room for bursts of completions without overflow
@@ -86,6 +94,7 @@ std::unique_ptr<UringBackend> UringBackend::create(Scheduler& scheduler,
         return nullptr;
       }
       backend->ring_open_ = true;
+      if (flags == single_thread_flags) backend->owner_ = std::this_thread::get_id();
       return backend;
     }
   }
@@ -279,6 +288,14 @@ void UringBackend::close_fd(int fd) noexcept {
 }
 
 // --- Waiting and reaping -------------------------------------------------------------------------
+
+void UringBackend::check_can_run_here() const {
+  if (owner_ != std::thread::id() && owner_ != std::this_thread::get_id()) {
+    throw RuntimeError(
+        "this loop's io_uring ring is single-thread (IoUringOptions::single_thread): it can run "
+        "only on the thread that made it");
+  }
+}
 
 void UringBackend::poll(std::optional<std::chrono::nanoseconds> timeout) {
   int result = 0;

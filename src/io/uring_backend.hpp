@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "asyncio/detail/io_backend.hpp"
@@ -66,6 +67,7 @@ class UringBackend final : public IoBackend {
   std::size_t registered_fds() const noexcept override { return watched_fds_ + in_flight_; }
   void drop_watchers() noexcept override;
   void close() noexcept override;
+  void check_can_run_here() const override;
   selectors::Selector* selector() noexcept override { return nullptr; }
   const char* name() const noexcept override { return "io_uring"; }
   UringBackend* uring() noexcept override { return this; }
@@ -147,6 +149,9 @@ class UringBackend final : public IoBackend {
   std::size_t watched_fds_ = 0;  // fds with at least one watcher
   std::size_t in_flight_ = 0;    // the sum of FdWatch::in_flight
   bool closed_ = false;
+  // A single-issuer ring (IoUringOptions::single_thread): the thread that made it, the only one
+  // the kernel lets submit and wait. None for an ordinary ring.
+  std::thread::id owner_;
   // The provided-buffer ring of multishot receives (null when the kernel has none).
   io_uring_buf_ring* buffers_ = nullptr;
   char* buffer_memory_ = nullptr;

@@ -59,6 +59,9 @@ class IoBackend {
   virtual void drop_watchers() noexcept = 0;
   /// Releases the OS resources; only close_fd may be called afterwards.
   virtual void close() noexcept = 0;
+  /// RuntimeError when the loop may not run on this thread (a single-thread io_uring ring made
+  /// on another).
+  virtual void check_can_run_here() const {}
 
   // --- Operations: EventLoop's sock_* (their documentation is there) --------------------------
   // Coroutines: an error (std::system_error with errno; std::invalid_argument for a blocking
