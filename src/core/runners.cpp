@@ -93,11 +93,10 @@ EventLoop& Runner::get_loop() {
     if (options_.loop_factory) {
       loop_ = options_.loop_factory();
       if (!loop_) throw std::invalid_argument("Runner: the loop factory gave no loop");
-    } else if (options_.single_thread && detail::io_uring_asked_by_environment()) {
-      loop_ = new_event_loop(IoUringOptions{.single_thread = true});
-      set_event_loop(loop_.get());
     } else {
-      loop_ = new_event_loop();
+      loop_ = options_.single_thread && detail::io_uring_asked_by_environment()
+                  ? new_event_loop(IoUringOptions{.single_thread = true})
+                  : new_event_loop();
       set_event_loop(loop_.get());
     }
     if (options_.debug) loop_->set_debug(*options_.debug);
