@@ -21,11 +21,8 @@ namespace asyncio {
 namespace detail {
 
 template <class T>
-class TaskState final : public TaskBase, public PooledState<TaskState<T>> {
+class TaskState final : public TaskBase {
  public:
-  using PooledState<TaskState<T>>::operator new;
-  using PooledState<TaskState<T>>::operator delete;
-
   TaskState(Scheduler* scheduler, typename Coro<T>::Handle root, std::string_view name,
             ContextData* context)
       : TaskBase(scheduler, root, name, context) {}

@@ -70,11 +70,13 @@ void* refill_free_list(std::size_t c);
 /// Gives the batch(c) oldest objects of this thread's list `c` to the global pool.
 void flush_free_list(std::size_t c) noexcept;
 
-/// The size to allocate for an object of `size` bytes and alignment `align` (at most 16): in a
-/// class whose stride keeps every object of a 16-byte aligned slab suitably aligned.
-constexpr std::size_t pooled_size(std::size_t size, std::size_t align) noexcept {
-  const std::size_t a = align <= 8 ? 8 : 16;
-  return (size + a - 1) / a * a;
+/// The size class an object of `size` bytes is allocated in: `size` rounded up to 8. Objects of
+/// a class lie `object_size` apart in a 16-byte aligned slab, and an object's size is a multiple
+/// of its alignment (sizeof of any type is; so is a coroutine frame's size, which is the sizeof
+/// of the frame the compiler lays out), so every object is as aligned as it needs, up to 16:
+/// a 56-byte frame holds nothing aligned to 16, a 48-byte one may, and its class keeps it so.
+constexpr std::size_t pooled_size(std::size_t size) noexcept {
+  return (size + FreeLists::granularity - 1) / FreeLists::granularity * FreeLists::granularity;
 }
 
 /// Objects of at most 512 bytes whose size already went through pooled_size.
@@ -111,13 +113,13 @@ inline void deallocate_small(void* p, std::size_t size, PoolKind kind) noexcept 
 }
 
 /// Base of promise types whose coroutine frames come from the pool. Frames may hold anything up
-/// to alignof(std::max_align_t).
+/// to alignof(std::max_align_t) (see pooled_size).
 struct PooledFrame {
   static void* operator new(std::size_t size) {
-    return allocate_small(pooled_size(size, 16), PoolKind::frames);
+    return allocate_small(pooled_size(size), PoolKind::frames);
   }
   static void operator delete(void* p, std::size_t size) noexcept {
-    deallocate_small(p, pooled_size(size, 16), PoolKind::frames);
+    deallocate_small(p, pooled_size(size), PoolKind::frames);
   }
 };
 

@@ -47,12 +47,12 @@ class FutureStateBase : public WaitTarget {
   /// Reports an exception nobody retrieved through the loop's exception handler.
   virtual ~FutureStateBase();
 
-  // Derived classes may hold anything up to alignof(std::max_align_t); PooledState narrows it.
+  // Derived classes may hold anything up to alignof(std::max_align_t) (see pooled_size).
   static void* operator new(std::size_t size) {
-    return allocate_small(pooled_size(size, 16), PoolKind::states);
+    return allocate_small(pooled_size(size), PoolKind::states);
   }
   static void operator delete(void* p, std::size_t size) noexcept {
-    deallocate_small(p, pooled_size(size, 16), PoolKind::states);
+    deallocate_small(p, pooled_size(size), PoolKind::states);
   }
 
   void add_ref() noexcept { ++refs_; }
@@ -148,24 +148,11 @@ class FutureStateBase : public WaitTarget {
   std::uint16_t num_cancels_requested_ = 0;
 };
 
-/// Allocates the most derived state `Self` in the pool class its own alignment needs.
-template <class Self>
-struct PooledState {
-  static void* operator new(std::size_t size) {
-    return allocate_small(pooled_size(size, alignof(Self)), PoolKind::states);
-  }
-  static void operator delete(void* p, std::size_t size) noexcept {
-    deallocate_small(p, pooled_size(size, alignof(Self)), PoolKind::states);
-  }
-};
-
 /// A plain future: the state behind loop.create_future<T>().
 template <class T>
-class FutureState final : public FutureStateBase, public PooledState<FutureState<T>> {
+class FutureState final : public FutureStateBase {
  public:
   using FutureStateBase::FutureStateBase;
-  using PooledState<FutureState<T>>::operator new;
-  using PooledState<FutureState<T>>::operator delete;
   void* value_ptr() noexcept override { return std::is_void_v<T> ? nullptr : &slot_; }
 
  private:
