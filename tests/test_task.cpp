@@ -303,15 +303,16 @@ TEST_F(TaskTest, CurrentTaskAndAllTasks) {
 
 TEST_F(TaskTest, AllTasksStaysExactWhileTasksComeAndGo) {
   // Finished tasks leave holes in the loop's list, squeezed out as it would grow: every
-  // round of adding and finishing must leave exactly the unfinished tasks listed.
+  // round of adding and finishing must leave exactly the unfinished tasks listed. Thousands of
+  // tasks a round, so that the list spans several of its 8,192-slot segments.
   auto sleeper = []() -> Coro<void> { co_await asyncio::sleep(1h); };
   auto quick = []() -> Coro<void> { co_return; };
   std::vector<asyncio::Task<void>> sleepers;
   auto body = [&]() -> Coro<void> {
     for (int round = 0; round < 8; ++round) {
       std::vector<asyncio::Task<void>> quick_ones;
-      for (int i = 0; i < 100; ++i) quick_ones.push_back(asyncio::create_task(quick()));
-      for (int i = 0; i < 10; ++i) sleepers.push_back(asyncio::create_task(sleeper()));
+      for (int i = 0; i < 3000; ++i) quick_ones.push_back(asyncio::create_task(quick()));
+      for (int i = 0; i < 1000; ++i) sleepers.push_back(asyncio::create_task(sleeper()));
       co_await asyncio::gather(quick_ones);
       if (round % 2 == 1) {  // finish half of the sleepers
         for (std::size_t i = 0; i < sleepers.size(); i += 2) sleepers[i].cancel();

@@ -4,6 +4,9 @@
 #include "asyncio/detail/frame_allocator.hpp"
 
 #include <mutex>
+#include <new>
+
+#include <sys/mman.h>
 #include <vector>
 
 namespace asyncio::detail {
@@ -13,6 +16,7 @@ thread_local constinit FreeLists free_lists{};
 namespace {
 
 constexpr std::size_t slab_size = 64 * 1024;
+constexpr std::size_t chunk_size = 16 * slab_size;  // what slabs are cut from
 
 /// Objects linked from head to tail (whose link is null).
 struct Batch {
@@ -21,10 +25,23 @@ struct Batch {
   std::uint32_t count;
 };
 
+/// Objects `size` bytes apart from `first` to `end` (exclusive), linked as a batch.
+Batch link_objects(char* first, char* end, std::size_t size) {
+  const std::uint32_t count = static_cast<std::uint32_t>((end - first) / size);
+  for (char* p = first; p + size < end; p += size) *reinterpret_cast<void**>(p) = p + size;
+  char* last = first + (count - 1) * size;
+  *reinterpret_cast<void**>(last) = nullptr;
+  return {first, last, count};
+}
+
+// Everything is guarded by the mutex.
 struct GlobalPool {
   std::mutex mutex;
-  std::vector<Batch> batches[FreeLists::classes];  // given up by threads (guarded by mutex)
-  std::vector<void*> slabs;                        // every slab, so that none is reported as leaked
+  std::vector<Batch> batches[FreeLists::classes];  // given up by threads
+  // The rest of the newest chunk, not cut into slabs yet. Chunks are mapped from the OS, and
+  // kept (never unmapped) for the life of the process.
+  char* chunk_left = nullptr;
+  char* chunk_end = nullptr;
 };
 
 GlobalPool& global_pool() {
@@ -47,6 +64,10 @@ struct ThreadExit {
       } else if (list.head) {
         pool.batches[c].push_back({list.head, list.tail, list.count});
       }
+      // Fewer than batch(c) objects: a slab holds half as many.
+      if (list.fresh != list.fresh_end)
+        pool.batches[c].push_back(
+            link_objects(list.fresh, list.fresh_end, FreeLists::object_size(c)));
       list = FreeList{};
     }
   }
@@ -57,37 +78,45 @@ void register_thread_exit() {
   (void)on_exit;
 }
 
-/// A new slab of objects of class `c`, as a batch.
-Batch carve_slab(GlobalPool& pool, std::size_t c) {
-  const std::size_t size = FreeLists::object_size(c);
-  const std::size_t count = slab_size / size;
-  char* slab = static_cast<char*>(::operator new(slab_size));
-  pool.slabs.push_back(slab);
-  for (std::size_t i = 0; i + 1 < count; ++i)
-    *reinterpret_cast<void**>(slab + i * size) = slab + (i + 1) * size;
-  *reinterpret_cast<void**>(slab + (count - 1) * size) = nullptr;
-  return {slab, slab + (count - 1) * size, static_cast<std::uint32_t>(count)};
+char* new_slab(GlobalPool& pool) {
+  if (pool.chunk_left == pool.chunk_end) {
+    void* chunk =
+        ::mmap(nullptr, chunk_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (chunk == MAP_FAILED) throw std::bad_alloc();
+    pool.chunk_left = static_cast<char*>(chunk);
+    pool.chunk_end = pool.chunk_left + chunk_size;
+  }
+  char* slab = pool.chunk_left;
+  pool.chunk_left += slab_size;
+  return slab;
 }
 
 }  // namespace
 
 void* refill_free_list(std::size_t c) {
   register_thread_exit();
-  Batch batch;
+  Batch batch{};
+  char* slab = nullptr;
   {
     GlobalPool& pool = global_pool();
     std::lock_guard lock(pool.mutex);
     std::vector<Batch>& given = pool.batches[c];
     if (given.empty()) {
-      batch = carve_slab(pool, c);
+      slab = new_slab(pool);
     } else {
       batch = given.back();
       given.pop_back();
     }
   }
+  FreeList& list = free_lists.lists[c];
+  if (slab) {  // its first object now, the others as they are needed
+    const std::size_t size = FreeLists::object_size(c);
+    list.fresh = slab + size;
+    list.fresh_end = slab + slab_size / size * size;
+    return slab;
+  }
   // The list is empty (that is why it is refilled); a batch holds at most batch(c) + 1 objects,
   // so the list is left with at most batch(c) and needs no mark yet.
-  FreeList& list = free_lists.lists[c];
   list.head = *static_cast<void**>(batch.head);
   list.tail = batch.tail;
   list.count = batch.count - 1;

@@ -6,7 +6,10 @@
 #include <cassert>
 #include <cstdint>
 #include <iostream>
+#include <new>
 #include <utility>
+
+#include <sys/mman.h>
 
 #include "debug/symbolizer.hpp"
 
@@ -272,15 +275,15 @@ void TaskRegistry::set_index(TaskBase* task, std::size_t index) noexcept {
 
 ContextData* TaskRegistry::remove(const TaskBase* task) noexcept {
   const std::uint32_t index = task->index_;
-  assert(index < tasks_.size() && tasks_[index] == task);
+  assert(index < size_ && slot(index) == task);
   ContextData* values = take_values(index);
-  if (index + 1 == tasks_.size()) {  // the newest: an eager task that finished at once
+  if (index + 1 == size_) {  // the newest: an eager task that finished at once
     pop_back();
     return values;
   }
-  tasks_[index] = nullptr;
-  if (++holes_ == tasks_.size()) {  // none left: start over at the front
-    tasks_.clear();
+  slot(index) = nullptr;
+  if (++holes_ == size_) {  // none left: start over at the front
+    size_ = 0;
     values_.clear();
     holes_ = 0;
   }
@@ -288,9 +291,9 @@ ContextData* TaskRegistry::remove(const TaskBase* task) noexcept {
 }
 
 TaskBase* TaskRegistry::take_any() noexcept {
-  while (!tasks_.empty()) {
-    const std::uint32_t index = static_cast<std::uint32_t>(tasks_.size() - 1);
-    TaskBase* task = tasks_[index];
+  while (size_ > 0) {
+    const std::uint32_t index = static_cast<std::uint32_t>(size_ - 1);
+    TaskBase* task = slot(index);
     ContextData* values = take_values(index);
     pop_back();
     if (task) {
@@ -303,17 +306,36 @@ TaskBase* TaskRegistry::take_any() noexcept {
   return nullptr;
 }
 
+void TaskRegistry::grow() {
+  if (holes_ > 0 && holes_ >= size_ / 2) {
+    compact();
+    return;
+  }
+  segments_.emplace_back();  // first: a failure to map leaves an empty entry to take back
+  void* segment = ::mmap(nullptr, segment_size * sizeof(TaskBase*), PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (segment == MAP_FAILED) {
+    segments_.pop_back();
+    throw std::bad_alloc();
+  }
+  segments_.back().reset(static_cast<TaskBase**>(segment));
+}
+
+void TaskRegistry::UnmapSegment::operator()(TaskBase** segment) const noexcept {
+  ::munmap(segment, segment_size * sizeof(TaskBase*));
+}
+
 void TaskRegistry::compact() noexcept {
   std::size_t kept = 0;
-  for (std::size_t i = 0; i < tasks_.size(); ++i) {
-    TaskBase* task = tasks_[i];
+  for (std::size_t i = 0; i < size_; ++i) {
+    TaskBase* task = slot(i);
     if (!task) continue;
     task->index_ = static_cast<std::uint32_t>(kept);
-    tasks_[kept] = task;
+    slot(kept) = task;
     if (i < values_.size()) values_[kept] = values_[i];
     ++kept;
   }
-  tasks_.resize(kept);
+  size_ = kept;
   if (values_.size() > kept) values_.resize(kept);
   holes_ = 0;
 }

@@ -2,6 +2,11 @@
 // size classes up to 512 bytes, frames and states apart, refilled from 64 KiB slabs. Spawning and
 // finishing tasks in bulk then costs a few instructions per object and no allocator header.
 //
+// A new slab is not cut into a list: its objects are handed out in address order once the list
+// is empty, so its memory is first touched by the object's user, and a slab's unused end is
+// never touched at all. Slabs are cut from 1 MiB chunks mapped from the OS, so they carry no
+// allocator header either.
+//
 // Implementation notes. A freed object goes to the free list of the thread that frees it. An
 // object made on one thread and freed on another (a coroutine passed to
 // run_coroutine_threadsafe) would make the second thread's list grow without bound while the
@@ -10,10 +15,10 @@
 // pool, which threads refill from, one batch at a time, before carving a new slab. Keeping
 // batch(c) + 1 objects after a flush means a thread that allocates and frees in turn rarely
 // takes the pool's lock. When a thread exits, its lists go to the global pool too. Slabs are kept
-// for the life of the process (reachable from a global registry), so memory is reused, never
-// returned to the OS. Whether the pool is used at all is decided once, by the library's build
-// (asyncio/config.hpp): sanitizer builds bypass it so that AddressSanitizer still sees every
-// frame's lifetime.
+// for the life of the process, so memory is reused, never returned to the OS. Whether the pool
+// is used at all is decided once, by the library's build (asyncio/config.hpp): sanitizer builds
+// bypass it so that AddressSanitizer still sees every frame's lifetime (and LeakSanitizer every
+// object, which it would not see in the mapped chunks).
 #pragma once
 
 #include <cstddef>
@@ -30,6 +35,9 @@ inline constexpr bool pooled_frames = ASYNCIO_FRAME_POOL != 0;
 /// pushed and popped at the head.
 struct FreeList {
   void* head = nullptr;
+  // The objects of the slab this thread carved last not handed out yet: [fresh, fresh_end).
+  char* fresh = nullptr;
+  char* fresh_end = nullptr;
   void* tail = nullptr;     // the oldest object; meaningful only while head is not null
   void* mark = nullptr;     // the object batch + 1 places from the tail: set when the count
                             // last rose to batch + 1, so valid whenever count > batch
@@ -65,7 +73,8 @@ struct FreeLists {
 
 extern thread_local constinit FreeLists free_lists;
 
-/// Refills size class `c` of this thread's lists and returns one object of it.
+/// Refills size class `c` of this thread's lists (from the global pool or a new slab) and
+/// returns one object of it; the list must be empty and its fresh objects used up.
 void* refill_free_list(std::size_t c);
 /// Gives the batch(c) oldest objects of this thread's list `c` to the global pool.
 void flush_free_list(std::size_t c) noexcept;
@@ -85,8 +94,12 @@ inline void* allocate_small(std::size_t size, PoolKind kind) {
   const std::size_t c = FreeLists::class_of(kind, size);
   FreeList& list = free_lists.lists[c];
   void* p = list.head;
-  if (!p) [[unlikely]]
-    return refill_free_list(c);
+  if (!p) [[unlikely]] {
+    if (list.fresh == list.fresh_end) return refill_free_list(c);
+    p = list.fresh;
+    list.fresh += size;
+    return p;
+  }
   list.head = *static_cast<void**>(p);
   --list.count;
   return p;

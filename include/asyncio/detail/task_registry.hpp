@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -11,27 +12,30 @@ namespace asyncio::detail {
 class TaskBase;
 class ContextData;
 
-/// A vector in which a finished task leaves a hole, so that finishing touches only the task's
-/// own slot. Holes are squeezed out when the vector would otherwise grow and at least half of
-/// it is holes, which keeps adding amortized O(1); the newest task leaves no hole (an eager
+/// An array of slots in which a finished task leaves a hole, so that finishing touches only the
+/// task's own slot. Holes are squeezed out when the array would otherwise grow and at least half
+/// of it is holes, which keeps adding amortized O(1); the newest task leaves no hole (an eager
 /// task that finishes inside create_task comes and goes at the end), and when the last task
-/// finishes the vector starts over from its front. The tasks' context values are in a second
-/// vector, beside the first, that grows only once some task has values: a program that sets no
-/// context variable pays 8 bytes per task here.
+/// finishes the array starts over from its front. The array grows by segments of 8,192 slots
+/// (64 KiB, mapped from the OS) that never move: growing copies nothing, and the array's memory
+/// is resident only as far as slots are used. The tasks'
+/// context values are in a vector beside it that grows only once some task has values: a
+/// program that sets no context variable pays 8 bytes per task here.
 class TaskRegistry {
  public:
   /// Adds `task` with its own context values (a count, or null), and records its slot in it
   /// (TaskBase::index_).
   void add(TaskBase* task, ContextData* values) {
-    if (tasks_.size() == tasks_.capacity() && holes_ >= tasks_.size() / 2) compact();
-    const std::size_t index = tasks_.size();
+    if (size_ == segments_.size() * segment_size) [[unlikely]]
+      grow();
+    const std::size_t index = size_++;
     set_index(task, index);
-    tasks_.push_back(task);
+    slot(index) = task;
     if (values) [[unlikely]]
       set_values(index, values);
   }
   /// How many unfinished tasks it holds.
-  std::size_t size() const noexcept { return tasks_.size() - holes_; }
+  std::size_t size() const noexcept { return size_ - holes_; }
   /// Removes a task added before; returns its values (their count to the caller).
   ContextData* remove(const TaskBase* task) noexcept;
   /// Removes and returns some unfinished task, dropping its values; null when there is none.
@@ -48,32 +52,44 @@ class TaskRegistry {
   void set_values(std::uint32_t index, ContextData* values) {
     if (index >= values_.size()) {
       if (!values) return;
-      values_.resize(tasks_.size());  // (a failure to allocate here ends the program)
+      values_.resize(size_);  // (a failure to allocate here ends the program)
     }
     values_[index] = values;
   }
   /// Where a task's slot is, to read it ahead of the task's end (which clears it).
-  const void* slot_address(std::uint32_t index) const noexcept { return &tasks_[index]; }
+  const void* slot_address(std::uint32_t index) const noexcept { return &slot(index); }
   /// Calls f(task) for each unfinished task.
   template <class F>
   void for_each(F&& f) const {
-    for (TaskBase* task : tasks_) {
-      if (task) f(task);
+    for (std::size_t i = 0; i < size_; ++i) {
+      if (TaskBase* task = slot(i)) f(task);
     }
   }
 
  private:
+  static constexpr std::size_t segment_size = 8192;  // slots: 64 KiB
+  TaskBase*& slot(std::size_t index) const noexcept {
+    return segments_[index / segment_size].get()[index % segment_size];
+  }
+  /// Makes room for one more task: squeezes the holes out when they are at least half, else
+  /// adds a segment.
+  void grow();
   void compact() noexcept;
   void pop_back() noexcept {
-    tasks_.pop_back();
-    if (values_.size() > tasks_.size()) values_.pop_back();
+    --size_;
+    if (values_.size() > size_) values_.pop_back();
   }
   static void set_index(TaskBase* task, std::size_t index) noexcept;
 
-  // Invariant: tasks_[t->index_] == t for every unfinished task t; other entries are null, and
-  // holes_ counts them. values_ is no longer than tasks_; values_[i] are the values of
-  // tasks_[i] (a count), null for none and for a hole; past its end every task has none.
-  std::vector<TaskBase*> tasks_;
+  struct UnmapSegment {
+    void operator()(TaskBase** segment) const noexcept;
+  };
+
+  // Invariant: slot(t->index_) == t for every unfinished task t; other slots below size_ are
+  // null, and holes_ counts them. values_ is no longer than size_; values_[i] are the values of
+  // slot(i)'s task (a count), null for none and for a hole; past its end every task has none.
+  std::vector<std::unique_ptr<TaskBase*, UnmapSegment>> segments_;  // kept when it starts over
+  std::size_t size_ = 0;                                            // slots in use, holes included
   std::vector<ContextData*> values_;
   std::size_t holes_ = 0;
 };
