@@ -5,9 +5,9 @@
 
 #include <mutex>
 #include <new>
+#include <vector>
 
 #include <sys/mman.h>
-#include <vector>
 
 namespace asyncio::detail {
 

@@ -18,9 +18,9 @@ class ContextData;
 /// task that finishes inside create_task comes and goes at the end), and when the last task
 /// finishes the array starts over from its front. The array grows by segments of 8,192 slots
 /// (64 KiB, mapped from the OS) that never move: growing copies nothing, and the array's memory
-/// is resident only as far as slots are used. The tasks'
-/// context values are in a vector beside it that grows only once some task has values: a
-/// program that sets no context variable pays 8 bytes per task here.
+/// is resident only as far as slots are used. The tasks' context values are in a vector beside
+/// it that grows only once some task has values: a program that sets no context variable pays
+/// 8 bytes per task here.
 class TaskRegistry {
  public:
   /// Adds `task` with its own context values (a count, or null), and records its slot in it
