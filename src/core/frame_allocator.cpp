@@ -80,10 +80,7 @@ void register_thread_exit() {
 
 char* new_slab(GlobalPool& pool) {
   if (pool.chunk_left == pool.chunk_end) {
-    void* chunk =
-        ::mmap(nullptr, chunk_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (chunk == MAP_FAILED) throw std::bad_alloc();
-    pool.chunk_left = static_cast<char*>(chunk);
+    pool.chunk_left = static_cast<char*>(map_memory(chunk_size));
     pool.chunk_end = pool.chunk_left + chunk_size;
   }
   char* slab = pool.chunk_left;
@@ -92,6 +89,12 @@ char* new_slab(GlobalPool& pool) {
 }
 
 }  // namespace
+
+void* map_memory(std::size_t bytes) {
+  void* memory = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) throw std::bad_alloc();
+  return memory;
+}
 
 void* refill_free_list(std::size_t c) {
   register_thread_exit();

@@ -6,7 +6,6 @@
 #include <cassert>
 #include <cstdint>
 #include <iostream>
-#include <new>
 #include <utility>
 
 #include <sys/mman.h>
@@ -311,14 +310,9 @@ void TaskRegistry::grow() {
     compact();
     return;
   }
-  segments_.emplace_back();  // first: a failure to map leaves an empty entry to take back
-  void* segment = ::mmap(nullptr, segment_size * sizeof(TaskBase*), PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (segment == MAP_FAILED) {
-    segments_.pop_back();
-    throw std::bad_alloc();
-  }
-  segments_.back().reset(static_cast<TaskBase**>(segment));
+  std::unique_ptr<TaskBase*, UnmapSegment> segment(
+      static_cast<TaskBase**>(map_memory(segment_size * sizeof(TaskBase*))));
+  segments_.push_back(std::move(segment));
 }
 
 void TaskRegistry::UnmapSegment::operator()(TaskBase** segment) const noexcept {

@@ -78,6 +78,9 @@ extern thread_local constinit FreeLists free_lists;
 void* refill_free_list(std::size_t c);
 /// Gives the batch(c) oldest objects of this thread's list `c` to the global pool.
 void flush_free_list(std::size_t c) noexcept;
+/// `bytes` (a multiple of the page size) of memory mapped from the OS, resident only once
+/// touched; std::bad_alloc when the OS refuses. munmap gives it back.
+void* map_memory(std::size_t bytes);
 
 /// The size class an object of `size` bytes is allocated in: `size` rounded up to 8. Objects of
 /// a class lie `object_size` apart in a 16-byte aligned slab, and an object's size is a multiple
