@@ -1,11 +1,17 @@
 // The hot paths allocate nothing once warm: call_soon, a task's resume, sleep(0s), awaiting a
 // done future, awaiting a Coro beyond its own frame, queue handoffs and lock round trips. Counted
-// with a replaced operator new.
+// with a replaced operator new. Also where the memory comes from: slabs touched only as far as
+// they are used, huge pages past the pool's first 32 MiB, large blocks mapped aligned to them.
 #include <atomic>
+#include <cerrno>
+#include <cinttypes>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <new>
 #include <semaphore>
+#include <string>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -13,6 +19,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "asyncio/detail/large_block.hpp"
 #include "support/asyncio_test.hpp"
 
 namespace {
@@ -201,6 +208,80 @@ TEST(Allocations, ANewSlabIsTouchedOnlyAsFarAsItsObjectsAreHandedOut) {
   EXPECT_FALSE(page_is_resident(first + 60 * 1024));  // the same slab's end
   for (void* p : objects)
     asyncio::detail::deallocate_small(p, size, asyncio::detail::PoolKind::states);
+}
+
+/// Whether the mapping that holds `p` is advised MADV_HUGEPAGE ("hg" among its VmFlags).
+bool advised_huge_pages(const void* p) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    std::uintptr_t start = 0, end = 0;
+    if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR " ", &start, &end) == 2 &&
+        line.find(':') > line.find(' ')) {  // a mapping's first line, not a "Key: value" one
+      inside = start <= address && address < end;
+    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+      return (line + " ").find(" hg ") != std::string::npos;
+    }
+  }
+  ADD_FAILURE() << "no mapping holds " << p;
+  return false;
+}
+
+TEST(Allocations, ThePoolAsksForHugePagesOnlyPastItsFirst32MiB) {
+  if (!asyncio::detail::pooled_frames) GTEST_SKIP() << "this build does not use the frame pool";
+  constexpr std::size_t size = 464;  // a size class nothing else in this test program uses
+  // Each test runs in a process of its own: this one's pool starts empty, and its first object
+  // lies in the first chunk, mapped with ordinary pages.
+  std::vector<void*> objects{
+      asyncio::detail::allocate_small(size, asyncio::detail::PoolKind::states)};
+  EXPECT_FALSE(advised_huge_pages(objects.front()));
+  for (std::size_t bytes = 0; bytes < (std::size_t{34} << 20); bytes += size)
+    objects.push_back(asyncio::detail::allocate_small(size, asyncio::detail::PoolKind::states));
+  EXPECT_TRUE(advised_huge_pages(objects.back()));  // in the 18th chunk
+  for (void* p : objects)
+    asyncio::detail::deallocate_small(p, size, asyncio::detail::PoolKind::states);
+}
+
+TEST(Allocations, BlocksOverOneMiBAreMappedAlignedToAHugePageAndGivenBack) {
+  if (!asyncio::detail::pooled_frames) GTEST_SKIP() << "this build takes every block from new";
+  constexpr std::size_t mib = std::size_t{1} << 20;
+  // Up to 1 MiB: operator new (the replaced one counts it).
+  void* small = nullptr;
+  EXPECT_EQ(allocated_during([&] { small = asyncio::detail::allocate_large(mib); }), 1);
+  asyncio::detail::deallocate_large(small, mib);
+  // More: mapped, aligned to 2 MiB, advised; three huge pages for 4 MiB + 1.
+  void* large = nullptr;
+  EXPECT_EQ(allocated_during([&] { large = asyncio::detail::allocate_large(4 * mib + 1); }), 0);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(large) % (2 * mib), 0u);
+  EXPECT_TRUE(advised_huge_pages(large));
+  static_cast<char*>(large)[4 * mib] = 1;  // its last byte is there to write
+  asyncio::detail::deallocate_large(large, 4 * mib + 1);
+  unsigned char resident = 0;
+  EXPECT_EQ(mincore(large, 6 * mib, &resident), -1);  // unmapped, all of it
+  EXPECT_EQ(errno, ENOMEM);
+}
+
+TEST(Allocations, LargeContainersAndGathersWorkAcrossTheMappedSizes) {
+  // A vector on LargeAllocator growing through operator new blocks into mapped ones keeps its
+  // elements; a gather of 100,000 children (a 3 MB array) gives every result.
+  std::vector<std::uint64_t, asyncio::detail::LargeAllocator<std::uint64_t>> values;
+  for (std::uint64_t i = 0; i < 1'000'000; ++i) values.push_back(i * 3);
+  std::uint64_t wrong = 0;
+  for (std::uint64_t i = 0; i < values.size(); ++i) wrong += values[i] != i * 3;
+  EXPECT_EQ(wrong, 0u);
+  auto square = [](int i) -> Coro<int> {
+    co_await asyncio::sleep(0s);
+    co_return i* i;
+  };
+  auto body = [&]() -> Coro<long> {
+    std::vector<asyncio::Task<int>> tasks;
+    for (int i = 0; i < 100'000; ++i) tasks.push_back(asyncio::create_task(square(i % 1000)));
+    long sum = 0;
+    for (int value : co_await asyncio::gather(tasks)) sum += value;
+    co_return sum;
+  };
+  EXPECT_EQ(asyncio::run(body()), 100L * 332'833'500);  // 100 times the sum of i * i below 1000
 }
 
 TEST(Allocations, ObjectsFreedOnAnotherThreadAreReusedNotReplacedBySlabs) {

@@ -21,6 +21,7 @@
 
 #include "asyncio/coro.hpp"
 #include "asyncio/detail/awaitable_traits.hpp"
+#include "asyncio/detail/large_block.hpp"
 #include "asyncio/detail/sleep_awaiter.hpp"
 #include "asyncio/future.hpp"
 #include "asyncio/outcome.hpp"
@@ -212,7 +213,8 @@ class GatherState final : public FutureStateBase {
 
   GatherState(EventLoop* loop, std::size_t count)
       : FutureStateBase(&loop->scheduler()),
-        children_(static_cast<GatherChild*>(::operator new(count * sizeof(GatherChild)))),
+        children_(static_cast<GatherChild*>(allocate_large(count * sizeof(GatherChild))),
+                  FreeChildren{count * sizeof(GatherChild)}),
         results_(count),
         count_(count) {
     if (count == 0) {
@@ -304,7 +306,8 @@ class GatherState final : public FutureStateBase {
   // gather; so once the gather is destroyed its children hold nothing, and the array (of
   // trivially destructible objects) is freed without a walk.
   struct FreeChildren {
-    void operator()(GatherChild* children) const noexcept { ::operator delete(children); }
+    std::size_t bytes;
+    void operator()(GatherChild* children) const noexcept { deallocate_large(children, bytes); }
   };
   std::unique_ptr<GatherChild, FreeChildren> children_;
   Results results_;

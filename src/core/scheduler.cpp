@@ -66,17 +66,18 @@ void throw_loop_closed() { throw RuntimeError("Event loop is closed"); }
 
 namespace {
 
-/// A new chunk of nodes onto the free list `free`: 64, 128, ... doubling up to 4096 a chunk.
-template <class Node>
-void grow(Scheduler* scheduler, Callback*& free, std::vector<std::unique_ptr<Node[]>>& chunks) {
-  const std::size_t count = std::size_t{64} << std::min<std::size_t>(chunks.size(), 6);
-  auto chunk = std::make_unique<Node[]>(count);
-  for (std::size_t i = count; i-- > 0;) {
+/// A new chunk of nodes onto the free list `free`: 4 KiB of them, then twice as many each time
+/// up to 2 MiB a chunk (a huge page, see large_block.hpp).
+template <class Chunks>
+void grow(Scheduler* scheduler, Callback*& free, Chunks& chunks) {
+  using Node = typename Chunks::value_type::value_type;
+  const std::size_t bytes = std::size_t{4096} << std::min<std::size_t>(chunks.size(), 9);
+  auto& chunk = chunks.emplace_back(bytes / sizeof(Node));
+  for (std::size_t i = chunk.size(); i-- > 0;) {
     chunk[i].scheduler_ = scheduler;
     chunk[i].set_next(free);
     free = &chunk[i];
   }
-  chunks.push_back(std::move(chunk));
 }
 
 }  // namespace

@@ -4,8 +4,9 @@
 //
 // A new slab is not cut into a list: its objects are handed out in address order once the list
 // is empty, so its memory is first touched by the object's user, and a slab's unused end is
-// never touched at all. Slabs are cut from 1 MiB chunks mapped from the OS, so they carry no
-// allocator header either.
+// never touched at all. Slabs are cut from 2 MiB chunks mapped from the OS, so they carry no
+// allocator header either; past the first 32 MiB, chunks are backed by huge pages (see
+// small_page_chunks in frame_allocator.cpp).
 //
 // Implementation notes. A freed object goes to the free list of the thread that frees it. An
 // object made on one thread and freed on another (a coroutine passed to
@@ -81,6 +82,12 @@ void flush_free_list(std::size_t c) noexcept;
 /// `bytes` (a multiple of the page size) of memory mapped from the OS, resident only once
 /// touched; std::bad_alloc when the OS refuses. munmap gives it back.
 void* map_memory(std::size_t bytes);
+/// The size of a huge page on x86-64 and of the blocks map_huge_page_aligned maps.
+inline constexpr std::size_t huge_page_size = std::size_t{2} << 20;
+/// map_memory of `bytes` (a multiple of huge_page_size) at an address aligned to
+/// huge_page_size; with `huge_pages`, the kernel is asked to back it with huge pages
+/// (MADV_HUGEPAGE), which it may not do.
+void* map_huge_page_aligned(std::size_t bytes, bool huge_pages);
 
 /// The size class an object of `size` bytes is allocated in: `size` rounded up to 8. Objects of
 /// a class lie `object_size` apart in a 16-byte aligned slab, and an object's size is a multiple

@@ -27,6 +27,7 @@
 #include "asyncio/contextvars.hpp"
 #include "asyncio/detail/callback.hpp"
 #include "asyncio/detail/intrusive_list.hpp"
+#include "asyncio/detail/large_block.hpp"
 #include "asyncio/detail/task_registry.hpp"
 #include "asyncio/detail/timer_queue.hpp"
 #include "asyncio/handle.hpp"
@@ -261,10 +262,12 @@ class Scheduler {
 
   // call_soon/call_later nodes: allocated in chunks, recycled through free_nodes_, freed with
   // the scheduler (so a node's address is stable while a Handle may refer to it).
+  template <class Node>
+  using NodeChunks = std::vector<std::vector<Node, LargeAllocator<Node>>>;
   Callback* free_nodes_ = nullptr;
-  std::vector<std::unique_ptr<CallbackNode[]>> pool_chunks_;
+  NodeChunks<CallbackNode> pool_chunks_;
   Callback* free_wake_nodes_ = nullptr;  // the same for the sleeping tasks' WakeNodes
-  std::vector<std::unique_ptr<WakeNode[]>> wake_chunks_;
+  NodeChunks<WakeNode> wake_chunks_;
 
   TaskRegistry tasks_;                                           // unfinished tasks
   std::uint64_t task_counter_ = 0;                               // for "Task-N" names

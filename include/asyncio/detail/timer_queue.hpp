@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "asyncio/detail/large_block.hpp"
 #include "asyncio/handle.hpp"
 
 namespace asyncio::detail {
@@ -70,7 +71,7 @@ class TimerQueue {
     size_ = 0;
     occupied_ = 0;
     for (std::size_t b = 0; b < buckets_.size(); ++b) {
-      std::vector<Entry>& bucket = buckets_[b];
+      Bucket& bucket = buckets_[b];
       std::size_t kept = 0;
       min_[b] = none;
       for (std::size_t i = b == 0 ? front_ : 0; i < bucket.size(); ++i) {
@@ -121,7 +122,7 @@ class TimerQueue {
     front_ = 0;
     const std::size_t b = lowest_bucket();
     last_ = min_[b];
-    std::vector<Entry> source;
+    Bucket source;
     source.swap(buckets_[b]);
     occupied_ &= ~bit(b);
     min_[b] = none;
@@ -132,7 +133,8 @@ class TimerQueue {
 
   // Invariant: an entry in bucket b > 0 agrees with last_ on every bit above b - 1 and differs
   // at bit b - 1; bucket 0 holds entries equal to last_ (taken out up to front_).
-  std::array<std::vector<Entry>, 65> buckets_;
+  using Bucket = std::vector<Entry, LargeAllocator<Entry>>;  // a million timers fill 16 MB
+  std::array<Bucket, 65> buckets_;
   std::array<std::uint64_t, 65> min_;  // smallest deadline in each bucket (none when empty)
   std::uint64_t occupied_ = 0;         // bit b - 1 set when bucket b > 0 is not empty
   std::size_t front_ = 0;
