@@ -86,13 +86,10 @@ void register_thread_exit() {
   (void)on_exit;
 }
 
-char* map_chunk(GlobalPool& pool) {
-  return static_cast<char*>(map_huge_page_aligned(chunk_size, ++pool.chunks > small_page_chunks));
-}
-
 char* new_slab(GlobalPool& pool) {
   if (pool.chunk_left == pool.chunk_end) {
-    pool.chunk_left = map_chunk(pool);
+    const bool huge_pages = ++pool.chunks > small_page_chunks;
+    pool.chunk_left = static_cast<char*>(map_huge_page_aligned(chunk_size, huge_pages));
     pool.chunk_end = pool.chunk_left + chunk_size;
   }
   char* slab = pool.chunk_left;
