@@ -2,8 +2,8 @@
 // the chunks of timer and callback nodes. A block of more than 1 MiB is mapped from the OS at an
 // address aligned to a huge page, rounded up to a multiple of 2 MiB and advised MADV_HUGEPAGE, so
 // that filling it costs one page fault per 2 MiB instead of one per 4 KiB (a page fault costs
-// about as much as creating ten tasks, so a million new timers or gather children were mostly
-// page faults); smaller blocks come from operator new.
+// microseconds, as much as creating a few dozen tasks, so a million new timers or gather children
+// were mostly page faults); smaller blocks come from operator new.
 //
 // Implementation notes. The kernel may still back the block with small pages (transparent huge
 // pages turned off, or no free huge page); only the cost of faulting it in changes. A huge page
