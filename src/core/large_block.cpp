@@ -1,4 +1,4 @@
-// Large blocks: huge-page aligned mappings from 2 MiB on, operator new below (see the header).
+// Large blocks: huge-page aligned mappings over 1 MiB, operator new up to it (see the header).
 #include "asyncio/detail/large_block.hpp"
 
 #include <new>
