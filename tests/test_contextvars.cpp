@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/asyncio_test.hpp"
@@ -301,6 +302,55 @@ TEST_F(ContextVarsTest, TheThreadsValuesReachTheMainTaskAndComeBackUnchanged) {
   EXPECT_EQ(run(main()), 12);
   EXPECT_EQ(cvar.get(), 1);
   cvar.reset(token);
+  EXPECT_EQ(cvar.get(), 0);
+}
+
+// A Token belongs to the context it was made in for as long as it exists, as Python's refers to
+// its Context: a context made later in the memory of a finished one (tasks and Context states
+// are recycled) or on another thread is another context.
+TEST_F(ContextVarsTest, ATokenIsRefusedByContextsMadeAfterItsOwnEnded) {
+  ContextVar<int> cvar("cvar", 0);
+  using Token = ContextVar<int>::Token;
+  std::optional<Token> token_of_task;
+  bool accepted = false;
+  auto set_in_task = [&]() -> Coro<void> {
+    token_of_task.emplace(cvar.set(1));
+    co_return;
+  };
+  auto reset_in_task = [&]() -> Coro<void> {
+    try {
+      cvar.reset(*token_of_task);
+      accepted = true;
+    } catch (const std::invalid_argument&) {
+    }
+    co_return;
+  };
+  auto main = [&]() -> Coro<void> {
+    for (int i = 0; i < 3; ++i) {  // each new task takes the memory the last one freed
+      co_await asyncio::create_task(set_in_task());
+      co_await asyncio::create_task(reset_in_task());
+      EXPECT_FALSE(accepted);
+    }
+  };
+  run(main());
+
+  for (int i = 0; i < 3; ++i) {
+    std::optional<Token> token;
+    Context().run([&] { token.emplace(cvar.set(2)); });
+    Context().run([&] { EXPECT_THROW(cvar.reset(*token), std::invalid_argument); });
+  }
+
+  Token here = cvar.set(3);  // the thread's own context
+  bool refused_elsewhere = false;
+  std::thread([&] {
+    try {
+      cvar.reset(here);
+    } catch (const std::invalid_argument&) {
+      refused_elsewhere = true;
+    }
+  }).join();
+  EXPECT_TRUE(refused_elsewhere);
+  cvar.reset(here);
   EXPECT_EQ(cvar.get(), 0);
 }
 

@@ -64,6 +64,21 @@ class ContextData {
   std::uint32_t refs_ = 1;
 };
 
+/// A number never given before, on any thread: a ContextVar's id, a context's identity.
+std::uint64_t new_context_number() noexcept;
+
+/// Which context a Token is made in, as Python's Token refers to its Context object: a number
+/// that no other context, on any thread, before or after, has; given when first asked for (most
+/// contexts never are). An address would not do: the next task or Context takes the memory of
+/// one that ended.
+class ContextIdentity {
+ public:
+  std::uint64_t get() noexcept { return id_ != 0 ? id_ : (id_ = new_context_number()); }
+
+ private:
+  std::uint64_t id_ = 0;
+};
+
 /// Python's Context object: a context's values now, replaced (never changed) when a variable
 /// is set in it; shared by the Context handles and the tasks that run in it. While code runs
 /// in it (entered), its values are in current_context instead, and `data` is null.
@@ -101,6 +116,7 @@ class ContextState {
   }
 
   ContextData* data = nullptr;  // a count, or null: no value set
+  ContextIdentity identity;
 
  private:
   std::uint32_t refs_ = 1;
@@ -109,26 +125,24 @@ class ContextState {
 
 /// The values the code running on this thread sees (one count owned here); null: none set.
 extern thread_local constinit ContextData* current_context;
-/// Which context current_context belongs to, for Token checks: a Context entered with run(),
-/// or null for the running task's (or, outside tasks, the thread's) context.
-extern thread_local constinit const void* entered_context;
+/// Which context current_context belongs to, for Token checks: a Context entered with run() or
+/// a callback's copy, or null for the running task's (or, outside tasks, the thread's) context.
+extern thread_local constinit ContextIdentity* entered_context;
 
 /// Drops values a callback set while it ran without a context of its own (the loop calls it
 /// after such a callback; they were the callback's, as Python's copy).
 void drop_stray_context() noexcept;
 
-/// A new id for a ContextVar.
-std::uint64_t next_context_var_id() noexcept;
-/// Which context a Token is made in: the Context entered with run(), else the running task,
-/// else (outside tasks) the thread's own context (null).
-const void* context_owner() noexcept;
+/// The identity of the context the code runs in, which a Token is made in: entered_context's,
+/// else the running task's, else (outside tasks) the thread's own context's.
+std::uint64_t current_context_identity();
 
 /// Runs code in a context: current_context is `data` (its count handed over) until the scope
 /// ends, then the scope gives back what is current then (set() may have replaced it) through
 /// take(), and puts the previous context back.
 class ContextScope {
  public:
-  ContextScope(ContextData* data, const void* owner) noexcept
+  ContextScope(ContextData* data, ContextIdentity* owner) noexcept
       : saved_(current_context), saved_owner_(entered_context) {
     current_context = data;
     entered_context = owner;
@@ -145,7 +159,7 @@ class ContextScope {
 
  private:
   ContextData* saved_;
-  const void* saved_owner_;
+  ContextIdentity* saved_owner_;
 };
 
 /// A callable that runs in a copy of a context's values (Python's Handle with context=).
@@ -156,7 +170,9 @@ class InContext {
     if (data_) data_->add_ref();
   }
   InContext(InContext&& other) noexcept
-      : data_(std::exchange(other.data_, nullptr)), call_(std::move(other.call_)) {}
+      : data_(std::exchange(other.data_, nullptr)),
+        identity_(other.identity_),
+        call_(std::move(other.call_)) {}
   InContext& operator=(InContext&&) = delete;
   ~InContext() {
     if (data_) data_->release();
@@ -164,12 +180,13 @@ class InContext {
   template <class... A>
   decltype(auto) operator()(A&&... args) {
     if (data_) data_->add_ref();
-    ContextScope scope(data_, this);
+    ContextScope scope(data_, &identity_);
     return call_(std::forward<A>(args)...);
   }
 
  private:
   ContextData* data_;
+  ContextIdentity identity_;  // every call runs in the same context, as a Python Handle's
   C call_;
 };
 
@@ -230,7 +247,7 @@ class Context {
       detail::ContextState* state;
       detail::ContextScope scope;
       ~Leave() { state->leave(scope.take()); }
-    } leave{state_, {state_->take_data(), state_}};
+    } leave{state_, {state_->take_data(), &state_->identity}};
     return std::forward<F>(fn)(std::forward<Args>(args)...);
   }
 
@@ -244,7 +261,7 @@ class Context {
   detail::ContextState* state() const noexcept { return state_; }
   /// The values now (the current ones while the context is entered).
   detail::ContextData* data() const noexcept {
-    return detail::entered_context == state_ ? detail::current_context : state_->data;
+    return detail::entered_context == &state_->identity ? detail::current_context : state_->data;
   }
 
  private:
@@ -277,11 +294,11 @@ class ContextVar {
 
    private:
     friend class ContextVar;
-    Token(const ContextVar* var, std::optional<T> old, const void* context) noexcept
+    Token(const ContextVar* var, std::optional<T> old, std::uint64_t context) noexcept
         : var_(var), old_(std::move(old)), context_(context) {}
     const ContextVar* var_;
     std::optional<T> old_;
-    const void* context_;
+    std::uint64_t context_;  // the ContextIdentity of the context it was made in
     bool used_ = false;
   };
 
@@ -309,10 +326,11 @@ class ContextVar {
 
   /// Gives the variable `value` in the current context.
   Token set(T value) {
+    const std::uint64_t context = detail::current_context_identity();
     std::optional<T> old;
     if (const T* previous = find()) old = *previous;
     assign(std::make_shared<const T>(std::move(value)));
-    return Token(this, std::move(old), detail::context_owner());
+    return Token(this, std::move(old), context);
   }
   /// Gives back the value the variable had before the set() that made `token`.
   /// std::invalid_argument (Python's ValueError) for a token of another variable or made in
@@ -321,7 +339,7 @@ class ContextVar {
     if (token.used_) throw RuntimeError("Token has already been used once");
     if (token.var_ != this)
       throw std::invalid_argument("Token was created by a different ContextVar");
-    if (token.context_ != detail::context_owner())
+    if (token.context_ != detail::current_context_identity())
       throw std::invalid_argument("Token was created in a different Context");
     assign(token.old_ ? std::make_shared<const T>(*token.old_) : nullptr);
     token.used_ = true;
@@ -341,7 +359,7 @@ class ContextVar {
   }
   std::string name_;
   std::optional<T> default_;
-  std::uint64_t id_ = detail::next_context_var_id();
+  std::uint64_t id_ = detail::new_context_number();
 };
 
 }  // namespace asyncio

@@ -1,14 +1,16 @@
-// ContextData's copy on write, the thread's current context, and the ids of ContextVars.
+// ContextData's copy on write, the thread's current context, and the numbers that tell
+// ContextVars and contexts apart.
 #include "asyncio/contextvars.hpp"
 
 #include <atomic>
 
 #include "asyncio/detail/scheduler.hpp"
+#include "asyncio/detail/task_base.hpp"
 
 namespace asyncio::detail {
 
 thread_local constinit ContextData* current_context = nullptr;
-thread_local constinit const void* entered_context = nullptr;
+thread_local constinit ContextIdentity* entered_context = nullptr;
 
 const std::shared_ptr<const void>* ContextData::find(std::uint64_t var) const noexcept {
   for (const Entry& entry : entries_) {
@@ -43,15 +45,18 @@ void drop_stray_context() noexcept {
   if (current_context) std::exchange(current_context, nullptr)->release();
 }
 
-std::uint64_t next_context_var_id() noexcept {
+std::uint64_t new_context_number() noexcept {
   static std::atomic<std::uint64_t> last{0};
   return last.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
-const void* context_owner() noexcept {
-  if (entered_context) return entered_context;
-  if (running_loop.scheduler) return running_loop.scheduler->current_task();
-  return nullptr;
+std::uint64_t current_context_identity() {
+  if (entered_context) return entered_context->get();
+  if (running_loop.scheduler) {
+    if (TaskBase* task = running_loop.scheduler->current_task()) return task->context_identity();
+  }
+  static thread_local constinit ContextIdentity thread_context;
+  return thread_context.get();
 }
 
 }  // namespace asyncio::detail

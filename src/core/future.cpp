@@ -130,7 +130,8 @@ bool DoneCallbackBase::dispatch(Callback* cb, Action action, void* found) {
       try {
         if (self->context_) [[unlikely]] {
           self->context_->add_ref();
-          ContextScope scope(self->context_, self);
+          ContextIdentity identity;  // (it runs once)
+          ContextScope scope(self->context_, &identity);
           self->call();
         } else {
           self->call();

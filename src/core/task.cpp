@@ -46,7 +46,7 @@ void TaskBase::step_in_context() {
   TaskBase*& running = scheduler_->current_task();
   TaskBase* const outer = std::exchange(running, this);
   ContextData* const outer_context = current_context;
-  const void* const outer_owner = entered_context;
+  ContextIdentity* const outer_owner = entered_context;
   current_context = enter_context();
   bool run = true;
   if (!started_) [[unlikely]] {
@@ -164,7 +164,7 @@ void TaskBase::keep_shared_context(ContextData* values) noexcept {
 
 ContextData* TaskBase::enter_shared_context() noexcept {
   ContextState* shared = extras().shared_context;
-  entered_context = shared;
+  entered_context = &shared->identity;
   return shared->enter_for_task();
 }
 
@@ -196,6 +196,8 @@ std::string TaskBase::get_name() const {
 }
 
 void TaskBase::set_name(std::string name) { make_extras().name = std::move(name); }
+
+std::uint64_t TaskBase::context_identity() { return make_extras().context_identity.get(); }
 
 std::uint32_t TaskBase::uncancel() noexcept {
   std::uint32_t count;

@@ -50,13 +50,14 @@ inline std::uint64_t to_ns(TimePoint t) noexcept {
 
 /// What a task rarely needs, kept by its scheduler beside it rather than in every task: the
 /// name given to set_name() (or one whose number does not fit in the task), a cancel request
-/// count of 0xFFFF or more, and the Context given to create_task.
+/// count of 0xFFFF or more, the Context given to create_task, and its context's identity.
 struct TaskExtras {
   std::optional<std::string> name;         // none: "Task-<number>"
   std::uint32_t cancels = 0;               // meaningful while the task's own count says 0xFFFF
   ContextState* shared_context = nullptr;  // the Context given to create_task (a count)
   std::source_location created_at{};   // debug mode: where create_task was called (line 0: unknown)
   std::optional<TimePoint> last_step;  // when observed (Scheduler::observed): its last step's end
+  ContextIdentity context_identity;    // of its own context, once a ContextVar was set in it
 };
 
 /// What a callback was, read before it ran (it may be freed by then), for naming it later.

@@ -102,6 +102,9 @@ class TaskBase : public FutureStateBase, public Callback {
   /// of the task's values as they are now (Python gives the task's own context object, through
   /// which a change would reach the task; here it does not).
   Context get_context() const;
+  /// The identity of the task's own context, which the ContextVar tokens made in its steps
+  /// belong to (a task given a Context runs in that one's instead).
+  std::uint64_t context_identity();
   /// Python's Task.get_coro(): the task's root coroutine frame; null once the task is done.
   std::coroutine_handle<> get_coro() const noexcept;
   /// Python's Task.get_stack(): the coroutine frames the task is suspended in, oldest (its
