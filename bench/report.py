@@ -4,7 +4,7 @@
 # costs scale, and writes docs/benchmarks.md with its tables and PNG charts.
 """Build, run every benchmark against its peers, and write the report.
 
-  python3 bench/report.py            full mode (under 20 minutes on 2 cores)
+  python3 bench/report.py            full mode (about an hour on 2 cores)
   python3 bench/report.py --quick    quick mode (under 3 minutes): smaller counts, shorter runs
 
 The page (docs/benchmarks.md by default) is bench/report_template.md with its placeholders
