@@ -5,7 +5,7 @@
 """Build, run every benchmark against its peers, and write the report.
 
   python3 bench/report.py            full mode (about an hour on 2 cores)
-  python3 bench/report.py --quick    quick mode (under 3 minutes): smaller counts, shorter runs
+  python3 bench/report.py --quick    quick mode (about 5 minutes): smaller counts, shorter runs
 
 The page (docs/benchmarks.md by default) is bench/report_template.md with its placeholders
 filled from this run: the machine, the date, one table per workload, and the charts (written
