@@ -341,6 +341,37 @@ TEST_F(ProtocolTest, PauseAndResumeWritingAlternateAtTheLimits) {
   }());
 }
 
+// Python's _FlowControlMixin.set_write_buffer_limits: marks below the buffer pause the protocol
+// at once; marks above it do not resume a paused one, only a send that drains the buffer does.
+TEST_F(ProtocolTest, NewWriteLimitsPauseAtOnceButNeverResume) {
+  run([&]() -> Coro<void> {
+    int pair[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+    const int peer = pair[1];
+    auto [transport, writer] = co_await asyncio::connect_accepted_socket(
+        [] { return std::make_shared<Recorder>(); }, pair[0]);
+    transport->set_write_buffer_limits(8192);
+    const std::size_t written = write_until_paused(*transport, *writer);
+    EXPECT_EQ(writer->events, "mp");
+    transport->set_write_buffer_limits(1 << 24, 1 << 20);  // far above the buffer: still paused
+    co_await asyncio::sleep(0s);
+    EXPECT_EQ(writer->events, "mp");
+    co_await peer_reads(peer, written);  // the buffer drains: now it resumes, once
+    EXPECT_EQ(writer->events, "mpr");
+    // With the marks far above, fill the socket until bytes stay buffered: no pause yet.
+    const std::string chunk(65536, 'w');
+    for (int i = 0; i < 1000 && transport->get_write_buffer_size() == 0; ++i)
+      transport->write(chunk);
+    EXPECT_GT(transport->get_write_buffer_size(), 0u);
+    EXPECT_EQ(writer->events, "mpr");
+    transport->set_write_buffer_limits(0);  // a high mark below the buffer: paused at once
+    EXPECT_EQ(writer->events, "mprp");
+    transport->abort();
+    co_await asyncio_test::wait_until([&] { return writer->lost(); }, 10s, "connection_lost");
+    ::close(peer);
+  }());
+}
+
 TEST_F(ProtocolTest, PauseReadingStopsDataReceivedUntilResumeReading) {
   run([&]() -> Coro<void> {
     int pair[2];

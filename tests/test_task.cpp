@@ -1,9 +1,14 @@
 // Task<T>: scheduling of the first step, names, results, cancellation at every kind of await
 // point and its propagation, uncancel counting, and the reports of failed or pending tasks.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "support/asyncio_test.hpp"
 
@@ -248,6 +253,104 @@ TEST_F(TaskTest, CancellingAndUncancelCount) {
   loop->run_until_complete(body());
   EXPECT_EQ(seen_cancelling, 2u);
   EXPECT_EQ(after_uncancel, 1u);
+}
+
+// Python's Task.cancel() cancels the future the task awaits, and uncancel() cannot take that
+// back: the wait ends with the CancelledError, its message kept. Here the same holds for every
+// kind of wait: a sleep, a primitive's, an fd's.
+TEST_F(TaskTest, UncancelCannotWithdrawACancellationTheWaitGaveUpFor) {
+  asyncio::Event never_set;
+  asyncio::Lock held;
+  asyncio::Queue<int> empty;
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe2(pipe_fds, O_NONBLOCK | O_CLOEXEC), 0);
+  std::vector<std::string> seen;
+  auto waits = [&](int kind) -> Coro<void> {
+    try {
+      if (kind == 0) co_await asyncio::sleep(1h);
+      if (kind == 1) co_await never_set.wait();
+      if (kind == 2) co_await held.acquire();
+      if (kind == 3) co_await empty.get();
+      if (kind == 4) co_await asyncio::get_running_loop().wait_readable(pipe_fds[0]);
+      seen.push_back("returned");
+    } catch (const asyncio::CancelledError& error) {
+      seen.push_back("CancelledError(" + error.message() + ")");
+    }
+  };
+  auto body = [&]() -> Coro<void> {
+    co_await held.acquire();
+    for (int kind = 0; kind < 5; ++kind) {
+      auto t = asyncio::create_task(waits(kind));
+      co_await asyncio::sleep(0s);  // t waits
+      t.cancel("stop");
+      EXPECT_EQ(t.uncancel(), 0u);
+      co_await t;
+    }
+  };
+  loop->run_until_complete(body());
+  ::close(pipe_fds[0]);
+  ::close(pipe_fds[1]);
+  EXPECT_EQ(seen, std::vector<std::string>(5, "CancelledError(stop)"));
+}
+
+// Two cancel(msg) while a task waits: the first is handed to the wait, and its message is the
+// one the task sees (Python's: the awaited future's CancelledError). Before the task's first
+// step, and while it runs, the last request's message is the one (Python's _cancel_message).
+TEST_F(TaskTest, TwoCancelsWhileWaitingRaiseTheFirstMessage) {
+  std::vector<std::string> seen;
+  auto waits = [&](int kind) -> Coro<void> {
+    try {
+      if (kind == 0) co_await asyncio::sleep(1h);
+      if (kind == 1) co_await asyncio::get_running_loop().create_future<void>();
+      if (kind == 2) co_await asyncio::sleep(0s);  // not waiting: on the ready queue
+    } catch (const asyncio::CancelledError& error) {
+      seen.push_back(error.message());
+    }
+  };
+  auto body = [&]() -> Coro<void> {
+    for (int kind = 0; kind < 3; ++kind) {
+      auto t = asyncio::create_task(waits(kind));
+      co_await asyncio::sleep(0s);
+      t.cancel("first");
+      t.cancel("second");
+      co_await t;
+    }
+  };
+  loop->run_until_complete(body());
+  EXPECT_EQ(seen, (std::vector<std::string>{"first", "first", "second"}));
+}
+
+// A cancellation that comes after the wait ended (the task is woken, not yet run) waits for
+// the task's next resumption, as Python's _must_cancel: uncancel() withdraws it, and the wait
+// ends as it would have.
+TEST_F(TaskTest, UncancelWithdrawsACancellationThatCameAfterTheWakeUp) {
+  asyncio::Event event;
+  asyncio::Queue<int> queue;
+  std::vector<std::string> seen;
+  auto waits = [&](int kind) -> Coro<void> {
+    try {
+      if (kind == 0) co_await event.wait();
+      if (kind == 1) seen.push_back(std::to_string(co_await queue.get()));
+      if (kind == 2) co_await asyncio::sleep(0s);
+      seen.push_back("returned");
+    } catch (const asyncio::CancelledError&) {
+      seen.push_back("CancelledError");
+    }
+  };
+  auto body = [&]() -> Coro<void> {
+    for (int kind = 0; kind < 3; ++kind) {
+      auto t = asyncio::create_task(waits(kind));
+      co_await asyncio::sleep(0s);  // t waits (or, for the sleep(0), is on the ready queue)
+      if (kind == 0) event.set();
+      if (kind == 1) queue.put_nowait(7);
+      t.cancel();
+      EXPECT_EQ(t.uncancel(), 0u);
+      co_await t;
+      EXPECT_FALSE(t.cancelled());
+    }
+  };
+  loop->run_until_complete(body());
+  EXPECT_EQ(seen, (std::vector<std::string>{"returned", "7", "returned", "returned"}));
 }
 
 TEST_F(TaskTest, TaskAwaitingItselfIsARuntimeError) {

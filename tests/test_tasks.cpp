@@ -2,6 +2,7 @@
 // wait_for, shield and as_completed.
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <ranges>
 #include <span>
 #include <stdexcept>
@@ -389,6 +390,19 @@ TEST_F(TasksTest, SleepWithAResultGivesIt) {  // Python's sleep(delay, result)
   EXPECT_EQ(run(body()), "done");
 }
 
+// CPython's test_sleep_when_delay_is_nan: ValueError, in the awaiting coroutine.
+TEST_F(TasksTest, SleepOfNaNIsInvalidArgument) {
+  auto body = [&]() -> Coro<std::string> {
+    try {
+      co_await asyncio::sleep(std::chrono::duration<double>(std::nan("")));
+    } catch (const std::invalid_argument& error) {
+      co_return error.what();
+    }
+    co_return "slept";
+  };
+  EXPECT_EQ(run(body()), "Invalid delay: NaN (not a number)");
+}
+
 TEST_F(TasksTest, WaitForTimeoutCancelsAndWaitsForTheInnerThenThrowsTimeoutError) {
   bool inner_finished_cleanup = false;
   auto inner = [&]() -> Coro<int> {
@@ -570,9 +584,11 @@ TEST_F(TasksTest, WaitForsTimeoutErrorCarriesTheCancelledErrorAsItsNestedCause) 
 }
 
 // The TimeoutError nests the cancellation the block ended with (Python's `raise TimeoutError
-// from exc`): the deadline's own, or, when a cancel from outside came after the deadline and
-// was withdrawn by uncancel(), that later one with its message.
-TEST_F(TasksTest, WaitForsTimeoutErrorNestsTheLastCancellationTheWaitSaw) {
+// from exc`), which is the first one handed to the wait (Python's: the awaited future's): the
+// deadline's own, with no message, or a cancel from outside that came just before the deadline
+// and was withdrawn by uncancel(), with its message. A cancel from outside after the deadline
+// leaves the deadline's.
+TEST_F(TasksTest, WaitForsTimeoutErrorNestsTheFirstCancellationTheWaitGot) {
   Task<std::string> t;
   auto body = [&]() -> Coro<std::string> {
     asyncio::Queue<int> queue;
@@ -589,22 +605,26 @@ TEST_F(TasksTest, WaitForsTimeoutErrorNestsTheLastCancellationTheWaitSaw) {
     co_return "no timeout";
   };
   auto outer = [&]() -> Coro<void> {
-    t = asyncio::create_task(body());
-    co_await asyncio::sleep(0s);  // t waits in get(), its deadline 1 ms ahead
-    // Due after the deadline, and run in the same iteration, before t resumes.
-    loop->call_later(2ms, [&t] {
-      t.cancel("from outside");
-      t.uncancel();
-    });
-    auto spin_until = loop->time() + 3ms;
-    while (loop->time() < spin_until) {
+    std::vector<std::string> causes;
+    for (auto outside_due : {500us, 2000us}) {  // before t's deadline, after it
+      const auto start = loop->time();
+      t = asyncio::create_task(body());
+      co_await asyncio::sleep(0s);  // t waits in get(), its deadline 1 ms or more after start
+      // Due in the same iteration as the deadline, before t resumes.
+      loop->call_at(start + outside_due, [&t] {
+        t.cancel("from outside");
+        t.uncancel();
+      });
+      auto spin_until = loop->time() + 3ms;
+      while (loop->time() < spin_until) {
+      }
+      causes.push_back(co_await t);
     }
-    std::string cause = co_await t;
-    EXPECT_EQ(cause, "CancelledError(from outside)");
-    // Alone, the deadline's own cancellation, which has no message.
+    // Alone, the deadline's own cancellation.
     t = asyncio::create_task(body());
-    cause = co_await t;
-    EXPECT_EQ(cause, "CancelledError()");
+    causes.push_back(co_await t);
+    EXPECT_EQ(causes, (std::vector<std::string>{"CancelledError(from outside)", "CancelledError()",
+                                                "CancelledError()"}));
   };
   loop->run_until_complete(outer());
 }
@@ -734,6 +754,50 @@ TEST_F(TasksTest, AsCompletedCountsARepeatedFutureOnce) {  // Python takes a set
     std::vector<int> order;
     for (auto next : completed) order.push_back(co_await std::move(next));
     EXPECT_EQ(order, (std::vector<int>{1, 2}));
+  };
+  loop->run_until_complete(body());
+}
+
+// CPython's test_constructor_heterogenous_futures: gather refuses futures of another loop
+// (ValueError), and so does as_completed (Python 3.13 wraps each in ensure_future(f, loop)),
+// which would otherwise wait for ever for a completion queued on the other loop. Children
+// watched before the refused one go on, and a failure of theirs is not reported.
+TEST_F(TasksTest, GatherAndAsCompletedRefuseAFutureOfAnotherLoop) {
+  auto other = asyncio::new_event_loop();
+  auto body = [&]() -> Coro<void> {
+    auto mine = asyncio::create_task(fail_after_iterations(1, "watched before"));
+    auto foreign = other->create_future<int>();
+    EXPECT_THROW(asyncio::gather(mine, foreign), std::invalid_argument);
+    EXPECT_THROW(asyncio::as_completed(std::vector<asyncio::Future<int>>{foreign}),
+                 std::invalid_argument);
+    co_await asyncio::gather(asyncio::return_exceptions, mine);
+  };
+  loop->run_until_complete(body());
+  EXPECT_EQ(reported("Future exception was never retrieved"), 0u);
+  other->close();
+}
+
+// CPython's test_as_completed_resume_iterator: a second loop over the same object goes on with
+// the futures not given yet; once each was given, a loop gives nothing and next() is refused
+// (Python's StopIteration) rather than waiting for ever.
+TEST_F(TasksTest, AsCompletedIteratedAgainResumesWhereTheLastLoopStopped) {
+  auto body = [&]() -> Coro<void> {
+    std::vector<Task<int>> fs{asyncio::create_task(after_iterations(1, 1)),
+                              asyncio::create_task(after_iterations(2, 2)),
+                              asyncio::create_task(after_iterations(3, 3))};
+    auto completed = asyncio::as_completed(fs);
+    std::vector<int> first_loop, second_loop;
+    for (auto next : completed) {
+      first_loop.push_back(co_await std::move(next));
+      break;
+    }
+    for (auto next : completed) second_loop.push_back(co_await std::move(next));
+    int third_loop = 0;
+    for ([[maybe_unused]] auto next : completed) ++third_loop;
+    EXPECT_EQ(first_loop, (std::vector<int>{1}));
+    EXPECT_EQ(second_loop, (std::vector<int>{2, 3}));
+    EXPECT_EQ(third_loop, 0);
+    EXPECT_THROW(completed.next(), std::out_of_range);
   };
   loop->run_until_complete(body());
 }

@@ -161,7 +161,7 @@ class ChannelTaskWaiter : public ChannelWaiter, public WaitTarget {
     TaskBase* task = nullptr;  // the loop's thread only
   };
   void wake() noexcept override;
-  bool cancel_wait(TaskBase* task, const std::exception_ptr& error) override;
+  CancelOutcome cancel_wait(TaskBase* task, const std::exception_ptr& error) override;
   void abandon() noexcept;
 
   ChannelCore& core_;

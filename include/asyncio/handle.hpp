@@ -116,7 +116,7 @@ struct WakeNode final : HandleNode, WaitTarget {
 
   /// Task::cancel while asleep: cancels the timer and schedules the task, which raises
   /// CancelledError when it runs.
-  bool cancel_wait(TaskBase* task, const std::exception_ptr& error) override;
+  CancelOutcome cancel_wait(TaskBase* task, const std::exception_ptr& error) override;
   /// The sleeping task is torn down: cancels the timer.
   void forget_waiter(TaskBase* task) noexcept override;
 

@@ -62,7 +62,7 @@ class RemoteRunBase : public LoopRef,
   virtual void cancel_remote() noexcept = 0;
 
  private:
-  bool cancel_wait(TaskBase* task, const std::exception_ptr& error) override;
+  CancelOutcome cancel_wait(TaskBase* task, const std::exception_ptr& error) override;
   void request_cancel() noexcept;
   void deliver() noexcept;
 

@@ -44,6 +44,10 @@ class TaskState final : public TaskBase {
   [[no_unique_address]] ValueSlot<T> slot_;  // takes no room for void
 };
 
+/// std::invalid_argument (Python's ValueError) for a future that belongs to another loop than
+/// the one it is used with (run_until_complete, gather, as_completed).
+[[noreturn]] void throw_of_another_loop();
+
 }  // namespace detail
 
 namespace detail {
@@ -237,10 +241,7 @@ template <class T>
 T EventLoop::run_until_complete(Future<T> future) {
   // Checked before the stopper is added: a done future would queue it on this loop at once.
   check_can_run();
-  if (&future.get_loop() != this) {
-    throw std::invalid_argument(
-        "The future belongs to a different loop than the one specified as the loop argument");
-  }
+  if (&future.get_loop() != this) detail::throw_of_another_loop();
   // Python's _run_until_complete_cb: stop the loop once the future is done.
   CallbackId stopper = future.add_done_callback([](Future<T> done) { done.get_loop().stop(); });
   try {

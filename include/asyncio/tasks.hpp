@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <deque>
 #include <memory>
@@ -12,6 +13,7 @@
 #include <ranges>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <unordered_set>
@@ -33,9 +35,14 @@ namespace asyncio {
 // --- sleep ------------------------------------------------------------------------------------
 
 /// Suspends the awaiting task for `delay`; `sleep(0s)` yields to the loop exactly once. A
-/// delay too long for the clock (e.g. `hours::max()`) sleeps until cancelled.
+/// delay too long for the clock (e.g. `hours::max()`) sleeps until cancelled; a NaN delay is
+/// std::invalid_argument (Python's ValueError).
 template <class Rep, class Period>
-detail::SleepAwaiter sleep(std::chrono::duration<Rep, Period> delay) noexcept {
+detail::SleepAwaiter sleep(std::chrono::duration<Rep, Period> delay) noexcept(
+    !std::is_floating_point_v<Rep>) {
+  if constexpr (std::is_floating_point_v<Rep>) {
+    if (std::isnan(delay.count())) throw std::invalid_argument("Invalid delay: NaN (not a number)");
+  }
   return detail::SleepAwaiter(detail::saturating_cast<Clock::duration>(delay));
 }
 
@@ -224,8 +231,11 @@ class GatherState final : public FutureStateBase {
   }
 
   /// Watches the next child; children are watched in argument order. The gather completes
-  /// once all `count` are watched and done.
+  /// once all `count` are watched and done. std::invalid_argument (Python's ValueError) for a
+  /// future of another loop.
   void watch(FutureBase future) {
+    if (&future.state()->scheduler() != &scheduler()) [[unlikely]]
+      throw_of_another_loop();
     // Constructed here, not when the array is allocated: one pass over it fewer.
     GatherChild& child =
         *::new (&children_.get()[watched_++]) GatherChild(&dispatch, future.state(), this);
@@ -233,6 +243,14 @@ class GatherState final : public FutureStateBase {
     add_ref();  // released when the child completes: a gather that finished early stays alive
                 // to retrieve the other children's exceptions, as in CPython
     child.future->add_callback(&child);
+  }
+
+  /// for_each_child threw (a child of another loop, a coroutine that could not be wrapped):
+  /// nobody will hold the gather. It ends with `error`, not to be reported, and the children
+  /// watched so far go on, their exceptions retrieved as those of a finished gather's are.
+  void abandon(std::exception_ptr error) noexcept {
+    if (!done()) set_exception(std::move(error));
+    log_traceback_ = false;
   }
 
   void* value_ptr() noexcept override { return &slot_; }
@@ -324,7 +342,12 @@ Future<typename Results::Result> make_gather(std::size_t count, ForEachChild&& f
   using R = typename Results::Result;
   auto* state = new GatherState<Results>(&get_running_loop(), count);
   Future<R> gathered = Future<R>::from_state(state);
-  for_each_child([state](FutureBase child) { state->watch(std::move(child)); });
+  try {
+    for_each_child([state](FutureBase child) { state->watch(std::move(child)); });
+  } catch (...) {
+    state->abandon(std::current_exception());
+    throw;
+  }
   return gathered;
 }
 
@@ -684,6 +707,9 @@ class AsCompleted {
     EventLoop& loop = get_running_loop();
     shared_->loop = &loop;
     shared_->todo = std::move(fs);
+    for (const F& f : shared_->todo) {
+      if (&f.get_loop() != &loop) detail::throw_of_another_loop();
+    }
     detail::remove_repeated_futures(shared_->todo);  // Python takes a set
     size_ = shared_->todo.size();
     shared_->left = size_;
@@ -705,9 +731,13 @@ class AsCompleted {
   }
 
   std::size_t size() const noexcept { return size_; }
-  /// A coroutine giving the value of the next future to finish.
+  /// A coroutine giving the value of the next future to finish. std::out_of_range (Python's
+  /// StopIteration) once size() have been asked for, by next() or anext().
   Coro<T> next() {
-    if (shared_->left > 0) --shared_->left;
+    if (shared_->left == 0)
+      throw std::out_of_range("as_completed: each of the " + std::to_string(size_) +
+                              " futures was given already");
+    --shared_->left;
     return wait_for_one(shared_);
   }
   /// `async for`'s step (Python 3.13): a coroutine giving the next future (or task) to finish,
@@ -737,7 +767,9 @@ class AsCompleted {
     AsCompleted* owner_ = nullptr;
     std::size_t i_ = 0;
   };
-  iterator begin() { return iterator(this, 0); }
+  /// From the first future not given yet: iterating again goes on where the last loop stopped,
+  /// as a Python iterator does, and gives nothing once each was given.
+  iterator begin() { return iterator(this, size_ - shared_->left); }
   iterator end() { return iterator(this, size_); }
 
  private:

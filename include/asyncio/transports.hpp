@@ -71,7 +71,8 @@ class WriteTransport : public virtual BaseTransport {
   virtual void abort() = 0;
   /// Python's set_write_buffer_limits(high=None, low=None): with neither, 64 KiB and 16 KiB;
   /// with one, the other is a quarter or four times it. std::invalid_argument unless
-  /// high >= low.
+  /// high >= low. A buffer above the new high mark pauses the protocol at once; a paused one
+  /// resumes only once a send brings the buffer down to the low mark, as in Python.
   virtual void set_write_buffer_limits(std::optional<std::size_t> high = std::nullopt,
                                        std::optional<std::size_t> low = std::nullopt) = 0;
   virtual std::size_t get_write_buffer_size() const noexcept = 0;

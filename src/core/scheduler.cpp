@@ -51,11 +51,11 @@ void HandleNode::wake_task(HandleNode* node, Op op) {
   task->step();
 }
 
-bool WakeNode::cancel_wait(TaskBase* task, const std::exception_ptr&) {
+CancelOutcome WakeNode::cancel_wait(TaskBase* task, const std::exception_ptr&) {
   task->stop_waiting();  // a second cancel must not schedule the task twice
   scheduler_->cancel_handle(this);
   task->schedule_step();
-  return false;  // the task raises CancelledError itself when it runs
+  return CancelOutcome::aborted;
 }
 
 void WakeNode::forget_waiter(TaskBase*) noexcept { scheduler_->cancel_handle(this); }

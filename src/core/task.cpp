@@ -6,6 +6,7 @@
 #include <cassert>
 #include <cstdint>
 #include <iostream>
+#include <stdexcept>
 #include <utility>
 
 #include <sys/mman.h>
@@ -62,6 +63,11 @@ void TaskBase::step_in_context() {
   } else if (root_finished_running()) {
     finish_root();
   }
+}
+
+void throw_of_another_loop() {
+  throw std::invalid_argument(
+      "The future belongs to a different loop than the one specified as the loop argument");
 }
 
 void run_task(Callback* task) { static_cast<TaskBase&>(*task).step(); }
@@ -208,8 +214,9 @@ std::uint32_t TaskBase::uncancel() noexcept {
     count = --extras().cancels;
     if (count < cancels_elsewhere) num_cancels_requested_ = static_cast<std::uint16_t>(count);
   }
-  if (count == 0 && !done())
-    exception_ = nullptr;  // while pending: the cancellation not yet thrown, if any
+  // While pending: withdraws the cancellation not yet thrown, if any, unless the wait it was
+  // handed to gave up already (Python's awaited future is cancelled then).
+  if (count == 0 && !done() && !cancel_is_final_) exception_ = nullptr;
   return count;
 }
 
@@ -232,11 +239,26 @@ bool TaskBase::cancel(const std::exception_ptr& error) {
   } else if (extras().cancels < UINT32_MAX) {
     ++extras().cancels;
   }
-  // Leave waiting_on_ set: a task that swallows the cancellation may need cancelling again.
-  if (waiting_on_ && waiting_on_->cancel_wait(this, error)) return true;
   // The task is running, or already on the ready queue: it throws when it next resumes.
-  exception_ = error;
+  // Waiting: the target has it first. The first cancellation an aborted wait got stays the one
+  // thrown (Python's: the awaited future's CancelledError).
+  if (!cancel_is_final_) exception_ = error;
+  if (waiting_on_) hand_cancel_to(waiting_on_);
   return true;
+}
+
+void TaskBase::hand_cancel_to(WaitTarget* target) {
+  // Leave waiting_on_ set: a task that swallows the cancellation may need cancelling again.
+  switch (target->cancel_wait(this, exception_)) {
+    case CancelOutcome::delivered:
+      exception_ = nullptr;
+      break;
+    case CancelOutcome::aborted:
+      cancel_is_final_ = true;
+      break;
+    case CancelOutcome::too_late:
+      break;
+  }
 }
 
 void TaskBase::destroy_frames() noexcept {

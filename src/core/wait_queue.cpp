@@ -12,15 +12,12 @@ namespace asyncio::detail {
 // argument and wait_for's copy of it).
 static_assert(sizeof(Waiter) <= 48);
 
-bool Waiter::cancel_wait(TaskBase*, const std::exception_ptr&) {
-  if (state_ == State::waiting) {
-    queue_->remove_waiting(this);
-    state_ = State::cancelled;
-    task_->schedule_step();
-  }
-  // Woken, cancelled or detached: the task is already scheduled. In every case the task records
-  // the cancellation and raises it when it resumes.
-  return false;
+CancelOutcome Waiter::cancel_wait(TaskBase*, const std::exception_ptr&) {
+  if (state_ != State::waiting) return CancelOutcome::too_late;  // the task is scheduled already
+  queue_->remove_waiting(this);
+  state_ = State::cancelled;
+  task_->schedule_step();
+  return CancelOutcome::aborted;
 }
 
 std::uint8_t Waiter::resume() {

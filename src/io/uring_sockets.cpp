@@ -83,12 +83,13 @@ class Operation final : public WaitTarget {
   /// The request's memory (the peer's address of an accept or a recvmsg).
   OperationRequest& request() noexcept { return *request_; }
 
-  bool cancel_wait(TaskBase*, const std::exception_ptr&) override {
-    if (!cancelling_ && !request_->done) {
+  CancelOutcome cancel_wait(TaskBase*, const std::exception_ptr&) override {
+    if (request_->done) return CancelOutcome::too_late;
+    if (!cancelling_) {
       cancelling_ = true;
       backend_.cancel(request_);  // the task goes on when the request's completion arrives
     }
-    return false;  // the task raises CancelledError itself when it runs
+    return CancelOutcome::aborted;
   }
 
   void complete(int result) {

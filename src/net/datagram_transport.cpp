@@ -187,8 +187,8 @@ void DatagramSocketTransport::write_ready() {
 void DatagramSocketTransport::set_write_buffer_limits(std::optional<std::size_t> high,
                                                       std::optional<std::size_t> low) {
   flow_.set_limits(high, low);
+  // Never resumes here: only a send that drains the queue does (Python's order).
   flow_.maybe_pause(queued_bytes_, protocol_.get(), reporter());
-  flow_.maybe_resume(queued_bytes_, protocol_.get(), reporter());
 }
 
 // --- Closing -------------------------------------------------------------------------------------

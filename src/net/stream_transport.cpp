@@ -439,8 +439,8 @@ void StreamTransport::maybe_pause_protocol() noexcept {
 void StreamTransport::set_write_buffer_limits(std::optional<std::size_t> high,
                                               std::optional<std::size_t> low) {
   flow_.set_limits(high, low);
+  // Never resumes here: only a send that drains the buffer does (Python's order).
   maybe_pause_protocol();
-  flow_.maybe_resume(out_.size(), protocol_.protocol, reporter());
 }
 
 void StreamTransport::write_eof() {

@@ -131,13 +131,13 @@ void ChannelTaskWaiter::wake() noexcept {
   }
 }
 
-bool ChannelTaskWaiter::cancel_wait(TaskBase*, const std::exception_ptr&) {
+CancelOutcome ChannelTaskWaiter::cancel_wait(TaskBase*, const std::exception_ptr&) {
   {
     std::lock_guard lock(core_.mutex());
     unlink();  // still waiting: leaves the list; woken: resume() hands its reservation on
   }
   if (TaskBase* task = std::exchange(wake_->task, nullptr)) task->schedule_step();
-  return false;  // the task raises CancelledError when it resumes
+  return CancelOutcome::aborted;  // either way the task raises CancelledError when it resumes
 }
 
 ChannelWaiter::Reason ChannelTaskWaiter::resume() {

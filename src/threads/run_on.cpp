@@ -20,9 +20,9 @@ void RemoteRunBase::end_wait() {
   task->end_wait();
 }
 
-bool RemoteRunBase::cancel_wait(TaskBase*, const std::exception_ptr&) {
+CancelOutcome RemoteRunBase::cancel_wait(TaskBase*, const std::exception_ptr&) {
   request_cancel();
-  return true;  // the outcome, whatever the remote task makes of the cancellation, wakes it
+  return CancelOutcome::delivered;  // the outcome, whatever the remote task makes of it, wakes it
 }
 
 void RemoteRunBase::request_cancel() noexcept {

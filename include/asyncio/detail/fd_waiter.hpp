@@ -31,12 +31,11 @@ class FdWaiter final : public IoWatcher, public WaitTarget {
   }
   void await_resume() { task_->end_wait(); }
 
-  bool cancel_wait(TaskBase*, const std::exception_ptr&) override {
-    if (watching_) {  // a second cancel must not schedule the task twice
-      stop_watching();
-      task_->schedule_step();
-    }
-    return false;  // the task raises CancelledError itself when it runs
+  CancelOutcome cancel_wait(TaskBase*, const std::exception_ptr&) override {
+    if (!watching_) return CancelOutcome::too_late;  // woken, or cancelled already
+    stop_watching();
+    task_->schedule_step();
+    return CancelOutcome::aborted;
   }
 
  private:

@@ -87,7 +87,9 @@ class ForeignWake : public WaitTarget {
   ForeignWake& operator=(const ForeignWake&) = delete;
 
   /// The foreign awaitable resumes when it completes; a cancellation waits for that.
-  bool cancel_wait(TaskBase*, const std::exception_ptr&) override { return false; }
+  CancelOutcome cancel_wait(TaskBase*, const std::exception_ptr&) override {
+    return CancelOutcome::too_late;
+  }
 
   /// Called by the proxy when it is resumed (from its final suspension point).
   void proxy_resumed() noexcept;

@@ -77,7 +77,12 @@ class FutureStateBase : public WaitTarget {
   /// The task part of this state, or null for a plain future.
   virtual TaskBase* as_task() noexcept { return nullptr; }
 
-  bool cancel_wait(TaskBase*, const std::exception_ptr& error) override { return cancel(error); }
+  /// A future cancelled already (by an earlier request, or by its owner) wakes the task with
+  /// its own CancelledError, which the task raises rather than a later request's (Python's
+  /// __step keeps the CancelledError it is woken with).
+  CancelOutcome cancel_wait(TaskBase*, const std::exception_ptr& error) override {
+    return cancel(error) || cancelled() ? CancelOutcome::delivered : CancelOutcome::too_late;
+  }
   void forget_waiter(TaskBase* task) noexcept override;
 
   /// Python's Future.exception(): throws CancelledError when cancelled, InvalidStateError when

@@ -163,9 +163,8 @@ class TaskBase : public FutureStateBase, public Callback {
   void begin_wait(WaitTarget* target) {
     assert(waiting_on_ == nullptr);  // one target at a time (the invariant below)
     waiting_on_ = target;
-    if (exception_) [[unlikely]] {
-      if (target->cancel_wait(this, exception_)) exception_ = nullptr;
-    }
+    if (exception_) [[unlikely]]
+      hand_cancel_to(target);
   }
   /// The task resumed after a wait: throws the pending cancellation, if any.
   void end_wait() {
@@ -221,15 +220,20 @@ class TaskBase : public FutureStateBase, public Callback {
   /// The task's entry in the loop's side table (has_extras_ must be set).
   TaskExtras& extras() const noexcept { return scheduler_->task_extras().find(this)->second; }
   TaskExtras& make_extras();
-  static constexpr std::uint64_t max_number = (std::uint64_t{1} << 27) - 1;  // number_'s range
+  static constexpr std::uint64_t max_number = (std::uint64_t{1} << 26) - 1;  // number_'s range
   /// The constructor's rare case: a name given, or a number number_ cannot hold.
   [[gnu::noinline]] void name_task(std::string_view name, std::uint64_t number);
   /// Completes the task from its root frame's outcome: a value was stored, `error` is null;
   /// a CancelledError ends it cancelled; anything else fails it.
   void complete(std::exception_ptr error);
   [[gnu::cold]] void interrupt_loop(const std::exception_ptr& interrupt);
+  /// Hands the pending cancellation (exception_) to `target`, which the task waits on.
+  void hand_cancel_to(WaitTarget* target);
   /// Takes the pending cancellation request (there must be one).
-  std::exception_ptr take_cancel_request() noexcept { return std::exchange(exception_, nullptr); }
+  std::exception_ptr take_cancel_request() noexcept {
+    cancel_is_final_ = false;
+    return std::exchange(exception_, nullptr);
+  }
   [[noreturn]] void throw_cancel_request();
   /// Before a step (has_context_): takes the task's values out of its slot for current_context
   /// and sets entered_context to its Context, if it runs in one.
@@ -267,7 +271,7 @@ class TaskBase : public FutureStateBase, public Callback {
     ContextData* final_context_;        // once done, with has_context_: its own values (a count)
   };
   std::uint32_t index_ = 0;        // its slot in the loop's TaskRegistry
-  std::uint32_t number_ : 27 = 0;  // for the default name "Task-<number>"
+  std::uint32_t number_ : 26 = 0;  // for the default name "Task-<number>"
   // The task has a context (contextvars.hpp). Its own values: in its TaskRegistry slot between
   // steps, in current_context during a step (task.hpp, step_in_context), in final_context_
   // once done. Or, with context_is_shared_, a Context it runs in, kept in its TaskExtras.
@@ -276,6 +280,9 @@ class TaskBase : public FutureStateBase, public Callback {
   bool started_ : 1 = false;     // the first step ran
   bool has_extras_ : 1 = false;  // the loop holds TaskExtras for it (a name, a large count)
   bool root_done_ : 1 = false;   // the root frame reached its final suspend point
+  // The pending cancellation (exception_) was handed to the wait, which gave up
+  // (CancelOutcome::aborted): uncancel() no longer withdraws it.
+  bool cancel_is_final_ : 1 = false;
   // CPython's _must_cancel is not a field: while the task is pending, a non-null exception_
   // (FutureStateBase) is the CancelledError to throw at its next resumption. The cancel
   // request count, Task.cancelling(), lives in FutureStateBase too, where it fills padding.

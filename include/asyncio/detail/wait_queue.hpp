@@ -46,9 +46,10 @@ class Waiter : public WaitTarget {
   Waiter& operator=(const Waiter&) = delete;
 
   /// Task::cancel while suspended here. A waiting waiter leaves the queue and its task is
-  /// scheduled to raise CancelledError; a woken one is already scheduled and raises it when it
-  /// runs (then hands its wake-up on, in resume()).
-  bool cancel_wait(TaskBase* task, const std::exception_ptr& error) override;
+  /// scheduled to raise CancelledError (aborted); a woken one is already scheduled and raises it
+  /// when it runs, then hands its wake-up on in resume(), unless uncancel() withdrew it
+  /// (too_late).
+  CancelOutcome cancel_wait(TaskBase* task, const std::exception_ptr& error) override;
 
   /// After the task resumed from a suspension here, with a cancellation pending: does what
   /// resume() does before it throws (hands on a wake-up it was given), and returns the
