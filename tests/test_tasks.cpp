@@ -797,7 +797,7 @@ TEST_F(TasksTest, AsCompletedIteratedAgainResumesWhereTheLastLoopStopped) {
     EXPECT_EQ(first_loop, (std::vector<int>{1}));
     EXPECT_EQ(second_loop, (std::vector<int>{2, 3}));
     EXPECT_EQ(third_loop, 0);
-    EXPECT_THROW(completed.next(), std::out_of_range);
+    EXPECT_THROW((void)completed.next(), std::out_of_range);
   };
   loop->run_until_complete(body());
 }

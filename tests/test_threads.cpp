@@ -67,6 +67,66 @@ TEST_F(CallSoonThreadsafeTest, EightThreadsTimesHundredThousandCallsRunExactlyOn
   EXPECT_EQ(total, threads * calls);
 }
 
+// CPython's test_call_soon_threadsafe and test_call_soon_threadsafe_same_thread: before the loop
+// runs, calls posted from any thread and call_soon keep the order they were made in (Python has
+// one ready queue); so do call_soon_threadsafe and call_soon on the loop's thread while it runs.
+TEST_F(CallSoonThreadsafeTest, KeepsItsOrderWithCallSoonBeforeTheLoopRunsAndOnItsThread) {
+  std::vector<std::string> results;
+  auto callback = [&](std::string what) {
+    results.push_back(std::move(what));
+    if (results.size() == 2) loop->stop();
+  };
+  std::thread other([&] { loop->call_soon_threadsafe(callback, "hello"); });
+  other.join();
+  loop->call_soon(callback, "world");
+  loop->run_forever();
+  EXPECT_EQ(results, (std::vector<std::string>{"hello", "world"}));
+
+  results.clear();
+  loop->call_soon_threadsafe(callback, "hello");  // the same thread
+  loop->call_soon(callback, "world");
+  loop->run_forever();
+  EXPECT_EQ(results, (std::vector<std::string>{"hello", "world"}));
+
+  results.clear();
+  loop->call_soon(callback, "first");
+  loop->call_soon_threadsafe(callback, "second");
+  loop->run_forever();
+  EXPECT_EQ(results, (std::vector<std::string>{"first", "second"}));
+
+  results.clear();
+  loop->call_soon([&] {
+    loop->call_soon_threadsafe(callback, "hello");
+    loop->call_soon(callback, "world");
+  });
+  loop->run_forever();
+  EXPECT_EQ(results, (std::vector<std::string>{"hello", "world"}));
+}
+
+// Python appends a call from another thread to the ready queue: it runs on the loop's next
+// iteration even while other callbacks keep the loop busy (here a task that yields at each
+// turn), not only once the loop next polls.
+TEST_F(CallSoonThreadsafeTest, RunsOnTheNextIterationOfABusyLoop) {
+  int turns = 0, turns_when_ran = -1;
+  auto busy = [&]() -> Coro<void> {
+    for (int i = 0; i < 1000 && turns_when_ran < 0; ++i) {
+      ++turns;
+      co_await asyncio::sleep(0s);
+    }
+  };
+  auto body = [&]() -> Coro<void> {
+    auto task = asyncio::create_task(busy());
+    co_await asyncio::sleep(0s);
+    std::thread other([&] { loop->call_soon_threadsafe([&] { turns_when_ran = turns; }); });
+    other.join();  // posted, while this callback runs
+    const int turns_at_post = turns;
+    co_await task;
+    EXPECT_GE(turns_when_ran, 0);
+    EXPECT_LE(turns_when_ran - turns_at_post, 1);
+  };
+  run(body());
+}
+
 TEST_F(CallSoonThreadsafeTest, WakesALoopBlockedInItsSelector) {
   // Nothing ready and no timer due before run()'s limit: the loop sleeps in the selector until
   // the other thread's call.

@@ -184,9 +184,10 @@ class EventLoop {
     return soon_in(context.data(), std::forward<F>(fn), std::forward<Args>(args)...);
   }
   /// call_soon from any thread: the callback runs on the loop's thread, on its next iteration,
-  /// in the order the calls were made (per calling thread); a loop waiting in its selector is
-  /// woken. Unlike Python's it returns no Handle (a Handle may only be used on the loop's
-  /// thread). RuntimeError once the loop is closed.
+  /// in the order the calls were made (per calling thread; from the loop's own thread, and
+  /// before the loop runs, in order with call_soon and create_task too); a loop waiting in its
+  /// selector is woken. Unlike Python's it returns no Handle (a Handle may only be used on the
+  /// loop's thread). RuntimeError once the loop is closed.
   template <class F, class... Args>
   void call_soon_threadsafe(F&& fn, Args&&... args) {
     auto call = detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...);
@@ -458,6 +459,8 @@ class EventLoop {
   template <class F, class... Args>
   Handle soon_in(detail::ContextData* context, F&& fn, Args&&... args) {
     check_thread();
+    if (!running_) [[unlikely]]
+      take_posted_calls();
     detail::HandleNode* node =
         new_handle(context, std::forward<F>(fn), std::forward<Args>(args)...);
     scheduler_.schedule_soon(node);
@@ -498,8 +501,12 @@ class EventLoop {
   template <class T>
   Task<T> create_task_by_factory(Coro<T> coro, TaskOptions options, std::source_location where);
 
-  // call_soon_threadsafe: hands the call to the remote queue, or discards it once closed.
+  // call_soon_threadsafe: hands the call to the remote queue, or discards it once closed; on
+  // the loop's own thread while it runs, straight to the ready queue (Python's order).
   void post_threadsafe(detail::Callback* call);
+  // Before the loop runs: moves the calls other threads posted onto the ready queue now, so
+  // that what call_soon or create_task adds next comes after them (Python has one ready queue).
+  void take_posted_calls() noexcept;
 
   void run_once();
   void poll_io_and_timers();

@@ -214,6 +214,8 @@ template <class T>
 Task<T> EventLoop::create_task(Coro<T> coro, TaskOptions options, std::source_location where) {
   check_open();
   check_thread();
+  if (!running_) [[unlikely]]
+    take_posted_calls();
   if (task_factory_) [[unlikely]]
     return create_task_by_factory(std::move(coro), options, where);
   detail::TaskBase* state =

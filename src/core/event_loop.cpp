@@ -119,7 +119,13 @@ void EventLoop::check_can_run() const {
 // libuv's uv_run, CPython's _run_once: the phases of one iteration.
 [[gnu::always_inline]] inline void EventLoop::run_once() {
   ++iterations_;
-  if (scheduler_.poll_due() || stopping_) poll_io_and_timers();
+  if (scheduler_.poll_due() || stopping_) {
+    poll_io_and_timers();
+  } else if (remote_->wakeup_pending()) [[unlikely]] {
+    // Calls posted from other threads run on the next iteration, as Python's, even while
+    // callbacks keep the loop from polling.
+    remote_->take_into(scheduler_);
+  }
   scheduler_.run_ready();
   scheduler_.run_due_timers();
 }
@@ -307,10 +313,18 @@ bool EventLoop::remove_signal_handler(int sig) {
 }
 
 void EventLoop::post_threadsafe(detail::Callback* call) {
+  if (scheduler_.running_on_this_thread()) {  // from a callback: in order with call_soon
+    scheduler_.push_ready(call);
+    return;
+  }
   if (remote_->post(call)) return;
   // Closed. The call's destructor is user code, which may post again.
   call->invoke(detail::Callback::Action::discard);
   detail::throw_loop_closed();
+}
+
+void EventLoop::take_posted_calls() noexcept {
+  if (remote_->wakeup_pending()) remote_->take_into(scheduler_);
 }
 
 void EventLoop::call_exception_handler(const ExceptionContext& context) noexcept {

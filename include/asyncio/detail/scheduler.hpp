@@ -198,6 +198,10 @@ class Scheduler {
   }
   /// The thread running the loop (run_forever sets it, and resets it on return).
   void set_thread(std::thread::id id) noexcept { thread_id_.store(id, std::memory_order_relaxed); }
+  /// Whether the loop runs, on the calling thread (any thread may ask).
+  bool running_on_this_thread() const noexcept {
+    return thread_id_.load(std::memory_order_relaxed) == std::this_thread::get_id();
+  }
   /// Debug mode: reports a callback that took `took`, if that is too long; `what` names it.
   void report_if_slow(Clock::duration took, const std::string& what);
 
