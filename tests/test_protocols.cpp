@@ -402,6 +402,34 @@ TEST_F(ProtocolTest, PauseReadingStopsDataReceivedUntilResumeReading) {
   }());
 }
 
+// A paused transport stops taking bytes from its socket, so the peer meets flow control once the
+// socket buffers are full (a few hundred KiB), also on io_uring, where the multishot receive
+// would otherwise go on until its whole buffer ring (16 MiB) had filled the transport's memory.
+TEST_F(ProtocolTest, APausedTransportLeavesThePeerToMeetFlowControl) {
+  run([&]() -> Coro<void> {
+    int pair[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+    const int peer = pair[1];
+    auto [transport, reader] = co_await asyncio::connect_accepted_socket(
+        [] { return std::make_shared<Recorder>(); }, pair[0]);
+    EXPECT_EQ(::send(peer, "hello", 5, 0), 5);
+    co_await asyncio_test::wait_until([&] { return reader->received == "hello"; }, 10s, "the data");
+    transport->pause_reading();
+    // The peer sends until its socket refuses more (at most 64 MiB, not to loop for ever).
+    const std::string chunk(65536, 'x');
+    std::size_t sent = 0;
+    while (sent < (std::size_t{64} << 20)) {
+      const ssize_t n = ::send(peer, chunk.data(), chunk.size(), MSG_DONTWAIT);
+      if (n <= 0) break;
+      sent += static_cast<std::size_t>(n);
+    }
+    EXPECT_LT(sent, std::size_t{4} << 20);
+    transport->abort();
+    co_await asyncio_test::wait_until([&] { return reader->lost(); }, 10s, "connection_lost");
+    ::close(peer);
+  }());
+}
+
 TEST_F(ProtocolTest, ThrowingCallbackClosesOnlyItsTransportAndTheServerKeepsServing) {
   struct Fragile : asyncio::Protocol {
     std::shared_ptr<Transport> transport;

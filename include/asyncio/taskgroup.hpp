@@ -76,10 +76,10 @@ class TaskGroup {
                       std::source_location where = std::source_location::current()) {
     check_can_create();
     Task<T> task = loop_->create_task(std::move(coro), options, where);
-    if (task.done()) [[unlikely]]
-      task_done(task);  // it finished eagerly: no callback to wait for, as CPython
-    else
-      add(task);
+    // Also a task that finished eagerly, inside create_task, is heard of through its callback,
+    // on the next iteration (Python 3.13.2, gh-128550): its failure cancels the task that
+    // created it at that task's next await, not before create_task has returned.
+    add(task);
     return task;
   }
   template <class T>

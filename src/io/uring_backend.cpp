@@ -207,13 +207,14 @@ void UringBackend::arm(int fd, int direction) {
   auto poll = std::make_unique<Poll>(this, fd, direction);
   io_uring_prep_poll_add(&prepare(poll.get()), fd, direction == reader ? POLLIN : POLLOUT);
   fds_[fd].polls[direction] = poll.release();
+  ++polls_;
 }
 
 // The watcher moved on: its poll, if any, is orphaned and cancelled.
 void UringBackend::disarm(FdWatch& watch, int direction) noexcept {
   Poll* poll = std::exchange(watch.polls[direction], nullptr);
   if (!poll) return;
-  poll->backend = nullptr;
+  poll->orphaned = true;
   cancel(poll);
 }
 
@@ -221,12 +222,14 @@ void UringBackend::Poll::on_complete(Request* request, int result, unsigned) {
   auto* poll = static_cast<Poll*>(request);
   UringBackend* backend = poll->backend;
   const int fd = poll->fd, direction = poll->direction;
-  if (backend) {
-    assert(backend->fds_[fd].polls[direction] == poll);  // not orphaned: the watcher's poll
+  const bool orphaned = poll->orphaned;
+  --backend->polls_;
+  if (!orphaned) {
+    assert(backend->fds_[fd].polls[direction] == poll);  // the watcher's poll
     backend->fds_[fd].polls[direction] = nullptr;
   }
   delete poll;
-  if (!backend) return;  // orphaned
+  if (orphaned) return;
   FdWatch& watch = backend->fds_[fd];
   IoWatcher* watcher = watch.watchers[direction];
   if (!watcher) return;
@@ -466,7 +469,14 @@ IoBackend::Receive* UringBackend::start_receive(int fd, Receiver& receiver) {
   return receive.release();
 }
 
-void UringBackend::cancel_receive(Receive* receive) noexcept { cancel(receive); }
+// Submitted at once, not with the loop's next wait: until the kernel has the cancellation, the
+// receive goes on taking the peer's bytes (on a ring without IORING_SETUP_DEFER_TASKRUN, at any
+// system call of this thread) into the buffer ring, as far as its 16 MiB, and a paused reader
+// would hold them all instead of leaving them to the peer's flow control.
+void UringBackend::cancel_receive(Receive* receive) noexcept {
+  cancel(receive);
+  flush_submissions();
+}
 
 void UringBackend::abandon_receive(Receive* receive) noexcept {
   receive->receiver = nullptr;
@@ -533,13 +543,22 @@ void UringBackend::close() noexcept {
   reg.timeout.tv_nsec = -1;
   while (io_uring_register_sync_cancel(&ring_, &reg) == -EINTR) {
   }
-  for (int round = 0; round < 4; ++round) {
-    io_uring_get_events(&ring_);
+  // Requests made by a thread that has exited since are cancelled by the kernel itself, and
+  // their completions come from a kernel worker a few milliseconds later: wait for them too
+  // (a second at most), so that no request's memory is left behind.
+  for (int round = 0; round < 100; ++round) {
+    if (round < 2) {
+      io_uring_get_events(&ring_);
+    } else {
+      io_uring_cqe* cqe = nullptr;
+      __kernel_timespec wait{.tv_sec = 0, .tv_nsec = 10'000'000};
+      io_uring_wait_cqe_timeout(&ring_, &cqe, &wait);
+    }
     try {
       reap();
     } catch (...) {
     }
-    if (io_uring_cq_ready(&ring_) == 0 && round > 0) break;
+    if (io_uring_cq_ready(&ring_) == 0 && round > 0 && polls_ == 0 && in_flight_ == 0) break;
   }
   if (buffers_) {
     io_uring_unregister_buf_ring(&ring_, buffer_group);

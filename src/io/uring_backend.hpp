@@ -125,9 +125,10 @@ class UringBackend final : public IoBackend {
     Poll(UringBackend* backend, int fd, int direction) noexcept
         : Request(&on_complete), backend(backend), fd(fd), direction(direction) {}
     static void on_complete(Request* request, int result, unsigned flags);
-    UringBackend* backend;  // null once orphaned: the watcher moved on
+    UringBackend* backend;
     int fd;
     int direction;
+    bool orphaned = false;  // the watcher moved on: the poll only waits for its completion
   };
   struct FdWatch {
     IoWatcher* watchers[2] = {};
@@ -148,6 +149,7 @@ class UringBackend final : public IoBackend {
   std::vector<FdWatch> fds_;
   std::size_t watched_fds_ = 0;  // fds with at least one watcher
   std::size_t in_flight_ = 0;    // the sum of FdWatch::in_flight
+  std::size_t polls_ = 0;        // Poll requests made and not completed, orphaned ones too
   bool closed_ = false;
   // A single-issuer ring (IoUringOptions::single_thread): the thread that made it, the only one
   // the kernel lets submit and wait. None for an ordinary ring.
