@@ -1,5 +1,6 @@
 // The loop's socket coroutines on real loopback sockets (IPv4, IPv6, Unix, UDP): connect,
 // accept, send and receive, datagrams, errors as std::system_error with errno, and no SIGPIPE.
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 
@@ -112,6 +113,24 @@ TEST_F(SocketTest, UnixStreamAndUdpDatagrams) {
     EXPECT_EQ(from, SocketAddress::local_of(sender));
   };
   loop->run_until_complete(datagrams());
+}
+
+// CPython's test_sock_client_racing: once the task that calls sock_connect has taken a step,
+// the connection is under way, so a peer waiting for it outside the loop (here, the test itself,
+// in a blocking wait for the listener, as CPython's test does) gets it; on io_uring too, where
+// the request would otherwise wait for the loop's next poll.
+TEST_F(SocketTest, SockConnectIsUnderWayOnceItsTaskTookAStep) {
+  Listener listener;
+  auto body = [&]() -> Coro<bool> {
+    Fd fd = make_socket();
+    auto connecting = asyncio::create_task(loop->sock_connect(fd, listener.address));
+    co_await asyncio::sleep(0s);
+    pollfd incoming{listener.fd, POLLIN, 0};
+    const bool arrived = ::poll(&incoming, 1, 5000) == 1;  // blocks the loop, as CPython's test
+    co_await connecting;
+    co_return arrived;
+  };
+  EXPECT_TRUE(loop->run_until_complete(body()));
 }
 
 TEST_F(SocketTest, ConnectionRefusedIsASystemError) {

@@ -146,6 +146,9 @@ Coro<void> UringBackend::connect(int fd, SocketAddress address) {
     std::memcpy(&request.address, address.data(), address.size());
     io_uring_prep_connect(&sqe, fd, reinterpret_cast<sockaddr*>(&request.address), address.size());
   });
+  // Submitted now, not with the loop's next wait: as Python's sock_connect, the connection is
+  // under way once the task has taken its step (a peer may be waiting for it without the loop).
+  flush_submissions();
   const int result = co_await connecting;
   if (result < 0) fail(result, "connect");
 }
