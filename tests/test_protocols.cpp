@@ -70,6 +70,21 @@ std::string folded(const std::string& events) {
   return out;
 }
 
+/// A Recorder's transport over one end of a Unix socketpair, and the other end (`peer`), which
+/// the test reads and writes directly, and closes.
+struct OverSocketpair {
+  std::shared_ptr<Transport> transport;
+  std::shared_ptr<Recorder> protocol;
+  int peer;
+};
+Coro<OverSocketpair> recorder_over_socketpair() {
+  int pair[2];
+  EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  auto [transport, protocol] = co_await asyncio::connect_accepted_socket(
+      [] { return std::make_shared<Recorder>(); }, pair[0]);
+  co_return OverSocketpair{std::move(transport), std::move(protocol), pair[1]};
+}
+
 /// Writes 1,000-byte chunks until `protocol` is paused; gives how many bytes were written.
 std::size_t write_until_paused(Transport& transport, const Recorder& protocol) {
   const std::string chunk(1000, 'w');
@@ -247,11 +262,7 @@ TEST_F(ProtocolTest, EmptyBufferFromGetBufferAbortsTheConnection) {
 // waited for the buffer to empty.
 TEST_F(ProtocolTest, APausedProtocolClosedWithABufferHearsResumeBeforeTheLoss) {
   run([&]() -> Coro<void> {
-    int pair[2];
-    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
-    const int peer = pair[1];
-    auto [transport, writer] = co_await asyncio::connect_accepted_socket(
-        [] { return std::make_shared<Recorder>(); }, pair[0]);
+    auto [transport, writer, peer] = co_await recorder_over_socketpair();
     transport->set_write_buffer_limits(8192);
     const std::size_t written = write_until_paused(*transport, *writer);
     transport->close();
@@ -345,11 +356,7 @@ TEST_F(ProtocolTest, PauseAndResumeWritingAlternateAtTheLimits) {
 // at once; marks above it do not resume a paused one, only a send that drains the buffer does.
 TEST_F(ProtocolTest, NewWriteLimitsPauseAtOnceButNeverResume) {
   run([&]() -> Coro<void> {
-    int pair[2];
-    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
-    const int peer = pair[1];
-    auto [transport, writer] = co_await asyncio::connect_accepted_socket(
-        [] { return std::make_shared<Recorder>(); }, pair[0]);
+    auto [transport, writer, peer] = co_await recorder_over_socketpair();
     transport->set_write_buffer_limits(8192);
     const std::size_t written = write_until_paused(*transport, *writer);
     EXPECT_EQ(writer->events, "mp");
@@ -407,11 +414,7 @@ TEST_F(ProtocolTest, PauseReadingStopsDataReceivedUntilResumeReading) {
 // would otherwise go on until its whole buffer ring (16 MiB) had filled the transport's memory.
 TEST_F(ProtocolTest, APausedTransportLeavesThePeerToMeetFlowControl) {
   run([&]() -> Coro<void> {
-    int pair[2];
-    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
-    const int peer = pair[1];
-    auto [transport, reader] = co_await asyncio::connect_accepted_socket(
-        [] { return std::make_shared<Recorder>(); }, pair[0]);
+    auto [transport, reader, peer] = co_await recorder_over_socketpair();
     EXPECT_EQ(::send(peer, "hello", 5, 0), 5);
     co_await asyncio_test::wait_until([&] { return reader->received == "hello"; }, 10s, "the data");
     transport->pause_reading();
@@ -529,11 +532,7 @@ TEST_F(ProtocolTest, EofReceivedReturningTrueKeepsTheConnectionOpenForWriting) {
 
 TEST_F(ProtocolTest, SetProtocolHandsTheRestOfTheConnectionToAnother) {
   run([&]() -> Coro<void> {
-    int pair[2];
-    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
-    const int peer = pair[1];
-    auto [transport, first] = co_await asyncio::connect_accepted_socket(
-        [] { return std::make_shared<Recorder>(); }, pair[0]);
+    auto [transport, first, peer] = co_await recorder_over_socketpair();
     EXPECT_EQ(::send(peer, "one", 3, 0), 3);
     co_await asyncio_test::wait_until([&] { return first->received == "one"; }, 10s, "one");
     auto second = std::make_shared<Recorder>();
