@@ -504,8 +504,9 @@ class EventLoop {
   // call_soon_threadsafe: hands the call to the remote queue, or discards it once closed; on
   // the loop's own thread while it runs, straight to the ready queue (Python's order).
   void post_threadsafe(detail::Callback* call);
-  // Before the loop runs: moves the calls other threads posted onto the ready queue now, so
-  // that what call_soon or create_task adds next comes after them (Python has one ready queue).
+  // Moves the calls other threads posted, if any, onto the ready queue now: at each iteration
+  // that does not poll, and, before the loop runs, in call_soon and create_task, so that what
+  // they add comes after them (Python has one ready queue).
   void take_posted_calls() noexcept;
 
   void run_once();

@@ -121,10 +121,10 @@ void EventLoop::check_can_run() const {
   ++iterations_;
   if (scheduler_.poll_due() || stopping_) {
     poll_io_and_timers();
-  } else if (remote_->wakeup_pending()) [[unlikely]] {
+  } else {
     // Calls posted from other threads run on the next iteration, as Python's, even while
     // callbacks keep the loop from polling.
-    remote_->take_into(scheduler_);
+    take_posted_calls();
   }
   scheduler_.run_ready();
   scheduler_.run_due_timers();
@@ -217,7 +217,7 @@ void EventLoop::poll_io_and_timers() {
     // Only the loop's own eventfds are watched and the poll would not wait: the remote queue's
     // flag and the signals' pending flags mirror them, so read those instead of making a
     // system call.
-    if (remote_->wakeup_pending()) remote_->take_into(scheduler_);
+    take_posted_calls();
     if (signals_ && signals_->any_pending()) signals_->dispatch();
   } else {
     const TimePoint start = Clock::now();
@@ -324,7 +324,8 @@ void EventLoop::post_threadsafe(detail::Callback* call) {
 }
 
 void EventLoop::take_posted_calls() noexcept {
-  if (remote_->wakeup_pending()) remote_->take_into(scheduler_);
+  if (remote_->wakeup_pending()) [[unlikely]]
+    remote_->take_into(scheduler_);
 }
 
 void EventLoop::call_exception_handler(const ExceptionContext& context) noexcept {
