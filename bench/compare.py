@@ -477,6 +477,7 @@ def echo_servers(args):
                 ("ours-uring", os.path.join(args.build, "echo_server")),
                 ("ours-buffered-uring", os.path.join(args.build, "echo_server"), "--buffered"),
                 ("floor", os.path.join(peers, "bench_echo_floor")),
+                ("uring-floor", os.path.join(peers, "bench_echo_uring_floor")),
                 ("asio", os.path.join(peers, "bench_echo_asio")),
                 ("asio-uring", os.path.join(peers, "bench_echo_asio_uring")),
                 ("libuv", os.path.join(peers, "bench_echo_libuv"))]
@@ -484,7 +485,7 @@ def echo_servers(args):
     for name, path, *flags in programs:
         if os.path.exists(path):
             servers[name] = lambda port, name=name, path=path, flags=flags: [*backend(name), path, str(port), *flags]
-        else:
+        elif name in args.servers or not args.servers:
             notes.append(f"{name}: not installed (no program at {path})")
     has_uvloop = subprocess.run([args.python, "-c", "import uvloop"], capture_output=True).returncode == 0
     if has_uvloop:
@@ -493,6 +494,8 @@ def echo_servers(args):
     else:
         notes.append(f"uvloop: not installed (no uvloop module for {args.python}; Debian: python3-uvloop)")
     servers["asyncio"] = lambda port: [args.python, script, str(port)]
+    if args.servers:
+        servers = {name: command for name, command in servers.items() if name in args.servers}
     return servers, notes
 
 
@@ -1009,7 +1012,7 @@ def sendfile_table(summary):
 # what the servers do under that load, for comparing the servers with one another.
 
 SYSCALL_WORKLOADS = [("64 B x 50", 64, 50), ("64 B x 1000", 64, 1000)]
-SYSCALL_SERVERS = ["ours", "ours-uring", "floor", "asio", "asio-uring"]
+SYSCALL_SERVERS = ["ours", "ours-uring", "floor", "uring-floor", "asio", "asio-uring"]
 
 
 def parse_strace_summary(text):
@@ -1269,6 +1272,8 @@ def main():
                         help="pass --quick on: smaller counts; shorter echo and http runs")
     parser.add_argument("--timeout", type=float, default=600, help="seconds allowed per program run")
     parser.add_argument("--json", metavar="FILE", help="also write the raw figures to FILE")
+    parser.add_argument("--servers", type=lambda names: names.split(","), default=[],
+                        help="echo and syscalls suites: only these servers (comma-separated names, as in the table)")
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")

@@ -32,7 +32,8 @@ ROOT = os.path.dirname(HERE)
 PEER_PACKAGES = ["python3-uvloop", "libboost1.81-dev", "libuv1-dev", "nginx", "wrk", "python3-matplotlib", "curl",
                  "strace", "redis-server", "redis-tools"]
 PEER_NAMES = {"asio": "Boost.Asio", "python": "CPython asyncio", "uvloop": "uvloop", "libuv": "libuv",
-              "floor": "C epoll floor", "nginx": "nginx", "asyncio": "CPython asyncio", "redis": "redis-server"}
+              "floor": "C epoll floor", "uring-floor": "C io_uring floor", "nginx": "nginx",
+              "asyncio": "CPython asyncio", "redis": "redis-server"}
 
 
 def peer_name(suite_name, impl):
@@ -121,7 +122,7 @@ def run_suites(args):
     result}, failures). The server suites (echo, http) have tables of their own shape."""
     results, server_results, failures = {}, {}, []
     options = argparse.Namespace(quick=args.quick, build=args.bench_dir, python="/usr/bin/python3",
-                                 rounds=args.rounds, timeout=600)
+                                 rounds=args.rounds, timeout=600, servers=[])
     for name in compare.SUITES:
         summary, samples, suite_failures, notes, commands = compare.compare(name, options)
         results[name] = {"summary": summary, "samples": samples, "notes": notes, "commands": commands}
@@ -213,7 +214,7 @@ def run_echo_scaling(args):
     """The echo servers at 1 to 1,000 connections; {server: {connections: median round trips/s}}."""
     counts = ECHO_CONNECTIONS[args.quick]
     options = argparse.Namespace(quick=args.quick, build=args.bench_dir, python="/usr/bin/python3",
-                                 rounds=1 if args.quick else args.scaling_rounds, timeout=600)
+                                 rounds=1 if args.quick else args.scaling_rounds, timeout=600, servers=[])
     workloads = [(f"64 B x {c}", 64, c) for c in counts]
     summary, _samples, failures, _notes, _commands = compare.compare_echo(options, workloads)
     scaling = {}
