@@ -295,6 +295,29 @@ TEST_F(ThreadsTest, ToThreadExceptionReachesTheAwaiter) {
   EXPECT_EQ(run(body()), "worker failed");
 }
 
+// CPython's test_to_thread_contextvars: the function runs in a copy of the caller's context.
+asyncio::ContextVar<std::string> thread_test_var("thread_test_var");
+
+TEST_F(ThreadsTest, ToThreadRunsTheFunctionInACopyOfTheCallersContext) {
+  auto body = []() -> Coro<std::string> {
+    thread_test_var.set("parrot");
+    std::string seen = co_await asyncio::to_thread([] {
+      std::string value = thread_test_var.get();
+      thread_test_var.set("changed in the thread");  // the copy's, not the caller's
+      return value + " " + thread_test_var.get();
+    });
+    co_return seen + ", caller: " + thread_test_var.get();
+  };
+  EXPECT_EQ(run(body()), "parrot changed in the thread, caller: parrot");
+}
+
+TEST_F(ThreadsTest, ToThreadOfACallerWithoutValuesSeesNone) {
+  auto body = []() -> Coro<bool> {
+    co_return co_await asyncio::to_thread([] { return thread_test_var.get("none") == "none"; });
+  };
+  EXPECT_TRUE(run(body()));
+}
+
 TEST_F(ThreadsTest, ToThreadNeedsARunningLoop) {
   EXPECT_THROW(asyncio::to_thread([] {}), asyncio::RuntimeError);
 }

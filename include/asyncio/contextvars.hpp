@@ -53,6 +53,15 @@ class ContextData {
   static ContextData* with(const ContextData* base, std::uint64_t var,
                            std::shared_ptr<const void> value);
 
+  /// The same values in a ContextData of their own (one count, the caller's), for another
+  /// thread: the counts of ContextData are not atomic, so values current on this thread must
+  /// not be shared with another (the values themselves are shared_ptrs, whose counts are).
+  ContextData* copy_for_another_thread() const {
+    auto* data = new ContextData();
+    data->entries_ = entries_;
+    return data;
+  }
+
   void add_ref() noexcept { ++refs_; }
   void release() noexcept {
     if (--refs_ == 0) delete this;

@@ -204,13 +204,19 @@ Future<T> wrap_future(std::future<T> future) {
   return wrap_future(std::move(future), get_event_loop());
 }
 
-/// Python's asyncio.to_thread: runs fn(args...) on the running loop's default executor;
-/// `co_await` the Future for its result. Unlike Python's coroutine, the call is queued at once,
-/// not when awaited. RuntimeError when no loop runs on this thread.
+/// Python's asyncio.to_thread: runs fn(args...) on the running loop's default executor, in a
+/// copy of the caller's context (what fn sets there stays there); `co_await` the Future for its
+/// result. Unlike Python's coroutine, the call is queued at once, not when awaited.
+/// RuntimeError when no loop runs on this thread.
 template <class F, class... Args>
 Future<detail::call_result_t<F, Args...>> to_thread(F&& fn, Args&&... args) {
-  return get_running_loop().run_in_executor(nullptr, std::forward<F>(fn),
-                                            std::forward<Args>(args)...);
+  EventLoop& loop = get_running_loop();
+  if (!detail::current_context) [[likely]]  // no variable set: nothing to copy
+    return loop.run_in_executor(nullptr, std::forward<F>(fn), std::forward<Args>(args)...);
+  detail::ContextData* values = detail::current_context->copy_for_another_thread();
+  detail::InContext call(values, std::decay_t<F>(std::forward<F>(fn)));
+  values->release();  // the call holds them now
+  return loop.run_in_executor(nullptr, std::move(call), std::forward<Args>(args)...);
 }
 
 /// Python's asyncio.run_coroutine_threadsafe, called from another thread: runs `coro` as a
