@@ -56,6 +56,26 @@ TEST_F(SignalTest, HandlerRunsOnTheLoopAsAnOrdinaryCallbackWithItsArguments) {
   EXPECT_TRUE(reports.empty());
 }
 
+asyncio::ContextVar<int> signal_test_var("signal_test_var");
+
+// Python's Handle: the callback runs in a copy of the context current at add_signal_handler.
+TEST_F(SignalTest, HandlerRunsInACopyOfTheContextItWasAddedIn) {
+  int seen = 0;
+  run([&]() -> Coro<void> {
+    signal_test_var.set(7);
+    loop->add_signal_handler(SIGUSR1, [&] {
+      seen = signal_test_var.get(-1);
+      signal_test_var.set(8);  // the copy's: the adder's context keeps 7
+    });
+    signal_test_var.set(9);  // after the copy: the handler does not see it
+    ::kill(::getpid(), SIGUSR1);
+    co_await wait_until([&] { return seen != 0; }, 10s, "the handler");
+    EXPECT_EQ(signal_test_var.get(), 9);
+  }());
+  EXPECT_EQ(seen, 7);
+  EXPECT_TRUE(loop->remove_signal_handler(SIGUSR1));
+}
+
 TEST_F(SignalTest, SignalDeliveredToAnotherThreadReachesTheLoop) {
   std::thread::id ran_on;
   loop->add_signal_handler(SIGUSR1, [&] { ran_on = std::this_thread::get_id(); });

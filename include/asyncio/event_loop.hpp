@@ -256,13 +256,21 @@ class EventLoop {
   /// another open loop handles `sig`, when this one is closed, and for a signal that cannot be
   /// caught (SIGKILL, SIGSTOP, one the C library keeps). std::invalid_argument for a number out
   /// of range.
+  /// fn runs in a copy of the context current here, as Python's Handle.
   template <class F, class... Args>
   void add_signal_handler(int sig, F&& fn, Args&&... args) {
-    auto call = std::make_shared<decltype(detail::bind_call(std::forward<F>(fn),
-                                                            std::forward<Args>(args)...))>(
-        detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...));
-    set_signal_handler(sig, std::make_shared<const std::function<void()>>(
-                                [call = std::move(call)] { (*call)(); }));
+    // The copy holds the values in a set of its own: the loop may later run on another thread.
+    detail::ContextData* values =
+        detail::current_context ? detail::current_context->copy_for_another_thread() : nullptr;
+    detail::pass_in_context(
+        values, detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...),
+        [&](auto&& call) {
+          using C = std::decay_t<decltype(call)>;
+          if (values) values->release();  // the call holds them now
+          auto shared = std::make_shared<C>(std::forward<decltype(call)>(call));
+          set_signal_handler(sig, std::make_shared<const std::function<void()>>(
+                                      [shared = std::move(shared)] { (*shared)(); }));
+        });
   }
   /// Removes the handler of `sig` and puts back the disposition the signal had before this
   /// loop handled it; returns whether there was one. A call already scheduled for it does not
