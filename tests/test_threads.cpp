@@ -127,6 +127,31 @@ TEST_F(CallSoonThreadsafeTest, RunsOnTheNextIterationOfABusyLoop) {
   run(body());
 }
 
+asyncio::ContextVar<std::string> posted_test_var("posted_test_var");
+
+// Python's Handle: the callback runs in a copy of the context of the thread that posted it; so
+// does the task run_coroutine_threadsafe starts (Python's ensure_future inside that callback).
+TEST_F(CallSoonThreadsafeTest, RunsInACopyOfThePostingThreadsContext) {
+  std::string seen_by_call, seen_by_task;
+  std::thread poster([&] {
+    posted_test_var.set("from the poster");
+    loop->call_soon_threadsafe([&] {
+      seen_by_call = posted_test_var.get("none");
+      posted_test_var.set("changed on the loop");  // the copy's
+    });
+    auto task_body = [](std::string* seen) -> Coro<void> {
+      *seen = posted_test_var.get("none");
+      co_return;
+    };
+    (void)asyncio::run_coroutine_threadsafe(task_body(&seen_by_task), *loop);
+    EXPECT_EQ(posted_test_var.get(), "from the poster");
+  });
+  poster.join();
+  run_iterations(3);
+  EXPECT_EQ(seen_by_call, "from the poster");
+  EXPECT_EQ(seen_by_task, "from the poster");
+}
+
 TEST_F(CallSoonThreadsafeTest, WakesALoopBlockedInItsSelector) {
   // Nothing ready and no timer due before run()'s limit: the loop sleeps in the selector until
   // the other thread's call.

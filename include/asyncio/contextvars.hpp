@@ -209,6 +209,20 @@ void pass_in_context(ContextData* context, C&& call, Sink&& sink) {
     sink(std::forward<C>(call));
 }
 
+/// Returns sink(call) as it is, or, when a variable is set on this thread, sink(call wrapped to
+/// run in a copy of the values current here, held in a set of their own): for a call that runs
+/// on another thread, or on a loop that may run on one later (to_thread, call_soon_threadsafe,
+/// add_signal_handler), since the counts of ContextData are not atomic.
+template <class C, class Sink>
+decltype(auto) pass_in_context_copy(C&& call, Sink&& sink) {
+  if (!current_context) [[likely]]
+    return sink(std::forward<C>(call));
+  ContextData* values = current_context->copy_for_another_thread();
+  InContext wrapped(values, std::forward<C>(call));
+  values->release();  // the wrapped call holds them now
+  return sink(std::move(wrapped));
+}
+
 }  // namespace detail
 
 template <class T>

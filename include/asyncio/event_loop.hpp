@@ -190,8 +190,11 @@ class EventLoop {
   /// loop's thread). RuntimeError once the loop is closed.
   template <class F, class... Args>
   void call_soon_threadsafe(F&& fn, Args&&... args) {
-    auto call = detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...);
-    post_threadsafe(new detail::RemoteCall<decltype(call)>(std::move(call)));
+    detail::pass_in_context_copy(
+        detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...), [&](auto&& call) {
+          using C = std::decay_t<decltype(call)>;
+          post_threadsafe(new detail::RemoteCall<C>(std::forward<decltype(call)>(call)));
+        });
   }
   /// Schedules fn(args...) to run `delay` from now. A delay <= 0 is due at once: it runs at the
   /// next timer phase (at the latest `poll_interval` callbacks later while others keep running).
@@ -259,15 +262,10 @@ class EventLoop {
   /// fn runs in a copy of the context current here, as Python's Handle.
   template <class F, class... Args>
   void add_signal_handler(int sig, F&& fn, Args&&... args) {
-    // The copy holds the values in a set of its own: the loop may later run on another thread.
-    detail::ContextData* values =
-        detail::current_context ? detail::current_context->copy_for_another_thread() : nullptr;
-    detail::pass_in_context(
-        values, detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...),
-        [&](auto&& call) {
-          using C = std::decay_t<decltype(call)>;
-          if (values) values->release();  // the call holds them now
-          auto shared = std::make_shared<C>(std::forward<decltype(call)>(call));
+    detail::pass_in_context_copy(
+        detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...), [&](auto&& call) {
+          auto shared =
+              std::make_shared<std::decay_t<decltype(call)>>(std::forward<decltype(call)>(call));
           set_signal_handler(sig, std::make_shared<const std::function<void()>>(
                                       [shared = std::move(shared)] { (*shared)(); }));
         });

@@ -211,12 +211,10 @@ Future<T> wrap_future(std::future<T> future) {
 template <class F, class... Args>
 Future<detail::call_result_t<F, Args...>> to_thread(F&& fn, Args&&... args) {
   EventLoop& loop = get_running_loop();
-  if (!detail::current_context) [[likely]]  // no variable set: nothing to copy
-    return loop.run_in_executor(nullptr, std::forward<F>(fn), std::forward<Args>(args)...);
-  detail::ContextData* values = detail::current_context->copy_for_another_thread();
-  detail::InContext call(values, std::decay_t<F>(std::forward<F>(fn)));
-  values->release();  // the call holds them now
-  return loop.run_in_executor(nullptr, std::move(call), std::forward<Args>(args)...);
+  return detail::pass_in_context_copy(std::decay_t<F>(std::forward<F>(fn)), [&](auto&& call) {
+    return loop.run_in_executor(nullptr, std::forward<decltype(call)>(call),
+                                std::forward<Args>(args)...);
+  });
 }
 
 /// Python's asyncio.run_coroutine_threadsafe, called from another thread: runs `coro` as a
