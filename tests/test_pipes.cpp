@@ -1,7 +1,8 @@
 // connect_read_pipe and connect_write_pipe on real pipes and a FIFO: reading to EOF (the read
 // end is then closed), writing with flow control, write_eof() closing the write end, a reader
 // that goes away giving EPIPE from drain() and never SIGPIPE, and files that are not pipes
-// refused. The loop's selector is the one ASYNCIO_SELECTOR names.
+// refused, and a closing write pipe dropping later writes. The loop's selector is the one
+// ASYNCIO_SELECTOR names.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -108,6 +109,43 @@ TEST_F(PipeTest, AnIdleWriterLearnsThatItsReaderWentAway) {
     writer.write("too late");
     EXPECT_EQ(co_await drain_error(writer), EPIPE);
   }());
+}
+
+// Python's _UnixWritePipeTransport (CPython's test_write_eof_pending, test_write_close):
+// write_eof() makes a write pipe closing at once, and a write once it is closing is dropped,
+// neither sent nor refused.
+TEST_F(PipeTest, AWritePipeClosingDropsLaterWritesAndWriteEofMakesItClosing) {
+  Pipe pipe;
+  const std::string data(200'000, 'x');  // more than the pipe holds: some stays buffered
+  std::string received;
+  run([&]() -> Coro<void> {
+    asyncio::StreamWriter writer = co_await asyncio::connect_write_pipe(pipe.write_end.release());
+    asyncio::StreamReader reader = co_await asyncio::connect_read_pipe(pipe.read_end.release());
+    writer.write(data);
+    EXPECT_GT(writer.get_write_buffer_size(), 0u);
+    writer.write_eof();
+    EXPECT_TRUE(writer.is_closing());
+    writer.write("dropped");  // no RuntimeError, and not sent
+    received = co_await reader.read();
+    co_await writer.wait_closed();
+  }());
+  EXPECT_EQ(received.size(), data.size());
+}
+
+TEST_F(PipeTest, AWritePipeClosedWithBytesBufferedDropsLaterWrites) {
+  Pipe pipe;
+  const std::string data(200'000, 'x');
+  std::string received;
+  run([&]() -> Coro<void> {
+    asyncio::StreamWriter writer = co_await asyncio::connect_write_pipe(pipe.write_end.release());
+    asyncio::StreamReader reader = co_await asyncio::connect_read_pipe(pipe.read_end.release());
+    writer.write(data);
+    writer.close();
+    writer.write("dropped");
+    received = co_await reader.read();
+    co_await writer.wait_closed();
+  }());
+  EXPECT_EQ(received.size(), data.size());
 }
 
 TEST_F(PipeTest, AFifoWorksBothWays) {

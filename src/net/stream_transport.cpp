@@ -354,6 +354,9 @@ void StreamTransport::check_writable() const {
 }
 
 void StreamTransport::write(std::string_view bytes) {
+  // A write pipe drops what comes once it is closing (Python's _UnixWritePipeTransport); a
+  // socket refuses a write after write_eof() and still sends one after close().
+  if (kind_ == Kind::write_pipe && (closing_ || lost_)) return;
   check_writable();
   if (bytes.empty() || lost_) return;
   if (out_.empty()) {
@@ -425,7 +428,7 @@ void StreamTransport::write_ready() { flush_now(); }
 // The write buffer is empty: finish what close() or write_eof() started (a pipe has no
 // half-close: its write end is closed).
 void StreamTransport::after_flush() {
-  if (closing_ || (eof_requested_ && kind_ == Kind::write_pipe)) {
+  if (closing_) {
     lose_connection(nullptr);
   } else if (eof_requested_) {
     ::shutdown(fd_.get(), SHUT_WR);
@@ -447,6 +450,7 @@ void StreamTransport::write_eof() {
   if (eof_requested_ || is_closing()) return;
   if (kind_ == Kind::read_pipe) throw RuntimeError("a read pipe cannot write EOF");
   eof_requested_ = true;
+  if (kind_ == Kind::write_pipe) closing_ = true;  // a pipe has no half-close: this ends it
   if (out_.empty()) after_flush();
 }
 

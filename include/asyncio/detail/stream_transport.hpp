@@ -238,7 +238,7 @@ class StreamTransport final : public ConnectionTransport,
   bool reading_paused_ = false;  // pause_reading() was called, not yet resume_reading()
   bool eof_ = false;             // EOF was received
   bool eof_requested_ = false;   // write_eof() was called
-  bool closing_ = false;         // close() was called
+  bool closing_ = false;         // close() was called, or write_eof() on a write pipe
   bool lost_ = false;
   bool sending_file_ = false;  // inside send_file
 };
