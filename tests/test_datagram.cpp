@@ -91,6 +91,22 @@ TEST_F(DatagramTest, BindingABusyPortIsSystemError) {
   }());
 }
 
+// CPython's test_create_datagram_endpoint_no_matching_family: ValueError, before any socket.
+TEST_F(DatagramTest, ALocalAndARemoteAddressOfNoCommonFamilyAreInvalid) {
+  run([&]() -> Coro<void> {
+    DatagramOptions mismatched;
+    mismatched.local_host = "::1";
+    mismatched.remote_host = "127.0.0.1";
+    mismatched.remote_port = 9;
+    try {
+      co_await asyncio::create_datagram_endpoint(mismatched);
+      ADD_FAILURE() << "made an endpoint";
+    } catch (const std::invalid_argument& error) {
+      EXPECT_STREQ(error.what(), "can not get address information");
+    }
+  }());
+}
+
 TEST_F(DatagramTest, CloseWakesAWaitingReceiverWithEbadf) {
   run([&]() -> Coro<void> {
     auto [server, client] = co_await server_and_client("127.0.0.1");

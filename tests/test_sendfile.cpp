@@ -266,6 +266,34 @@ TEST_F(SendfileTest, TransportFlushesWhatWasWrittenBeforeTheFileAndRefusesWhenCl
   }());
 }
 
+// CPython's test_sendfile_prevents_bare_write: between its sendfile(2) calls the send lets the
+// loop run (Python's native sendfile waits for writability after each), so another task's
+// write() meets "sendfile is in progress" even when the peer drains the socket at once (on an
+// io_uring loop the peer's receive runs inside each system call of the thread).
+TEST_F(SendfileTest, TheLoopRunsBetweenTheCallsOfASend) {
+  run([&]() -> Coro<void> {
+    const std::size_t size = 128 * 1024;
+    const int file = temp_file(size);
+    auto [ours, peer] = socket_pair();
+    const int small = 4096;
+    ::setsockopt(ours, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    auto [transport, protocol] =
+        co_await asyncio::connect_accepted_socket([] { return std::make_shared<Quiet>(); }, ours);
+    std::size_t bad = 0;
+    auto reading = asyncio::create_task(read_all_checking(peer, 0, bad));
+    auto sending = asyncio::create_task(loop->sendfile(transport, file));
+    co_await asyncio::sleep(0s);  // the send made its first call
+    EXPECT_FALSE(sending.done());
+    EXPECT_THROW(transport->write("data"), asyncio::RuntimeError);
+    EXPECT_EQ(co_await sending, size);
+    transport->close();
+    EXPECT_EQ(co_await reading, size);
+    EXPECT_EQ(bad, 0u);
+    ::close(peer);
+    ::close(file);
+  }());
+}
+
 TEST_F(SendfileTest, AbortWhileSendingEndsTheSend) {
   run([&]() -> Coro<void> {
     const int file = temp_file(8 * 1024 * 1024);

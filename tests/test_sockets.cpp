@@ -6,6 +6,7 @@
 
 #include <numeric>
 
+#include "asyncio/detail/syscall.hpp"
 #include "support/asyncio_test.hpp"
 #include "support/fds.hpp"
 
@@ -193,6 +194,18 @@ TEST_F(SocketTest, WritingToASocketWhosePeerHasGoneIsAnErrorNotSigpipe) {
   EXPECT_TRUE(error == EPIPE || error == ECONNRESET) << error;
   EXPECT_TRUE(sigpipe_is_default());
   EXPECT_FALSE(sigpipe_pending());
+}
+
+// sendfile(2) that sent part of a file before the peer went away returns the count with
+// SIGPIPE raised all the same; the call's SIGPIPE is taken back whatever it returned.
+TEST_F(SocketTest, ASigpipeRaisedByACallThatSentSomethingIsTakenBack) {
+  ASSERT_TRUE(sigpipe_is_default());
+  const ssize_t n = asyncio::detail::without_sigpipe([] {
+    ::pthread_kill(::pthread_self(), SIGPIPE);  // as the kernel does inside the call
+    return ssize_t{6144};
+  });
+  EXPECT_EQ(n, 6144);
+  EXPECT_FALSE(sigpipe_pending());  // (and the program is alive)
 }
 
 TEST_F(SocketTest, WritingToAPipeWhoseReaderHasGoneIsAnErrorNotSigpipe) {

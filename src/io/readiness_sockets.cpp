@@ -160,6 +160,9 @@ Coro<std::pair<std::size_t, SocketAddress>> recvfrom_into(IoBackend& backend, bo
 
 // sendfile(2) has no MSG_NOSIGNAL: SIGPIPE is held back around it. A file sendfile(2) cannot
 // read from (a pipe, a socket), or an fd it cannot write to, fails before any byte is sent.
+// After each call that sent part of it, the send waits for the socket to be writable, so the
+// loop runs between the calls (Python's _sock_sendfile_native_impl): a peer that keeps draining
+// the socket does not keep the whole file in one step of the task.
 Coro<void> sendfile(IoBackend& backend, bool debug, int fd, int file, std::int64_t offset,
                     std::size_t count, std::size_t& sent) {
   check_nonblocking(debug, fd);
@@ -170,6 +173,8 @@ Coro<void> sendfile(IoBackend& backend, bool debug, int fd, int file, std::int64
     const ssize_t n = without_sigpipe([&] { return ::sendfile(fd, file, &at, chunk); });
     if (n > 0) {
       sent += static_cast<std::size_t>(n);
+      if (static_cast<std::size_t>(at - offset) < count)
+        co_await FdWaiter(backend, fd, IoBackend::writer);
       continue;
     }
     if (n == 0) break;  // the file ended

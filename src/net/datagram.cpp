@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <stdexcept>
 #include <vector>
 
 #include "asyncio/connections.hpp"
@@ -162,6 +163,7 @@ Coro<std::pair<detail::OwnedFd, std::optional<SocketAddress>>> detail::open_data
   }
   if (!bind && !connect) families.push_back(options.family == AF_UNSPEC ? AF_INET : options.family);
   std::error_code last(EADDRNOTAVAIL, std::generic_category());
+  bool paired = false;  // some family had each address asked for
   for (int family : families) {
     auto first_of = [family](const std::vector<AddressInfo>& list) -> const SocketAddress* {
       for (const AddressInfo& info : list) {
@@ -172,6 +174,7 @@ Coro<std::pair<detail::OwnedFd, std::optional<SocketAddress>>> detail::open_data
     const SocketAddress* local = first_of(locals);
     const SocketAddress* remote = first_of(remotes);
     if ((bind && !local) || (connect && !remote)) continue;
+    paired = true;
     try {
       OwnedFd fd = open_socket(family, options, local, remote);
       co_return std::pair(std::move(fd), remote ? std::optional(*remote) : std::nullopt);
@@ -179,6 +182,8 @@ Coro<std::pair<detail::OwnedFd, std::optional<SocketAddress>>> detail::open_data
       last = error.code();
     }
   }
+  // Python's ValueError: the local and the remote address have no family in common.
+  if (!paired) throw std::invalid_argument("can not get address information");
   throw std::system_error(last, "create_datagram_endpoint");
 }
 

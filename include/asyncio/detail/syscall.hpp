@@ -49,7 +49,9 @@ ssize_t attempt(const char* what, Call call) {
 
 /// Makes `call` (a write(2) to a pipe, a sendfile(2): calls with no MSG_NOSIGNAL) without
 /// SIGPIPE: the signal is blocked in this thread for the call, and one the call raised is taken
-/// back before unblocking it. The disposition of SIGPIPE is left alone.
+/// back before unblocking it. The disposition of SIGPIPE is left alone. A call that sent some
+/// bytes before the peer went away returns their count with SIGPIPE raised all the same (a
+/// sendfile(2) does), so any result but another error is checked for one.
 template <class F>
 ssize_t without_sigpipe(F call) noexcept {
   sigset_t sigpipe, old, pending;
@@ -60,7 +62,7 @@ ssize_t without_sigpipe(F call) noexcept {
   pthread_sigmask(SIG_BLOCK, &sigpipe, &old);
   const ssize_t n = call();
   const int error = errno;
-  if (n < 0 && error == EPIPE && !was_pending) {
+  if ((n >= 0 || error == EPIPE) && !was_pending) {
     const timespec zero{};
     retry_on_eintr([&] { return sigtimedwait(&sigpipe, nullptr, &zero); });
   }
