@@ -109,6 +109,27 @@ TEST_F(ContextVarsTest, ATaskRunsInACopyOfItsCreatorsContext) {
   run(main());
 }
 
+// test_futures2.py test_task_exc_handler_correct_context (gh-96704): the handler hears of a task
+// whose exception nobody retrieved in the task's context.
+TEST_F(ContextVarsTest, TheHandlerHearsOfAnUnretrievedExceptionInTheTasksContext) {
+  ContextVar<std::string> name("name", "foo");
+  std::vector<std::string> seen;
+  loop->set_exception_handler(
+      [&](asyncio::EventLoop&, const asyncio::ExceptionContext&) { seen.push_back(name.get()); });
+  auto failing = [&]() -> Coro<void> {
+    name.set("bar");
+    throw std::runtime_error("1/0");
+    co_return;
+  };
+  auto main = [&]() -> Coro<void> {
+    (void)asyncio::create_task(failing());
+    co_await asyncio::sleep(0s);
+    co_await asyncio::sleep(0s);
+  };
+  run(main());
+  EXPECT_EQ(seen, (std::vector<std::string>{"bar"}));
+}
+
 void fut_on_done(asyncio::Future<void>);
 ContextVar<std::string>* on_done_var = nullptr;
 void fut_on_done(asyncio::Future<void>) {

@@ -9,8 +9,9 @@
 // backend on a selector) and the RemoteQueue that other threads post to. One iteration
 // (run_once) is CPython's _run_once, read top to bottom: poll for I/O and collect the due
 // timers, run exactly the callbacks that were ready when the run phase began, then those
-// timers. Polling costs a system call, so when callbacks are already ready the poll (and the
-// clock read) is skipped unless Scheduler::poll_interval callbacks ran since the last one.
+// timers. Polling costs a system call, so when callbacks are already ready the poll is skipped
+// unless Scheduler::poll_interval callbacks ran since the last one (or the loop is stopping); the
+// due timers are collected all the same.
 #pragma once
 
 #include <chrono>
@@ -197,7 +198,7 @@ class EventLoop {
         });
   }
   /// Schedules fn(args...) to run `delay` from now. A delay <= 0 is due at once: it runs at the
-  /// next timer phase (at the latest `poll_interval` callbacks later while others keep running).
+  /// next iteration's timer phase.
   /// A delay too long for the clock (e.g. `hours::max()`) means never.
   template <class Rep, class Period, class F, class... Args>
   TimerHandle call_later(std::chrono::duration<Rep, Period> delay, F&& fn, Args&&... args) {

@@ -119,14 +119,22 @@ void EventLoop::check_can_run() const {
 // libuv's uv_run, CPython's _run_once: the phases of one iteration.
 [[gnu::always_inline]] inline void EventLoop::run_once() {
   ++iterations_;
-  if (scheduler_.poll_due() || stopping_) {
+  const bool polls = scheduler_.poll_due() || stopping_;
+  if (polls) {
     poll_io_and_timers();
   } else {
     // Calls posted from other threads run on the next iteration, as Python's, even while
-    // callbacks keep the loop from polling.
+    // callbacks keep the loop from polling; so do the timers due by now (a clock read, far
+    // cheaper than the poll).
     take_posted_calls();
+    if (scheduler_.next_deadline()) scheduler_.collect_due_timers(detail::to_ns(time()));
   }
   scheduler_.run_ready();
+  // The iteration that ends the run polls after all, as each of Python's does: a loop run one
+  // iteration at a time (call_soon(stop), then run_forever: Python's run_briefly) still runs the
+  // callbacks of its ready fds and its due timers, after the callbacks that were ready.
+  if (stopping_ && !polls) [[unlikely]]
+    poll_io_and_timers();
   scheduler_.run_due_timers();
 }
 

@@ -94,6 +94,14 @@ TaskBase::TaskBase(Scheduler* scheduler, std::coroutine_handle<> root, std::stri
 TaskBase::~TaskBase() {
   if (log_traceback_) {
     log_traceback_ = false;
+    // In the task's context, as Python 3.12's call_exception_handler runs a handler in the
+    // context of the task it reports (gh-96704).
+    ContextData* values = nullptr;
+    if (has_context_) [[unlikely]]
+      values = context_is_shared_ ? extras().shared_context->data : final_context_;
+    if (values) values->add_ref();  // the scope's count
+    ContextIdentity identity;
+    const ContextScope in_context(values, &identity);
     loop()->call_exception_handler(
         {"Task exception was never retrieved", exception_, describe(), describe_for_report()});
   }
