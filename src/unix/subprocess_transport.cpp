@@ -141,8 +141,7 @@ class ChildTransport final : public SubprocessTransport,
   // the loop is closing), and the transport lets go of itself.
   void try_finish() noexcept {
     if (finished_ || !returncode_ || open_pipes_ > 0) return;
-    finished_ = true;
-    closed_ = true;
+    finished_ = true;  // (not closing: only close() makes it so, as Python's)
     loop_->open_transports().remove(link_);
     tell_from_loop(*loop_, std::move(self_), loop_closing_, [this] { connection_lost(); });
   }
@@ -169,7 +168,7 @@ class ChildTransport final : public SubprocessTransport,
   LoopLink link_;
   int open_pipes_ = 0;  // pipes whose pipe_connection_lost has not come yet
   std::optional<int> returncode_;
-  bool closed_ = false;
+  bool closed_ = false;  // close() was called: Python's _closed, what is_closing() says
   bool finished_ = false;
   bool loop_closing_ = false;
 };
