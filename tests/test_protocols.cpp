@@ -194,6 +194,26 @@ TEST_F(ProtocolTest, ConnectionLostComesFromTheLoopNotFromInsideACallback) {
   }());
 }
 
+// A connection lost in the loop's last iteration has its connection_lost queued, and close()
+// drops the queue unrun: the protocol hears it all the same, so that it and its transport (the
+// Recorder keeps the transport) let go of each other (LeakSanitizer would report the pair).
+TEST_F(ProtocolTest, AConnectionLostJustBeforeTheLoopClosesIsToldAtTheClose) {
+  OverSocketpair pair = run(recorder_over_socketpair());
+  std::weak_ptr<Recorder> protocol = pair.protocol;
+  loop->call_soon([&] {
+    loop->stop();
+    pair.transport->abort();  // connection_lost is queued for the next iteration
+  });
+  loop->run_forever();
+  pair.transport.reset();
+  EXPECT_FALSE(pair.protocol->lost());
+  loop->close();
+  EXPECT_EQ(pair.protocol->events, "ml");
+  pair.protocol.reset();
+  EXPECT_TRUE(protocol.expired());  // no cycle is left
+  ::close(pair.peer);
+}
+
 TEST_F(ProtocolTest, BufferedProtocolReadsStraightIntoItsOwnBuffer) {
   // A tiny buffer: many get_buffer / buffer_updated pairs, every byte in order.
   struct Collector : asyncio::BufferedProtocol {

@@ -12,6 +12,19 @@ namespace asyncio::detail {
 thread_local constinit ContextData* current_context = nullptr;
 thread_local constinit ContextIdentity* entered_context = nullptr;
 
+namespace {
+
+/// Drops the values a thread set in its own context (outside any task) when the thread ends,
+/// as Python frees a thread's context with it. Made on a thread's first set(): the thread-local
+/// pointer itself stays a plain one, read without a check.
+struct ThreadContextOwner {
+  void keep() noexcept {}
+  ~ThreadContextOwner() { drop_stray_context(); }
+};
+thread_local ThreadContextOwner thread_context_owner;
+
+}  // namespace
+
 const std::shared_ptr<const void>* ContextData::find(std::uint64_t var) const noexcept {
   for (const Entry& entry : entries_) {
     if (entry.var == var) return &entry.value;
@@ -21,6 +34,7 @@ const std::shared_ptr<const void>* ContextData::find(std::uint64_t var) const no
 
 ContextData* ContextData::with(const ContextData* base, std::uint64_t var,
                                std::shared_ptr<const void> value) {
+  thread_context_owner.keep();  // (its first use on a thread arranges the drop at the end)
   auto* data = new ContextData();
   if (base) {
     data->entries_.reserve(base->entries_.size() + 1);
