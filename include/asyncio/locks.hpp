@@ -201,7 +201,9 @@ class Condition {
   /// may have been notified already: at worst that waiter wakes up spuriously.
   Coro<bool> wait();
   /// Waits until `predicate()` is true (checked first, and after each wake-up, with the lock
-  /// held); returns its last value.
+  /// held); returns its last value. What it returns must work with `!` (a bool, a pointer, an
+  /// optional); Python's takes any value, truthy as a non-empty container is: return
+  /// `!items.empty()`, not `items`.
   template <class Predicate>
   Coro<std::invoke_result_t<Predicate&>> wait_for(Predicate predicate) {
     auto result = predicate();
