@@ -485,18 +485,21 @@ def echo_servers(args):
     for name, path, *flags in programs:
         if os.path.exists(path):
             servers[name] = lambda port, name=name, path=path, flags=flags: [*backend(name), path, str(port), *flags]
-        elif name in args.servers or not args.servers:
-            notes.append(f"{name}: not installed (no program at {path})")
+        else:
+            notes.append((name, f"{name}: not installed (no program at {path})"))
     has_uvloop = subprocess.run([args.python, "-c", "import uvloop"], capture_output=True).returncode == 0
     if has_uvloop:
         servers["uvloop"] = lambda port: [args.python, script, str(port), "--uvloop"]
         servers["uvloop-protocol"] = lambda port: [args.python, script, str(port), "--uvloop", "--protocol"]
     else:
-        notes.append(f"uvloop: not installed (no uvloop module for {args.python}; Debian: python3-uvloop)")
+        notes.append(("uvloop", f"uvloop: not installed (no uvloop module for {args.python}; Debian: python3-uvloop)"))
     servers["asyncio"] = lambda port: [args.python, script, str(port)]
-    if args.servers:
-        servers = {name: command for name, command in servers.items() if name in args.servers}
-    return servers, notes
+
+    def wanted(name):  # --servers: only those named
+        return not args.servers or name in args.servers
+
+    return ({name: command for name, command in servers.items() if wanted(name)},
+            [note for name, note in notes if wanted(name)])
 
 
 def compare_tls_echo(args):

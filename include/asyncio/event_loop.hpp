@@ -515,6 +515,9 @@ class EventLoop {
   // that does not poll, and, before the loop runs, in call_soon and create_task, so that what
   // they add comes after them (Python has one ready queue).
   void take_posted_calls() noexcept;
+  // Takes the timers due by now out of the timer queue, to run after this iteration's ready
+  // callbacks: at every iteration, whether it polls or not.
+  void collect_due_timers();
 
   void run_once();
   void poll_io_and_timers();
