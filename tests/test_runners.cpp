@@ -378,6 +378,49 @@ TEST(Runner, TasksLeftByOneRunGoOnInTheNextAndCloseCancelsTheRest) {
   EXPECT_TRUE(cancelled);
 }
 
+TEST(Runner, ItsRunsShareOneContext) {  // test_run_keeps_context
+  asyncio::ContextVar<int> cvar("cvar", -1);
+  auto f = [&](int value) -> Coro<int> {
+    const int old = cvar.get();
+    co_await asyncio::sleep(0s);
+    (void)cvar.set(value);
+    co_return old;
+  };
+  auto get_context = []() -> Coro<asyncio::Context> { co_return asyncio::copy_context(); };
+  asyncio::Runner runner;
+  EXPECT_EQ(runner.run(f(1)), -1);
+  EXPECT_EQ(runner.run(f(2)), 1);
+  EXPECT_EQ(runner.run(get_context()).get(cvar), 2);
+  EXPECT_EQ(cvar.get(), -1);  // the thread's own context is not the runner's
+}
+
+TEST(Runner, ItsContextIsACopyOfTheThreadsTakenWhenItsLoopIsMade) {
+  asyncio::ContextVar<int> cvar("cvar", -1);
+  auto read = [&]() -> Coro<int> { co_return cvar.get(); };
+  auto token = cvar.set(1);
+  asyncio::Runner runner;
+  runner.get_loop();
+  (void)cvar.set(2);
+  EXPECT_EQ(runner.run(read()), 1);
+  cvar.reset(token);
+}
+
+TEST(Runner, ARunGivenAContextRunsInItAndLeavesTheRunnersAlone) {  // test_run_with_context
+  asyncio::ContextVar<int> cvar("cvar", -1);
+  auto set = [&](int value) -> Coro<int> {
+    const int old = cvar.get();
+    (void)cvar.set(value);
+    co_return old;
+  };
+  asyncio::Runner runner;
+  asyncio::Context context;
+  EXPECT_EQ(runner.run(set(1), context), -1);
+  EXPECT_EQ(context.get(cvar), 1);
+  EXPECT_EQ(runner.run(set(2)), -1);  // the runner's own values did not see it
+  EXPECT_EQ(runner.run(set(3), context), 1);
+  EXPECT_EQ(runner.run(set(4)), 2);
+}
+
 TEST(Runner, CloseTwiceAndRunAfterClose) {  // test_explicit_close, test_double_close,
   asyncio::Runner runner;                   // test_second_with_block_raises
   int ran = 0;

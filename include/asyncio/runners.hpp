@@ -93,6 +93,10 @@ struct RunnerOptions {
 /// (detail::shutdown_run) by close() or the destructor. The loop itself lives as long as the
 /// Runner, so what refers to it (tasks, futures, streams) may be kept between runs, but not
 /// past the Runner.
+///
+/// The runs share one context, as Python's: a copy of the thread's context taken when the loop
+/// is made, which each run's main task starts from and leaves what it set in, so the next run
+/// sees it.
 class Runner {
  public:
   explicit Runner(RunnerOptions options = {}) noexcept : options_(std::move(options)) {}
@@ -101,10 +105,14 @@ class Runner {
   Runner& operator=(const Runner&) = delete;
 
   /// Runs `coro` on the loop until it is done and returns its value or throws its exception,
-  /// with asyncio::run's Ctrl-C handling. RuntimeError("Runner.run() cannot be called from a
-  /// running event loop"), or "Runner is closed".
+  /// with asyncio::run's Ctrl-C handling; in the runner's context (see above).
+  /// RuntimeError("Runner.run() cannot be called from a running event loop"), or "Runner is
+  /// closed".
   template <class T>
   T run(Coro<T> coro);
+  /// Python 3.11's run(coro, context=context): the task runs in `context` itself.
+  template <class T>
+  T run(Coro<T> coro, const Context& context);
   /// The loop, made now if not yet. RuntimeError("Runner is closed") once closed.
   EventLoop& get_loop();
   /// Shuts the loop down and closes it; nothing when the loop was never made or is closed
@@ -112,20 +120,45 @@ class Runner {
   void close() noexcept;
 
  private:
+  /// Runs `task`, the run's main task, until it is done.
+  template <class T>
+  T run_main(Task<T>& task);
+
   enum class State { created, initialized, closed };
   RunnerOptions options_;
   std::unique_ptr<EventLoop> loop_;
-  State state_ = State::created;  // a loop is made (and, without loop_factory, set current)
+  std::optional<Context> context_;  // the runs' values; made with the loop
+  State state_ = State::created;    // a loop is made (and, without loop_factory, set current)
 };
 
 template <class T>
 T Runner::run(Coro<T> coro) {
   detail::check_no_running_loop("Runner.run()");
   EventLoop& loop = get_loop();
-  Task<T> task = loop.create_task(std::move(coro));
-  detail::SigintCancelsMain sigint(loop, TaskRef::from_state(task.state()));
+  // The task starts from a copy of the runner's values, not in the Context itself (a task
+  // sharing a Context takes a slower step), and its values are the runner's once it ends.
+  Task<T> task = context_->run([&] { return loop.create_task(std::move(coro)); });
+  struct KeepValues {
+    std::optional<Context>& context;
+    const Task<T>& task;
+    ~KeepValues() { context = task.get_context(); }
+  } keep{context_, task};
+  return run_main(task);
+}
+
+template <class T>
+T Runner::run(Coro<T> coro, const Context& context) {
+  detail::check_no_running_loop("Runner.run()");
+  EventLoop& loop = get_loop();
+  Task<T> task = loop.create_task(std::move(coro), {.context = &context});
+  return run_main(task);
+}
+
+template <class T>
+T Runner::run_main(Task<T>& task) {
+  detail::SigintCancelsMain sigint(*loop_, TaskRef::from_state(task.state()));
   try {
-    return loop.run_until_complete(Future<T>(task));
+    return loop_->run_until_complete(Future<T>(task));
   } catch (const CancelledError&) {
     if (sigint.interrupted() && task.uncancel() == 0) throw KeyboardInterrupt();
     throw;

@@ -100,6 +100,7 @@ EventLoop& Runner::get_loop() {
       set_event_loop(loop_.get());
     }
     if (options_.debug) loop_->set_debug(*options_.debug);
+    context_ = copy_context();
     state_ = State::initialized;
   }
   return *loop_;
