@@ -101,7 +101,7 @@ TEST_F(QueuesTest, WaitingGettersAndPuttersAreCountedUntilServed) {
     co_await asyncio::sleep(0s);
     EXPECT_EQ(q.waiting_getters(), 3u);
     EXPECT_EQ(q.waiting_putters(), 0u);
-    q.put_nowait(1);  // promised to the first getter
+    q.put_nowait(1);  // wakes the first getter
     EXPECT_EQ(q.waiting_getters(), 2u);
     getters[2].cancel();
     co_await asyncio::sleep(0s);
@@ -115,7 +115,7 @@ TEST_F(QueuesTest, WaitingGettersAndPuttersAreCountedUntilServed) {
     for (int i = 0; i < 2; ++i) putters.push_back(asyncio::create_task(put_one(q, i)));
     co_await asyncio::sleep(0s);
     EXPECT_EQ(q.waiting_putters(), 2u);
-    EXPECT_EQ(q.get_nowait(), 3);  // a slot for the first putter
+    EXPECT_EQ(q.get_nowait(), 3);  // wakes the first putter
     EXPECT_EQ(q.waiting_putters(), 1u);
     EXPECT_EQ(co_await q.get(), 0);
     EXPECT_EQ(co_await q.get(), 1);
@@ -142,20 +142,105 @@ TEST_F(QueuesTest, PuttersWaitWhileFullAndAreServedInFifoOrder) {
   loop->run_until_complete(body());
 }
 
-TEST_F(QueuesTest, AWokenGetterKeepsItsItemFromLaterArrivals) {
+// Python's Queue.get waits while the queue is empty and then takes an item; a getter woken by
+// put_nowait takes nothing until it runs, so the item is anybody's until then.
+TEST_F(QueuesTest, AnItemPutForAWokenGetterIsTakenByGetNowaitAndTheGetterWaitsAgain) {
   auto body = [&]() -> Coro<void> {
     Queue<int> q;
     auto waiting = asyncio::create_task(get_one(q));
     co_await asyncio::sleep(0s);
-    q.put_nowait(1);  // promised to `waiting`, which has not run yet
+    q.put_nowait(1);  // wakes `waiting`, which has not run yet
     EXPECT_EQ(q.qsize(), 1u);
-    EXPECT_THROW(q.get_nowait(), asyncio::QueueEmpty);
-    auto late = asyncio::create_task(get_one(q));
+    EXPECT_EQ(q.waiting_getters(), 0u);
+    EXPECT_EQ(q.get_nowait(), 1);
+    EXPECT_TRUE(q.empty());
+    EXPECT_EQ(q.waiting_getters(), 1u);  // waiting again
+    co_await asyncio::sleep(0s);         // its step came and went
+    co_await asyncio::sleep(0s);
+    EXPECT_FALSE(waiting.done());
+    EXPECT_EQ(q.waiting_getters(), 1u);
     q.put_nowait(2);
-    int first = co_await waiting;
-    int second = co_await late;
-    EXPECT_EQ(first, 1);
-    EXPECT_EQ(second, 2);
+    const int got = co_await waiting;
+    EXPECT_EQ(got, 2);
+    EXPECT_TRUE(q.empty());
+  };
+  loop->run_until_complete(body());
+}
+
+TEST_F(QueuesTest, AGetThatNeedNotWaitTakesTheItemBeforeAWokenGetter) {
+  auto body = [&]() -> Coro<void> {
+    Queue<int> q;
+    auto first = asyncio::create_task(get_one(q));
+    auto second = asyncio::create_task(get_one(q));
+    co_await asyncio::sleep(0s);
+    q.put_nowait(1);                    // wakes `first`
+    q.put_nowait(2);                    // wakes `second`
+    const int mine = co_await q.get();  // the queue is not empty: no wait
+    EXPECT_EQ(mine, 1);
+    const int firsts = co_await first;  // woken first, so it kept its wake-up
+    EXPECT_EQ(firsts, 2);
+    EXPECT_FALSE(second.done());  // the wake-up given last was taken back
+    EXPECT_EQ(q.waiting_getters(), 1u);
+    q.put_nowait(3);
+    const int seconds = co_await second;
+    EXPECT_EQ(seconds, 3);
+  };
+  loop->run_until_complete(body());
+}
+
+TEST_F(QueuesTest, ASlotFreedForAWokenPutterIsTakenByPutNowaitAndThePutterWaitsAgain) {
+  auto body = [&]() -> Coro<void> {
+    Queue<int> q(1);
+    q.put_nowait(0);
+    auto putter = asyncio::create_task(put_one(q, 1));
+    co_await asyncio::sleep(0s);
+    EXPECT_EQ(q.get_nowait(), 0);  // wakes `putter`, which has not run yet
+    EXPECT_FALSE(q.full());
+    q.put_nowait(9);  // Python's: the queue is not full, so the put is taken
+    EXPECT_TRUE(q.full());
+    EXPECT_THROW(q.put_nowait(10), asyncio::QueueFull);
+    co_await asyncio::sleep(0s);
+    co_await asyncio::sleep(0s);
+    EXPECT_FALSE(putter.done());
+    EXPECT_EQ(q.waiting_putters(), 1u);
+    EXPECT_EQ(q.get_nowait(), 9);
+    co_await putter;
+    EXPECT_EQ(q.get_nowait(), 1);
+  };
+  loop->run_until_complete(body());
+}
+
+TEST_F(QueuesTest, AWokenGetterCancelledBeforeItsItemWasTakenRaisesCancelledError) {
+  auto body = [&]() -> Coro<void> {
+    Queue<int> q;
+    auto woken = asyncio::create_task(get_one(q));
+    co_await asyncio::sleep(0s);
+    q.put_nowait(1);
+    woken.cancel("first");
+    EXPECT_EQ(q.get_nowait(), 1);
+    EXPECT_EQ(woken.uncancel(), 0u);  // too late to withdraw: its wait was given up
+    co_await asyncio::gather(asyncio::return_exceptions, woken);
+    EXPECT_TRUE(woken.cancelled());
+    EXPECT_EQ(q.waiting_getters(), 0u);
+    q.put_nowait(2);  // nobody to wake: the item stays
+    EXPECT_EQ(q.get_nowait(), 2);
+  };
+  loop->run_until_complete(body());
+}
+
+TEST_F(QueuesTest, AGetterWaitingAgainIsCancelledBeforeItsWithdrawnStepCame) {
+  auto body = [&]() -> Coro<void> {
+    Queue<int> q;
+    auto getter = asyncio::create_task(get_one(q));
+    co_await asyncio::sleep(0s);
+    q.put_nowait(1);
+    EXPECT_EQ(q.get_nowait(), 1);  // `getter` waits again; its step is still on the ready queue
+    getter.cancel();
+    co_await asyncio::gather(asyncio::return_exceptions, getter);
+    EXPECT_TRUE(getter.cancelled());
+    EXPECT_EQ(q.waiting_getters(), 0u);
+    q.put_nowait(2);
+    EXPECT_EQ(q.get_nowait(), 2);
   };
   loop->run_until_complete(body());
 }
@@ -317,6 +402,36 @@ TEST_F(QueuesTest, EveryItemReachesExactlyOneGetterUnderRandomCancellations) {
   loop->run_until_complete(body());
 }
 
+TEST_F(QueuesTest, EveryItemReachesExactlyOneTakerUnderCancellationsAndItemsTakenFirst) {
+  auto body = [&]() -> Coro<void> {
+    Queue<int> q;
+    std::vector<Task<int>> getters;
+    for (int i = 0; i < 40; ++i) getters.push_back(asyncio::create_task(get_one(q)));
+    co_await asyncio::sleep(0s);
+    std::vector<int> received;
+    for (int i = 0; i < 60; ++i) {
+      q.put_nowait(i);
+      if (i % 3 == 0) getters[i % 40].cancel();
+      if (i % 5 == 2) received.push_back(q.get_nowait());
+      if (i % 7 == 3) co_await asyncio::sleep(0s);  // some woken getters run, some do not
+    }
+    while (!q.empty()) received.push_back(q.get_nowait());
+    for (auto& t : getters) {
+      if (!t.done()) t.cancel();
+    }
+    auto outcomes = co_await asyncio::gather(asyncio::return_exceptions, getters);
+    for (auto& o : outcomes) {
+      if (o.has_value()) received.push_back(o.value());
+    }
+    while (!q.empty()) received.push_back(q.get_nowait());
+    std::sort(received.begin(), received.end());
+    std::vector<int> expected(60);
+    std::iota(expected.begin(), expected.end(), 0);
+    EXPECT_EQ(received, expected);
+  };
+  loop->run_until_complete(body());
+}
+
 // --- shutdown (Python 3.13) ---
 
 TEST_F(QueuesTest, ShutdownLetsGettersDrainThenRaises) {
@@ -376,7 +491,7 @@ TEST_F(QueuesTest, ImmediateShutdownVoidsTheItemPromisedToAWokenGetter) {
     Queue<int> q;
     auto woken = asyncio::create_task(get_one(q));
     co_await asyncio::sleep(0s);
-    q.put_nowait(1);  // promised to `woken`, which has not run yet
+    q.put_nowait(1);  // wakes `woken`, which has not run yet
     q.shutdown(true);
     co_await asyncio::gather(asyncio::return_exceptions, woken);
     EXPECT_EQ(outcome(woken), "QueueShutDown");

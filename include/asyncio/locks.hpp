@@ -83,14 +83,16 @@ class [[nodiscard]] ScopedAcquire {
 ///     { auto held = co_await lock.scoped(); ... }   // async with lock:
 ///
 /// Fair: tasks get the lock in the order they asked for it. release() hands the lock straight
-/// to the first waiting task, so locked() stays true until that task has run and released it.
+/// to the first waiting task: until that task runs, locked() is false (as Python's, whose woken
+/// task takes the lock when it runs), yet an acquire() in between waits behind it.
 class Lock {
  public:
   Lock() noexcept : waiters_("Lock", this, &hand_on) {}
   Lock(const Lock&) = delete;
   Lock& operator=(const Lock&) = delete;
 
-  bool locked() const noexcept { return locked_; }
+  /// Whether a task holds the lock; not one it was handed to that has not run yet.
+  bool locked() const noexcept { return locked_ && !waiters_.has_woken(); }
   /// How many tasks wait in acquire() and have not been handed the lock yet.
   std::size_t waiters() const noexcept { return waiters_.waiting_count(); }
 

@@ -3,12 +3,15 @@
 // Python 3.13's shutdown.
 //
 // Implementation notes. The bookkeeping is non-template (detail::QueueBase); the typed part
-// only moves items in and out of its storage. A task woken by put_nowait is promised one item
-// (`reserved_items_`), and a task woken by get_nowait one free slot (`reserved_slots_`): until
-// it runs, nobody else can take what it was promised, so waiters are served strictly in FIFO
-// order, and a woken task cancelled before it ran passes its promise on to the next waiter
-// (CPython's bpo-23812: a cancelled get must lose no item). The fast paths, a get with an item
-// available and a put with a slot free, neither suspend nor allocate.
+// only moves items in and out of its storage. As in Python, an item put stays in the queue until
+// a getter takes it: put_nowait wakes one waiting getter per item, but until that task runs,
+// get_nowait (or a get that need not wait) may take the item, and the woken getter then waits
+// again, at the back (Python's Queue.get finds the queue empty and loops); slots freed for
+// woken putters likewise. A woken task is counted as holding an item (`reserved_items_`) or a
+// slot (`reserved_slots_`) so that it never runs without one: taking it first takes the wake-up
+// back (WaitQueue::take_back_last_wake). A woken task cancelled before it ran passes its item on
+// to the next waiter (CPython's bpo-23812: a cancelled get must lose no item). The fast paths, a
+// get with an item available and a put with a slot free, neither suspend nor allocate.
 #pragma once
 
 #include <coroutine>
@@ -33,12 +36,12 @@ class QueueBase {
 
   /// How many items the queue holds at most; 0: no limit.
   std::size_t maxsize() const noexcept { return maxsize_; }
-  /// How many items are in the queue, including those promised to woken getters.
+  /// How many items are in the queue (those woken getters will take included).
   std::size_t qsize() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
   /// True when the queue holds maxsize items (never with maxsize 0).
   bool full() const noexcept { return maxsize_ != 0 && size_ >= maxsize_; }
-  /// How many tasks wait in get() (put()) and have not been promised an item (a slot) yet.
+  /// How many tasks wait in get() (put()) and have not been woken to take an item (a slot).
   std::size_t waiting_getters() const noexcept { return getters_.waiting_count(); }
   std::size_t waiting_putters() const noexcept { return putters_.waiting_count(); }
 
@@ -56,18 +59,21 @@ class QueueBase {
   static constexpr std::uint8_t granted = 0;    // promised an item, or a free slot
   static constexpr std::uint8_t shut_down = 1;  // shutdown(): raise QueueShutDown
 
+  // An item (a slot) nobody was woken to take.
   bool can_get() const noexcept { return size_ > reserved_items_; }
   bool can_put() const noexcept { return maxsize_ == 0 || size_ + reserved_slots_ < maxsize_; }
 
-  /// put_nowait's checks: QueueShutDown, then QueueFull.
-  void check_put() const {
+  /// put_nowait's checks: QueueShutDown, then QueueFull. A slot left only for a woken putter
+  /// is taken from it.
+  void check_put() {
     if (shutdown_ || !can_put()) [[unlikely]]
-      throw_put_error();
+      check_put_slow();
   }
-  /// get_nowait's checks: QueueEmpty, or QueueShutDown once shut down.
-  void check_get() const {
+  /// get_nowait's checks: QueueEmpty, or QueueShutDown once shut down and empty. An item left
+  /// only for a woken getter is taken from it.
+  void check_get() {
     if (!can_get()) [[unlikely]]
-      throw_get_error();
+      check_get_slow();
   }
   void item_added() noexcept {
     ++size_;
@@ -90,13 +96,13 @@ class QueueBase {
   /// Shuts down; with `immediate`, the `dropped` items left were just removed from the storage.
   void shut_down_after(bool immediate, std::size_t dropped) noexcept;
 
-  // Invariants: reserved_items_ <= size_, and while a getter waits, every item is promised
-  // (size_ == reserved_items_); while a putter waits, every slot is taken or promised
-  // (size_ + reserved_slots_ >= maxsize_).
+  // Invariants: reserved_items_ <= size_, and while a getter waits, every item is left for a
+  // woken getter (size_ == reserved_items_); while a putter waits, every slot is taken or left
+  // for a woken putter (size_ + reserved_slots_ >= maxsize_).
   std::size_t maxsize_;
   std::size_t size_ = 0;
-  std::size_t reserved_items_ = 0;  // items promised to woken getters
-  std::size_t reserved_slots_ = 0;  // slots promised to woken putters
+  std::size_t reserved_items_ = 0;  // getters woken (told `granted`) that have not run yet
+  std::size_t reserved_slots_ = 0;  // putters woken (told `granted`) that have not run yet
   std::size_t unfinished_tasks_ = 0;
   bool all_done_ = true;  // unfinished_tasks_ == 0: what join() reads when it is awaited
   bool shutdown_ = false;
@@ -105,8 +111,8 @@ class QueueBase {
   WaitQueue joiners_{"Queue"};
 
  private:
-  [[noreturn]] void throw_put_error() const;
-  [[noreturn]] void throw_get_error() const;
+  void check_put_slow();
+  void check_get_slow();
   void wake_getters() noexcept;
   void wake_putters() noexcept;
   static void hand_on_item(void* self, std::uint8_t reason) noexcept;
@@ -128,7 +134,7 @@ class BasicQueue : public detail::QueueBase {
   class [[nodiscard]] GetAwaiter final : public detail::Waiter {
    public:
     explicit GetAwaiter(BasicQueue& queue) noexcept : q_(queue) {}
-    bool await_ready() const noexcept { return q_.can_get() || q_.shutdown_; }
+    bool await_ready() const noexcept { return !q_.empty() || q_.shutdown_; }
     template <detail::AsyncioPromise P>
     void await_suspend(std::coroutine_handle<P>) {
       suspend(q_.getters_);
@@ -148,7 +154,7 @@ class BasicQueue : public detail::QueueBase {
   class [[nodiscard]] PutAwaiter final : public detail::Waiter {
    public:
     PutAwaiter(BasicQueue& queue, T&& item) : q_(queue), item_(std::move(item)) {}
-    bool await_ready() const noexcept { return q_.can_put() || q_.shutdown_; }
+    bool await_ready() const noexcept { return !q_.full() || q_.shutdown_; }
     template <detail::AsyncioPromise P>
     void await_suspend(std::coroutine_handle<P>) {
       suspend(q_.putters_);
@@ -170,13 +176,14 @@ class BasicQueue : public detail::QueueBase {
   /// down.
   PutAwaiter put(T item) { return PutAwaiter(*this, std::move(item)); }
 
-  /// Takes an item at once: QueueEmpty when none is available (an item promised to a woken
-  /// getter is not), QueueShutDown when shut down and empty.
+  /// Takes an item at once: QueueEmpty when the queue is empty, QueueShutDown when shut down and
+  /// empty. A getter woken for the item and not run yet waits again.
   T get_nowait() {
     check_get();
     return take();
   }
-  /// Puts an item at once: QueueFull when no slot is free, QueueShutDown when shut down.
+  /// Puts an item at once: QueueFull when the queue is full, QueueShutDown when shut down. A
+  /// putter woken for the slot and not run yet waits again.
   void put_nowait(T item) {
     check_put();
     storage_.push(std::move(item));

@@ -1,5 +1,5 @@
-// QueueBase: the item-type independent bookkeeping of the queues (promises to woken getters
-// and putters, shutdown, task_done); see queues.hpp.
+// QueueBase: the item-type independent bookkeeping of the queues (getters and putters woken
+// and taken back, shutdown, task_done); see queues.hpp.
 #include "asyncio/queues.hpp"
 
 #include <algorithm>
@@ -7,14 +7,20 @@
 
 namespace asyncio::detail {
 
-void QueueBase::throw_put_error() const {
+void QueueBase::check_put_slow() {
   if (shutdown_) throw QueueShutDown();
-  throw QueueFull();
+  if (full()) throw QueueFull();
+  putters_.take_back_last_wake(granted);
+  --reserved_slots_;
 }
 
-void QueueBase::throw_get_error() const {
-  if (shutdown_) throw QueueShutDown();
-  throw QueueEmpty();
+void QueueBase::check_get_slow() {
+  if (empty()) {
+    if (shutdown_) throw QueueShutDown();
+    throw QueueEmpty();
+  }
+  getters_.take_back_last_wake(granted);
+  --reserved_items_;
 }
 
 void QueueBase::wake_getters() noexcept {

@@ -22,8 +22,11 @@ namespace asyncio::detail {
 static_assert(sizeof(void*) != 8 || sizeof(TaskState<void>) <= 72);
 
 void TaskBase::step() {
-  if (has_context_) [[unlikely]] {
-    step_in_context();
+  if (has_context_ || step_withdrawn_) [[unlikely]] {
+    if (step_withdrawn_)
+      step_withdrawn_ = false;  // the task waits again (withdraw_step)
+    else
+      step_in_context();
     return;
   }
   TaskBase*& running = scheduler_->current_task();

@@ -16,7 +16,7 @@ CancelOutcome Waiter::cancel_wait(TaskBase*, const std::exception_ptr&) {
   if (state_ != State::waiting) return CancelOutcome::too_late;  // the task is scheduled already
   queue_->remove_waiting(this);
   state_ = State::cancelled;
-  task_->schedule_step();
+  task_->schedule_step_or_give_back();
   return CancelOutcome::aborted;
 }
 
@@ -62,6 +62,19 @@ void Waiter::abandon() noexcept {
   state_ = State::idle;
 }
 
+void WaitQueue::take_back_last_wake(std::uint8_t reason) noexcept {
+  Waiter* w = woken_.tail;
+  while (w->reason_ != reason) w = w->prev_;
+  woken_.remove(w);
+  if (w->task_->cancellation_pending()) {  // its scheduled step raises it
+    w->state_ = Waiter::State::cancelled;
+    w->task_->make_cancel_final();
+    return;
+  }
+  push(w);
+  w->task_->withdraw_step();
+}
+
 void WaitQueue::detach_all() noexcept {
   std::size_t count = 0;
   TaskBase* first = waiting_.head ? waiting_.head->task_ : woken_.head->task_;
@@ -73,7 +86,7 @@ void WaitQueue::detach_all() noexcept {
   while (Waiter* w = waiting_.head) {
     waiting_.remove(w);
     detach(w);
-    w->task_->schedule_step();
+    w->task_->schedule_step_or_give_back();
   }
   while (Waiter* w = woken_.head) {  // already scheduled
     woken_.remove(w);

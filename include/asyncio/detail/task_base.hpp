@@ -154,6 +154,20 @@ class TaskBase : public FutureStateBase, public Callback {
   }
   /// Puts the task on the ready queue (sleep(0), or a wake-up).
   void schedule_step() noexcept { scheduler_->push_ready_task(this); }
+  /// A wake-up the task has not run yet was taken back (wait_queue.hpp): the step it scheduled
+  /// does nothing when the loop reaches it, and the task goes on waiting.
+  void withdraw_step() noexcept { step_withdrawn_ = true; }
+  /// schedule_step(), for a task that may have a withdrawn step still on the ready queue: that
+  /// one is given back instead.
+  void schedule_step_or_give_back() noexcept {
+    if (step_withdrawn_) [[unlikely]]
+      step_withdrawn_ = false;
+    else
+      schedule_step();
+  }
+  /// The pending cancellation is the one the task raises, as after an aborted wait: uncancel()
+  /// no longer withdraws it.
+  void make_cancel_final() noexcept { cancel_is_final_ = true; }
   /// Python's Task.__eager_start: runs the new task's first step now, with its creator's
   /// context put aside (the caller holds a reference: the step may finish the task).
   void start_eagerly() noexcept;
@@ -220,7 +234,7 @@ class TaskBase : public FutureStateBase, public Callback {
   /// The task's entry in the loop's side table (has_extras_ must be set).
   TaskExtras& extras() const noexcept { return scheduler_->task_extras().find(this)->second; }
   TaskExtras& make_extras();
-  static constexpr std::uint64_t max_number = (std::uint64_t{1} << 26) - 1;  // number_'s range
+  static constexpr std::uint64_t max_number = (std::uint64_t{1} << 25) - 1;  // number_'s range
   /// The constructor's rare case: a name given, or a number number_ cannot hold.
   [[gnu::noinline]] void name_task(std::string_view name, std::uint64_t number);
   /// Completes the task from its root frame's outcome: a value was stored, `error` is null;
@@ -259,7 +273,8 @@ class TaskBase : public FutureStateBase, public Callback {
   bool running() const noexcept;
 
   // Invariant (CPython's): a task is either on the ready queue, or waiting on exactly one
-  // target (waiting_on_), or running, or done; never two of these at once.
+  // target (waiting_on_), or running, or done; never two of these at once. The one exception:
+  // a waiting task whose withdrawn step (step_withdrawn_) is still on the ready queue.
   // The frames, in one word: the root frame's address while the root is the innermost frame
   // (also once it finished running), else the address of the innermost FrameLink with
   // link_bit set, from which the links lead out to the root; 0 once the frames are destroyed.
@@ -271,7 +286,7 @@ class TaskBase : public FutureStateBase, public Callback {
     ContextData* final_context_;        // once done, with has_context_: its own values (a count)
   };
   std::uint32_t index_ = 0;        // its slot in the loop's TaskRegistry
-  std::uint32_t number_ : 26 = 0;  // for the default name "Task-<number>"
+  std::uint32_t number_ : 25 = 0;  // for the default name "Task-<number>"
   // The task has a context (contextvars.hpp). Its own values: in its TaskRegistry slot between
   // steps, in current_context during a step (task.hpp, step_in_context), in final_context_
   // once done. Or, with context_is_shared_, a Context it runs in, kept in its TaskExtras.
@@ -283,6 +298,9 @@ class TaskBase : public FutureStateBase, public Callback {
   // The pending cancellation (exception_) was handed to the wait, which gave up
   // (CancelOutcome::aborted): uncancel() no longer withdraws it.
   bool cancel_is_final_ : 1 = false;
+  // The task is on the ready queue for a wake-up that was taken back (withdraw_step): that step
+  // does nothing but clear this.
+  bool step_withdrawn_ : 1 = false;
   // CPython's _must_cancel is not a field: while the task is pending, a non-null exception_
   // (FutureStateBase) is the CancelledError to throw at its next resumption. The cancel
   // request count, Task.cancelling(), lives in FutureStateBase too, where it fills padding.

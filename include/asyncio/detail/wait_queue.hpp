@@ -9,12 +9,14 @@
 // cancelled while it was still waiting; it was unlinked and its task scheduled. `detached`: the
 // primitive was destroyed under it. `idle`: none of these (not suspended, or resumed).
 //
-// Woken waiters stay linked (in the woken list) until their task runs, for two reasons: a
+// Woken waiters stay linked (in the woken list) until their task runs, for three reasons: a
 // waiter that was woken and then cancelled before it ran must hand what it was given on to the
 // next one (CPython's race fixes bpo-23812, bpo-27585, gh-90155), which the queue's `hand_on`
-// hook does; and a primitive destroyed while tasks wait on it must reach every waiter that still
-// refers to it. Waking never resumes a task inline: it puts the task on the loop's ready queue,
-// as completing a future does.
+// hook does; a queue may take a wake-up back (take_back_last_wake) when another task takes the
+// item first, as Python's woken getter then finds the queue empty and waits again; and a
+// primitive destroyed while tasks wait on it must reach every waiter that still refers to it.
+// Waking never resumes a task inline: it puts the task on the loop's ready queue, as completing
+// a future does.
 #pragma once
 
 #include <cassert>
@@ -138,6 +140,12 @@ class WaitQueue {
     while (Waiter* w = waiting_.head) wake(w, reason);
   }
 
+  /// Takes back the wake-up told `reason` that was given last and has not run yet (there must
+  /// be one): its task waits again, at the back, and the step the wake-up scheduled does
+  /// nothing. A task cancelled since it was woken raises CancelledError instead, as if cancelled
+  /// while waiting.
+  void take_back_last_wake(std::uint8_t reason) noexcept;
+
  private:
   friend class Waiter;
 
@@ -173,7 +181,7 @@ class WaitQueue {
     woken_.push_back(w);
     w->state_ = Waiter::State::woken;
     w->reason_ = reason;
-    w->task_->schedule_step();
+    w->task_->schedule_step_or_give_back();
   }
   void remove_waiting(Waiter* w) noexcept {
     waiting_.remove(w);
