@@ -210,7 +210,6 @@ TEST_F(EventLoopTest, AKeyboardInterruptFromACallbackLeavesTheRunAndTheRestStayQ
   }).join();
   EXPECT_THROW(loop->run_until_complete(never), asyncio::KeyboardInterrupt);
   EXPECT_EQ(reported("Exception in callback"), 0u);
-  EXPECT_EQ(reported("Exception in done callback"), 0u);
   never.cancel();
 }
 

@@ -192,7 +192,7 @@ TEST_F(FutureTest, ExceptionInDoneCallbackGoesToTheHandler) {
   f.set_result();
   run_iterations(1);
   EXPECT_EQ(after, 1);
-  ASSERT_EQ(reported("Exception in done callback"), 1u);
+  ASSERT_EQ(reported("Exception in callback"), 1u);  // Python's: a done callback is a Handle
   EXPECT_EQ(asyncio_test::what(reports[0].exception), "cb failed");
 }
 

@@ -122,6 +122,19 @@ TEST(Run, DebugFlagReachesTheLoop) {
   EXPECT_FALSE(asyncio::run(main_coro()));
 }
 
+// Python's PYTHONASYNCIODEBUG, and asyncio.run(debug=None) following it.
+TEST(Run, ASYNCIO_DEBUGSetTurnsDebugModeOnUnlessRunSaysOtherwise) {
+  auto main_coro = []() -> Coro<bool> { co_return asyncio::get_running_loop().get_debug(); };
+  ASSERT_EQ(setenv("ASYNCIO_DEBUG", "1", 1), 0);
+  EXPECT_TRUE(asyncio::new_event_loop()->get_debug());
+  EXPECT_TRUE(asyncio::run(main_coro()));
+  EXPECT_FALSE(asyncio::run(main_coro(), false));
+  ASSERT_EQ(setenv("ASYNCIO_DEBUG", "", 1), 0);  // empty: as if not set
+  EXPECT_FALSE(asyncio::new_event_loop()->get_debug());
+  ASSERT_EQ(unsetenv("ASYNCIO_DEBUG"), 0);
+  EXPECT_FALSE(asyncio::run(main_coro()));
+}
+
 TEST(Loops, GetRunningLoopOnlyWhileOneRuns) {
   EXPECT_THROW(asyncio::get_running_loop(), asyncio::RuntimeError);
   auto loop = asyncio::new_event_loop();

@@ -352,7 +352,8 @@ class EventLoop {
   /// create_future, create_task, run_in_executor) or touching its futures and tasks (result,
   /// exception, set_result, set_exception, cancel, add/remove_done_callback) from another
   /// thread raises RuntimeError, as Python's debug mode does. Outside debug mode these checks
-  /// cost one test of a flag.
+  /// cost one test of a flag. A loop starts in debug mode when the environment variable
+  /// ASYNCIO_DEBUG is set to a non-empty value (Python's PYTHONASYNCIODEBUG).
   void set_debug(bool enabled) noexcept;
   bool get_debug() const noexcept { return scheduler_.debug(); }
   void set_slow_callback_duration(Clock::duration d) noexcept {

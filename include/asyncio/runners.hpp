@@ -36,8 +36,9 @@ void forget_current_loop(const EventLoop* loop) noexcept;
 
 /// What asyncio::run may be told (Python's asyncio.run(main, debug=...)).
 struct RunOptions {
-  /// The loop's debug mode (EventLoop::set_debug).
-  bool debug = false;
+  /// The loop's debug mode (EventLoop::set_debug), when given; else the loop's default (on when
+  /// ASYNCIO_DEBUG is set), as Python's debug=None.
+  std::optional<bool> debug{};
   /// How long the shutdown waits for the default executor's threads to finish their calls
   /// (Python's constants.THREAD_JOIN_TIMEOUT); after that they are left to finish on their own.
   Clock::duration executor_shutdown_timeout = std::chrono::seconds(300);
@@ -184,7 +185,7 @@ T Runner::run_main(Task<T>& task) {
 /// compile time. Return what they hold instead, or run a loop of your own (new_event_loop and
 /// run_until_complete) that outlives them.
 template <class T>
-T run(Coro<T> main, RunOptions options) {
+T run(Coro<T> main, RunOptions options = {}) {
   static_assert(
       !detail::loop_bound<T>,
       "asyncio::run(main): main's result refers to the loop that run() creates and destroys "
@@ -198,7 +199,7 @@ T run(Coro<T> main, RunOptions options) {
 }
 
 template <class T>
-T run(Coro<T> main, bool debug = false) {
+T run(Coro<T> main, bool debug) {
   return run(std::move(main), RunOptions{.debug = debug});
 }
 

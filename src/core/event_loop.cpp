@@ -78,6 +78,7 @@ EventLoop::EventLoop(std::unique_ptr<selectors::Selector> selector)
 
 void EventLoop::start() {
   add_reader(remote_->wakeup_fd(), [this] { remote_->take_into(scheduler_); });
+  if (const char* debug = std::getenv("ASYNCIO_DEBUG"); debug && *debug) set_debug(true);
   if (const char* inspect = std::getenv("ASYNCIO_INSPECT");
       inspect && std::string_view(inspect) == "1")
     enable_inspection_from_environment();

@@ -142,7 +142,7 @@ bool DoneCallbackBase::dispatch(Callback* cb, Action action, void* found) {
         throw;
       } catch (...) {
         state->loop()->call_exception_handler(
-            {"Exception in done callback", std::current_exception(), state->describe()});
+            {"Exception in callback", std::current_exception(), state->describe()});
       }
       delete self;
       state->release();
