@@ -208,11 +208,13 @@ class VectorResults {
 /// Python's _GatheringFuture: completes when every child is done (or at the first failure),
 /// and cancelling it cancels every child. `Results` keeps the children's values.
 ///
-/// A child's completion is handled at once, inside the child's completion, not one loop
+/// A child's completion is counted at once, inside the child's completion, not one loop
 /// iteration later as CPython's done callback is: it runs no user code, and with many children
 /// it saves a pass through the ready queue and over every child's memory. The gather takes the
-/// child's value then and drops its reference to it. The gather's own awaiters are woken
-/// through the ready queue as usual.
+/// child's value then and drops its reference to it. Only the child that decides the outcome
+/// (the first to fail, or the last to finish) has its callback queued, and the gather completes
+/// when that runs, as in Python: until then the gather is not done, so cancel() still cancels
+/// the children left. The gather's own awaiters are woken through the ready queue as usual.
 template <class Results>
 class GatherState final : public FutureStateBase {
  public:
@@ -270,53 +272,64 @@ class GatherState final : public FutureStateBase {
  private:
   static bool dispatch(Callback* cb, Callback::Action action, void* found) {
     auto* child = static_cast<GatherChild*>(cb);
-    if (action == Callback::Action::find_awaiter) {
-      *static_cast<FutureStateBase**>(found) = child->gather;
-      return false;
-    }
-    struct Release {  // both references, also when completing the gather throws
-      FutureStateBase* future;
-      GatherState* self;
-      ~Release() {
-        self->release();
-        future->release();
+    auto* self = static_cast<GatherState*>(child->gather);
+    switch (action) {
+      case Callback::Action::find_awaiter:
+        *static_cast<FutureStateBase**>(found) = self;
+        return false;
+      case Callback::Action::completed: {
+        struct Release {  // also when taking the child's value throws
+          FutureStateBase* future;
+          ~Release() { future->release(); }
+        } child_ref{std::exchange(child->future, nullptr)};
+        if (self->child_done(child - self->children_.get(), child_ref.future))
+          return true;  // queued: the gather completes when it runs, holding its reference
+        break;
       }
-    } refs{std::exchange(child->future, nullptr), static_cast<GatherState*>(child->gather)};
-    if (action == Callback::Action::completed)
-      refs.self->child_done(child - refs.self->children_.get(), refs.future);
+      case Callback::Action::run:  // the deciding child's callback
+        if (!self->done()) self->complete();
+        break;
+      case Callback::Action::discard:  // unrun: a pending child's list, or the ready queue
+        if (child->future) std::exchange(child->future, nullptr)->release();
+        break;
+    }
+    self->release();
     return false;
   }
 
-  // CPython's gather._done_callback, which also takes the child's value.
-  void child_done(std::size_t index, FutureStateBase* child) {
+  // CPython's gather._done_callback, which also takes the child's value. Returns true when this
+  // child decides the outcome, which complete() delivers when its callback runs.
+  bool child_done(std::size_t index, FutureStateBase* child) {
     ++finished_;
-    if (done()) {
+    if (decided_ || done()) {
       if (!child->cancelled()) child->exception();  // mark it retrieved
-      return;
+      return false;
     }
     if constexpr (!Results::outcomes) {
-      if (child->cancelled()) {
-        set_exception(child->stored_exception());
-        return;
-      }
-      if (child->stored_exception()) {
-        set_exception(child->exception());  // which marks it retrieved
-        return;
-      }
+      if (child->cancelled()) return decide(child->stored_exception());
+      if (child->stored_exception()) return decide(child->exception());  // marks it retrieved
     }
     try {
       results_.take(index, child);
-      if (finished_ < count_) return;
-      if (cancel_requested_) {
-        set_exception(child->cancelled() ? child->stored_exception() : make_cancelled_error({}));
-        return;
-      }
+      if (finished_ < count_) return false;
+      if (cancel_requested_)
+        return decide(child->cancelled() ? child->stored_exception() : make_cancelled_error({}));
       slot_.value.emplace(results_.result());
     } catch (...) {
-      set_exception(std::current_exception());
-      return;
+      return decide(std::current_exception());
     }
-    finish();
+    return decide(nullptr);
+  }
+  bool decide(std::exception_ptr error) noexcept {
+    decided_ = true;
+    decided_error_ = std::move(error);
+    return true;
+  }
+  void complete() {
+    if (decided_error_)
+      set_exception(std::move(decided_error_));
+    else
+      finish();
   }
 
   // Invariant: children_[0, watched_) are constructed. A child's reference is dropped when its
@@ -333,6 +346,10 @@ class GatherState final : public FutureStateBase {
   std::size_t watched_ = 0;   // children watched so far
   std::size_t finished_ = 0;  // children done
   bool cancel_requested_ = false;
+  // A child decided the outcome: the value in slot_, or decided_error_; the gather completes
+  // when that child's queued callback runs.
+  bool decided_ = false;
+  std::exception_ptr decided_error_;
   ValueSlot<Result> slot_;
 };
 
