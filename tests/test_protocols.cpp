@@ -535,7 +535,17 @@ TEST_F(ProtocolTest, EofReceivedReturningTrueKeepsTheConnectionOpenForWriting) {
     EXPECT_TRUE(transport->can_write_eof());
     transport->write("hi");
     transport->write_eof();
-    EXPECT_THROW(transport->write("more"), asyncio::RuntimeError);
+    auto error_of = [](auto call) {
+      try {
+        call();
+      } catch (const asyncio::RuntimeError& e) {
+        return std::string(e.what());
+      }
+      return std::string();
+    };
+    EXPECT_EQ(error_of([&] { transport->write("more"); }), "Cannot call write() after write_eof()");
+    EXPECT_EQ(error_of([&] { transport->writelines({"more"}); }),
+              "Cannot call writelines() after write_eof()");  // Python 3.12's
     co_await asyncio_test::wait_until([&] { return client->events.find('e') != std::string::npos; },
                                       10s, "EOF from the server");
     EXPECT_EQ(client->received, "you said: hi");
@@ -642,6 +652,50 @@ TEST_F(ProtocolTest, PipesAtTheProtocolLevel) {
     EXPECT_EQ(reader->received, "through the pipe");
     EXPECT_EQ(folded(reader->events), "mdel");
     EXPECT_EQ(writer->events, "ml");
+  }());
+}
+
+// Python's read pipe calls data_received from its read callback and eof_received as a callback
+// of its own: an error in either is reported, and the pipe goes on (to its end, at EOF).
+TEST_F(ProtocolTest, ConnectAcceptedSocketRefusesADatagramSocket) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  run([&]() -> Coro<void> {
+    const bool refused = co_await asyncio_test::throws<std::invalid_argument>(
+        asyncio::connect_accepted_socket([] { return std::make_shared<Recorder>(); }, fd));
+    EXPECT_TRUE(refused);  // Python's ValueError("A Stream Socket was expected, ...")
+  }());
+}
+
+TEST_F(ProtocolTest, AReadPipesThrowingCallbacksAreReportedAndThePipeGoesOn) {
+  struct Fragile : Recorder {
+    void data_received(std::string_view data) override {
+      Recorder::data_received(data);
+      if (data.find("boom") != std::string_view::npos) throw std::runtime_error("boom");
+    }
+    bool eof_received() override {
+      Recorder::eof_received();
+      throw std::runtime_error("eof");
+    }
+  };
+  run([&]() -> Coro<void> {
+    int fds[2];
+    EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    asyncio_test::Fd write_end(fds[1]);
+    auto [read_end, reader] =
+        co_await asyncio::connect_read_pipe([] { return std::make_shared<Fragile>(); }, fds[0]);
+    EXPECT_EQ(::write(write_end.fd, "boom", 4), 4);
+    co_await asyncio_test::wait_until([&] { return reported("Exception in callback") == 1; }, 10s,
+                                      "the error to be reported");
+    EXPECT_FALSE(read_end->is_closing());
+    EXPECT_EQ(::write(write_end.fd, "more", 4), 4);
+    co_await asyncio_test::wait_until([&] { return reader->received == "boommore"; }, 10s,
+                                      "the next bytes");
+    write_end.close();  // EOF
+    co_await asyncio_test::wait_until([&] { return reader->lost(); }, 10s, "connection_lost");
+    EXPECT_EQ(reported("Exception in callback"), 2u);
+    EXPECT_EQ(folded(reader->events), "mdel");
+    EXPECT_EQ(reader->lost_with, nullptr);
   }());
 }
 
@@ -945,7 +999,9 @@ TEST_F(ProtocolTest, DatagramErrorsGoToErrorReceivedAndTheTransportStaysOpen) {
   }());
 }
 
-TEST_F(ProtocolTest, ThrowingDatagramReceivedClosesThatEndpoint) {
+// Python calls datagram_received from the transport's read callback: its error is reported and
+// the endpoint stays open.
+TEST_F(ProtocolTest, AThrowingDatagramReceivedIsReportedAndTheEndpointStaysOpen) {
   run([&]() -> Coro<void> {
     asyncio::DatagramOptions options;
     options.local_host = "127.0.0.1";
@@ -962,9 +1018,15 @@ TEST_F(ProtocolTest, ThrowingDatagramReceivedClosesThatEndpoint) {
     auto [sender, unused] = co_await asyncio::create_datagram_endpoint(
         [] { return std::make_shared<DatagramRecorder>(); }, unbound);
     sender->sendto("boom", address);
-    co_await asyncio_test::wait_until([&] { return fragile->lost(); }, 10s,
-                                      "the endpoint to close");
-    EXPECT_EQ(reported("Fatal error: protocol.datagram_received() call failed."), 1u);
+    co_await asyncio_test::wait_until([&] { return reported("Exception in callback") == 1; }, 10s,
+                                      "the error to be reported");
+    EXPECT_FALSE(transport->is_closing());
+    fragile->throw_on_datagram = false;
+    sender->sendto("fine", address);
+    co_await asyncio_test::wait_until([&] { return fragile->received.size() == 1; }, 10s,
+                                      "the next datagram");
+    EXPECT_EQ(fragile->events, "mgg");
+    transport->close();
     sender->close();
     co_await asyncio_test::wait_until([&] { return unused->lost(); }, 10s, "connection_lost");
   }());

@@ -1,6 +1,6 @@
 // The keyword arguments of Python's create_connection / open_connection (ConnectionOptions)
-// and of start_tls (StartTLSOptions), for designated initializers: {.ssl = context}. (The TLS
-// ones come last, after those that were there before them, so that older initializers compile.)
+// and of start_tls (StartTLSOptions), for designated initializers: {.ssl = context}. They are
+// in Python's order, which designated initializers follow.
 #pragma once
 
 #include <chrono>
@@ -17,18 +17,12 @@ class SSLContext;
 }
 
 struct ConnectionOptions {
-  /// Bind the socket here before connecting (host "" = any address; port 0 = any port).
-  std::optional<std::pair<std::string, std::uint16_t>> local_addr{};
-  /// RFC 8305 Happy Eyeballs: start the next address's attempt after this delay while the
-  /// earlier ones are still connecting; unset tries one address after another.
-  std::optional<std::chrono::milliseconds> happy_eyeballs_delay{};
-  /// Reorder the addresses alternating families, first family first `interleave` times (1
-  /// when happy_eyeballs_delay is set and this is 0).
-  int interleave = 0;
-  int family = 0;  // AF_INET or AF_INET6 to choose; 0: both
   /// TLS over the connection with this context (Python's ssl=; ssl::create_default_context()
   /// for Python's ssl=True). The connection is returned once the handshake is done.
   std::shared_ptr<ssl::SSLContext> ssl{};
+  int family = 0;  // AF_INET or AF_INET6 to choose; 0: both
+  /// Bind the socket here before connecting (host "" = any address; port 0 = any port).
+  std::optional<std::pair<std::string, std::uint16_t>> local_addr{};
   /// The name to ask for (SNI) and check the certificate against; unset: the host connected
   /// to; "": neither (and the context must not check host names). Only with ssl
   /// (std::invalid_argument otherwise, as Python's ValueError).
@@ -37,6 +31,12 @@ struct ConnectionOptions {
   /// long closing waits for the peer's close_notify (30 s unset). Only with ssl.
   std::optional<std::chrono::milliseconds> ssl_handshake_timeout{};
   std::optional<std::chrono::milliseconds> ssl_shutdown_timeout{};
+  /// RFC 8305 Happy Eyeballs: start the next address's attempt after this delay while the
+  /// earlier ones are still connecting; unset tries one address after another.
+  std::optional<std::chrono::milliseconds> happy_eyeballs_delay{};
+  /// Reorder the addresses alternating families, first family first `interleave` times (1
+  /// when happy_eyeballs_delay is set and this is 0).
+  int interleave = 0;
 };
 
 /// start_tls's options (Python's loop.start_tls / StreamWriter.start_tls keywords).

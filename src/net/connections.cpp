@@ -226,6 +226,9 @@ Coro<StreamConnection> connect_accepted_socket(ProtocolFactory factory, OwnedFd 
                                                ConnectionOptions options) {
   TLSSettings tls = tls_settings(options, "", true);
   const int fd = owned.get();
+  if (is_socket_but_not_stream(fd)) {
+    throw std::invalid_argument("A Stream Socket was expected, got fd " + std::to_string(fd));
+  }
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) throw_errno(errno, "fcntl");
   co_return co_await connection_over(factory, std::move(owned), std::move(tls));

@@ -119,11 +119,12 @@ void DatagramSocketTransport::read_ready() {
     return error_received(error.code().value());
   }
   if (!got || !protocol_) return;
+  // A protocol callback that throws is reported and the endpoint stays open: Python calls it
+  // from the transport's read callback, whose error the loop reports.
   try {
     protocol_->datagram_received(std::string_view(data, got->first), got->second);
   } catch (...) {
-    report("Fatal error: protocol.datagram_received() call failed.", std::current_exception());
-    lose(std::current_exception());
+    report("Exception in callback", std::current_exception());
   }
 }
 
@@ -132,8 +133,7 @@ void DatagramSocketTransport::error_received(int error) noexcept {
   try {
     protocol_->error_received(std::make_exception_ptr(errno_error(error, "datagram socket")));
   } catch (...) {
-    report("Fatal error: protocol.error_received() call failed.", std::current_exception());
-    lose(std::current_exception());
+    report("Exception in callback", std::current_exception());
   }
 }
 

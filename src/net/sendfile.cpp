@@ -35,9 +35,7 @@ void check_sendfile_arguments(int fd, std::int64_t offset, std::optional<std::si
     throw std::invalid_argument("offset must be a non-negative integer (got " +
                                 std::to_string(offset) + ")");
   if (count && *count == 0) throw std::invalid_argument("count must be a positive integer (got 0)");
-  int type = 0;
-  socklen_t size = sizeof type;
-  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &size) == 0 && type != SOCK_STREAM)
+  if (detail::is_socket_but_not_stream(fd))
     throw std::invalid_argument("only SOCK_STREAM type sockets are supported");
 }
 

@@ -114,6 +114,10 @@ void StreamTransport::report(const char* message, std::exception_ptr error) noex
 }
 
 void StreamTransport::protocol_failed(const char* message) noexcept {
+  if (kind_ == Kind::read_pipe) {  // Python's pipe calls it as a plain callback: reported only
+    report("Exception in callback", std::current_exception());
+    return;
+  }
   report(message, std::current_exception());
   lose_connection(std::current_exception());
 }
@@ -336,7 +340,8 @@ void StreamTransport::eof_received() {
     try {
       keep_open = protocol_.protocol->eof_received();
     } catch (...) {
-      return protocol_failed("Fatal error: protocol.eof_received() call failed.");
+      protocol_failed("Fatal error: protocol.eof_received() call failed.");
+      if (kind_ != Kind::read_pipe) return;  // lost with the error; a read pipe's is lost below
     }
   }
   if (kind_ == Kind::read_pipe)
@@ -347,18 +352,20 @@ void StreamTransport::eof_received() {
 
 // --- Writing -------------------------------------------------------------------------------------
 
-void StreamTransport::check_writable() const {
-  if (eof_requested_) throw RuntimeError("Cannot call write() after write_eof()");
-  if (sending_file_) throw RuntimeError("unable to write; sendfile is in progress");
+bool StreamTransport::accepts_write(const char* call) const {
+  // A write pipe drops what comes once it is closing (Python's _UnixWritePipeTransport); a
+  // socket refuses a write after write_eof() and still sends one after close().
+  if (kind_ == Kind::write_pipe && (closing_ || lost_)) return false;
+  if (eof_requested_)
+    throw RuntimeError(std::string("Cannot call ") + call + "() after write_eof()");
+  if (sending_file_)
+    throw RuntimeError(std::string("unable to ") + call + "; sendfile is in progress");
   if (kind_ == Kind::read_pipe) throw RuntimeError("a read pipe cannot be written to");
+  return !lost_;
 }
 
 void StreamTransport::write(std::string_view bytes) {
-  // A write pipe drops what comes once it is closing (Python's _UnixWritePipeTransport); a
-  // socket refuses a write after write_eof() and still sends one after close().
-  if (kind_ == Kind::write_pipe && (closing_ || lost_)) return;
-  check_writable();
-  if (bytes.empty() || lost_) return;
+  if (!accepts_write("write") || bytes.empty()) return;
   if (out_.empty()) {
     ssize_t n = retry_on_eintr([&] { return send_some(bytes); });
     if (n < 0) {

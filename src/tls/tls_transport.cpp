@@ -155,6 +155,7 @@ TLSTransport::~TLSTransport() {
 
 void TLSTransport::connection_made(std::shared_ptr<Transport> transport) {
   below_ = std::move(transport);
+  below_->set_write_buffer_limits(default_high_water, std::nullopt);
   below_conn_ = dynamic_cast<ConnectionTransport*>(below_.get());
   app_connected_ = !settings_.call_connection_made;
   if (app_connected_) unconnected_app_.reset();
@@ -530,6 +531,7 @@ void TLSTransport::abort() {
 
 void TLSTransport::set_write_buffer_limits(std::optional<std::size_t> high,
                                            std::optional<std::size_t> low) {
+  if (!high && !low) high = default_high_water;
   if (below_) below_->set_write_buffer_limits(high, low);
 }
 
@@ -538,7 +540,7 @@ std::size_t TLSTransport::get_write_buffer_size() const noexcept {
 }
 
 std::pair<std::size_t, std::size_t> TLSTransport::get_write_buffer_limits() const noexcept {
-  if (!below_) return {WriteFlow::default_low_water, WriteFlow::default_high_water};
+  if (!below_) return {default_high_water / 4, default_high_water};
   return below_->get_write_buffer_limits();
 }
 

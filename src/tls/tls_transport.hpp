@@ -62,6 +62,9 @@ class TLSTransport final : public ConnectionTransport,
                                               std::shared_ptr<StreamProtocol> app);
   ~TLSTransport() override;
   TLSTransport(const TLSTransport&) = delete;
+  /// The write buffer's high-water mark unless set_write_buffer_limits says otherwise (the low
+  /// one is a quarter of it): Python's FLOW_CONTROL_HIGH_WATER_SSL_WRITE.
+  static constexpr std::size_t default_high_water = 512 * 1024;
   TLSTransport& operator=(const TLSTransport&) = delete;
 
   /// Done when the handshake is: with nothing, or with the error that ended it. Made when first

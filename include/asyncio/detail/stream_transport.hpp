@@ -109,8 +109,7 @@ class StreamTransport final : public ConnectionTransport,
   /// writelines for any range of string-likes.
   template <class Range>
   void write_all(const Range& pieces) {
-    check_writable();
-    if (lost_) return;
+    if (!accepts_write("writelines")) return;
     const bool was_empty = out_.empty();
     for (const auto& piece : pieces) out_.append(std::string_view(piece));
     if (was_empty) flush_now();
@@ -191,7 +190,10 @@ class StreamTransport final : public ConnectionTransport,
   /// One send(2) of `bytes` (write(2) for a pipe), never raising SIGPIPE; -1 and errno as the
   /// call's.
   ssize_t send_some(std::string_view bytes) noexcept;
-  void check_writable() const;
+  /// Whether bytes `call` (write, writelines) is given are to be sent: RuntimeError when the
+  /// transport refuses them (after write_eof(), during sendfile, on a read pipe); false when they
+  /// are dropped (the connection is lost, or a write pipe is closing).
+  bool accepts_write(const char* call) const;
   void maybe_pause_protocol() noexcept;
   void after_flush();
   /// An OS error on the fd: the connection is lost with it (not reported: Python's

@@ -21,6 +21,14 @@ namespace asyncio::detail {
 
 inline bool would_block(int error) noexcept { return error == EAGAIN || error == EWOULDBLOCK; }
 
+/// Whether `fd` is a socket of another type than SOCK_STREAM (a datagram socket); false for a
+/// stream socket, and for what is no socket, which the call using it then refuses with errno.
+inline bool is_socket_but_not_stream(int fd) noexcept {
+  int type = 0;
+  socklen_t size = sizeof type;
+  return ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &size) == 0 && type != SOCK_STREAM;
+}
+
 /// The one way an OS error becomes an exception: std::system_error carrying the errno value.
 inline std::system_error errno_error(int error, const std::string& what) {
   return std::system_error(error, std::generic_category(), what);
