@@ -23,6 +23,8 @@ namespace {
 
 struct EventLoopTest : asyncio_test::LoopFixture {};
 
+Coro<void> sleeps_holding(std::shared_ptr<int>) { co_await asyncio::sleep(1h); }
+
 TEST_F(EventLoopTest, CallSoonRunsFifoWithBoundArguments) {
   std::vector<int> order;
   auto push = [&order](int a, int b) { order.push_back(a * 10 + b); };
@@ -597,6 +599,32 @@ TEST_F(EventLoopTest, ALoopThatIsNotRunningMayBeUsedFromAnyThreadInDebugMode) {
   std::thread([&] { loop->call_soon([&ran] { ran = true; }); }).join();
   run_iterations(1);
   EXPECT_TRUE(ran);
+}
+
+}  // namespace
+
+namespace {
+
+// A destructor run by close() may create a task (the loop counts as running then): that task is
+// destroyed too, not left with its frame (LeakSanitizer would see it).
+TEST_F(EventLoopTest, ATaskCreatedByADestructorWhileTheLoopClosesIsDestroyedToo) {
+  struct CreatesATask {
+    asyncio::EventLoop* loop = nullptr;
+    std::shared_ptr<int> token;
+    ~CreatesATask() {
+      if (token) (void)loop->create_task(sleeps_holding(std::move(token)));
+    }
+  };
+  auto token = std::make_shared<int>(0);
+  const std::weak_ptr<int> watched = token;
+  auto creator = std::make_shared<CreatesATask>();
+  creator->loop = loop.get();
+  creator->token = std::move(token);
+  loop->call_later(1h, [creator] {});
+  creator.reset();  // the timer's callable holds it alone
+  loop->close();
+  EXPECT_TRUE(watched.expired());
+  EXPECT_EQ(reported("Task was destroyed but it is pending!"), 1u);
 }
 
 }  // namespace

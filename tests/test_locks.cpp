@@ -172,6 +172,40 @@ TEST_F(LocksTest, DestroyingALockWithWaitersIsReportedAndTheyRaise) {
   EXPECT_EQ(reported("Lock was destroyed while 2 tasks were waiting on it"), 1u);
 }
 
+// The primitives whose own code runs after the wait (to re-acquire, count, or pass permits
+// on) raise too, without touching the destroyed primitive (AddressSanitizer checks).
+TEST_F(LocksTest, DestroyingAConditionABarrierOrASemaphoreWithWaitersMakesThemRaise) {
+  auto body = [&]() -> Coro<void> {
+    auto condition = std::make_unique<asyncio::Condition>();
+    auto barrier = std::make_unique<asyncio::Barrier>(2);
+    auto semaphore = std::make_unique<asyncio::Semaphore>(0);
+    auto released = std::make_unique<asyncio::Semaphore>(0);
+    auto in_condition = [&]() -> Coro<void> {
+      co_await condition->acquire();
+      co_await condition->wait();
+    };
+    auto at_barrier = [&]() -> Coro<void> { (void)co_await barrier->wait(); };
+    auto at_semaphore = [&](asyncio::Semaphore& s) -> Coro<void> { co_await s.acquire(); };
+    auto a = asyncio::create_task(in_condition());
+    auto b = asyncio::create_task(at_barrier());
+    auto c = asyncio::create_task(at_semaphore(*semaphore));
+    auto d = asyncio::create_task(at_semaphore(*released));
+    co_await asyncio::sleep(0s);
+    released->release();  // d is woken, and has not run yet
+    condition.reset();
+    barrier.reset();
+    semaphore.reset();
+    released.reset();
+    co_await asyncio::gather(asyncio::return_exceptions, a, b, c, d);
+    EXPECT_EQ(outcome(a), "Condition was destroyed while a task waited on it");
+    EXPECT_EQ(outcome(b), "Barrier was destroyed while a task waited on it");
+    EXPECT_EQ(outcome(c), "Semaphore was destroyed while a task waited on it");
+    EXPECT_EQ(outcome(d), "Semaphore was destroyed while a task waited on it");
+  };
+  loop->run_until_complete(body());
+  EXPECT_EQ(reported("Semaphore was destroyed while 1 task was waiting on it"), 2u);
+}
+
 // --- Event ---
 
 TEST_F(LocksTest, EventWakesEveryWaiterInOrder) {

@@ -579,6 +579,44 @@ TEST_F(ProtocolTest, SetProtocolHandsTheRestOfTheConnectionToAnother) {
   }());
 }
 
+// What the protocol below sees of itself after handing its transport on (globals: the test must
+// not read the protocol's own memory, which was freed before the fix).
+std::weak_ptr<asyncio::Protocol> replaced_protocol;
+bool replaced_alive_in_its_callback = false;
+
+TEST_F(ProtocolTest, AProtocolReplacedInsideItsOwnCallbackLivesUntilTheCallbackReturns) {
+  struct HandsOn : asyncio::Protocol {
+    std::shared_ptr<Transport> transport;
+    std::shared_ptr<Recorder> next = std::make_shared<Recorder>();
+    void connection_made(std::shared_ptr<Transport> t) override { transport = std::move(t); }
+    void data_received(std::string_view) override {
+      std::shared_ptr<Transport> t = std::move(transport);  // the transport holds it alone now
+      t->set_protocol(next);
+      replaced_alive_in_its_callback = !replaced_protocol.expired();
+      t->write("switched");  // `this` is still alive: Python's protocols are
+    }
+  };
+  run([&]() -> Coro<void> {
+    int pair[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+    auto [transport, first] = co_await asyncio::connect_accepted_socket(
+        [] { return std::make_shared<HandsOn>(); }, pair[0]);
+    std::shared_ptr<Recorder> next = first->next;
+    replaced_protocol = first;
+    first.reset();
+    EXPECT_EQ(::send(pair[1], "go", 2, 0), 2);
+    co_await asyncio_test::wait_until([&] { return replaced_protocol.expired(); }, 10s,
+                                      "the replaced protocol to go");
+    EXPECT_TRUE(replaced_alive_in_its_callback);
+    char reply[16] = {};
+    EXPECT_EQ(::recv(pair[1], reply, sizeof reply, 0), 8);
+    EXPECT_EQ(std::string(reply), "switched");
+    EXPECT_EQ(transport->get_protocol(), next);
+    transport->close();
+    ::close(pair[1]);
+  }());
+}
+
 TEST_F(ProtocolTest, StreamsAreAStreamReaderProtocolOverTheSameTransport) {
   run([&]() -> Coro<void> {
     asyncio::Server server = co_await echo_server();

@@ -272,6 +272,8 @@ class Semaphore {
         // permits released meanwhile for tasks that queued behind it go to them now.
         try {
           resume();
+        } catch (const detail::PrimitiveDestroyed&) {
+          throw;
         } catch (...) {
           sem_.wake_for_spare_permits();
           throw;

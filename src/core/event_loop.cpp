@@ -269,10 +269,13 @@ void EventLoop::close() {
   //    collected), then drop the callbacks and timers that will never run, and the fd
   //    watchers; from then on call_soon_threadsafe throws. The loop's references to the tasks
   //    go last: the queues may still hold them.
-  std::vector<detail::TaskBase*> pending = scheduler_.destroy_pending_frames();
-  drop_callbacks();
-  for (detail::TaskBase* task : pending) task->release();
-  drop_callbacks();
+  //    A destructor run meanwhile may create a task: it goes the same way, until none is left.
+  do {
+    std::vector<detail::TaskBase*> pending = scheduler_.destroy_pending_frames();
+    drop_callbacks();
+    for (detail::TaskBase* task : pending) task->release();
+    drop_callbacks();
+  } while (scheduler_.tasks().size() != 0);
   // 2. Let go of what other threads refer to, then join the executors' threads: none of them
   //    can wait for this loop any more (what they wait for was cancelled, and posting throws).
   close_threads();

@@ -14,6 +14,8 @@ Coro<bool> Condition::wait() {
   std::exception_ptr error;
   try {
     co_await detail::WakeAwaiter(waiters_, false);
+  } catch (const detail::PrimitiveDestroyed&) {
+    throw;  // the condition, and the lock it owned, are gone
   } catch (...) {
     error = std::current_exception();
   }
@@ -81,6 +83,8 @@ Coro<std::size_t> Barrier::wait() {
       while (state_ == State::filling) co_await detail::WakeAwaiter(changed_, false);
       if (state_ == State::broken || state_ == State::resetting) throw BrokenBarrierError();
     }
+  } catch (const detail::PrimitiveDestroyed&) {
+    throw;  // the barrier is gone
   } catch (...) {
     error = std::current_exception();  // cancelled while filling: leave without breaking it
   }

@@ -35,7 +35,8 @@ std::uint8_t Waiter::resume() {
   }
   task_->end_wait();  // a cancelled waiter throws its CancelledError here
   if (state == State::detached) {
-    throw RuntimeError(std::string(destroyed_name_) + " was destroyed while a task waited on it");
+    throw PrimitiveDestroyed(std::string(destroyed_name_) +
+                             " was destroyed while a task waited on it");
   }
   throw CancelledError();  // not reached: a cancelled waiter's task has a cancellation pending
 }

@@ -100,7 +100,11 @@ void StreamTransport::set_protocol(std::shared_ptr<BaseProtocol> protocol) {
   if (!stream)
     throw std::invalid_argument("a stream transport needs a Protocol or BufferedProtocol");
   if (!protocol_.protocol) return;  // connection_lost was called already: nothing would call it
+  // The protocol replaced may be the one whose callback calls this, which Python keeps alive
+  // while its method runs: the transport lets go of it from the loop's next callback.
+  std::shared_ptr<StreamProtocol> replaced = protocol_.owned;
   protocol_.set(stream);
+  if (replaced && replaced.use_count() == 1) loop_->call_soon([replaced = std::move(replaced)] {});
 }
 
 void StreamTransport::orphan(const StreamProtocol* protocol) noexcept {

@@ -27,10 +27,19 @@
 
 #include "asyncio/detail/future_state.hpp"
 #include "asyncio/detail/task_base.hpp"
+#include "asyncio/exceptions.hpp"
 
 namespace asyncio::detail {
 
 class WaitQueue;
+
+/// What a waiter raises when its primitive was destroyed while it waited: a RuntimeError, of a
+/// type of its own so that a primitive's own coroutine or awaiter (Condition::wait,
+/// Barrier::wait, Semaphore's acquire) lets it through without touching the dead primitive.
+class PrimitiveDestroyed final : public RuntimeError {
+ public:
+  using RuntimeError::RuntimeError;
+};
 
 /// One task waiting in a WaitQueue. Awaiters derive from it; it is the task's WaitTarget.
 class Waiter : public WaitTarget {
@@ -72,7 +81,7 @@ class Waiter : public WaitTarget {
   bool suspended() const noexcept { return task_ != nullptr; }
   /// Called first by await_resume after a suspension. Returns the reason given to wake_first()
   /// or wake_all(). Throws the task's CancelledError (after handing a wake-up it had been given
-  /// on), or RuntimeError when the primitive was destroyed while this task waited.
+  /// on), or PrimitiveDestroyed when the primitive was destroyed while this task waited.
   std::uint8_t resume();
 
  private:
