@@ -56,7 +56,7 @@ class QueueBase {
   ~QueueBase() = default;
 
   // Why a waiting getter or putter was woken.
-  static constexpr std::uint8_t granted = 0;    // promised an item, or a free slot
+  static constexpr std::uint8_t granted = 0;    // woken to take an item, or a free slot
   static constexpr std::uint8_t shut_down = 1;  // shutdown(): raise QueueShutDown
 
   // An item (a slot) nobody was woken to take.
