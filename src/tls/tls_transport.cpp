@@ -155,7 +155,7 @@ TLSTransport::~TLSTransport() {
 
 void TLSTransport::connection_made(std::shared_ptr<Transport> transport) {
   below_ = std::move(transport);
-  below_->set_write_buffer_limits(default_high_water, std::nullopt);
+  set_write_buffer_limits();  // the socket transport's marks become the SSL defaults
   below_conn_ = dynamic_cast<ConnectionTransport*>(below_.get());
   app_connected_ = !settings_.call_connection_made;
   if (app_connected_) unconnected_app_.reset();
