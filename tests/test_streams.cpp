@@ -881,4 +881,26 @@ TEST_F(StreamTest, DroppingTheHandlesClosesTheConnection) {
   }());
 }
 
+// Dropping the handles is close(), as Python's StreamWriter.__del__: the bytes still buffered
+// reach the peer before its EOF, whether close() was called first or not.
+class StreamDropTest : public StreamTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(StreamDropTest, DroppingTheHandlesSendsTheBufferedBytesThenCloses) {
+  const bool close_first = GetParam();
+  small_socket_buffers();
+  const std::string sent = pattern(512 * KiB);
+  run([&]() -> Coro<void> {
+    auto stream = std::make_optional(open());
+    stream->second.write(sent);
+    EXPECT_GT(stream->second.get_write_buffer_size(), 0u);  // the socket took only a part
+    if (close_first) stream->second.close();
+    stream.reset();
+    const std::string received = co_await peer_read(sent.size() + 1);  // to EOF
+    EXPECT_EQ(received.size(), sent.size());
+    EXPECT_TRUE(received == sent);
+  }());
+}
+
+INSTANTIATE_TEST_SUITE_P(CloseCalledFirst, StreamDropTest, ::testing::Bool());
+
 }  // namespace

@@ -983,6 +983,43 @@ TEST_F(TLSTest, HundredMegabytesToASlowReaderKeepMemoryBounded) {
   }());
 }
 
+// A handler that returns with bytes still buffered drops the last handles: as Python's
+// StreamWriter.__del__, that closes the connection after those bytes, with close_notify.
+TEST_F(TLSTest, DroppingTheHandlesSendsTheBufferedBytesThenCloseNotify) {
+  constexpr std::size_t total = 4 * 1024 * 1024;
+  run([&]() -> Coro<void> {
+    bool handler_returned = false;
+    std::size_t left_buffered = 0;
+    asyncio::Server server = co_await asyncio::start_server(
+        [&](StreamReader, StreamWriter writer) -> Coro<void> {
+          writer.write(std::string(total, 'x'));
+          left_buffered = writer.get_write_buffer_size();
+          handler_returned = true;
+          co_return;
+        },
+        "127.0.0.1", 0, tls_server_options(server_context()));
+    auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", port_of(server),
+                                                              tls_client_options(client_context()));
+    co_await asyncio_test::wait_until([&] { return handler_returned; }, 10s, "the handler");
+    EXPECT_GT(left_buffered, 0u);  // the client read nothing yet: most of it waits
+    std::size_t received = 0;
+    try {
+      for (;;) {
+        std::string data = co_await asyncio::wait_for(reader.read(64 * 1024), 10s);
+        if (data.empty()) break;  // close_notify
+        received += data.size();
+      }
+    } catch (const std::exception& error) {
+      ADD_FAILURE() << "after " << received << " bytes: " << error.what();
+    }
+    EXPECT_EQ(received, total);
+    writer.close();
+    co_await writer.wait_closed();
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
 TEST_F(TLSTest, StartTlsUpgradesAPlainTextConnection) {
   run([&]() -> Coro<void> {
     auto context = server_context();

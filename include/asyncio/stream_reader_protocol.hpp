@@ -6,8 +6,8 @@
 //
 // CPython splits this into StreamReader (the buffer), StreamReaderProtocol and
 // FlowControlMixin; here they are one object, and StreamReader / StreamWriter are handles on
-// it. When the last handle goes, the connection is aborted (Python closes it from
-// StreamWriter.__del__).
+// it. When the last handle goes, the connection is closed once its buffered bytes are sent
+// (as Python's StreamWriter.__del__ closes it).
 #pragma once
 
 #include <cstddef>
@@ -43,7 +43,7 @@ class StreamReaderProtocol final : public BufferedProtocol,
   /// A server's: connection_made starts client_task(handler, this).
   StreamReaderProtocol(std::size_t limit, ClientTask client_task,
                        std::shared_ptr<const void> handler);
-  /// Aborts the connection, if still open.
+  /// Closes the connection, if still open, once its buffered bytes are sent.
   ~StreamReaderProtocol() override;
   StreamReaderProtocol(const StreamReaderProtocol&) = delete;
   StreamReaderProtocol& operator=(const StreamReaderProtocol&) = delete;

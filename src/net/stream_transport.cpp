@@ -110,7 +110,7 @@ void StreamTransport::set_protocol(std::shared_ptr<BaseProtocol> protocol) {
 void StreamTransport::orphan(const StreamProtocol* protocol) noexcept {
   if (protocol != protocol_.protocol) return;  // set_protocol gave the connection to another
   protocol_.clear();
-  lose_connection(nullptr);
+  close();  // as Python's StreamWriter.__del__: the buffered bytes go out first
 }
 
 void StreamTransport::report(const char* message, std::exception_ptr error) noexcept {

@@ -571,7 +571,11 @@ void TLSTransport::orphan(const StreamProtocol* protocol) noexcept {
   if (protocol != app_.protocol) return;
   app_.clear();
   app_connected_ = false;
-  abort();
+  try {
+    close();  // as Python's StreamWriter.__del__: the buffered bytes go out, then close_notify
+  } catch (...) {
+    abort();  // (no memory for the shutdown's timer)
+  }
 }
 
 SocketAddress TLSTransport::peer_address() const {

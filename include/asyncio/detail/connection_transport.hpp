@@ -26,7 +26,7 @@ class ConnectionTransport : public Transport {
   virtual SocketAddress peer_address() const = 0;
   virtual SocketAddress local_address() const = 0;
   /// `protocol`, owned by others, is going: unless set_protocol replaced it, forget it and
-  /// abort the connection.
+  /// close the connection once the buffered bytes are sent (nobody hears of the end).
   virtual void orphan(const StreamProtocol* protocol) noexcept = 0;
 };
 
