@@ -172,6 +172,26 @@ TEST(Generator, RangeForAfterNextContinuesWhereItStopped) {
   EXPECT_EQ(rest, (std::vector<int>{1, 2, 3}));
 }
 
+// The loop's body may finish the generator it iterates (Python: `for v in g: g.close()` or a
+// next(g) that reaches the end): the loop ends.
+TEST(Generator, ARangeForWhoseBodyFinishesTheGeneratorEnds) {
+  Generator<int> exhausted = count_to(3);
+  std::vector<int> seen;
+  for (int v : exhausted) {
+    seen.push_back(v);
+    while (exhausted.next()) {
+    }
+  }
+  EXPECT_EQ(seen, (std::vector<int>{0}));
+  Generator<int> closed = count_to(3);
+  seen.clear();
+  for (int v : closed) {
+    seen.push_back(v);
+    closed.close();
+  }
+  EXPECT_EQ(seen, (std::vector<int>{0}));
+}
+
 // --- Iterated at most once ---------------------------------------------------------------------
 
 TEST(Generator, SecondIterationIsARuntimeError) {

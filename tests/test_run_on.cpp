@@ -172,6 +172,76 @@ TEST(RunOn, TargetLoopClosedWhileAwaitedGivesRuntimeError) {
   origin->close();
 }
 
+// A cancellation that comes once the remote coroutine finished, while its value is on its way
+// back, is too late for the remote task: the awaiting task raises it instead of the value, as a
+// task awaiting a Task that is done already does (Python's _must_cancel).
+TEST(RunOn, ACancellationAfterTheRemoteCoroutineFinishedIsRaisedInsteadOfItsValue) {
+  asyncio::Shards shards(2);
+  std::promise<void> outcome_posted;
+  std::future<void> outcome_posted_future = outcome_posted.get_future();
+  bool cancel_accepted = false;
+  std::string outcome;
+  auto quick = [&]() -> Coro<int> {
+    // Runs after run_on's done callback, which was queued when this returned: the value has
+    // been posted to the awaiting loop by then.
+    asyncio::get_running_loop().call_soon(
+        [&] { asyncio::get_running_loop().call_soon([&] { outcome_posted.set_value(); }); });
+    co_return 1;
+  };
+  shards.run([&](std::size_t shard) -> Coro<void> {
+    if (shard != 0) co_return co_await serve_until_stopped();
+    auto awaiting = asyncio::create_task(error_of(asyncio::run_on(shards.loop(1), quick())));
+    co_await asyncio::sleep(0ms);  // the start is posted
+    // This loop does not run meanwhile, so the value cannot wake the awaiting task first.
+    if (outcome_posted_future.wait_for(10s) != std::future_status::ready) {
+      ADD_FAILURE() << "the remote coroutine did not finish";
+    }
+    cancel_accepted = awaiting.cancel();
+    outcome = co_await awaiting;
+    shards.stop_all();
+  });
+  EXPECT_TRUE(cancel_accepted);
+  EXPECT_EQ(outcome, "cancelled");
+}
+
+// The target loop closes while a remote task that swallowed the awaiter's cancellation still
+// runs: the awaiter raises CancelledError, what it was asked to do, not RuntimeError.
+TEST(RunOn, TargetLoopClosedAfterTheAwaiterWasCancelledGivesCancelledError) {
+  auto target = asyncio::new_event_loop();
+  auto origin = asyncio::new_event_loop();
+  std::promise<void> started, swallowed;
+  std::future<void> started_future = started.get_future();
+  std::future<void> swallowed_future = swallowed.get_future();
+  auto stop = target->create_future<void>();
+  auto stubborn = [&]() -> Coro<int> {
+    started.set_value();
+    try {
+      co_await asyncio::sleep(3600s);
+    } catch (const asyncio::CancelledError&) {
+      swallowed.set_value();
+    }
+    co_await asyncio::sleep(3600s);
+    co_return 0;
+  };
+  std::thread target_thread([&] {
+    asyncio::Future<void> until = stop;
+    target->run_until_complete(until);
+    target->close();  // the remote task is still pending: its frame is destroyed
+  });
+  auto main = [&]() -> Coro<std::string> {
+    auto awaiting = asyncio::create_task(error_of(asyncio::run_on(*target, stubborn())));
+    co_await asyncio::to_thread([&] { started_future.wait_for(10s); });
+    awaiting.cancel();
+    co_await asyncio::to_thread([&] { swallowed_future.wait_for(10s); });
+    target->call_soon_threadsafe([&] { stop.set_result(); });
+    co_return co_await awaiting;
+  };
+  const std::string error = origin->run_until_complete(main());
+  target_thread.join();
+  EXPECT_EQ(error, "cancelled");
+  origin->close();
+}
+
 // 4 loops; each sends 2,500 round trips to each other loop, concurrently: every value comes back.
 TEST(RunOn, ManyRoundTripsBetweenFourLoops) {
   constexpr int rounds = 2'500;

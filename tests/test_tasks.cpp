@@ -324,6 +324,44 @@ TEST_F(TasksTest, ATaskAwaitingGatherCancelledInTheStepWhereAChildFailedGetsTheC
   loop->run_until_complete(body());
 }
 
+// Tasks that await each other in a cycle (a user's deadlock) would hand a cancellation round
+// forever (Python's cancel() recurses into RecursionError): the task cancelled gives up its
+// wait and raises CancelledError, and the others, each awaiting the next, follow it.
+TEST_F(TasksTest, CancellingTasksThatAwaitEachOtherInACycleCancelsThemAll) {
+  auto body = [&]() -> Coro<void> {
+    std::vector<asyncio::Task<void>> tasks(3);
+    auto awaits_next = [&](std::size_t i) -> Coro<void> {
+      co_await asyncio::sleep(0s);  // every task exists
+      co_await tasks[(i + 1) % tasks.size()];
+    };
+    for (std::size_t i = 0; i < tasks.size(); ++i) tasks[i] = asyncio::create_task(awaits_next(i));
+    co_await asyncio::sleep(0s);
+    co_await asyncio::sleep(0s);  // each awaits the next
+    EXPECT_TRUE(tasks[1].cancel());
+    EXPECT_EQ(tasks[1].cancelling(), 1);  // one request, though it came back round
+    co_await asyncio::wait(tasks);
+    for (auto& task : tasks) EXPECT_TRUE(task.cancelled());
+  };
+  run(body());
+}
+
+TEST_F(TasksTest, CancellingATaskAwaitingAGatherOfItselfCancelsIt) {
+  auto body = [&]() -> Coro<void> {
+    asyncio::Task<void> task;
+    auto awaits_itself = [&]() -> Coro<void> {
+      co_await asyncio::sleep(0s);
+      co_await asyncio::gather(task);
+    };
+    task = asyncio::create_task(awaits_itself());
+    co_await asyncio::sleep(0s);
+    co_await asyncio::sleep(0s);
+    EXPECT_TRUE(task.cancel());
+    co_await asyncio::gather(asyncio::return_exceptions, task);
+    EXPECT_TRUE(task.cancelled());
+  };
+  run(body());
+}
+
 TEST_F(TasksTest, ChildCompletingAfterTheLoopClosedLosesNothing) {
   // The child's completion finds the loop closed: the gather's callback, which would complete
   // it, is released unrun, as is the gather's own done callback (LeakSanitizer checks nothing
@@ -791,6 +829,24 @@ TEST_F(TasksTest, AsCompletedCountsARepeatedFutureOnce) {  // Python takes a set
     std::vector<int> order;
     for (auto next : completed) order.push_back(co_await std::move(next));
     EXPECT_EQ(order, (std::vector<int>{1, 2}));
+  };
+  loop->run_until_complete(body());
+}
+
+// A loop whose body also calls next() (Python: next(it) inside `for f in it`) skips what that
+// took, and ends once each was given instead of asking for one more.
+TEST_F(TasksTest, AsCompletedNextCallsInsideTheLoopCount) {
+  auto body = [&]() -> Coro<void> {
+    std::vector<Task<int>> fs;
+    for (int i = 1; i <= 4; ++i) fs.push_back(asyncio::create_task(after_iterations(i, i)));
+    auto completed = asyncio::as_completed(fs);
+    std::vector<int> order;
+    for (auto next : completed) {
+      order.push_back(co_await std::move(next));
+      const int also = co_await completed.next();
+      order.push_back(also);
+    }
+    EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 4}));
   };
   loop->run_until_complete(body());
 }

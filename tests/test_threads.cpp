@@ -225,6 +225,27 @@ TEST_F(CallSoonThreadsafeTest, CallsRacingCloseRunOrThrow) {
   EXPECT_TRUE(refused);
 }
 
+// Python programs ask is_running()/is_closed() from a worker thread before posting: no data
+// race (ThreadSanitizer checks) while the loop runs, stops and closes meanwhile.
+TEST_F(CallSoonThreadsafeTest, IsRunningAndIsClosedMayBeAskedFromAnotherThread) {
+  std::atomic<bool> seen_running{false};
+  std::latch asked(1);
+  std::thread other([&] {
+    while (!loop->is_closed()) {
+      if (loop->is_running() && !seen_running.exchange(true)) asked.count_down();
+    }
+  });
+  loop->call_soon([&] {
+    asked.wait();  // the other thread saw the loop running
+    loop->stop();
+  });
+  loop->run_forever();
+  EXPECT_FALSE(loop->is_running());
+  loop->close();
+  other.join();
+  EXPECT_TRUE(seen_running);
+}
+
 // --- run_in_executor and to_thread -------------------------------------------------------------
 
 TEST_F(ThreadsTest, RunInExecutorGivesTheResult) {

@@ -14,6 +14,7 @@
 // due timers are collected all the same.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -538,9 +539,11 @@ class EventLoop {
   detail::OpenTransports open_transports_;
   ExceptionHandler exception_handler_;
   TaskFactory task_factory_;
-  bool running_ = false;
+  // Atomic so that other threads may ask is_running() and is_closed(), as Python programs do
+  // before call_soon_threadsafe; everything else about the loop is its own thread's.
+  std::atomic<bool> running_ = false;
   bool stopping_ = false;
-  bool closed_ = false;
+  std::atomic<bool> closed_ = false;
   std::chrono::nanoseconds busy_poll_{0};
   std::unique_ptr<detail::InspectionServer> inspection_;
   std::uint64_t iterations_ = 0;

@@ -399,8 +399,10 @@ class [[nodiscard]] Generator {
     }
 
     reference operator*() const noexcept { return frame_.promise().value(); }
+    /// A generator that the loop's body ran to its end (next(), close(), throw_) ends the
+    /// loop, as in Python.
     iterator& operator++() {
-      frame_.promise().advance();
+      if (!frame_.promise().done()) frame_.promise().advance();
       return *this;
     }
     void operator++(int) { ++*this; }

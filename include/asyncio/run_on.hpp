@@ -7,9 +7,11 @@
 // a task and posts the outcome back. Each loop's side is touched only on its own thread; what
 // crosses is the outcome (written before the post that delivers it) and a cancel flag. Every
 // path delivers exactly one outcome: the task's, CancelledError when it was cancelled before
-// it started, or RuntimeError when the target loop closed first. Cancelling the awaiting task
-// cancels the remote task and goes on waiting for its outcome, as awaiting a Task does in
-// Python, so the coroutine never outlives the frame that awaits it (it may refer to it).
+// it started, or RuntimeError when the target loop closed first (CancelledError if a cancel
+// was asked for). Cancelling the awaiting task cancels the remote task and goes on waiting for
+// its outcome, as awaiting a Task does in Python, so the coroutine never outlives the frame
+// that awaits it (it may refer to it); a cancel that comes after the outcome is raised instead
+// of it (First, below).
 #pragma once
 
 #include <atomic>
@@ -56,6 +58,11 @@ class RemoteRunBase : public LoopRef,
   bool cancel_requested() const noexcept {
     return cancel_requested_.load(std::memory_order_acquire);
   }
+  /// The outcome is stored (before it is posted): a cancellation from now on is too late.
+  void outcome_stored() noexcept {
+    First expected = First::neither;
+    first_.compare_exchange_strong(expected, First::outcome, std::memory_order_acq_rel);
+  }
   /// The loop's thread: posts the start of the coroutine (the typed part's).
   virtual void post_start() = 0;
   /// The target's thread: cancels the remote task if it runs.
@@ -67,6 +74,11 @@ class RemoteRunBase : public LoopRef,
   void deliver() noexcept;
 
   std::atomic<bool> cancel_requested_{false};
+  // What came first, the remote outcome or the awaiting task's cancellation. One that comes
+  // after the outcome is too late for the remote task: the awaiting task raises it instead of
+  // the outcome, as a task awaiting a Task that finished already does (Python's _must_cancel).
+  enum class First : unsigned char { neither, cancel, outcome };
+  std::atomic<First> first_{First::neither};
   std::mutex origin_mutex_;
   EventLoop* origin_;           // guarded by origin_mutex_; null once the awaiting frame is gone
   TaskBase* waiter_ = nullptr;  // the origin's thread only: the awaiting task while it waits
@@ -92,7 +104,7 @@ class RemoteRun final : public RemoteRunBase {
     Start(Start&& other) noexcept = default;
     Start& operator=(Start&&) = delete;
     ~Start() {
-      if (run_) run_->finish(Outcome<T>::from_exception(closed_error("started")));
+      if (run_) run_->finish(Outcome<T>::from_exception(run_->closed_error("started")));
     }
     void operator()() { std::exchange(run_, nullptr)->start(); }
 
@@ -133,7 +145,10 @@ class RemoteRun final : public RemoteRunBase {
     }
   }
 
-  static std::exception_ptr closed_error(const char* when) {
+  /// The target loop closed first: RuntimeError, or CancelledError once the awaiting task was
+  /// cancelled (it would raise that at once in Python, which does not wait for the target).
+  std::exception_ptr closed_error(const char* when) const {
+    if (cancel_requested()) return std::make_exception_ptr(CancelledError());
     return std::make_exception_ptr(RuntimeError(
         std::string("run_on: the target event loop closed before the coroutine ") + when));
   }
@@ -141,6 +156,7 @@ class RemoteRun final : public RemoteRunBase {
   void finish(Outcome<T> outcome) noexcept {
     if (outcome_) return;  // delivered already
     outcome_.emplace(std::move(outcome));
+    outcome_stored();
     send_to_origin();
   }
 
@@ -192,9 +208,11 @@ class RemoteRunAwaiter {
 /// Runs `coro` as a task on `loop` (normally one running on another thread) and returns its
 /// value, or raises its exception. Cancelling the awaiting task cancels the remote one and
 /// then waits for how it ends: usually CancelledError, but a coroutine that catches the
-/// cancellation and returns a value gives that value (as when awaiting a Task). RuntimeError
-/// when `loop` is closed, or closes before the coroutine finished. On the running loop itself
-/// it is a task of that loop, awaited. Call it from a task.
+/// cancellation and returns a value gives that value (as when awaiting a Task); a cancellation
+/// that comes once the coroutine finished is raised instead of its outcome. RuntimeError when
+/// `loop` is closed, or closes before the coroutine finished (CancelledError if the awaiting
+/// task was cancelled meanwhile). On the running loop itself it is a task of that loop,
+/// awaited. Call it from a task.
 template <class T>
 Coro<T> run_on(EventLoop& loop, Coro<T> coro) {
   if (&loop == &get_running_loop()) co_return co_await loop.create_task(std::move(coro));

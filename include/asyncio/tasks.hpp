@@ -773,11 +773,13 @@ class AsCompleted {
     iterator() = default;
     iterator(AsCompleted* owner, std::size_t i) : owner_(owner), i_(i) {}
     Coro<T> operator*() const { return owner_->next(); }
+    /// To the first future not given yet: next() calls in the loop's body count too, and a
+    /// loop whose body asked for the last one ends, as in Python.
     iterator& operator++() {
-      ++i_;
+      i_ = std::max(i_ + 1, owner_->size_ - owner_->shared_->left);
       return *this;
     }
-    void operator++(int) { ++i_; }
+    void operator++(int) { ++*this; }
     bool operator==(const iterator& other) const { return i_ == other.i_; }
 
    private:

@@ -239,9 +239,28 @@ std::string TaskBase::describe() const {
   return std::string("<Task ") + state + " name='" + get_name() + "'>";
 }
 
+namespace {
+
+// What waiting_on_ says while a task hands its cancellation on (hand_cancel_to), so that a cycle
+// of tasks awaiting each other is seen when the cancellation comes back round. Neither is ever
+// asked anything.
+struct CancelPassage final : WaitTarget {
+  CancelOutcome cancel_wait(TaskBase*, const std::exception_ptr&) override {
+    return CancelOutcome::too_late;
+  }
+};
+CancelPassage handing_on;  // the cancellation is being handed to the task's target
+CancelPassage came_back;   // ... and reached this task again through it
+
+}  // namespace
+
 bool TaskBase::cancel(const std::exception_ptr& error) {
   log_traceback_ = false;
   if (done()) return false;
+  if (waiting_on_ == &handing_on) [[unlikely]] {  // a cycle: hand_cancel_to ends it
+    waiting_on_ = &came_back;
+    return true;
+  }
   if (num_cancels_requested_ < cancels_elsewhere - 1) [[likely]] {
     ++num_cancels_requested_;
   } else if (num_cancels_requested_ == cancels_elsewhere - 1) {  // the count moves to the extras
@@ -260,7 +279,24 @@ bool TaskBase::cancel(const std::exception_ptr& error) {
 
 void TaskBase::hand_cancel_to(WaitTarget* target) {
   // Leave waiting_on_ set: a task that swallows the cancellation may need cancelling again.
-  switch (target->cancel_wait(this, exception_)) {
+  // Meanwhile it says the cancellation is on its way, for the target may cancel tasks that wait
+  // on this one (a awaits b awaits a; a task awaiting a gather of itself): when it comes back,
+  // this task gives up its wait and raises CancelledError, and the others, each waiting on the
+  // next, follow it (Python's cancel() recurses until RecursionError and cancels nothing).
+  waiting_on_ = &handing_on;
+  const CancelOutcome outcome = target->cancel_wait(this, exception_);
+  if (waiting_on_ == &handing_on) {
+    waiting_on_ = target;
+  } else if (waiting_on_ == &came_back) [[unlikely]] {
+    waiting_on_ = nullptr;
+    cancel_is_final_ = true;
+    if (outcome != CancelOutcome::aborted) {  // (an aborted wait has scheduled the task already)
+      target->forget_waiter(this);
+      schedule_step_or_give_back();
+    }
+    return;
+  }  // (else the target woke the task, which waits no more)
+  switch (outcome) {
     case CancelOutcome::delivered:
       exception_ = nullptr;
       break;

@@ -21,6 +21,10 @@ void RemoteRunBase::end_wait() {
 }
 
 CancelOutcome RemoteRunBase::cancel_wait(TaskBase*, const std::exception_ptr&) {
+  First first = First::neither;
+  if (!first_.compare_exchange_strong(first, First::cancel, std::memory_order_acq_rel) &&
+      first == First::outcome)
+    return CancelOutcome::too_late;  // the task raises CancelledError when the outcome wakes it
   request_cancel();
   return CancelOutcome::delivered;  // the outcome, whatever the remote task makes of it, wakes it
 }

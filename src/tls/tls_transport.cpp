@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <climits>
 #include <cstring>
 #include <stdexcept>
@@ -28,10 +29,14 @@ std::exception_ptr connection_error(int code, const std::string& message) {
   return std::make_exception_ptr(std::system_error(code, std::generic_category(), message));
 }
 
+// As Python prints a float: the shortest text that reads back the same, with a ".0" when whole
+// (0.02, 60.0).
 std::string seconds_text(std::chrono::milliseconds duration) {
+  const double seconds = static_cast<double>(duration.count()) / 1000.0;
   char text[32];
-  std::snprintf(text, sizeof text, "%.1f", static_cast<double>(duration.count()) / 1000.0);
-  return text;
+  std::string result(text, std::to_chars(text, text + sizeof text, seconds).ptr);
+  if (result.find_first_of(".e") == std::string::npos) result += ".0";
+  return result;
 }
 
 bool is_ip_address(const std::string& host) {
