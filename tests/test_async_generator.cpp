@@ -1067,6 +1067,35 @@ TEST_F(AsyncGeneratorTest, ShutdownAsyncgensAndCancellation) {
 
 // --- Misuse of asend/athrow -----------------------------------------------------------------
 
+// Python's `await wait_for(anext(gen), t)`: a step is an awaitable wait_for (and gather,
+// shield) take; the deadline cancels the body where it waits, and the generator ends there.
+TEST_F(AsyncGeneratorTest, AStepMayBeAwaitedWithADeadline) {
+  auto slow_second = []() -> AsyncGenerator<int> {
+    co_yield 1;
+    co_await asyncio::sleep(3600s);
+    co_yield 2;
+  };
+  auto body = [&]() -> Coro<void> {
+    AsyncGenerator<int> gen = slow_second();
+    const std::optional<int> first = co_await asyncio::wait_for(gen.next(), 10s);
+    EXPECT_EQ(first, 1);
+    bool timed_out = false;
+    try {
+      co_await asyncio::wait_for(gen.next(), 10ms);
+    } catch (const asyncio::TimeoutError&) {
+      timed_out = true;
+    }
+    EXPECT_TRUE(timed_out);
+    const std::optional<int> after = co_await gen.next();
+    EXPECT_EQ(after, std::nullopt);  // the cancellation ended the body
+    AsyncGenerator<int> other = ticker(2);
+    auto both = co_await asyncio::gather(other.next(), asyncio::shield(twice(3)));
+    EXPECT_EQ(std::get<0>(both), 0);
+    EXPECT_EQ(std::get<1>(both), 6);
+  };
+  run(body());
+}
+
 TEST_F(AsyncGeneratorTest, AsendOrAthrowWhileAnotherStepRunsItIsARuntimeError) {
   auto gen = []() -> AsyncGenerator<int, int> {
     for (int i = 0; i < 2; ++i) {

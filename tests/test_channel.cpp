@@ -52,6 +52,33 @@ TEST_F(ChannelTest, TaskWaitsForAnItemFromAPlainThread) {
   EXPECT_EQ(run(asyncio::Future<int>(getter)), 42);
 }
 
+// wait_for takes a channel's get() and put() as it takes a Queue's: a deadline that passes
+// raises TimeoutError and loses nothing; one that does not gives the item.
+TEST_F(ChannelTest, GetAndPutMayBeAwaitedWithADeadline) {
+  Channel<int> ch(1);
+  auto body = [&]() -> Coro<void> {
+    bool get_timed_out = false;
+    try {
+      co_await asyncio::wait_for(ch.get(), 10ms);
+    } catch (const asyncio::TimeoutError&) {
+      get_timed_out = true;
+    }
+    EXPECT_TRUE(get_timed_out);
+    co_await asyncio::wait_for(ch.put(1), 10s);
+    bool put_timed_out = false;
+    try {
+      co_await asyncio::wait_for(ch.put(2), 10ms);  // full
+    } catch (const asyncio::TimeoutError&) {
+      put_timed_out = true;
+    }
+    EXPECT_TRUE(put_timed_out);
+    const int got = co_await asyncio::wait_for(ch.get(), 10s);
+    EXPECT_EQ(got, 1);
+    EXPECT_TRUE(ch.empty());
+  };
+  run(body());
+}
+
 TEST_F(ChannelTest, TaskWaitsForRoomThatAPlainThreadMakes) {
   Channel<int> ch(1);
   auto putter = loop->create_task(put_all(ch, {1, 2, 3}));

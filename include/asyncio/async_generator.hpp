@@ -18,6 +18,7 @@
 // generators still open with aclose(), so that their cleanup runs while the loop still runs.
 #pragma once
 
+#include <cassert>
 #include <coroutine>
 #include <exception>
 #include <memory>
@@ -226,8 +227,17 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
     /// the errors ("anext", "athrow", "aclose").
     Step(AsyncGenerator* owner, std::exception_ptr error, void* sent, const char* what) noexcept
         : owner_(owner), error_(std::move(error)), sent_(sent), what_(what) {}
-    Step(const Step&) = delete;
-    Step& operator=(const Step&) = delete;
+    /// Until it is awaited an awaiter may be moved, as a plain awaiter may (wait_for, gather
+    /// and shield take it by value: Python's `wait_for(anext(gen), t)`).
+    Step(Step&& other) noexcept
+        : owner_(other.owner_),
+          error_(std::move(other.error_)),
+          sent_(other.sent_),
+          what_(other.what_),
+          awaited_(other.awaited_) {
+      assert(!awaited_);
+    }
+    Step& operator=(Step&&) = delete;
     template <detail::AsyncioPromise P>
     void await_suspend(std::coroutine_handle<P> consumer) noexcept {
       promise_type& p = gen_.promise();
@@ -328,6 +338,10 @@ class [[nodiscard]] AsyncGenerator : detail::LoopBound {
       S value;
       AsendAwaiter(AsyncGenerator* owner, S v)
           : NextAwaiter(owner, {}, {}, "anext"), value(std::move(v)) {
+        this->sent_ = std::addressof(value);
+      }
+      AsendAwaiter(AsendAwaiter&& other) noexcept(std::is_nothrow_move_constructible_v<S>)
+          : NextAwaiter(std::move(other)), value(std::move(other.value)) {
         this->sent_ = std::addressof(value);
       }
     };

@@ -14,6 +14,7 @@
 // waiter, so no wake-up is lost. Putters work the same way with reserved room.
 #pragma once
 
+#include <cassert>
 #include <chrono>
 #include <condition_variable>
 #include <coroutine>
@@ -138,8 +139,12 @@ class ChannelCore {
 class ChannelTaskWaiter : public ChannelWaiter, public WaitTarget {
  public:
   ChannelTaskWaiter(ChannelCore& core, ChannelSide side) noexcept : core_(core), side_(side) {}
-  ChannelTaskWaiter(const ChannelTaskWaiter&) = delete;
-  ChannelTaskWaiter& operator=(const ChannelTaskWaiter&) = delete;
+  /// Until it is awaited a waiter may be moved, as a plain awaiter may (wait_for, gather and
+  /// shield take it by value: `wait_for(channel.get(), t)`).
+  ChannelTaskWaiter(ChannelTaskWaiter&& other) noexcept : core_(other.core_), side_(other.side_) {
+    assert(!other.task_);
+  }
+  ChannelTaskWaiter& operator=(ChannelTaskWaiter&&) = delete;
 
  protected:
   /// A frame destroyed while it waits leaves the list, or hands on what it was given.

@@ -284,7 +284,13 @@ void TaskBase::hand_cancel_to(WaitTarget* target) {
   // this task gives up its wait and raises CancelledError, and the others, each waiting on the
   // next, follow it (Python's cancel() recurses until RecursionError and cancels nothing).
   waiting_on_ = &handing_on;
-  const CancelOutcome outcome = target->cancel_wait(this, exception_);
+  CancelOutcome outcome;
+  try {
+    outcome = target->cancel_wait(this, exception_);
+  } catch (...) {  // (out of memory for a count): the task still waits on its target
+    if (waiting_on_ == &handing_on || waiting_on_ == &came_back) waiting_on_ = target;
+    throw;
+  }
   if (waiting_on_ == &handing_on) {
     waiting_on_ = target;
   } else if (waiting_on_ == &came_back) [[unlikely]] {
