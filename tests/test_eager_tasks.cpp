@@ -252,6 +252,32 @@ TEST_F(EagerFactoryTest, ATaskGroupHearsOfAChildThatFailedEagerlyOnTheNextIterat
   EXPECT_FALSE(block_went_on);
 }
 
+// A child whose eager first step cancels its group (tg.cancel()) was not in the group yet when
+// the group cancelled its tasks: it is cancelled once it joins (CPython gh-155418), so the group
+// does not wait for it.
+TEST_F(EagerFactoryTest, AChildThatCancelsItsGroupInItsEagerStepIsCancelledToo) {
+  bool child_cancelled = false, block_went_on = false;
+  auto body = [&]() -> Coro<void> {
+    co_await asyncio::task_group([&](asyncio::TaskGroup& tg) -> Coro<void> {
+      auto cancels_group = [&]() -> Coro<void> {
+        tg.cancel();
+        try {
+          co_await asyncio::sleep(1h);
+        } catch (const asyncio::CancelledError&) {
+          child_cancelled = true;
+          throw;
+        }
+      };
+      tg.create_task(cancels_group());
+      co_await asyncio::sleep(1h);
+      block_went_on = true;
+    });
+  };
+  run(body());
+  EXPECT_TRUE(child_cancelled);
+  EXPECT_FALSE(block_went_on);
+}
+
 TEST_F(EagerFactoryTest, EagerTasksNestAndEachCreatorIsCurrentAgainAfterItsChild) {
   std::vector<std::string> trace;
   auto leaf = [&]() -> Coro<int> {

@@ -78,8 +78,10 @@ class TaskGroup {
     Task<T> task = loop_->create_task(std::move(coro), options, where);
     // Also a task that finished eagerly, inside create_task, is heard of through its callback,
     // on the next iteration (Python 3.13.2, gh-128550): its failure cancels the task that
-    // created it at that task's next await, not before create_task has returned.
+    // created it at that task's next await, not before create_task has returned. An eager
+    // first step may have cancelled the group before the task joined it (gh-155418).
     add(task);
+    if (aborting_ && !task.done()) task.cancel();
     return task;
   }
   template <class T>
