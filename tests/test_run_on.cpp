@@ -37,6 +37,25 @@ Coro<std::string> error_of(Coro<T> coro) {
   co_return "value";
 }
 
+/// A target loop on a thread of its own: it runs until close_soon(), then closes with what is
+/// still pending there (the remote task's frame is destroyed).
+struct ClosingTarget {
+  std::unique_ptr<asyncio::EventLoop> loop = asyncio::new_event_loop();
+  asyncio::Future<void> stop = loop->create_future<void>();
+  std::thread thread{[this] {
+    asyncio::Future<void> until = stop;
+    loop->run_until_complete(until);
+    loop->close();
+  }};
+  /// From another thread: ends the loop's run.
+  void close_soon() {
+    loop->call_soon_threadsafe([this] { stop.set_result(); });
+  }
+  ~ClosingTarget() {
+    if (thread.joinable()) thread.join();
+  }
+};
+
 TEST(RunOn, GivesTheValueAndTheExceptionOfTheRemoteCoroutine) {
   asyncio::Shards shards(2);
   std::thread::id remote_thread, own_thread;
@@ -135,37 +154,31 @@ TEST(RunOn, ARemoteTaskCancelledOnItsOwnLoopGivesTheAwaiterCancelledError) {
 }
 
 TEST(RunOn, TargetLoopClosedWhileAwaitedGivesRuntimeError) {
-  auto target = asyncio::new_event_loop();
   auto origin = asyncio::new_event_loop();
   std::promise<void> started;
   std::future<void> started_future = started.get_future();
-  auto stop = target->create_future<void>();
   auto forever = [&]() -> Coro<int> {
     started.set_value();
     co_await asyncio::sleep(3600s);
     co_return 0;
   };
-  std::thread target_thread([&] {
-    asyncio::Future<void> until = stop;
-    target->run_until_complete(until);
-    target->close();  // the remote task is still pending: its frame is destroyed
-  });
+  ClosingTarget target;
   auto main = [&]() -> Coro<std::string> {
     auto closer = [&]() -> Coro<void> {
       co_await asyncio::to_thread([&] { started_future.wait(); });
-      target->call_soon_threadsafe([&] { stop.set_result(); });
+      target.close_soon();
     };
     auto closing = asyncio::create_task(closer());
-    std::string error = co_await error_of(asyncio::run_on(*target, forever()));
+    std::string error = co_await error_of(asyncio::run_on(*target.loop, forever()));
     co_await closing;
     co_return error;
   };
   const std::string error = origin->run_until_complete(main());
-  target_thread.join();
+  target.thread.join();
   EXPECT_NE(error.find("closed before the coroutine finished"), std::string::npos) << error;
   // A loop closed already refuses at once.
   auto again = [&]() -> Coro<std::string> {
-    co_return co_await error_of(asyncio::run_on(*target, thread_here()));
+    co_return co_await error_of(asyncio::run_on(*target.loop, thread_here()));
   };
   EXPECT_NE(origin->run_until_complete(again()).find("closed before the coroutine started"),
             std::string::npos);
@@ -207,12 +220,10 @@ TEST(RunOn, ACancellationAfterTheRemoteCoroutineFinishedIsRaisedInsteadOfItsValu
 // The target loop closes while a remote task that swallowed the awaiter's cancellation still
 // runs: the awaiter raises CancelledError, what it was asked to do, not RuntimeError.
 TEST(RunOn, TargetLoopClosedAfterTheAwaiterWasCancelledGivesCancelledError) {
-  auto target = asyncio::new_event_loop();
   auto origin = asyncio::new_event_loop();
   std::promise<void> started, swallowed;
   std::future<void> started_future = started.get_future();
   std::future<void> swallowed_future = swallowed.get_future();
-  auto stop = target->create_future<void>();
   auto stubborn = [&]() -> Coro<int> {
     started.set_value();
     try {
@@ -223,21 +234,16 @@ TEST(RunOn, TargetLoopClosedAfterTheAwaiterWasCancelledGivesCancelledError) {
     co_await asyncio::sleep(3600s);
     co_return 0;
   };
-  std::thread target_thread([&] {
-    asyncio::Future<void> until = stop;
-    target->run_until_complete(until);
-    target->close();  // the remote task is still pending: its frame is destroyed
-  });
+  ClosingTarget target;
   auto main = [&]() -> Coro<std::string> {
-    auto awaiting = asyncio::create_task(error_of(asyncio::run_on(*target, stubborn())));
+    auto awaiting = asyncio::create_task(error_of(asyncio::run_on(*target.loop, stubborn())));
     co_await asyncio::to_thread([&] { started_future.wait_for(10s); });
     awaiting.cancel();
     co_await asyncio::to_thread([&] { swallowed_future.wait_for(10s); });
-    target->call_soon_threadsafe([&] { stop.set_result(); });
+    target.close_soon();
     co_return co_await awaiting;
   };
   const std::string error = origin->run_until_complete(main());
-  target_thread.join();
   EXPECT_EQ(error, "cancelled");
   origin->close();
 }

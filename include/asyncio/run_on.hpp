@@ -5,13 +5,13 @@
 // Implementation notes. A RemoteRun links the two loops. The awaiting task waits on it (it is
 // the task's WaitTarget); the coroutine's start is posted to the target loop, which runs it as
 // a task and posts the outcome back. Each loop's side is touched only on its own thread; what
-// crosses is the outcome (written before the post that delivers it) and a cancel flag. Every
-// path delivers exactly one outcome: the task's, CancelledError when it was cancelled before
-// it started, or RuntimeError when the target loop closed first (CancelledError if a cancel
-// was asked for). Cancelling the awaiting task cancels the remote task and goes on waiting for
-// its outcome, as awaiting a Task does in Python, so the coroutine never outlives the frame
-// that awaits it (it may refer to it); a cancel that comes after the outcome is raised instead
-// of it (First, below).
+// crosses is the outcome (written before the post that delivers it) and which came first, the
+// outcome or a cancel (First, below). Every path delivers exactly one outcome: the task's,
+// CancelledError when it was cancelled before it started, or RuntimeError when the target loop
+// closed first (CancelledError if a cancel was asked for). Cancelling the awaiting task cancels
+// the remote task and goes on waiting for its outcome, as awaiting a Task does in Python, so
+// the coroutine never outlives the frame that awaits it (it may refer to it); a cancel that
+// comes after the outcome is raised instead of it.
 #pragma once
 
 #include <atomic>
@@ -54,9 +54,9 @@ class RemoteRunBase : public LoopRef,
   // --- the target loop's thread ---
   /// Posts the outcome (already stored) to the origin loop, if it still waits.
   void send_to_origin() noexcept;
-  /// Whether the awaiting side asked for the remote task to be cancelled.
+  /// Whether the awaiting side asked for the remote task to be cancelled (before the outcome).
   bool cancel_requested() const noexcept {
-    return cancel_requested_.load(std::memory_order_acquire);
+    return first_.load(std::memory_order_acquire) == First::cancel;
   }
   /// The outcome is stored (before it is posted): a cancellation from now on is too late.
   void outcome_stored() noexcept {
@@ -70,10 +70,10 @@ class RemoteRunBase : public LoopRef,
 
  private:
   CancelOutcome cancel_wait(TaskBase* task, const std::exception_ptr& error) override;
-  void request_cancel() noexcept;
+  /// Asks, once, for the remote task to be cancelled; false when the outcome came first.
+  bool request_cancel() noexcept;
   void deliver() noexcept;
 
-  std::atomic<bool> cancel_requested_{false};
   // What came first, the remote outcome or the awaiting task's cancellation. One that comes
   // after the outcome is too late for the remote task: the awaiting task raises it instead of
   // the outcome, as a task awaiting a Task that finished already does (Python's _must_cancel).

@@ -21,22 +21,22 @@ void RemoteRunBase::end_wait() {
 }
 
 CancelOutcome RemoteRunBase::cancel_wait(TaskBase*, const std::exception_ptr&) {
-  First first = First::neither;
-  if (!first_.compare_exchange_strong(first, First::cancel, std::memory_order_acq_rel) &&
-      first == First::outcome)
-    return CancelOutcome::too_late;  // the task raises CancelledError when the outcome wakes it
-  request_cancel();
-  return CancelOutcome::delivered;  // the outcome, whatever the remote task makes of it, wakes it
+  // Delivered: the outcome, whatever the remote task makes of it, wakes the task. Too late: the
+  // task raises CancelledError when the outcome wakes it.
+  return request_cancel() ? CancelOutcome::delivered : CancelOutcome::too_late;
 }
 
-void RemoteRunBase::request_cancel() noexcept {
-  if (cancel_requested_.exchange(true, std::memory_order_acq_rel)) return;
+bool RemoteRunBase::request_cancel() noexcept {
+  First first = First::neither;
+  if (!first_.compare_exchange_strong(first, First::cancel, std::memory_order_acq_rel))
+    return first == First::cancel;  // asked already, or the outcome came first
   try {
     // Once the target has closed nothing is posted: its closing delivered an outcome already.
     call_soon_threadsafe([self = shared_from_this()] { self->cancel_remote(); });
   } catch (...) {
     // Out of memory: the remote task runs to its end, and its outcome is delivered.
   }
+  return true;
 }
 
 void RemoteRunBase::abandon() noexcept {
